@@ -1,0 +1,189 @@
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { Server, utils, type Connection, type ParsedKey, type PseudoTtyInfo, type ServerChannel, type Session } from 'ssh2';
+import type { Logger } from '../../../shared/logger.js';
+import { type ProcessTable, signalFromName } from './processes.js';
+import type { Sandbox } from './sandbox.js';
+import { serveSftp } from './sftp.js';
+import { PipeTerminal } from './terminal.js';
+import type { InstanceSpec } from './types.js';
+
+/** What SSH needs from the runtime, shared by every instance. */
+export interface SshShared {
+  hostKey: ParsedKey;
+  processes: ProcessTable;
+  logger: Logger;
+  imdsPort: number;
+}
+
+/** One instance as SSH sees it. */
+export interface SshInstance {
+  spec: InstanceSpec;
+  sandbox: Sandbox;
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Names a client's `env` request may not change: the runtime relies on them. */
+const PROTECTED_ENV = new Set(['SPOTBATCH_INSTANCE_ID', 'SPOTBATCH_SANDBOX']);
+
+/**
+ * Serve SSH on a socket accepted on the instance's address. An ssh2 Server is
+ * made per connection (the parsed host key is shared), so an instance with no
+ * connection holds no SSH objects at all.
+ */
+export function serveSshConnection(shared: SshShared, instance: SshInstance, socket: Socket): void {
+  const server = new Server({ hostKeys: [{ key: shared.hostKey }], ident: 'OpenSSH_8.7' }, (client) =>
+    handleClient(shared, instance, client),
+  );
+  server.on('error', () => socket.destroy());
+  server.injectSocket(socket);
+}
+
+function handleClient(shared: SshShared, instance: SshInstance, client: Connection): void {
+  const { spec } = instance;
+  const log = shared.logger.child({ instanceId: spec.instanceId, component: 'ssh' });
+  client.on('error', (err) => log.debug({ err: err.message }, 'ssh connection error'));
+
+  client.on('authentication', (ctx) => {
+    if (ctx.method !== 'publickey' || ctx.username !== spec.loginUser) return ctx.reject(['publickey']);
+    const key = matchingKey(spec.authorizedKeys, ctx.key.data);
+    if (!key) {
+      log.info({ user: ctx.username }, 'ssh key refused');
+      return ctx.reject(['publickey']);
+    }
+    // No signature: the client only asks whether this key would do (it would).
+    if (ctx.signature !== undefined) {
+      if (ctx.blob === undefined || key.verify(ctx.blob, ctx.signature, ctx.hashAlgo) !== true) {
+        log.info({ user: ctx.username }, 'ssh signature refused');
+        return ctx.reject(['publickey']);
+      }
+    }
+    ctx.accept();
+  });
+
+  client.on('ready', () => {
+    log.debug('ssh session authenticated');
+    client.on('session', (acceptSession) => handleSession(shared, instance, acceptSession(), log));
+  });
+  client.on('request', (accept, reject) => reject?.());
+}
+
+function matchingKey(authorizedKeys: string[], offered: Buffer): ParsedKey | undefined {
+  for (const line of authorizedKeys) {
+    const parsed = utils.parseKey(line);
+    if (parsed instanceof Error) continue;
+    const key = Array.isArray(parsed) ? (parsed[0] as ParsedKey | undefined) : parsed;
+    if (key && key.getPublicSSH().equals(offered)) return key;
+  }
+  return undefined;
+}
+
+function handleSession(shared: SshShared, instance: SshInstance, session: Session, log: Logger): void {
+  const requested: Record<string, string> = {};
+  let pty: PseudoTtyInfo | undefined;
+  let running: ChildProcessWithoutNullStreams | undefined;
+
+  session.on('env', (accept, reject, info) => {
+    if (!ENV_NAME.test(info.key) || PROTECTED_ENV.has(info.key)) return reject?.();
+    requested[info.key] = info.val;
+    accept?.();
+  });
+  session.on('pty', (accept, _reject, info) => {
+    pty = info;
+    accept?.();
+  });
+  // A pipe-backed shell has no window size to change; acknowledge and move on.
+  session.on('window-change', (accept) => accept?.());
+  session.on('signal', (accept, reject, info) => {
+    const signal = signalFromName(info.name);
+    if (!signal || !running || !shared.processes.signalGroup(running, signal)) return reject?.();
+    accept?.();
+  });
+
+  const start = (channel: ServerChannel, argv: [string, ...string[]]): void => {
+    running = runProcess(shared, instance, channel, argv, { ...requested }, pty, log);
+  };
+  session.on('exec', (accept, reject, info) => {
+    if (running) return reject?.();
+    start(accept(), ['/bin/sh', '-c', info.command]);
+  });
+  session.on('shell', (accept, reject) => {
+    if (running) return reject?.();
+    start(accept(), ['/bin/sh', '-i']);
+  });
+  session.on('sftp', (accept) => {
+    serveSftp(accept(), instance.sandbox, instance.spec.loginUser);
+  });
+  session.on('subsystem', (_accept, reject) => reject?.());
+}
+
+/** The environment of a command: a login-like minimum, never the simulator's own (credentials, endpoints). */
+function commandEnv(shared: SshShared, instance: SshInstance, requested: Record<string, string>, pty: PseudoTtyInfo | undefined): Record<string, string> {
+  const { spec, sandbox } = instance;
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    HOME: sandbox.home,
+    PWD: sandbox.home,
+    USER: spec.loginUser,
+    LOGNAME: spec.loginUser,
+    SHELL: '/bin/sh',
+    TMPDIR: sandbox.tmp,
+    LANG: process.env.LANG ?? 'C.UTF-8',
+    AWS_EC2_METADATA_SERVICE_ENDPOINT: `http://${spec.ip}:${shared.imdsPort}/`,
+    SPOTBATCH_SANDBOX: sandbox.dir,
+  };
+  if (pty) env.TERM = pty.term || 'xterm';
+  return { ...env, ...requested };
+}
+
+function runProcess(
+  shared: SshShared,
+  instance: SshInstance,
+  channel: ServerChannel,
+  argv: [string, ...string[]],
+  requested: Record<string, string>,
+  pty: PseudoTtyInfo | undefined,
+  log: Logger,
+): ChildProcessWithoutNullStreams {
+  const child = shared.processes.spawn({
+    instanceId: instance.spec.instanceId,
+    argv,
+    cwd: instance.sandbox.home,
+    env: commandEnv(shared, instance, requested, pty),
+  });
+  log.debug({ pid: child.pid, interactive: argv[1] === '-i' }, 'process started');
+  let finished = false;
+  const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
+    if (finished) return;
+    finished = true;
+    if (signal) channel.exit(signal.replace(/^SIG/, ''), false, '');
+    else channel.exit(code ?? 0);
+    channel.end();
+  };
+  channel.on('error', () => undefined);
+  child.stdin.on('error', () => undefined);
+  child.on('error', (err) => {
+    channel.stderr.write(`spotbatch: cannot start the command: ${err.message}\n`);
+    finish(127, null);
+  });
+
+  if (pty) {
+    const terminal = new PipeTerminal(channel, child, (signal) => shared.processes.signalGroup(child, signal));
+    terminal.attach();
+  } else {
+    child.stdout.pipe(channel, { end: false });
+    child.stderr.pipe(channel.stderr, { end: false });
+    channel.pipe(child.stdin);
+  }
+  // Once the client is gone, keep draining the command's output so that it never blocks on a full pipe.
+  channel.on('close', () => {
+    child.stdout.unpipe();
+    child.stderr.unpipe();
+    child.stdout.resume();
+    child.stderr.resume();
+  });
+  // 'close': the process exited and its output is drained (a background job holding stdout keeps
+  // the channel open, as with OpenSSH).
+  child.on('close', (code, signal) => finish(code, signal));
+  return child;
+}
