@@ -1,0 +1,217 @@
+/**
+ * The long-lived consumer: one or more sqs-consumer loops per queue, routing
+ * each message by its `service` attribute to the registered handler.
+ *
+ * - unknown service, missing attribute, non-JSON or schema-breaking body: to
+ *   the dead-letter queue at once, reason logged once, never retried;
+ * - handler throws a retryable error: not deleted, redelivered after a backoff
+ *   (visibility), and SQS's redrive policy moves it to the dead-letter queue
+ *   after maxReceiveCount deliveries;
+ * - handler throws a permanent error: dead-letter queue at once;
+ * - a StateConflictError that escapes a handler means the message was stale
+ *   or a duplicate: acknowledged as a no-op;
+ * - long handlers keep their message invisible with a heartbeat;
+ * - stop(): no new receives, in-flight handlers finish (bounded), then resolve.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Consumer } from 'sqs-consumer';
+import { ChangeMessageVisibilityCommand, type Message } from '@aws-sdk/client-sqs';
+import { SERVICE_ATTRIBUTE, sendToDeadLetter } from '../../shared/envelope.js';
+import { StateConflictError, describeError, isRetryable } from '../../shared/errors.js';
+import { QUEUE_KINDS, type QueueKind } from '../../shared/queues.js';
+import { parseWith } from '../../shared/validation.js';
+import type { FleetDeps, HandlerContext } from './context.js';
+import type { Registry } from './registry.js';
+
+export interface DispatcherStats {
+  received: number;
+  succeeded: number;
+  retried: number;
+  deadLettered: number;
+  noops: number;
+  inFlight: number;
+}
+
+export class Dispatcher {
+  readonly id: string;
+  private readonly consumers: Array<{ kind: QueueKind; consumer: Consumer }> = [];
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private stopping = false;
+  readonly stats: DispatcherStats = { received: 0, succeeded: 0, retried: 0, deadLettered: 0, noops: 0, inFlight: 0 };
+
+  constructor(
+    private readonly deps: FleetDeps,
+    private readonly registry: Registry,
+    id?: string,
+  ) {
+    this.id = id ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  }
+
+  get running(): boolean {
+    return this.consumers.length > 0 && !this.stopping;
+  }
+
+  start(): void {
+    if (this.consumers.length) return;
+    const d = this.deps.config.dispatcher;
+    const kinds = QUEUE_KINDS.filter((k) => d.queues.includes(k));
+    for (const kind of kinds) {
+      for (let i = 0; i < d.concurrency; i++) {
+        const consumer = Consumer.create({
+          queueUrl: this.deps.queues.main[kind],
+          sqs: this.deps.clients.sqs,
+          batchSize: d.batchSize,
+          waitTimeSeconds: d.waitTimeSeconds,
+          visibilityTimeout: d.visibilityTimeoutSeconds,
+          heartbeatInterval: d.heartbeatSeconds,
+          messageAttributeNames: ['All'],
+          attributeNames: ['All'],
+          messageSystemAttributeNames: ['ApproximateReceiveCount'],
+          // Retry backoff: 1, 2, 4 ... seconds, capped.
+          ...(d.retryBackoffMaxSeconds > 0
+            ? {
+                terminateVisibilityTimeout: (messages: Message[]) =>
+                  Math.min(d.retryBackoffMaxSeconds, 2 ** Math.max(0, receiveCountOf(messages[0]) - 1)),
+              }
+            : {}),
+          handleMessage: (message) => this.track(this.handle(kind, message)),
+          suppressFifoWarning: true,
+        });
+        consumer.on('error', (err) => {
+          if (!this.stopping) this.deps.log.warn({ queue: kind, err: describeError(err) }, 'queue error');
+        });
+        // processing_error: already logged once by handle(); nothing more here.
+        consumer.on('processing_error', () => undefined);
+        consumer.on('timeout_error', (err) => this.deps.log.warn({ queue: kind, err: describeError(err) }, 'handler timed out'));
+        this.consumers.push({ kind, consumer });
+      }
+    }
+    for (const { consumer } of this.consumers) consumer.start();
+    this.deps.log.info(
+      { dispatcher: this.id, queues: kinds, concurrency: d.concurrency, services: this.registry.services() },
+      'dispatcher started',
+    );
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inFlight.add(p);
+    this.stats.inFlight = this.inFlight.size;
+    const done = () => {
+      this.inFlight.delete(p);
+      this.stats.inFlight = this.inFlight.size;
+    };
+    p.then(done, done);
+    return p;
+  }
+
+  /** Route one message. Resolves with the message to acknowledge it; throws to leave it for redelivery. */
+  async handle(kind: QueueKind, message: Message): Promise<Message | undefined> {
+    if (this.stopping) {
+      // Received by a long poll that was already under way when stop() came: hand it back at once.
+      await this.release(kind, message);
+      return undefined;
+    }
+    this.stats.received++;
+    const service = message.MessageAttributes?.[SERVICE_ATTRIBUTE]?.StringValue;
+    const receiveCount = receiveCountOf(message);
+    const messageId = message.MessageId ?? '(none)';
+    let log = this.deps.log.child({ queue: kind, messageId, ...(service ? { service } : {}) });
+
+    const entry = service ? this.registry.get(service) : undefined;
+    if (!entry) {
+      const reason = service
+        ? `unknown service ${JSON.stringify(service)} (known: ${this.registry.services().join(', ') || 'none'})`
+        : `message attribute "${SERVICE_ATTRIBUTE}" is missing`;
+      return this.deadLetter(kind, message, reason, log);
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(message.Body ?? '');
+    } catch (err) {
+      return this.deadLetter(kind, message, `body is not JSON: ${(err as Error).message}`, log);
+    }
+    let body: unknown;
+    try {
+      body = parseWith(entry.def.schema, raw, `body of ${entry.service}`);
+    } catch (err) {
+      return this.deadLetter(kind, message, (err as Error).message, log);
+    }
+    const keys = body as { jobId?: unknown; taskId?: unknown };
+    log = log.child({
+      ...(typeof keys.jobId === 'string' ? { jobId: keys.jobId } : {}),
+      ...(typeof keys.taskId === 'string' ? { taskId: keys.taskId } : {}),
+    });
+    const ctx: HandlerContext = { ...this.deps, log, service: entry.service, messageId, queue: kind, receiveCount };
+    try {
+      await entry.handler(body, ctx);
+      this.stats.succeeded++;
+      return message;
+    } catch (err) {
+      if (err instanceof StateConflictError) {
+        this.stats.noops++;
+        log.info({ conflict: err.message }, 'stale or duplicate message: no-op');
+        return message;
+      }
+      if (!isRetryable(err)) return this.deadLetter(kind, message, describeError(err), log);
+      this.stats.retried++;
+      const max = this.deps.config.dispatcher.maxReceiveCount;
+      if (receiveCount >= max) {
+        log.error({ err: describeError(err), receiveCount }, 'handler failed on its last delivery: SQS moves the message to the dead-letter queue');
+      } else {
+        log.warn({ err: describeError(err), receiveCount, maxReceiveCount: max }, 'handler failed: will be retried');
+      }
+      throw err;
+    }
+  }
+
+  private async release(kind: QueueKind, message: Message): Promise<void> {
+    try {
+      await this.deps.clients.sqs.send(
+        new ChangeMessageVisibilityCommand({ QueueUrl: this.deps.queues.main[kind], ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: 0 }),
+      );
+    } catch (err) {
+      this.deps.log.warn({ queue: kind, messageId: message.MessageId, err: describeError(err) }, 'could not release a message received while stopping');
+    }
+  }
+
+  private async deadLetter(kind: QueueKind, message: Message, reason: string, log: HandlerContext['log']): Promise<Message> {
+    await sendToDeadLetter(this.deps.clients.sqs, this.deps.queues.dlq[kind], message, reason);
+    this.stats.deadLettered++;
+    log.error({ reason }, 'message can never succeed: moved to the dead-letter queue');
+    return message;
+  }
+
+  /** Stop receiving, let in-flight handlers finish (bounded by shutdownTimeoutSeconds). True if all finished. */
+  async stop(): Promise<boolean> {
+    if (this.stopping) return this.inFlight.size === 0;
+    this.stopping = true;
+    for (const { consumer } of this.consumers) consumer.stop();
+    const timeoutMs = this.deps.config.dispatcher.shutdownTimeoutSeconds * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    const drained = (async () => {
+      while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
+      // let sqs-consumer delete what the last handlers acknowledged
+      await new Promise((r) => setImmediate(r));
+      await waitUntil(() => this.consumers.every(({ consumer }) => !consumer.status.isPolling), 2000);
+      return true;
+    })();
+    const finished = await Promise.race([drained, timedOut]);
+    clearTimeout(timer);
+    this.deps.log.info({ dispatcher: this.id, finished, stats: this.stats }, finished ? 'dispatcher stopped' : 'dispatcher stopped with handlers still running');
+    return finished;
+  }
+}
+
+function receiveCountOf(message: Message | undefined): number {
+  const n = Number(message?.Attributes?.ApproximateReceiveCount ?? 1);
+  return Number.isFinite(n) && n > 0 ? n : 1;
+}
+
+async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+}

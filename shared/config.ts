@@ -1,0 +1,217 @@
+/**
+ * Configuration: defaults, then an optional JSON or YAML file (SPOTBATCH_CONFIG
+ * or --config), then environment variables, validated once at start-up.
+ * AWS endpoints are not configured here: the SDK reads AWS_ENDPOINT_URL and
+ * AWS_ENDPOINT_URL_<SERVICE> itself, so the same code talks to AWS or to the
+ * emulators.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import YAML from 'yaml';
+import { ConfigError, type ValidationIssue } from './errors.js';
+import { pathOf, ruleOf } from './validation.js';
+
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+
+export const ConfigSchema = z
+  .object({
+    /** Prefix of every queue and table name. */
+    prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,40}$/, '1 to 40 letters, digits, - or _')
+      .default('spotbatch'),
+    /** Region of the fleet's own queues and tables. */
+    region: z.string().min(1).default('us-east-1'),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        format: z.enum(['pretty', 'json']).optional(),
+      })
+      .strict()
+      .default({ level: 'info' }),
+    dispatcher: z
+      .object({
+        /** Receive loops per queue; each handles up to batchSize messages at once. */
+        concurrency: int(1, 100).default(4),
+        batchSize: int(1, 10).default(1),
+        /** Long-poll wait; the local emulator answers only when the batch is full or the wait ends, so local uses 1. */
+        waitTimeSeconds: int(0, 20).default(20),
+        visibilityTimeoutSeconds: int(2, 43_200).default(60),
+        /** Visibility is extended this often while a handler runs (must be below the visibility timeout). */
+        heartbeatSeconds: int(1, 43_199).default(20),
+        /**
+         * After a retryable failure, hide the message for 1, 2, 4 ... seconds up to this cap
+         * (ChangeMessageVisibility). 0: leave it to the visibility timeout. The local
+         * emulator counts a visibility change as a receive, so `spotbatch local` uses 0.
+         */
+        retryBackoffMaxSeconds: int(0, 43_200).default(300),
+        /** Deliveries before SQS moves a message to the dead-letter queue (redrive policy, set by `setup`). */
+        maxReceiveCount: int(1, 1000).default(5),
+        /** On SIGTERM: how long in-flight handlers may still run. */
+        shutdownTimeoutSeconds: int(1, 3600).default(30),
+        /** Port of GET /healthz; 0 picks a free port, -1 turns it off. */
+        healthPort: int(-1, 65_535).default(-1),
+        healthHost: z.string().min(1).default('127.0.0.1'),
+        queues: z.array(z.enum(['master', 'request', 'events'])).min(1).default(['master', 'request', 'events']),
+      })
+      .strict()
+      .default({
+        concurrency: 4,
+        batchSize: 1,
+        waitTimeSeconds: 20,
+        visibilityTimeoutSeconds: 60,
+        heartbeatSeconds: 20,
+        retryBackoffMaxSeconds: 300,
+        maxReceiveCount: 5,
+        shutdownTimeoutSeconds: 30,
+        healthPort: -1,
+        healthHost: '127.0.0.1',
+        queues: ['master', 'request', 'events'],
+      }),
+    reconciler: z
+      .object({
+        enabled: z.boolean().default(true),
+        intervalSeconds: int(1, 3600).default(15),
+        /** How long a lease holder stays holder without renewing. */
+        leaseSeconds: int(2, 3600).default(45),
+      })
+      .strict()
+      .default({ enabled: true, intervalSeconds: 15, leaseSeconds: 45 }),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.dispatcher.heartbeatSeconds >= c.dispatcher.visibilityTimeoutSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dispatcher', 'heartbeatSeconds'],
+        message: `must be below dispatcher.visibilityTimeoutSeconds (${c.dispatcher.visibilityTimeoutSeconds})`,
+      });
+    }
+    if (c.reconciler.intervalSeconds >= c.reconciler.leaseSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['reconciler', 'intervalSeconds'],
+        message: `must be below reconciler.leaseSeconds (${c.reconciler.leaseSeconds})`,
+      });
+    }
+  });
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+type Kind = 'string' | 'int' | 'bool' | 'list';
+
+/** Environment variables and the setting each one sets. */
+export const ENV_SETTINGS: ReadonlyArray<{ env: string; path: string[]; kind: Kind }> = [
+  { env: 'SPOTBATCH_PREFIX', path: ['prefix'], kind: 'string' },
+  { env: 'AWS_REGION', path: ['region'], kind: 'string' },
+  { env: 'LOG_LEVEL', path: ['log', 'level'], kind: 'string' },
+  { env: 'SPOTBATCH_LOG_FORMAT', path: ['log', 'format'], kind: 'string' },
+  { env: 'SPOTBATCH_CONCURRENCY', path: ['dispatcher', 'concurrency'], kind: 'int' },
+  { env: 'SPOTBATCH_BATCH_SIZE', path: ['dispatcher', 'batchSize'], kind: 'int' },
+  { env: 'SPOTBATCH_WAIT_TIME_SECONDS', path: ['dispatcher', 'waitTimeSeconds'], kind: 'int' },
+  { env: 'SPOTBATCH_VISIBILITY_TIMEOUT_SECONDS', path: ['dispatcher', 'visibilityTimeoutSeconds'], kind: 'int' },
+  { env: 'SPOTBATCH_HEARTBEAT_SECONDS', path: ['dispatcher', 'heartbeatSeconds'], kind: 'int' },
+  { env: 'SPOTBATCH_RETRY_BACKOFF_MAX_SECONDS', path: ['dispatcher', 'retryBackoffMaxSeconds'], kind: 'int' },
+  { env: 'SPOTBATCH_MAX_RECEIVE_COUNT', path: ['dispatcher', 'maxReceiveCount'], kind: 'int' },
+  { env: 'SPOTBATCH_SHUTDOWN_TIMEOUT_SECONDS', path: ['dispatcher', 'shutdownTimeoutSeconds'], kind: 'int' },
+  { env: 'SPOTBATCH_HEALTH_PORT', path: ['dispatcher', 'healthPort'], kind: 'int' },
+  { env: 'SPOTBATCH_HEALTH_HOST', path: ['dispatcher', 'healthHost'], kind: 'string' },
+  { env: 'SPOTBATCH_QUEUES', path: ['dispatcher', 'queues'], kind: 'list' },
+  { env: 'SPOTBATCH_RECONCILER', path: ['reconciler', 'enabled'], kind: 'bool' },
+  { env: 'SPOTBATCH_RECONCILER_INTERVAL_SECONDS', path: ['reconciler', 'intervalSeconds'], kind: 'int' },
+  { env: 'SPOTBATCH_LEASE_SECONDS', path: ['reconciler', 'leaseSeconds'], kind: 'int' },
+];
+
+function convert(raw: string, kind: Kind): unknown {
+  switch (kind) {
+    case 'int': {
+      const n = Number(raw);
+      return raw.trim() !== '' && Number.isFinite(n) ? n : raw;
+    }
+    case 'bool':
+      if (/^(1|true|yes|on)$/i.test(raw)) return true;
+      if (/^(0|false|no|off)$/i.test(raw)) return false;
+      return raw;
+    case 'list':
+      return raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+    default:
+      return raw;
+  }
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (!next || typeof next !== 'object' || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+export function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([{ path: file, rule: `cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})` }]);
+  }
+  let data: unknown;
+  try {
+    data = /\.ya?ml$/i.test(file) ? YAML.parse(text) : JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError([{ path: file, rule: `is not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${(err as Error).message}` }]);
+  }
+  if (data === null || data === undefined) return {};
+  if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError([{ path: file, rule: 'must hold an object' }]);
+  return data as Record<string, unknown>;
+}
+
+export interface LoadConfigOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Path of a JSON or YAML file; default: env SPOTBATCH_CONFIG. */
+  file?: string;
+  /** Settings that win over file and environment (command-line flags, tests). */
+  overrides?: Record<string, unknown>;
+}
+
+function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b)
+        ? merge(b as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out;
+}
+
+/** Load and validate; throws ConfigError naming each bad setting (and its variable) and the rule. */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const file = options.file ?? env.SPOTBATCH_CONFIG;
+  const fromFile = file ? readConfigFile(file) : {};
+  const fromEnv: Record<string, unknown> = {};
+  const envOf = new Map<string, string>();
+  if (!env.AWS_REGION && env.AWS_DEFAULT_REGION) setPath(fromEnv, ['region'], env.AWS_DEFAULT_REGION);
+  for (const s of ENV_SETTINGS) {
+    const raw = env[s.env];
+    if (raw === undefined || raw === '') continue;
+    setPath(fromEnv, s.path, convert(raw, s.kind));
+    envOf.set(s.path.join('.'), s.env);
+  }
+  const input = merge(merge(fromFile, fromEnv), options.overrides ?? {});
+  const result = ConfigSchema.safeParse(input);
+  if (result.success) return result.data;
+  const issues: ValidationIssue[] = result.error.issues.map((issue) => {
+    const path = pathOf(issue);
+    const variable = [...envOf.entries()].find(([p]) => path === p || path.startsWith(`${p}[`))?.[1];
+    return { path: variable ? `${variable} (${path})` : path, rule: ruleOf(issue) };
+  });
+  throw new ConfigError(issues);
+}

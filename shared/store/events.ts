@@ -1,0 +1,52 @@
+/**
+ * The append-only event log of a job: what happened, when, to which task.
+ * Handlers append after they won the conditional write that made the event
+ * true, so a duplicate message cannot log an event twice.
+ */
+import { randomBytes } from 'node:crypto';
+import { PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Clock } from '../clock.js';
+
+export interface JobEvent {
+  jobId: string;
+  /** `<ISO time>#<random>`: sorts by time. */
+  sk: string;
+  at: number;
+  type: string;
+  taskId?: string;
+  data?: Record<string, unknown>;
+}
+
+export class EventLog {
+  constructor(
+    private readonly ddb: DynamoDBDocumentClient,
+    readonly table: string,
+    private readonly clock: Clock,
+  ) {}
+
+  async append(jobId: string, type: string, fields: { taskId?: string; data?: Record<string, unknown> } = {}): Promise<JobEvent> {
+    const at = this.clock.now();
+    const event: JobEvent = { jobId, sk: `${new Date(at).toISOString()}#${randomBytes(4).toString('hex')}`, at, type, ...fields };
+    await this.ddb.send(new PutCommand({ TableName: this.table, Item: event }));
+    return event;
+  }
+
+  async list(jobId: string, limit = 1000): Promise<JobEvent[]> {
+    const events: JobEvent[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.ddb.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'jobId = :j',
+          ExpressionAttributeValues: { ':j': jobId },
+          ExclusiveStartKey: start,
+          Limit: Math.min(limit - events.length, 500),
+        }),
+      );
+      events.push(...((out.Items ?? []) as JobEvent[]));
+      start = out.LastEvaluatedKey;
+    } while (start && events.length < limit);
+    return events;
+  }
+}

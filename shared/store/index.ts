@@ -1,0 +1,37 @@
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { systemClock, type Clock } from '../clock.js';
+import { jobMachine, taskMachine, type JobState, type TaskState } from '../states.js';
+import { EntityStore } from './entities.js';
+import { EventLog } from './events.js';
+import { Leases } from './lease.js';
+import { tableNames } from './tables.js';
+
+export type JobKey = { jobId: string };
+export type TaskKey = { jobId: string; taskId: string };
+
+/** Job and task attributes are owned by the services that write them; the store only needs an object. */
+export type Attributes = Record<string, unknown>;
+
+export type JobStore = EntityStore<JobState, JobKey, Attributes>;
+export type TaskStore = EntityStore<TaskState, TaskKey, Attributes>;
+
+/** All job state, in DynamoDB. */
+export class Store {
+  readonly jobs: JobStore;
+  readonly tasks: TaskStore;
+  readonly events: EventLog;
+  readonly leases: Leases;
+
+  constructor(ddb: DynamoDBDocumentClient, prefix: string, clock: Clock = systemClock) {
+    const t = tableNames(prefix);
+    this.jobs = new EntityStore(ddb, t.jobs, jobMachine, ['jobId'], clock);
+    this.tasks = new EntityStore(ddb, t.tasks, taskMachine, ['jobId', 'taskId'], clock);
+    this.events = new EventLog(ddb, t.events, clock);
+    this.leases = new Leases(ddb, t.leases, clock);
+  }
+}
+
+export { EntityStore, type Row, type RowMeta } from './entities.js';
+export { EventLog, type JobEvent } from './events.js';
+export { Leases, type LeaseRow } from './lease.js';
+export { ensureTables, tableNames, tableDefinitions } from './tables.js';

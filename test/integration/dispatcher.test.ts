@@ -1,0 +1,180 @@
+import { expect } from 'chai';
+import { z } from 'zod';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { Emulators } from '../../services/local/emulators.js';
+import { defineCatalog } from '../../shared/envelope.js';
+import { TransientError } from '../../shared/errors.js';
+import { queueName } from '../../shared/queues.js';
+import { TEST_CREDENTIALS, eventually, keySchema, testEmulators, testFleet } from '../helpers/fleet.js';
+
+describe('dispatcher (local-aws-sqs + dynalite)', function () {
+  let emu: Emulators;
+  const closers: Array<() => Promise<void>> = [];
+
+  before(async () => {
+    emu = await testEmulators();
+  });
+  afterEach(async () => {
+    while (closers.length) await closers.pop()!();
+  });
+  after(async () => {
+    await emu.stop();
+  });
+
+  const catalog = defineCatalog({
+    'test.echo': { queue: 'master', schema: z.object({ jobId: z.string(), n: z.number().int() }).strict(), summary: 'echo', sentBy: 'tests' },
+    'test.work': { queue: 'request', schema: z.object({ jobId: z.string() }).strict(), summary: 'work', sentBy: 'tests' },
+    'test.advance': { queue: 'master', schema: keySchema, summary: 'moves a job submitted -> securing', sentBy: 'tests' },
+    'test.fail': { queue: 'request', schema: z.object({ jobId: z.string() }).strict(), summary: 'always throws', sentBy: 'tests' },
+  });
+
+  it('routes a message to the handler its service attribute names', async () => {
+    const seen: Array<{ service: string; body: unknown; jobId: unknown }> = [];
+    const fleet = await testFleet(emu, catalog, {
+      'test.echo': async (body, ctx) => {
+        seen.push({ service: ctx.service, body, jobId: body.jobId });
+      },
+      'test.work': async (body, ctx) => {
+        seen.push({ service: ctx.service, body, jobId: body.jobId });
+      },
+    });
+    closers.push(fleet.close);
+    await fleet.start();
+    await fleet.deps.bus.send('test.echo', { jobId: 'j1', n: 7 });
+    await fleet.deps.bus.send('test.work', { jobId: 'j2' });
+    await eventually('both handlers called', () => seen.length === 2);
+    expect(seen).to.deep.include({ service: 'test.echo', body: { jobId: 'j1', n: 7 }, jobId: 'j1' });
+    expect(seen).to.deep.include({ service: 'test.work', body: { jobId: 'j2' }, jobId: 'j2' });
+    await eventually('queues empty', async () => (await fleet.queueDepth('master')).inFlight + (await fleet.queueDepth('request')).inFlight === 0);
+  });
+
+  it('routes a raw message sent with plain @aws-sdk/client-sqs', async () => {
+    const seen: unknown[] = [];
+    const fleet = await testFleet(emu, catalog, {
+      'test.echo': async (body) => {
+        seen.push(body);
+      },
+    });
+    closers.push(fleet.close);
+    await fleet.start();
+    // No project code from here: what `aws sqs send-message` would do.
+    const raw = new SQSClient({ region: 'us-east-1', endpoint: emu.endpoints.sqs, credentials: TEST_CREDENTIALS });
+    const url = `${emu.endpoints.sqs}/123456789012/${queueName(fleet.config.prefix, 'master')}`;
+    await raw.send(
+      new SendMessageCommand({
+        QueueUrl: url,
+        MessageBody: '{"jobId":"raw-1","n":42}',
+        MessageAttributes: { service: { DataType: 'String', StringValue: 'test.echo' } },
+      }),
+    );
+    raw.destroy();
+    await eventually('raw message handled', () => seen.length === 1);
+    expect(seen[0]).to.deep.equal({ jobId: 'raw-1', n: 42 });
+  });
+
+  it('makes one state change for a message delivered twice, and acknowledges a stale one as a no-op', async () => {
+    let calls = 0;
+    const fleet = await testFleet(emu, catalog, {
+      'test.advance': async (body, ctx) => {
+        calls++;
+        await ctx.store.jobs.transition({ jobId: body.jobId }, { from: 'submitted', to: 'securing' });
+        await ctx.store.events.append(body.jobId, 'job.securing');
+      },
+    });
+    closers.push(fleet.close);
+    await fleet.deps.store.jobs.create({ jobId: 'dup' }, { name: 'dup' });
+    await fleet.start();
+    await fleet.deps.bus.send('test.advance', { jobId: 'dup' });
+    await fleet.deps.bus.send('test.advance', { jobId: 'dup' });
+    await eventually('both deliveries handled', () => calls === 2);
+    await eventually('both acknowledged', async () => {
+      const d = await fleet.queueDepth('master');
+      return d.visible + d.inFlight === 0;
+    });
+    const job = await fleet.deps.store.jobs.get({ jobId: 'dup' });
+    expect(job?.state).to.equal('securing');
+    expect(job?.version).to.equal(2);
+    expect(await fleet.deps.store.events.list('dup')).to.have.length(1);
+    expect(await fleet.drainDlq('master')).to.have.length(0);
+
+    // Stale: the job has moved on; an old message for the earlier step changes nothing.
+    await fleet.deps.store.jobs.transition({ jobId: 'dup' }, { from: 'securing', to: 'running' });
+    await fleet.deps.bus.send('test.advance', { jobId: 'dup' });
+    await eventually('stale delivery handled', () => calls === 3);
+    await eventually('stale acknowledged', async () => {
+      const d = await fleet.queueDepth('master');
+      return d.visible + d.inFlight === 0;
+    });
+    const after = await fleet.deps.store.jobs.get({ jobId: 'dup' });
+    expect(after?.state).to.equal('running');
+    expect(after?.version).to.equal(3);
+    expect(await fleet.drainDlq('master')).to.have.length(0);
+  });
+
+  it('redelivers a throwing handler, then leaves it to the dead-letter queue after maxReceiveCount, serving others meanwhile', async () => {
+    const attempts: number[] = [];
+    let served = 0;
+    const fleet = await testFleet(emu, catalog, {
+      'test.fail': async (_body, ctx) => {
+        attempts.push(ctx.receiveCount);
+        throw new TransientError('boom');
+      },
+      'test.work': async () => {
+        served++;
+      },
+    });
+    closers.push(fleet.close);
+    await fleet.start();
+    await fleet.deps.bus.send('test.fail', { jobId: 'f1' });
+    for (let i = 0; i < 5; i++) await fleet.deps.bus.send('test.work', { jobId: `w${i}` });
+    await eventually('other messages served', () => served === 5);
+    const dead = await eventually('failed message in the DLQ', async () => {
+      const msgs = await fleet.drainDlq('request');
+      return msgs.length ? msgs : undefined;
+    }, 40_000, 250);
+    expect(dead).to.have.length(1);
+    expect(JSON.parse(dead[0]!.Body!)).to.deep.equal({ jobId: 'f1' });
+    expect(attempts.length).to.equal(fleet.config.dispatcher.maxReceiveCount);
+    expect(attempts).to.deep.equal([1, 2, 3].slice(0, fleet.config.dispatcher.maxReceiveCount));
+  });
+
+  it('sends an invalid body and an unknown service to the dead-letter queue after one receive', async () => {
+    let calls = 0;
+    const fleet = await testFleet(emu, catalog, {
+      'test.echo': async () => {
+        calls++;
+      },
+    });
+    closers.push(fleet.close);
+    await fleet.start();
+    const url = fleet.deps.queues.main.master;
+    const send = (body: string, service?: string) =>
+      fleet.clients.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: url,
+          MessageBody: body,
+          MessageAttributes: service ? { service: { DataType: 'String', StringValue: service } } : undefined,
+        }),
+      );
+    await send('{"jobId":"x","n":"not a number"}', 'test.echo');
+    await send('{"jobId":"x"}', 'no.such.service');
+    await send('not json', 'test.echo');
+    await send('{"jobId":"x","n":1}');
+    const dead: Array<{ reason: string; body: string }> = [];
+    await eventually('four messages dead-lettered', async () => {
+      for (const m of await fleet.drainDlq('master')) {
+        dead.push({ reason: m.MessageAttributes?.deadLetterReason?.StringValue ?? '', body: m.Body ?? '' });
+      }
+      return dead.length === 4;
+    });
+    expect(calls).to.equal(0);
+    const reasons = dead.map((d) => d.reason).sort();
+    expect(reasons.find((r) => r.includes('n: must be a number'))).to.be.a('string');
+    expect(reasons.find((r) => r.includes('unknown service "no.such.service"'))).to.be.a('string');
+    expect(reasons.find((r) => r.includes('body is not JSON'))).to.be.a('string');
+    expect(reasons.find((r) => r.includes('attribute "service" is missing'))).to.be.a('string');
+    // after one receive: nothing is left to redeliver
+    const depth = await fleet.queueDepth('master');
+    expect(depth.visible + depth.inFlight).to.equal(0);
+  });
+});
