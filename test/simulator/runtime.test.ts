@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Client, utils, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
+import ssh2, { type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { createInstanceRuntime, type InstanceRuntime, type InstanceSpec } from '../../services/simulator/runtime/index.js';
 
 const BOUND_MS = 10_000;
@@ -17,7 +17,7 @@ function nextIp(): string {
 }
 
 function keyPair(): { privateKey: string; publicKey: string } {
-  const pair = utils.generateKeyPairSync('ed25519');
+  const pair = ssh2.utils.generateKeyPairSync('ed25519');
   return { privateKey: pair.private, publicKey: pair.public };
 }
 
@@ -53,9 +53,9 @@ interface ExecResult {
   stderr: string;
 }
 
-function connect(config: ConnectConfig): Promise<Client> {
+function connect(config: ConnectConfig): Promise<ssh2.Client> {
   return new Promise((resolve, reject) => {
-    const client = new Client();
+    const client = new ssh2.Client();
     client.once('ready', () => resolve(client));
     client.once('error', (err) => reject(err));
     client.once('close', () => reject(new Error('connection closed before authentication')));
@@ -63,7 +63,7 @@ function connect(config: ConnectConfig): Promise<Client> {
   });
 }
 
-function execStream(client: Client, command: string, env?: Record<string, string>): Promise<ClientChannel> {
+function execStream(client: ssh2.Client, command: string, env?: Record<string, string>): Promise<ClientChannel> {
   return new Promise((resolve, reject) => {
     client.exec(command, env ? { env } : {}, (err, stream) => (err ? reject(err) : resolve(stream)));
   });
@@ -85,11 +85,11 @@ function collect(stream: ClientChannel): Promise<ExecResult> {
   });
 }
 
-async function exec(client: Client, command: string, env?: Record<string, string>): Promise<ExecResult> {
+async function exec(client: ssh2.Client, command: string, env?: Record<string, string>): Promise<ExecResult> {
   return collect(await execStream(client, command, env));
 }
 
-function sftpOf(client: Client): Promise<SFTPWrapper> {
+function sftpOf(client: ssh2.Client): Promise<SFTPWrapper> {
   return new Promise((resolve, reject) => client.sftp((err, sftp) => (err ? reject(err) : resolve(sftp))));
 }
 
@@ -123,7 +123,7 @@ describe('simulator instance runtime', function () {
 
   let sandboxRoot: string;
   let runtime: InstanceRuntime;
-  const clients: Client[] = [];
+  const clients: ssh2.Client[] = [];
   const key = keyPair();
 
   function spec(overrides: Partial<InstanceSpec> = {}): InstanceSpec {
@@ -148,7 +148,7 @@ describe('simulator instance runtime', function () {
     return s;
   }
 
-  async function login(s: InstanceSpec, config: Partial<ConnectConfig> = {}): Promise<Client> {
+  async function login(s: InstanceSpec, config: Partial<ConnectConfig> = {}): Promise<ssh2.Client> {
     const client = await connect({ host: s.ip, port: runtime.sshPort, username: 'ec2-user', privateKey: key.privateKey, ...config });
     clients.push(client);
     return client;
@@ -283,14 +283,14 @@ describe('simulator instance runtime', function () {
       await sftpCall((cb) => sftp.unlink('work/renamed.txt', cb));
       await sftpCall((cb) => sftp.rmdir('work', cb));
       const gone = await sftpCall<unknown>((cb) => sftp.stat('work', cb)).catch((err: { code?: number }) => err.code);
-      expect(gone).to.equal(utils.sftp.STATUS_CODE.NO_SUCH_FILE);
+      expect(gone).to.equal(ssh2.utils.sftp.STATUS_CODE.NO_SUCH_FILE);
     });
 
     it('refuses paths that leave the sandbox, by .. or by symlink', async () => {
       const s = await started();
       const client = await login(s);
       const sftp = await sftpOf(client);
-      const denied = utils.sftp.STATUS_CODE.PERMISSION_DENIED;
+      const denied = ssh2.utils.sftp.STATUS_CODE.PERMISSION_DENIED;
       const codeOf = (run: (cb: (err: Error | null | undefined, value?: unknown) => void) => void): Promise<unknown> =>
         sftpCall<unknown>(run).then(
           () => 'ok',

@@ -1,5 +1,5 @@
 import type { Server, Socket } from 'node:net';
-import { utils, type ParsedKey } from 'ssh2';
+import ssh2, { type ParsedKey } from 'ssh2';
 import { silentLogger, type Logger } from '../../../shared/logger.js';
 import { createImds } from './imds.js';
 import { closeServer, listen, reservePort, trackedServer } from './listeners.js';
@@ -37,8 +37,8 @@ interface InstanceState extends MetadataSource {
 }
 
 function parseHostKey(hostKey: string | undefined): ParsedKey {
-  const source = hostKey ?? utils.generateKeyPairSync('ed25519').private;
-  const parsed = utils.parseKey(source);
+  const source = hostKey ?? ssh2.utils.generateKeyPairSync('ed25519').private;
+  const parsed = ssh2.utils.parseKey(source);
   if (parsed instanceof Error) throw new Error(`invalid SSH host key: ${parsed.message}`);
   const key = Array.isArray(parsed) ? (parsed[0] as ParsedKey | undefined) : parsed;
   if (!key || !key.isPrivateKey()) throw new Error('the SSH host key must be a private key');

@@ -1,7 +1,7 @@
 import type { Stats } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, rename, rmdir, stat, truncate, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { utils, type Attributes, type FileEntry, type SFTPWrapper } from 'ssh2';
+import ssh2, { type Attributes, type FileEntry, type SFTPWrapper } from 'ssh2';
 import { confine, normaliseRemotePath, type Sandbox } from './sandbox.js';
 
 /**
@@ -11,7 +11,7 @@ import { confine, normaliseRemotePath, type Sandbox } from './sandbox.js';
  * outside) is refused with PERMISSION_DENIED.
  */
 
-const { STATUS_CODE, flagsToString } = utils.sftp;
+const { STATUS_CODE, flagsToString } = ssh2.utils.sftp;
 
 type OpenEntry = { kind: 'file'; file: FileHandle } | { kind: 'dir'; hostPath: string; done: boolean };
 

@@ -1,6 +1,6 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { Server, utils, type Connection, type ParsedKey, type PseudoTtyInfo, type ServerChannel, type Session } from 'ssh2';
+import ssh2, { type Connection, type ParsedKey, type PseudoTtyInfo, type ServerChannel, type Session } from 'ssh2';
 import type { Logger } from '../../../shared/logger.js';
 import { type ProcessTable, signalFromName } from './processes.js';
 import type { Sandbox } from './sandbox.js';
@@ -32,7 +32,7 @@ const PROTECTED_ENV = new Set(['SPOTBATCH_INSTANCE_ID', 'SPOTBATCH_SANDBOX']);
  * connection holds no SSH objects at all.
  */
 export function serveSshConnection(shared: SshShared, instance: SshInstance, socket: Socket): void {
-  const server = new Server({ hostKeys: [{ key: shared.hostKey }], ident: 'OpenSSH_8.7' }, (client) =>
+  const server = new ssh2.Server({ hostKeys: [{ key: shared.hostKey }], ident: 'OpenSSH_8.7' }, (client) =>
     handleClient(shared, instance, client),
   );
   server.on('error', () => socket.destroy());
@@ -70,7 +70,7 @@ function handleClient(shared: SshShared, instance: SshInstance, client: Connecti
 
 function matchingKey(authorizedKeys: string[], offered: Buffer): ParsedKey | undefined {
   for (const line of authorizedKeys) {
-    const parsed = utils.parseKey(line);
+    const parsed = ssh2.utils.parseKey(line);
     if (parsed instanceof Error) continue;
     const key = Array.isArray(parsed) ? (parsed[0] as ParsedKey | undefined) : parsed;
     if (key && key.getPublicSSH().equals(offered)) return key;
