@@ -250,6 +250,32 @@ describe('simulator instance runtime', function () {
       expect(result.stdout).to.include('shell-42\r\n');
       expect(result.code).to.equal(0);
     });
+
+    it('runs a shell without a pty as plain /bin/sh reading its commands', async () => {
+      const s = await started();
+      const client = await login(s);
+      const stream = await new Promise<ClientChannel>((resolve, reject) =>
+        client.shell(false, (err, channel) => (err ? reject(err) : resolve(channel))),
+      );
+      const done = collect(stream);
+      stream.end('echo plain-$((2+3))\nexit 4\n');
+      const result = await done;
+      expect(result).to.include({ code: 4, stdout: 'plain-5\n', stderr: '' });
+    });
+
+    it('keeps instances apart: each address answers for its own instance only', async () => {
+      const a = await started();
+      const b = await started({ authorizedKeys: [keyPair().publicKey] });
+      const client = await login(a);
+      expect((await exec(client, 'echo "$SPOTBATCH_SANDBOX"')).stdout.trim()).to.equal(path.join(await realSandboxRoot(), a.instanceId));
+      let error: unknown;
+      await login(b).catch((err: unknown) => (error = err));
+      expect(String(error)).to.match(/authentication methods failed/i);
+      expect((await http(b.ip, runtime.imdsPort, 'GET', '/latest/meta-data/instance-id')).body).to.equal(b.instanceId);
+      let duplicate: unknown;
+      await runtime.start({ ...spec(), ip: a.ip }).catch((err: unknown) => (duplicate = err));
+      expect(String(duplicate)).to.match(/already used/);
+    });
   });
 
   describe('SFTP', () => {
@@ -397,6 +423,18 @@ describe('simulator instance runtime', function () {
 
       await runtime.stop(s.instanceId);
       await runtime.stop('i-never-started');
+    });
+
+    it('close() kills the processes of every instance', async () => {
+      const pids: number[] = [];
+      for (let i = 0; i < 2; i++) {
+        const s = await started();
+        const client = await login(s);
+        pids.push(Number((await exec(client, 'sleep 600 >/dev/null 2>&1 & echo $!')).stdout.trim()));
+      }
+      for (const pid of pids) expect(alive(pid)).to.equal(true);
+      await runtime.close();
+      await until('the processes to die', () => pids.every((pid) => !alive(pid)));
     });
 
     it('lets a stopped instance address be started again', async () => {

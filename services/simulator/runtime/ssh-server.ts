@@ -109,7 +109,8 @@ function handleSession(shared: SshShared, instance: SshInstance, session: Sessio
   });
   session.on('shell', (accept, reject) => {
     if (running) return reject?.();
-    start(accept(), ['/bin/sh', '-i']);
+    // With a (pipe-backed) pty the shell is interactive and prompts; without one, as sshd does, it just reads commands.
+    start(accept(), pty ? ['/bin/sh', '-i'] : ['/bin/sh']);
   });
   session.on('sftp', (accept) => {
     serveSftp(accept(), instance.sandbox, instance.spec.loginUser);
@@ -151,7 +152,7 @@ function runProcess(
     cwd: instance.sandbox.home,
     env: commandEnv(shared, instance, requested, pty),
   });
-  log.debug({ pid: child.pid, interactive: argv[1] === '-i' }, 'process started');
+  log.debug({ pid: child.pid, pty: pty !== undefined }, 'process started');
   let finished = false;
   const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
     if (finished) return;
