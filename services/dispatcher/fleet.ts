@@ -84,7 +84,7 @@ export async function startDispatcher(deps: FleetDeps, registry: Registry, id?: 
   };
 }
 
-/** Stop gracefully on SIGTERM or SIGINT, then exit 0 (1 if in-flight work had to be cut short). */
+/** Stop gracefully on SIGTERM or SIGINT (or when a parent's IPC channel closes), then exit 0 (1 if in-flight work had to be cut short). */
 export function stopOnSignals(running: { stop(): Promise<boolean> }, log: Logger): void {
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -104,4 +104,10 @@ export function stopOnSignals(running: { stop(): Promise<boolean> }, log: Logger
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // Started by `spotbatch local` with an IPC channel: when the parent goes away, stop too.
+  if (process.send) {
+    process.once('disconnect', () => {
+      if (!signalled) onSignal('SIGHUP');
+    });
+  }
 }

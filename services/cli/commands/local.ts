@@ -1,0 +1,60 @@
+import path from 'node:path';
+import { Command } from 'commander';
+import { createLogger } from '../../../shared/logger.js';
+import { startLocal } from '../../local/local.js';
+import { parseCount, parsePort } from './common.js';
+
+export function localCommand(entry: string): Command {
+  return new Command('local')
+    .description('run the whole fleet on this machine with embedded emulators (no AWS account); Ctrl-C stops it')
+    .option('--data <dir>', 'folder for the emulators\' data', '.spotbatch')
+    .option('--port <port>', 'port of the status page (/healthz answers there)', '8080')
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--sqs-port <port>', 'port of the SQS emulator', '9324')
+    .option('--dynamodb-port <port>', 'port of the DynamoDB emulator', '8000')
+    .option('--dispatchers <n>', 'dispatcher processes', '2')
+    .action(async (opts: { data: string; port: string; host: string; sqsPort: string; dynamodbPort: string; dispatchers: string }) => {
+      const log = createLogger({ name: 'local' });
+      const fleet = await startLocal({
+        dataDir: path.resolve(opts.data),
+        port: parsePort(opts.port, '--port'),
+        host: opts.host,
+        sqsPort: parsePort(opts.sqsPort, '--sqs-port'),
+        dynamodbPort: parsePort(opts.dynamodbPort, '--dynamodb-port'),
+        dispatchers: parseCount(opts.dispatchers, '--dispatchers', 1, 16),
+        self: { execPath: process.execPath, execArgv: process.execArgv, entry },
+        log,
+        childEnv: process.stdout.isTTY ? { SPOTBATCH_LOG_FORMAT: 'pretty' } : {},
+      });
+      console.log(
+        [
+          '',
+          `spotbatch local is running (data in ${path.resolve(opts.data)})`,
+          `  status: ${fleet.url}/healthz`,
+          `  dispatchers: pids ${fleet.dispatcherPids().join(', ')}`,
+          '',
+          'To use it from another shell:',
+          ...fleet.exports.map((l) => `  ${l}`),
+          '',
+          'Ctrl-C stops everything.',
+          '',
+        ].join('\n'),
+      );
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) process.exit(1);
+        stopping = true;
+        log.info({ signal }, 'stopping the local fleet');
+        fleet.stop().then(
+          () => process.exit(0),
+          (err) => {
+            log.error({ err: String(err) }, 'error while stopping');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      await new Promise(() => undefined);
+    });
+}

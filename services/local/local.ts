@@ -1,0 +1,173 @@
+/**
+ * `spotbatch local`: the whole fleet on one machine, no AWS account. The
+ * emulators run in this process; the dispatchers are child processes (so one
+ * can be killed and is restarted, as a container would be), all on 127.0.0.1.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { Logger } from '../../shared/logger.js';
+import { createCoreClients, destroyClients } from '../../shared/aws.js';
+import { loadConfig, type Config } from '../../shared/config.js';
+import { setup } from '../../shared/setup.js';
+import { startEmulators, type Emulators } from './emulators.js';
+
+export interface LocalOptions {
+  /** Folder for the emulators' data. */
+  dataDir: string;
+  /** Status page port (/healthz answers there until the status page exists). 0 picks a free one. */
+  port: number;
+  host: string;
+  sqsPort: number;
+  dynamodbPort: number;
+  dispatchers: number;
+  /** How to run this CLI again for a child: node, its flags, the entry script. */
+  self: { execPath: string; execArgv: string[]; entry: string };
+  log: Logger;
+  /** Extra environment for the children (log format, ...). */
+  childEnv?: NodeJS.ProcessEnv;
+}
+
+export interface LocalFleet {
+  endpoints: Emulators['endpoints'];
+  url: string;
+  config: Config;
+  /** `export NAME=value` lines for another shell. */
+  exports: string[];
+  dispatcherPids(): number[];
+  restarts(): number;
+  stop(): Promise<void>;
+}
+
+/** Credentials the emulators accept (they check none); the SDK needs some to sign. */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+interface Child {
+  index: number;
+  proc: ChildProcess | undefined;
+  startedAt: number;
+  restarts: number;
+}
+
+export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
+  const emulators = await startEmulators({
+    host: o.host,
+    sqsPort: o.sqsPort,
+    dynamodbPort: o.dynamodbPort,
+    dynamodbPath: path.join(o.dataDir, 'dynamodb'),
+  });
+  const env: NodeJS.ProcessEnv = {
+    AWS_ENDPOINT_URL_SQS: emulators.endpoints.sqs,
+    AWS_ENDPOINT_URL_DYNAMODB: emulators.endpoints.dynamodb,
+    AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
+    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+  };
+  // The local emulator answers a receive only when the batch is full or the wait ends: short waits.
+  const fleetEnv: NodeJS.ProcessEnv = {
+    SPOTBATCH_WAIT_TIME_SECONDS: '1',
+    SPOTBATCH_RETRY_BACKOFF_MAX_SECONDS: '0',
+  };
+  let config: Config;
+  try {
+    config = loadConfig({ env: { ...process.env, ...env, ...fleetEnv } });
+    const clients = createCoreClients({ region: config.region, endpoints: emulators.endpoints, credentials: LOCAL_CREDENTIALS });
+    try {
+      await setup(clients, config);
+    } finally {
+      destroyClients(clients);
+    }
+  } catch (err) {
+    await emulators.stop();
+    throw err;
+  }
+
+  let stopping = false;
+  const children: Child[] = [];
+  const spawnChild = (child: Child) => {
+    const proc = spawn(o.self.execPath, [...o.self.execArgv, o.self.entry, 'dispatcher'], {
+      env: {
+        ...process.env,
+        ...o.childEnv,
+        ...env,
+        ...fleetEnv,
+        SPOTBATCH_PREFIX: config.prefix,
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      },
+      // Own process group, so a Ctrl-C in the terminal reaches only us and we stop the
+      // children in order; the IPC channel tells a child when we are gone.
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      detached: true,
+    });
+    child.proc = proc;
+    child.startedAt = Date.now();
+    proc.on('exit', (code, signal) => {
+      if (stopping) return;
+      child.restarts++;
+      // Restart at once after a long run; back off when it keeps dying.
+      const delay = Date.now() - child.startedAt > 10_000 ? 200 : Math.min(10_000, 500 * 2 ** Math.min(child.restarts, 5));
+      o.log.warn({ dispatcher: child.index, pid: proc.pid, code, signal, restartInMs: delay }, 'dispatcher exited: restarting it');
+      setTimeout(() => {
+        if (!stopping) spawnChild(child);
+      }, delay).unref();
+    });
+  };
+  for (let i = 0; i < o.dispatchers; i++) {
+    const child: Child = { index: i + 1, proc: undefined, startedAt: 0, restarts: 0 };
+    children.push(child);
+    spawnChild(child);
+  }
+  const alive = (c: Child) => c.proc !== undefined && c.proc.exitCode === null && c.proc.signalCode === null;
+
+  const server: Server = createServer((req, res) => {
+    if (req.method === 'GET' && req.url?.split('?')[0] === '/healthz') {
+      const dispatchers = children.map((c) => ({ index: c.index, pid: c.proc?.pid, alive: alive(c), restarts: c.restarts }));
+      const ok = !stopping && dispatchers.some((d) => d.alive);
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: ok ? 'ok' : 'degraded', dispatchers, endpoints: emulators.endpoints, prefix: config.prefix }));
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: 'not found' }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => resolve());
+  });
+  const url = `http://${o.host}:${(server.address() as AddressInfo).port}`;
+
+  const exports = [
+    ...Object.entries(env).map(([k, v]) => `export ${k}=${v}`),
+    `export SPOTBATCH_PREFIX=${config.prefix}`,
+  ];
+
+  return {
+    endpoints: emulators.endpoints,
+    url,
+    config,
+    exports,
+    dispatcherPids: () => children.filter(alive).map((c) => c.proc!.pid!),
+    restarts: () => children.reduce((n, c) => n + c.restarts, 0),
+    async stop() {
+      stopping = true;
+      await Promise.all(
+        children.map(
+          (c) =>
+            new Promise<void>((resolve) => {
+              if (!c.proc || !alive(c)) return resolve();
+              const killer = setTimeout(() => c.proc?.kill('SIGKILL'), (config.dispatcher.shutdownTimeoutSeconds + 5) * 1000);
+              c.proc.once('exit', () => {
+                clearTimeout(killer);
+                resolve();
+              });
+              c.proc.kill('SIGTERM');
+            }),
+        ),
+      );
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await emulators.stop();
+    },
+  };
+}

@@ -1,0 +1,89 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { eventually } from '../helpers/fleet.js';
+import { runCli, startCli } from '../helpers/cli.js';
+import { startEmulators, type Emulators } from '../../services/local/emulators.js';
+
+interface Health {
+  status: string;
+  dispatchers: Array<{ index: number; pid: number; alive: boolean; restarts: number }>;
+  endpoints: { sqs: string; dynamodb: string };
+}
+
+describe('spotbatch CLI: setup, local', function () {
+  let data: string;
+  before(() => {
+    data = mkdtempSync(path.join(tmpdir(), 'spotbatch-local-'));
+  });
+  after(() => rmSync(data, { recursive: true, force: true }));
+
+  it('setup against the configured endpoints: twice succeeds; a bad setting exits 2 naming it', async () => {
+    const emu: Emulators = await startEmulators({});
+    try {
+      const env = {
+        AWS_ENDPOINT_URL_SQS: emu.endpoints.sqs,
+        AWS_ENDPOINT_URL_DYNAMODB: emu.endpoints.dynamodb,
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'x',
+        AWS_SECRET_ACCESS_KEY: 'x',
+        SPOTBATCH_PREFIX: 'clitest',
+      };
+      const first = await runCli(['setup', '--json'], env);
+      expect(first.code, first.stderr).to.equal(0);
+      const out = JSON.parse(first.stdout);
+      expect(out.createdTables).to.have.length(4);
+      expect(out.queues.main.master).to.match(/clitest-master$/);
+      const second = await runCli(['setup', '--json'], env);
+      expect(second.code, second.stderr).to.equal(0);
+      expect(JSON.parse(second.stdout).createdTables).to.deep.equal([]);
+      const bad = await runCli(['setup'], { ...env, SPOTBATCH_MAX_RECEIVE_COUNT: '0' });
+      expect(bad.code).to.equal(2);
+      expect(bad.stderr).to.contain('SPOTBATCH_MAX_RECEIVE_COUNT (dispatcher.maxReceiveCount): must be >= 1');
+      expect(bad.stderr).not.to.match(/\n\s+at /); // no stack trace without --debug
+    } finally {
+      await emu.stop();
+    }
+  });
+
+  it('local: prints the endpoints, restarts a killed dispatcher, stops cleanly on SIGTERM', async () => {
+    const child = startCli(['local', '--data', data, '--port', '0', '--sqs-port', '0', '--dynamodb-port', '0']);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await eventually('the banner', () => /export AWS_ENDPOINT_URL_DYNAMODB=/.test(stdout), 60_000);
+      expect(stdout).to.match(/export AWS_ENDPOINT_URL_SQS=http:\/\/127\.0\.0\.1:\d+/);
+      const url = /status: (http:\/\/127\.0\.0\.1:\d+)\/healthz/.exec(stdout)![1]!;
+      const health = async () => (await (await fetch(`${url}/healthz`)).json()) as Health;
+      const first = await eventually('two dispatchers alive', async () => {
+        const h = await health();
+        return h.dispatchers.filter((d) => d.alive).length === 2 ? h : undefined;
+      });
+      // The dispatchers really serve: both started their consumers.
+      await eventually('dispatchers started', () => (stdout + stderr).split('dispatcher started').length - 1 >= 2, 30_000);
+      const victim = first.dispatchers[0]!;
+      process.kill(victim.pid, 'SIGKILL');
+      const after = await eventually(
+        'the killed dispatcher restarted',
+        async () => {
+          const h = await health();
+          const d = h.dispatchers.find((x) => x.index === victim.index)!;
+          return d.alive && d.pid !== victim.pid ? h : undefined;
+        },
+        30_000,
+      );
+      expect(after.dispatchers.find((x) => x.index === victim.index)!.restarts).to.equal(1);
+      child.kill('SIGTERM');
+      expect(await exited).to.equal(0);
+      for (const d of after.dispatchers) {
+        expect(() => process.kill(d.pid, 0), `dispatcher ${d.pid} still running`).to.throw();
+      }
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
