@@ -5,7 +5,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import ssh2, { type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
-import { createInstanceRuntime, type InstanceRuntime, type InstanceSpec } from '../../services/simulator/runtime/index.js';
+import { createInstanceRuntime, generateEd25519KeyPair, type InstanceRuntime, type InstanceSpec } from '../../services/simulator/runtime/index.js';
 
 const BOUND_MS = 10_000;
 
@@ -17,7 +17,7 @@ function nextIp(): string {
 }
 
 function keyPair(): { privateKey: string; publicKey: string } {
-  const pair = ssh2.utils.generateKeyPairSync('ed25519');
+  const pair = generateEd25519KeyPair();
   return { privateKey: pair.private, publicKey: pair.public };
 }
 
@@ -182,6 +182,13 @@ describe('simulator instance runtime', function () {
       const home = path.join(await realSandboxRoot(), s.instanceId, 'home', 'ec2-user');
       expect(env.stdout.split('\n')).to.deep.equal([home, home, `http://${s.ip}:${runtime.imdsPort}/`, 'ec2-user', 'hello', '']);
       expect(env.code).to.equal(0);
+    });
+
+    it('accepts an RSA launch key (rsa-sha2 signatures)', async () => {
+      const rsa = ssh2.utils.generateKeyPairSync('rsa', { bits: 2048 });
+      const s = await started({ authorizedKeys: ['ssh-ed25519 AAAAnot-a-key', `${rsa.public.trim()} launch-key`] });
+      const client = await login(s, { privateKey: rsa.private });
+      expect((await exec(client, 'echo rsa')).stdout).to.equal('rsa\n');
     });
 
     it('refuses a key that is not the launch key', async () => {

@@ -23,6 +23,12 @@ export interface InstanceRuntimeOptions {
   hostKey?: string;
 }
 
+/** The runtime as createInstanceRuntime returns it: the contract plus what a local caller may want to show. */
+export interface LocalInstanceRuntime extends InstanceRuntime {
+  /** The SSH host public key every instance presents, OpenSSH one-line format (`ssh-ed25519 AAAA...`), for known_hosts. */
+  readonly hostPublicKey: string;
+}
+
 export const DEFAULT_SSH_PORT = 2222;
 export const DEFAULT_IMDS_PORT = 8009;
 
@@ -36,8 +42,21 @@ interface InstanceState extends MetadataSource {
   stopped?: Promise<void>;
 }
 
+/**
+ * ssh2's generateKeyPairSync('ed25519') strips leading zero bytes from the
+ * public key, so about 1 pair in 256 does not parse back (mscdex/ssh2#1390,
+ * #1513): draw again until both halves parse.
+ */
+export function generateEd25519KeyPair(): { private: string; public: string } {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const pair = ssh2.utils.generateKeyPairSync('ed25519');
+    if (!(ssh2.utils.parseKey(pair.private) instanceof Error) && !(ssh2.utils.parseKey(pair.public) instanceof Error)) return pair;
+  }
+  throw new Error('could not generate a well-formed ed25519 key pair');
+}
+
 function parseHostKey(hostKey: string | undefined): ParsedKey {
-  const source = hostKey ?? ssh2.utils.generateKeyPairSync('ed25519').private;
+  const source = hostKey ?? generateEd25519KeyPair().private;
   const parsed = ssh2.utils.parseKey(source);
   if (parsed instanceof Error) throw new Error(`invalid SSH host key: ${parsed.message}`);
   const key = Array.isArray(parsed) ? (parsed[0] as ParsedKey | undefined) : parsed;
@@ -50,7 +69,7 @@ function parseHostKey(hostKey: string | undefined): ParsedKey {
  * the instance's own loopback address, commands as local processes in a
  * sandbox folder. See docs/simulator.md, "Instance runtime".
  */
-export async function createInstanceRuntime(opts: InstanceRuntimeOptions): Promise<InstanceRuntime> {
+export async function createInstanceRuntime(opts: InstanceRuntimeOptions): Promise<LocalInstanceRuntime> {
   const logger = (opts.logger ?? silentLogger()).child({ component: 'instance-runtime' });
   const hostKey = parseHostKey(opts.hostKey);
   const reservations: Array<() => Promise<void>> = [];
@@ -65,6 +84,8 @@ export async function createInstanceRuntime(opts: InstanceRuntimeOptions): Promi
 
   const byId = new Map<string, InstanceState>();
   const byIp = new Map<string, InstanceState>();
+  /** Addresses whose listeners are still closing: a new instance on one waits for it. */
+  const releasing = new Map<string, Promise<void>>();
   const processes = new ProcessTable();
   const imds = createImds((address) => byIp.get(address));
   const shared: SshShared = { hostKey, processes, logger, imdsPort };
@@ -92,8 +113,8 @@ export async function createInstanceRuntime(opts: InstanceRuntimeOptions): Promi
     logger.debug({ instanceId: spec.instanceId, ip: spec.ip }, 'instance runtime started');
   }
 
-  async function tearDown(state: InstanceState, killProcesses: boolean): Promise<void> {
-    await state.started.catch(() => undefined);
+  /** Stop answering: forget the address, close both listeners, cut every connection. Resolves once unbound. */
+  function cutOff(state: InstanceState): Promise<void> {
     const { spec } = state;
     if (byIp.get(spec.ip) === state) byIp.delete(spec.ip);
     const closing: Promise<void>[] = [];
@@ -102,16 +123,32 @@ export async function createInstanceRuntime(opts: InstanceRuntimeOptions): Promi
       closing.push(closeServer(listener.server));
       for (const socket of listener.sockets) socket.destroy();
     }
-    if (killProcesses) await processes.killInstances([spec.instanceId]);
-    await Promise.all(closing);
-    if (state.sandbox) await removeSandbox(state.sandbox);
-    if (byId.get(spec.instanceId) === state) byId.delete(spec.instanceId);
-    logger.debug({ instanceId: spec.instanceId }, 'instance runtime stopped');
+    const released = Promise.all(closing).then(() => {
+      if (releasing.get(spec.ip) === released) releasing.delete(spec.ip);
+    });
+    releasing.set(spec.ip, released);
+    return released;
   }
 
-  const runtime: InstanceRuntime = {
+  /** Cut off, then one process sweep for all of them, then delete the sandboxes. */
+  async function tearDown(states: InstanceState[]): Promise<void> {
+    await Promise.all(states.map((state) => state.started.catch(() => undefined)));
+    const released = states.map(cutOff);
+    await processes.killInstances(states.map((state) => state.spec.instanceId));
+    await Promise.all(released);
+    await Promise.all(
+      states.map(async (state) => {
+        if (state.sandbox) await removeSandbox(state.sandbox);
+        if (byId.get(state.spec.instanceId) === state) byId.delete(state.spec.instanceId);
+        logger.debug({ instanceId: state.spec.instanceId }, 'instance runtime stopped');
+      }),
+    );
+  }
+
+  const runtime: LocalInstanceRuntime = {
     sshPort,
     imdsPort,
+    hostPublicKey: `${hostKey.type} ${hostKey.getPublicSSH().toString('base64')}`,
 
     async start(spec: InstanceSpec): Promise<void> {
       if (closed) throw new Error('the instance runtime is closed');
@@ -123,7 +160,8 @@ export async function createInstanceRuntime(opts: InstanceRuntimeOptions): Promi
       const state: InstanceState = { spec, started: Promise.resolve() };
       byId.set(spec.instanceId, state);
       byIp.set(spec.ip, state);
-      state.started = bringUp(state);
+      const previous = releasing.get(spec.ip);
+      state.started = (previous ?? Promise.resolve()).then(() => bringUp(state));
       try {
         await state.started;
       } catch (err) {
@@ -145,17 +183,19 @@ export async function createInstanceRuntime(opts: InstanceRuntimeOptions): Promi
     stop(instanceId: string): Promise<void> {
       const state = byId.get(instanceId);
       if (!state) return Promise.resolve();
-      state.stopped ??= tearDown(state, true);
+      state.stopped ??= tearDown([state]);
       return state.stopped;
     },
 
     async close(): Promise<void> {
       closed = true;
       const states = [...byId.values()];
-      // One process sweep for every instance, then the rest of each teardown.
-      await processes.killInstances(states.map((state) => state.spec.instanceId));
-      await Promise.all(states.map((state) => (state.stopped ??= tearDown(state, false))));
+      const pending = states.filter((state) => !state.stopped);
+      const all = tearDown(pending);
+      for (const state of pending) state.stopped = all;
+      await Promise.all(states.map((state) => state.stopped));
       imds.close();
+      processes.dispose();
       await Promise.all(reservations.splice(0).map((release) => release()));
     },
   };

@@ -34,9 +34,24 @@ const MAX_KILL_ROUNDS = 5;
 
 export class ProcessTable {
   private readonly byInstance = new Map<string, Tracked>();
+  /** If the simulator exits without close(), still take its running commands down with it (best effort, synchronous). */
+  private readonly onExit = (): void => {
+    for (const tracked of this.byInstance.values()) for (const pgid of tracked.liveGroups) killQuietly(-pgid, 'SIGKILL');
+  };
+  private exitHooked = false;
+
+  /** Forget the exit hook (after the runtime closed). */
+  dispose(): void {
+    if (this.exitHooked) process.off('exit', this.onExit);
+    this.exitHooked = false;
+  }
 
   spawn(req: SpawnRequest): ChildProcessWithoutNullStreams {
     const tracked = this.trackedFor(req.instanceId);
+    if (!this.exitHooked) {
+      process.on('exit', this.onExit);
+      this.exitHooked = true;
+    }
     const [file, ...args] = req.argv;
     const child = spawn(file, args, {
       cwd: req.cwd,
