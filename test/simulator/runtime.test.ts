@@ -243,6 +243,16 @@ describe('simulator instance runtime', function () {
       expect(result.signal).to.equal('SIGKILL');
     });
 
+    it('closes the pipes when the client closes the channel, so a writing command gets SIGPIPE', async () => {
+      const s = await started();
+      const client = await login(s);
+      const stream = await execStream(client, 'echo $$; exec yes');
+      const pid = await new Promise<number>((resolve) => stream.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().split('\n')[0]))));
+      expect(pid).to.be.greaterThan(1);
+      stream.close();
+      await until('the writer to die', () => !alive(pid));
+    });
+
     it('serves a pipe-backed interactive shell when a pty is requested', async () => {
       const s = await started();
       const client = await login(s);

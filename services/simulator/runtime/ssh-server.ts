@@ -176,12 +176,12 @@ function runProcess(
     child.stderr.pipe(channel.stderr, { end: false });
     channel.pipe(child.stdin);
   }
-  // Once the client is gone, keep draining the command's output so that it never blocks on a full pipe.
+  // Once the channel is gone, close our ends of the pipes, as sshd does: a command that keeps writing
+  // gets SIGPIPE; one that does not (sleep, a redirected background job) runs on until it ends or stop().
   channel.on('close', () => {
-    child.stdout.unpipe();
-    child.stderr.unpipe();
-    child.stdout.resume();
-    child.stderr.resume();
+    child.stdout.destroy();
+    child.stderr.destroy();
+    child.stdin.destroy();
   });
   // 'close': the process exited and its output is drained (a background job holding stdout keeps
   // the channel open, as with OpenSSH).
