@@ -11,7 +11,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 
 async function available(): Promise<string[]> {
   const files = await readdir(here);
-  return files.filter((f) => f.endsWith('.ts') && f !== 'main.ts').map((f) => f.replace(/\.ts$/, '')).sort();
+  return files.filter((f) => f.endsWith('.ts') && !['main.ts', 'lib.ts', 'emulators-process.ts'].includes(f)).map((f) => f.replace(/\.ts$/, '')).sort();
 }
 
 const [name, ...args] = process.argv.slice(2);

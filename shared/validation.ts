@@ -14,7 +14,7 @@ export function ruleOf(issue: Issue): string {
       return /received undefined$/.test(issue.message) ? 'is required' : `must be ${article(issue.expected)}`;
     case 'too_small': {
       const op = issue.inclusive === false ? '>' : '>=';
-      if (issue.origin === 'string') return `must be at least ${String(issue.minimum)} characters long`;
+      if (issue.origin === 'string') return Number(issue.minimum) === 1 ? 'must not be empty' : `must be at least ${String(issue.minimum)} characters long`;
       if (issue.origin === 'array' || issue.origin === 'set') return `must have at least ${String(issue.minimum)} item(s)`;
       return `must be ${op} ${String(issue.minimum)}`;
     }

@@ -68,14 +68,8 @@ export class Dispatcher {
           messageAttributeNames: ['All'],
           attributeNames: ['All'],
           messageSystemAttributeNames: ['ApproximateReceiveCount'],
-          // Retry backoff: 1, 2, 4 ... seconds, capped.
-          ...(d.retryBackoffMaxSeconds > 0
-            ? {
-                terminateVisibilityTimeout: (messages: Message[]) =>
-                  Math.min(d.retryBackoffMaxSeconds, 2 ** Math.max(0, receiveCountOf(messages[0]) - 1)),
-              }
-            : {}),
-          handleMessage: (message) => this.track(this.handle(kind, message)),
+          // A batch is handled concurrently; what it acknowledges is deleted in one DeleteMessageBatch.
+          handleMessageBatch: (messages) => this.track(this.handleBatch(kind, messages)),
           suppressFifoWarning: true,
         });
         consumer.on('error', (err) => {
@@ -103,6 +97,35 @@ export class Dispatcher {
     };
     p.then(done, done);
     return p;
+  }
+
+  private async handleBatch(kind: QueueKind, messages: Message[]): Promise<Message[]> {
+    const results = await Promise.allSettled(messages.map((m) => this.handle(kind, m)));
+    const acked: Message[] = [];
+    const failed: Message[] = [];
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') {
+        if (r.value) acked.push(r.value);
+      } else failed.push(messages[i]!);
+    });
+    const cap = this.deps.config.dispatcher.retryBackoffMaxSeconds;
+    if (cap > 0 && failed.length) {
+      // Retry backoff: hide a failed message for 1, 2, 4 ... seconds, capped.
+      await Promise.all(
+        failed.map((m) =>
+          this.deps.clients.sqs
+            .send(
+              new ChangeMessageVisibilityCommand({
+                QueueUrl: this.deps.queues.main[kind],
+                ReceiptHandle: m.ReceiptHandle,
+                VisibilityTimeout: Math.min(cap, 2 ** Math.max(0, receiveCountOf(m) - 1)),
+              }),
+            )
+            .catch((err) => this.deps.log.warn({ queue: kind, messageId: m.MessageId, err: describeError(err) }, 'could not set retry backoff')),
+        ),
+      );
+    }
+    return acked;
   }
 
   /** Route one message. Resolves with the message to acknowledge it; throws to leave it for redelivery. */

@@ -177,4 +177,27 @@ describe('dispatcher (local-aws-sqs + dynalite)', function () {
     const depth = await fleet.queueDepth('master');
     expect(depth.visible + depth.inFlight).to.equal(0);
   });
+
+  it('keeps a long handler\'s message invisible with a heartbeat: delivered once, deleted after', async () => {
+    let calls = 0;
+    let finished = false;
+    const fleet = await testFleet(emu, catalog, {
+      'test.work': async () => {
+        calls++;
+        // longer than the 4 s visibility timeout; heartbeats every 2 s extend it
+        await new Promise((r) => setTimeout(r, 7000));
+        finished = true;
+      },
+    });
+    closers.push(fleet.close);
+    await fleet.start();
+    await fleet.deps.bus.send('test.work', { jobId: 'long' });
+    await eventually('long handler finished', () => finished, 30_000);
+    await eventually('message deleted', async () => {
+      const d = await fleet.queueDepth('request');
+      return d.visible + d.inFlight === 0;
+    });
+    expect(calls).to.equal(1);
+    expect(await fleet.drainDlq('request')).to.have.length(0);
+  });
 });
