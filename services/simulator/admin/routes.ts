@@ -1,0 +1,72 @@
+/** The admin API under /_sim/: inventory, stats, interrupt, faults, reset, healthz. JSON in and out. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { z } from 'zod';
+import type { SimContext } from '../context.js';
+import { faultsSchema } from '../faults.js';
+import type { Stats } from '../stats.js';
+import { inventory } from './inventory.js';
+
+export interface AdminHooks {
+  reset(): Promise<void>;
+}
+
+function json(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+const error = (res: ServerResponse, status: number, code: string, message: string, extra: Record<string, unknown> = {}): void =>
+  json(res, status, { error: { code, message, ...extra } });
+
+function parseJson(body: string): { ok: true; value: unknown } | { ok: false } {
+  if (body.trim() === '') return { ok: true, value: {} };
+  try {
+    return { ok: true, value: JSON.parse(body) as unknown };
+  } catch {
+    return { ok: false };
+  }
+}
+
+function validationError(res: ServerResponse, err: z.ZodError): void {
+  const issues = err.issues.map((i) => ({ field: i.path.join('.') || '(body)', message: i.message }));
+  const first = issues[0];
+  error(res, 400, 'ValidationError', first ? `${first.field}: ${first.message}` : 'invalid body', { issues });
+}
+
+export async function handleAdmin(sim: SimContext, stats: Stats, hooks: AdminHooks, req: IncomingMessage, res: ServerResponse, body: string): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const method = req.method ?? 'GET';
+  const route = url.pathname.replace(/\/+$/, '');
+  if (route === '/_sim/healthz' && method === 'GET') return json(res, 200, { ok: true, simulatedTime: sim.clock.date().toISOString() });
+  if (route === '/_sim/inventory' && method === 'GET') return json(res, 200, inventory(sim));
+  if (route === '/_sim/stats' && method === 'GET') return json(res, 200, { ...stats.toJSON(), eventsSent: sim.events.sent });
+  if (route === '/_sim/faults' && method === 'GET') return json(res, 200, { faults: sim.faults.current() });
+  if (route === '/_sim/faults' && method === 'POST') {
+    const parsed = parseJson(body);
+    if (!parsed.ok) return error(res, 400, 'InvalidJson', 'the body is not JSON');
+    const result = faultsSchema.safeParse(parsed.value);
+    if (!result.success) return validationError(res, result.error);
+    sim.faults.set(result.data);
+    return json(res, 200, { faults: sim.faults.current() });
+  }
+  if (route === '/_sim/reset' && method === 'POST') {
+    await hooks.reset();
+    return json(res, 200, { ok: true });
+  }
+  const interrupt = /^\/_sim\/instances\/([^/]+)\/interrupt$/.exec(route);
+  if (interrupt && method === 'POST') {
+    const id = decodeURIComponent(interrupt[1]!);
+    const inst = sim.world.instances.get(id);
+    if (!inst) return error(res, 404, 'InstanceNotFound', `no instance ${id}`, { field: 'id' });
+    if (!sim.lifecycle.interrupt(id)) {
+      return error(res, 409, 'NotInterruptible', `instance ${id} is ${inst.state}${inst.noticeTime !== undefined ? ' and already noticed' : ''}`, { field: 'id' });
+    }
+    return json(res, 200, {
+      instanceId: id,
+      noticeTime: new Date(inst.noticeTime!).toISOString(),
+      terminationTime: new Date(inst.noticeTime! + 120_000).toISOString(),
+    });
+  }
+  return error(res, 404, 'NotFound', `no admin route ${method} ${url.pathname}`);
+}

@@ -1,0 +1,45 @@
+/** What every action handler and the lifecycle engine share. */
+import type { StaticOperationSchema } from '@smithy/types';
+import type { Logger } from '../../shared/logger.js';
+import type { SimClock } from './clock.js';
+import type { EventSink } from './events.js';
+import type { Faults } from './faults.js';
+import type { LatencyDistribution } from './latency.js';
+import type { Catalog } from './market/catalog.js';
+import type { Market } from './market/market.js';
+import type { InstanceRuntime } from './runtime/types.js';
+import type { World } from './state/world.js';
+import type { Lifecycle } from './lifecycle.js';
+
+export interface SimContext {
+  seed: number;
+  world: World;
+  market: Market;
+  catalog: Catalog;
+  clock: SimClock;
+  faults: Faults;
+  events: EventSink;
+  runtime: InstanceRuntime;
+  lifecycle: Lifecycle;
+  launchLatency: LatencyDistribution;
+  logger: Logger;
+}
+
+export interface CallContext {
+  sim: SimContext;
+  region: string;
+  requestId: string;
+}
+
+export interface ActionDef {
+  op: StaticOperationSchema;
+  run(input: never, call: CallContext): Promise<object> | object;
+}
+
+/**
+ * An action: the SDK's operation schema and a handler typed with the SDK's
+ * own input/output types. The codec builds the input from that schema.
+ */
+export function action<I, O extends object>(op: StaticOperationSchema, run: (input: I, call: CallContext) => Promise<O> | O): ActionDef {
+  return { op, run: run as (input: never, call: CallContext) => Promise<O> | O };
+}

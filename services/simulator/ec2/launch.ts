@@ -1,0 +1,93 @@
+/** Validation and resolution shared by RunInstances, RequestSpotInstances and CreateFleet. */
+import type { GroupIdentifier, IamInstanceProfileSpecification } from '@aws-sdk/client-ec2';
+import type { CallContext } from '../context.js';
+import { ApiError, invalidParameter } from '../protocol/errors.js';
+import { resolveProfile } from '../state/profiles.js';
+import type { ResolvedProfile } from '../state/profiles.js';
+import { defaultGroup, findGroup } from './security-groups.js';
+
+export const DEFAULT_INSTANCE_TYPE = 't3.micro';
+
+export function checkImage(call: CallContext, imageId: string | undefined, param: string): string {
+  if (!imageId) throw new ApiError('MissingParameter', `The request must contain the parameter ${param}`);
+  if (!/^ami-[0-9a-f]{8,17}$/.test(imageId)) throw new ApiError('InvalidAMIID.Malformed', `Invalid id: "${imageId}" (expecting "ami-...")`);
+  if (!call.sim.catalog.image(call.region, imageId)) throw new ApiError('InvalidAMIID.NotFound', `The image id '[${imageId}]' does not exist`);
+  return imageId;
+}
+
+export function checkType(call: CallContext, type: string | undefined, param: string): string {
+  const t = type ?? DEFAULT_INSTANCE_TYPE;
+  if (!call.sim.catalog.type(t)) throw invalidParameter(param, `The instance type '${t}' does not exist`);
+  return t;
+}
+
+/** The image's architecture must match the instance type's. */
+export function checkArchitecture(call: CallContext, imageId: string, type: string): void {
+  const image = call.sim.catalog.image(call.region, imageId);
+  const info = call.sim.catalog.type(type);
+  if (image && info && image.arch !== info.arch) {
+    throw invalidParameter(
+      'InstanceType',
+      `The architecture '${info.arch}' of the specified instance type does not match the architecture '${image.arch}' of the specified AMI`,
+    );
+  }
+}
+
+export function checkKey(call: CallContext, keyName: string | undefined): string | undefined {
+  if (keyName === undefined) return undefined;
+  if (!call.sim.world.keyPairByName(call.region, keyName)) throw new ApiError('InvalidKeyPair.NotFound', `The key pair '${keyName}' does not exist`);
+  return keyName;
+}
+
+export function checkZone(call: CallContext, zone: string | undefined, param: string): string | undefined {
+  if (zone === undefined) return undefined;
+  if (!call.sim.catalog.zoneExists(call.region, zone)) throw invalidParameter(param, `Invalid availability zone: [${zone}]`);
+  return zone;
+}
+
+/** Group ids from ids and/or names; the default group when none is given. */
+export function checkGroups(call: CallContext, groupIds: string[] | undefined, groupNames: string[] | undefined): string[] {
+  const out: string[] = [];
+  for (const id of groupIds ?? []) out.push(findGroup(call, id).groupId);
+  for (const name of groupNames ?? []) out.push(findGroup(call, undefined, name).groupId);
+  if (out.length === 0) out.push(defaultGroup(call).groupId);
+  return [...new Set(out)];
+}
+
+export function groupIdentifiers(call: CallContext, groupIds: string[]): GroupIdentifier[] {
+  return groupIds.map((id) => ({ GroupId: id, GroupName: call.sim.world.securityGroups.get(id)?.groupName }));
+}
+
+export function checkProfile(call: CallContext, spec: IamInstanceProfileSpecification | undefined, param: string): ResolvedProfile | undefined {
+  if (!spec || (!spec.Name && !spec.Arn)) return undefined;
+  const resolved = resolveProfile(call.sim.world, spec);
+  if (!resolved) {
+    throw invalidParameter(`${param}.${spec.Name ? 'Name' : 'Arn'}`, `Invalid IAM Instance Profile ${spec.Name ? 'name' : 'ARN'} '${spec.Name ?? spec.Arn}'`);
+  }
+  return resolved;
+}
+
+/** Zones of the region able to launch the type now (market capacity and injected faults), cheapest spot first. */
+export function spotZones(call: CallContext, type: string, wanted?: string): { zone: string; price: number }[] {
+  const now = call.sim.clock.now();
+  const zones = wanted ? [wanted] : call.sim.catalog.zones(call.region).map((z) => z.name);
+  return zones
+    .filter((zone) => !call.sim.faults.noCapacity(call.region, zone, type) && call.sim.market.hasCapacity({ region: call.region, zone, type }, now))
+    .map((zone) => ({ zone, price: call.sim.market.price({ region: call.region, zone, type }, now) }))
+    .sort((a, b) => a.price - b.price || a.zone.localeCompare(b.zone));
+}
+
+export function parsePrice(value: string | undefined, param: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!(n > 0) || !Number.isFinite(n)) throw invalidParameter(param, `'${value}' is not a positive price`);
+  return n;
+}
+
+export function insufficientCapacity(type: string, zone?: string): ApiError {
+  return new ApiError(
+    'InsufficientInstanceCapacity',
+    `We currently do not have sufficient ${type} capacity in the Availability Zone you requested${zone ? ` (${zone})` : ''}. Our system will be working on provisioning additional capacity.`,
+    500,
+  );
+}

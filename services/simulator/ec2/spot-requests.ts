@@ -1,0 +1,160 @@
+/** RequestSpotInstances, DescribeSpotInstanceRequests, CancelSpotInstanceRequests. */
+import type {
+  CancelSpotInstanceRequestsCommandInput,
+  CancelSpotInstanceRequestsCommandOutput,
+  DescribeSpotInstanceRequestsCommandInput,
+  DescribeSpotInstanceRequestsCommandOutput,
+  LaunchSpecification,
+  RequestSpotInstancesCommandInput,
+  RequestSpotInstancesCommandOutput,
+  SpotInstanceRequest,
+} from '@aws-sdk/client-ec2';
+import { CancelSpotInstanceRequests$, DescribeSpotInstanceRequests$, RequestSpotInstances$ } from '@aws-sdk/client-ec2';
+import { action } from '../context.js';
+import type { CallContext } from '../context.js';
+import { ids } from '../ids.js';
+import { ApiError, invalidParameter, missingParameter, required } from '../protocol/errors.js';
+import { applyFilters, tagFilterValues } from '../protocol/filters.js';
+import { paginate } from '../protocol/paginate.js';
+import { tagList } from '../state/records.js';
+import type { SpotRequestRecord } from '../state/records.js';
+import { checkArchitecture, checkGroups, checkImage, checkKey, checkProfile, checkType, checkZone, groupIdentifiers, parsePrice } from './launch.js';
+import { tagsFor } from './tags.js';
+
+type Out<T> = Omit<T, '$metadata'>;
+
+function view(r: SpotRequestRecord): SpotInstanceRequest {
+  return {
+    SpotInstanceRequestId: r.spotInstanceRequestId,
+    SpotPrice: r.maxPrice.toFixed(6),
+    Type: r.type,
+    State: r.state,
+    Status: { Code: r.statusCode, Message: r.statusMessage, UpdateTime: r.statusUpdate },
+    LaunchSpecification: r.launchSpecification,
+    InstanceId: r.instanceId,
+    CreateTime: r.createTime,
+    ValidUntil: r.validUntil,
+    ValidFrom: r.validFrom,
+    ProductDescription: 'Linux/UNIX',
+    LaunchedAvailabilityZone: r.launchedAvailabilityZone,
+    InstanceInterruptionBehavior: 'terminate',
+    Tags: tagList(r.tags),
+  };
+}
+
+function selectRequests(call: CallContext, requestIds: string[] | undefined): SpotRequestRecord[] {
+  const all = [...call.sim.world.inRegion(call.sim.world.spotRequests, call.region)];
+  if (!requestIds?.length) return all;
+  return requestIds.map((id) => {
+    if (!/^sir-[0-9a-z]{8}$/.test(id)) throw new ApiError('InvalidSpotInstanceRequestID.Malformed', `Invalid id: "${id}"`);
+    const r = call.sim.world.spotRequests.get(id);
+    if (!r || r.region !== call.region) throw new ApiError('InvalidSpotInstanceRequestID.NotFound', `The spot instance request ID '${id}' does not exist`);
+    return r;
+  });
+}
+
+export const spotRequestActions = {
+  RequestSpotInstances: action<RequestSpotInstancesCommandInput, Out<RequestSpotInstancesCommandOutput>>(RequestSpotInstances$, (input, call) => {
+    const spec = input.LaunchSpecification;
+    if (!spec) throw missingParameter('LaunchSpecification.ImageId');
+    const imageId = checkImage(call, spec.ImageId, 'LaunchSpecification.ImageId');
+    const type = checkType(call, spec.InstanceType, 'LaunchSpecification.InstanceType');
+    checkArchitecture(call, imageId, type);
+    const keyName = checkKey(call, spec.KeyName);
+    const groupIds = checkGroups(call, spec.SecurityGroupIds, spec.SecurityGroups);
+    const zone = checkZone(call, spec.Placement?.AvailabilityZone, 'LaunchSpecification.Placement.AvailabilityZone');
+    checkProfile(call, spec.IamInstanceProfile, 'LaunchSpecification.IamInstanceProfile');
+    const count = input.InstanceCount ?? 1;
+    if (!Number.isInteger(count) || count < 1 || count > 1000) throw invalidParameter('InstanceCount', 'must be between 1 and 1000');
+    const type_ = input.Type ?? 'one-time';
+    if (type_ !== 'one-time' && type_ !== 'persistent') throw invalidParameter('Type', `'${type_}' is not one-time or persistent`);
+    const maxPrice = parsePrice(input.SpotPrice, 'SpotPrice') ?? call.sim.market.onDemand(call.region, type);
+    const now = call.sim.clock.date();
+    if (input.ValidUntil && input.ValidUntil.getTime() <= now.getTime()) throw invalidParameter('ValidUntil', 'must be in the future');
+    const tags = tagsFor(input.TagSpecifications, 'spot-instances-request');
+    const out: SpotRequestRecord[] = [];
+    for (let n = 0; n < count; n++) {
+      const rec: SpotRequestRecord = {
+        spotInstanceRequestId: ids.spotRequest(),
+        region: call.region,
+        state: 'open',
+        statusCode: 'pending-evaluation',
+        statusMessage: '',
+        statusUpdate: now,
+        maxPrice,
+        type: type_,
+        launchSpecification: {
+          ImageId: imageId,
+          InstanceType: type as LaunchSpecification['InstanceType'],
+          KeyName: keyName,
+          SecurityGroups: groupIdentifiers(call, groupIds),
+          ...(zone ? { Placement: { AvailabilityZone: zone } } : {}),
+          ...(spec.IamInstanceProfile ? { IamInstanceProfile: spec.IamInstanceProfile } : {}),
+          ...(spec.UserData ? { UserData: spec.UserData } : {}),
+        },
+        createTime: now,
+        validUntil: input.ValidUntil,
+        validFrom: input.ValidFrom,
+        tags: new Map(tags),
+        timers: [],
+      };
+      call.sim.world.spotRequests.set(rec.spotInstanceRequestId, rec);
+      call.sim.lifecycle.submit(rec);
+      out.push(rec);
+    }
+    return { SpotInstanceRequests: out.map(view) };
+  }),
+
+  DescribeSpotInstanceRequests: action<DescribeSpotInstanceRequestsCommandInput, Out<DescribeSpotInstanceRequestsCommandOutput>>(
+    DescribeSpotInstanceRequests$,
+    (input, call) => {
+      let items = selectRequests(call, input.SpotInstanceRequestIds);
+      items = applyFilters(items, input.Filters, (r, name) => {
+        switch (name) {
+          case 'spot-instance-request-id':
+            return [r.spotInstanceRequestId];
+          case 'state':
+            return [r.state];
+          case 'status-code':
+            return [r.statusCode];
+          case 'instance-id':
+            return [r.instanceId];
+          case 'type':
+            return [r.type];
+          case 'launched-availability-zone':
+            return [r.launchedAvailabilityZone];
+          case 'launch.instance-type':
+            return [r.launchSpecification.InstanceType];
+          case 'launch.image-id':
+            return [r.launchSpecification.ImageId];
+          case 'launch.key-name':
+            return [r.launchSpecification.KeyName];
+          case 'launch.group-id':
+            return (r.launchSpecification.SecurityGroups ?? []).map((g) => g.GroupId);
+          case 'spot-price':
+            return [r.maxPrice.toFixed(6)];
+          case 'product-description':
+            return ['Linux/UNIX'];
+          default:
+            return tagFilterValues(r.tags, name);
+        }
+      });
+      const page = paginate(items, input.MaxResults, input.NextToken);
+      return { SpotInstanceRequests: page.items.map(view), NextToken: page.nextToken };
+    },
+  ),
+
+  CancelSpotInstanceRequests: action<CancelSpotInstanceRequestsCommandInput, Out<CancelSpotInstanceRequestsCommandOutput>>(
+    CancelSpotInstanceRequests$,
+    (input, call) => {
+      const wanted = required(input.SpotInstanceRequestIds, 'SpotInstanceRequestId.1');
+      const items = selectRequests(call, wanted);
+      return {
+        CancelledSpotInstanceRequests: items.map((r) => {
+          call.sim.lifecycle.cancel(r);
+          return { SpotInstanceRequestId: r.spotInstanceRequestId, State: r.state === 'closed' ? 'closed' : 'cancelled' };
+        }),
+      };
+    },
+  ),
+};

@@ -1,0 +1,60 @@
+/** Injected faults (POST /_sim/faults): throttling, capacity, added latency. */
+import { z } from 'zod';
+import { Prng } from './random.js';
+
+export const faultsSchema = z
+  .object({
+    /** Share of API calls answered RequestLimitExceeded (0..1). */
+    throttleRate: z.number().min(0).max(1).optional(),
+    /** Only throttle these actions (all when absent). */
+    throttleActions: z.array(z.string().min(1)).optional(),
+    /** Pools without capacity: each field narrows the match; {} matches every pool. */
+    insufficientCapacity: z
+      .array(z.object({ region: z.string().optional(), availabilityZone: z.string().optional(), instanceType: z.string().optional() }).strict())
+      .optional(),
+    /** Milliseconds added (real time) before every API answer. */
+    latencyMs: z.number().int().min(0).max(60_000).optional(),
+  })
+  .strict();
+export type FaultSettings = z.infer<typeof faultsSchema>;
+
+export class Faults {
+  private settings: FaultSettings = {};
+  private readonly rng: Prng;
+
+  constructor(seed: number) {
+    this.rng = new Prng(seed ^ 0x5eed);
+  }
+
+  set(settings: FaultSettings): void {
+    this.settings = settings;
+  }
+
+  current(): FaultSettings {
+    return this.settings;
+  }
+
+  clear(): void {
+    this.settings = {};
+  }
+
+  throttled(action: string): boolean {
+    const rate = this.settings.throttleRate ?? 0;
+    if (rate <= 0) return false;
+    if (this.settings.throttleActions && !this.settings.throttleActions.includes(action)) return false;
+    return rate >= 1 || this.rng.next() < rate;
+  }
+
+  noCapacity(region: string, zone: string, instanceType: string): boolean {
+    return (this.settings.insufficientCapacity ?? []).some(
+      (f) =>
+        (f.region === undefined || f.region === region) &&
+        (f.availabilityZone === undefined || f.availabilityZone === zone) &&
+        (f.instanceType === undefined || f.instanceType === instanceType),
+    );
+  }
+
+  latencyMs(): number {
+    return this.settings.latencyMs ?? 0;
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * The spot market simulator: EC2 and IAM wire-compatible endpoint on one port,
+ * instances through the instance runtime, market from data/market.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
+import { silentLogger } from '../../shared/logger.js';
+import type { Logger } from '../../shared/logger.js';
+import { SimClock } from './clock.js';
+import type { SimContext } from './context.js';
+import { EventSink } from './events.js';
+import { Faults } from './faults.js';
+import { DEFAULT_LAUNCH_LATENCY, latencySchema } from './latency.js';
+import type { LatencyDistribution } from './latency.js';
+import { Lifecycle } from './lifecycle.js';
+import { Catalog } from './market/catalog.js';
+import { MarketData } from './market/data.js';
+import { Market } from './market/market.js';
+import { createInstanceRuntime } from './runtime/index.js';
+import { createSimServer } from './server.js';
+import { World } from './state/world.js';
+import { Stats } from './stats.js';
+
+export interface SimulatorOptions {
+  /** HTTP port; 0 = a free one. Default 4566. */
+  port?: number;
+  /** Bind address; default 127.0.0.1. */
+  host?: string;
+  /** Simulated seconds per real second; default 1. */
+  timeScale?: number;
+  /** Market seed; default 1. */
+  seed?: number;
+  /** Market data folder; default <repo>/data/market. */
+  dataDir?: string;
+  /** SQS queue URL that receives the EventBridge-shaped EC2 events. */
+  eventsQueueUrl?: string;
+  /** SSH port on every instance address; default 2222; 0 = a free one. */
+  sshPort?: number;
+  /** Instance metadata port on every instance address; default: the runtime's (8009), 0 when sshPort is 0. */
+  imdsPort?: number;
+  /** Folder for instance sandboxes; default a fresh temporary folder, removed on stop. */
+  sandboxRoot?: string;
+  /** Launch latency (fulfilment to running), simulated seconds. */
+  launchLatency?: LatencyDistribution;
+  logger?: Logger;
+}
+
+export interface Simulator {
+  /** http://host:port: the endpoint for both EC2 and IAM clients. */
+  endpoint: string;
+  sshPort: number;
+  imdsPort: number;
+  stop(): Promise<void>;
+}
+
+const optionsSchema = z.object({
+  port: z.number().int().min(0).max(65535).default(4566),
+  host: z.string().min(1).default('127.0.0.1'),
+  timeScale: z.number().positive().max(1_000_000).default(1),
+  seed: z.number().int().default(1),
+  dataDir: z.string().min(1).optional(),
+  eventsQueueUrl: z.url().optional(),
+  sshPort: z.number().int().min(0).max(65535).optional(),
+  imdsPort: z.number().int().min(0).max(65535).optional(),
+  sandboxRoot: z.string().min(1).optional(),
+  launchLatency: latencySchema.optional(),
+});
+
+function defaultDataDir(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const candidates = [path.resolve(here, '../../data/market'), path.resolve(here, '../../../data/market')];
+  return candidates.find((c) => existsSync(c)) ?? candidates[0]!;
+}
+
+export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> {
+  const parsed = optionsSchema.safeParse({ ...opts, logger: undefined });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`invalid simulator option ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
+  }
+  const o = parsed.data;
+  const logger = opts.logger ?? silentLogger();
+  const data = new MarketData(o.dataDir ?? defaultDataDir());
+  const catalog = new Catalog(data);
+  const ownSandbox = o.sandboxRoot === undefined;
+  const sandboxRoot = o.sandboxRoot ?? (await mkdtemp(path.join(os.tmpdir(), 'spotbatch-sim-')));
+  const runtime = await createInstanceRuntime({
+    sandboxRoot,
+    sshPort: o.sshPort,
+    imdsPort: o.imdsPort ?? (o.sshPort === 0 ? 0 : undefined),
+    logger,
+  });
+  const sim = {
+    seed: o.seed,
+    world: new World(),
+    catalog,
+    market: new Market(o.seed, data, catalog),
+    clock: new SimClock(o.timeScale),
+    faults: new Faults(o.seed),
+    events: new EventSink(o.eventsQueueUrl, logger),
+    runtime,
+    launchLatency: o.launchLatency ?? DEFAULT_LAUNCH_LATENCY,
+    logger,
+  } as Omit<SimContext, 'lifecycle'> as SimContext;
+  sim.lifecycle = new Lifecycle(sim);
+  const stats = new Stats();
+
+  async function stopAllInstances(): Promise<void> {
+    const live = [...sim.world.instances.values()].filter((i) => i.state !== 'terminated');
+    await Promise.all(live.map((i) => sim.lifecycle.terminate(i, 'user')));
+    for (const r of sim.world.spotRequests.values()) for (const t of r.timers) sim.clock.cancel(t);
+  }
+
+  const server = createSimServer(sim, stats, {
+    async reset() {
+      await stopAllInstances();
+      sim.clock.cancelAll();
+      sim.world.clear();
+      sim.faults.clear();
+      stats.clear();
+    },
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const hostForUrl = o.host.includes(':') ? `[${o.host}]` : o.host;
+  const endpoint = `http://${hostForUrl}:${address.port}`;
+  logger.info({ endpoint, sshPort: runtime.sshPort, imdsPort: runtime.imdsPort, timeScale: o.timeScale, seed: o.seed }, 'spot market simulator listening');
+
+  let stopped = false;
+  return {
+    endpoint,
+    sshPort: runtime.sshPort,
+    imdsPort: runtime.imdsPort,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await stopAllInstances();
+      sim.clock.cancelAll();
+      await runtime.close();
+      await sim.events.flush();
+      sim.events.close();
+      if (ownSandbox) await rm(sandboxRoot, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,42 @@
+/** Every resource the simulator holds, across all regions (IAM is global). */
+import type {
+  InstanceProfileRecord,
+  InstanceRecord,
+  KeyPairRecord,
+  RoleRecord,
+  SecurityGroupRecord,
+  SpotRequestRecord,
+} from './records.js';
+
+export class World {
+  readonly keyPairs = new Map<string, KeyPairRecord>();
+  readonly securityGroups = new Map<string, SecurityGroupRecord>();
+  readonly instances = new Map<string, InstanceRecord>();
+  readonly spotRequests = new Map<string, SpotRequestRecord>();
+  readonly roles = new Map<string, RoleRecord>();
+  readonly instanceProfiles = new Map<string, InstanceProfileRecord>();
+  /** Per-region default VPC id. */
+  readonly vpcs = new Map<string, string>();
+  /** Counter of launches, for seeded per-instance draws. */
+  launches = 0;
+
+  clear(): void {
+    this.keyPairs.clear();
+    this.securityGroups.clear();
+    this.instances.clear();
+    this.spotRequests.clear();
+    this.roles.clear();
+    this.instanceProfiles.clear();
+    this.vpcs.clear();
+    this.launches = 0;
+  }
+
+  keyPairByName(region: string, name: string): KeyPairRecord | undefined {
+    for (const k of this.keyPairs.values()) if (k.region === region && k.keyName === name) return k;
+    return undefined;
+  }
+
+  *inRegion<T extends { region: string }>(map: Map<string, T>, region: string): Generator<T> {
+    for (const v of map.values()) if (v.region === region) yield v;
+  }
+}
