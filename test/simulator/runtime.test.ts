@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import ssh2, { type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { createInstanceRuntime, generateEd25519KeyPair, type InstanceRuntime, type InstanceSpec } from '../../services/simulator/runtime/index.js';
+import { mountNamespaceWorks } from '../../services/simulator/runtime/namespace.js';
 
 const BOUND_MS = 10_000;
 
@@ -460,6 +461,42 @@ describe('simulator instance runtime', function () {
       await runtime.start({ ...s, instanceId: 'i-0abcdef0123456789' });
       const res = await http(s.ip, runtime.imdsPort, 'GET', '/latest/meta-data/instance-id');
       expect(res.body).to.equal('i-0abcdef0123456789');
+    });
+  });
+
+  describe('mount namespace mode', () => {
+    let nsRuntime: InstanceRuntime | undefined;
+
+    before(async function () {
+      if (!(await mountNamespaceWorks())) this.skip();
+    });
+
+    afterEach(async () => {
+      await nsRuntime?.close();
+      nsRuntime = undefined;
+    });
+
+    it('shows commands /home/ec2-user and /tmp as the sandbox, and stop() still kills them', async () => {
+      const local = await createInstanceRuntime({ sandboxRoot, sshPort: 0, imdsPort: 0, mountNamespace: true });
+      nsRuntime = local;
+      expect(local.mountNamespace).to.equal(true);
+      const s = spec();
+      await local.start(s);
+      const client = await connect({ host: s.ip, port: local.sshPort, username: 'ec2-user', privateKey: key.privateKey });
+      clients.push(client);
+      const sftp = await sftpOf(client);
+      await sftpCall((cb) => sftp.writeFile('/home/ec2-user/hello.txt', 'from sftp\n', cb));
+
+      const result = await exec(client, 'pwd; echo "$HOME"; cat /home/ec2-user/hello.txt; echo from-exec > /tmp/out.txt; ls /home');
+      expect(result.stdout).to.equal('/home/ec2-user\n/home/ec2-user\nfrom sftp\nec2-user\n');
+      expect(result.code).to.equal(0);
+      const written = await sftpCall<Buffer>((cb) => sftp.readFile('/tmp/out.txt', cb));
+      expect(written.toString()).to.equal('from-exec\n');
+
+      const pid = Number((await exec(client, 'sleep 600 >/dev/null 2>&1 & echo $!')).stdout.trim());
+      expect(alive(pid)).to.equal(true);
+      await local.stop(s.instanceId);
+      await until('the process to die', () => !alive(pid));
     });
   });
 

@@ -2,6 +2,7 @@ import type { Server, Socket } from 'node:net';
 import ssh2, { type ParsedKey } from 'ssh2';
 import { silentLogger, type Logger } from '../../../shared/logger.js';
 import { createImds } from './imds.js';
+import { mountNamespaceWorks } from './namespace.js';
 import { closeServer, listen, reservePort, trackedServer } from './listeners.js';
 import type { MetadataSource } from './metadata.js';
 import { ProcessTable } from './processes.js';
@@ -21,12 +22,20 @@ export interface InstanceRuntimeOptions {
   logger?: Logger;
   /** Private host key (OpenSSH or PEM) shared by every instance; an ed25519 key is generated when absent. */
   hostKey?: string;
+  /**
+   * Run each command in a mount namespace where /home and /tmp are the sandbox's, so that
+   * `/home/ec2-user/...` works in commands as on a real instance. true: required (creation fails
+   * when unshare cannot do it here); 'auto': when it works; false (default): plain processes.
+   */
+  mountNamespace?: boolean | 'auto';
 }
 
 /** The runtime as createInstanceRuntime returns it: the contract plus what a local caller may want to show. */
 export interface LocalInstanceRuntime extends InstanceRuntime {
   /** The SSH host public key every instance presents, OpenSSH one-line format (`ssh-ed25519 AAAA...`), for known_hosts. */
   readonly hostPublicKey: string;
+  /** Whether commands run in a mount namespace (see InstanceRuntimeOptions.mountNamespace). */
+  readonly mountNamespace: boolean;
 }
 
 export const DEFAULT_SSH_PORT = 2222;
@@ -82,13 +91,23 @@ export async function createInstanceRuntime(opts: InstanceRuntimeOptions): Promi
   const sshPort = await portFor(opts.sshPort, DEFAULT_SSH_PORT);
   const imdsPort = await portFor(opts.imdsPort, DEFAULT_IMDS_PORT);
 
+  let mountNamespace = false;
+  if (opts.mountNamespace === true || opts.mountNamespace === 'auto') {
+    mountNamespace = await mountNamespaceWorks();
+    if (!mountNamespace && opts.mountNamespace === true) {
+      await Promise.all(reservations.map((release) => release()));
+      throw new Error('mountNamespace: unshare cannot create a mount namespace with bind mounts here');
+    }
+    logger.info({ mountNamespace }, 'instance commands run in a mount namespace: %s', mountNamespace ? 'yes' : 'no');
+  }
+
   const byId = new Map<string, InstanceState>();
   const byIp = new Map<string, InstanceState>();
   /** Addresses whose listeners are still closing: a new instance on one waits for it. */
   const releasing = new Map<string, Promise<void>>();
   const processes = new ProcessTable();
   const imds = createImds((address) => byIp.get(address));
-  const shared: SshShared = { hostKey, processes, logger, imdsPort };
+  const shared: SshShared = { hostKey, processes, logger, imdsPort, mountNamespace };
   let closed = false;
 
   async function bringUp(state: InstanceState): Promise<void> {
@@ -149,6 +168,7 @@ export async function createInstanceRuntime(opts: InstanceRuntimeOptions): Promi
     sshPort,
     imdsPort,
     hostPublicKey: `${hostKey.type} ${hostKey.getPublicSSH().toString('base64')}`,
+    mountNamespace,
 
     async start(spec: InstanceSpec): Promise<void> {
       if (closed) throw new Error('the instance runtime is closed');

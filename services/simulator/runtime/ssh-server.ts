@@ -4,6 +4,7 @@ import ssh2, { type Connection, type ParsedKey, type PseudoTtyInfo, type ServerC
 import type { Logger } from '../../../shared/logger.js';
 import { type ProcessTable, signalFromName } from './processes.js';
 import type { Sandbox } from './sandbox.js';
+import { inMountNamespace } from './namespace.js';
 import { serveSftp } from './sftp.js';
 import { PipeTerminal } from './terminal.js';
 import type { InstanceSpec } from './types.js';
@@ -14,6 +15,8 @@ export interface SshShared {
   processes: ProcessTable;
   logger: Logger;
   imdsPort: number;
+  /** Run commands in a mount namespace where /home and /tmp are the sandbox's (see namespace.ts). */
+  mountNamespace: boolean;
 }
 
 /** One instance as SSH sees it. */
@@ -121,14 +124,16 @@ function handleSession(shared: SshShared, instance: SshInstance, session: Sessio
 /** The environment of a command: a login-like minimum, never the simulator's own (credentials, endpoints). */
 function commandEnv(shared: SshShared, instance: SshInstance, requested: Record<string, string>, pty: PseudoTtyInfo | undefined): Record<string, string> {
   const { spec, sandbox } = instance;
+  // In a mount namespace the instance's own paths exist; otherwise the sandbox's host paths stand in.
+  const home = shared.mountNamespace ? sandbox.remoteHome : sandbox.home;
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
-    HOME: sandbox.home,
-    PWD: sandbox.home,
+    HOME: home,
+    PWD: home,
     USER: spec.loginUser,
     LOGNAME: spec.loginUser,
     SHELL: '/bin/sh',
-    TMPDIR: sandbox.tmp,
+    TMPDIR: shared.mountNamespace ? '/tmp' : sandbox.tmp,
     LANG: process.env.LANG ?? 'C.UTF-8',
     AWS_EC2_METADATA_SERVICE_ENDPOINT: `http://${spec.ip}:${shared.imdsPort}/`,
     SPOTBATCH_SANDBOX: sandbox.dir,
@@ -148,7 +153,7 @@ function runProcess(
 ): ChildProcessWithoutNullStreams {
   const child = shared.processes.spawn({
     instanceId: instance.spec.instanceId,
-    argv,
+    argv: shared.mountNamespace ? inMountNamespace(argv) : argv,
     cwd: instance.sandbox.home,
     env: commandEnv(shared, instance, requested, pty),
   });
