@@ -106,3 +106,14 @@ export const taskMachine = defineMachine<TaskState>({
     cancelled: { next: [], terminal: true },
   },
 });
+
+/** The machine as a mermaid state diagram (docs/architecture.md embeds it; a test keeps the two equal). */
+export function mermaidOf<S extends string>(m: Machine<S>): string {
+  const id = (s: string) => s.replace(/-/g, '_');
+  const lines = ['stateDiagram-v2', `  [*] --> ${id(m.initial)}`];
+  for (const [from, def] of Object.entries<StateDef<S>>(m.states)) {
+    for (const to of def.next) lines.push(`  ${id(from)} --> ${id(to)}`);
+    if (def.terminal) lines.push(`  ${id(from)} --> [*]`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,25 @@
+import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { ENV_SETTINGS } from '../../shared/config.js';
+import { jobMachine, mermaidOf, taskMachine } from '../../shared/states.js';
+
+const read = (p: string) => readFileSync(new URL(`../../${p}`, import.meta.url), 'utf8');
+
+describe('docs stay true to the code', () => {
+  it('docs/architecture.md draws the job and task state tables as they are in shared/states.ts', () => {
+    const doc = read('docs/architecture.md');
+    expect(doc).to.contain(mermaidOf(jobMachine));
+    expect(doc).to.contain(mermaidOf(taskMachine));
+  });
+
+  it('docs/operations.md lists every environment variable the configuration reads', () => {
+    const doc = read('docs/operations.md');
+    for (const s of ENV_SETTINGS) expect(doc, s.env).to.contain(`| \`${s.env}\` | \`${s.path.join('.')}\` |`);
+  });
+
+  it('the README shows the two commands', () => {
+    const readme = read('README.md');
+    expect(readme).to.contain('npm ci && npm start');
+    expect(readme).to.contain('npm test');
+  });
+});
