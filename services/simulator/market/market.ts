@@ -196,22 +196,24 @@ export class Market {
 
   /**
    * Spot placement score 1..10 for launching `target` instances of `types` in
-   * the given zones: availability and advisor bucket of each pool, more pools
-   * score higher, larger targets lower, a seeded daily nudge.
+   * the given zones. Each pool counts by its recent availability and advisor
+   * bucket; the score grows with the number of good pools and falls with the
+   * target, so one type in one zone scores 1 to 3 (as AWS answers single-type
+   * queries in practice) and a diversified request up to 10. A seeded daily
+   * nudge of under one point keeps neighbours apart.
    */
   placementScore(region: string, zones: string[], types: string[], target: number, t: number): number {
-    let capacity = 0;
+    let pools = 0;
     for (const zone of zones) {
       for (const type of types) {
         const p = { region, zone, type };
-        const quality = this.availability(p, t) * (1 - this.bucket(region, type) * 0.15);
-        capacity += quality * 40;
+        pools += this.availability(p, t) * (1 - this.bucket(region, type) * 0.15);
       }
     }
+    const effective = pools / (1 + Math.max(0, target - 1) / 20);
     const day = Math.floor(t / DAY);
-    const nudge = (unit(this.seed, 'sps', region, zones.join(','), types.join(','), day) - 0.5) * 1.5;
-    const ratio = capacity / Math.max(1, target);
-    const score = 1 + 9 * (1 - Math.exp(-ratio / 6)) + nudge;
+    const nudge = unit(this.seed, 'sps', region, zones.join(','), types.join(','), day) - 0.5;
+    const score = 1 + 9 * (1 - Math.exp(-effective / 3)) + nudge;
     return Math.max(1, Math.min(10, Math.round(score)));
   }
 }

@@ -1,0 +1,341 @@
+/** EC2 and IAM through the SDK: dependencies, conflicts, pagination, filters, bad parameters, faults, inventory. */
+import { expect } from 'chai';
+import {
+  AuthorizeSecurityGroupIngressCommand,
+  CreateKeyPairCommand,
+  CreateSecurityGroupCommand,
+  CreateTagsCommand,
+  DeleteKeyPairCommand,
+  DeleteSecurityGroupCommand,
+  DeleteTagsCommand,
+  DescribeAvailabilityZonesCommand,
+  DescribeImagesCommand,
+  DescribeInstanceStatusCommand,
+  DescribeInstanceTypesCommand,
+  DescribeInstancesCommand,
+  DescribeKeyPairsCommand,
+  DescribeRegionsCommand,
+  DescribeSecurityGroupsCommand,
+  DescribeSpotInstanceRequestsCommand,
+  RequestSpotInstancesCommand,
+  RevokeSecurityGroupIngressCommand,
+  RunInstancesCommand,
+  TerminateInstancesCommand,
+  CancelSpotInstanceRequestsCommand,
+  paginateDescribeInstanceTypes,
+  paginateDescribeInstances,
+} from '@aws-sdk/client-ec2';
+import {
+  AddRoleToInstanceProfileCommand,
+  CreateInstanceProfileCommand,
+  CreateRoleCommand,
+  DeleteInstanceProfileCommand,
+  DeleteRoleCommand,
+  DeleteRolePolicyCommand,
+  GetInstanceProfileCommand,
+  GetRoleCommand,
+  ListInstanceProfilesForRoleCommand,
+  PutRolePolicyCommand,
+  RemoveRoleFromInstanceProfileCommand,
+} from '@aws-sdk/client-iam';
+import { errorOf, startHarness, waitFor } from './helpers.js';
+import type { Harness } from './helpers.js';
+
+const trust = JSON.stringify({
+  Version: '2012-10-17',
+  Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+});
+
+describe('simulator: EC2 and IAM API', function () {
+  this.timeout(60_000);
+  let h: Harness;
+  let imageId: string;
+
+  before(async () => {
+    h = await startHarness({ timeScale: 100, launchLatency: { kind: 'fixed', seconds: 10 } });
+    const images = await h.ec2.send(new DescribeImagesCommand({ Owners: ['amazon'], Filters: [{ Name: 'architecture', Values: ['x86_64'] }] }));
+    imageId = images.Images![0]!.ImageId!;
+  });
+  after(async () => {
+    await h?.close();
+  });
+
+  async function runningInstance(extra: Partial<ConstructorParameters<typeof RunInstancesCommand>[0]> = {}): Promise<string> {
+    const run = await h.ec2.send(new RunInstancesCommand({ ImageId: imageId, InstanceType: 't3.micro', MinCount: 1, MaxCount: 1, ...extra }));
+    return run.Instances![0]!.InstanceId!;
+  }
+
+  async function terminated(ids: string[]): Promise<void> {
+    await h.ec2.send(new TerminateInstancesCommand({ InstanceIds: ids }));
+    await waitFor('terminated', async () => {
+      const d = await h.ec2.send(new DescribeInstancesCommand({ InstanceIds: ids }));
+      const all = d.Reservations!.flatMap((r) => r.Instances!);
+      return all.every((i) => i.State?.Name === 'terminated') ? true : undefined;
+    });
+  }
+
+  it('describes regions, zones, instance types and images', async () => {
+    const regions = await h.ec2.send(new DescribeRegionsCommand({}));
+    expect(regions.Regions!.map((r) => r.RegionName)).to.include.members(['us-east-1', 'eu-west-1', 'ap-southeast-2']);
+    const zones = await h.ec2In('eu-west-1').send(new DescribeAvailabilityZonesCommand({}));
+    expect(zones.AvailabilityZones!.map((z) => z.ZoneName)).to.deep.equal(['eu-west-1a', 'eu-west-1b', 'eu-west-1c']);
+    expect(zones.AvailabilityZones![0]!.ZoneId).to.equal('euw1-az1');
+    const types = await h.ec2.send(new DescribeInstanceTypesCommand({ InstanceTypes: ['m5.large', 'm6g.large'] }));
+    const byName = Object.fromEntries(types.InstanceTypes!.map((t) => [t.InstanceType, t]));
+    expect(byName['m5.large']!.VCpuInfo!.DefaultVCpus).to.equal(2);
+    expect(byName['m5.large']!.MemoryInfo!.SizeInMiB).to.equal(8192);
+    expect(byName['m6g.large']!.ProcessorInfo!.SupportedArchitectures).to.deep.equal(['arm64']);
+    const arm = await h.ec2In('eu-west-1').send(
+      new DescribeImagesCommand({ Owners: ['amazon'], Filters: [{ Name: 'name', Values: ['al2023-ami-2023*-arm64'] }] }),
+    );
+    expect(arm.Images).to.have.length(1);
+    expect(arm.Images![0]!.Architecture).to.equal('arm64');
+    expect(arm.Images![0]!.ImageId).to.not.equal(imageId);
+  });
+
+  it('keeps a security group in use until its instance is terminated', async () => {
+    const sg = await h.ec2.send(new CreateSecurityGroupCommand({ GroupName: 'in-use', Description: 'used by an instance' }));
+    await h.ec2.send(
+      new AuthorizeSecurityGroupIngressCommand({
+        GroupId: sg.GroupId,
+        IpPermissions: [{ IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: '10.0.0.0/8' }] }],
+      }),
+    );
+    const dup = await errorOf(
+      h.ec2.send(
+        new AuthorizeSecurityGroupIngressCommand({
+          GroupId: sg.GroupId,
+          IpPermissions: [{ IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: '10.0.0.0/8' }] }],
+        }),
+      ),
+    );
+    expect(dup.name).to.equal('InvalidPermission.Duplicate');
+    const id = await runningInstance({ SecurityGroupIds: [sg.GroupId!] });
+    const blocked = await errorOf(h.ec2.send(new DeleteSecurityGroupCommand({ GroupId: sg.GroupId })));
+    expect(blocked.name).to.equal('DependencyViolation');
+    expect(blocked.message).to.contain(sg.GroupId);
+    await terminated([id]);
+    await h.ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: sg.GroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: '10.0.0.0/8' }] }] }));
+    await h.ec2.send(new DeleteSecurityGroupCommand({ GroupId: sg.GroupId }));
+    const gone = await errorOf(h.ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [sg.GroupId!] })));
+    expect(gone.name).to.equal('InvalidGroup.NotFound');
+  });
+
+  it('answers IAM DeleteConflict while a role is in a profile or has policies', async () => {
+    const role = await h.iam.send(new CreateRoleCommand({ RoleName: 'job-role', AssumeRolePolicyDocument: trust, Path: '/spotbatch/' }));
+    expect(role.Role!.RoleId).to.match(/^AROA[A-Z0-9]{17}$/);
+    expect(role.Role!.Arn).to.equal('arn:aws:iam::123456789012:role/spotbatch/job-role');
+    expect(JSON.parse(decodeURIComponent(role.Role!.AssumeRolePolicyDocument!))).to.deep.equal(JSON.parse(trust));
+    const dupe = await errorOf(h.iam.send(new CreateRoleCommand({ RoleName: 'job-role', AssumeRolePolicyDocument: trust })));
+    expect(dupe.name).to.equal('EntityAlreadyExistsException');
+    await h.iam.send(new PutRolePolicyCommand({ RoleName: 'job-role', PolicyName: 'logs', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [] }) }));
+    const profile = await h.iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: 'job-profile' }));
+    expect(profile.InstanceProfile!.InstanceProfileId).to.match(/^AIPA[A-Z0-9]{17}$/);
+    await h.iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: 'job-profile', RoleName: 'job-role' }));
+    const got = await h.iam.send(new GetInstanceProfileCommand({ InstanceProfileName: 'job-profile' }));
+    expect(got.InstanceProfile!.Roles!.map((r) => r.RoleName)).to.deep.equal(['job-role']);
+
+    const inProfile = await errorOf(h.iam.send(new DeleteRoleCommand({ RoleName: 'job-role' })));
+    expect(inProfile.name).to.equal('DeleteConflictException');
+    expect(inProfile.$metadata?.httpStatusCode).to.equal(409);
+    const profileInUse = await errorOf(h.iam.send(new DeleteInstanceProfileCommand({ InstanceProfileName: 'job-profile' })));
+    expect(profileInUse.name).to.equal('DeleteConflictException');
+
+    // an instance launched with the profile shows it
+    const id = await runningInstance({ IamInstanceProfile: { Name: 'job-profile' } });
+    const d = await h.ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }));
+    expect(d.Reservations![0]!.Instances![0]!.IamInstanceProfile!.Arn).to.equal(got.InstanceProfile!.Arn);
+    await terminated([id]);
+
+    const listed = await h.iam.send(new ListInstanceProfilesForRoleCommand({ RoleName: 'job-role' }));
+    expect(listed.InstanceProfiles!.map((p) => p.InstanceProfileName)).to.deep.equal(['job-profile']);
+    expect(listed.IsTruncated).to.equal(false);
+    await h.iam.send(new RemoveRoleFromInstanceProfileCommand({ InstanceProfileName: 'job-profile', RoleName: 'job-role' }));
+    const withPolicy = await errorOf(h.iam.send(new DeleteRoleCommand({ RoleName: 'job-role' })));
+    expect(withPolicy.name).to.equal('DeleteConflictException');
+    await h.iam.send(new DeleteRolePolicyCommand({ RoleName: 'job-role', PolicyName: 'logs' }));
+    await h.iam.send(new DeleteRoleCommand({ RoleName: 'job-role' }));
+    await h.iam.send(new DeleteInstanceProfileCommand({ InstanceProfileName: 'job-profile' }));
+    const missing = await errorOf(h.iam.send(new GetRoleCommand({ RoleName: 'job-role' })));
+    expect(missing.name).to.equal('NoSuchEntityException');
+  });
+
+  it('paginates with NextToken and MaxResults', async () => {
+    let pages = 0;
+    const names: string[] = [];
+    for await (const page of paginateDescribeInstanceTypes(
+      { client: h.ec2, pageSize: 5 },
+      { Filters: [{ Name: 'instance-type', Values: ['m5.*', 'c5.*'] }] },
+    )) {
+      pages++;
+      expect(page.InstanceTypes!.length).to.be.at.most(5);
+      names.push(...page.InstanceTypes!.map((t) => t.InstanceType!));
+    }
+    expect(pages).to.be.greaterThan(1);
+    expect(new Set(names).size).to.equal(names.length);
+    expect(names).to.include.members(['m5.large', 'c5.xlarge']);
+
+    const run = await h.ec2.send(
+      new RunInstancesCommand({
+        ImageId: imageId,
+        InstanceType: 't3.micro',
+        MinCount: 7,
+        MaxCount: 7,
+        TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: 'batch', Value: 'paging' }] }],
+      }),
+    );
+    const ids = run.Instances!.map((i) => i.InstanceId!);
+    expect(run.Instances!.map((i) => i.State?.Name)).to.deep.equal(Array(7).fill('pending'));
+    const seen: string[] = [];
+    let instPages = 0;
+    for await (const page of paginateDescribeInstances({ client: h.ec2, pageSize: 5 }, { Filters: [{ Name: 'tag:batch', Values: ['paging'] }] })) {
+      instPages++;
+      seen.push(...page.Reservations!.flatMap((r) => r.Instances!.map((i) => i.InstanceId!)));
+    }
+    expect(instPages).to.equal(2);
+    expect(seen.sort()).to.deep.equal([...ids].sort());
+    const badMax = await errorOf(h.ec2.send(new DescribeInstancesCommand({ MaxResults: 2 })));
+    expect(badMax.name).to.equal('InvalidParameterValue');
+    expect(badMax.message).to.contain('MaxResults');
+    await terminated(ids);
+  });
+
+  it('filters instances, key pairs and security groups, and keeps tags', async () => {
+    await h.ec2.send(new CreateKeyPairCommand({ KeyName: 'filter-a', KeyType: 'ed25519' }));
+    const rsa = await h.ec2.send(new CreateKeyPairCommand({ KeyName: 'filter-b' }));
+    expect(rsa.KeyMaterial).to.match(/^-----BEGIN (OPENSSH|RSA) PRIVATE KEY-----/);
+    const byType = await h.ec2.send(new DescribeKeyPairsCommand({ Filters: [{ Name: 'key-type', Values: ['ed25519'] }] }));
+    expect(byType.KeyPairs!.map((k) => k.KeyName)).to.deep.equal(['filter-a']);
+    const notThere = await errorOf(h.ec2.send(new DescribeKeyPairsCommand({ KeyNames: ['nope'] })));
+    expect(notThere.name).to.equal('InvalidKeyPair.NotFound');
+
+    const a = await runningInstance({ TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: 'role', Value: 'worker' }] }] });
+    const b = await runningInstance();
+    await h.ec2.send(new CreateTagsCommand({ Resources: [b], Tags: [{ Key: 'role', Value: 'leader' }, { Key: 'tmp', Value: '1' }] }));
+    await h.ec2.send(new DeleteTagsCommand({ Resources: [b], Tags: [{ Key: 'tmp' }] }));
+    const workers = await h.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:role', Values: ['worker'] }] }));
+    expect(workers.Reservations!.flatMap((r) => r.Instances!.map((i) => i.InstanceId))).to.deep.equal([a]);
+    const leader = await h.ec2.send(new DescribeInstancesCommand({ InstanceIds: [b] }));
+    expect(leader.Reservations![0]!.Instances![0]!.Tags).to.deep.equal([{ Key: 'role', Value: 'leader' }]);
+    await waitFor('both running', async () => {
+      const d = await h.ec2.send(
+        new DescribeInstancesCommand({ Filters: [{ Name: 'instance-state-name', Values: ['running'] }, { Name: 'tag-key', Values: ['role'] }] }),
+      );
+      return d.Reservations!.flatMap((r) => r.Instances!).length === 2 ? true : undefined;
+    });
+    const status = await h.ec2.send(new DescribeInstanceStatusCommand({ InstanceIds: [a, b] }));
+    expect(status.InstanceStatuses!.map((s) => s.InstanceState?.Name)).to.deep.equal(['running', 'running']);
+    const badFilter = await errorOf(h.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'no-such-filter', Values: ['x'] }] })));
+    expect(badFilter.name).to.equal('InvalidParameterValue');
+    expect(badFilter.message).to.contain('no-such-filter');
+    const defaults = await h.ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['default'] }] }));
+    expect(defaults.SecurityGroups).to.have.length(1);
+    await terminated([a, b]);
+    await h.ec2.send(new DeleteKeyPairCommand({ KeyName: 'filter-a' }));
+    await h.ec2.send(new DeleteKeyPairCommand({ KeyName: 'filter-b' }));
+  });
+
+  it('names missing and bad parameters, and refuses unknown actions', async () => {
+    const noName = await errorOf(h.ec2.send(new CreateKeyPairCommand({} as never)));
+    expect(noName.name).to.equal('MissingParameter');
+    expect(noName.message).to.contain('KeyName');
+    const noCount = await errorOf(h.ec2.send(new RunInstancesCommand({ ImageId: imageId, MaxCount: 1 } as never)));
+    expect(noCount.name).to.equal('MissingParameter');
+    expect(noCount.message).to.contain('MinCount');
+    const badAmi = await errorOf(h.ec2.send(new RunInstancesCommand({ ImageId: 'ami-0123456789abcdef0', MinCount: 1, MaxCount: 1 })));
+    expect(badAmi.name).to.equal('InvalidAMIID.NotFound');
+    const badPrice = await errorOf(
+      h.ec2.send(new RequestSpotInstancesCommand({ SpotPrice: 'cheap', LaunchSpecification: { ImageId: imageId, InstanceType: 'm5.large' } })),
+    );
+    expect(badPrice.name).to.equal('InvalidParameterValue');
+    expect(badPrice.message).to.contain('SpotPrice');
+    const badZone = await errorOf(
+      h.ec2.send(
+        new RequestSpotInstancesCommand({ LaunchSpecification: { ImageId: imageId, InstanceType: 'm5.large', Placement: { AvailabilityZone: 'eu-west-1a' } } }),
+      ),
+    );
+    expect(badZone.message).to.contain('LaunchSpecification.Placement.AvailabilityZone');
+    const badType = await errorOf(h.ec2.send(new RunInstancesCommand({ ImageId: imageId, InstanceType: 'z9.huge' as never, MinCount: 1, MaxCount: 1 })));
+    expect(badType.message).to.contain('InstanceType');
+    const noRole = await errorOf(h.iam.send(new GetRoleCommand({} as never)));
+    expect(noRole.name).to.equal('MissingParameter');
+    expect(noRole.message).to.contain('RoleName');
+
+    const raw = await fetch(h.sim.endpoint, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: 'AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=x',
+      },
+      body: 'Action=LaunchRockets&Version=2016-11-15',
+    });
+    expect(raw.status).to.equal(400);
+    const text = await raw.text();
+    expect(text).to.contain('<Code>InvalidAction</Code>').and.contain('<RequestID>');
+    const rawIam = await fetch(h.sim.endpoint, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: 'AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=x',
+      },
+      body: 'Action=CreateUserPool&Version=2010-05-08',
+    });
+    const iamText = await rawIam.text();
+    expect(iamText).to.contain('<ErrorResponse').and.contain('<Type>Sender</Type>').and.contain('<Code>InvalidAction</Code>');
+  });
+
+  it('answers throttling and capacity faults as AWS does', async () => {
+    const bad = await h.admin<{ error: { code: string; message: string } }>('POST', '/_sim/faults', { throttleRate: 2 });
+    expect(bad.status).to.equal(400);
+    expect(bad.body.error.message).to.contain('throttleRate');
+    const unknownField = await h.admin<{ error: { message: string } }>('POST', '/_sim/faults', { throttle: 1 });
+    expect(unknownField.status).to.equal(400);
+
+    await h.admin('POST', '/_sim/faults', { throttleRate: 1, throttleActions: ['DescribeInstances'] });
+    const throttled = await errorOf(h.ec2.send(new DescribeInstancesCommand({})));
+    expect(throttled.name).to.equal('RequestLimitExceeded');
+    expect(throttled.$metadata?.httpStatusCode).to.equal(503);
+    await h.ec2.send(new DescribeRegionsCommand({}));
+
+    await h.admin('POST', '/_sim/faults', { insufficientCapacity: [{ region: 'us-east-1', instanceType: 'c5.large' }] });
+    const ice = await errorOf(h.ec2.send(new RunInstancesCommand({ ImageId: imageId, InstanceType: 'c5.large', MinCount: 1, MaxCount: 1 })));
+    expect(ice.name).to.equal('InsufficientInstanceCapacity');
+    const spotIce = await errorOf(
+      h.ec2.send(
+        new RunInstancesCommand({ ImageId: imageId, InstanceType: 'c5.large', MinCount: 1, MaxCount: 1, InstanceMarketOptions: { MarketType: 'spot' } }),
+      ),
+    );
+    expect(spotIce.name).to.equal('InsufficientInstanceCapacity');
+    const req = await h.ec2.send(new RequestSpotInstancesCommand({ LaunchSpecification: { ImageId: imageId, InstanceType: 'c5.large' } }));
+    const sirId = req.SpotInstanceRequests![0]!.SpotInstanceRequestId!;
+    const waiting = await waitFor('capacity-not-available', async () => {
+      const d = await h.ec2.send(new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [sirId] }));
+      return d.SpotInstanceRequests![0]!.Status?.Code === 'capacity-not-available' ? d.SpotInstanceRequests![0] : undefined;
+    });
+    expect(waiting.State).to.equal('open');
+    const cancelled = await h.ec2.send(new CancelSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [sirId] }));
+    expect(cancelled.CancelledSpotInstanceRequests![0]!.State).to.equal('cancelled');
+
+    // a price below the market waits with price-too-low
+    const low = await h.ec2.send(new RequestSpotInstancesCommand({ SpotPrice: '0.0001', LaunchSpecification: { ImageId: imageId, InstanceType: 'm5.large' } }));
+    const lowId = low.SpotInstanceRequests![0]!.SpotInstanceRequestId!;
+    await waitFor('price-too-low', async () => {
+      const d = await h.ec2.send(new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [lowId] }));
+      return d.SpotInstanceRequests![0]!.Status?.Code === 'price-too-low' ? true : undefined;
+    });
+    await h.ec2.send(new CancelSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [lowId] }));
+    await h.admin('POST', '/_sim/faults', {});
+
+    const stats = await h.admin<{ calls: Record<string, Record<string, number>> }>('GET', '/_sim/stats');
+    expect(stats.body.calls.DescribeRegions!['us-east-1']).to.be.greaterThan(0);
+    expect(stats.body.calls.CreateRole!.global).to.be.greaterThan(0);
+  });
+
+  it('leaves an empty inventory after cleanup through the API', async () => {
+    const inv = await h.admin<Record<string, unknown[]>>('GET', '/_sim/inventory');
+    expect(Object.keys(inv.body).sort()).to.deep.equal(['instanceProfiles', 'instances', 'keyPairs', 'roles', 'securityGroups', 'spotRequests']);
+    for (const [kind, list] of Object.entries(inv.body)) expect(list, kind).to.deep.equal([]);
+    const health = await h.admin<{ ok: boolean }>('GET', '/_sim/healthz');
+    expect(health.body.ok).to.equal(true);
+  });
+});

@@ -1,0 +1,78 @@
+/** The market through the SDK: price history, placement scores, and the same seed giving the same market. */
+import { expect } from 'chai';
+import { DescribeSpotPriceHistoryCommand, GetSpotPlacementScoresCommand, paginateDescribeSpotPriceHistory } from '@aws-sdk/client-ec2';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import { startHarness } from './helpers.js';
+import type { Harness } from './helpers.js';
+
+const HOUR = 3_600_000;
+
+describe('simulator: market', function () {
+  this.timeout(60_000);
+  let a: Harness;
+  let b: Harness;
+  let c: Harness;
+  // a fixed window in the past, identical for every simulator
+  const end = new Date(Math.floor(Date.now() / HOUR) * HOUR - 24 * HOUR);
+  const start = new Date(end.getTime() - 48 * HOUR);
+
+  before(async () => {
+    [a, b, c] = await Promise.all([startHarness({ seed: 11, timeScale: 1 }), startHarness({ seed: 11, timeScale: 1 }), startHarness({ seed: 12, timeScale: 1 })]);
+  });
+  after(async () => {
+    await Promise.all([a?.close(), b?.close(), c?.close()]);
+  });
+
+  const history = (ec2: EC2Client, types: string[]) =>
+    ec2.send(new DescribeSpotPriceHistoryCommand({ InstanceTypes: types as never, ProductDescriptions: ['Linux/UNIX'], StartTime: start, EndTime: end }));
+
+  const scores = (ec2: EC2Client) =>
+    ec2.send(new GetSpotPlacementScoresCommand({ InstanceTypes: ['p3.2xlarge', 'm5.large'], TargetCapacity: 20, SingleAvailabilityZone: true, RegionNames: ['us-east-1', 'us-west-2', 'eu-west-1'] }));
+
+  it('answers price history in the AWS shape, newest first, within the window', async () => {
+    const h = await history(a.ec2, ['m5.large', 'p3.2xlarge']);
+    const rows = h.SpotPriceHistory!;
+    expect(rows.length).to.be.greaterThan(6);
+    for (const r of rows) {
+      expect(r.ProductDescription).to.equal('Linux/UNIX');
+      expect(Number(r.SpotPrice)).to.be.greaterThan(0);
+      expect(r.Timestamp!.getTime()).to.be.within(start.getTime(), end.getTime());
+      expect(r.AvailabilityZone).to.match(/^us-east-1[a-f]$/);
+    }
+    for (let i = 1; i < rows.length; i++) expect(rows[i - 1]!.Timestamp!.getTime()).to.be.at.least(rows[i]!.Timestamp!.getTime());
+    // spot prices sit well below on-demand (m5.large is 0.096 USD/h)
+    const m5 = rows.filter((r) => r.InstanceType === 'm5.large').map((r) => Number(r.SpotPrice));
+    expect(Math.max(...m5)).to.be.below(0.096);
+    const now = await a.ec2.send(new DescribeSpotPriceHistoryCommand({ InstanceTypes: ['m5.large'], AvailabilityZone: 'us-east-1b' }));
+    expect(now.SpotPriceHistory).to.have.length(1);
+  });
+
+  it('paginates price history', async () => {
+    let pages = 0;
+    let rows = 0;
+    for await (const page of paginateDescribeSpotPriceHistory({ client: a.ec2, pageSize: 50 }, { InstanceTypes: ['c5.large', 'm5.large'], StartTime: start, EndTime: end })) {
+      pages++;
+      rows += page.SpotPriceHistory!.length;
+    }
+    expect(pages).to.be.greaterThan(1);
+    expect(rows).to.be.greaterThan(50);
+  });
+
+  it('gives placement scores from 1 to 10 per zone', async () => {
+    const s = await scores(a.ec2);
+    const list = s.SpotPlacementScores!;
+    expect(list.length).to.equal(6 + 4 + 3);
+    for (const x of list) {
+      expect(x.Score).to.be.within(1, 10);
+      expect(x.AvailabilityZoneId).to.match(/^(use1|usw2|euw1)-az\d$/);
+    }
+  });
+
+  it('gives the same market for the same seed, another for another seed', async () => {
+    const [ha, hb, hc] = await Promise.all([history(a.ec2, ['m5.large', 'c6g.xlarge']), history(b.ec2, ['m5.large', 'c6g.xlarge']), history(c.ec2, ['m5.large', 'c6g.xlarge'])]);
+    expect(ha.SpotPriceHistory).to.deep.equal(hb.SpotPriceHistory);
+    expect(ha.SpotPriceHistory).to.not.deep.equal(hc.SpotPriceHistory);
+    const [sa, sb] = await Promise.all([scores(a.ec2), scores(b.ec2)]);
+    expect(sa.SpotPlacementScores).to.deep.equal(sb.SpotPlacementScores);
+  });
+});
