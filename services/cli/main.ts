@@ -9,6 +9,7 @@ import { EXIT_USAGE, exitCodeOf, report } from './errors.js';
 import { dispatcherCommand } from './commands/dispatcher.js';
 import { localCommand } from './commands/local.js';
 import { setupCommand } from './commands/setup.js';
+import { simCommand } from './commands/sim.js';
 
 const entry = fileURLToPath(import.meta.url);
 
@@ -19,7 +20,7 @@ export function buildProgram(): Command {
     .option('--debug', 'print stack traces on errors')
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
-  for (const cmd of [setupCommand(), dispatcherCommand(), localCommand(entry)]) {
+  for (const cmd of [setupCommand(), dispatcherCommand(), localCommand(entry), simCommand()]) {
     program.addCommand(cmd.exitOverride().showHelpAfterError('(add --help for usage)'));
   }
   return program;

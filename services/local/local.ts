@@ -1,6 +1,7 @@
 /**
  * `spotbatch local`: the whole fleet on one machine, no AWS account. The
- * emulators run in this process; the dispatchers are child processes (so one
+ * emulators and the spot market simulator run in this process; the
+ * dispatchers are child processes (so one
  * can be killed and is restarted, as a container would be), all on 127.0.0.1.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -11,6 +12,7 @@ import type { Logger } from '../../shared/logger.js';
 import { createCoreClients, destroyClients } from '../../shared/aws.js';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { setup } from '../../shared/setup.js';
+import { startSimulator, type Simulator } from '../simulator/index.js';
 import { startEmulators, type Emulators } from './emulators.js';
 
 export interface LocalOptions {
@@ -22,6 +24,11 @@ export interface LocalOptions {
   sqsPort: number;
   dynamodbPort: number;
   dispatchers: number;
+  /** Port of the simulator's EC2/IAM endpoint and the instances' SSH port (0: free ones). */
+  simPort: number;
+  sshPort: number;
+  timeScale?: number;
+  seed?: number;
   /** How to run this CLI again for a child: node, its flags, the entry script. */
   self: { execPath: string; execArgv: string[]; entry: string };
   log: Logger;
@@ -30,7 +37,8 @@ export interface LocalOptions {
 }
 
 export interface LocalFleet {
-  endpoints: Emulators['endpoints'];
+  endpoints: Emulators['endpoints'] & { ec2: string; iam: string };
+  sshPort: number;
   url: string;
   config: Config;
   /** `export NAME=value` lines for another shell. */
@@ -70,18 +78,33 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
     SPOTBATCH_RETRY_BACKOFF_MAX_SECONDS: '0',
   };
   let config: Config;
+  let sim: Simulator;
   try {
     config = loadConfig({ env: { ...process.env, ...env, ...fleetEnv } });
     const clients = createCoreClients({ region: config.region, endpoints: emulators.endpoints, credentials: LOCAL_CREDENTIALS });
+    let eventsQueueUrl: string;
     try {
-      await setup(clients, config);
+      eventsQueueUrl = (await setup(clients, config)).queues.main.events;
     } finally {
       destroyClients(clients);
     }
+    // The simulator sends its EventBridge-shaped EC2 events where EventBridge would: the events queue.
+    sim = await startSimulator({
+      port: o.simPort,
+      host: o.host,
+      sshPort: o.sshPort,
+      eventsQueueUrl,
+      sandboxRoot: path.join(o.dataDir, 'instances'),
+      ...(o.timeScale ? { timeScale: o.timeScale } : {}),
+      ...(o.seed !== undefined ? { seed: o.seed } : {}),
+      logger: o.log.child({ component: 'sim' }),
+    });
   } catch (err) {
     await emulators.stop();
     throw err;
   }
+  env.AWS_ENDPOINT_URL_EC2 = sim.endpoint;
+  env.AWS_ENDPOINT_URL_IAM = sim.endpoint;
 
   let stopping = false;
   const children: Child[] = [];
@@ -125,7 +148,15 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
       const dispatchers = children.map((c) => ({ index: c.index, pid: c.proc?.pid, alive: alive(c), restarts: c.restarts }));
       const ok = !stopping && dispatchers.some((d) => d.alive);
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: ok ? 'ok' : 'degraded', dispatchers, endpoints: emulators.endpoints, prefix: config.prefix }));
+      res.end(
+        JSON.stringify({
+          status: ok ? 'ok' : 'degraded',
+          dispatchers,
+          endpoints: { ...emulators.endpoints, ec2: sim.endpoint, iam: sim.endpoint },
+          sshPort: sim.sshPort,
+          prefix: config.prefix,
+        }),
+      );
       return;
     }
     res.writeHead(404, { 'content-type': 'application/json' });
@@ -143,7 +174,8 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
   ];
 
   return {
-    endpoints: emulators.endpoints,
+    endpoints: { ...emulators.endpoints, ec2: sim.endpoint, iam: sim.endpoint },
+    sshPort: sim.sshPort,
     url,
     config,
     exports,
@@ -167,6 +199,7 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
       );
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await sim.stop();
       await emulators.stop();
     },
   };

@@ -47,8 +47,8 @@ describe('spotbatch CLI: setup, local', function () {
     }
   });
 
-  it('local: prints the endpoints, restarts a killed dispatcher, stops cleanly on SIGTERM', async () => {
-    const child = startCli(['local', '--data', data, '--port', '0', '--sqs-port', '0', '--dynamodb-port', '0']);
+  it('local: prints the endpoints (emulators and simulator), restarts a killed dispatcher, stops cleanly on SIGTERM', async () => {
+    const child = startCli(['local', '--data', data, '--port', '0', '--sqs-port', '0', '--dynamodb-port', '0', '--sim-port', '0', '--ssh-port', '0']);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -57,6 +57,11 @@ describe('spotbatch CLI: setup, local', function () {
     try {
       await eventually('the banner', () => /export AWS_ENDPOINT_URL_DYNAMODB=/.test(stdout), 60_000);
       expect(stdout).to.match(/export AWS_ENDPOINT_URL_SQS=http:\/\/127\.0\.0\.1:\d+/);
+      const ec2 = /export AWS_ENDPOINT_URL_EC2=(http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)?.[1];
+      expect(stdout).to.contain(`export AWS_ENDPOINT_URL_IAM=${ec2}`);
+      // the simulator answers its admin API: nothing created yet
+      const inventory = (await (await fetch(`${ec2}/_sim/inventory`)).json()) as Record<string, unknown[]>;
+      expect(inventory.instances).to.deep.equal([]);
       const url = /status: (http:\/\/127\.0\.0\.1:\d+)\/healthz/.exec(stdout)![1]!;
       const health = async () => (await (await fetch(`${url}/healthz`)).json()) as Health;
       const first = await eventually('two dispatchers alive', async () => {

@@ -12,8 +12,10 @@ export function localCommand(entry: string): Command {
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--sqs-port <port>', 'port of the SQS emulator', '9324')
     .option('--dynamodb-port <port>', 'port of the DynamoDB emulator', '8000')
+    .option('--sim-port <port>', 'port of the simulator\'s EC2/IAM endpoint', '4566')
+    .option('--ssh-port <port>', 'SSH port on every simulated instance', '2222')
     .option('--dispatchers <n>', 'dispatcher processes', '2')
-    .action(async (opts: { data: string; port: string; host: string; sqsPort: string; dynamodbPort: string; dispatchers: string }) => {
+    .action(async (opts: { data: string; port: string; host: string; sqsPort: string; dynamodbPort: string; simPort: string; sshPort: string; dispatchers: string }) => {
       const log = createLogger({ name: 'local' });
       const fleet = await startLocal({
         dataDir: path.resolve(opts.data),
@@ -22,6 +24,8 @@ export function localCommand(entry: string): Command {
         sqsPort: parsePort(opts.sqsPort, '--sqs-port'),
         dynamodbPort: parsePort(opts.dynamodbPort, '--dynamodb-port'),
         dispatchers: parseCount(opts.dispatchers, '--dispatchers', 1, 16),
+        simPort: parsePort(opts.simPort, '--sim-port'),
+        sshPort: parsePort(opts.sshPort, '--ssh-port'),
         self: { execPath: process.execPath, execArgv: process.execArgv, entry },
         log,
         childEnv: process.stdout.isTTY ? { SPOTBATCH_LOG_FORMAT: 'pretty' } : {},
@@ -31,6 +35,7 @@ export function localCommand(entry: string): Command {
           '',
           `spotbatch local is running (data in ${path.resolve(opts.data)})`,
           `  status: ${fleet.url}/healthz`,
+          `  spot market simulator: ${fleet.endpoints.ec2} (admin: ${fleet.endpoints.ec2}/_sim/inventory, SSH port ${fleet.sshPort})`,
           `  dispatchers: pids ${fleet.dispatcherPids().join(', ')}`,
           '',
           'To use it from another shell:',
