@@ -35,6 +35,12 @@ export function inventory(sim: SimContext): Record<string, unknown[]> {
     securityGroups: [...w.securityGroups.values()]
       .filter((g) => !g.isDefault)
       .map((g) => ({ groupId: g.groupId, groupName: g.groupName, region: g.region, vpcId: g.vpcId, tags: tags(g.tags) })),
+    launchTemplates: [...w.launchTemplates.values()].map((t) => ({
+      launchTemplateId: t.launchTemplateId,
+      launchTemplateName: t.launchTemplateName,
+      region: t.region,
+      tags: tags(t.tags),
+    })),
     keyPairs: [...w.keyPairs.values()].map((k) => ({ keyPairId: k.keyPairId, keyName: k.keyName, region: k.region, keyType: k.keyType, tags: tags(k.tags) })),
     roles: [...w.roles.values()].map((r) => ({ roleName: r.roleName, roleId: r.roleId, arn: r.arn, region: 'global', policies: [...r.policies.keys()], tags: tags(r.tags) })),
     instanceProfiles: [...w.instanceProfiles.values()].map((p) => ({

@@ -4,6 +4,7 @@ import { catalogActions } from './catalog-actions.js';
 import { fleetActions } from './fleet.js';
 import { instanceActions } from './instances.js';
 import { keyPairActions } from './key-pairs.js';
+import { launchTemplateActions } from './launch-templates.js';
 import { marketActions } from './market-actions.js';
 import { securityGroupActions } from './security-groups.js';
 import { spotRequestActions } from './spot-requests.js';
@@ -18,6 +19,7 @@ export const ec2Actions: Record<string, ActionDef> = {
   ...securityGroupActions,
   ...instanceActions,
   ...spotRequestActions,
+  ...launchTemplateActions,
   ...fleetActions,
   ...tagActions,
 };

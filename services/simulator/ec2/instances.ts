@@ -17,7 +17,7 @@ import { ApiError, invalidCombination, invalidParameter, required } from '../pro
 import { applyFilters } from '../protocol/filters.js';
 import { paginate } from '../protocol/paginate.js';
 import { INSTANCE_STATE_CODE } from '../state/records.js';
-import type { InstanceRecord, SpotRequestRecord } from '../state/records.js';
+import type { InstanceRecord } from '../state/records.js';
 import {
   checkArchitecture,
   checkGroups,
@@ -26,13 +26,13 @@ import {
   checkProfile,
   checkType,
   checkZone,
-  groupIdentifiers,
   insufficientCapacity,
   parsePrice,
   spotZones,
 } from './launch.js';
 import { instanceFilterValues, instanceView, reservations, statusView } from './instance-view.js';
 import { tagsFor } from './tags.js';
+import { launchInstances } from './launch-instances.js';
 
 type Out<T> = Omit<T, '$metadata'>;
 
@@ -100,55 +100,21 @@ export const instanceActions = {
       zone = ok;
     }
     const reservationId = ids.reservation();
-    const tags = tagsFor(input.TagSpecifications, 'instance');
-    const launched: InstanceRecord[] = [];
-    for (let n = 0; n < max; n++) {
-      const spotRequestId = spot ? ids.spotRequest() : undefined;
-      const inst = call.sim.lifecycle.launch({
-        region: call.region,
-        zone,
-        instanceType: type,
-        imageId,
-        keyName,
-        groupIds,
-        spot,
-        spotRequestId,
-        maxPrice,
-        iamProfile: profile?.profile,
-        roleName: profile?.roleName,
-        tags: new Map(tags),
-        reservationId,
-        clientToken: input.ClientToken,
-      });
-      if (spot && spotRequestId) {
-        const now = call.sim.clock.date();
-        const req: SpotRequestRecord = {
-          spotInstanceRequestId: spotRequestId,
-          region: call.region,
-          state: 'active',
-          statusCode: 'fulfilled',
-          statusMessage: 'Your spot request is fulfilled.',
-          statusUpdate: now,
-          maxPrice: maxPrice!,
-          type: 'one-time',
-          launchSpecification: {
-            ImageId: imageId,
-            InstanceType: type as RunInstancesCommandInput['InstanceType'],
-            KeyName: keyName,
-            SecurityGroups: groupIdentifiers(call, groupIds),
-            Placement: { AvailabilityZone: zone },
-            ...(input.IamInstanceProfile ? { IamInstanceProfile: input.IamInstanceProfile } : {}),
-          },
-          instanceId: inst.instanceId,
-          createTime: now,
-          launchedAvailabilityZone: zone,
-          tags: new Map(),
-          timers: [],
-        };
-        call.sim.world.spotRequests.set(spotRequestId, req);
-      }
-      launched.push(inst);
-    }
+    const launched = launchInstances(call, {
+      count: max,
+      zone,
+      instanceType: type,
+      imageId,
+      keyName,
+      groupIds,
+      spot,
+      maxPrice,
+      profileSpec: input.IamInstanceProfile,
+      profile,
+      tags: tagsFor(input.TagSpecifications, 'instance'),
+      reservationId,
+      clientToken: input.ClientToken,
+    });
     return { ReservationId: reservationId, OwnerId: ACCOUNT_ID, Groups: [], Instances: launched.map((i, n) => instanceView(call.sim, i, n)) };
   }),
 

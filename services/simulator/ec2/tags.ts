@@ -20,7 +20,11 @@ export function tagsFor(specs: TagSpecification[] | undefined, resourceType: str
 export function resourceTags(call: CallContext, id: string): Tags {
   const w = call.sim.world;
   const r =
-    w.instances.get(id) ?? w.spotRequests.get(id) ?? w.securityGroups.get(id) ?? [...w.keyPairs.values()].find((k) => k.keyPairId === id);
+    w.instances.get(id) ??
+    w.spotRequests.get(id) ??
+    w.securityGroups.get(id) ??
+    w.launchTemplates.get(id) ??
+    [...w.keyPairs.values()].find((k) => k.keyPairId === id);
   if (!r || r.region !== call.region) {
     const code = id.startsWith('i-')
       ? 'InvalidInstanceID.NotFound'

@@ -1,5 +1,5 @@
 /** What the simulator remembers about each resource. */
-import type { LaunchSpecification, Tag } from '@aws-sdk/client-ec2';
+import type { LaunchSpecification, RequestLaunchTemplateData, Tag } from '@aws-sdk/client-ec2';
 
 export type Tags = Map<string, string>;
 
@@ -133,4 +133,14 @@ export function tagsFrom(list: Tag[] | undefined): Tags {
 
 export function tagList(tags: Tags): Tag[] {
   return [...tags].map(([Key, Value]) => ({ Key, Value }));
+}
+
+export interface LaunchTemplateRecord {
+  launchTemplateId: string;
+  launchTemplateName: string;
+  region: string;
+  createTime: Date;
+  /** Version 1, the only version the simulator keeps. */
+  data: RequestLaunchTemplateData;
+  tags: Tags;
 }

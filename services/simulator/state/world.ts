@@ -3,6 +3,7 @@ import type {
   InstanceProfileRecord,
   InstanceRecord,
   KeyPairRecord,
+  LaunchTemplateRecord,
   RoleRecord,
   SecurityGroupRecord,
   SpotRequestRecord,
@@ -15,6 +16,7 @@ export class World {
   readonly spotRequests = new Map<string, SpotRequestRecord>();
   readonly roles = new Map<string, RoleRecord>();
   readonly instanceProfiles = new Map<string, InstanceProfileRecord>();
+  readonly launchTemplates = new Map<string, LaunchTemplateRecord>();
   /** Per-region default VPC id. */
   readonly vpcs = new Map<string, string>();
   /** Counter of launches, for seeded per-instance draws. */
@@ -27,6 +29,7 @@ export class World {
     this.spotRequests.clear();
     this.roles.clear();
     this.instanceProfiles.clear();
+    this.launchTemplates.clear();
     this.vpcs.clear();
     this.launches = 0;
   }
