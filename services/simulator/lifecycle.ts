@@ -236,6 +236,12 @@ export class Lifecycle {
             ? ['bad-parameters', 'The instance could not be launched.']
             : ['instance-terminated-no-capacity', 'Spot Instance terminated due to no available capacity.'];
     this.setRequestStatus(req, code, message);
+    if (req.type === 'persistent' && req.state === 'active' && cause !== 'launch-failure') {
+      // a persistent request opens again and launches a replacement (until cancelled)
+      req.state = 'open';
+      req.timers.push(this.clock.after(RETRY_MS, () => this.evaluate(req)));
+      return;
+    }
     if (req.state === 'active' || req.state === 'open') req.state = cause === 'launch-failure' ? 'failed' : 'closed';
   }
 

@@ -38,6 +38,7 @@ import {
   PutRolePolicyCommand,
   RemoveRoleFromInstanceProfileCommand,
 } from '@aws-sdk/client-iam';
+import ssh2 from 'ssh2';
 import { errorOf, startHarness, waitFor } from './helpers.js';
 import type { Harness } from './helpers.js';
 
@@ -203,7 +204,11 @@ describe('simulator: EC2 and IAM API', function () {
   it('filters instances, key pairs and security groups, and keeps tags', async () => {
     await h.ec2.send(new CreateKeyPairCommand({ KeyName: 'filter-a', KeyType: 'ed25519' }));
     const rsa = await h.ec2.send(new CreateKeyPairCommand({ KeyName: 'filter-b' }));
-    expect(rsa.KeyMaterial).to.match(/^-----BEGIN (OPENSSH|RSA) PRIVATE KEY-----/);
+    expect(rsa.KeyMaterial).to.match(/^-----BEGIN RSA PRIVATE KEY-----/);
+    expect(rsa.KeyFingerprint).to.match(/^([0-9a-f]{2}:){19}[0-9a-f]{2}$/);
+    expect(ssh2.utils.parseKey(rsa.KeyMaterial!)).to.not.be.instanceOf(Error);
+    const withPublic = await h.ec2.send(new DescribeKeyPairsCommand({ KeyNames: ['filter-b'], IncludePublicKey: true }));
+    expect(withPublic.KeyPairs![0]!.PublicKey).to.match(/^ssh-rsa AAAA/);
     const byType = await h.ec2.send(new DescribeKeyPairsCommand({ Filters: [{ Name: 'key-type', Values: ['ed25519'] }] }));
     expect(byType.KeyPairs!.map((k) => k.KeyName)).to.deep.equal(['filter-a']);
     const notThere = await errorOf(h.ec2.send(new DescribeKeyPairsCommand({ KeyNames: ['nope'] })));
@@ -329,6 +334,50 @@ describe('simulator: EC2 and IAM API', function () {
     const stats = await h.admin<{ calls: Record<string, Record<string, number>> }>('GET', '/_sim/stats');
     expect(stats.body.calls.DescribeRegions!['us-east-1']).to.be.greaterThan(0);
     expect(stats.body.calls.CreateRole!.global).to.be.greaterThan(0);
+  });
+
+  it('relaunches a persistent request after an interruption, and expires requests at ValidUntil', async () => {
+    const req = await h.ec2.send(
+      new RequestSpotInstancesCommand({ Type: 'persistent', LaunchSpecification: { ImageId: imageId, InstanceType: 'm5.large' } }),
+    );
+    const sirId = req.SpotInstanceRequests![0]!.SpotInstanceRequestId!;
+    const describe = async () => (await h.ec2.send(new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [sirId] }))).SpotInstanceRequests![0]!;
+    const first = await waitFor('fulfilled', async () => {
+      const r = await describe();
+      return r.State === 'active' ? r.InstanceId : undefined;
+    });
+    await waitFor('running', async () => {
+      const res = await h.admin('POST', `/_sim/instances/${first}/interrupt`);
+      return res.status === 200 ? true : undefined;
+    });
+    const second = await waitFor('replacement', async () => {
+      const r = await describe();
+      return r.State === 'active' && r.InstanceId !== first ? r.InstanceId : undefined;
+    });
+    const old = await h.ec2.send(new DescribeInstancesCommand({ InstanceIds: [first] }));
+    expect(old.Reservations![0]!.Instances![0]!.State!.Name).to.equal('terminated');
+    await h.ec2.send(new CancelSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [sirId] }));
+    const cancelled = await describe();
+    expect(cancelled.State).to.equal('cancelled');
+    expect(cancelled.Status!.Code).to.equal('request-canceled-and-instance-running');
+    await terminated([second!]);
+
+    // ValidUntil is simulated time: read the simulator's clock
+    const health = await h.admin<{ simulatedTime: string }>('GET', '/_sim/healthz');
+    await h.admin('POST', '/_sim/faults', { insufficientCapacity: [{ instanceType: 'r5.large' }] });
+    const expiring = await h.ec2.send(
+      new RequestSpotInstancesCommand({
+        ValidUntil: new Date(Date.parse(health.body.simulatedTime) + 120_000),
+        LaunchSpecification: { ImageId: imageId, InstanceType: 'r5.large' },
+      }),
+    );
+    const expId = expiring.SpotInstanceRequests![0]!.SpotInstanceRequestId!;
+    const expired = await waitFor('schedule-expired', async () => {
+      const r = (await h.ec2.send(new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [expId] }))).SpotInstanceRequests![0]!;
+      return r.Status?.Code === 'schedule-expired' ? r : undefined;
+    });
+    expect(expired.State).to.equal('closed');
+    await h.admin('POST', '/_sim/faults', {});
   });
 
   it('leaves an empty inventory after cleanup through the API', async () => {

@@ -1,5 +1,5 @@
 /** CreateKeyPair, DeleteKeyPair, DescribeKeyPairs. */
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import type {
   CreateKeyPairCommandInput,
   CreateKeyPairCommandOutput,
@@ -23,10 +23,48 @@ type Out<T> = Omit<T, '$metadata'>;
 
 const NAME = /^[\x20-\x7e]{1,255}$/;
 
-function fingerprint(keyType: 'rsa' | 'ed25519', publicKey: string): string {
-  const blob = Buffer.from(publicKey.split(' ')[1] ?? '', 'base64');
-  if (keyType === 'ed25519') return createHash('sha256').update(blob).digest('base64');
-  return (createHash('md5').update(blob).digest('hex').match(/../g) ?? []).join(':');
+interface GeneratedKey {
+  privateKey: string;
+  publicKey: string;
+  fingerprint: string;
+}
+
+/** A public key line (`type base64`) from a private key, when ssh2 can parse it. */
+function publicLine(privateKey: string): string | undefined {
+  const parsed = ssh2.utils.parseKey(privateKey);
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  if (!key || key instanceof Error) return undefined;
+  return `${key.type} ${key.getPublicSSH().toString('base64')}`;
+}
+
+/**
+ * Keys as AWS hands them out: rsa as a PKCS#1 PEM ("BEGIN RSA PRIVATE KEY",
+ * fingerprint = SHA-1 of the PKCS#8 DER), ed25519 in OpenSSH format
+ * (fingerprint = base64 SHA-256 of the public key). Each pair is checked to
+ * parse back with ssh2 (its ed25519 generator yields a broken pair about once
+ * in 256, mscdex/ssh2#1390).
+ */
+function generate(keyType: 'rsa' | 'ed25519'): GeneratedKey {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    if (keyType === 'rsa') {
+      const { privateKey } = generateKeyPairSync('rsa', {
+        modulusLength: 2048,
+        publicKeyEncoding: { type: 'spki', format: 'pem' },
+        privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+      });
+      const publicKey = publicLine(privateKey);
+      if (!publicKey) continue;
+      const der = createPrivateKey(privateKey).export({ type: 'pkcs8', format: 'der' });
+      const fingerprint = (createHash('sha1').update(der).digest('hex').match(/../g) ?? []).join(':');
+      return { privateKey: privateKey.trim(), publicKey, fingerprint };
+    }
+    const pair = ssh2.utils.generateKeyPairSync('ed25519');
+    const publicKey = publicLine(pair.private);
+    if (!publicKey || ssh2.utils.parseKey(pair.public) instanceof Error) continue;
+    const blob = Buffer.from(publicKey.split(' ')[1] ?? '', 'base64');
+    return { privateKey: pair.private.trim(), publicKey, fingerprint: createHash('sha256').update(blob).digest('base64') };
+  }
+  throw new Error(`could not generate a well-formed ${keyType} key pair`);
 }
 
 function info(k: KeyPairRecord, includePublicKey: boolean): KeyPairInfo {
@@ -51,14 +89,13 @@ export const keyPairActions = {
     if (call.sim.world.keyPairByName(call.region, name)) {
       throw new ApiError('InvalidKeyPair.Duplicate', `The keypair '${name}' already exists.`);
     }
-    const pair = keyType === 'rsa' ? ssh2.utils.generateKeyPairSync('rsa', { bits: 2048 }) : ssh2.utils.generateKeyPairSync('ed25519');
-    const publicKey = pair.public.trim();
+    const pair = generate(keyType);
     const rec: KeyPairRecord = {
       keyPairId: ids.keyPair(),
       keyName: name,
       keyType,
-      fingerprint: fingerprint(keyType, publicKey),
-      publicKey,
+      fingerprint: pair.fingerprint,
+      publicKey: pair.publicKey,
       region: call.region,
       createTime: call.sim.clock.date(),
       tags: tagsFor(input.TagSpecifications, 'key-pair'),
@@ -66,7 +103,7 @@ export const keyPairActions = {
     call.sim.world.keyPairs.set(rec.keyPairId, rec);
     return {
       KeyFingerprint: rec.fingerprint,
-      KeyMaterial: pair.private.trim(),
+      KeyMaterial: pair.privateKey,
       KeyName: rec.keyName,
       KeyPairId: rec.keyPairId,
       Tags: tagList(rec.tags),
