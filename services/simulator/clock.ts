@@ -3,10 +3,19 @@
  * time from the moment the simulator starts. Everything the market, notices
  * and latencies do is scheduled on it.
  */
+
+/** Node's setTimeout caps delays at 2^31-1 ms (24.8 days): longer waits are re-armed in steps. */
+const MAX_DELAY = 2_000_000_000;
+
+/** A pending simulated-time timer (its real timer is re-armed for long waits). */
+export interface TimerHandle {
+  timer?: NodeJS.Timeout;
+}
+
 export class SimClock {
   private readonly realStart: number;
   private readonly simStart: number;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new Set<TimerHandle>();
 
   constructor(
     readonly timeScale: number,
@@ -31,30 +40,40 @@ export class SimClock {
   }
 
   /** Run `fn` once the simulated clock reaches `simTime` (epoch ms). */
-  at(simTime: number, fn: () => void): NodeJS.Timeout {
-    return this.after(simTime - this.now(), fn);
+  at(simTime: number, fn: () => void): TimerHandle {
+    const handle: TimerHandle = {};
+    this.timers.add(handle);
+    const arm = (): void => {
+      const delay = this.toRealMs(simTime - this.now());
+      handle.timer = setTimeout(
+        () => {
+          if (delay > MAX_DELAY) return arm();
+          this.timers.delete(handle);
+          handle.timer = undefined;
+          fn();
+        },
+        Math.min(delay, MAX_DELAY),
+      );
+    };
+    arm();
+    return handle;
   }
 
   /** Run `fn` after `simMs` simulated milliseconds. */
-  after(simMs: number, fn: () => void): NodeJS.Timeout {
-    const delay = Math.min(this.toRealMs(simMs), 2_147_000_000);
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      fn();
-    }, delay);
-    this.timers.add(timer);
-    return timer;
+  after(simMs: number, fn: () => void): TimerHandle {
+    return this.at(this.now() + simMs, fn);
   }
 
-  cancel(timer: NodeJS.Timeout | undefined): void {
-    if (!timer) return;
-    clearTimeout(timer);
-    this.timers.delete(timer);
+  cancel(handle: TimerHandle | undefined): void {
+    if (!handle) return;
+    if (handle.timer) clearTimeout(handle.timer);
+    handle.timer = undefined;
+    this.timers.delete(handle);
   }
 
   /** Cancel every pending timer (reset, stop). */
   cancelAll(): void {
-    for (const t of this.timers) clearTimeout(t);
+    for (const h of this.timers) if (h.timer) clearTimeout(h.timer);
     this.timers.clear();
   }
 }

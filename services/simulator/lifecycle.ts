@@ -18,6 +18,8 @@ const EVALUATION_MS = 2_000;
 const RETRY_MS = 30_000;
 /** Terminated instances stay visible this long (simulated), as on AWS. */
 const TERMINATED_VISIBLE_MS = 3_600_000;
+/** Closed and cancelled spot requests stay visible this long (simulated), as on AWS. */
+const FINISHED_REQUEST_VISIBLE_MS = 4 * 3_600_000;
 
 export type TerminationCause = 'user' | 'no-capacity' | 'price' | 'launch-failure';
 
@@ -39,6 +41,9 @@ export interface LaunchRequest {
 }
 
 export class Lifecycle {
+  /** runtime.start calls in flight, awaited by terminate so that stop follows start. */
+  private readonly starting = new Map<string, Promise<void>>();
+
   constructor(private readonly sim: SimContext) {}
 
   private get clock() {
@@ -111,8 +116,14 @@ export class Lifecycle {
     return false;
   }
 
-  private async start(inst: InstanceRecord): Promise<void> {
-    if (inst.state !== 'pending') return;
+  private start(inst: InstanceRecord): Promise<void> {
+    if (inst.state !== 'pending') return Promise.resolve();
+    const starting = this.startRuntime(inst);
+    this.starting.set(inst.instanceId, starting);
+    return starting.finally(() => this.starting.delete(inst.instanceId));
+  }
+
+  private async startRuntime(inst: InstanceRecord): Promise<void> {
     try {
       await this.sim.runtime.start({
         instanceId: inst.instanceId,
@@ -128,17 +139,17 @@ export class Lifecycle {
         launchTime: inst.launchTime,
         allowIngress: (sourceIp, port) => this.allowIngress(inst, sourceIp, port),
       });
-      inst.started = true;
     } catch (err) {
       this.sim.logger.error({ instanceId: inst.instanceId, err: String(err) }, 'instance runtime failed to start');
-      await this.terminate(inst, 'launch-failure');
+      if (inst.state === 'pending') {
+        // no runtime.stop owed: the start failed (and terminate must not wait for this start)
+        this.starting.delete(inst.instanceId);
+        await this.terminate(inst, 'launch-failure');
+      }
       return;
     }
-    if (inst.state !== 'pending') {
-      // terminated while starting
-      await this.sim.runtime.stop(inst.instanceId).catch(() => undefined);
-      return;
-    }
+    inst.started = true;
+    if (inst.state !== 'pending') return; // terminated while starting: terminate() stops it
     this.setState(inst, 'running');
     if (inst.spot) this.planInterruption(inst);
   }
@@ -211,6 +222,8 @@ export class Lifecycle {
     inst.stateTransitionReason = `${cause === 'user' ? 'User initiated' : 'Service initiated'} (${this.clock.date().toISOString().replace(/\.\d{3}Z$/, ' GMT').replace('T', ' ')})`;
     this.setState(inst, 'shutting-down');
     this.updateRequestOnTermination(inst, cause);
+    const starting = this.starting.get(inst.instanceId);
+    if (starting) await starting;
     if (inst.started) {
       try {
         await this.sim.runtime.stop(inst.instanceId);
@@ -245,7 +258,7 @@ export class Lifecycle {
     if (req.state === 'active' || req.state === 'open') req.state = cause === 'launch-failure' ? 'failed' : 'closed';
   }
 
-  /** Drop terminated instances that AWS would no longer show. */
+  /** Drop terminated instances and finished spot requests that AWS would no longer show. */
   purge(): void {
     const now = this.clock.now();
     for (const [id, inst] of this.sim.world.instances) {
@@ -253,6 +266,17 @@ export class Lifecycle {
         this.sim.world.instances.delete(id);
       }
     }
+    for (const [id, req] of this.sim.world.spotRequests) {
+      const done = req.state === 'closed' || req.state === 'cancelled' || req.state === 'failed';
+      if (done && now - req.statusUpdate.getTime() > FINISHED_REQUEST_VISIBLE_MS && !(req.instanceId && this.isLive(req.instanceId))) {
+        this.sim.world.spotRequests.delete(id);
+      }
+    }
+  }
+
+  private isLive(instanceId: string): boolean {
+    const inst = this.sim.world.instances.get(instanceId);
+    return inst !== undefined && inst.state !== 'terminated';
   }
 
   // ---- spot requests -------------------------------------------------------

@@ -43,6 +43,7 @@ function view(r: SpotRequestRecord): SpotInstanceRequest {
 }
 
 function selectRequests(call: CallContext, requestIds: string[] | undefined): SpotRequestRecord[] {
+  call.sim.lifecycle.purge();
   const all = [...call.sim.world.inRegion(call.sim.world.spotRequests, call.region)];
   if (!requestIds?.length) return all;
   return requestIds.map((id) => {

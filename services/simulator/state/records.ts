@@ -1,4 +1,5 @@
 /** What the simulator remembers about each resource. */
+import type { TimerHandle } from '../clock.js';
 import type { LaunchSpecification, RequestLaunchTemplateData, Tag } from '@aws-sdk/client-ec2';
 
 export type Tags = Map<string, string>;
@@ -71,7 +72,7 @@ export interface InstanceRecord {
   clientToken?: string;
   launchOrdinal: number;
   /** Pending timers (launch, notice, kill), cancelled on terminate. */
-  timers: NodeJS.Timeout[];
+  timers: TimerHandle[];
   /** Simulated time of the interruption notice, when one was given. */
   noticeTime?: number;
   /** Simulated time of the rebalance recommendation, when one was given. */
@@ -99,7 +100,7 @@ export interface SpotRequestRecord {
   validFrom?: Date;
   launchedAvailabilityZone?: string;
   tags: Tags;
-  timers: NodeJS.Timeout[];
+  timers: TimerHandle[];
 }
 
 export interface RoleRecord {
