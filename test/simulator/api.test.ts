@@ -240,6 +240,29 @@ describe('simulator: EC2 and IAM API', function () {
     await h.ec2.send(new DeleteKeyPairCommand({ KeyName: 'filter-b' }));
   });
 
+  it('keeps regions apart', async () => {
+    const eu = h.ec2In('eu-west-1');
+    await h.ec2.send(new CreateKeyPairCommand({ KeyName: 'regional', KeyType: 'ed25519' }));
+    const here = await h.ec2.send(new DescribeKeyPairsCommand({ KeyNames: ['regional'] }));
+    expect(here.KeyPairs).to.have.length(1);
+    const there = await errorOf(eu.send(new DescribeKeyPairsCommand({ KeyNames: ['regional'] })));
+    expect(there.name).to.equal('InvalidKeyPair.NotFound');
+    await eu.send(new CreateKeyPairCommand({ KeyName: 'regional', KeyType: 'ed25519' }));
+    const euImage = (await eu.send(new DescribeImagesCommand({ Owners: ['amazon'], Filters: [{ Name: 'architecture', Values: ['x86_64'] }] }))).Images![0]!.ImageId!;
+    const wrongRegion = await errorOf(eu.send(new RunInstancesCommand({ ImageId: imageId, MinCount: 1, MaxCount: 1 })));
+    expect(wrongRegion.name).to.equal('InvalidAMIID.NotFound');
+    const run = await eu.send(new RunInstancesCommand({ ImageId: euImage, MinCount: 1, MaxCount: 1, KeyName: 'regional' }));
+    const id = run.Instances![0]!.InstanceId!;
+    expect(run.Instances![0]!.Placement!.AvailabilityZone).to.match(/^eu-west-1[abc]$/);
+    const notHere = await errorOf(h.ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] })));
+    expect(notHere.name).to.equal('InvalidInstanceID.NotFound');
+    await eu.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
+    await eu.send(new DeleteKeyPairCommand({ KeyName: 'regional' }));
+    await h.ec2.send(new DeleteKeyPairCommand({ KeyName: 'regional' }));
+    const stats = await h.admin<{ calls: Record<string, Record<string, number>> }>('GET', '/_sim/stats');
+    expect(stats.body.calls.RunInstances!['eu-west-1']).to.be.greaterThan(0);
+  });
+
   it('names missing and bad parameters, and refuses unknown actions', async () => {
     const noName = await errorOf(h.ec2.send(new CreateKeyPairCommand({} as never)));
     expect(noName.name).to.equal('MissingParameter');
@@ -381,7 +404,11 @@ describe('simulator: EC2 and IAM API', function () {
   });
 
   it('leaves an empty inventory after cleanup through the API', async () => {
-    const inv = await h.admin<Record<string, unknown[]>>('GET', '/_sim/inventory');
+    // instances terminated just now may still be shutting down: wait (bounded) for them to finish
+    const inv = await waitFor('empty inventory', async () => {
+      const res = await h.admin<Record<string, unknown[]>>('GET', '/_sim/inventory');
+      return Object.values(res.body).every((l) => l.length === 0) ? res : undefined;
+    }, 10_000).catch(() => h.admin<Record<string, unknown[]>>('GET', '/_sim/inventory'));
     expect(Object.keys(inv.body)).to.include.members(['instanceProfiles', 'instances', 'keyPairs', 'roles', 'securityGroups', 'spotRequests']);
     for (const [kind, list] of Object.entries(inv.body)) expect(list, kind).to.deep.equal([]);
     const health = await h.admin<{ ok: boolean }>('GET', '/_sim/healthz');

@@ -6,6 +6,7 @@
  * instance-terminated-no-capacity.
  */
 import { expect } from 'chai';
+import { generateKeyPairSync } from 'node:crypto';
 import http from 'node:http';
 import {
   AuthorizeSecurityGroupIngressCommand,
@@ -75,7 +76,11 @@ describe('simulator: the life of a spot instance', function () {
   it('requests, runs, serves SSH/SFTP/metadata, and is interrupted with notice', async () => {
     const { ec2 } = h;
     const key = await ec2.send(new CreateKeyPairCommand({ KeyName: 'life', KeyType: 'ed25519' }));
-    const wrongKey = ssh2.utils.generateKeyPairSync('ed25519');
+    const wrongKey = generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+      privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+    });
     const sg = await ec2.send(new CreateSecurityGroupCommand({ GroupName: 'life-ssh', Description: 'ssh from loopback' }));
     await ec2.send(
       new AuthorizeSecurityGroupIngressCommand({
@@ -123,7 +128,7 @@ describe('simulator: the life of a spot instance', function () {
     expect(running.PrivateIpAddress).to.equal(ip);
 
     // a wrong key is refused
-    const refused = await connect({ host: ip, port: h.sim.sshPort, username: 'ec2-user', privateKey: wrongKey.private }).then(
+    const refused = await connect({ host: ip, port: h.sim.sshPort, username: 'ec2-user', privateKey: wrongKey.privateKey }).then(
       (c) => {
         c.end();
         return undefined;
@@ -131,6 +136,7 @@ describe('simulator: the life of a spot instance', function () {
       (err: Error) => err,
     );
     expect(refused, 'login with a wrong key').to.be.instanceOf(Error);
+    expect(String(refused)).to.match(/authentication/i);
 
     const ssh = await connect({ host: ip, port: h.sim.sshPort, username: 'ec2-user', privateKey: key.KeyMaterial! });
     try {
