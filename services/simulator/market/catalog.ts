@@ -45,6 +45,20 @@ export function architectureOf(type: string): 'x86_64' | 'arm64' {
   return m && m[1]!.includes('g') ? 'arm64' : 'x86_64';
 }
 
+const SIZE_VCPUS: Record<string, number> = { nano: 2, micro: 2, small: 2, medium: 1, large: 2, xlarge: 4 };
+/** GiB of memory per vCPU by family letter (c compute, m general, r/x/z memory...). */
+const GIB_PER_VCPU: Record<string, number> = { c: 2, m: 4, r: 8, x: 16, z: 8, u: 16, t: 4, i: 8, d: 8, h: 8, g: 4, p: 8 };
+
+/** vCPUs and memory of a type from its name alone (`c8a.4xlarge` -> 16 vCPUs, 32 GiB). */
+export function sizeFromName(type: string): { vcpus: number; memoryMiB: number } {
+  const [family = '', size = ''] = type.split('.');
+  const m = /^(\d*)xlarge$/.exec(size) ?? /^metal-(\d+)xl$/.exec(size);
+  const vcpus = m ? 4 * Number(m[1] || 1) : (SIZE_VCPUS[size] ?? (size === 'metal' ? 96 : 2));
+  const perVcpu = GIB_PER_VCPU[family[0] ?? 'm'] ?? 4;
+  const gib = size === 'nano' ? 0.5 : size === 'micro' ? 1 : size === 'small' ? 2 : vcpus * perVcpu;
+  return { vcpus, memoryMiB: Math.round(gib * 1024) };
+}
+
 export function zoneIdPrefix(region: string): string {
   const [geo, dir, num] = region.split('-');
   return `${geo}${DIRECTION[dir ?? ''] ?? (dir ?? '').slice(0, 1)}${num}`;
@@ -81,8 +95,9 @@ export class Catalog {
       }
       for (const name of this.data.onDemand().keys()) {
         if (!m.has(name) && !name.startsWith('mac') && name.includes('.')) {
-          // type known by price only: size from its name
-          m.set(name, { name, vcpus: 2, memoryMiB: 4096, arch: architectureOf(name) });
+          // type known by price only: size estimated from its name
+          const { vcpus, memoryMiB } = sizeFromName(name);
+          m.set(name, { name, vcpus, memoryMiB, arch: architectureOf(name) });
         }
       }
       this.typeCache = m;
