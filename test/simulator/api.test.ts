@@ -23,6 +23,10 @@ import {
   TerminateInstancesCommand,
   CancelSpotInstanceRequestsCommand,
   paginateDescribeInstanceTypes,
+  waitUntilInstanceRunning,
+  waitUntilInstanceStatusOk,
+  waitUntilInstanceTerminated,
+  waitUntilSpotInstanceRequestFulfilled,
   paginateDescribeInstances,
 } from '@aws-sdk/client-ec2';
 import {
@@ -240,6 +244,22 @@ describe('simulator: EC2 and IAM API', function () {
     await h.ec2.send(new DeleteKeyPairCommand({ KeyName: 'filter-b' }));
   });
 
+  it('works with the SDK waiters', async () => {
+    const req = await h.ec2.send(new RequestSpotInstancesCommand({ LaunchSpecification: { ImageId: imageId, InstanceType: 'm5.large' } }));
+    const sirId = req.SpotInstanceRequests![0]!.SpotInstanceRequestId!;
+    const waiter = { client: h.ec2, maxWaitTime: 20, minDelay: 1, maxDelay: 1 };
+    const fulfilled = await waitUntilSpotInstanceRequestFulfilled(waiter, { SpotInstanceRequestIds: [sirId] });
+    expect(fulfilled.state).to.equal('SUCCESS');
+    const d = await h.ec2.send(new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [sirId] }));
+    const id = d.SpotInstanceRequests![0]!.InstanceId!;
+    expect((await waitUntilInstanceRunning(waiter, { InstanceIds: [id] })).state).to.equal('SUCCESS');
+    expect((await waitUntilInstanceStatusOk(waiter, { InstanceIds: [id] })).state).to.equal('SUCCESS');
+    await h.ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
+    expect((await waitUntilInstanceTerminated(waiter, { InstanceIds: [id] })).state).to.equal('SUCCESS');
+    const closed = await h.ec2.send(new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [sirId] }));
+    expect(closed.SpotInstanceRequests![0]!.Status!.Code).to.equal('instance-terminated-by-user');
+  });
+
   it('keeps regions apart', async () => {
     const eu = h.ec2In('eu-west-1');
     await h.ec2.send(new CreateKeyPairCommand({ KeyName: 'regional', KeyType: 'ed25519' }));
@@ -413,5 +433,26 @@ describe('simulator: EC2 and IAM API', function () {
     for (const [kind, list] of Object.entries(inv.body)) expect(list, kind).to.deep.equal([]);
     const health = await h.admin<{ ok: boolean }>('GET', '/_sim/healthz');
     expect(health.body.ok).to.equal(true);
+  });
+
+  it('resets through the admin API, and answers admin errors as JSON', async () => {
+    await h.ec2.send(new CreateKeyPairCommand({ KeyName: 'to-reset', KeyType: 'ed25519' }));
+    await h.iam.send(new CreateRoleCommand({ RoleName: 'to-reset', AssumeRolePolicyDocument: trust }));
+    await runningInstance();
+    const missing = await h.admin<{ error: { code: string } }>('POST', '/_sim/instances/i-0123456789abcdef0/interrupt');
+    expect(missing.status).to.equal(404);
+    expect(missing.body.error.code).to.equal('InstanceNotFound');
+    const noRoute = await h.admin<{ error: { code: string } }>('GET', '/_sim/nothing');
+    expect(noRoute.status).to.equal(404);
+    const badJson = await h.admin<{ error: { code: string } }>('POST', '/_sim/faults', '{not json');
+    expect(badJson.body.error.code).to.equal('InvalidJson');
+    const reset = await h.admin<{ ok: boolean }>('POST', '/_sim/reset');
+    expect(reset.body.ok).to.equal(true);
+    const inv = await h.admin<Record<string, unknown[]>>('GET', '/_sim/inventory');
+    for (const [kind, list] of Object.entries(inv.body)) expect(list, kind).to.deep.equal([]);
+    const stats = await h.admin<{ total: number }>('GET', '/_sim/stats');
+    expect(stats.body.total).to.equal(0);
+    const d = await h.ec2.send(new DescribeInstancesCommand({}));
+    expect(d.Reservations).to.deep.equal([]);
   });
 });
