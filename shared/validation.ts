@@ -27,15 +27,24 @@ export function ruleOf(issue: Issue): string {
     case 'invalid_value':
       return `must be one of ${issue.values.map(describeValue).join(', ')}`;
     case 'invalid_format':
-      if (issue.message && !issue.message.startsWith('Invalid')) return `must be ${issue.message}`;
+      if (issue.message && !issue.message.startsWith('Invalid')) return issue.message.startsWith('must ') ? issue.message : `must be ${issue.message}`;
       if (issue.format === 'regex' && 'pattern' in issue) return `must match ${String(issue.pattern)}`;
       return `must be a valid ${issue.format}`;
     case 'unrecognized_keys':
       return `unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
     case 'not_multiple_of':
       return `must be a multiple of ${String(issue.divisor)}`;
-    case 'invalid_union':
+    case 'invalid_union': {
+      // Report the branch that got furthest: the first whose complaint is not about the type.
+      const branches = (issue as { errors?: Issue[][] }).errors ?? [];
+      const best = branches.find((b) => b.length && b.every((i) => i.code !== 'invalid_type'));
+      if (best?.[0]) return ruleOf(best[0]);
       return issue.message && !issue.message.startsWith('Invalid input') ? issue.message : 'does not match any allowed form';
+    }
+    case 'invalid_key': {
+      const inner = (issue as { issues?: Issue[] }).issues?.[0];
+      return inner ? `key ${ruleOf(inner)}` : 'has an invalid key';
+    }
     default:
       return issue.message;
   }

@@ -1,0 +1,161 @@
+/**
+ * The job spec: what a user submits (JSON), validated at the boundary. Types
+ * are inferred from the schema; docs/job-spec.schema.json is generated from it
+ * (`npm run docs:schema`) and docs/job-spec.md explains it.
+ */
+import { z } from 'zod';
+import { parseWith } from '../../shared/validation.js';
+
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name (letters, digits, _; not starting with a digit)');
+const env = z.record(envName, z.string().max(32_768)).refine((e) => Object.keys(e).length <= 200, 'at most 200 variables');
+
+/** A duration: seconds as a number, or "90s", "10m", "2h". */
+export const duration = z.union([
+  z.number().int().min(1).max(7 * 24 * 3600),
+  z
+    .string()
+    .regex(/^\d+(s|m|h)$/, 'a duration such as "90s", "10m" or "2h"')
+    .transform((s) => Number(s.slice(0, -1)) * { s: 1, m: 60, h: 3600 }[s.slice(-1) as 's' | 'm' | 'h']),
+]);
+
+const remotePath = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine((p) => !p.split('/').includes('..'), 'must not contain ".."');
+
+const cidr = z
+  .string()
+  .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d|[12]\d|3[0-2])$/, 'an IPv4 CIDR such as 203.0.113.7/32')
+  .refine((c) => c.split('/')[0]!.split('.').every((o) => Number(o) <= 255), 'octets must be 0 to 255');
+
+const instanceType = z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an instance type such as m5.large');
+const region = z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'a region such as us-east-1');
+const zone = z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$/, 'an availability zone such as us-east-1a');
+const image = z.union([z.string().regex(/^ami-[0-9a-f]{8,17}$/, 'an AMI id (ami-...)'), z.enum(['al2023'])]);
+
+export const StepSchema = z
+  .object({
+    name: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, ".", "_" or "-"').optional(),
+    /** An inline POSIX sh script. */
+    run: z.string().min(1).max(262_144).optional(),
+    /** A local script file, read at submit time and sent inline. */
+    script: z.string().min(1).optional(),
+    timeout: duration.optional(),
+  })
+  .strict()
+  .refine((s) => (s.run === undefined) !== (s.script === undefined), { message: 'exactly one of "run" or "script"' });
+
+export const TaskInputSchema = z
+  .object({
+    args: z.array(z.string().max(32_768)).max(256).optional(),
+    env: env.optional(),
+  })
+  .strict();
+
+export const UploadSchema = z
+  .object({
+    from: z.string().min(1),
+    to: remotePath,
+  })
+  .strict();
+
+export const JobSpecSchema = z
+  .object({
+    /** Where an editor finds this schema; ignored. */
+    $schema: z.string().optional(),
+    /** Chosen by the submitter for idempotency (the CLI sets one); otherwise derived from the message. */
+    id: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{2,62}$/, '3 to 63 lower-case letters, digits or "-", starting with a letter or digit')
+      .optional(),
+    name: z.string().min(1).max(128),
+    /** How many tasks, or one entry per task with its own arguments and variables. */
+    tasks: z.union(
+      [z.object({ count: z.number().int().min(1).max(10_000) }).strict(), z.array(TaskInputSchema).min(1).max(10_000)],
+      { error: 'must be {"count": N} or a list of tasks ({"args": [...], "env": {...}})' },
+    ),
+    /** The step as an argument vector: run as is, task args appended, never through a shell string. */
+    command: z.array(z.string().min(1).max(32_768)).min(1).max(256).optional(),
+    /** Or a list of steps (inline scripts or local script files), run in order. */
+    steps: z.array(StepSchema).min(1).max(20).optional(),
+    env: env.optional(),
+    uploads: z.array(UploadSchema).max(50).optional(),
+    instances: z
+      .object({
+        types: z.array(instanceType).min(1).max(20),
+        regions: z.union([z.array(region).min(1).max(10), z.literal('auto')]).default(['us-east-1']),
+        zones: z.union([z.array(zone).min(1).max(30), z.literal('auto')]).default('auto'),
+        image: image.default('al2023'),
+        user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a login user name').default('ec2-user'),
+        /** USD per instance-hour; default: the on-demand price. */
+        maxPrice: z.number().positive().max(1000).optional(),
+      })
+      .strict(),
+    ssh: z
+      .object({
+        /** Who may reach tcp/22: default this dispatcher's address /32. 0.0.0.0/0 only when written. */
+        ingressCidr: cidr.optional(),
+      })
+      .strict()
+      .default({}),
+    retry: z
+      .object({
+        maxAttempts: z.number().int().min(1).max(20).default(3),
+        /** Exit codes that start a new attempt. */
+        retryExitCodes: z.array(z.number().int().min(1).max(255)).max(255).default([]),
+        /** Exit codes that fail the task at once (wins over retryExitCodes). */
+        failExitCodes: z.array(z.number().int().min(1).max(255)).max(255).default([]),
+      })
+      .strict()
+      .default({ maxAttempts: 3, retryExitCodes: [], failExitCodes: [] }),
+    timeouts: z
+      .object({
+        step: duration.default(3600),
+        /** A heartbeat older than this counts as a lost instance. */
+        heartbeat: duration.default(120),
+      })
+      .strict()
+      .default({ step: 3600, heartbeat: 120 }),
+    budgetUsd: z.number().positive().max(1_000_000).optional(),
+    tags: z
+      .record(z.string().min(1).max(120).regex(/^(?!aws:)(?!spotbatch:)/, 'must not start with "aws:" or "spotbatch:"'), z.string().max(250))
+      .refine((t) => Object.keys(t).length <= 40, 'at most 40 tags')
+      .default({}),
+    /** Reserved for checkpoint and resume (filled by the interruption work). */
+    checkpoint: z.object({}).passthrough().optional(),
+    /** Reserved for deadline-aware placement. */
+    deadline: z.string().datetime().optional(),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    if ((spec.command === undefined) === (spec.steps === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['command'], message: 'give exactly one of "command" or "steps"' });
+    }
+    const both = spec.retry.retryExitCodes.filter((c) => spec.retry.failExitCodes.includes(c));
+    if (both.length) ctx.addIssue({ code: 'custom', path: ['retry', 'failExitCodes'], message: `exit codes ${both.join(', ')} also listed in retryExitCodes` });
+    if (spec.instances.zones !== 'auto' && spec.instances.regions !== 'auto') {
+      const regions = spec.instances.regions;
+      spec.instances.zones.forEach((z, i) => {
+        if (!regions.includes(z.slice(0, -1))) ctx.addIssue({ code: 'custom', path: ['instances', 'zones', i], message: `zone ${z} is not in one of the regions ${regions.join(', ')}` });
+      });
+    }
+  });
+
+export type JobSpecInput = z.input<typeof JobSpecSchema>;
+export type JobSpec = z.output<typeof JobSpecSchema>;
+
+/** Parse a spec; throws a ValidationError listing every problem by field path and rule. */
+export function parseJobSpec(input: unknown): JobSpec {
+  return parseWith(JobSpecSchema, input, 'job spec');
+}
+
+/** The per-task inputs, expanded from a count or a list. */
+export function taskInputs(spec: JobSpec): Array<z.output<typeof TaskInputSchema>> {
+  return Array.isArray(spec.tasks) ? spec.tasks : Array.from({ length: spec.tasks.count }, () => ({}));
+}
+
+/** Task ids sort in task order: 0000, 0001, ... */
+export function taskId(index: number): string {
+  return String(index).padStart(4, '0');
+}
