@@ -181,7 +181,7 @@ export class Lifecycle {
    */
   interrupt(instanceId: string, cause: 'no-capacity' | 'price' = 'no-capacity'): boolean {
     const inst = this.sim.world.instances.get(instanceId);
-    if (!inst || (inst.state !== 'running' && inst.state !== 'pending') || inst.noticeTime !== undefined) return false;
+    if (!inst || !inst.spot || (inst.state !== 'running' && inst.state !== 'pending') || inst.noticeTime !== undefined) return false;
     const now = this.clock.now();
     const time = new Date(now + NOTICE_MS);
     inst.noticeTime = now;

@@ -438,7 +438,10 @@ describe('simulator: EC2 and IAM API', function () {
   it('resets through the admin API, and answers admin errors as JSON', async () => {
     await h.ec2.send(new CreateKeyPairCommand({ KeyName: 'to-reset', KeyType: 'ed25519' }));
     await h.iam.send(new CreateRoleCommand({ RoleName: 'to-reset', AssumeRolePolicyDocument: trust }));
-    await runningInstance();
+    const onDemand = await runningInstance();
+    const notSpot = await h.admin<{ error: { code: string; message: string } }>('POST', `/_sim/instances/${onDemand}/interrupt`);
+    expect(notSpot.status).to.equal(409);
+    expect(notSpot.body.error.message).to.contain('on-demand');
     const missing = await h.admin<{ error: { code: string } }>('POST', '/_sim/instances/i-0123456789abcdef0/interrupt');
     expect(missing.status).to.equal(404);
     expect(missing.body.error.code).to.equal('InstanceNotFound');

@@ -60,7 +60,8 @@ export async function handleAdmin(sim: SimContext, stats: Stats, hooks: AdminHoo
     const inst = sim.world.instances.get(id);
     if (!inst) return error(res, 404, 'InstanceNotFound', `no instance ${id}`, { field: 'id' });
     if (!sim.lifecycle.interrupt(id)) {
-      return error(res, 409, 'NotInterruptible', `instance ${id} is ${inst.state}${inst.noticeTime !== undefined ? ' and already noticed' : ''}`, { field: 'id' });
+      const why = !inst.spot ? 'an on-demand instance' : `${inst.state}${inst.noticeTime !== undefined ? ' and already noticed' : ''}`;
+      return error(res, 409, 'NotInterruptible', `instance ${id} is ${why}`, { field: 'id' });
     }
     return json(res, 200, {
       instanceId: id,

@@ -36,6 +36,7 @@ export async function handleQuery(sim: SimContext, stats: Stats, req: IncomingMe
   const statsRegion = flavor === 'query' ? 'global' : region;
   const fail = (err: ApiError): void => {
     stats.record(actionName ?? '(none)', statsRegion, err.code);
+    sim.logger.debug({ action: actionName, region: statsRegion, requestId, code: err.code, status: err.status }, 'api call failed');
     send(res, err.status, encodeError(flavor, err.code, err.message, requestId), requestId);
   };
   try {
@@ -60,6 +61,7 @@ export async function handleQuery(sim: SimContext, stats: Stats, req: IncomingMe
     }
     const output = await def.run(input as never, { sim, region, requestId });
     stats.record(actionName, statsRegion);
+    sim.logger.debug({ action: actionName, region: statsRegion, requestId }, 'api call');
     send(res, 200, encodeOutput(def.op, output as Record<string, unknown>, flavor, requestId, flavor === 'ec2' ? EC2_XMLNS : IAM_XMLNS), requestId);
   } catch (err) {
     if (err instanceof ApiError) return fail(err);
