@@ -144,34 +144,70 @@ export function decodeInput(op: StaticOperationSchema, params: FormParams, flavo
   return readStruct(input, params, '', flavor);
 }
 
+/** How to write one shape as XML, computed once per schema (schemas are shared and stable). */
+type Plan =
+  | { kind: 'struct'; members: { name: string; element: string; ns: NormalizedSchema }[] }
+  | { kind: 'list'; item: string; flat: boolean; member: NormalizedSchema }
+  | { kind: 'map'; value: NormalizedSchema }
+  | { kind: 'scalar' };
+
+const plans = new WeakMap<NormalizedSchema, Plan>();
+
+function planOf(ns: NormalizedSchema): Plan {
+  let plan = plans.get(ns);
+  if (plan) return plan;
+  if (ns.isListSchema()) {
+    const member = ns.getValueSchema();
+    plan = { kind: 'list', item: traitsOf(member).xmlName ?? 'member', flat: !!traitsOf(ns).xmlFlattened, member };
+  } else if (ns.isMapSchema()) {
+    plan = { kind: 'map', value: ns.getValueSchema() };
+  } else if (ns.isStructSchema()) {
+    const members: { name: string; element: string; ns: NormalizedSchema }[] = [];
+    for (const [name, member] of ns.structIterator()) {
+      members.push({ name, element: (member.getMemberTraits() as Traits).xmlName ?? name, ns: member });
+    }
+    plan = { kind: 'struct', members };
+  } else {
+    plan = { kind: 'scalar' };
+  }
+  plans.set(ns, plan);
+  return plan;
+}
+
 function writeValue(ns: NormalizedSchema, value: unknown): unknown {
   if (value === undefined || value === null) return undefined;
-  if (ns.isListSchema()) {
-    if (!Array.isArray(value)) return undefined;
-    const member = ns.getValueSchema();
-    const items = value.map((v) => writeValue(member, v)).filter((v) => v !== undefined);
-    if (traitsOf(ns).xmlFlattened) return items;
-    if (items.length === 0) return '';
-    return { [traitsOf(member).xmlName ?? 'member']: items };
-  }
-  if (ns.isMapSchema()) {
-    const entries = Object.entries(value as Obj).map(([k, v]) => ({ key: k, value: writeValue(ns.getValueSchema(), v) }));
-    return entries.length ? { entry: entries } : '';
-  }
-  if (ns.isStructSchema()) {
-    const obj = value as Obj;
-    const out: Obj = {};
-    for (const [name, member] of ns.structIterator()) {
-      const v = writeValue(member, obj[name]);
-      if (v === undefined) continue;
-      const el = (member.getMemberTraits() as Traits).xmlName ?? name;
-      out[el] = v;
+  const plan = planOf(ns);
+  switch (plan.kind) {
+    case 'list': {
+      if (!Array.isArray(value)) return undefined;
+      const items: unknown[] = [];
+      for (const v of value) {
+        const w = writeValue(plan.member, v);
+        if (w !== undefined) items.push(w);
+      }
+      if (plan.flat) return items;
+      return items.length === 0 ? '' : { [plan.item]: items };
     }
-    return out;
+    case 'map': {
+      const entries = Object.entries(value as Obj).map(([k, v]) => ({ key: k, value: writeValue(plan.value, v) }));
+      return entries.length ? { entry: entries } : '';
+    }
+    case 'struct': {
+      const obj = value as Obj;
+      const out: Obj = {};
+      for (const m of plan.members) {
+        const raw = obj[m.name];
+        if (raw === undefined || raw === null) continue;
+        const v = writeValue(m.ns, raw);
+        if (v !== undefined) out[m.element] = v;
+      }
+      return out;
+    }
+    default:
+      if (value instanceof Date) return value.toISOString();
+      if (typeof value === 'boolean') return value ? 'true' : 'false';
+      return String(value);
   }
-  if (value instanceof Date) return value.toISOString();
-  if (typeof value === 'boolean') return value ? 'true' : 'false';
-  return String(value);
 }
 
 const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_', suppressEmptyNode: false, processEntities: true });
