@@ -127,7 +127,11 @@ describe('simulator: EC2 and IAM API', function () {
   });
 
   it('answers IAM DeleteConflict while a role is in a profile or has policies', async () => {
-    const role = await h.iam.send(new CreateRoleCommand({ RoleName: 'job-role', AssumeRolePolicyDocument: trust, Path: '/spotbatch/' }));
+    const role = await h.iam.send(
+      new CreateRoleCommand({ RoleName: 'job-role', AssumeRolePolicyDocument: trust, Path: '/spotbatch/', Tags: [{ Key: 'job', Value: 'j-1' }] }),
+    );
+    expect(role.Role!.Tags).to.deep.equal([{ Key: 'job', Value: 'j-1' }]);
+    expect((await h.iam.send(new GetRoleCommand({ RoleName: 'job-role' }))).Role!.Path).to.equal('/spotbatch/');
     expect(role.Role!.RoleId).to.match(/^AROA[A-Z0-9]{17}$/);
     expect(role.Role!.Arn).to.equal('arn:aws:iam::123456789012:role/spotbatch/job-role');
     expect(JSON.parse(decodeURIComponent(role.Role!.AssumeRolePolicyDocument!))).to.deep.equal(JSON.parse(trust));
