@@ -1,8 +1,16 @@
 /** The market through the SDK: price history, placement scores, and the same seed giving the same market. */
 import { expect } from 'chai';
-import { DescribeSpotPriceHistoryCommand, GetSpotPlacementScoresCommand, paginateDescribeSpotPriceHistory } from '@aws-sdk/client-ec2';
+import {
+  DescribeImagesCommand,
+  DescribeInstancesCommand,
+  DescribeSpotInstanceRequestsCommand,
+  DescribeSpotPriceHistoryCommand,
+  GetSpotPlacementScoresCommand,
+  RequestSpotInstancesCommand,
+  paginateDescribeSpotPriceHistory,
+} from '@aws-sdk/client-ec2';
 import type { EC2Client } from '@aws-sdk/client-ec2';
-import { startHarness } from './helpers.js';
+import { startHarness, waitFor } from './helpers.js';
 import type { Harness } from './helpers.js';
 
 const HOUR = 3_600_000;
@@ -74,5 +82,35 @@ describe('simulator: market', function () {
     expect(ha.SpotPriceHistory).to.not.deep.equal(hc.SpotPriceHistory);
     const [sa, sb] = await Promise.all([scores(a.ec2), scores(b.ec2)]);
     expect(sa.SpotPlacementScores).to.deep.equal(sb.SpotPlacementScores);
+  });
+
+  it('interrupts a spot instance when the preemption trace of its pool says so', async () => {
+    // r5.16xlarge in us-east-1c replays a preemption trace (34 s ticks, capacity runs of at most 13.4 h):
+    // at 10,000 simulated seconds per real second the whole life takes a few real seconds
+    const fast = await startHarness({ timeScale: 10_000, seed: 3 });
+    try {
+      const image = (await fast.ec2.send(new DescribeImagesCommand({ Owners: ['amazon'], Filters: [{ Name: 'architecture', Values: ['x86_64'] }] }))).Images![0]!;
+      const req = await fast.ec2.send(
+        new RequestSpotInstancesCommand({ LaunchSpecification: { ImageId: image.ImageId, InstanceType: 'r5.16xlarge', Placement: { AvailabilityZone: 'us-east-1c' } } }),
+      );
+      const sirId = req.SpotInstanceRequests![0]!.SpotInstanceRequestId!;
+      const seen = new Set<string>();
+      const closed = await waitFor(
+        'a market interruption',
+        async () => {
+          const r = (await fast.ec2.send(new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [sirId] }))).SpotInstanceRequests![0]!;
+          seen.add(r.Status!.Code!);
+          return r.State === 'closed' ? r : undefined;
+        },
+        40_000,
+        20,
+      );
+      expect(closed.Status!.Code).to.equal('instance-terminated-no-capacity');
+      expect([...seen]).to.include('fulfilled');
+      const inst = await fast.ec2.send(new DescribeInstancesCommand({ InstanceIds: [closed.InstanceId!] }));
+      expect(inst.Reservations![0]!.Instances![0]!.StateReason!.Code).to.equal('Server.SpotInstanceTermination');
+    } finally {
+      await fast.close();
+    }
   });
 });
