@@ -136,6 +136,9 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   const hostForUrl = o.host.includes(':') ? `[${o.host}]` : o.host;
   const endpoint = `http://${hostForUrl}:${address.port}`;
   logger.info({ endpoint, sshPort: runtime.sshPort, imdsPort: runtime.imdsPort, timeScale: o.timeScale, seed: o.seed }, 'spot market simulator listening');
+  if (!['127.0.0.1', 'localhost', '::1'].includes(o.host)) {
+    logger.warn({ host: o.host }, 'the simulator accepts any credentials and its /_sim/ admin API has no authentication: bind it to loopback only');
+  }
 
   let stopped = false;
   return {
