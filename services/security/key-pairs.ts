@@ -1,0 +1,96 @@
+/**
+ * The job's key pair in one region. AWS hands the private key out once, at
+ * creation: a key pair found in the cloud is kept only when the caller holds
+ * its private key (same key pair id, decryptable); otherwise it is deleted and
+ * made again. The private key is encrypted as soon as it arrives and never
+ * logged.
+ */
+import { CreateKeyPairCommand, DeleteKeyPairCommand, DescribeKeyPairsCommand } from '@aws-sdk/client-ec2';
+import type { EC2Client, KeyPairInfo } from '@aws-sdk/client-ec2';
+import { PermanentError, TransientError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import { isEncryptedSecret } from '../../shared/secrets.js';
+import type { SecretBox } from '../../shared/secrets.js';
+import { awsCode, call, callOr, classify } from './aws-errors.js';
+import { JOB_TAG } from './names.js';
+import type { CreatedKeyPair, RegionSecurity } from './types.js';
+
+export interface KeyPairRequest {
+  region: string;
+  jobId: string;
+  keyName: string;
+  tags: { Key: string; Value: string }[];
+  keyType: 'ed25519' | 'rsa';
+  stored?: Partial<RegionSecurity>;
+  onKeyPair?: (created: CreatedKeyPair) => Promise<void>;
+}
+
+const tagOf = (k: KeyPairInfo, key: string): string | undefined => k.Tags?.find((t) => t.Key === key)?.Value;
+
+async function findByName(ec2: EC2Client, keyName: string): Promise<KeyPairInfo | undefined> {
+  const out = await call('DescribeKeyPairs', () => ec2.send(new DescribeKeyPairsCommand({ Filters: [{ Name: 'key-name', Values: [keyName] }] })));
+  return out.KeyPairs?.find((k) => k.KeyName === keyName);
+}
+
+/** Whether what the caller stored is the private key of `found`. */
+function held(secrets: SecretBox, found: KeyPairInfo, stored: Partial<RegionSecurity> | undefined): boolean {
+  if (!stored || stored.keyPairId !== found.KeyPairId || !isEncryptedSecret(stored.privateKey)) return false;
+  try {
+    secrets.decrypt(stored.privateKey);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function ensureKeyPair(ec2: EC2Client, secrets: SecretBox, req: KeyPairRequest, log?: Logger): Promise<CreatedKeyPair> {
+  const { region, keyName } = req;
+  const found = await findByName(ec2, keyName);
+  if (found) {
+    const owner = tagOf(found, JOB_TAG);
+    if (owner !== undefined && owner !== req.jobId) {
+      throw new PermanentError(`security: key pair ${keyName} in ${region} belongs to job ${owner}`);
+    }
+    if (held(secrets, found, req.stored) && req.stored?.privateKey) {
+      log?.debug({ region, keyName, keyPairId: found.KeyPairId }, 'key pair already exists');
+      return { region, keyName, keyPairId: found.KeyPairId!, privateKey: req.stored.privateKey };
+    }
+    log?.info({ region, keyName, keyPairId: found.KeyPairId }, 'key pair exists without a stored private key: making it again');
+    await callOr('DeleteKeyPair', () => ec2.send(new DeleteKeyPairCommand({ KeyPairId: found.KeyPairId })), ['InvalidKeyPair.NotFound']);
+  }
+  let created;
+  try {
+    created = await ec2.send(
+      new CreateKeyPairCommand({
+        KeyName: keyName,
+        KeyType: req.keyType,
+        KeyFormat: 'pem',
+        TagSpecifications: [{ ResourceType: 'key-pair', Tags: req.tags }],
+      }),
+    );
+  } catch (err) {
+    if (awsCode(err) === 'InvalidKeyPair.Duplicate') {
+      throw new TransientError(`CreateKeyPair: ${keyName} in ${region} appeared meanwhile (another run); try again`);
+    }
+    throw classify('CreateKeyPair', err);
+  }
+  if (!created.KeyMaterial || !created.KeyPairId) throw new TransientError(`CreateKeyPair: answer for ${keyName} in ${region} lacks the key`);
+  const result: CreatedKeyPair = { region, keyName, keyPairId: created.KeyPairId, privateKey: secrets.encrypt(created.KeyMaterial) };
+  created.KeyMaterial = undefined;
+  log?.info({ region, keyName, keyPairId: result.keyPairId }, 'key pair created');
+  if (req.onKeyPair) await req.onKeyPair(result);
+  return result;
+}
+
+/** Delete every key pair of the region tagged with the job (none is fine). */
+export async function deleteKeyPairs(ec2: EC2Client, region: string, jobId: string, log?: Logger): Promise<string[]> {
+  const out = await call('DescribeKeyPairs', () => ec2.send(new DescribeKeyPairsCommand({ Filters: [{ Name: `tag:${JOB_TAG}`, Values: [jobId] }] })));
+  const deleted: string[] = [];
+  for (const k of out.KeyPairs ?? []) {
+    if (!k.KeyPairId) continue;
+    await callOr('DeleteKeyPair', () => ec2.send(new DeleteKeyPairCommand({ KeyPairId: k.KeyPairId })), ['InvalidKeyPair.NotFound']);
+    log?.info({ region, keyName: k.KeyName, keyPairId: k.KeyPairId }, 'key pair deleted');
+    deleted.push(`key-pair:${region}:${k.KeyName ?? k.KeyPairId}`);
+  }
+  return deleted;
+}

@@ -1,0 +1,295 @@
+import { expect } from 'chai';
+import {
+  AuthorizeSecurityGroupIngressCommand,
+  CreateSecurityGroupCommand,
+  DescribeImagesCommand,
+  DescribeInstancesCommand,
+  DescribeSecurityGroupsCommand,
+  RunInstancesCommand,
+  TerminateInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import { CreateRoleCommand, GetInstanceProfileCommand } from '@aws-sdk/client-iam';
+import ssh2 from 'ssh2';
+import { PermanentError, TransientError } from '../../shared/errors.js';
+import { createJobSecurity, JOB_TAG, POLICY_NAME, resourceName, teardownJobSecurity } from '../../services/security/resources.js';
+import type { CreateSecurityInput, JobSecurity } from '../../services/security/resources.js';
+import { trustPolicy } from '../../services/security/policy.js';
+import { waitFor } from '../simulator/helpers.js';
+import { newJobId, startSecurityHarness } from './helpers.js';
+import type { SecurityHarness } from './helpers.js';
+
+const REGIONS = ['us-east-1', 'eu-west-1'];
+const CIDR = '203.0.113.7/32';
+const FAST_WAIT = { attempts: 3, delayMs: 50 };
+
+async function failure(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected a failure');
+}
+
+describe('security resources (simulator)', function () {
+  let s: SecurityHarness;
+  let jobId: string;
+
+  const input = (extra: Partial<CreateSecurityInput> = {}): CreateSecurityInput => ({
+    jobId,
+    regions: REGIONS,
+    ingressCidr: CIDR,
+    tags: { team: 'genomics' },
+    profileWait: FAST_WAIT,
+    ...extra,
+  });
+
+  beforeEach(async () => {
+    s = await startSecurityHarness();
+    jobId = newJobId();
+  });
+  afterEach(async () => {
+    await s.close();
+  });
+
+  it('creates a key pair and a security group per region, a role and a profile, all tagged with the job', async () => {
+    const sec = await createJobSecurity(s.cloud, s.secrets, input());
+    const name = resourceName(jobId);
+    expect(name).to.equal(`spotbatch-${jobId}`);
+    expect(sec).to.include({ jobId, roleName: name, instanceProfileName: name });
+    expect(sec.instanceProfileArn).to.match(/^arn:aws:iam::\d{12}:instance-profile\/spotbatch-/);
+    expect(Object.keys(sec.regions).sort()).to.deep.equal([...REGIONS].sort());
+
+    const inv = await s.ofJob(jobId);
+    expect(inv.keyPairs.map((k) => k.region).sort()).to.deep.equal([...REGIONS].sort());
+    expect(inv.securityGroups.map((g) => g.region).sort()).to.deep.equal([...REGIONS].sort());
+    expect(inv.roles).to.have.length(1);
+    expect(inv.instanceProfiles).to.have.length(1);
+    expect(inv.roles[0]!.policies).to.deep.equal([POLICY_NAME]);
+    expect(inv.instanceProfiles[0]!.roles).to.deep.equal([name]);
+    for (const r of [...inv.keyPairs, ...inv.securityGroups, ...inv.roles, ...inv.instanceProfiles]) {
+      expect(r.tags).to.deep.equal({ [JOB_TAG]: jobId, team: 'genomics' });
+    }
+    for (const region of REGIONS) {
+      const rs = sec.regions[region]!;
+      expect(inv.keyPairs.find((k) => k.region === region)).to.include({ keyPairId: rs.keyPairId, keyName: name, keyType: 'ed25519' });
+      expect(inv.securityGroups.find((g) => g.region === region)).to.include({ groupId: rs.securityGroupId, groupName: name });
+    }
+    const profile = await s.cloud.iam.send(new GetInstanceProfileCommand({ InstanceProfileName: name }));
+    expect(profile.InstanceProfile!.Roles!.map((r) => r.RoleName)).to.deep.equal([name]);
+  });
+
+  it('the security group admits tcp/22 from the given CIDR only', async () => {
+    const sec = await createJobSecurity(s.cloud, s.secrets, input());
+    for (const region of REGIONS) {
+      const out = await s.cloud
+        .ec2(region)
+        .send(new DescribeSecurityGroupsCommand({ GroupIds: [sec.regions[region]!.securityGroupId] }));
+      const perms = out.SecurityGroups![0]!.IpPermissions!;
+      expect(perms).to.have.length(1);
+      expect(perms[0]).to.include({ IpProtocol: 'tcp', FromPort: 22, ToPort: 22 });
+      expect(perms[0]!.IpRanges!.map((r) => r.CidrIp)).to.deep.equal([CIDR]);
+      expect(perms[0]!.UserIdGroupPairs ?? []).to.deep.equal([]);
+    }
+  });
+
+  it('keeps the private key encrypted; it decrypts to a key ssh2 accepts (ed25519 and rsa)', async () => {
+    const sec = await createJobSecurity(s.cloud, s.secrets, input());
+    const json = JSON.stringify(sec);
+    expect(json).to.not.include('PRIVATE KEY');
+    for (const region of REGIONS) {
+      const pem = s.secrets.decrypt(sec.regions[region]!.privateKey);
+      expect(pem).to.include('PRIVATE KEY');
+      const key = ssh2.utils.parseKey(pem);
+      expect(key).to.not.be.instanceOf(Error);
+      expect((Array.isArray(key) ? key[0] : key)!.type).to.equal('ssh-ed25519');
+    }
+    const other = newJobId();
+    const rsa = await createJobSecurity(s.cloud, s.secrets, { ...input(), jobId: other, regions: ['us-east-1'], keyType: 'rsa' });
+    const key = ssh2.utils.parseKey(s.secrets.decrypt(rsa.regions['us-east-1']!.privateKey));
+    expect(key).to.not.be.instanceOf(Error);
+    expect((Array.isArray(key) ? key[0] : key)!.type).to.equal('ssh-rsa');
+  });
+
+  it('twice with what was stored: the same resources, nothing duplicated', async () => {
+    const first = await createJobSecurity(s.cloud, s.secrets, input());
+    const second = await createJobSecurity(s.cloud, s.secrets, input({ existing: first }));
+    expect(second).to.deep.equal(first);
+    const inv = await s.ofJob(jobId);
+    expect([inv.keyPairs.length, inv.securityGroups.length, inv.roles.length, inv.instanceProfiles.length]).to.deep.equal([2, 2, 1, 1]);
+  });
+
+  it('twice without the stored private key: the key pairs are made again, the rest kept', async () => {
+    const first = await createJobSecurity(s.cloud, s.secrets, input());
+    const lost = { ...first, regions: { 'us-east-1': { ...first.regions['us-east-1']!, privateKey: undefined } } };
+    const second = await createJobSecurity(s.cloud, s.secrets, input({ existing: lost }));
+    for (const region of REGIONS) {
+      expect(second.regions[region]!.keyPairId).to.not.equal(first.regions[region]!.keyPairId);
+      expect(second.regions[region]!.securityGroupId).to.equal(first.regions[region]!.securityGroupId);
+      expect(ssh2.utils.parseKey(s.secrets.decrypt(second.regions[region]!.privateKey))).to.not.be.instanceOf(Error);
+    }
+    expect(second.instanceProfileArn).to.equal(first.instanceProfileArn);
+    const inv = await s.ofJob(jobId);
+    expect(inv.keyPairs.map((k) => k.keyPairId).sort()).to.deep.equal(REGIONS.map((r) => second.regions[r]!.keyPairId).sort());
+    expect([inv.securityGroups.length, inv.roles.length, inv.instanceProfiles.length]).to.deep.equal([2, 1, 1]);
+  });
+
+  it('reports each new key pair through onKeyPair before it returns', async () => {
+    const seen: string[] = [];
+    const sec = await createJobSecurity(s.cloud, s.secrets, input({ onKeyPair: async (k) => void seen.push(`${k.region}:${k.keyPairId}`) }));
+    expect(seen.sort()).to.deep.equal(REGIONS.map((r) => `${r}:${sec.regions[r]!.keyPairId}`).sort());
+  });
+
+  it('finishes what a partial run left (role made, group with a stray rule)', async () => {
+    const name = resourceName(jobId);
+    await s.cloud.iam.send(new CreateRoleCommand({ RoleName: name, AssumeRolePolicyDocument: trustPolicy(), Tags: [{ Key: JOB_TAG, Value: jobId }] }));
+    const ec2 = s.cloud.ec2('eu-west-1');
+    const made = await ec2.send(
+      new CreateSecurityGroupCommand({
+        GroupName: name,
+        Description: 'partial',
+        TagSpecifications: [{ ResourceType: 'security-group', Tags: [{ Key: JOB_TAG, Value: jobId }] }],
+      }),
+    );
+    await ec2.send(
+      new AuthorizeSecurityGroupIngressCommand({
+        GroupId: made.GroupId,
+        IpPermissions: [{ IpProtocol: 'tcp', FromPort: 80, ToPort: 80, IpRanges: [{ CidrIp: '0.0.0.0/0' }] }],
+      }),
+    );
+    const sec = await createJobSecurity(s.cloud, s.secrets, input());
+    expect(sec.regions['eu-west-1']!.securityGroupId).to.equal(made.GroupId);
+    const perms = (await ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [made.GroupId!] }))).SecurityGroups![0]!.IpPermissions!;
+    expect(perms.map((p) => [p.IpProtocol, p.FromPort, p.ToPort, p.IpRanges!.map((r) => r.CidrIp)])).to.deep.equal([['tcp', 22, 22, [CIDR]]]);
+    const inv = await s.ofJob(jobId);
+    expect([inv.keyPairs.length, inv.securityGroups.length, inv.roles.length, inv.instanceProfiles.length]).to.deep.equal([2, 2, 1, 1]);
+    expect(inv.roles[0]!.policies).to.deep.equal([POLICY_NAME]);
+  });
+
+  it('refuses resources of another job with the same name', async () => {
+    await s.cloud.iam.send(
+      new CreateRoleCommand({ RoleName: resourceName(jobId), AssumeRolePolicyDocument: trustPolicy(), Tags: [{ Key: JOB_TAG, Value: 'someone-else' }] }),
+    );
+    const err = await failure(createJobSecurity(s.cloud, s.secrets, input()));
+    expect(err).to.be.instanceOf(PermanentError);
+    expect(err.message).to.match(/belongs to job someone-else/);
+  });
+
+  it('uses the CIDR exactly as given, 0.0.0.0/0 included when the caller passes it', async () => {
+    const sec = await createJobSecurity(s.cloud, s.secrets, input({ ingressCidr: '0.0.0.0/0', regions: ['us-east-1'] }));
+    const g = await s.cloud.ec2('us-east-1').send(new DescribeSecurityGroupsCommand({ GroupIds: [sec.regions['us-east-1']!.securityGroupId] }));
+    expect(g.SecurityGroups![0]!.IpPermissions![0]!.IpRanges!.map((r) => r.CidrIp)).to.deep.equal(['0.0.0.0/0']);
+  });
+
+  it('refuses bad input before any AWS call', async () => {
+    const before = await s.calls();
+    const bad: Partial<CreateSecurityInput>[] = [
+      { jobId: 'has space' },
+      { jobId: 'x'.repeat(60) },
+      { regions: [] },
+      { regions: ['Nowhere'] },
+      { ingressCidr: '10.0.0.1' },
+      { ingressCidr: '300.0.0.0/8' },
+      { ingressCidr: '10.0.0.0/33' },
+      { tags: { 'aws:owner': 'x' } },
+      { policyStatements: [{ Effect: 'Maybe', Action: 's3:*', Resource: '*' }] },
+      { policyStatements: [{ Effect: 'Allow', Resource: '*' }] },
+      { policyStatements: ['text'] },
+      { keyType: 'dsa' as 'rsa' },
+    ];
+    for (const b of bad) {
+      const err = await failure(createJobSecurity(s.cloud, s.secrets, input(b)));
+      expect(err, JSON.stringify(b)).to.be.instanceOf(PermanentError);
+    }
+    expect(await s.calls()).to.equal(before);
+  });
+
+  it('adds the spec statements to the inline policy', async () => {
+    const statement = { Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['arn:aws:s3:::bucket/in/*'] };
+    await createJobSecurity(s.cloud, s.secrets, input({ policyStatements: [statement], regions: ['us-east-1'] }));
+    const inv = await s.ofJob(jobId);
+    expect(inv.roles[0]!.policies).to.deep.equal([POLICY_NAME]);
+  });
+
+  it('teardown leaves nothing of the job; twice is fine', async () => {
+    const other = newJobId();
+    await createJobSecurity(s.cloud, s.secrets, input());
+    await createJobSecurity(s.cloud, s.secrets, { ...input(), jobId: other });
+    const { deleted } = await teardownJobSecurity(s.cloud, { jobId, regions: REGIONS });
+    const name = resourceName(jobId);
+    expect(deleted).to.include.members([
+      `key-pair:us-east-1:${name}`,
+      `key-pair:eu-west-1:${name}`,
+      `instance-profile:${name}`,
+      `role-policy:${name}/${POLICY_NAME}`,
+      `role:${name}`,
+    ]);
+    expect(deleted.filter((d) => d.startsWith('security-group:'))).to.have.length(2);
+    expect(await s.ofJob(jobId)).to.deep.equal({ instances: [], securityGroups: [], keyPairs: [], roles: [], instanceProfiles: [] });
+    expect((await teardownJobSecurity(s.cloud, { jobId, regions: REGIONS })).deleted).to.deep.equal([]);
+    const kept = await s.ofJob(other);
+    expect([kept.keyPairs.length, kept.securityGroups.length, kept.roles.length, kept.instanceProfiles.length]).to.deep.equal([2, 2, 1, 1]);
+  });
+
+  it('teardown of a job that never started is fine', async () => {
+    expect((await teardownJobSecurity(s.cloud, { jobId, regions: REGIONS })).deleted).to.deep.equal([]);
+    expect((await teardownJobSecurity(s.cloud, { jobId, regions: [] })).deleted).to.deep.equal([]);
+  });
+
+  it('teardown while an instance uses the group: TransientError; after the instance ends it succeeds', async () => {
+    const sec: JobSecurity = await createJobSecurity(s.cloud, s.secrets, input({ regions: ['us-east-1'] }));
+    const rs = sec.regions['us-east-1']!;
+    const ec2 = s.cloud.ec2('us-east-1');
+    const images = await ec2.send(new DescribeImagesCommand({ Owners: ['amazon'], Filters: [{ Name: 'architecture', Values: ['x86_64'] }] }));
+    const run = await ec2.send(
+      new RunInstancesCommand({
+        ImageId: images.Images![0]!.ImageId!,
+        InstanceType: 't3.micro',
+        MinCount: 1,
+        MaxCount: 1,
+        KeyName: rs.keyName,
+        SecurityGroupIds: [rs.securityGroupId],
+        IamInstanceProfile: { Arn: sec.instanceProfileArn },
+      }),
+    );
+    const instanceId = run.Instances![0]!.InstanceId!;
+
+    const err = await failure(teardownJobSecurity(s.cloud, { jobId, regions: ['us-east-1'] }));
+    expect(err).to.be.instanceOf(TransientError);
+    expect(err.message).to.match(/DeleteSecurityGroup: sg-\w+ in us-east-1 is still in use \(DependencyViolation\)/);
+    const mid = await s.ofJob(jobId);
+    expect(mid.keyPairs).to.have.length(0);
+    expect(mid.securityGroups).to.have.length(1);
+    expect([mid.roles.length, mid.instanceProfiles.length], 'IAM kept while an instance may need it').to.deep.equal([1, 1]);
+
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [instanceId] }));
+    await waitFor('the instance to terminate', async () => {
+      const d = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+      return d.Reservations![0]!.Instances![0]!.State!.Name === 'terminated' ? true : undefined;
+    });
+    await teardownJobSecurity(s.cloud, { jobId, regions: ['us-east-1'] });
+    expect(await s.ofJob(jobId)).to.deep.equal({ instances: [], securityGroups: [], keyPairs: [], roles: [], instanceProfiles: [] });
+  });
+
+  it('throttling is a TransientError, for create and teardown; a retry then completes', async () => {
+    await s.h.admin('POST', '/_sim/faults', { throttleRate: 1, throttleActions: ['CreateKeyPair', 'DescribeKeyPairs', 'CreateRole'] });
+    const err = await failure(createJobSecurity(s.cloud, s.secrets, input()));
+    expect(err).to.be.instanceOf(TransientError);
+    expect(err.message).to.match(/^(CreateKeyPair|DescribeKeyPairs|CreateRole): (RequestLimitExceeded|Throttling)/);
+
+    await s.h.admin('POST', '/_sim/faults', { throttleRate: 1, throttleActions: ['GetInstanceProfile'] });
+    const iamErr = await failure(createJobSecurity(s.cloud, s.secrets, input()));
+    expect(iamErr).to.be.instanceOf(TransientError);
+    expect(iamErr.message).to.match(/^GetInstanceProfile: Throttling/);
+
+    await s.h.admin('POST', '/_sim/faults', {});
+    const sec = await createJobSecurity(s.cloud, s.secrets, input());
+    await s.h.admin('POST', '/_sim/faults', { throttleRate: 1, throttleActions: ['DeleteSecurityGroup'] });
+    const tErr = await failure(teardownJobSecurity(s.cloud, { jobId, regions: REGIONS }));
+    expect(tErr).to.be.instanceOf(TransientError);
+    expect(tErr.message).to.match(/^DeleteSecurityGroup: RequestLimitExceeded/);
+    await s.h.admin('POST', '/_sim/faults', {});
+    await teardownJobSecurity(s.cloud, { jobId, regions: Object.keys(sec.regions) });
+    expect(await s.ofJob(jobId)).to.deep.equal({ instances: [], securityGroups: [], keyPairs: [], roles: [], instanceProfiles: [] });
+  });
+});
