@@ -9,8 +9,11 @@ import {
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { CreateRoleCommand, GetInstanceProfileCommand } from '@aws-sdk/client-iam';
+import { PassThrough } from 'node:stream';
 import ssh2 from 'ssh2';
 import { PermanentError, TransientError } from '../../shared/errors.js';
+import { createLogger } from '../../shared/logger.js';
+import { generateSecretKey, SecretBox } from '../../shared/secrets.js';
 import { createJobSecurity, JOB_TAG, POLICY_NAME, resourceName, teardownJobSecurity } from '../../services/security/resources.js';
 import type { CreateSecurityInput, JobSecurity } from '../../services/security/resources.js';
 import { trustPolicy } from '../../services/security/policy.js';
@@ -134,6 +137,50 @@ describe('security resources (simulator)', function () {
     expect([inv.securityGroups.length, inv.roles.length, inv.instanceProfiles.length]).to.deep.equal([2, 1, 1]);
   });
 
+  it('a stored key this secret key cannot open counts as lost: the key pair is made again', async () => {
+    const first = await createJobSecurity(s.cloud, s.secrets, input({ regions: ['us-east-1'] }));
+    const rotated = SecretBox.fromBase64(generateSecretKey());
+    const second = await createJobSecurity(s.cloud, rotated, input({ regions: ['us-east-1'], existing: first }));
+    expect(second.regions['us-east-1']!.keyPairId).to.not.equal(first.regions['us-east-1']!.keyPairId);
+    expect(ssh2.utils.parseKey(rotated.decrypt(second.regions['us-east-1']!.privateKey))).to.not.be.instanceOf(Error);
+    expect((await s.ofJob(jobId)).keyPairs).to.have.length(1);
+  });
+
+  it('two runs at once (a duplicate delivery): no duplicates, and a retry with what was stored settles it', async () => {
+    const results = await Promise.allSettled([createJobSecurity(s.cloud, s.secrets, input()), createJobSecurity(s.cloud, s.secrets, input())]);
+    for (const r of results) if (r.status === 'rejected') expect(r.reason).to.be.instanceOf(TransientError);
+    const won = results.find((r) => r.status === 'fulfilled');
+    const stored = won?.status === 'fulfilled' ? won.value : undefined;
+    const final = await createJobSecurity(s.cloud, s.secrets, input(stored ? { existing: stored } : {}));
+    const inv = await s.ofJob(jobId);
+    expect([inv.keyPairs.length, inv.securityGroups.length, inv.roles.length, inv.instanceProfiles.length]).to.deep.equal([2, 2, 1, 1]);
+    expect(inv.keyPairs.map((k) => k.keyPairId).sort()).to.deep.equal(REGIONS.map((r) => final.regions[r]!.keyPairId).sort());
+  });
+
+  it('an AWS error that cannot succeed is a PermanentError naming the action and the message', async () => {
+    const err = await failure(createJobSecurity(s.cloud, s.secrets, input({ regions: ['us-east-1', 'xx-nowhere-1'] })));
+    expect(err).to.be.instanceOf(PermanentError);
+    expect(err.message).to.match(/^DescribeKeyPairs: AuthFailure: The region 'xx-nowhere-1' is not known/);
+  });
+
+  it('logs names and ids, never key material', async () => {
+    const lines: string[] = [];
+    const sink = new PassThrough();
+    sink.on('data', (d: Buffer) => lines.push(d.toString()));
+    const log = createLogger({ format: 'json', level: 'debug', destination: sink });
+    const sec = await createJobSecurity(s.cloud, s.secrets, input(), log);
+    await createJobSecurity(s.cloud, s.secrets, input({ existing: sec }), log);
+    await teardownJobSecurity(s.cloud, { jobId, regions: REGIONS }, log);
+    await new Promise((r) => setImmediate(r));
+    const text = lines.join('');
+    expect(text).to.include('key pair created').and.include('security group deleted').and.include('role deleted');
+    expect(text).to.not.include('PRIVATE KEY');
+    for (const r of REGIONS) {
+      const secret = sec.regions[r]!.privateKey;
+      for (const part of [secret.data, secret.iv, secret.tag, s.secrets.decrypt(secret).split('\n')[1]!]) expect(text).to.not.include(part);
+    }
+  });
+
   it('reports each new key pair through onKeyPair before it returns', async () => {
     const seen: string[] = [];
     const sec = await createJobSecurity(s.cloud, s.secrets, input({ onKeyPair: async (k) => void seen.push(`${k.region}:${k.keyPairId}`) }));
@@ -204,7 +251,7 @@ describe('security resources (simulator)', function () {
     expect(await s.calls()).to.equal(before);
   });
 
-  it('adds the spec statements to the inline policy', async () => {
+  it('PutRolePolicy accepts the spec statements (the document itself: policy.test.ts)', async () => {
     const statement = { Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['arn:aws:s3:::bucket/in/*'] };
     await createJobSecurity(s.cloud, s.secrets, input({ policyStatements: [statement], regions: ['us-east-1'] }));
     const inv = await s.ofJob(jobId);

@@ -1,0 +1,71 @@
+import { expect } from 'chai';
+import { PermanentError, TransientError } from '../../shared/errors.js';
+import { classify } from '../../services/security/aws-errors.js';
+import { checkCidr, jobTags, JOB_TAG, resourceName } from '../../services/security/names.js';
+import { inlinePolicy, trustPolicy } from '../../services/security/policy.js';
+import { extraIngress } from '../../services/security/security-groups.js';
+
+/** An error shaped as the SDK throws them. */
+function sdkError(name: string, message: string, fault: 'client' | 'server', status = 400): Error {
+  return Object.assign(new Error(message), { name, $fault: fault, $metadata: { httpStatusCode: status, requestId: 'req-1' } });
+}
+
+describe('security: policies, names and errors', () => {
+  it('trust policy: EC2 may assume the role', () => {
+    const doc = JSON.parse(trustPolicy()) as { Statement: { Principal: unknown; Action: unknown }[] };
+    expect(doc.Statement).to.deep.equal([{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }]);
+  });
+
+  it('inline policy: the job log group by default, plus the spec statements, nothing else', () => {
+    const extra = { Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::b/p/*' };
+    const doc = JSON.parse(inlinePolicy('j1', [extra])) as { Version: string; Statement: Record<string, unknown>[] };
+    expect(doc.Version).to.equal('2012-10-17');
+    expect(doc.Statement).to.have.length(2);
+    expect(doc.Statement[0]!.Action).to.deep.equal(['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams']);
+    expect(JSON.stringify(doc.Statement[0]!.Resource)).to.include('log-group:/spotbatch/j1');
+    expect(doc.Statement[1]).to.deep.equal(extra);
+    expect(() => inlinePolicy('j1', [{ Effect: 'Allow', Action: '*', Resource: '*', Principal: '*' }])).to.throw(PermanentError, /Principal/);
+    expect(() => inlinePolicy('j1', Array.from({ length: 200 }, () => extra))).to.throw(PermanentError, /10240/);
+  });
+
+  it('names, tags and CIDRs', () => {
+    expect(resourceName('a1')).to.equal('spotbatch-a1');
+    expect(resourceName('x'.repeat(54))).to.have.length(64);
+    expect(() => resourceName('x'.repeat(55))).to.throw(PermanentError);
+    expect(jobTags('j', { [JOB_TAG]: 'forged', a: 'b' })).to.deep.equal([
+      { Key: 'a', Value: 'b' },
+      { Key: JOB_TAG, Value: 'j' },
+    ]);
+    expect(() => jobTags('j', Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, 'v'])))).to.throw(PermanentError);
+    for (const ok of ['10.0.0.0/8', '0.0.0.0/0', '198.51.100.4/32']) expect(checkCidr(ok)).to.equal(ok);
+    for (const bad of ['', '10.0.0.0', '10.0.0/8', '::/0', '256.1.1.1/32', '1.1.1.1/40']) expect(() => checkCidr(bad)).to.throw(PermanentError);
+  });
+
+  it('extra ingress: everything but tcp/22 from the CIDR', () => {
+    const perms = [
+      { IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: '1.2.3.4/32' }, { CidrIp: '0.0.0.0/0' }] },
+      { IpProtocol: '-1', UserIdGroupPairs: [{ GroupId: 'sg-1', UserId: '123' }] },
+    ];
+    expect(extraIngress(perms, '1.2.3.4/32')).to.deep.equal([
+      { IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: '0.0.0.0/0' }] },
+      { IpProtocol: '-1', UserIdGroupPairs: [{ GroupId: 'sg-1' }] },
+    ]);
+    expect(extraIngress([perms[0]!], '1.2.3.4/32')).to.have.length(1);
+    expect(extraIngress([{ IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: '1.2.3.4/32' }] }], '1.2.3.4/32')).to.deep.equal([]);
+  });
+
+  it('AWS errors: throttling and server faults transient, client errors permanent, nothing raw attached', () => {
+    for (const name of ['RequestLimitExceeded', 'Throttling', 'DependencyViolation', 'ConcurrentModification']) {
+      expect(classify('X', sdkError(name, 'slow down', 'client'))).to.be.instanceOf(TransientError);
+    }
+    expect(classify('X', sdkError('InternalError', 'oops', 'server', 500))).to.be.instanceOf(TransientError);
+    expect(classify('X', new Error('socket hang up'))).to.be.instanceOf(TransientError);
+    const raw = Object.assign(sdkError('InvalidParameterValue', 'bad value for AKIAABCDEFGHIJKLMNOP', 'client'), { $response: { body: 'KeyMaterial' } });
+    const err = classify('CreateKeyPair', raw);
+    expect(err).to.be.instanceOf(PermanentError);
+    expect(err.message).to.equal('CreateKeyPair: InvalidParameterValue: bad value for [redacted]');
+    expect(err.cause).to.not.equal(raw);
+    expect(JSON.stringify(err.cause)).to.not.include('KeyMaterial');
+    expect(classify('AddRoleToInstanceProfile', sdkError('LimitExceeded', 'quota', 'client', 409))).to.be.instanceOf(PermanentError);
+  });
+});
