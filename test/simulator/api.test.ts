@@ -38,7 +38,9 @@ import {
   DeleteRolePolicyCommand,
   GetInstanceProfileCommand,
   GetRoleCommand,
+  GetRolePolicyCommand,
   ListInstanceProfilesForRoleCommand,
+  ListRolePoliciesCommand,
   PutRolePolicyCommand,
   RemoveRoleFromInstanceProfileCommand,
 } from '@aws-sdk/client-iam';
@@ -160,6 +162,10 @@ describe('simulator: EC2 and IAM API', function () {
     expect(listed.InstanceProfiles!.map((p) => p.InstanceProfileName)).to.deep.equal(['job-profile']);
     expect(listed.IsTruncated).to.equal(false);
     await h.iam.send(new RemoveRoleFromInstanceProfileCommand({ InstanceProfileName: 'job-profile', RoleName: 'job-role' }));
+    const policies = await h.iam.send(new ListRolePoliciesCommand({ RoleName: 'job-role' }));
+    expect(policies.PolicyNames).to.deep.equal(['logs']);
+    const policy = await h.iam.send(new GetRolePolicyCommand({ RoleName: 'job-role', PolicyName: 'logs' }));
+    expect(JSON.parse(decodeURIComponent(policy.PolicyDocument!))).to.deep.equal({ Version: '2012-10-17', Statement: [] });
     const withPolicy = await errorOf(h.iam.send(new DeleteRoleCommand({ RoleName: 'job-role' })));
     expect(withPolicy.name).to.equal('DeleteConflictException');
     await h.iam.send(new DeleteRolePolicyCommand({ RoleName: 'job-role', PolicyName: 'logs' }));

@@ -22,7 +22,8 @@ import {
 import { action } from '../context.js';
 import type { CallContext } from '../context.js';
 import { ACCOUNT_ID, ids } from '../ids.js';
-import { ApiError, invalidParameter } from '../protocol/errors.js';
+import { ApiError } from '../protocol/errors.js';
+import { markerPage } from './marker.js';
 import { tagsFrom } from '../state/records.js';
 import type { InstanceProfileRecord } from '../state/records.js';
 import { checkName, checkPath, findRole, roleView } from './roles.js';
@@ -105,21 +106,8 @@ export const instanceProfileActions = {
     (input, call) => {
       const role = findRole(call, checkName(input.RoleName, 'RoleName'));
       const all = [...call.sim.world.instanceProfiles.values()].filter((p) => p.roles.includes(role.roleName));
-      const maxItems = input.MaxItems ?? 100;
-      if (!Number.isInteger(maxItems) || maxItems < 1 || maxItems > 1000) throw invalidParameter('MaxItems', 'must be between 1 and 1000');
-      let start = 0;
-      if (input.Marker) {
-        start = Number(Buffer.from(input.Marker, 'base64url').toString('utf8'));
-        if (!Number.isInteger(start) || start < 0) throw invalidParameter('Marker', 'is not a marker this API gave');
-      }
-      const page = all.slice(start, start + maxItems);
-      const end = start + page.length;
-      const truncated = end < all.length;
-      return {
-        InstanceProfiles: page.map((p) => view(call, p)),
-        IsTruncated: truncated,
-        ...(truncated ? { Marker: Buffer.from(String(end)).toString('base64url') } : {}),
-      };
+      const page = markerPage(all, input.Marker, input.MaxItems);
+      return { InstanceProfiles: page.items.map((p) => view(call, p)), IsTruncated: page.IsTruncated, ...(page.Marker ? { Marker: page.Marker } : {}) };
     },
   ),
 };

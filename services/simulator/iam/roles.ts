@@ -6,10 +6,15 @@ import type {
   DeleteRolePolicyCommandInput,
   GetRoleCommandInput,
   GetRoleCommandOutput,
+  GetRolePolicyCommandInput,
+  GetRolePolicyCommandOutput,
+  ListRolePoliciesCommandInput,
+  ListRolePoliciesCommandOutput,
   PutRolePolicyCommandInput,
   Role,
 } from '@aws-sdk/client-iam';
-import { CreateRole$, DeleteRole$, DeleteRolePolicy$, GetRole$, PutRolePolicy$ } from '@aws-sdk/client-iam';
+import { CreateRole$, DeleteRole$, DeleteRolePolicy$, GetRole$, GetRolePolicy$, ListRolePolicies$, PutRolePolicy$ } from '@aws-sdk/client-iam';
+import { markerPage } from './marker.js';
 import { action } from '../context.js';
 import type { CallContext } from '../context.js';
 import { ACCOUNT_ID, ids } from '../ids.js';
@@ -99,6 +104,20 @@ export const roleActions = {
     const policyName = checkName(input.PolicyName, 'PolicyName', 128);
     role.policies.set(policyName, checkPolicy(input.PolicyDocument, 'PolicyDocument'));
     return {};
+  }),
+
+  GetRolePolicy: action<GetRolePolicyCommandInput, Out<GetRolePolicyCommandOutput>>(GetRolePolicy$, (input, call) => {
+    const role = findRole(call, checkName(input.RoleName, 'RoleName'));
+    const policyName = checkName(input.PolicyName, 'PolicyName', 128);
+    const doc = role.policies.get(policyName);
+    if (doc === undefined) throw new ApiError('NoSuchEntity', `The role policy with name ${policyName} cannot be found.`, 404);
+    return { RoleName: role.roleName, PolicyName: policyName, PolicyDocument: encodeURIComponent(doc) };
+  }),
+
+  ListRolePolicies: action<ListRolePoliciesCommandInput, Out<ListRolePoliciesCommandOutput>>(ListRolePolicies$, (input, call) => {
+    const role = findRole(call, checkName(input.RoleName, 'RoleName'));
+    const page = markerPage([...role.policies.keys()].sort(), input.Marker, input.MaxItems);
+    return { PolicyNames: page.items, IsTruncated: page.IsTruncated, ...(page.Marker ? { Marker: page.Marker } : {}) };
   }),
 
   DeleteRolePolicy: action<DeleteRolePolicyCommandInput, object>(DeleteRolePolicy$, (input, call) => {
