@@ -290,7 +290,8 @@ export class Lifecycle {
   /** A new request: pending-evaluation, then evaluated on the market. */
   submit(req: SpotRequestRecord): void {
     this.setRequestStatus(req, 'pending-evaluation', 'Your Spot request has been submitted for review, and is pending evaluation.');
-    req.timers.push(this.clock.after(EVALUATION_MS, () => this.evaluate(req)));
+    const wait = req.validFrom ? Math.max(0, req.validFrom.getTime() - this.clock.now()) : 0;
+    req.timers.push(this.clock.after(wait + EVALUATION_MS, () => this.evaluate(req)));
     if (req.validUntil) req.timers.push(this.clock.at(req.validUntil.getTime(), () => this.expire(req)));
   }
 

@@ -254,9 +254,14 @@ describe('simulator: EC2 and IAM API', function () {
     await h.ec2.send(new DeleteKeyPairCommand({ KeyName: 'filter-b' }));
   });
 
-  it('works with the SDK waiters', async () => {
-    const req = await h.ec2.send(new RequestSpotInstancesCommand({ LaunchSpecification: { ImageId: imageId, InstanceType: 'm5.large' } }));
+  it('works with the SDK waiters, and RequestSpotInstances is idempotent by ClientToken', async () => {
+    const ask = () =>
+      h.ec2.send(new RequestSpotInstancesCommand({ ClientToken: 'job-1-task-1-attempt-1', LaunchSpecification: { ImageId: imageId, InstanceType: 'm5.large' } }));
+    const req = await ask();
     const sirId = req.SpotInstanceRequests![0]!.SpotInstanceRequestId!;
+    expect((await ask()).SpotInstanceRequests!.map((r) => r.SpotInstanceRequestId)).to.deep.equal([sirId]);
+    const validUntil = req.SpotInstanceRequests![0]!.ValidUntil!.getTime() - req.SpotInstanceRequests![0]!.CreateTime!.getTime();
+    expect(validUntil).to.equal(7 * 86_400_000);
     const waiter = { client: h.ec2, maxWaitTime: 20, minDelay: 1, maxDelay: 1 };
     const fulfilled = await waitUntilSpotInstanceRequestFulfilled(waiter, { SpotInstanceRequestIds: [sirId] });
     expect(fulfilled.state).to.equal('SUCCESS');

@@ -56,6 +56,11 @@ function selectRequests(call: CallContext, requestIds: string[] | undefined): Sp
 
 export const spotRequestActions = {
   RequestSpotInstances: action<RequestSpotInstancesCommandInput, Out<RequestSpotInstancesCommandOutput>>(RequestSpotInstances$, (input, call) => {
+    if (input.ClientToken) {
+      // idempotency: the same token answers the requests it made (AWS keeps tokens for days)
+      const prior = [...call.sim.world.inRegion(call.sim.world.spotRequests, call.region)].filter((r) => r.clientToken === input.ClientToken);
+      if (prior.length) return { SpotInstanceRequests: prior.map(view) };
+    }
     const spec = input.LaunchSpecification;
     if (!spec) throw missingParameter('LaunchSpecification.ImageId');
     const imageId = checkImage(call, spec.ImageId, 'LaunchSpecification.ImageId');
@@ -71,7 +76,13 @@ export const spotRequestActions = {
     if (type_ !== 'one-time' && type_ !== 'persistent') throw invalidParameter('Type', `'${type_}' is not one-time or persistent`);
     const maxPrice = parsePrice(input.SpotPrice, 'SpotPrice') ?? call.sim.market.onDemand(call.region, type);
     const now = call.sim.clock.date();
-    if (input.ValidUntil && input.ValidUntil.getTime() <= now.getTime()) throw invalidParameter('ValidUntil', 'must be in the future');
+    if (input.ValidUntil && input.ValidUntil.getTime() <= now.getTime()) {
+      // the simulated clock runs ahead of real time when timeScale > 1: say which clock
+      throw invalidParameter('ValidUntil', `must be in the future (simulated time is ${now.toISOString()})`);
+    }
+    if (input.ValidFrom && input.ValidUntil && input.ValidFrom.getTime() >= input.ValidUntil.getTime()) {
+      throw invalidParameter('ValidFrom', 'must be before ValidUntil');
+    }
     const tags = tagsFor(input.TagSpecifications, 'spot-instances-request');
     const out: SpotRequestRecord[] = [];
     for (let n = 0; n < count; n++) {
@@ -94,7 +105,9 @@ export const spotRequestActions = {
           ...(spec.UserData ? { UserData: spec.UserData } : {}),
         },
         createTime: now,
-        validUntil: input.ValidUntil,
+        // AWS's default: seven days from the request
+        validUntil: input.ValidUntil ?? new Date(now.getTime() + 7 * 86_400_000),
+        clientToken: input.ClientToken,
         validFrom: input.ValidFrom,
         tags: new Map(tags),
         timers: [],

@@ -98,6 +98,8 @@ export interface SpotRequestRecord {
   createTime: Date;
   validUntil?: Date;
   validFrom?: Date;
+  /** RequestSpotInstances ClientToken: the same token answers the same requests. */
+  clientToken?: string;
   launchedAvailabilityZone?: string;
   tags: Tags;
   timers: TimerHandle[];
