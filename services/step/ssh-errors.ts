@@ -1,0 +1,40 @@
+import { PermanentError, TransientError } from '../../shared/errors.js';
+
+/**
+ * How a failed SSH connection attempt is classified. Whatever the cause, the
+ * message names the target (user@host:port) and the reason, never the key.
+ *
+ * - authentication refused: PermanentError (the key will not start working later);
+ * - a private key that does not parse: PermanentError;
+ * - everything else (refused, timed out, unreachable, reset, handshake not
+ *   finished, closed before ready): TransientError, the instance may still be booting.
+ */
+export function classifyConnectError(err: unknown, where: string): PermanentError | TransientError {
+  const e = (err ?? {}) as { level?: unknown; code?: unknown; message?: unknown };
+  const level = typeof e.level === 'string' ? e.level : '';
+  const code = typeof e.code === 'string' ? e.code : '';
+  if (level === 'client-authentication') {
+    return new PermanentError(`SSH authentication failed for ${where}: the server refused the key`);
+  }
+  if (typeof e.message === 'string' && /cannot parse privatekey|unsupported key format|encrypted private key/i.test(e.message)) {
+    return new PermanentError(`SSH private key for ${where} cannot be used: not an unencrypted OpenSSH or PEM private key`);
+  }
+  if (level === 'client-timeout') return new TransientError(`SSH to ${where}: timed out before the handshake finished`);
+  const reason = code || (typeof e.message === 'string' ? firstLine(e.message) : 'unknown error');
+  return new TransientError(`SSH to ${where}: ${reason}`);
+}
+
+/** An SFTP failure: a missing or forbidden path is permanent, anything else (connection gone) transient. */
+export function classifySftpError(err: unknown, what: string): PermanentError | TransientError {
+  const e = (err ?? {}) as { code?: unknown; message?: unknown };
+  const message = typeof e.message === 'string' ? firstLine(e.message) : String(err);
+  // SFTP status codes: 2 NO_SUCH_FILE, 3 PERMISSION_DENIED; local fs: ENOENT, EACCES, ENOTDIR, EISDIR.
+  if (e.code === 2 || e.code === 3 || e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'ENOTDIR' || e.code === 'EISDIR') {
+    return new PermanentError(`${what}: ${message}`, { cause: err });
+  }
+  return new TransientError(`${what}: ${message}`, { cause: err });
+}
+
+function firstLine(s: string): string {
+  return s.split('\n', 1)[0] ?? s;
+}

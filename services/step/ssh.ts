@@ -1,0 +1,207 @@
+import path from 'node:path';
+import ssh2, { type ClientChannel, type SFTPWrapper } from 'ssh2';
+import { TransientError } from '../../shared/errors.js';
+import { classifyConnectError, classifySftpError } from './ssh-errors.js';
+import { call, getTree, mkdirp, putTree, readRemote, writeRemote } from './sftp.js';
+
+/**
+ * The dispatcher's SSH client for instances: run commands and move files over
+ * SFTP. Relative remote paths resolve against the login home (SFTP
+ * realpath('.')); in commands refer to the same place as "$HOME/...".
+ */
+
+export interface SshTarget {
+  host: string;
+  port: number;
+  username: string;
+  /** OpenSSH or PEM private key. Never logged, never in an error message. */
+  privateKey: string;
+  /** Handshake and authentication must finish within this; default 20 s. */
+  readyTimeoutMs?: number;
+}
+
+export interface ExecResult {
+  /** Exit status; null when the command died of a signal (`signal`, e.g. 'SIGKILL') or the server sent none. */
+  code: number | null;
+  signal?: string;
+  stdout: string;
+  stderr: string;
+}
+
+export interface SshSession {
+  /** Run `command` under the login shell (`sh -c`). stdin: fed then closed (always closed). timeoutMs: KILL and TransientError. */
+  exec(command: string, opts?: { stdin?: string; timeoutMs?: number }): Promise<ExecResult>;
+  /** Write a file, creating its parent folders; `mode` is set whether or not the file existed. */
+  putFile(remotePath: string, content: string | Buffer, mode?: number): Promise<void>;
+  /** Upload a local file or a whole folder, recursively (modes kept, symlinks followed). */
+  putLocal(localPath: string, remotePath: string): Promise<void>;
+  /** Download a remote file or folder, recursively. */
+  getLocal(remotePath: string, localPath: string): Promise<void>;
+  /** A file's content, or undefined when it does not exist. */
+  readFile(remotePath: string): Promise<Buffer | undefined>;
+  mkdirp(remotePath: string): Promise<void>;
+  close(): void;
+}
+
+const DEFAULT_READY_TIMEOUT_MS = 20_000;
+
+/**
+ * Connect and authenticate. Rejects with PermanentError when the key is
+ * refused or unusable, TransientError when the instance cannot be reached
+ * (yet): refused, timed out, unreachable, handshake not finished.
+ */
+export function connectSsh(target: SshTarget): Promise<SshSession> {
+  const where = `${target.username}@${target.host}:${target.port}`;
+  return new Promise((resolve, reject) => {
+    const client = new ssh2.Client();
+    let settled = false;
+    const fail = (err: unknown): void => {
+      if (settled) return;
+      settled = true;
+      client.end();
+      reject(classifyConnectError(err, where));
+    };
+    client.once('ready', () => {
+      if (settled) return;
+      settled = true;
+      resolve(new Session(client, where));
+    });
+    client.on('error', fail);
+    client.once('close', () => fail(new Error('connection closed before authentication')));
+    try {
+      client.connect({
+        host: target.host,
+        port: target.port,
+        username: target.username,
+        privateKey: target.privateKey,
+        readyTimeout: target.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
+        keepaliveInterval: 15_000,
+        keepaliveCountMax: 4,
+      });
+    } catch (err) {
+      // ssh2 throws synchronously for a key it cannot parse.
+      fail(err);
+    }
+  });
+}
+
+class Session implements SshSession {
+  private sftpPromise: Promise<SFTPWrapper> | undefined;
+  private homePromise: Promise<string> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly client: ssh2.Client,
+    private readonly where: string,
+  ) {
+    client.on('error', () => undefined); // reported through the pending calls
+    client.once('close', () => {
+      this.closed = true;
+    });
+  }
+
+  exec(command: string, opts: { stdin?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) return reject(this.gone());
+      const onClose = (): void => reject(this.gone());
+      this.client.once('close', onClose);
+      this.client.exec(command, (err, stream) => {
+        if (err) {
+          this.client.off('close', onClose);
+          return reject(new TransientError(`SSH to ${this.where}: cannot start a command: ${err.message}`));
+        }
+        collect(stream, opts, this.where).then(resolve, reject).finally(() => this.client.off('close', onClose));
+      });
+    });
+  }
+
+  async putFile(remotePath: string, content: string | Buffer, mode?: number): Promise<void> {
+    await this.sftpOp(`upload to ${remotePath}`, async (sftp, p) => {
+      await mkdirp(sftp, path.posix.dirname(p));
+      await writeRemote(sftp, p, content, mode);
+    }, remotePath);
+  }
+
+  async putLocal(localPath: string, remotePath: string): Promise<void> {
+    await this.sftpOp(`upload of ${localPath} to ${remotePath}`, async (sftp, p) => {
+      await mkdirp(sftp, path.posix.dirname(p));
+      await putTree(sftp, localPath, p);
+    }, remotePath);
+  }
+
+  async getLocal(remotePath: string, localPath: string): Promise<void> {
+    await this.sftpOp(`download of ${remotePath} to ${localPath}`, (sftp, p) => getTree(sftp, p, localPath), remotePath);
+  }
+
+  readFile(remotePath: string): Promise<Buffer | undefined> {
+    return this.sftpOp(`read of ${remotePath}`, (sftp, p) => readRemote(sftp, p), remotePath);
+  }
+
+  async mkdirp(remotePath: string): Promise<void> {
+    await this.sftpOp(`mkdir ${remotePath}`, (sftp, p) => mkdirp(sftp, p), remotePath);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.client.end();
+  }
+
+  private gone(): TransientError {
+    return new TransientError(`SSH to ${this.where}: connection closed`);
+  }
+
+  private async sftpOp<T>(what: string, work: (sftp: SFTPWrapper, absolute: string) => Promise<T>, remotePath: string): Promise<T> {
+    if (this.closed) throw this.gone();
+    try {
+      const sftp = await this.sftp();
+      const absolute = path.posix.isAbsolute(remotePath) ? remotePath : path.posix.join(await this.home(sftp), remotePath);
+      return await work(sftp, absolute);
+    } catch (err) {
+      if (this.closed) throw this.gone();
+      throw classifySftpError(err, `SFTP ${what} on ${this.where}`);
+    }
+  }
+
+  private sftp(): Promise<SFTPWrapper> {
+    this.sftpPromise ??= call<SFTPWrapper>((cb) => this.client.sftp(cb));
+    this.sftpPromise.catch(() => (this.sftpPromise = undefined));
+    return this.sftpPromise;
+  }
+
+  private home(sftp: SFTPWrapper): Promise<string> {
+    this.homePromise ??= call<string>((cb) => sftp.realpath('.', cb));
+    this.homePromise.catch(() => (this.homePromise = undefined));
+    return this.homePromise;
+  }
+}
+
+function collect(stream: ClientChannel, opts: { stdin?: string; timeoutMs?: number }, where: string): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let code: number | null = null;
+    let signal: string | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    stream.on('data', (chunk: Buffer) => out.push(chunk));
+    stream.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    stream.on('exit', (exitCode: number | null, exitSignal?: string) => {
+      if (typeof exitCode === 'number') code = exitCode;
+      if (exitSignal) signal = exitSignal;
+    });
+    stream.on('error', () => undefined);
+    stream.once('close', () => {
+      if (timer) clearTimeout(timer);
+      const result: ExecResult = { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+      if (signal !== undefined) result.signal = signal;
+      resolve(result);
+    });
+    if (opts.timeoutMs !== undefined) {
+      timer = setTimeout(() => {
+        stream.signal('KILL');
+        stream.close();
+        reject(new TransientError(`SSH to ${where}: command timed out after ${opts.timeoutMs} ms`));
+      }, opts.timeoutMs);
+    }
+    stream.end(opts.stdin ?? '');
+  });
+}
