@@ -12,6 +12,13 @@ export interface TimerHandle {
   timer?: NodeJS.Timeout;
 }
 
+/** The simulated clock as numbers: simulated = simStart + (real - realStart) x timeScale. */
+export interface ClockOrigin {
+  realStart: number;
+  simStart: number;
+  timeScale: number;
+}
+
 export class SimClock {
   private readonly realStart: number;
   private readonly simStart: number;
@@ -23,6 +30,11 @@ export class SimClock {
   ) {
     this.realStart = Date.now();
     this.simStart = simStart;
+  }
+
+  /** Where the simulated timeline starts on the real one: enough to rebuild the clock elsewhere. */
+  origin(): ClockOrigin {
+    return { realStart: this.realStart, simStart: this.simStart, timeScale: this.timeScale };
   }
 
   /** Simulated epoch milliseconds. */

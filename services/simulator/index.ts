@@ -12,6 +12,8 @@ import { z } from 'zod';
 import { silentLogger } from '../../shared/logger.js';
 import type { Logger } from '../../shared/logger.js';
 import { SimClock } from './clock.js';
+import { simulatorClock } from './client-clock.js';
+import type { SimulatorClock } from './client-clock.js';
 import type { SimContext } from './context.js';
 import { EventSink } from './events.js';
 import { Faults } from './faults.js';
@@ -25,6 +27,9 @@ import { createInstanceRuntime } from './runtime/index.js';
 import { createSimServer } from './server.js';
 import { World } from './state/world.js';
 import { Stats } from './stats.js';
+
+export { fetchSimulatorClock, simulatorClock } from './client-clock.js';
+export type { ClockOrigin, SimulatorClock } from './client-clock.js';
 
 export interface SimulatorOptions {
   /** HTTP port; 0 = a free one. Default 4566. */
@@ -55,6 +60,8 @@ export interface Simulator {
   endpoint: string;
   sshPort: number;
   imdsPort: number;
+  /** The simulated clock (a shared/clock.ts Clock): hand it to code that computes absolute times when timeScale > 1. */
+  clock: SimulatorClock;
   stop(): Promise<void>;
 }
 
@@ -145,6 +152,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     endpoint,
     sshPort: runtime.sshPort,
     imdsPort: runtime.imdsPort,
+    clock: simulatorClock(sim.clock.origin()),
     async stop() {
       if (stopped) return;
       stopped = true;

@@ -45,6 +45,7 @@ import {
   RemoveRoleFromInstanceProfileCommand,
 } from '@aws-sdk/client-iam';
 import ssh2 from 'ssh2';
+import { fetchSimulatorClock } from '../../services/simulator/index.js';
 import { errorOf, startHarness, waitFor } from './helpers.js';
 import type { Harness } from './helpers.js';
 
@@ -420,12 +421,19 @@ describe('simulator: EC2 and IAM API', function () {
     expect(cancelled.Status!.Code).to.equal('request-canceled-and-instance-running');
     await terminated([second!]);
 
-    // ValidUntil is simulated time: read the simulator's clock
-    const health = await h.admin<{ simulatedTime: string }>('GET', '/_sim/healthz');
+    // ValidUntil is simulated time: read the simulator's clock (from another process: fetchSimulatorClock)
+    const clock = await fetchSimulatorClock(h.sim.endpoint);
+    expect(Math.abs(clock.now() - h.sim.clock.now())).to.be.below(5_000);
+    expect(h.sim.clock.now() - Date.now()).to.be.greaterThan(60_000); // 100x: well ahead of real time
+    const past = await errorOf(
+      h.ec2.send(new RequestSpotInstancesCommand({ ValidUntil: new Date(Date.now() + 60_000), LaunchSpecification: { ImageId: imageId, InstanceType: 'r5.large' } })),
+    );
+    expect(past.name).to.equal('InvalidParameterValue');
+    expect(past.message).to.contain('ValidUntil').and.contain('simulated time');
     await h.admin('POST', '/_sim/faults', { insufficientCapacity: [{ instanceType: 'r5.large' }] });
     const expiring = await h.ec2.send(
       new RequestSpotInstancesCommand({
-        ValidUntil: new Date(Date.parse(health.body.simulatedTime) + 120_000),
+        ValidUntil: new Date(clock.now() + 120_000),
         LaunchSpecification: { ImageId: imageId, InstanceType: 'r5.large' },
       }),
     );

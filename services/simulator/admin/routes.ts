@@ -38,7 +38,9 @@ export async function handleAdmin(sim: SimContext, stats: Stats, hooks: AdminHoo
   const url = new URL(req.url ?? '/', 'http://localhost');
   const method = req.method ?? 'GET';
   const route = url.pathname.replace(/\/+$/, '');
-  if (route === '/_sim/healthz' && method === 'GET') return json(res, 200, { ok: true, simulatedTime: sim.clock.date().toISOString() });
+  if (route === '/_sim/healthz' && method === 'GET') {
+    return json(res, 200, { ok: true, simulatedTime: sim.clock.date().toISOString(), clock: sim.clock.origin() });
+  }
   if (route === '/_sim/inventory' && method === 'GET') return json(res, 200, inventory(sim));
   if (route === '/_sim/stats' && method === 'GET') return json(res, 200, { ...stats.toJSON(), eventsSent: sim.events.sent });
   if (route === '/_sim/faults' && method === 'GET') return json(res, 200, { faults: sim.faults.current() });
