@@ -425,8 +425,15 @@ describe('simulator: EC2 and IAM API', function () {
     const clock = await fetchSimulatorClock(h.sim.endpoint);
     expect(Math.abs(clock.now() - h.sim.clock.now())).to.be.below(5_000);
     expect(h.sim.clock.now() - Date.now()).to.be.greaterThan(60_000); // 100x: well ahead of real time
+    // a deadline from a real clock (already past in simulated time) keeps its real-time distance
+    const realClock = await h.ec2.send(
+      new RequestSpotInstancesCommand({ ValidUntil: new Date(Date.now() + 60_000), LaunchSpecification: { ImageId: imageId, InstanceType: 'm5.large' } }),
+    );
+    const mapped = realClock.SpotInstanceRequests![0]!.ValidUntil!.getTime() - h.sim.clock.now();
+    expect(mapped).to.be.within(50 * 60_000, 101 * 60_000); // about 60 real s x 100
+    await h.ec2.send(new CancelSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [realClock.SpotInstanceRequests![0]!.SpotInstanceRequestId!] }));
     const past = await errorOf(
-      h.ec2.send(new RequestSpotInstancesCommand({ ValidUntil: new Date(Date.now() + 60_000), LaunchSpecification: { ImageId: imageId, InstanceType: 'r5.large' } })),
+      h.ec2.send(new RequestSpotInstancesCommand({ ValidUntil: new Date(Date.now() - 60_000), LaunchSpecification: { ImageId: imageId, InstanceType: 'r5.large' } })),
     );
     expect(past.name).to.equal('InvalidParameterValue');
     expect(past.message).to.contain('ValidUntil').and.contain('simulated time');

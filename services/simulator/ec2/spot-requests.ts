@@ -42,6 +42,23 @@ function view(r: SpotRequestRecord): SpotInstanceRequest {
   };
 }
 
+/**
+ * ValidUntil on the simulated timeline. With timeScale > 1 simulated time runs
+ * ahead of real clocks, and a client that computed the deadline from its own
+ * clock sends a time already past: such a time is read as wall-clock time and
+ * mapped onto the simulated timeline (15 real minutes ahead stay 15 real
+ * minutes ahead). A deadline past on both timelines is InvalidParameterValue.
+ */
+function simulatedDeadline(call: CallContext, validUntil: Date): Date {
+  const clock = call.sim.clock;
+  const now = clock.now();
+  if (validUntil.getTime() > now) return validUntil;
+  const { realStart, simStart, timeScale } = clock.origin();
+  const mapped = simStart + (validUntil.getTime() - realStart) * timeScale;
+  if (mapped > now) return new Date(mapped);
+  throw invalidParameter('ValidUntil', `must be in the future (simulated time is ${new Date(now).toISOString()})`);
+}
+
 function selectRequests(call: CallContext, requestIds: string[] | undefined): SpotRequestRecord[] {
   call.sim.lifecycle.purge();
   const all = [...call.sim.world.inRegion(call.sim.world.spotRequests, call.region)];
@@ -76,11 +93,8 @@ export const spotRequestActions = {
     if (type_ !== 'one-time' && type_ !== 'persistent') throw invalidParameter('Type', `'${type_}' is not one-time or persistent`);
     const maxPrice = parsePrice(input.SpotPrice, 'SpotPrice') ?? call.sim.market.onDemand(call.region, type);
     const now = call.sim.clock.date();
-    if (input.ValidUntil && input.ValidUntil.getTime() <= now.getTime()) {
-      // the simulated clock runs ahead of real time when timeScale > 1: say which clock
-      throw invalidParameter('ValidUntil', `must be in the future (simulated time is ${now.toISOString()})`);
-    }
-    if (input.ValidFrom && input.ValidUntil && input.ValidFrom.getTime() >= input.ValidUntil.getTime()) {
+    const validUntil = input.ValidUntil ? simulatedDeadline(call, input.ValidUntil) : undefined;
+    if (input.ValidFrom && validUntil && input.ValidFrom.getTime() >= validUntil.getTime()) {
       throw invalidParameter('ValidFrom', 'must be before ValidUntil');
     }
     const tags = tagsFor(input.TagSpecifications, 'spot-instances-request');
@@ -106,7 +120,7 @@ export const spotRequestActions = {
         },
         createTime: now,
         // AWS's default: seven days from the request
-        validUntil: input.ValidUntil ?? new Date(now.getTime() + 7 * 86_400_000),
+        validUntil: validUntil ?? new Date(now.getTime() + 7 * 86_400_000),
         clientToken: input.ClientToken,
         validFrom: input.ValidFrom,
         tags: new Map(tags),
