@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.spotbatch/**', 'docs/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.spotbatch/**', 'docs/**', 'tmp/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,13 +1,59 @@
 /**
  * The fleet's message catalogue: every service a message can name, its queue,
- * its body schema, who sends it. docs/messages.md describes it.
- *
- * The job lifecycle services (job.submit, security.create, spot.request, ...)
- * join this catalogue with their handlers; the state tables in
- * shared/states.ts already name the ones the reconciler re-drives.
+ * its body schema, who sends it. docs/messages.md is this table in words.
  */
+import { z } from 'zod';
 import { defineCatalog } from '../shared/envelope.js';
+import { JobSpecSchema } from './job/spec.js';
 
-export const catalog = defineCatalog({});
+const jobId = z.string().regex(/^[a-z0-9][a-z0-9-]{2,62}$/, 'a job id');
+const taskId = z.string().regex(/^\d{4,5}$/, 'a task id (0000, 0001, ...)');
+const JobKey = z.object({ jobId }).strict();
+const TaskKey = z.object({ jobId, taskId }).strict();
+
+export const catalog = defineCatalog({
+  'job.submit': {
+    queue: 'master',
+    schema: JobSpecSchema,
+    summary: 'validate a job spec, store the job and its tasks, start it',
+    sentBy: 'the CLI (`spotbatch submit`), or any SQS client',
+  },
+  'job.start': { queue: 'master', schema: JobKey, summary: 'submitted -> securing; asks for the security resources', sentBy: 'job.submit, the reconciler' },
+  'security.create': {
+    queue: 'master',
+    schema: JobKey,
+    summary: "create the job's key pairs, security groups, IAM role and instance profile; then request every task",
+    sentBy: 'job.start, the reconciler',
+  },
+  'spot.request': { queue: 'request', schema: TaskKey, summary: 'choose a pool and request a spot instance for the task', sentBy: 'security.create, spot.check, step.complete, the reconciler' },
+  'spot.check': { queue: 'request', schema: TaskKey, summary: "follow the spot request's status; re-place on capacity or price trouble", sentBy: 'spot.request (delayed), itself, the reconciler' },
+  'step.run': { queue: 'request', schema: TaskKey, summary: 'wait for SSH, upload the agent and files, start the step', sentBy: 'spot.check, itself (delayed), the reconciler' },
+  'step.check': { queue: 'request', schema: TaskKey, summary: "read the agent's heartbeat and exit status over SSH", sentBy: 'step.run (delayed), itself, the reconciler' },
+  'step.complete': {
+    queue: 'request',
+    schema: TaskKey.extend({
+      attempt: z.number().int().min(1),
+      exitCode: z.number().int().min(0).max(255).optional(),
+      lost: z.string().max(1000).optional(),
+      stdoutTail: z.string().max(8192).default(''),
+      stderrTail: z.string().max(8192).default(''),
+    }).strict(),
+    summary: 'record the end of an attempt: success, a retry, or failure; terminate its instance',
+    sentBy: 'step.check',
+  },
+  'job.check': { queue: 'master', schema: JobKey, summary: 'when every task has ended: terminate leftovers, then tear down', sentBy: 'step.complete (the last task), the reconciler' },
+  'security.teardown': {
+    queue: 'master',
+    schema: JobKey,
+    summary: "once no instance of the job is alive, delete its security resources and close the job",
+    sentBy: 'job.check, job.cancel, itself (delayed), the reconciler',
+  },
+  'job.cancel': {
+    queue: 'master',
+    schema: JobKey.extend({ reason: z.string().max(500).optional() }).strict(),
+    summary: 'cancel open requests, terminate instances, tear down; the job ends cancelled',
+    sentBy: 'the CLI (`spotbatch cancel`), the reconciler',
+  },
+});
 
 export type FleetCatalog = typeof catalog;

@@ -1,7 +1,26 @@
 /** The production registry: service name -> handler, for `spotbatch dispatcher`. */
 import { catalog } from './catalog.js';
-import { Registry } from './dispatcher/registry.js';
+import { Registry, type HandlerMap } from './dispatcher/registry.js';
+import { jobCancel, jobCheck } from './job/lifecycle.js';
+import { jobStart, jobSubmit } from './job/submit.js';
+import { securityCreate, securityTeardown } from './security/handlers.js';
+import { spotCheck, spotRequest } from './spot/handlers.js';
+import { stepCheck, stepComplete, stepRun } from './step/handlers.js';
+
+export const handlers: HandlerMap<typeof catalog> = {
+  'job.submit': jobSubmit,
+  'job.start': jobStart,
+  'security.create': securityCreate,
+  'spot.request': spotRequest,
+  'spot.check': spotCheck,
+  'step.run': stepRun,
+  'step.check': stepCheck,
+  'step.complete': stepComplete,
+  'job.check': jobCheck,
+  'security.teardown': securityTeardown,
+  'job.cancel': jobCancel,
+};
 
 export function fleetRegistry(): Registry {
-  return Registry.of(catalog, {});
+  return Registry.of(catalog, handlers);
 }

@@ -77,6 +77,29 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ enabled: true, intervalSeconds: 15, leaseSeconds: 45 }),
+    lifecycle: z
+      .object({
+        /** How often polling loops (spot.check, step.check) look again. */
+        pollSeconds: int(1, 300).default(5),
+        /** SSH port of the instances (the simulator announces its own). */
+        sshPort: int(1, 65_535).default(22),
+        /** Default tcp/22 ingress of a job's security group: this dispatcher's public address /32. */
+        sshIngressCidr: z
+          .string()
+          .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'an IPv4 CIDR such as 203.0.113.7/32')
+          .optional(),
+        /** base64 of 32 bytes: encrypts each job's private keys at rest. */
+        secretKey: z
+          .string()
+          .refine((k) => Buffer.from(k, 'base64').length === 32, 'base64 of exactly 32 bytes (openssl rand -base64 32)')
+          .optional(),
+        /** Regions a spec's "auto" means until placement chooses regions itself. */
+        regions: z.array(z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'a region such as us-east-1')).min(1).default(['us-east-1']),
+        /** How long step.run waits for SSH on a running instance before giving the attempt up. */
+        sshWaitSeconds: int(10, 3600).default(300),
+      })
+      .strict()
+      .default({ pollSeconds: 5, sshPort: 22, regions: ['us-east-1'], sshWaitSeconds: 300 }),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -121,6 +144,12 @@ export const ENV_SETTINGS: ReadonlyArray<{ env: string; path: string[]; kind: Ki
   { env: 'SPOTBATCH_RECONCILER', path: ['reconciler', 'enabled'], kind: 'bool' },
   { env: 'SPOTBATCH_RECONCILER_INTERVAL_SECONDS', path: ['reconciler', 'intervalSeconds'], kind: 'int' },
   { env: 'SPOTBATCH_LEASE_SECONDS', path: ['reconciler', 'leaseSeconds'], kind: 'int' },
+  { env: 'SPOTBATCH_POLL_SECONDS', path: ['lifecycle', 'pollSeconds'], kind: 'int' },
+  { env: 'SPOTBATCH_SSH_PORT', path: ['lifecycle', 'sshPort'], kind: 'int' },
+  { env: 'SPOTBATCH_SSH_INGRESS_CIDR', path: ['lifecycle', 'sshIngressCidr'], kind: 'string' },
+  { env: 'SPOTBATCH_SECRET_KEY', path: ['lifecycle', 'secretKey'], kind: 'string' },
+  { env: 'SPOTBATCH_REGIONS', path: ['lifecycle', 'regions'], kind: 'list' },
+  { env: 'SPOTBATCH_SSH_WAIT_SECONDS', path: ['lifecycle', 'sshWaitSeconds'], kind: 'int' },
 ];
 
 function convert(raw: string, kind: Kind): unknown {

@@ -4,9 +4,9 @@
  * object validated against that service's schema. Anything that can send an
  * SQS message (the CLI, `aws sqs send-message`, any SDK) can drive the fleet.
  */
-import { SendMessageCommand, type MessageAttributeValue, type SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand, SendMessageCommand, type MessageAttributeValue, type SQSClient } from '@aws-sdk/client-sqs';
 import type { z } from 'zod';
-import { PermanentError } from './errors.js';
+import { PermanentError, TransientError } from './errors.js';
 import type { QueueKind, QueueUrls } from './queues.js';
 import { parseWith } from './validation.js';
 
@@ -69,6 +69,32 @@ export class MessageBus<C extends Catalog = Catalog> {
       }),
     );
     return { messageId: out.MessageId!, queue: def.queue };
+  }
+
+  /** Send many messages of one service, ten to a SendMessageBatch call. Returns how many were sent. */
+  async sendMany<K extends keyof C & string>(service: K, bodies: Array<z.input<C[K]['schema']>>, options: SendOptions = {}): Promise<number> {
+    const def = this.catalog[service];
+    if (!def) throw new PermanentError(`unknown service ${JSON.stringify(service)}`);
+    const parsed = bodies.map((b) => parseWith(def.schema, b, `body of ${service}`));
+    const attributes = { [SERVICE_ATTRIBUTE]: { DataType: 'String', StringValue: service } };
+    for (let i = 0; i < parsed.length; i += 10) {
+      const chunk = parsed.slice(i, i + 10);
+      const out = await this.sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: this.urls.main[def.queue],
+          Entries: chunk.map((body, j) => ({
+            Id: String(j),
+            MessageBody: JSON.stringify(body),
+            DelaySeconds: options.delaySeconds || undefined,
+            MessageAttributes: attributes,
+          })),
+        }),
+      );
+      if (out.Failed?.length) {
+        throw new TransientError(`SendMessageBatch: ${out.Failed.length} of ${chunk.length} ${service} messages failed (${out.Failed[0]?.Code ?? 'unknown'})`);
+      }
+    }
+    return parsed.length;
   }
 }
 

@@ -23,6 +23,9 @@ export const REDACT_PATHS = [
   'headers.authorization',
   'credentials',
   '*.credentials',
+  'secretKey',
+  '*.secretKey',
+  'lifecycle.secretKey',
 ];
 
 export interface LoggerSettings {

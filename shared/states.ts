@@ -79,7 +79,6 @@ export const jobMachine = defineMachine<JobState>({
 
 export const TASK_STATES = [
   'pending',
-  'requesting',
   'waiting',
   'starting',
   'running',
@@ -95,8 +94,7 @@ export const taskMachine = defineMachine<TaskState>({
   entity: 'task',
   initial: 'pending',
   states: {
-    pending: { next: ['requesting', 'failed', 'cancelled'], redrive: { service: 'spot.request', afterSeconds: 120 } },
-    requesting: { next: ['waiting', 'pending', 'failed', 'cancelled'], redrive: { service: 'spot.request', afterSeconds: 120 } },
+    pending: { next: ['waiting', 'failed', 'cancelled'], redrive: { service: 'spot.request', afterSeconds: 120 } },
     waiting: { next: ['starting', 'pending', 'interrupted', 'failed', 'cancelled'], redrive: { service: 'spot.check', afterSeconds: 60 } },
     starting: { next: ['running', 'pending', 'interrupted', 'failed', 'cancelled'], redrive: { service: 'step.run', afterSeconds: 180 } },
     running: { next: ['succeeded', 'failed', 'pending', 'interrupted', 'cancelled'], redrive: { service: 'step.check', afterSeconds: 120 } },

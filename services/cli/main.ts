@@ -10,6 +10,7 @@ import { dispatcherCommand } from './commands/dispatcher.js';
 import { localCommand } from './commands/local.js';
 import { setupCommand } from './commands/setup.js';
 import { simCommand } from './commands/sim.js';
+import { cancelCommand, statusCommand, submitCommand } from './commands/jobs.js';
 
 const entry = fileURLToPath(import.meta.url);
 
@@ -20,7 +21,7 @@ export function buildProgram(): Command {
     .option('--debug', 'print stack traces on errors')
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
-  for (const cmd of [setupCommand(), dispatcherCommand(), localCommand(entry), simCommand()]) {
+  for (const cmd of [submitCommand(), statusCommand(), cancelCommand(), setupCommand(), dispatcherCommand(), localCommand(entry), simCommand()]) {
     program.addCommand(cmd.exitOverride().showHelpAfterError('(add --help for usage)'));
   }
   return program;

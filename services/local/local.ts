@@ -8,6 +8,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { generateSecretKey } from '../../shared/secrets.js';
 import type { Logger } from '../../shared/logger.js';
 import { createCoreClients, destroyClients } from '../../shared/aws.js';
 import { loadConfig, type Config } from '../../shared/config.js';
@@ -48,6 +50,16 @@ export interface LocalFleet {
   stop(): Promise<void>;
 }
 
+/** The key that encrypts job private keys at rest, kept in a 0600 file of the data folder. */
+export function localSecretKey(dataDir: string): string {
+  const file = path.join(dataDir, 'secret.key');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true });
+  const key = generateSecretKey();
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+
 /** Credentials the emulators accept (they check none); the SDK needs some to sign. */
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
@@ -76,6 +88,9 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
   const fleetEnv: NodeJS.ProcessEnv = {
     SPOTBATCH_WAIT_TIME_SECONDS: '1',
     SPOTBATCH_RETRY_BACKOFF_MAX_SECONDS: '0',
+    SPOTBATCH_POLL_SECONDS: process.env.SPOTBATCH_POLL_SECONDS ?? '1',
+    SPOTBATCH_SSH_INGRESS_CIDR: '127.0.0.1/32',
+    SPOTBATCH_SECRET_KEY: localSecretKey(o.dataDir),
   };
   let config: Config;
   let sim: Simulator;
@@ -105,6 +120,7 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
   }
   env.AWS_ENDPOINT_URL_EC2 = sim.endpoint;
   env.AWS_ENDPOINT_URL_IAM = sim.endpoint;
+  fleetEnv.SPOTBATCH_SSH_PORT = String(sim.sshPort);
 
   let stopping = false;
   const children: Child[] = [];
@@ -171,6 +187,7 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
   const exports = [
     ...Object.entries(env).map(([k, v]) => `export ${k}=${v}`),
     `export SPOTBATCH_PREFIX=${config.prefix}`,
+    `export SPOTBATCH_SSH_PORT=${sim.sshPort}`,
   ];
 
   return {

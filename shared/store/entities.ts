@@ -234,7 +234,7 @@ export class EntityStore<S extends string, K extends Record<string, string>, A e
   }
 
   /** All rows under one partition key value (tasks of a job), in key order, page by page. */
-  async *listPartition(partition: Pick<K, (typeof this.keyNames)[0]>, pageSize = 500): AsyncGenerator<Row<S, A> & K> {
+  async *listPartition(partition: Partial<K>, pageSize = 500): AsyncGenerator<Row<S, A> & K> {
     const pk = this.keyNames[0]!;
     let start: Record<string, unknown> | undefined;
     do {

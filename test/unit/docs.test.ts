@@ -23,3 +23,10 @@ describe('docs stay true to the code', () => {
     expect(readme).to.contain('npm test');
   });
 });
+
+describe('docs/job-spec.schema.json', () => {
+  it('is the schema generated from the job spec (npm run docs:gen)', async () => {
+    const { jobSpecJsonSchemaText } = await import('../../services/job/schema-doc.js');
+    expect(read('docs/job-spec.schema.json')).to.equal(jobSpecJsonSchemaText());
+  });
+});

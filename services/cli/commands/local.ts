@@ -2,6 +2,8 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { createLogger } from '../../../shared/logger.js';
 import { startLocal } from '../../local/local.js';
+import { runDemo } from '../../local/demo.js';
+import { UsageError } from '../errors.js';
 import { parseCount, parsePort } from './common.js';
 
 export function localCommand(entry: string): Command {
@@ -15,7 +17,13 @@ export function localCommand(entry: string): Command {
     .option('--sim-port <port>', 'port of the simulator\'s EC2/IAM endpoint', '4566')
     .option('--ssh-port <port>', 'SSH port on every simulated instance', '2222')
     .option('--dispatchers <n>', 'dispatcher processes', '2')
-    .action(async (opts: { data: string; port: string; host: string; sqsPort: string; dynamodbPort: string; simPort: string; sshPort: string; dispatchers: string }) => {
+    .option('--time-scale <n>', 'simulated seconds per real second in the spot market', '10')
+    .option('--demo', 'submit examples/testsleep.json, show its progress and a summary')
+    .option('--exit-when-done', 'with --demo: exit when the demo job ends (0 if it succeeded and left nothing behind)')
+    .action(async (opts: { data: string; port: string; host: string; sqsPort: string; dynamodbPort: string; simPort: string; sshPort: string; dispatchers: string; timeScale: string; demo?: boolean; exitWhenDone?: boolean }) => {
+      if (opts.exitWhenDone && !opts.demo) throw new UsageError('--exit-when-done: only with --demo');
+      const timeScale = Number(opts.timeScale);
+      if (!(timeScale > 0)) throw new UsageError(`--time-scale: must be a number > 0, got ${JSON.stringify(opts.timeScale)}`);
       const log = createLogger({ name: 'local' });
       const fleet = await startLocal({
         dataDir: path.resolve(opts.data),
@@ -25,6 +33,7 @@ export function localCommand(entry: string): Command {
         dynamodbPort: parsePort(opts.dynamodbPort, '--dynamodb-port'),
         dispatchers: parseCount(opts.dispatchers, '--dispatchers', 1, 16),
         simPort: parsePort(opts.simPort, '--sim-port'),
+        timeScale,
         sshPort: parsePort(opts.sshPort, '--ssh-port'),
         self: { execPath: process.execPath, execArgv: process.execArgv, entry },
         log,
@@ -60,6 +69,15 @@ export function localCommand(entry: string): Command {
       };
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));
+      if (opts.demo) {
+        const result = await runDemo(fleet, (line) => console.log(line));
+        if (opts.exitWhenDone) {
+          stopping = true;
+          await fleet.stop();
+          process.exit(result.state === 'succeeded' && result.leftovers === 0 ? 0 : 1);
+        }
+        console.log('The fleet keeps running; Ctrl-C stops it.');
+      }
       await new Promise(() => undefined);
     });
 }

@@ -1,0 +1,95 @@
+/**
+ * What the lifecycle keeps in the job and task rows (beside the state,
+ * version and timestamps the store manages).
+ */
+import type { JobSpec } from './spec.js';
+import type { CreatedKeyPair, JobSecurity } from '../security/resources.js';
+
+export interface Pool {
+  region: string;
+  zone: string;
+  type: string;
+}
+
+export const poolKey = (p: Pool): string => `${p.zone}/${p.type}`;
+
+export type Outcome = 'succeeded' | 'partially-failed' | 'failed' | 'cancelled';
+
+export interface JobAttrs {
+  name: string;
+  spec: JobSpec;
+  taskCount: number;
+  submittedAt: number;
+  /** Who may reach tcp/22 of the job's instances. */
+  ingressCidr: string;
+  security?: JobSecurity;
+  /** Key pairs made so far while securing (each saved as soon as it exists). */
+  keyPairs?: Record<string, CreatedKeyPair>;
+  /** AMI per region and architecture, resolved once per job. */
+  images?: Record<string, Record<string, string>>;
+  /** Fast-path counters, bumped when a task ends; job.check recounts from the tasks. */
+  succeededCount?: number;
+  failedCount?: number;
+  cancelledCount?: number;
+  outcome?: Outcome;
+  error?: string;
+  endedAt?: number;
+}
+
+export type AttemptOutcome = 'succeeded' | 'failed' | 'retry' | 'replaced' | 'interrupted' | 'lost' | 'cancelled';
+
+/** One spot request and what ran on its instance. */
+export interface Attempt {
+  n: number;
+  pool: Pool;
+  /** USD per hour when requested. */
+  price?: number;
+  spotRequestId?: string;
+  instanceId?: string;
+  ip?: string;
+  requestedAt: number;
+  fulfilledAt?: number;
+  runningAt?: number;
+  sshReadyAt?: number;
+  startedAt?: number;
+  endedAt?: number;
+  exitCode?: number;
+  outcome?: AttemptOutcome;
+  reason?: string;
+  /** Why this pool: the placement function's words. */
+  placement?: string;
+}
+
+export interface TaskAttrs {
+  index: number;
+  args: string[];
+  env: Record<string, string>;
+  /** Attempts so far, newest last. */
+  attempts: Attempt[];
+  /** Attempts ended by a retryable exit code. */
+  failures: number;
+  interruptions: number;
+  /** Pools that failed this task (capacity, price), not to be tried again soon. */
+  avoid: string[];
+  exitCode?: number;
+  reason?: string;
+  stdoutTail?: string;
+  stderrTail?: string;
+  costUsd?: number;
+  endedAt?: number;
+}
+
+export function currentAttempt(task: TaskAttrs): Attempt | undefined {
+  return task.attempts[task.attempts.length - 1];
+}
+
+export function resourceTags(jobId: string, spec: JobSpec): Record<string, string> {
+  return { ...spec.tags, 'spotbatch:job': jobId };
+}
+
+/** Cost of an attempt so far: spot price times the hours its instance ran. */
+export function attemptCost(a: Attempt, now: number): number {
+  if (!a.price || !a.runningAt) return 0;
+  const end = a.endedAt ?? now;
+  return (a.price * Math.max(0, end - a.runningAt)) / 3_600_000;
+}

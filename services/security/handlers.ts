@@ -1,0 +1,110 @@
+/** security.create and security.teardown: the job's own key pairs, security groups, IAM role and profile. */
+import { PermanentError, StateConflictError, TransientError } from '../../shared/errors.js';
+import type { HandlerContext } from '../dispatcher/context.js';
+import type { FleetCatalog } from '../catalog.js';
+import { allTasks, jobs } from '../job/repo.js';
+import { jobRegions } from '../job/regions.js';
+import { resourceTags } from '../job/model.js';
+import { secretBox } from '../job/secrets.js';
+import { resolveImages } from '../spot/images.js';
+import { stopJobResources } from '../spot/cleanup.js';
+import { createJobSecurity, teardownJobSecurity } from './resources.js';
+
+type Ctx = HandlerContext<FleetCatalog>;
+
+function cloudOf(ctx: Ctx) {
+  if (!ctx.cloud) throw new PermanentError('this dispatcher has no EC2/IAM clients');
+  return ctx.cloud;
+}
+
+export async function securityCreate(body: { jobId: string }, ctx: Ctx): Promise<void> {
+  const job = await jobs(ctx).get({ jobId: body.jobId });
+  if (!job || job.state !== 'securing') return;
+  const cloud = cloudOf(ctx);
+  const regions = jobRegions(job.spec, ctx.config);
+  let security;
+  let images: Record<string, Record<string, string>>;
+  const keyPairs = { ...job.keyPairs };
+  try {
+    security = await createJobSecurity(
+      cloud,
+      secretBox(ctx.config),
+      {
+        jobId: job.jobId,
+        regions,
+        ingressCidr: job.ingressCidr,
+        tags: resourceTags(job.jobId, job.spec),
+        existing: { ...job.security, regions: { ...job.keyPairs, ...job.security?.regions } },
+        // Keep each new private key at once: a crash after CreateKeyPair must not lose it.
+        onKeyPair: async (created) => {
+          keyPairs[created.region] = created;
+          await jobs(ctx).update({ jobId: job.jobId }, { state: 'securing', set: { keyPairs: { ...keyPairs } } });
+        },
+      },
+      ctx.log,
+    );
+    images = {};
+    for (const region of regions) images[region] = await resolveImages(cloud, region, job.spec);
+  } catch (err) {
+    if (err instanceof PermanentError) {
+      // Nothing can run: record why, and tear down what was made.
+      await jobs(ctx).transition({ jobId: job.jobId }, { from: 'securing', to: 'finishing', set: { outcome: 'failed', error: err.message } });
+      await ctx.store.events.append(job.jobId, 'job.failed', { data: { reason: err.message } });
+      await ctx.bus.send('security.teardown', { jobId: job.jobId });
+      return;
+    }
+    throw err;
+  }
+  try {
+    // On the state alone: onKeyPair has bumped the version since we read the row.
+    await jobs(ctx).transition({ jobId: job.jobId }, { from: 'securing', to: 'running', set: { security, images }, remove: ['keyPairs'] });
+  } catch (err) {
+    // Cancelled meanwhile: what we just made must not outlive the job.
+    if (err instanceof StateConflictError && err.actual?.state !== 'running') await ctx.bus.send('security.teardown', { jobId: job.jobId });
+    throw err;
+  }
+  await ctx.store.events.append(job.jobId, 'job.running', { data: { regions } });
+  const pending = (await allTasks(ctx, job.jobId)).filter((t) => t.state === 'pending');
+  await ctx.bus.sendMany(
+    'spot.request',
+    pending.map((t) => ({ jobId: t.jobId, taskId: t.taskId })),
+  );
+  ctx.log.info({ regions, tasks: pending.length }, 'security resources ready; tasks requested');
+}
+
+export async function securityTeardown(body: { jobId: string }, ctx: Ctx): Promise<void> {
+  const job = await jobs(ctx).get({ jobId: body.jobId });
+  if (!job) return;
+  const cloud = cloudOf(ctx);
+  const regions = job.security ? Object.keys(job.security.regions) : jobRegions(job.spec, ctx.config);
+  let alive = 0;
+  for (const region of regions) alive += (await stopJobResources(cloud, region, job.jobId)).alive;
+  const poll = ctx.config.lifecycle.pollSeconds;
+  if (alive > 0) {
+    // Security groups cannot go while instances use them: look again shortly.
+    ctx.log.info({ alive }, 'waiting for the job\'s instances to terminate before teardown');
+    await ctx.bus.send('security.teardown', { jobId: job.jobId }, { delaySeconds: poll });
+    return;
+  }
+  try {
+    await teardownJobSecurity(cloud, { jobId: job.jobId, regions }, ctx.log);
+  } catch (err) {
+    if (err instanceof TransientError) {
+      ctx.log.info({ reason: err.message }, 'teardown not possible yet; trying again');
+      await ctx.bus.send('security.teardown', { jobId: job.jobId }, { delaySeconds: poll });
+      return;
+    }
+    throw err;
+  }
+  const now = ctx.clock.now();
+  if (job.state === 'finishing') {
+    const outcome = job.outcome && job.outcome !== 'cancelled' ? job.outcome : 'failed';
+    await jobs(ctx).transition({ jobId: job.jobId }, { from: 'finishing', to: outcome, set: { endedAt: now } });
+    await ctx.store.events.append(job.jobId, `job.${outcome}`, { data: { torn_down: true } });
+    ctx.log.info({ outcome }, 'job finished; its resources are gone');
+  } else if (job.state === 'cancelling') {
+    await jobs(ctx).transition({ jobId: job.jobId }, { from: 'cancelling', to: 'cancelled', set: { endedAt: now, outcome: 'cancelled' } });
+    await ctx.store.events.append(job.jobId, 'job.cancelled');
+    ctx.log.info('job cancelled; its resources are gone');
+  }
+}

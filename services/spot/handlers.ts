@@ -1,0 +1,175 @@
+/** spot.request and spot.check: place a task's attempt in a pool and follow its spot request. */
+import { DescribeInstancesCommand, DescribeSpotInstanceRequestsCommand, RequestSpotInstancesCommand } from '@aws-sdk/client-ec2';
+import { PermanentError, StateConflictError } from '../../shared/errors.js';
+import type { HandlerContext } from '../dispatcher/context.js';
+import type { FleetCatalog } from '../catalog.js';
+import { currentAttempt, poolKey, resourceTags, type Attempt } from '../job/model.js';
+import { jobRegions } from '../job/regions.js';
+import { jobs, tasks, type JobRow, type TaskRow } from '../job/repo.js';
+import { cancelSpotRequest, terminateInstance } from './cleanup.js';
+import { choosePool } from './placement.js';
+import { currentPrices } from './pricing.js';
+import { failTask } from '../step/outcome.js';
+
+type Ctx = HandlerContext<FleetCatalog>;
+type TaskBody = { jobId: string; taskId: string };
+
+/** Spot request statuses after which the request will never be fulfilled where it is. */
+const REPLACE_CODES = new Set([
+  'capacity-not-available',
+  'capacity-oversubscribed',
+  'price-too-low',
+  'schedule-expired',
+  'canceled-before-fulfillment',
+  'bad-parameters',
+  'system-error',
+  'az-group-constraint',
+  'placement-group-constraint',
+  'constraint-not-fulfillable',
+  'launch-group-constraint',
+  'not-scheduled-yet',
+]);
+const INTERRUPTED_CODES = new Set(['marked-for-termination', 'marked-for-stop', 'instance-terminated-by-price', 'instance-terminated-no-capacity', 'instance-terminated-capacity-oversubscribed', 'instance-terminated-launch-group-constraint']);
+
+/** Attempts beyond the retry budget that capacity trouble may use before the task gives up. */
+const EXTRA_PLACEMENTS = 10;
+
+function cloudOf(ctx: Ctx) {
+  if (!ctx.cloud) throw new PermanentError('this dispatcher has no EC2/IAM clients');
+  return ctx.cloud;
+}
+
+async function load(ctx: Ctx, body: TaskBody): Promise<{ job: JobRow; task: TaskRow } | undefined> {
+  const [job, task] = await Promise.all([jobs(ctx).get({ jobId: body.jobId }), tasks(ctx).get(body)]);
+  if (!job || !task) return undefined;
+  return { job, task };
+}
+
+export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
+  const loaded = await load(ctx, body);
+  if (!loaded) return;
+  const { job, task } = loaded;
+  if (task.state !== 'pending' || job.state !== 'running' || !job.security || !job.images) return;
+  const spec = job.spec;
+  const n = task.attempts.length + 1;
+  if (n > spec.retry.maxAttempts + task.failures + EXTRA_PLACEMENTS) {
+    await failTask(ctx, job, task, { from: 'pending', reason: `no instance after ${n - 1} placements` });
+    return;
+  }
+  const cloud = cloudOf(ctx);
+  const now = ctx.clock.now();
+  const regions = jobRegions(spec, ctx.config).filter((r) => job.security!.regions[r]);
+  const candidates = (await Promise.all(regions.map((r) => currentPrices(cloud, r, spec.instances.types, now)))).flat();
+  let placement;
+  try {
+    placement = choosePool({ candidates, zones: spec.instances.zones, avoid: task.avoid, maxPrice: spec.instances.maxPrice });
+  } catch (err) {
+    if (err instanceof PermanentError) {
+      await failTask(ctx, job, task, { from: 'pending', reason: err.message });
+      return;
+    }
+    throw err;
+  }
+  const { pool } = placement;
+  const sec = job.security.regions[pool.region]!;
+  const imageId = job.images[pool.region]?.[pool.type];
+  if (!imageId) throw new PermanentError(`no image resolved for ${pool.type} in ${pool.region}`);
+  const tags = Object.entries({ ...resourceTags(job.jobId, spec), 'spotbatch:task': task.taskId, 'spotbatch:attempt': String(n) }).map(([Key, Value]) => ({ Key, Value }));
+  const out = await cloud.ec2(pool.region).send(
+    new RequestSpotInstancesCommand({
+      // The same attempt asks once, however often this message is delivered.
+      ClientToken: `${job.jobId}-${task.taskId}-${n}`,
+      InstanceCount: 1,
+      Type: 'one-time',
+      ...(spec.instances.maxPrice ? { SpotPrice: String(spec.instances.maxPrice) } : {}),
+      ValidUntil: new Date(now + 15 * 60_000),
+      LaunchSpecification: {
+        ImageId: imageId,
+        InstanceType: pool.type as never,
+        KeyName: sec.keyName,
+        SecurityGroupIds: [sec.securityGroupId],
+        IamInstanceProfile: { Arn: job.security.instanceProfileArn },
+        Placement: { AvailabilityZone: pool.zone },
+      },
+      TagSpecifications: [{ ResourceType: 'spot-instances-request', Tags: tags }],
+    }),
+  );
+  const requestId = out.SpotInstanceRequests?.[0]?.SpotInstanceRequestId;
+  if (!requestId) throw new Error('RequestSpotInstances answered without a request id');
+  const attempt: Attempt = { n, pool, price: placement.price, spotRequestId: requestId, requestedAt: now, placement: placement.why };
+  try {
+    await tasks(ctx).transition(body, { from: 'pending', to: 'waiting', version: task.version, set: { attempts: [...task.attempts, attempt] } });
+  } catch (err) {
+    // Someone else moved the task (a duplicate, or a cancel): this request must not linger.
+    if (err instanceof StateConflictError) await cancelSpotRequest(cloud, pool.region, requestId);
+    throw err;
+  }
+  ctx.log.info({ attempt: n, pool: poolKey(pool), price: placement.price, spotRequestId: requestId }, 'spot instance requested');
+  await ctx.bus.send('spot.check', body, { delaySeconds: ctx.config.lifecycle.pollSeconds });
+}
+
+export async function spotCheck(body: TaskBody, ctx: Ctx): Promise<void> {
+  const loaded = await load(ctx, body);
+  if (!loaded) return;
+  const { job, task } = loaded;
+  const attempt = currentAttempt(task);
+  if (task.state !== 'waiting' || !attempt?.spotRequestId) return;
+  const cloud = cloudOf(ctx);
+  const region = attempt.pool.region;
+  const poll = ctx.config.lifecycle.pollSeconds;
+  const now = ctx.clock.now();
+  const out = await cloud.ec2(region).send(new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [attempt.spotRequestId] }));
+  const request = out.SpotInstanceRequests?.[0];
+  const code = request?.Status?.Code ?? 'unknown';
+  const instanceId = request?.InstanceId;
+
+  if (instanceId && (request?.State === 'active' || code === 'fulfilled')) {
+    const described = await cloud.ec2(region).send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+    const instance = described.Reservations?.[0]?.Instances?.[0];
+    const state = instance?.State?.Name;
+    const ip = instance?.PublicIpAddress ?? instance?.PrivateIpAddress;
+    if (state === 'running' && ip) {
+      const updated: Attempt = { ...attempt, instanceId, ip, fulfilledAt: attempt.fulfilledAt ?? now, runningAt: now };
+      await tasks(ctx).transition(body, { from: 'waiting', to: 'starting', version: task.version, set: { attempts: [...task.attempts.slice(0, -1), updated] } });
+      await ctx.bus.send('step.run', body);
+      return;
+    }
+    if (state === 'pending' || !state) {
+      if (!attempt.fulfilledAt) {
+        await tasks(ctx).update(body, { state: 'waiting', version: task.version, set: { attempts: [...task.attempts.slice(0, -1), { ...attempt, instanceId, fulfilledAt: now }] } });
+      }
+      await ctx.bus.send('spot.check', body, { delaySeconds: poll });
+      return;
+    }
+    // The instance went away before it ran: re-place.
+    await replace(ctx, job, task, attempt, `instance ${state}`, 'interrupted');
+    return;
+  }
+  if (request?.State === 'open' && !REPLACE_CODES.has(code)) {
+    await ctx.bus.send('spot.check', body, { delaySeconds: poll });
+    return;
+  }
+  await replace(ctx, job, task, attempt, `spot request ${request?.State ?? 'missing'}: ${code}`, INTERRUPTED_CODES.has(code) ? 'interrupted' : 'replaced');
+}
+
+/** Give the current attempt up where it is and ask for another pool. */
+async function replace(ctx: Ctx, job: JobRow, task: TaskRow, attempt: Attempt, reason: string, outcome: Attempt['outcome']): Promise<void> {
+  const cloud = cloudOf(ctx);
+  if (attempt.spotRequestId) await cancelSpotRequest(cloud, attempt.pool.region, attempt.spotRequestId);
+  if (attempt.instanceId) await terminateInstance(cloud, attempt.pool.region, attempt.instanceId);
+  const now = ctx.clock.now();
+  const ended: Attempt = { ...attempt, endedAt: now, outcome, reason };
+  const avoid = [...new Set([...task.avoid, poolKey(attempt.pool)])];
+  await tasks(ctx).transition(
+    { jobId: task.jobId, taskId: task.taskId },
+    {
+      from: 'waiting',
+      to: 'pending',
+      version: task.version,
+      set: { attempts: [...task.attempts.slice(0, -1), ended], avoid, ...(outcome === 'interrupted' ? { interruptions: task.interruptions + 1 } : {}) },
+    },
+  );
+  await ctx.store.events.append(job.jobId, 'task.replaced', { taskId: task.taskId, data: { attempt: attempt.n, pool: poolKey(attempt.pool), reason } });
+  ctx.log.info({ attempt: attempt.n, pool: poolKey(attempt.pool), reason }, 'attempt re-placed');
+  await ctx.bus.send('spot.request', { jobId: task.jobId, taskId: task.taskId });
+}

@@ -1,0 +1,207 @@
+/** step.run, step.check, step.complete: the batch step on the task's instance, over SSH. */
+import { PermanentError, TransientError } from '../../shared/errors.js';
+import type { HandlerContext } from '../dispatcher/context.js';
+import type { FleetCatalog } from '../catalog.js';
+import { currentAttempt, poolKey, type Attempt } from '../job/model.js';
+import { jobs, tasks, type JobRow, type TaskRow } from '../job/repo.js';
+import { secretBox } from '../job/secrets.js';
+import { terminateInstance } from '../spot/cleanup.js';
+import { readAgentStatus, startAgent, type StepPlan } from './agent.js';
+import { endTask } from './outcome.js';
+import { connectSsh, type SshSession } from './ssh.js';
+
+type Ctx = HandlerContext<FleetCatalog>;
+type TaskBody = { jobId: string; taskId: string };
+
+function cloudOf(ctx: Ctx) {
+  if (!ctx.cloud) throw new PermanentError('this dispatcher has no EC2/IAM clients');
+  return ctx.cloud;
+}
+
+async function load(ctx: Ctx, body: TaskBody) {
+  const [job, task] = await Promise.all([jobs(ctx).get({ jobId: body.jobId }), tasks(ctx).get(body)]);
+  return job && task ? { job, task } : undefined;
+}
+
+export const taskDir = (jobId: string, taskId: string, attempt: number): string => `.spotbatch/tasks/${jobId}/${taskId}/${attempt}`;
+
+async function ssh(ctx: Ctx, job: JobRow, attempt: Attempt): Promise<SshSession> {
+  const region = job.security?.regions[attempt.pool.region];
+  if (!region || !attempt.ip) throw new PermanentError(`attempt ${attempt.n} has no instance address or key`);
+  return connectSsh({
+    host: attempt.ip,
+    port: ctx.config.lifecycle.sshPort,
+    username: job.spec.instances.user,
+    privateKey: secretBox(ctx.config).decrypt(region.privateKey),
+    readyTimeoutMs: 10_000,
+  });
+}
+
+function planFor(job: JobRow, task: TaskRow, attempt: Attempt): StepPlan {
+  const spec = job.spec;
+  const env = {
+    ...spec.env,
+    ...task.env,
+    SPOTBATCH_JOB_ID: job.jobId,
+    SPOTBATCH_TASK_ID: task.taskId,
+    SPOTBATCH_TASK_INDEX: String(task.index),
+    SPOTBATCH_ATTEMPT: String(attempt.n),
+  };
+  return {
+    taskDir: taskDir(job.jobId, task.taskId, attempt.n),
+    steps: spec.steps?.map((s, i) => ({ name: s.name ?? `step-${i + 1}`, script: s.run! })),
+    ...(spec.command ? { argv: spec.command } : {}),
+    args: task.args,
+    env,
+    stepTimeoutSeconds: spec.timeouts.step,
+    heartbeatSeconds: Math.max(1, Math.min(30, Math.floor(spec.timeouts.heartbeat / 4))),
+  };
+}
+
+export async function stepRun(body: TaskBody, ctx: Ctx): Promise<void> {
+  const loaded = await load(ctx, body);
+  if (!loaded) return;
+  const { job, task } = loaded;
+  const attempt = currentAttempt(task);
+  if (task.state !== 'starting' || !attempt) return;
+  const now = ctx.clock.now();
+  let session: SshSession;
+  try {
+    session = await ssh(ctx, job, attempt);
+  } catch (err) {
+    if (!(err instanceof TransientError)) throw err;
+    const waited = (now - (attempt.runningAt ?? now)) / 1000;
+    if (waited < ctx.config.lifecycle.sshWaitSeconds) {
+      await ctx.bus.send('step.run', body, { delaySeconds: ctx.config.lifecycle.pollSeconds });
+      return;
+    }
+    await giveUp(ctx, job, task, attempt, 'starting', `SSH not reachable after ${Math.round(waited)} s`);
+    return;
+  }
+  try {
+    for (const u of job.spec.uploads ?? []) await session.putLocal(u.from, u.to);
+    await startAgent(session, planFor(job, task, attempt));
+  } finally {
+    session.close();
+  }
+  const started = ctx.clock.now();
+  await tasks(ctx).transition(body, {
+    from: 'starting',
+    to: 'running',
+    version: task.version,
+    set: { attempts: [...task.attempts.slice(0, -1), { ...attempt, sshReadyAt: now, startedAt: started }] },
+  });
+  ctx.log.info({ attempt: attempt.n, instanceId: attempt.instanceId }, 'step started');
+  await ctx.bus.send('step.check', body, { delaySeconds: ctx.config.lifecycle.pollSeconds });
+}
+
+export async function stepCheck(body: TaskBody, ctx: Ctx): Promise<void> {
+  const loaded = await load(ctx, body);
+  if (!loaded) return;
+  const { job, task } = loaded;
+  const attempt = currentAttempt(task);
+  if (task.state !== 'running' || !attempt) return;
+  const now = ctx.clock.now();
+  const heartbeatMs = job.spec.timeouts.heartbeat * 1000;
+  const poll = ctx.config.lifecycle.pollSeconds;
+  let session: SshSession;
+  try {
+    session = await ssh(ctx, job, attempt);
+  } catch (err) {
+    if (!(err instanceof TransientError)) throw err;
+    if (now - (attempt.startedAt ?? now) > heartbeatMs) {
+      await ctx.bus.send('step.complete', { ...body, attempt: attempt.n, lost: `instance unreachable over SSH (${err.message})` });
+    } else {
+      await ctx.bus.send('step.check', body, { delaySeconds: poll });
+    }
+    return;
+  }
+  let status;
+  try {
+    status = await readAgentStatus(session, taskDir(job.jobId, task.taskId, attempt.n), 20);
+  } finally {
+    session.close();
+  }
+  const tails = { stdoutTail: status.stdoutTail.slice(-8192), stderrTail: status.stderrTail.slice(-8192) };
+  if (status.state === 'exited') {
+    await ctx.bus.send('step.complete', { ...body, attempt: attempt.n, exitCode: status.exitCode ?? 255, ...tails });
+    return;
+  }
+  const beatMs = (status.heartbeatAt ?? status.startedAt ?? 0) * 1000 || (attempt.startedAt ?? now);
+  if (now - beatMs > heartbeatMs) {
+    await ctx.bus.send('step.complete', { ...body, attempt: attempt.n, lost: `no heartbeat for ${Math.round((now - beatMs) / 1000)} s`, ...tails });
+    return;
+  }
+  await ctx.bus.send('step.check', body, { delaySeconds: poll });
+}
+
+export async function stepComplete(
+  body: TaskBody & { attempt: number; exitCode?: number; lost?: string; stdoutTail: string; stderrTail: string },
+  ctx: Ctx,
+): Promise<void> {
+  const loaded = await load(ctx, body);
+  if (!loaded) return;
+  const { job, task } = loaded;
+  const attempt = currentAttempt(task);
+  if (task.state !== 'running' || !attempt || attempt.n !== body.attempt) return;
+  const spec = job.spec;
+  const now = ctx.clock.now();
+  if (attempt.instanceId) await terminateInstance(cloudOf(ctx), attempt.pool.region, attempt.instanceId);
+  const tails = { stdoutTail: body.stdoutTail, stderrTail: body.stderrTail };
+  if (body.lost !== undefined) {
+    await giveUp(ctx, job, task, attempt, 'running', body.lost, tails);
+    return;
+  }
+  const code = body.exitCode ?? 255;
+  const ended = (outcome: Attempt['outcome'], reason?: string): Attempt[] => [
+    ...task.attempts.slice(0, -1),
+    { ...attempt, endedAt: now, exitCode: code, outcome, ...(reason ? { reason } : {}) },
+  ];
+  if (code === 0) {
+    await endTask(ctx, job, task, { from: 'running', to: 'succeeded', exitCode: 0, attempts: ended('succeeded'), ...tails });
+    return;
+  }
+  const failures = task.failures + 1;
+  const retryable = spec.retry.retryExitCodes.includes(code) && !spec.retry.failExitCodes.includes(code);
+  if (retryable && failures < spec.retry.maxAttempts) {
+    await tasks(ctx).transition(body, {
+      from: 'running',
+      to: 'pending',
+      version: task.version,
+      set: { attempts: ended('retry', `exit code ${code}`), failures, exitCode: code, ...tails },
+    });
+    await ctx.store.events.append(job.jobId, 'task.retry', { taskId: task.taskId, data: { attempt: attempt.n, exitCode: code } });
+    ctx.log.info({ attempt: attempt.n, exitCode: code, failures, maxAttempts: spec.retry.maxAttempts }, 'step failed with a retryable exit code: new attempt');
+    await ctx.bus.send('spot.request', { jobId: body.jobId, taskId: body.taskId });
+    return;
+  }
+  const reason = retryable ? `exit code ${code} on ${failures} attempt(s) (retry.maxAttempts ${spec.retry.maxAttempts})` : `exit code ${code}`;
+  await endTask(ctx, job, task, { from: 'running', to: 'failed', exitCode: code, reason, attempts: ended('failed', reason), ...tails });
+}
+
+/** The attempt's instance is gone or unusable: end it and place the task again (bounded by retry.maxAttempts). */
+async function giveUp(
+  ctx: Ctx,
+  job: JobRow,
+  task: TaskRow,
+  attempt: Attempt,
+  from: 'starting' | 'running',
+  reason: string,
+  tails: { stdoutTail?: string; stderrTail?: string } = {},
+): Promise<void> {
+  const now = ctx.clock.now();
+  if (attempt.instanceId) await terminateInstance(cloudOf(ctx), attempt.pool.region, attempt.instanceId);
+  const attempts = [...task.attempts.slice(0, -1), { ...attempt, endedAt: now, outcome: 'lost' as const, reason }];
+  const lost = task.attempts.filter((a) => a.outcome === 'lost').length + 1;
+  if (lost >= job.spec.retry.maxAttempts) {
+    await endTask(ctx, job, task, { from, to: 'failed', reason: `instance lost ${lost} time(s): ${reason}`, attempts, ...tails });
+    return;
+  }
+  await tasks(ctx).transition(
+    { jobId: task.jobId, taskId: task.taskId },
+    { from, to: 'pending', version: task.version, set: { attempts, avoid: [...new Set([...task.avoid, poolKey(attempt.pool)])] } },
+  );
+  await ctx.store.events.append(job.jobId, 'task.lost', { taskId: task.taskId, data: { attempt: attempt.n, reason } });
+  ctx.log.warn({ attempt: attempt.n, reason }, 'attempt lost: placing the task again');
+  await ctx.bus.send('spot.request', { jobId: task.jobId, taskId: task.taskId });
+}

@@ -1,0 +1,111 @@
+/**
+ * The whole stack for end-to-end tests: SQS and DynamoDB emulators, the spot
+ * market simulator, and dispatchers with the production handlers, all on
+ * 127.0.0.1 and port 0. Tests talk to it through public interfaces only: the
+ * submit message, the store, the simulator's /_sim/ admin API.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createCloudClients, type CloudClients } from '../../shared/aws.js';
+import { generateSecretKey } from '../../shared/secrets.js';
+import type { JobState } from '../../shared/states.js';
+import type { Emulators } from '../../services/local/emulators.js';
+import { catalog } from '../../services/catalog.js';
+import { handlers } from '../../services/handlers.js';
+import type { JobSpecInput } from '../../services/job/spec.js';
+import { jobs, allTasks, type JobRow, type TaskRow } from '../../services/job/repo.js';
+import { startSimulator, type Simulator } from '../../services/simulator/index.js';
+import { TEST_CREDENTIALS, eventually, testEmulators, testFleet, type TestFleet } from './fleet.js';
+import type { HandlerMap } from '../../services/dispatcher/registry.js';
+
+export interface Stack {
+  emu: Emulators;
+  sim: Simulator;
+  cloud: CloudClients;
+  fleet: TestFleet<typeof catalog>;
+  submit(spec: JobSpecInput): Promise<string>;
+  job(jobId: string): Promise<JobRow | undefined>;
+  tasks(jobId: string): Promise<TaskRow[]>;
+  waitJob(jobId: string, states: JobState[], timeoutMs?: number): Promise<JobRow>;
+  inventory(): Promise<Record<string, Array<{ tags?: Record<string, string>; [k: string]: unknown }>>>;
+  stats(): Promise<Record<string, unknown>>;
+  admin(pathname: string, body?: unknown): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+export interface StackOptions {
+  /** Wrap the production handlers (e.g. deliver every message twice). */
+  handlers?: HandlerMap<typeof catalog>;
+  config?: Record<string, unknown>;
+  timeScale?: number;
+  seed?: number;
+  dispatchers?: number;
+}
+
+let counter = 0;
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const emu = await testEmulators();
+  const sandbox = mkdtempSync(path.join(tmpdir(), 'spotbatch-e2e-'));
+  const sim = await startSimulator({
+    port: 0,
+    sshPort: 0,
+    timeScale: options.timeScale ?? 20,
+    seed: options.seed ?? 42,
+    sandboxRoot: sandbox,
+    launchLatency: { kind: 'fixed', seconds: 2 },
+  });
+  const cloud = createCloudClients({ region: 'us-east-1', endpoints: { ec2: sim.endpoint, iam: sim.endpoint }, credentials: TEST_CREDENTIALS });
+  const fleet = await testFleet(emu, catalog, options.handlers ?? handlers, {
+    config: {
+      dispatcher: { concurrency: 4, batchSize: 10, visibilityTimeoutSeconds: 30, heartbeatSeconds: 10 },
+      lifecycle: { pollSeconds: 1, sshPort: sim.sshPort, sshIngressCidr: '127.0.0.1/32', secretKey: generateSecretKey() },
+      ...options.config,
+    },
+  });
+  fleet.deps.cloud = cloud;
+  for (let i = 0; i < (options.dispatchers ?? 1); i++) await fleet.start(`e2e-${i}`);
+  const admin = async (pathname: string, body?: unknown) => {
+    const res = await fetch(`${sim.endpoint}${pathname}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return res.json();
+  };
+  return {
+    emu,
+    sim,
+    cloud,
+    fleet,
+    async submit(spec) {
+      const id = (spec.id as string | undefined) ?? `e2e-${process.pid}-${++counter}`;
+      await fleet.deps.bus.send('job.submit', { ...spec, id });
+      return id;
+    },
+    job: (jobId) => jobs(fleet.deps).get({ jobId }),
+    tasks: (jobId) => allTasks(fleet.deps, jobId),
+    async waitJob(jobId, states, timeoutMs = 120_000) {
+      return eventually(`job ${jobId} in ${states.join('|')}`, async () => {
+        const j = await jobs(fleet.deps).get({ jobId });
+        return j && states.includes(j.state) ? j : undefined;
+      }, timeoutMs, 250);
+    },
+    inventory: () => admin('/_sim/inventory') as ReturnType<Stack['inventory']>,
+    stats: () => admin('/_sim/stats') as Promise<Record<string, unknown>>,
+    admin,
+    async close() {
+      await fleet.close();
+      await sim.stop();
+      await emu.stop();
+      rmSync(sandbox, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Everything in the simulator's inventory tagged with the job. */
+export async function leftovers(stack: Stack, jobId: string): Promise<string[]> {
+  const inv = await stack.inventory();
+  const out: string[] = [];
+  for (const [kind, items] of Object.entries(inv)) {
+    for (const item of items) if (item.tags?.['spotbatch:job'] === jobId) out.push(`${kind}:${JSON.stringify(item)}`);
+  }
+  return out;
+}
