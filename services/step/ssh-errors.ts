@@ -5,7 +5,7 @@ import { PermanentError, TransientError } from '../../shared/errors.js';
  * message names the target (user@host:port) and the reason, never the key.
  *
  * - authentication refused: PermanentError (the key will not start working later);
- * - a private key that does not parse: PermanentError;
+ * - a private key that does not parse, a host key other than the pinned one: PermanentError;
  * - everything else (refused, timed out, unreachable, reset, handshake not
  *   finished, closed before ready): TransientError, the instance may still be booting.
  */
@@ -16,6 +16,10 @@ export function classifyConnectError(err: unknown, where: string): PermanentErro
   if (level === 'client-authentication') {
     return new PermanentError(`SSH authentication failed for ${where}: the server refused the key`);
   }
+  if (typeof e.message === 'string' && /host denied/i.test(e.message)) {
+    return new PermanentError(`SSH to ${where}: the host key is not the expected one`);
+  }
+  if (err instanceof PermanentError) return err;
   if (typeof e.message === 'string' && /cannot parse privatekey|unsupported key format|encrypted private key/i.test(e.message)) {
     return new PermanentError(`SSH private key for ${where} cannot be used: not an unencrypted OpenSSH or PEM private key`);
   }

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import ssh2, { type ClientChannel, type SFTPWrapper } from 'ssh2';
-import { TransientError } from '../../shared/errors.js';
+import { PermanentError, TransientError } from '../../shared/errors.js';
 import { classifyConnectError, classifySftpError } from './ssh-errors.js';
 import { call, getTree, mkdirp, putTree, readRemote, writeRemote } from './sftp.js';
 
@@ -18,6 +18,12 @@ export interface SshTarget {
   privateKey: string;
   /** Handshake and authentication must finish within this; default 20 s. */
   readyTimeoutMs?: number;
+  /**
+   * Optional: the host key the instance must present (OpenSSH one-line
+   * `ssh-ed25519 AAAA...`, e.g. the simulator's `hostPublicKey` or a key read
+   * from the console output). Without it any host key is accepted.
+   */
+  hostPublicKey?: string;
 }
 
 export interface ExecResult {
@@ -75,6 +81,7 @@ export function connectSsh(target: SshTarget): Promise<SshSession> {
         username: target.username,
         privateKey: target.privateKey,
         readyTimeout: target.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
+        ...(target.hostPublicKey === undefined ? {} : { hostVerifier: pinnedHostKey(target.hostPublicKey) }),
         keepaliveInterval: 15_000,
         keepaliveCountMax: 4,
       });
@@ -83,6 +90,15 @@ export function connectSsh(target: SshTarget): Promise<SshSession> {
       fail(err);
     }
   });
+}
+
+/** A host verifier that accepts only this public key. */
+function pinnedHostKey(line: string): (key: Buffer) => boolean {
+  const parsed = ssh2.utils.parseKey(line);
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  if (!key || key instanceof Error) throw new PermanentError('hostPublicKey is not an OpenSSH public key line');
+  const expected = key.getPublicSSH();
+  return (offered: Buffer) => offered.equals(expected);
 }
 
 class Session implements SshSession {

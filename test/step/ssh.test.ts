@@ -69,6 +69,15 @@ describe('step/ssh', function () {
     expect((err as Error).message).to.not.include('SECRETSECRET');
   });
 
+  it('checks a pinned host key when given one', async function () {
+    const pinned = await connectSsh({ ...inst.target, hostPublicKey: inst.runtime.hostPublicKey });
+    expect((await pinned.exec('echo pinned')).stdout).to.equal('pinned\n');
+    pinned.close();
+    const wrong = await rejection(connectSsh({ ...inst.target, hostPublicKey: generateEd25519KeyPair().public }));
+    expect(wrong).to.be.instanceOf(PermanentError);
+    expect((wrong as Error).message).to.match(/host key/);
+  });
+
   it('answers TransientError when nobody listens (instance still booting)', async function () {
     const err = await rejection(connectSsh({ ...inst.target, host: nextIp() }));
     expect(err).to.be.instanceOf(TransientError);
