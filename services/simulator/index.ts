@@ -132,13 +132,20 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       stats.clear();
     },
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(o.port, o.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    // the port is taken (or the host is wrong): release what was set up
+    await runtime.close();
+    if (ownSandbox) await rm(sandboxRoot, { recursive: true, force: true });
+    throw err;
+  }
   const address = server.address() as AddressInfo;
   const hostForUrl = o.host.includes(':') ? `[${o.host}]` : o.host;
   const endpoint = `http://${hostForUrl}:${address.port}`;

@@ -45,7 +45,7 @@ import {
   RemoveRoleFromInstanceProfileCommand,
 } from '@aws-sdk/client-iam';
 import ssh2 from 'ssh2';
-import { fetchSimulatorClock } from '../../services/simulator/index.js';
+import { fetchSimulatorClock, startSimulator } from '../../services/simulator/index.js';
 import { errorOf, startHarness, waitFor } from './helpers.js';
 import type { Harness } from './helpers.js';
 
@@ -463,6 +463,14 @@ describe('simulator: EC2 and IAM API', function () {
     for (const [kind, list] of Object.entries(inv.body)) expect(list, kind).to.deep.equal([]);
     const health = await h.admin<{ ok: boolean }>('GET', '/_sim/healthz');
     expect(health.body.ok).to.equal(true);
+  });
+
+  it('fails to start on a taken port, and says why', async () => {
+    const port = Number(new URL(h.sim.endpoint).port);
+    const err = await errorOf(startSimulator({ port, sshPort: 0 }));
+    expect(err.message).to.contain('EADDRINUSE');
+    const bad = await errorOf(startSimulator({ port: 0, sshPort: 0, timeScale: -1 }));
+    expect(bad.message).to.contain('timeScale');
   });
 
   it('resets through the admin API, and answers admin errors as JSON', async () => {
