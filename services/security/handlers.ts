@@ -17,7 +17,24 @@ function cloudOf(ctx: Ctx) {
   return ctx.cloud;
 }
 
+/** How long one security.create may hold the job's securing lease. */
+const SECURING_LEASE_MS = 5 * 60_000;
+
 export async function securityCreate(body: { jobId: string }, ctx: Ctx): Promise<void> {
+  // One at a time per job: two concurrent runs would each replace the other's key pair.
+  const lease = `securing:${body.jobId}`;
+  if (!(await ctx.store.leases.acquire(lease, ctx.messageId, SECURING_LEASE_MS))) {
+    await ctx.bus.send('security.create', body, { delaySeconds: ctx.config.lifecycle.pollSeconds });
+    return;
+  }
+  try {
+    await secure(body, ctx);
+  } finally {
+    await ctx.store.leases.release(lease, ctx.messageId);
+  }
+}
+
+async function secure(body: { jobId: string }, ctx: Ctx): Promise<void> {
   const job = await jobs(ctx).get({ jobId: body.jobId });
   if (!job || job.state !== 'securing') return;
   const cloud = cloudOf(ctx);

@@ -1,5 +1,5 @@
 /** spot.request and spot.check: place a task's attempt in a pool and follow its spot request. */
-import { DescribeInstancesCommand, DescribeSpotInstanceRequestsCommand, RequestSpotInstancesCommand } from '@aws-sdk/client-ec2';
+import { CreateTagsCommand, DescribeInstancesCommand, DescribeSpotInstanceRequestsCommand, RequestSpotInstancesCommand } from '@aws-sdk/client-ec2';
 import { PermanentError, StateConflictError } from '../../shared/errors.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
@@ -100,8 +100,13 @@ export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
   try {
     await tasks(ctx).transition(body, { from: 'pending', to: 'waiting', version: task.version, set: { attempts: [...task.attempts, attempt] } });
   } catch (err) {
-    // Someone else moved the task (a duplicate, or a cancel): this request must not linger.
-    if (err instanceof StateConflictError) await cancelSpotRequest(cloud, pool.region, requestId);
+    if (err instanceof StateConflictError) {
+      // Someone else moved the task. A duplicate of this message got the same request back
+      // (same ClientToken) and recorded it: leave that one alone. Anything else must not linger.
+      const now = await tasks(ctx).get(body);
+      const recorded = now && currentAttempt(now)?.spotRequestId === requestId;
+      if (!recorded) await cancelSpotRequest(cloud, pool.region, requestId);
+    }
     throw err;
   }
   ctx.log.info({ attempt: n, pool: poolKey(pool), price: placement.price, spotRequestId: requestId }, 'spot instance requested');
@@ -129,6 +134,9 @@ export async function spotCheck(body: TaskBody, ctx: Ctx): Promise<void> {
     const state = instance?.State?.Name;
     const ip = instance?.PublicIpAddress ?? instance?.PrivateIpAddress;
     if (state === 'running' && ip) {
+      // Spot request tags do not reach the instance: tag it, so teardown and people find it.
+      const tags = Object.entries({ ...resourceTags(job.jobId, job.spec), 'spotbatch:task': task.taskId, 'spotbatch:attempt': String(attempt.n) }).map(([Key, Value]) => ({ Key, Value }));
+      await cloud.ec2(region).send(new CreateTagsCommand({ Resources: [instanceId], Tags: tags }));
       const updated: Attempt = { ...attempt, instanceId, ip, fulfilledAt: attempt.fulfilledAt ?? now, runningAt: now };
       await tasks(ctx).transition(body, { from: 'waiting', to: 'starting', version: task.version, set: { attempts: [...task.attempts.slice(0, -1), updated] } });
       await ctx.bus.send('step.run', body);

@@ -69,6 +69,11 @@ export async function stepRun(body: TaskBody, ctx: Ctx): Promise<void> {
   try {
     session = await ssh(ctx, job, attempt);
   } catch (err) {
+    if (err instanceof PermanentError) {
+      // This instance will never take us in (a key mix-up, a broken image): try another.
+      await giveUp(ctx, job, task, attempt, 'starting', err.message);
+      return;
+    }
     if (!(err instanceof TransientError)) throw err;
     const waited = (now - (attempt.runningAt ?? now)) / 1000;
     if (waited < ctx.config.lifecycle.sshWaitSeconds) {
@@ -108,6 +113,10 @@ export async function stepCheck(body: TaskBody, ctx: Ctx): Promise<void> {
   try {
     session = await ssh(ctx, job, attempt);
   } catch (err) {
+    if (err instanceof PermanentError) {
+      await ctx.bus.send('step.complete', { ...body, attempt: attempt.n, lost: err.message });
+      return;
+    }
     if (!(err instanceof TransientError)) throw err;
     if (now - (attempt.startedAt ?? now) > heartbeatMs) {
       await ctx.bus.send('step.complete', { ...body, attempt: attempt.n, lost: `instance unreachable over SSH (${err.message})` });
@@ -127,9 +136,15 @@ export async function stepCheck(body: TaskBody, ctx: Ctx): Promise<void> {
     await ctx.bus.send('step.complete', { ...body, attempt: attempt.n, exitCode: status.exitCode ?? 255, ...tails });
     return;
   }
-  const beatMs = (status.heartbeatAt ?? status.startedAt ?? 0) * 1000 || (attempt.startedAt ?? now);
-  if (now - beatMs > heartbeatMs) {
-    await ctx.bus.send('step.complete', { ...body, attempt: attempt.n, lost: `no heartbeat for ${Math.round((now - beatMs) / 1000)} s`, ...tails });
+  if (status.state === 'running' && status.agentAlive === false) {
+    await ctx.bus.send('step.complete', { ...body, attempt: attempt.n, lost: 'the agent died without an exit status', ...tails });
+    return;
+  }
+  // Heartbeat age on the instance's own clock: no skew between it and this dispatcher.
+  const beat = status.heartbeatAt ?? status.startedAt;
+  const age = beat !== undefined && status.instanceNow !== undefined ? status.instanceNow - beat : (now - (attempt.startedAt ?? now)) / 1000;
+  if (age * 1000 > heartbeatMs) {
+    await ctx.bus.send('step.complete', { ...body, attempt: attempt.n, lost: `no heartbeat for ${Math.round(age)} s`, ...tails });
     return;
   }
   await ctx.bus.send('step.check', body, { delaySeconds: poll });
