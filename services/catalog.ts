@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { defineCatalog } from '../shared/envelope.js';
 import { JobSpecSchema } from './job/spec.js';
+import { Ec2EventSchema } from './events/schema.js';
 
 const jobId = z.string().regex(/^[a-z0-9][a-z0-9-]{2,62}$/, 'a job id');
 const taskId = z.string().regex(/^\d{4,5}$/, 'a task id (0000, 0001, ...)');
@@ -47,6 +48,12 @@ export const catalog = defineCatalog({
     schema: JobKey,
     summary: "once no instance of the job is alive, delete its security resources and close the job",
     sentBy: 'job.check, job.cancel, itself (delayed), the reconciler',
+  },
+  'ec2.event': {
+    queue: 'events',
+    schema: Ec2EventSchema,
+    summary: 'an EC2 event from EventBridge (interruption warning, rebalance recommendation, state change)',
+    sentBy: 'EventBridge (the simulator sends the same shapes); EventBridge sets no message attributes, so a message without `service` on the events queue is this',
   },
   'job.cancel': {
     queue: 'master',

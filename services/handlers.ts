@@ -6,6 +6,7 @@ import { jobStart, jobSubmit } from './job/submit.js';
 import { securityCreate, securityTeardown } from './security/handlers.js';
 import { spotCheck, spotRequest } from './spot/handlers.js';
 import { stepCheck, stepComplete, stepRun } from './step/handlers.js';
+import { ec2Event } from './events/handler.js';
 
 export const handlers: HandlerMap<typeof catalog> = {
   'job.submit': jobSubmit,
@@ -19,6 +20,7 @@ export const handlers: HandlerMap<typeof catalog> = {
   'job.check': jobCheck,
   'security.teardown': securityTeardown,
   'job.cancel': jobCancel,
+  'ec2.event': ec2Event,
 };
 
 export function fleetRegistry(): Registry {

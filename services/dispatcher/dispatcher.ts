@@ -24,6 +24,9 @@ import { parseWith } from '../../shared/validation.js';
 import type { FleetDeps, HandlerContext } from './context.js';
 import type { Registry } from './registry.js';
 
+/** The service of a message on the events queue that names none (EventBridge's own messages). */
+export const EVENT_SERVICE = 'ec2.event';
+
 export interface DispatcherStats {
   received: number;
   succeeded: number;
@@ -136,7 +139,10 @@ export class Dispatcher {
       return undefined;
     }
     this.stats.received++;
-    const service = message.MessageAttributes?.[SERVICE_ATTRIBUTE]?.StringValue;
+    // EventBridge delivers its events with no message attributes: on the events queue
+    // a message without a `service` is an EC2 event.
+    const service =
+      message.MessageAttributes?.[SERVICE_ATTRIBUTE]?.StringValue ?? (kind === 'events' && this.registry.get(EVENT_SERVICE) ? EVENT_SERVICE : undefined);
     const receiveCount = receiveCountOf(message);
     const messageId = message.MessageId ?? '(none)';
     let log = this.deps.log.child({ queue: kind, messageId, ...(service ? { service } : {}) });

@@ -200,4 +200,26 @@ describe('dispatcher (local-aws-sqs + dynalite)', function () {
     expect(calls).to.equal(1);
     expect(await fleet.drainDlq('request')).to.have.length(0);
   });
+
+  it('routes an EventBridge event (no message attributes) on the events queue to ec2.event', async () => {
+    const seen: unknown[] = [];
+    const events = defineCatalog({
+      'ec2.event': { queue: 'events', schema: z.object({ source: z.literal('aws.ec2'), 'detail-type': z.string() }).passthrough(), summary: '', sentBy: '' },
+    });
+    const fleet = await testFleet(emu, events, {
+      'ec2.event': async (body) => {
+        seen.push(body);
+      },
+    });
+    closers.push(fleet.close);
+    await fleet.start();
+    await fleet.clients.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: fleet.deps.queues.main.events,
+        MessageBody: JSON.stringify({ source: 'aws.ec2', 'detail-type': 'EC2 Spot Instance Interruption Warning', detail: { 'instance-id': 'i-0123' } }),
+      }),
+    );
+    await eventually('event handled', () => seen.length === 1);
+    expect(seen[0]).to.deep.include({ 'detail-type': 'EC2 Spot Instance Interruption Warning' });
+  });
 });
