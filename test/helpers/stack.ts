@@ -41,6 +41,8 @@ export interface StackOptions {
   timeScale?: number;
   seed?: number;
   dispatchers?: number;
+  /** Simulated seconds from fulfilment to running (default 2). */
+  launchSeconds?: number;
 }
 
 let counter = 0;
@@ -54,7 +56,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     timeScale: options.timeScale ?? 20,
     seed: options.seed ?? 42,
     sandboxRoot: sandbox,
-    launchLatency: { kind: 'fixed', seconds: 2 },
+    launchLatency: { kind: 'fixed', seconds: options.launchSeconds ?? 2 },
   });
   const cloud = createCloudClients({ region: 'us-east-1', endpoints: { ec2: sim.endpoint, iam: sim.endpoint }, credentials: TEST_CREDENTIALS });
   const fleet = await testFleet(emu, catalog, options.handlers ?? handlers, {
