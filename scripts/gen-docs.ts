@@ -1,6 +1,9 @@
 /** `npm run docs:gen`: regenerate the docs that are derived from code. */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { jobSpecJsonSchemaText } from '../services/job/schema-doc.js';
+import { withServicesTable } from '../services/catalog-doc.js';
 
 writeFileSync(new URL('../docs/job-spec.schema.json', import.meta.url), jobSpecJsonSchemaText());
-console.log('wrote docs/job-spec.schema.json');
+const messages = new URL('../docs/messages.md', import.meta.url);
+writeFileSync(messages, withServicesTable(readFileSync(messages, 'utf8')));
+console.log('wrote docs/job-spec.schema.json and the services table of docs/messages.md');

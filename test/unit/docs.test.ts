@@ -30,3 +30,11 @@ describe('docs/job-spec.schema.json', () => {
     expect(read('docs/job-spec.schema.json')).to.equal(jobSpecJsonSchemaText());
   });
 });
+
+describe('docs/messages.md', () => {
+  it('has the services table of the catalogue (npm run docs:gen)', async () => {
+    const { withServicesTable } = await import('../../services/catalog-doc.js');
+    const doc = read('docs/messages.md');
+    expect(doc).to.equal(withServicesTable(doc));
+  });
+});
