@@ -145,29 +145,33 @@ export class Dispatcher {
       message.MessageAttributes?.[SERVICE_ATTRIBUTE]?.StringValue ?? (kind === 'events' && this.registry.get(EVENT_SERVICE) ? EVENT_SERVICE : undefined);
     const receiveCount = receiveCountOf(message);
     const messageId = message.MessageId ?? '(none)';
-    let log = this.deps.log.child({ queue: kind, messageId, ...(service ? { service } : {}) });
+    const bindings = { queue: kind, messageId, ...(service ? { service } : {}) };
+    // Until the body is known, a logger made only if something goes wrong.
+    const early = () => this.deps.log.child(bindings);
 
     const entry = service ? this.registry.get(service) : undefined;
     if (!entry) {
       const reason = service
         ? `unknown service ${JSON.stringify(service)} (known: ${this.registry.services().join(', ') || 'none'})`
         : `message attribute "${SERVICE_ATTRIBUTE}" is missing`;
-      return this.deadLetter(kind, message, reason, log);
+      return this.deadLetter(kind, message, reason, early());
     }
     let raw: unknown;
     try {
       raw = JSON.parse(message.Body ?? '');
     } catch (err) {
-      return this.deadLetter(kind, message, `body is not JSON: ${(err as Error).message}`, log);
+      return this.deadLetter(kind, message, `body is not JSON: ${(err as Error).message}`, early());
     }
     let body: unknown;
     try {
       body = parseWith(entry.def.schema, raw, `body of ${entry.service}`);
     } catch (err) {
-      return this.deadLetter(kind, message, (err as Error).message, log);
+      return this.deadLetter(kind, message, (err as Error).message, early());
     }
     const keys = body as { jobId?: unknown; taskId?: unknown };
-    log = log.child({
+    // The one child logger of this message: service, message and, where the body has them, job and task.
+    const log = this.deps.log.child({
+      ...bindings,
       ...(typeof keys.jobId === 'string' ? { jobId: keys.jobId } : {}),
       ...(typeof keys.taskId === 'string' ? { taskId: keys.taskId } : {}),
     });
