@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { eventually } from '../helpers/fleet.js';
@@ -89,6 +89,28 @@ describe('spotbatch CLI: setup, local', function () {
       }
     } finally {
       child.kill('SIGKILL');
+    }
+  });
+
+  it('local --demo --exit-when-done runs the example job to success, leaves nothing behind, exits 0', async function () {
+    this.timeout(240_000);
+    const demoData = mkdtempSync(path.join(tmpdir(), 'spotbatch-demo-'));
+    try {
+      const out = await runCli(
+        ['local', '--demo', '--exit-when-done', '--data', demoData, '--port', '0', '--sqs-port', '0', '--dynamodb-port', '0', '--sim-port', '0', '--ssh-port', '0'],
+        {},
+        200_000,
+      );
+      expect(out.code, out.stdout + out.stderr).to.equal(0);
+      expect(out.stdout).to.match(/demo: submitted testsleep as job-[0-9a-f]+/);
+      expect(out.stdout).to.match(/^000[012]\s+succeeded\s+1\s+us-east-1/m);
+      expect(out.stdout).to.contain('demo: nothing of the job is left in the simulator');
+      // The key that encrypts job private keys stays in the data folder, readable by its owner only.
+      const { statSync } = await import('node:fs');
+      expect(statSync(path.join(demoData, 'secret.key')).mode & 0o777).to.equal(0o600);
+      expect(out.stdout + out.stderr).not.to.contain(readFileSync(path.join(demoData, 'secret.key'), 'utf8').trim());
+    } finally {
+      rmSync(demoData, { recursive: true, force: true });
     }
   });
 });
