@@ -100,6 +100,7 @@ export async function securityTeardown(body: { jobId: string }, ctx: Ctx): Promi
   if (alive > 0) {
     // Security groups cannot go while instances use them: look again shortly.
     ctx.log.info({ alive }, 'waiting for the job\'s instances to terminate before teardown');
+    if (job.state === 'finishing' || job.state === 'cancelling') await jobs(ctx).keepAlive(job);
     await ctx.bus.send('security.teardown', { jobId: job.jobId }, { delaySeconds: poll });
     return;
   }
@@ -108,6 +109,7 @@ export async function securityTeardown(body: { jobId: string }, ctx: Ctx): Promi
   } catch (err) {
     if (err instanceof TransientError) {
       ctx.log.info({ reason: err.message }, 'teardown not possible yet; trying again');
+      if (job.state === 'finishing' || job.state === 'cancelling') await jobs(ctx).keepAlive(job);
       await ctx.bus.send('security.teardown', { jobId: job.jobId }, { delaySeconds: poll });
       return;
     }

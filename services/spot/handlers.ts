@@ -146,6 +146,7 @@ export async function spotCheck(body: TaskBody, ctx: Ctx): Promise<void> {
       if (!attempt.fulfilledAt) {
         await tasks(ctx).update(body, { state: 'waiting', version: task.version, set: { attempts: [...task.attempts.slice(0, -1), { ...attempt, instanceId, fulfilledAt: now }] } });
       }
+      await tasks(ctx).keepAlive(task);
       await ctx.bus.send('spot.check', body, { delaySeconds: poll });
       return;
     }
@@ -154,6 +155,7 @@ export async function spotCheck(body: TaskBody, ctx: Ctx): Promise<void> {
     return;
   }
   if (request?.State === 'open' && !REPLACE_CODES.has(code)) {
+    await tasks(ctx).keepAlive(task);
     await ctx.bus.send('spot.check', body, { delaySeconds: poll });
     return;
   }

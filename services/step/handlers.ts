@@ -77,6 +77,7 @@ export async function stepRun(body: TaskBody, ctx: Ctx): Promise<void> {
     if (!(err instanceof TransientError)) throw err;
     const waited = (now - (attempt.runningAt ?? now)) / 1000;
     if (waited < ctx.config.lifecycle.sshWaitSeconds) {
+      await tasks(ctx).keepAlive(task);
       await ctx.bus.send('step.run', body, { delaySeconds: ctx.config.lifecycle.pollSeconds });
       return;
     }
@@ -121,6 +122,7 @@ export async function stepCheck(body: TaskBody, ctx: Ctx): Promise<void> {
     if (now - (attempt.startedAt ?? now) > heartbeatMs) {
       await ctx.bus.send('step.complete', { ...body, attempt: attempt.n, lost: `instance unreachable over SSH (${err.message})` });
     } else {
+      await tasks(ctx).keepAlive(task);
       await ctx.bus.send('step.check', body, { delaySeconds: poll });
     }
     return;
@@ -147,6 +149,7 @@ export async function stepCheck(body: TaskBody, ctx: Ctx): Promise<void> {
     await ctx.bus.send('step.complete', { ...body, attempt: attempt.n, lost: `no heartbeat for ${Math.round(age)} s`, ...tails });
     return;
   }
+  await tasks(ctx).keepAlive(task);
   await ctx.bus.send('step.check', body, { delaySeconds: poll });
 }
 

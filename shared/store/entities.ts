@@ -146,12 +146,24 @@ export class EntityStore<S extends string, K extends Record<string, string>, A e
    * it never makes a handler's write stale). Conditional on the version read.
    */
   async markRedriven(key: K, version: number, state: S): Promise<boolean> {
+    return this.pushDue(key, version, state, { redrives: 1 });
+  }
+
+  /**
+   * A polling loop's sign of life: while a row waits in one state, its loop
+   * pushes dueAt forward once half the state's timeout has passed, so the
+   * reconciler re-drives only a loop that has stopped (and never starts a
+   * second one beside a live one). One write per half timeout; no version bump.
+   */
+  async keepAlive(row: RowMeta<S> & K): Promise<void> {
+    const half = ((this.machine.states[row.state].redrive?.afterSeconds ?? DEFAULT_STUCK_SECONDS) * 1000) / 2;
+    if (row.dueAt - this.clock.now() > half) return;
+    await this.pushDue(row, row.version, row.state, {});
+  }
+
+  private async pushDue(key: K, version: number, state: S, add: Record<string, number>): Promise<boolean> {
     try {
-      await this.write(
-        key,
-        { state, version, set: { dueAt: this.dueAtFor(state, this.clock.now()) }, add: { redrives: 1 } },
-        this.clock.now(),
-      );
+      await this.write(key, { state, version, set: { dueAt: this.dueAtFor(state, this.clock.now()) }, add }, this.clock.now());
       return true;
     } catch (err) {
       if (err instanceof StateConflictError) return false;

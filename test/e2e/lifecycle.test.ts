@@ -1,4 +1,7 @@
 import { expect } from 'chai';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { JobSpecInput } from '../../services/job/spec.js';
 import { leftovers, startStack, type Stack } from '../helpers/stack.js';
 import { eventually } from '../helpers/fleet.js';
@@ -37,6 +40,39 @@ describe('job lifecycle, end to end (emulators + simulator)', function () {
       expect(a.runningAt).to.be.at.most(a.startedAt!);
     }
     expect(await leftovers(stack, jobId)).to.deep.equal([]);
+  });
+});
+
+describe('job lifecycle, end to end: command mode, per-task args and env, uploads', function () {
+  this.timeout(240_000);
+  let stack: Stack;
+  let dir: string;
+  before(async () => {
+    stack = await startStack();
+    dir = mkdtempSync(path.join(tmpdir(), 'spotbatch-upload-'));
+    mkdirSync(path.join(dir, 'inputs', 'deeper'), { recursive: true });
+    writeFileSync(path.join(dir, 'inputs', 'hello.txt'), 'hello from the submitter\n');
+    writeFileSync(path.join(dir, 'inputs', 'deeper', 'n.txt'), '42\n');
+  });
+  after(async () => {
+    await stack.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('passes each task its args as separate arguments and its env as variables, and uploads folders first', async () => {
+    const nasty = ['two words', '$HOME;rm -rf /', "it's \"quoted\"", 'line\nbreak', '`whoami`'];
+    const jobId = await stack.submit({
+      name: 'args',
+      tasks: [{ args: nasty, env: { GREETING: 'hi $USER' } }, { args: ['plain'], env: { GREETING: 'second' } }],
+      command: ['sh', '-c', 'for a in "$@"; do printf "[%s]\\n" "$a"; done; printf "env=[%s]\\n" "$GREETING"; cat inputs/hello.txt inputs/deeper/n.txt', 'argv0'],
+      uploads: [{ from: path.join(dir, 'inputs'), to: 'inputs' }],
+      instances: { types: ['m5.large'], regions: ['us-east-1'] },
+    });
+    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
+    const [first, second] = await stack.tasks(jobId);
+    expect(job.state, `${first!.reason} ${first!.stderrTail}`).to.equal('succeeded');
+    expect(first!.stdoutTail).to.equal(`${nasty.map((a) => `[${a}]`).join('\n')}\nenv=[hi $USER]\nhello from the submitter\n42\n`);
+    expect(second!.stdoutTail).to.equal('[plain]\nenv=[second]\nhello from the submitter\n42\n');
   });
 });
 

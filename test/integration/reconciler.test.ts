@@ -98,4 +98,29 @@ describe('reconciler', function () {
     await eventually('takeover', () => alive.reconciler!.holder, 30_000);
     expect((await fleet.deps.store.leases.get(RECONCILER_LEASE))?.holder).to.equal(alive.dispatcher.id);
   });
+
+  it('leaves alone a row whose polling loop keeps it alive, and re-drives it once the loop stops', async () => {
+    const clock = new TestClock();
+    const fleet = await testFleet(emu, catalog, {}, { clock });
+    closers.push(fleet.close);
+    const { tasks } = fleet.deps.store;
+    const key = { jobId: 'poll', taskId: '0001' };
+    await tasks.create(key, {}, 'waiting');
+    const reconciler = new Reconciler(fleet.deps, 'r1');
+    const timeout = taskMachine.states.waiting.redrive!.afterSeconds * 1000;
+    // A live loop polls every few seconds; keepAlive writes only past half the timeout.
+    clock.advance(timeout / 4);
+    await tasks.keepAlive((await tasks.get(key))!);
+    const early = await tasks.get(key);
+    expect(early!.version).to.equal(1);
+    clock.advance(timeout / 2);
+    await tasks.keepAlive((await tasks.get(key))!);
+    clock.advance(timeout / 2); // past the original due time
+    expect((await reconciler.tick()).redriven).to.equal(0);
+    const row = await tasks.get(key);
+    expect(row!.version, 'keepAlive never bumps the version').to.equal(1);
+    // The loop stops: one timeout later the reconciler re-drives.
+    clock.advance(timeout);
+    expect((await reconciler.tick()).redriven).to.equal(1);
+  });
 });
