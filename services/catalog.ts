@@ -42,6 +42,24 @@ export const catalog = defineCatalog({
     summary: 'record the end of an attempt: success, a retry, or failure; terminate its instance',
     sentBy: 'step.check',
   },
+  'termination.detected': {
+    queue: 'request',
+    schema: TaskKey.extend({
+      attempt: z.number().int().min(1),
+      source: z.enum(['agent', 'events', 'reconcile']),
+      instanceId: z.string().optional(),
+      action: z.string().max(64).optional(),
+      noticeTime: z.string().max(64).optional(),
+    }).strict(),
+    summary: "mark the task's attempt interrupted (whichever detection path is first; the others are no-ops) and resubmit at once",
+    sentBy: 'step.check (the agent saw the notice), ec2.event (EventBridge warning), spot.check / step.check (reconciliation against EC2)',
+  },
+  'request.resubmit': {
+    queue: 'request',
+    schema: TaskKey,
+    summary: 'after an interruption: cool the pool down for the job, and place a new attempt elsewhere (bounded by retry.maxInterruptions)',
+    sentBy: 'termination.detected, the reconciler',
+  },
   'job.check': { queue: 'master', schema: JobKey, summary: 'when every task has ended: terminate leftovers, then tear down', sentBy: 'step.complete (the last task), the reconciler' },
   'security.teardown': {
     queue: 'master',

@@ -7,6 +7,7 @@ import { securityCreate, securityTeardown } from './security/handlers.js';
 import { spotCheck, spotRequest } from './spot/handlers.js';
 import { stepCheck, stepComplete, stepRun } from './step/handlers.js';
 import { ec2Event } from './events/handler.js';
+import { requestResubmit, terminationDetected } from './termination/handlers.js';
 
 export const handlers: HandlerMap<typeof catalog> = {
   'job.submit': jobSubmit,
@@ -21,6 +22,8 @@ export const handlers: HandlerMap<typeof catalog> = {
   'security.teardown': securityTeardown,
   'job.cancel': jobCancel,
   'ec2.event': ec2Event,
+  'termination.detected': terminationDetected,
+  'request.resubmit': requestResubmit,
 };
 
 export function fleetRegistry(): Registry {

@@ -97,9 +97,11 @@ export const ConfigSchema = z
         regions: z.array(z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'a region such as us-east-1')).min(1).default(['us-east-1']),
         /** How long step.run waits for SSH on a running instance before giving the attempt up. */
         sshWaitSeconds: int(10, 3600).default(300),
+        /** How long a pool that interrupted a task is avoided for the rest of that job. */
+        cooldownSeconds: int(0, 7 * 24 * 3600).default(1800),
       })
       .strict()
-      .default({ pollSeconds: 5, sshPort: 22, regions: ['us-east-1'], sshWaitSeconds: 300 }),
+      .default({ pollSeconds: 5, sshPort: 22, regions: ['us-east-1'], sshWaitSeconds: 300, cooldownSeconds: 1800 }),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -150,6 +152,7 @@ export const ENV_SETTINGS: ReadonlyArray<{ env: string; path: string[]; kind: Ki
   { env: 'SPOTBATCH_SECRET_KEY', path: ['lifecycle', 'secretKey'], kind: 'string' },
   { env: 'SPOTBATCH_REGIONS', path: ['lifecycle', 'regions'], kind: 'list' },
   { env: 'SPOTBATCH_SSH_WAIT_SECONDS', path: ['lifecycle', 'sshWaitSeconds'], kind: 'int' },
+  { env: 'SPOTBATCH_COOLDOWN_SECONDS', path: ['lifecycle', 'cooldownSeconds'], kind: 'int' },
 ];
 
 function convert(raw: string, kind: Kind): unknown {

@@ -32,6 +32,8 @@ export interface JobAttrs {
   failedCount?: number;
   cancelledCount?: number;
   outcome?: Outcome;
+  /** Pools that interrupted one of the job's tasks, avoided until the time given (epoch ms). */
+  cooldowns?: Record<string, number>;
   error?: string;
   endedAt?: number;
 }
@@ -58,6 +60,10 @@ export interface Attempt {
   reason?: string;
   /** Why this pool: the placement function's words. */
   placement?: string;
+  /** Which detection path saw the interruption first: the agent, EventBridge, or reconciliation. */
+  interruptedBy?: 'agent' | 'events' | 'reconcile';
+  /** The notice's time of action, when known. */
+  noticeTime?: string;
 }
 
 export interface TaskAttrs {

@@ -106,9 +106,11 @@ export const JobSpecSchema = z
         retryExitCodes: z.array(z.number().int().min(1).max(255)).max(255).default([]),
         /** Exit codes that fail the task at once (wins over retryExitCodes). */
         failExitCodes: z.array(z.number().int().min(1).max(255)).max(255).default([]),
+        /** Spot interruptions a task may survive (counted apart from exit-code retries). */
+        maxInterruptions: z.number().int().min(0).max(100).default(5),
       })
       .strict()
-      .default({ maxAttempts: 3, retryExitCodes: [], failExitCodes: [] }),
+      .default({ maxAttempts: 3, retryExitCodes: [], failExitCodes: [], maxInterruptions: 5 }),
     timeouts: z
       .object({
         step: duration.default(3600),

@@ -10,6 +10,7 @@ import { cancelSpotRequest, terminateInstance } from './cleanup.js';
 import { choosePool } from './placement.js';
 import { currentPrices } from './pricing.js';
 import { failTask } from '../step/outcome.js';
+import { INTERRUPTED_CODES } from '../termination/reconcile.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 type TaskBody = { jobId: string; taskId: string };
@@ -29,7 +30,6 @@ const REPLACE_CODES = new Set([
   'launch-group-constraint',
   'not-scheduled-yet',
 ]);
-const INTERRUPTED_CODES = new Set(['marked-for-termination', 'marked-for-stop', 'instance-terminated-by-price', 'instance-terminated-no-capacity', 'instance-terminated-capacity-oversubscribed', 'instance-terminated-launch-group-constraint']);
 
 /** Attempts beyond the retry budget that capacity trouble may use before the task gives up. */
 const EXTRA_PLACEMENTS = 10;
@@ -62,7 +62,9 @@ export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
   const candidates = (await Promise.all(regions.map((r) => currentPrices(cloud, r, spec.instances.types, now)))).flat();
   let placement;
   try {
-    placement = choosePool({ candidates, zones: spec.instances.zones, avoid: task.avoid, maxPrice: spec.instances.maxPrice });
+    // This task's failed pools, and the pools that interrupted any task of the job lately.
+    const cooled = Object.entries(job.cooldowns ?? {}).filter(([, until]) => until > now).map(([pool]) => pool);
+    placement = choosePool({ candidates, zones: spec.instances.zones, avoid: [...new Set([...task.avoid, ...cooled])], maxPrice: spec.instances.maxPrice });
   } catch (err) {
     if (err instanceof PermanentError) {
       await failTask(ctx, job, task, { from: 'pending', reason: err.message });

@@ -22,9 +22,14 @@ export interface StepPlan {
   heartbeatSeconds: number;
   /** Seconds between TERM and KILL when a step is timed out or stopped; default 10. */
   killGraceSeconds?: number;
+  /** Seconds between two polls of the instance metadata service (spot notice, rebalance) while a step runs; default 5. */
+  metadataPollSeconds?: number;
+  /** Relative to the login home; created before the first step and given to the steps as SPOTBATCH_CHECKPOINT_DIR (absolute). */
+  checkpointDir?: string;
 }
 
 export const DEFAULT_KILL_GRACE_SECONDS = 10;
+export const DEFAULT_METADATA_POLL_SECONDS = 5;
 
 export interface PlanFiles {
   /** Relative to the task dir's staging folder (which becomes `plan/`). */
@@ -46,6 +51,11 @@ export function checkPlan(plan: StepPlan): void {
   if (!Number.isInteger(plan.heartbeatSeconds) || plan.heartbeatSeconds < 1) problems.push('heartbeatSeconds must be an integer >= 1');
   const grace = plan.killGraceSeconds ?? DEFAULT_KILL_GRACE_SECONDS;
   if (!Number.isInteger(grace) || grace < 0) problems.push('killGraceSeconds must be an integer >= 0');
+  const poll = plan.metadataPollSeconds ?? DEFAULT_METADATA_POLL_SECONDS;
+  if (!Number.isInteger(poll) || poll < 1) problems.push('metadataPollSeconds must be an integer >= 1');
+  if (plan.checkpointDir !== undefined && !isSafeRelativePath(plan.checkpointDir)) {
+    problems.push('checkpointDir must be a relative path of plain segments (letters, digits, . _ -)');
+  }
   if (problems.length > 0) throw new PermanentError(`invalid step plan: ${problems.join('; ')}`);
 }
 
@@ -57,6 +67,8 @@ export function planFiles(plan: StepPlan, agentScript: string): PlanFiles {
     `STEP_TIMEOUT=${plan.stepTimeoutSeconds}`,
     `HEARTBEAT=${plan.heartbeatSeconds}`,
     `KILL_GRACE=${plan.killGraceSeconds ?? DEFAULT_KILL_GRACE_SECONDS}`,
+    `METADATA_POLL=${plan.metadataPollSeconds ?? DEFAULT_METADATA_POLL_SECONDS}`,
+    `CHECKPOINT_DIR=${shellQuote(plan.checkpointDir ?? '')}`,
     ...steps.map((s, i) => `STEP_NAME_${i + 1}=${shellQuote(s.name)}`),
   ];
   const env = Object.entries(plan.env).map(([name, value]) => `export ${name}=${shellQuote(value)}`);

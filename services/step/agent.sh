@@ -7,12 +7,14 @@
 #
 # Inputs (written by the dispatcher before the start, never edited after):
 #   plan/config.sh  MODE (steps|command), STEP_COUNT, STEP_NAME_<n>, STEP_TIMEOUT,
-#                   HEARTBEAT, KILL_GRACE: assignments of integers and quoted words
+#                   HEARTBEAT, KILL_GRACE, METADATA_POLL, CHECKPOINT_DIR:
+#                   assignments of integers and quoted words
 #   plan/env.sh     export NAME='value' lines (single-quote escaped)
 #   plan/args.sh    set -- 'word' ...: the task args (steps mode) or argv + args (command mode)
 #   plan/step-<n>.sh  the step scripts (steps mode)
 # Outputs: agent.pid started-at heartbeat step.pid step.pgid step.current stdout stderr
-#          timed-out ended-at exit-status (last), agent.log (the agent's own lines).
+#          timed-out notice rebalance ended-at exit-status (last), agent.log (the
+#          agent's own lines), .imds/ (the metadata watcher's scratch files).
 
 set -u
 
@@ -42,13 +44,132 @@ signal_step() {
 
 # >>> INTERRUPTION WATCHER (extension point) >>>
 # Called by the watchdog about once a second while a step runs, with the epoch
-# seconds in $1. The interruption work polls the instance metadata service here
-# (curl "$AWS_EC2_METADATA_SERVICE_ENDPOINT" or http://169.254.169.254/, IMDSv2
-# token, latest/meta-data/spot/instance-action), records the notice in a file
-# of the task dir and runs the checkpoint hook. It must return quickly (poll at
-# its own cadence, e.g. when $(( $1 % 5 )) = 0) and must not exit the shell.
+# seconds in $1. Every METADATA_POLL seconds it starts one poll of the instance
+# metadata service in the background (never two at once), so a slow or absent
+# service never holds up the heartbeat or the timeout. The poll (IMDSv2 token
+# reused until near expiry, IMDSv1 when the token PUT fails; curl, else wget;
+# 2 s per request) looks at:
+#   latest/meta-data/spot/instance-action  -> writes `notice` (the service's
+#       JSON plus "seenAt"), TERMs the step's process group once; no further step
+#   latest/meta-data/events/recommendations/rebalance -> writes `rebalance` once
+# Scratch files (token, answers) live in .imds/ in the task dir.
+IMDS_TOKEN_TTL=21600    # seconds asked for a token (the service's maximum)
+IMDS_TOKEN_MARGIN=60    # a token with less than this left is renewed
+_imds_next=0
+_imds_pid=
+
 watch_metadata() {
-  :
+  [ "$IMDS_ENABLED" = 1 ] || return 0
+  # Both files written: nothing left to watch for.
+  [ -e "$TASK_DIR/notice" ] && [ -e "$TASK_DIR/rebalance" ] && return 0
+  if [ -n "$_imds_pid" ] && kill -0 "$_imds_pid" 2>/dev/null; then return 0; fi
+  [ "$1" -ge "$_imds_next" ] || return 0
+  _imds_next=$(($1 + METADATA_POLL))
+  poll_metadata "$1" &
+  _imds_pid=$!
+}
+
+# Stop a poll in flight (the watchdog is ending).
+stop_metadata_poll() {
+  [ -n "$_imds_pid" ] && kill "$_imds_pid" 2>/dev/null
+  _imds_pid=
+}
+
+# imds_http METHOD PATH NAME [HEADER]: the answer's body goes to .imds/NAME;
+# prints the HTTP status (000: no answer). Proxies and rc files are ignored.
+imds_http() {
+  _body="$IMDS_DIR/$3"
+  rm -f "$_body"
+  if command -v curl >/dev/null 2>&1; then
+    curl -q -s --noproxy '*' --connect-timeout 1 -m 2 -X "$1" ${4:+-H "$4"} \
+      -o "$_body" -w '%{http_code}' "$IMDS_ENDPOINT$2" 2>/dev/null || :
+  elif command -v wget >/dev/null 2>&1; then
+    # GNU wget; busybox wget cannot PUT, which means IMDSv1.
+    _m=
+    [ "$1" = PUT ] && _m=--method=PUT
+    WGETRC=/dev/null wget -q -S -T 2 -t 1 -O "$_body" ${4:+--header="$4"} ${_m:+"$_m"} \
+      "$IMDS_ENDPOINT$2" 2>"$IMDS_DIR/headers" || :
+    _st=$(sed -n 's/^ *HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' "$IMDS_DIR/headers" 2>/dev/null | tail -n 1)
+    printf '%s' "${_st:-000}"
+  else
+    printf '000'
+  fi
+}
+
+# A token for IMDSv2 (printed), reused from .imds/token until near expiry; fails when the PUT does.
+imds_token() {
+  _exp=$(cat "$IMDS_DIR/token-expires" 2>/dev/null) || _exp=0
+  case $_exp in '' | *[!0-9]*) _exp=0 ;; esac
+  if [ "$1" -lt $((_exp - IMDS_TOKEN_MARGIN)) ] && [ -s "$IMDS_DIR/token" ]; then
+    cat "$IMDS_DIR/token"
+    return 0
+  fi
+  _st=$(imds_http PUT latest/api/token token.body "X-aws-ec2-metadata-token-ttl-seconds: $IMDS_TOKEN_TTL")
+  if [ "$_st" != 200 ] || [ ! -s "$IMDS_DIR/token.body" ]; then
+    rm -f "$IMDS_DIR/token" "$IMDS_DIR/token-expires"
+    return 1
+  fi
+  _tok=$(cat "$IMDS_DIR/token.body")
+  put "$IMDS_DIR/token" "$_tok"
+  put "$IMDS_DIR/token-expires" $(($1 + IMDS_TOKEN_TTL))
+  printf '%s' "$_tok"
+}
+
+# imds_get PATH NAME NOW: GET with the token (a refused token is renewed once),
+# or without one (IMDSv1) when there is none; prints the status.
+imds_get() {
+  _tok=$(imds_token "$3") || _tok=
+  if [ -z "$_tok" ] && [ ! -e "$IMDS_DIR/v1-logged" ]; then
+    : > "$IMDS_DIR/v1-logged"
+    log "metadata: no IMDSv2 token from $IMDS_ENDPOINT (PUT failed): trying IMDSv1"
+  fi
+  _st=$(imds_http GET "$1" "$2" ${_tok:+"X-aws-ec2-metadata-token: $_tok"})
+  if [ "$_st" = 401 ] && [ -n "$_tok" ]; then
+    rm -f "$IMDS_DIR/token" "$IMDS_DIR/token-expires"
+    _tok=$(imds_token "$3") || _tok=
+    _st=$(imds_http GET "$1" "$2" ${_tok:+"X-aws-ec2-metadata-token: $_tok"})
+  fi
+  if [ "$_st" = 000 ] && [ ! -e "$IMDS_DIR/down-logged" ]; then
+    : > "$IMDS_DIR/down-logged"
+    log "metadata: no answer from $IMDS_ENDPOINT (will keep trying)"
+  fi
+  printf '%s' "$_st"
+}
+
+# The JSON object in .imds/NAME on one line, "seenAt": NOW added; fails when it is not an object.
+imds_json_seen() {
+  _j=$(tr '\n\r\t' '   ' <"$IMDS_DIR/$1" 2>/dev/null) || return 1
+  _j=${_j%"${_j##*[! ]}"}
+  _j=${_j#"${_j%%[! ]*}"}
+  case $_j in '{'*'}') ;; *) return 1 ;; esac
+  _in=${_j#?}
+  _in=${_in%?}
+  case $_in in *[!\ ]*) printf '%s,"seenAt":%s}' "${_j%?}" "$2" ;; *) printf '{"seenAt":%s}' "$2" ;; esac
+}
+
+# One poll (in the background): notice first, then the rebalance recommendation.
+poll_metadata() {
+  umask 077
+  unset http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY
+  mkdir -p "$IMDS_DIR" 2>/dev/null || exit 0
+  if [ ! -e "$TASK_DIR/notice" ]; then
+    _st=$(imds_get latest/meta-data/spot/instance-action instance-action "$1")
+    if [ "$_st" = 200 ] && grep -q '"action"' "$IMDS_DIR/instance-action" 2>/dev/null &&
+      _n=$(imds_json_seen instance-action "$1") && [ ! -e "$TASK_DIR/notice" ]; then
+      put "$TASK_DIR/notice" "$_n"
+      log "spot interruption notice $(cat "$IMDS_DIR/instance-action"): TERM to the step's process group (once); no further step"
+      signal_step TERM
+    fi
+  fi
+  if [ ! -e "$TASK_DIR/rebalance" ]; then
+    _st=$(imds_get latest/meta-data/events/recommendations/rebalance rebalance "$1")
+    if [ "$_st" = 200 ]; then
+      _r=$(imds_json_seen rebalance "$1") || _r="{\"seenAt\":$1}"
+      put "$TASK_DIR/rebalance" "$_r"
+      log "rebalance recommendation $(cat "$IMDS_DIR/rebalance"): recorded, step left running"
+    fi
+  fi
+  exit 0
 }
 # <<< INTERRUPTION WATCHER <<<
 
@@ -58,6 +179,7 @@ watchdog() {
   _beat=0
   _term_at=0
   _killed=0
+  trap 'stop_metadata_poll; exit 0' TERM
   while :; do
     _t=$(now)
     if [ $((_t - _beat)) -ge "$HEARTBEAT" ]; then
@@ -108,6 +230,10 @@ run_step() {
     SPOTBATCH_STEP=$_n
     SPOTBATCH_STEP_NAME=$_name
     export SPOTBATCH_TASK_DIR SPOTBATCH_STEP SPOTBATCH_STEP_NAME
+    if [ -n "$CHECKPOINT_DIR" ]; then
+      SPOTBATCH_CHECKPOINT_DIR=$WORK_DIR/$CHECKPOINT_DIR
+      export SPOTBATCH_CHECKPOINT_DIR
+    fi
     if [ "$MODE" = steps ]; then
       set -- "$SH" "$PLAN/step-$_n.sh" "$@"
     elif ! command -v "$1" >/dev/null 2>&1; then
@@ -164,16 +290,32 @@ main() {
     log "setsid not found: trying job control (set -m) for the step's process group"
     set -m 2>/dev/null || true
   fi
+  CHECKPOINT_DIR=${CHECKPOINT_DIR:-}
+  METADATA_POLL=${METADATA_POLL:-5}
+  if [ -n "$CHECKPOINT_DIR" ] && ! mkdir -p "$WORK_DIR/$CHECKPOINT_DIR"; then
+    log "cannot create the checkpoint folder $WORK_DIR/$CHECKPOINT_DIR"
+  fi
+  # The metadata service as the step would see it: the plan's env, else the login env.
+  IMDS_ENDPOINT=$(. "$PLAN/env.sh" >/dev/null 2>&1; printf '%s' "${AWS_EC2_METADATA_SERVICE_ENDPOINT:-http://169.254.169.254/}")
+  IMDS_ENDPOINT=${IMDS_ENDPOINT%/}/
+  IMDS_ENABLED=$(. "$PLAN/env.sh" >/dev/null 2>&1; case ${AWS_EC2_METADATA_DISABLED:-} in [Tt][Rr][Uu][Ee]) echo 0 ;; *) echo 1 ;; esac)
+  IMDS_DIR=$TASK_DIR/.imds
+  [ "$IMDS_ENABLED" = 1 ] || log "AWS_EC2_METADATA_DISABLED: no interruption watcher"
   _t=$(now)
   put "$TASK_DIR/started-at" "$_t"
   put "$TASK_DIR/heartbeat" "$_t"
   : >> "$TASK_DIR/stdout"
   : >> "$TASK_DIR/stderr"
-  log "run started: $STEP_COUNT step(s), mode $MODE, timeout ${STEP_TIMEOUT}s, heartbeat ${HEARTBEAT}s"
+  log "run started: $STEP_COUNT step(s), mode $MODE, timeout ${STEP_TIMEOUT}s, heartbeat ${HEARTBEAT}s, metadata every ${METADATA_POLL}s at $IMDS_ENDPOINT"
   code=0
   i=1
   while [ "$i" -le "$STEP_COUNT" ]; do
     if [ -e "$TASK_DIR/stop-requested" ]; then code=$STOPPED_CODE; break; fi
+    if [ "$i" -gt 1 ] && [ -e "$TASK_DIR/notice" ]; then
+      log "interruption notice: step $i and after not started"
+      code=$STOPPED_CODE
+      break
+    fi
     code=0
     run_step "$i" || code=$?
     [ "$code" -eq 0 ] || break

@@ -25,6 +25,14 @@ export interface AgentStatus {
   instanceNow?: number;
   /** While running: false when the agent process is gone without an exit status (the run was lost, e.g. killed). */
   agentAlive?: boolean;
+  /**
+   * A spot interruption notice the agent's metadata watcher saw
+   * (spot/instance-action: action `terminate`, `stop` or `hibernate`, time ISO 8601 UTC),
+   * with the instance epoch second it saw it. The step's process group got one TERM then.
+   */
+  notice?: { action: string; time: string; seenAt: number };
+  /** A rebalance recommendation the watcher saw (events/recommendations/rebalance); the step was left running. */
+  rebalance?: { noticeTime?: string; seenAt: number };
 }
 
 const DEFAULT_TAIL_LINES = 50;
@@ -94,6 +102,8 @@ export async function readAgentStatus(session: SshSession, taskDir: string, tail
     `cd "$HOME"/${shellQuote(taskDir)} 2>/dev/null || { echo ${b}; echo; echo ${b}; echo; echo ${b}; exit 0; }`,
     `[ -d lock ] && echo lock=1`,
     `for f in started-at heartbeat ended-at exit-status; do [ -f "$f" ] && echo "$f=$(cat "$f")"; done`,
+    // One line each (JSON written by the watcher), so they fit the key=value header.
+    `for f in notice rebalance; do [ -f "$f" ] && printf '%s=%s\\n' "$f" "$(tr '\\n\\r' '  ' < "$f")"; done`,
     `p=$(cat agent.pid 2>/dev/null) && [ -n "$p" ] && kill -0 "$p" 2>/dev/null && echo alive=1`,
     `echo ${b}`,
     tail('stdout'),
@@ -160,6 +170,10 @@ function parseStatus(header: string, stdoutTail: string, stderrTail: string): Ag
   set('heartbeatAt', num('heartbeat'));
   set('endedAt', num('ended-at'));
   set('exitCode', num('exit-status'));
+  const notice = parseNotice(fields.get('notice'));
+  if (notice) status.notice = notice;
+  const rebalance = parseRebalance(fields.get('rebalance'));
+  if (rebalance) status.rebalance = rebalance;
   if (status.exitCode !== undefined) status.state = 'exited';
   else if (fields.has('lock')) {
     status.state = 'running';
@@ -167,4 +181,47 @@ function parseStatus(header: string, stdoutTail: string, stderrTail: string): Ag
     status.agentAlive = fields.has('alive') || status.startedAt === undefined;
   }
   return status;
+}
+
+/** The fields of a JSON object, or undefined when the text is not one. */
+function jsonFields(text: string): Map<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? new Map<string, unknown>(Object.entries(value)) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** seenAt of a watcher file that is not valid JSON (the service's answer was odd): the agent's own part still counts. */
+function seenAtOf(fields: Map<string, unknown> | undefined, text: string): number | undefined {
+  const value = fields?.get('seenAt');
+  if (typeof value === 'number' && Number.isInteger(value)) return value;
+  const match = /"seenAt":(\d+)\}\s*$/.exec(text);
+  return match ? Number(match[1]) : undefined;
+}
+
+function stringField(fields: Map<string, unknown> | undefined, text: string, key: string): string | undefined {
+  const value = fields?.get(key);
+  if (typeof value === 'string') return value;
+  if (fields) return undefined;
+  const match = new RegExp(`"${key}"\\s*:\\s*"([^"\\\\]*)"`).exec(text);
+  return match?.[1];
+}
+
+function parseNotice(text: string | undefined): AgentStatus['notice'] {
+  if (text === undefined) return undefined;
+  const fields = jsonFields(text);
+  const seenAt = seenAtOf(fields, text);
+  if (seenAt === undefined) return undefined;
+  return { action: stringField(fields, text, 'action') ?? 'unknown', time: stringField(fields, text, 'time') ?? '', seenAt };
+}
+
+function parseRebalance(text: string | undefined): AgentStatus['rebalance'] {
+  if (text === undefined) return undefined;
+  const fields = jsonFields(text);
+  const seenAt = seenAtOf(fields, text);
+  if (seenAt === undefined) return undefined;
+  const noticeTime = stringField(fields, text, 'noticeTime');
+  return noticeTime === undefined ? { seenAt } : { noticeTime, seenAt };
 }

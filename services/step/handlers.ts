@@ -8,6 +8,7 @@ import { secretBox } from '../job/secrets.js';
 import { terminateInstance } from '../spot/cleanup.js';
 import { readAgentStatus, startAgent, type StepPlan } from './agent.js';
 import { endTask } from './outcome.js';
+import { reclaimed } from '../termination/reconcile.js';
 import { connectSsh, type SshSession } from './ssh.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
@@ -75,6 +76,11 @@ export async function stepRun(body: TaskBody, ctx: Ctx): Promise<void> {
       return;
     }
     if (!(err instanceof TransientError)) throw err;
+    const why = await reclaimed(cloudOf(ctx), attempt);
+    if (why) {
+      await ctx.bus.send('termination.detected', { ...body, attempt: attempt.n, source: 'reconcile', action: why, ...(attempt.instanceId ? { instanceId: attempt.instanceId } : {}) });
+      return;
+    }
     const waited = (now - (attempt.runningAt ?? now)) / 1000;
     if (waited < ctx.config.lifecycle.sshWaitSeconds) {
       await tasks(ctx).keepAlive(task);
@@ -119,6 +125,12 @@ export async function stepCheck(body: TaskBody, ctx: Ctx): Promise<void> {
       return;
     }
     if (!(err instanceof TransientError)) throw err;
+    // Reconciliation: is the instance gone to a spot reclaim?
+    const why = await reclaimed(cloudOf(ctx), attempt);
+    if (why) {
+      await ctx.bus.send('termination.detected', { ...body, attempt: attempt.n, source: 'reconcile', action: why, ...(attempt.instanceId ? { instanceId: attempt.instanceId } : {}) });
+      return;
+    }
     if (now - (attempt.startedAt ?? now) > heartbeatMs) {
       await ctx.bus.send('step.complete', { ...body, attempt: attempt.n, lost: `instance unreachable over SSH (${err.message})` });
     } else {

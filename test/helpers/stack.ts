@@ -16,7 +16,9 @@ import { handlers } from '../../services/handlers.js';
 import type { JobSpecInput } from '../../services/job/spec.js';
 import { jobs, allTasks, type JobRow, type TaskRow } from '../../services/job/repo.js';
 import { startSimulator, type Simulator } from '../../services/simulator/index.js';
-import { TEST_CREDENTIALS, eventually, testEmulators, testFleet, type TestFleet } from './fleet.js';
+import { TEST_CREDENTIALS, clientsFor, eventually, testConfig, testEmulators, testFleet, uniquePrefix, type TestFleet } from './fleet.js';
+import { destroyClients } from '../../shared/aws.js';
+import { setup } from '../../shared/setup.js';
 import type { HandlerMap } from '../../services/dispatcher/registry.js';
 
 export interface Stack {
@@ -43,6 +45,8 @@ export interface StackOptions {
   dispatchers?: number;
   /** Simulated seconds from fulfilment to running (default 2). */
   launchSeconds?: number;
+  /** Whether the simulator sends its EventBridge-shaped events to the events queue (default true). */
+  events?: boolean;
 }
 
 let counter = 0;
@@ -50,7 +54,13 @@ let counter = 0;
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const emu = await testEmulators();
   const sandbox = mkdtempSync(path.join(tmpdir(), 'spotbatch-e2e-'));
+  const prefix = uniquePrefix();
+  // The queues first, so the simulator can send its events where EventBridge would.
+  const setupClients = clientsFor(emu);
+  const { queues } = await setup(setupClients, testConfig(prefix));
+  destroyClients(setupClients);
   const sim = await startSimulator({
+    ...(options.events === false ? {} : { eventsQueueUrl: queues.main.events }),
     port: 0,
     sshPort: 0,
     timeScale: options.timeScale ?? 20,
@@ -60,6 +70,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   });
   const cloud = createCloudClients({ region: 'us-east-1', endpoints: { ec2: sim.endpoint, iam: sim.endpoint }, credentials: TEST_CREDENTIALS });
   const fleet = await testFleet(emu, catalog, options.handlers ?? handlers, {
+    prefix,
     config: {
       dispatcher: { concurrency: 4, batchSize: 10, visibilityTimeoutSeconds: 30, heartbeatSeconds: 10 },
       lifecycle: { pollSeconds: 1, sshPort: sim.sshPort, sshIngressCidr: '127.0.0.1/32', secretKey: generateSecretKey() },

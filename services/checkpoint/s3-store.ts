@@ -1,0 +1,218 @@
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { z } from 'zod';
+import { isRetryable, PermanentError, TransientError } from '../../shared/errors.js';
+import type { SshSession } from '../step/ssh.js';
+import { checkIdPart, checkKey, checkRemoteDir, VERSION, versionName, type CheckpointKey } from './keys.js';
+import { probeRemoteDir, replaceRemoteDir } from './remote.js';
+import { inPool, walkTree } from './tree.js';
+import type { CheckpointStore, SavedCheckpoint, StoreDeps } from './types.js';
+
+/**
+ * A checkpoint store in S3:
+ *
+ *   <prefix>/<jobId>/<taskId>/<version>/files/<path>    the folder's files
+ *   <prefix>/<jobId>/<taskId>/<version>/manifest.json   every file (size, mode) and folder
+ *   <prefix>/<jobId>/<taskId>/latest.json               {"version", "files", "bytes", "savedAt"}, written last
+ *
+ * A reader goes latest.json -> manifest -> files, so a version that is not
+ * complete is never read: latest.json names it only after all its objects
+ * are in. Copies go through a temporary folder on the dispatcher.
+ */
+
+const PARALLEL = 4;
+
+const LatestSchema = z.object({
+  version: z.string().regex(VERSION),
+  files: z.number().int().min(0),
+  bytes: z.number().int().min(0),
+  savedAt: z.number(),
+});
+type Latest = z.infer<typeof LatestSchema>;
+
+const relPath = z
+  .string()
+  .min(1)
+  .refine((p) => !p.startsWith('/') && !p.split('/').some((s) => s === '' || s === '.' || s === '..'), 'a plain relative path');
+const ManifestSchema = z.object({
+  version: z.string().regex(VERSION),
+  files: z.array(z.object({ path: relPath, size: z.number().int().min(0), mode: z.number().int().min(0).max(0o7777) })),
+  dirs: z.array(z.object({ path: relPath, mode: z.number().int().min(0).max(0o7777) })),
+});
+type Manifest = z.infer<typeof ManifestSchema>;
+
+export function s3CheckpointStore(location: { bucket: string; prefix: string }, s3: S3Client, deps: StoreDeps): CheckpointStore {
+  const { bucket } = location;
+  const join = (...parts: string[]): string => parts.filter((p) => p !== '').join('/');
+  const taskBase = (key: CheckpointKey): string => join(location.prefix, key.jobId, key.taskId);
+  const where = (key: string): string => `s3://${bucket}/${key}`;
+
+  async function call<T>(what: string, key: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      const name = (err as { name?: unknown } | null)?.name;
+      const message = `S3 ${what} ${where(key)}: ${typeof name === 'string' ? name : 'error'}${err instanceof Error && err.message && err.message !== name ? ` (${err.message.split('\n', 1)[0]})` : ''}`;
+      throw isRetryable(err) ? new TransientError(message, { cause: err }) : new PermanentError(message, { cause: err });
+    }
+  }
+
+  async function getJson(key: string): Promise<unknown> {
+    try {
+      const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const text = (await res.Body?.transformToString('utf8')) ?? '';
+      return JSON.parse(text) as unknown;
+    } catch (err) {
+      if ((err as { name?: unknown } | null)?.name === 'NoSuchKey') return undefined;
+      throw err;
+    }
+  }
+
+  async function readLatest(base: string): Promise<Latest | undefined> {
+    const key = `${base}/latest.json`;
+    const raw = await call('read of', key, () => getJson(key));
+    if (raw === undefined) return undefined;
+    const parsed = LatestSchema.safeParse(raw);
+    if (!parsed.success) throw new TransientError(`checkpoint pointer ${where(key)} is not readable`);
+    return parsed.data;
+  }
+
+  async function putJson(key: string, value: unknown): Promise<void> {
+    const body = `${JSON.stringify(value)}\n`;
+    await call('write of', key, () => s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/json' })));
+  }
+
+  async function listKeys(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const res = await call('listing of', prefix, () =>
+        s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) })),
+      );
+      for (const o of res.Contents ?? []) if (o.Key) keys.push(o.Key);
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+    return keys;
+  }
+
+  async function deleteKeys(keys: string[], what: string): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000);
+      const res = await call('delete under', what, () =>
+        s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } })),
+      );
+      if (res.Errors?.length) throw new TransientError(`S3 delete under ${where(what)}: ${res.Errors.length} object(s) not deleted (${res.Errors[0]?.Code ?? 'error'})`);
+    }
+  }
+
+  /** Versions strictly older than `keep` (complete or abandoned), by the version segment of their keys. */
+  async function prune(base: string, keep: string): Promise<void> {
+    const old = (await listKeys(`${base}/`)).filter((k) => {
+      const version = k.slice(base.length + 1).split('/', 1)[0] ?? '';
+      return VERSION.test(version) && version < keep;
+    });
+    await deleteKeys(old, `${base}/`);
+  }
+
+  return {
+    async save(session: SshSession, remoteDir: string, rawKey: CheckpointKey): Promise<SavedCheckpoint | undefined> {
+      const key = checkKey(rawKey);
+      const rdir = checkRemoteDir(remoteDir);
+      const version = versionName(deps.now());
+      if ((await probeRemoteDir(session, rdir)) !== 'present') return undefined;
+      const base = taskBase(key);
+      const vbase = `${base}/${version}`;
+      const tmp = await mkdtemp(path.join(deps.tmpDir, 'spotbatch-ckpt-'));
+      let uploaded = false;
+      try {
+        const local = path.join(tmp, 'data');
+        await session.getLocal(rdir, local);
+        const tree = await walkTree(local);
+        uploaded = true;
+        await inPool(tree.files, PARALLEL, async (file) => {
+          const objectKey = `${vbase}/files/${file.path}`;
+          await call('upload to', objectKey, () =>
+            s3.send(
+              new PutObjectCommand({
+                Bucket: bucket,
+                Key: objectKey,
+                Body: createReadStream(path.join(local, ...file.path.split('/'))),
+                ContentLength: file.size,
+              }),
+            ),
+          );
+        });
+        const manifest: Manifest = { version, files: tree.files, dirs: tree.dirs };
+        await putJson(`${vbase}/manifest.json`, manifest);
+        const current = await readLatest(base);
+        if (current && current.version > version) {
+          // A save that started later has already committed: ours is older, drop it.
+          await deleteKeys(await listKeys(`${vbase}/`), `${vbase}/`);
+          return { files: current.files, bytes: current.bytes, savedAt: current.savedAt };
+        }
+        const latest: Latest = { version, files: tree.files.length, bytes: tree.bytes, savedAt: deps.now() };
+        await putJson(`${base}/latest.json`, latest);
+        uploaded = false; // committed: nothing to undo
+        await prune(base, version);
+        return { files: latest.files, bytes: latest.bytes, savedAt: latest.savedAt };
+      } catch (err) {
+        if (uploaded) await deleteKeys(await listKeys(`${vbase}/`), `${vbase}/`).catch(() => undefined);
+        throw err;
+      } finally {
+        await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      }
+    },
+
+    async restore(session: SshSession, remoteDir: string, rawKey: CheckpointKey): Promise<boolean> {
+      const key = checkKey(rawKey);
+      const rdir = checkRemoteDir(remoteDir);
+      const base = taskBase(key);
+      const latest = await readLatest(base);
+      if (!latest) return false;
+      const vbase = `${base}/${latest.version}`;
+      const rawManifest = await call('read of', `${vbase}/manifest.json`, () => getJson(`${vbase}/manifest.json`));
+      const manifest = ManifestSchema.safeParse(rawManifest);
+      if (!manifest.success || manifest.data.version !== latest.version) {
+        throw new TransientError(`checkpoint ${where(vbase)}: manifest missing or unreadable (replaced meanwhile?)`);
+      }
+      const tmp = await mkdtemp(path.join(deps.tmpDir, 'spotbatch-ckpt-'));
+      try {
+        const local = path.join(tmp, 'data');
+        await mkdir(local);
+        for (const dir of manifest.data.dirs) await mkdir(path.join(local, ...dir.path.split('/')), { recursive: true });
+        await inPool(manifest.data.files, PARALLEL, async (file) => {
+          const objectKey = `${vbase}/files/${file.path}`;
+          const target = path.join(local, ...file.path.split('/'));
+          await mkdir(path.dirname(target), { recursive: true });
+          await call('download of', objectKey, async () => {
+            const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: objectKey }));
+            if (!(res.Body instanceof Readable)) throw new TransientError('no body stream in the answer');
+            await pipeline(res.Body, createWriteStream(target));
+          });
+          await chmod(target, file.mode);
+        });
+        // Folder modes last: a read-only folder would refuse the files above.
+        for (const dir of [...manifest.data.dirs].reverse()) await chmod(path.join(local, ...dir.path.split('/')), dir.mode);
+        await replaceRemoteDir(session, local, rdir);
+        return true;
+      } finally {
+        await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      }
+    },
+
+    async remove(jobId: string): Promise<void> {
+      const prefix = `${join(location.prefix, checkIdPart('jobId', jobId))}/`;
+      await deleteKeys(await listKeys(prefix), prefix);
+    },
+  };
+}

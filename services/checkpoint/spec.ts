@@ -1,0 +1,50 @@
+/**
+ * The `checkpoint` part of a job spec, for services/job/spec.ts to plug in.
+ * Kept free of imports from services/job so that spec.ts can import it
+ * without an import loop.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+import { checkpointStoreRule } from './location.js';
+
+/** A remote checkpoint folder: relative to the login home (or absolute), plain enough to replace safely. */
+export function remoteDirRule(dir: string): string | undefined {
+  if (dir.length === 0) return 'must not be empty';
+  if (dir.length > 1024) return 'must be at most 1024 characters long';
+  if (dir.includes('\0')) return 'must not contain a NUL character';
+  if (dir.split('/').includes('..')) return 'must not contain ".."';
+  const normal = path.posix.normalize(dir).replace(/\/+$/, '');
+  if (normal === '' || normal === '.' || normal === '/' || /^\/home\/[^/]+$/.test(normal) || /^\/[^/]+$/.test(normal)) {
+    return 'must name a folder of its own (not the home folder or a top-level folder)';
+  }
+  return undefined;
+}
+
+/** seconds as a number, or "90s", "10m", "2h"; at least a minute apart. */
+const every = z.union([
+  z.number().int().min(60).max(7 * 24 * 3600),
+  z
+    .string()
+    .regex(/^\d+(s|m|h)$/, 'a duration such as "90s", "10m" or "2h"')
+    .transform((s) => Number(s.slice(0, -1)) * { s: 1, m: 60, h: 3600 }[s.slice(-1) as 's' | 'm' | 'h'])
+    .refine((n) => n >= 60 && n <= 7 * 24 * 3600, 'must be between 1 minute and 7 days'),
+]);
+
+export const CheckpointSpecSchema = z
+  .object({
+    /** The folder the step writes its checkpoint to (SPOTBATCH_CHECKPOINT_DIR), relative to the login home. */
+    path: z.string().superRefine((p, ctx) => {
+      const rule = remoteDirRule(p);
+      if (rule) ctx.addIssue({ code: 'custom', message: rule });
+    }),
+    /** "local:DIR" or "s3://bucket/prefix" (see parseCheckpointStore). */
+    store: z.string().superRefine((s, ctx) => {
+      const rule = checkpointStoreRule(s);
+      if (rule) ctx.addIssue({ code: 'custom', message: rule });
+    }),
+    /** Also save periodically while the step runs, in seconds once parsed. */
+    every: every.optional(),
+  })
+  .strict();
+
+export type CheckpointSpec = z.infer<typeof CheckpointSpecSchema>;

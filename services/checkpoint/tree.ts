@@ -1,0 +1,48 @@
+import { lstat, readdir } from 'node:fs/promises';
+import path from 'node:path';
+
+/** What a local copy of a checkpoint folder holds: regular files and folders, paths relative and '/'-separated. */
+export interface Tree {
+  files: { path: string; size: number; mode: number }[];
+  dirs: { path: string; mode: number }[];
+  bytes: number;
+}
+
+export async function walkTree(root: string): Promise<Tree> {
+  const tree: Tree = { files: [], dirs: [], bytes: 0 };
+  const walk = async (rel: string): Promise<void> => {
+    const entries = await readdir(path.join(root, ...rel.split('/').filter(Boolean)), { withFileTypes: true });
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      const child = rel ? `${rel}/${entry.name}` : entry.name;
+      const info = await lstat(path.join(root, ...child.split('/')));
+      if (info.isDirectory()) {
+        tree.dirs.push({ path: child, mode: info.mode & 0o7777 });
+        await walk(child);
+      } else if (info.isFile()) {
+        tree.files.push({ path: child, size: info.size, mode: info.mode & 0o7777 });
+        tree.bytes += info.size;
+      }
+    }
+  };
+  await walk('');
+  return tree;
+}
+
+/** Run `work` over `items`, at most `limit` at a time; the first failure rejects (after the running ones settle). */
+export async function inPool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed: { err: unknown } | undefined;
+  const runner = async (): Promise<void> => {
+    while (!failed && next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await work(item);
+      } catch (err) {
+        failed ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, runner));
+  if (failed) throw failed.err;
+}

@@ -1,0 +1,100 @@
+/**
+ * termination.detected and request.resubmit. Three detection paths (the agent
+ * on the instance, EventBridge's warning, reconciliation against EC2) all send
+ * termination.detected; the first one moves the task to `interrupted` with one
+ * conditional write, the others find it moved and do nothing, so there is one
+ * resubmit per interruption.
+ */
+import { PermanentError, StateConflictError } from '../../shared/errors.js';
+import type { HandlerContext } from '../dispatcher/context.js';
+import type { FleetCatalog } from '../catalog.js';
+import { currentAttempt, poolKey, type Attempt } from '../job/model.js';
+import { jobs, tasks } from '../job/repo.js';
+import { terminateInstance } from '../spot/cleanup.js';
+import { failTask } from '../step/outcome.js';
+
+type Ctx = HandlerContext<FleetCatalog>;
+
+export interface Detected {
+  jobId: string;
+  taskId: string;
+  attempt: number;
+  source: 'agent' | 'events' | 'reconcile';
+  instanceId?: string;
+  action?: string;
+  noticeTime?: string;
+}
+
+function cloudOf(ctx: Ctx) {
+  if (!ctx.cloud) throw new PermanentError('this dispatcher has no EC2/IAM clients');
+  return ctx.cloud;
+}
+
+export async function terminationDetected(body: Detected, ctx: Ctx): Promise<void> {
+  const key = { jobId: body.jobId, taskId: body.taskId };
+  const task = await tasks(ctx).get(key);
+  const attempt = task && currentAttempt(task);
+  if (!task || !attempt || attempt.n !== body.attempt) return;
+  if (task.state !== 'waiting' && task.state !== 'starting' && task.state !== 'running') return;
+  if (body.instanceId && attempt.instanceId && body.instanceId !== attempt.instanceId) return;
+  const now = ctx.clock.now();
+  const ended: Attempt = {
+    ...attempt,
+    endedAt: now,
+    outcome: 'interrupted',
+    interruptedBy: body.source,
+    reason: `spot interruption${body.action ? ` (${body.action})` : ''}, seen by ${body.source}`,
+    ...(body.noticeTime ? { noticeTime: body.noticeTime } : {}),
+  };
+  await tasks(ctx).transition(key, {
+    from: task.state,
+    to: 'interrupted',
+    version: task.version,
+    set: { attempts: [...task.attempts.slice(0, -1), ended], interruptions: (task.interruptions ?? 0) + 1 },
+  });
+  await ctx.store.events.append(task.jobId, 'task.interrupted', { taskId: task.taskId, data: { attempt: attempt.n, pool: poolKey(attempt.pool), source: body.source } });
+  ctx.log.info({ attempt: attempt.n, pool: poolKey(attempt.pool), source: body.source, instanceId: attempt.instanceId }, 'spot interruption detected: resubmitting');
+  // Resubmit at once, not when the instance dies.
+  await ctx.bus.send('request.resubmit', key);
+  // The instance is going anyway; the step had its SIGTERM from the agent.
+  if (attempt.instanceId) await terminateInstance(cloudOf(ctx), attempt.pool.region, attempt.instanceId);
+}
+
+export async function requestResubmit(body: { jobId: string; taskId: string }, ctx: Ctx): Promise<void> {
+  const [job, task] = await Promise.all([jobs(ctx).get({ jobId: body.jobId }), tasks(ctx).get(body)]);
+  if (!job || !task || task.state !== 'interrupted') return;
+  const attempt = currentAttempt(task);
+  const interruptions = task.interruptions ?? 0;
+  if (interruptions > job.spec.retry.maxInterruptions) {
+    await failTask(ctx, job, task, { from: 'interrupted', reason: `interrupted ${interruptions} times (retry.maxInterruptions ${job.spec.retry.maxInterruptions})` });
+    return;
+  }
+  if (attempt) await coolDown(ctx, job.jobId, poolKey(attempt.pool));
+  await tasks(ctx).transition(body, {
+    from: 'interrupted',
+    to: 'pending',
+    version: task.version,
+    set: { avoid: attempt ? [...new Set([...task.avoid, poolKey(attempt.pool)])] : task.avoid },
+  });
+  await ctx.bus.send('spot.request', body);
+}
+
+/** Record on the job that `pool` is to be avoided until the cool-down ends (read-modify-write, bounded retries). */
+async function coolDown(ctx: Ctx, jobId: string, pool: string): Promise<void> {
+  const seconds = ctx.config.lifecycle.cooldownSeconds;
+  if (seconds <= 0) return;
+  for (let i = 0; i < 5; i++) {
+    const job = await jobs(ctx).get({ jobId });
+    if (!job) return;
+    const now = ctx.clock.now();
+    const cooldowns = Object.fromEntries(Object.entries(job.cooldowns ?? {}).filter(([, until]) => until > now));
+    cooldowns[pool] = now + seconds * 1000;
+    try {
+      await jobs(ctx).update({ jobId }, { version: job.version, set: { cooldowns } });
+      return;
+    } catch (err) {
+      if (!(err instanceof StateConflictError)) throw err;
+    }
+  }
+  ctx.log.warn({ pool }, 'could not record the cool-down after 5 tries; the task still avoids the pool');
+}

@@ -1,0 +1,39 @@
+/**
+ * Reconciliation against EC2: when SSH fails or a heartbeat stops, ask EC2
+ * whether the attempt's instance is still there before calling it lost.
+ */
+import { DescribeInstancesCommand, DescribeSpotInstanceRequestsCommand } from '@aws-sdk/client-ec2';
+import type { CloudClients } from '../../shared/aws.js';
+import type { Attempt } from '../job/model.js';
+
+/** Spot request status codes that mean the instance was (or is being) reclaimed. */
+export const INTERRUPTED_CODES = new Set([
+  'marked-for-termination',
+  'marked-for-stop',
+  'instance-terminated-by-price',
+  'instance-terminated-no-capacity',
+  'instance-terminated-capacity-oversubscribed',
+  'instance-terminated-launch-group-constraint',
+]);
+
+/** Why the attempt's instance is gone by spot reclaim, or undefined while EC2 still has it running (or it ended otherwise). */
+export async function reclaimed(cloud: CloudClients, attempt: Attempt): Promise<string | undefined> {
+  const ec2 = cloud.ec2(attempt.pool.region);
+  if (attempt.spotRequestId) {
+    const out = await ec2.send(new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [attempt.spotRequestId] })).catch(() => undefined);
+    const code = out?.SpotInstanceRequests?.[0]?.Status?.Code;
+    if (code && INTERRUPTED_CODES.has(code)) return `spot request ${code}`;
+  }
+  if (!attempt.instanceId) return undefined;
+  try {
+    const out = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [attempt.instanceId] }));
+    const state = out.Reservations?.[0]?.Instances?.[0]?.State?.Name;
+    const reason = out.Reservations?.[0]?.Instances?.[0]?.StateReason?.Code;
+    if (!state) return 'instance vanished';
+    if ((state === 'terminated' || state === 'shutting-down') && /Spot|spot/.test(reason ?? '')) return `instance ${state} (${reason})`;
+    return undefined;
+  } catch (err) {
+    if ((err as { name?: string }).name === 'InvalidInstanceID.NotFound') return 'instance vanished';
+    throw err;
+  }
+}

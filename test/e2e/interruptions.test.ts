@@ -1,0 +1,87 @@
+import { expect } from 'chai';
+import type { JobSpecInput } from '../../services/job/spec.js';
+import { leftovers, startStack, type Stack } from '../helpers/stack.js';
+import { eventually } from '../helpers/fleet.js';
+
+/** The first attempt of every task runs long; later attempts finish at once. */
+const spec = (over: Partial<JobSpecInput> = {}): JobSpecInput => ({
+  name: 'interrupted',
+  tasks: { count: 1 },
+  steps: [{ run: 'if [ "$SPOTBATCH_ATTEMPT" = 1 ]; then sleep 600; fi; echo "done on attempt $SPOTBATCH_ATTEMPT"' }],
+  instances: { types: ['m5.large', 'c5.large'], regions: ['us-east-1'] },
+  ...over,
+});
+
+async function interruptWhenRunning(stack: Stack, jobId: string, attempt: number): Promise<string> {
+  const task = await eventually(
+    `attempt ${attempt} running`,
+    async () => (await stack.tasks(jobId)).find((t) => t.state === 'running' && t.attempts.length === attempt),
+    120_000,
+    200,
+  );
+  const instanceId = task.attempts[attempt - 1]!.instanceId!;
+  await stack.admin(`/_sim/instances/${instanceId}/interrupt`, {});
+  return instanceId;
+}
+
+describe('interruptions, end to end', function () {
+  this.timeout(240_000);
+  let stack: Stack;
+  afterEach(async () => {
+    await stack?.close();
+  });
+
+  it('resubmits an interrupted task at once in another pool, and it succeeds there', async () => {
+    stack = await startStack();
+    const jobId = await stack.submit(spec());
+    await interruptWhenRunning(stack, jobId, 1);
+    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
+    const [task] = await stack.tasks(jobId);
+    expect(job.state, task!.reason).to.equal('succeeded');
+    expect(task!.interruptions).to.equal(1);
+    const [first, second] = task!.attempts;
+    expect(first!.outcome).to.equal('interrupted');
+    expect(['events', 'reconcile', 'agent']).to.include(first!.interruptedBy);
+    expect(`${second!.pool.zone}/${second!.pool.type}`).not.to.equal(`${first!.pool.zone}/${first!.pool.type}`);
+    expect(second!.outcome).to.equal('succeeded');
+    expect(task!.stdoutTail).to.contain('done on attempt 2');
+    // The resubmit went out before the instance's two minutes were up: the next request came right after the notice.
+    expect(second!.requestedAt - first!.endedAt!).to.be.lessThan(60_000);
+    const events = await stack.fleet.deps.store.events.list(jobId);
+    expect(events.filter((e) => e.type === 'task.interrupted')).to.have.length(1);
+    expect((await stack.job(jobId))!.cooldowns).to.have.property(`${first!.pool.zone}/${first!.pool.type}`);
+    expect(await leftovers(stack, jobId)).to.deep.equal([]);
+  });
+
+  it('with the events queue alone (no agent notice, no SSH failure yet), the EventBridge warning leads to the resubmit', async () => {
+    stack = await startStack();
+    const jobId = await stack.submit(spec({ name: 'events-only' }));
+    await interruptWhenRunning(stack, jobId, 1);
+    const task = await eventually('interrupted', async () => (await stack.tasks(jobId)).find((t) => t.attempts[0]?.outcome === 'interrupted'), 60_000, 200);
+    // The simulator kills the instance two simulated minutes after the notice; the warning arrives first.
+    expect(task.attempts[0]!.interruptedBy).to.equal('events');
+    await stack.waitJob(jobId, ['succeeded']);
+  });
+
+  it('without the events queue, reconciliation against EC2 finds the reclaimed instance', async () => {
+    stack = await startStack({ events: false });
+    const jobId = await stack.submit(spec({ name: 'reconcile-only' }));
+    await interruptWhenRunning(stack, jobId, 1);
+    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed'], 180_000);
+    const [task] = await stack.tasks(jobId);
+    expect(job.state).to.equal('succeeded');
+    expect(task!.attempts[0]!.interruptedBy).to.be.oneOf(['reconcile', 'agent']);
+  });
+
+  it('fails a task interrupted beyond retry.maxInterruptions with "interrupted N times", and still tears down', async () => {
+    stack = await startStack();
+    const jobId = await stack.submit(spec({ name: 'too-many', steps: [{ run: 'sleep 600' }], retry: { maxInterruptions: 1 } }));
+    await interruptWhenRunning(stack, jobId, 1);
+    await interruptWhenRunning(stack, jobId, 2);
+    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
+    const [task] = await stack.tasks(jobId);
+    expect(job.state).to.equal('failed');
+    expect(task!.reason).to.equal('interrupted 2 times (retry.maxInterruptions 1)');
+    await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 60_000);
+  });
+});
