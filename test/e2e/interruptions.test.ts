@@ -85,3 +85,53 @@ describe('interruptions, end to end', function () {
     await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 60_000);
   });
 });
+
+describe('interruptions, end to end: a market that interrupts 30% of instances', function () {
+  this.timeout(300_000);
+  let stack: Stack;
+  after(async () => {
+    await stack?.close();
+  });
+
+  it('finishes a 30-task job with every task succeeded once and nothing left', async () => {
+    stack = await startStack({ config: { dispatcher: { concurrency: 6, batchSize: 10, visibilityTimeoutSeconds: 30, heartbeatSeconds: 10 } } });
+    const jobId = await stack.submit({
+      name: 'chaos',
+      tasks: { count: 30 },
+      steps: [{ run: 'sleep 3; echo "task $SPOTBATCH_TASK_INDEX done on attempt $SPOTBATCH_ATTEMPT"' }],
+      instances: { types: ['m5.large', 'c5.large', 'm5a.large', 'c5a.large'], regions: ['us-east-1'] },
+      retry: { maxInterruptions: 5 },
+    });
+    // The market: 3 of every 10 instances that reach a running step are reclaimed (seeded by order).
+    const seen = new Set<string>();
+    const interrupted: string[] = [];
+    let n = 0;
+    for (;;) {
+      const job = await stack.job(jobId);
+      if (job && ['succeeded', 'failed', 'partially-failed'].includes(job.state)) break;
+      for (const t of await stack.tasks(jobId)) {
+        const a = t.attempts[t.attempts.length - 1];
+        if (t.state !== 'running' || !a?.instanceId || seen.has(a.instanceId)) continue;
+        seen.add(a.instanceId);
+        if (n++ % 10 < 3) {
+          await stack.admin(`/_sim/instances/${a.instanceId}/interrupt`, {});
+          interrupted.push(a.instanceId);
+        }
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const job = (await stack.job(jobId))!;
+    const tasks = await stack.tasks(jobId);
+    expect(interrupted.length).to.be.at.least(9);
+    expect(job.state, tasks.filter((t) => t.state !== 'succeeded').map((t) => `${t.taskId}: ${t.reason}`).join('; ')).to.equal('succeeded');
+    for (const t of tasks) {
+      expect(t.attempts.filter((a) => a.outcome === 'succeeded'), t.taskId).to.have.length(1);
+    }
+    const events = await stack.fleet.deps.store.events.list(jobId);
+    expect(events.filter((e) => e.type === 'task.succeeded')).to.have.length(30);
+    // One resubmit per interruption that hit a running step.
+    const interruptedAttempts = tasks.flatMap((t) => t.attempts).filter((a) => a.outcome === 'interrupted' && interrupted.includes(a.instanceId!));
+    expect(events.filter((e) => e.type === 'task.interrupted').length).to.equal(interruptedAttempts.length);
+    await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 60_000);
+  });
+});
