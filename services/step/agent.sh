@@ -76,7 +76,7 @@ stop_metadata_poll() {
 }
 
 # imds_http METHOD PATH NAME [HEADER]: the answer's body goes to .imds/NAME;
-# prints the HTTP status (000: no answer). Proxies and rc files are ignored.
+# prints the HTTP status (000: no answer). Proxy variables and ~/.curlrc are ignored.
 imds_http() {
   _body="$IMDS_DIR/$3"
   rm -f "$_body"
@@ -87,7 +87,7 @@ imds_http() {
     # GNU wget; busybox wget cannot PUT, which means IMDSv1.
     _m=
     [ "$1" = PUT ] && _m=--method=PUT
-    WGETRC=/dev/null wget -q -S -T 2 -t 1 -O "$_body" ${4:+--header="$4"} ${_m:+"$_m"} \
+    wget -q -S -T 2 -t 1 -O "$_body" ${4:+--header="$4"} ${_m:+"$_m"} \
       "$IMDS_ENDPOINT$2" 2>"$IMDS_DIR/headers" || :
     _st=$(sed -n 's/^ *HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' "$IMDS_DIR/headers" 2>/dev/null | tail -n 1)
     printf '%s' "${_st:-000}"

@@ -201,6 +201,16 @@ describe('step/agent interruption watcher', function () {
     expect(await file(session, `${p.taskDir}/agent.log`)).to.match(/trying IMDSv1/);
   });
 
+  it('reads odd notice files: a service answer that is not valid JSON still shows, with the agent\'s seenAt', async function () {
+    const { session } = await instance();
+    const dir = nextDir();
+    await session.putFile(`${dir}/notice`, '{"action":"terminate","time":"2026-11-22T07:00:00Z", odd,"seenAt":1763794000}\n');
+    await session.putFile(`${dir}/rebalance`, '{"seenAt":1763793000}\n');
+    const status = await readAgentStatus(session, dir);
+    expect(status.notice).to.deep.equal({ action: 'terminate', time: '2026-11-22T07:00:00Z', seenAt: 1763794000 });
+    expect(status.rebalance).to.deep.equal({ seenAt: 1763793000 });
+  });
+
   it('never fails when there is no metadata service', async function () {
     const { session } = await instance();
     // A closed port: every request fails at once.
