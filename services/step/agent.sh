@@ -92,6 +92,10 @@ imds_http() {
     _st=$(sed -n 's/^ *HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' "$IMDS_DIR/headers" 2>/dev/null | tail -n 1)
     printf '%s' "${_st:-000}"
   else
+    if [ ! -e "$IMDS_DIR/no-client-logged" ]; then
+      : > "$IMDS_DIR/no-client-logged"
+      log "metadata: neither curl nor wget found: interruption notices cannot be seen"
+    fi
     printf '000'
   fi
 }
