@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import { PermanentError } from '../../shared/errors.js';
 import { remoteDirRule } from './spec.js';
 
@@ -20,11 +19,11 @@ export function checkKey(key: CheckpointKey): CheckpointKey {
   return { jobId: checkIdPart('jobId', key.jobId), taskId: checkIdPart('taskId', key.taskId) };
 }
 
-/** The remote folder, normalized (no trailing slash), or a PermanentError with the rule. */
+/** The remote folder (relative to the login home, plain segments), or a PermanentError with the rule. */
 export function checkRemoteDir(dir: string): string {
   const rule = remoteDirRule(dir);
   if (rule) throw new PermanentError(`checkpoint path ${JSON.stringify(dir)} ${rule}`);
-  return path.posix.normalize(dir).replace(/\/+$/, '');
+  return dir;
 }
 
 /** A version name that sorts by the time its copy started: v<ms, 15 digits>-<random>. */

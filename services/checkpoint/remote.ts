@@ -6,8 +6,8 @@ import type { SshSession } from '../step/ssh.js';
 /**
  * The instance side of a checkpoint: whether there is anything to save, and
  * putting a checkpoint in place so that the step never sees half of one.
- * Remote paths are relative to the login home (or absolute); commands run
- * from "$HOME" so both forms mean the same place as over SFTP.
+ * Remote paths are relative to the login home; commands run from "$HOME" so
+ * they mean the same place as over SFTP.
  */
 
 const COMMAND_TIMEOUT_MS = 60_000;

@@ -15,7 +15,7 @@ import { isRetryable, PermanentError, TransientError } from '../../shared/errors
 import type { SshSession } from '../step/ssh.js';
 import { checkIdPart, checkKey, checkRemoteDir, VERSION, versionName, type CheckpointKey } from './keys.js';
 import { probeRemoteDir, replaceRemoteDir } from './remote.js';
-import { inPool, walkTree } from './tree.js';
+import { inPool, sha256Base64, walkTree } from './tree.js';
 import type { CheckpointStore, SavedCheckpoint, StoreDeps } from './types.js';
 
 /**
@@ -141,13 +141,18 @@ export function s3CheckpointStore(location: { bucket: string; prefix: string }, 
         uploaded = true;
         await inPool(tree.files, PARALLEL, async (file) => {
           const objectKey = `${vbase}/files/${file.path}`;
+          const source = path.join(local, ...file.path.split('/'));
+          // A checksum given up front: S3 verifies it, and the SDK then sends the
+          // stream as is instead of aws-chunked (which emulators store verbatim).
+          const checksum = await sha256Base64(source);
           await call('upload to', objectKey, () =>
             s3.send(
               new PutObjectCommand({
                 Bucket: bucket,
                 Key: objectKey,
-                Body: createReadStream(path.join(local, ...file.path.split('/'))),
+                Body: createReadStream(source),
                 ContentLength: file.size,
+                ChecksumSHA256: checksum,
               }),
             ),
           );

@@ -3,20 +3,26 @@
  * Kept free of imports from services/job so that spec.ts can import it
  * without an import loop.
  */
-import path from 'node:path';
 import { z } from 'zod';
+import { isSafeRelativePath } from '../step/shell.js';
 import { checkpointStoreRule } from './location.js';
 
-/** A remote checkpoint folder: relative to the login home (or absolute), plain enough to replace safely. */
+/**
+ * A remote checkpoint folder: relative to the login home, below it. Relative
+ * only, because SFTP and the shell agree on the home but not necessarily on
+ * absolute paths (the simulator maps /home/<user> for SFTP only).
+ */
 export function remoteDirRule(dir: string): string | undefined {
   if (dir.length === 0) return 'must not be empty';
-  if (dir.length > 1024) return 'must be at most 1024 characters long';
-  if (dir.includes('\0')) return 'must not contain a NUL character';
-  if (dir.split('/').includes('..')) return 'must not contain ".."';
-  const normal = path.posix.normalize(dir).replace(/\/+$/, '');
-  if (normal === '' || normal === '.' || normal === '/' || /^\/home\/[^/]+$/.test(normal) || /^\/[^/]+$/.test(normal)) {
-    return 'must name a folder of its own (not the home folder or a top-level folder)';
+  if (dir.length > 512) return 'must be at most 512 characters long';
+  if (dir.startsWith('/') || dir.startsWith('~')) {
+    return 'must be relative to the login home (write "ckpt" for /home/ec2-user/ckpt)';
   }
+  const segments = dir.split('/');
+  if (segments.includes('..')) return 'must not contain ".."';
+  if (segments.some((s) => s === '' || s === '.')) return 'must name a folder below the login home, without empty or "." segments';
+  // The same rule as the agent's plan (isSafeRelativePath), so a path accepted here is accepted there.
+  if (!isSafeRelativePath(dir)) return 'must be made of letters, digits, ".", "_" and "-" separated by "/"';
   return undefined;
 }
 

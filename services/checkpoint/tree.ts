@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -45,4 +47,11 @@ export async function inPool<T>(items: readonly T[], limit: number, work: (item:
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, runner));
   if (failed) throw failed.err;
+}
+
+/** A file's SHA-256, base64 (as S3's x-amz-checksum-sha256 wants it). */
+export async function sha256Base64(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('base64');
 }
