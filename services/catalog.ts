@@ -54,6 +54,16 @@ export const catalog = defineCatalog({
     summary: "mark the task's attempt interrupted (whichever detection path is first; the others are no-ops) and resubmit at once",
     sentBy: 'step.check (the agent saw the notice), ec2.event (EventBridge warning), spot.check / step.check (reconciliation against EC2)',
   },
+  'checkpoint.save': {
+    queue: 'request',
+    schema: TaskKey.extend({
+      attempt: z.number().int().min(1),
+      /** When the save began (ms since the epoch): bounds the wait for the step to exit. */
+      since: z.number().int().min(0),
+    }).strict(),
+    summary: "after a notice: wait (bounded) for the TERMed step to exit, copy its checkpoint folder to the store, terminate the instance",
+    sentBy: 'termination.detected (when the spec has a checkpoint), itself (delayed)',
+  },
   'request.resubmit': {
     queue: 'request',
     schema: TaskKey,

@@ -8,6 +8,7 @@ import { spotCheck, spotRequest } from './spot/handlers.js';
 import { stepCheck, stepComplete, stepRun } from './step/handlers.js';
 import { ec2Event } from './events/handler.js';
 import { requestResubmit, terminationDetected } from './termination/handlers.js';
+import { checkpointSave } from './checkpoint/lifecycle.js';
 
 export const handlers: HandlerMap<typeof catalog> = {
   'job.submit': jobSubmit,
@@ -23,6 +24,7 @@ export const handlers: HandlerMap<typeof catalog> = {
   'job.cancel': jobCancel,
   'ec2.event': ec2Event,
   'termination.detected': terminationDetected,
+  'checkpoint.save': checkpointSave,
   'request.resubmit': requestResubmit,
 };
 

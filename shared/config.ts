@@ -99,9 +99,13 @@ export const ConfigSchema = z
         sshWaitSeconds: int(10, 3600).default(300),
         /** How long a pool that interrupted a task is avoided for the rest of that job. */
         cooldownSeconds: int(0, 7 * 24 * 3600).default(1800),
+        /** How often the agent on an instance asks the metadata service for a spot interruption notice. */
+        metadataPollSeconds: int(1, 60).default(5),
+        /** After a notice, how long the checkpoint save waits for the TERMed step to exit before it stops it and copies the folder. */
+        checkpointGraceSeconds: int(0, 110).default(60),
       })
       .strict()
-      .default({ pollSeconds: 5, sshPort: 22, regions: ['us-east-1'], sshWaitSeconds: 300, cooldownSeconds: 1800 }),
+      .default({ pollSeconds: 5, sshPort: 22, regions: ['us-east-1'], sshWaitSeconds: 300, cooldownSeconds: 1800, metadataPollSeconds: 5, checkpointGraceSeconds: 60 }),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -153,6 +157,8 @@ export const ENV_SETTINGS: ReadonlyArray<{ env: string; path: string[]; kind: Ki
   { env: 'SPOTBATCH_REGIONS', path: ['lifecycle', 'regions'], kind: 'list' },
   { env: 'SPOTBATCH_SSH_WAIT_SECONDS', path: ['lifecycle', 'sshWaitSeconds'], kind: 'int' },
   { env: 'SPOTBATCH_COOLDOWN_SECONDS', path: ['lifecycle', 'cooldownSeconds'], kind: 'int' },
+  { env: 'SPOTBATCH_METADATA_POLL_SECONDS', path: ['lifecycle', 'metadataPollSeconds'], kind: 'int' },
+  { env: 'SPOTBATCH_CHECKPOINT_GRACE_SECONDS', path: ['lifecycle', 'checkpointGraceSeconds'], kind: 'int' },
 ];
 
 function convert(raw: string, kind: Kind): unknown {

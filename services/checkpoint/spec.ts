@@ -36,11 +36,40 @@ const every = z.union([
     .refine((n) => n >= 60 && n <= 7 * 24 * 3600, 'must be between 1 minute and 7 days'),
 ]);
 
+/** "/home/NAME/rest" -> { user: NAME, rest }; "~/rest" -> { rest }; anything else -> { rest: path }. */
+function splitHome(path: string): { user?: string; rest: string } {
+  const abs = /^\/home\/([a-z_][a-z0-9_-]{0,31})\/(.*)$/.exec(path);
+  if (abs) return { user: abs[1]!, rest: abs[2]! };
+  if (path.startsWith('~/')) return { rest: path.slice(2) };
+  return { rest: path };
+}
+
+/** The rule for a spec's checkpoint.path: relative to the login home, or written as /home/USER/... or ~/... */
+export function checkpointPathRule(path: string): string | undefined {
+  if (path.startsWith('/') && !/^\/home\/[^/]+\/./.test(path)) {
+    return 'must be below the login home: "/home/ec2-user/ckpt", "~/ckpt" or "ckpt" (relative to the home)';
+  }
+  return remoteDirRule(splitHome(path).rest);
+}
+
+/** The folder relative to the login home, as the agent and the store want it; the user of an absolute path is checked by the job spec. */
+export function checkpointDirOf(path: string): string {
+  return splitHome(path).rest;
+}
+
+/** The user an absolute checkpoint path names (/home/USER/...), if any. */
+export function checkpointPathUser(path: string): string | undefined {
+  return splitHome(path).user;
+}
+
 export const CheckpointSpecSchema = z
   .object({
-    /** The folder the step writes its checkpoint to (SPOTBATCH_CHECKPOINT_DIR), relative to the login home. */
+    /**
+     * The folder the step writes its checkpoint to (SPOTBATCH_CHECKPOINT_DIR):
+     * "/home/ec2-user/ckpt", "~/ckpt" or "ckpt" (relative to the login home).
+     */
     path: z.string().superRefine((p, ctx) => {
-      const rule = remoteDirRule(p);
+      const rule = checkpointPathRule(p);
       if (rule) ctx.addIssue({ code: 'custom', message: rule });
     }),
     /** "local:DIR" or "s3://bucket/prefix" (see parseCheckpointStore). */

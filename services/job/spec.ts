@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { parseWith } from '../../shared/validation.js';
+import { CheckpointSpecSchema, checkpointPathUser } from '../checkpoint/spec.js';
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name (letters, digits, _; not starting with a digit)');
 const env = z.record(envName, z.string().max(32_768)).refine((e) => Object.keys(e).length <= 200, 'at most 200 variables');
@@ -124,8 +125,8 @@ export const JobSpecSchema = z
       .record(z.string().min(1).max(120).regex(/^(?!aws:)(?!spotbatch:)/, 'must not start with "aws:" or "spotbatch:"'), z.string().max(250))
       .refine((t) => Object.keys(t).length <= 40, 'at most 40 tags')
       .default({}),
-    /** Reserved for checkpoint and resume (filled by the interruption work). */
-    checkpoint: z.object({}).passthrough().optional(),
+    /** Checkpoint and resume across interruptions (docs/checkpoint.md). */
+    checkpoint: CheckpointSpecSchema.optional(),
     /** Reserved for deadline-aware placement. */
     deadline: z.string().datetime().optional(),
   })
@@ -136,6 +137,14 @@ export const JobSpecSchema = z
     }
     const both = spec.retry.retryExitCodes.filter((c) => spec.retry.failExitCodes.includes(c));
     if (both.length) ctx.addIssue({ code: 'custom', path: ['retry', 'failExitCodes'], message: `exit codes ${both.join(', ')} also listed in retryExitCodes` });
+    const user = spec.checkpoint && checkpointPathUser(spec.checkpoint.path);
+    if (user !== undefined && user !== spec.instances.user) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['checkpoint', 'path'],
+        message: `must be below the login home of instances.user (/home/${spec.instances.user}/...), not /home/${user}`,
+      });
+    }
     if (spec.instances.zones !== 'auto' && spec.instances.regions !== 'auto') {
       const regions = spec.instances.regions;
       spec.instances.zones.forEach((z, i) => {

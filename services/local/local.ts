@@ -89,6 +89,7 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
     SPOTBATCH_WAIT_TIME_SECONDS: '1',
     SPOTBATCH_RETRY_BACKOFF_MAX_SECONDS: '0',
     SPOTBATCH_POLL_SECONDS: process.env.SPOTBATCH_POLL_SECONDS ?? '1',
+    SPOTBATCH_METADATA_POLL_SECONDS: process.env.SPOTBATCH_METADATA_POLL_SECONDS ?? '1',
     SPOTBATCH_SSH_INGRESS_CIDR: '127.0.0.1/32',
     SPOTBATCH_SECRET_KEY: localSecretKey(o.dataDir),
   };

@@ -9,6 +9,7 @@ import { secretBox } from '../job/secrets.js';
 import { resolveImages } from '../spot/images.js';
 import { stopJobResources } from '../spot/cleanup.js';
 import { createJobSecurity, teardownJobSecurity } from './resources.js';
+import { removeCheckpoints } from '../checkpoint/lifecycle.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 
@@ -115,6 +116,8 @@ export async function securityTeardown(body: { jobId: string }, ctx: Ctx): Promi
     }
     throw err;
   }
+  // The job's checkpoints are of no further use once its last instance is gone.
+  if (job.state === 'finishing' || job.state === 'cancelling') await removeCheckpoints(ctx, job);
   const now = ctx.clock.now();
   if (job.state === 'finishing') {
     const outcome = job.outcome && job.outcome !== 'cancelled' ? job.outcome : 'failed';

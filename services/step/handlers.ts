@@ -4,12 +4,14 @@ import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
 import { currentAttempt, poolKey, type Attempt } from '../job/model.js';
 import { jobs, tasks, type JobRow, type TaskRow } from '../job/repo.js';
-import { secretBox } from '../job/secrets.js';
 import { terminateInstance } from '../spot/cleanup.js';
+import { checkpointDir, maybePeriodicSave, restoreCheckpoint, saveInProgress } from '../checkpoint/lifecycle.js';
 import { readAgentStatus, startAgent, type StepPlan } from './agent.js';
 import { endTask } from './outcome.js';
 import { reclaimed } from '../termination/reconcile.js';
-import { connectSsh, type SshSession } from './ssh.js';
+import { sshSessionFor, taskDir } from './session.js';
+import { shellQuote } from './shell.js';
+import type { SshSession } from './ssh.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 type TaskBody = { jobId: string; taskId: string };
@@ -24,21 +26,11 @@ async function load(ctx: Ctx, body: TaskBody) {
   return job && task ? { job, task } : undefined;
 }
 
-export const taskDir = (jobId: string, taskId: string, attempt: number): string => `.spotbatch/tasks/${jobId}/${taskId}/${attempt}`;
+export { taskDir } from './session.js';
 
-async function ssh(ctx: Ctx, job: JobRow, attempt: Attempt): Promise<SshSession> {
-  const region = job.security?.regions[attempt.pool.region];
-  if (!region || !attempt.ip) throw new PermanentError(`attempt ${attempt.n} has no instance address or key`);
-  return connectSsh({
-    host: attempt.ip,
-    port: ctx.config.lifecycle.sshPort,
-    username: job.spec.instances.user,
-    privateKey: secretBox(ctx.config).decrypt(region.privateKey),
-    readyTimeoutMs: 10_000,
-  });
-}
+const ssh = sshSessionFor;
 
-function planFor(job: JobRow, task: TaskRow, attempt: Attempt): StepPlan {
+function planFor(ctx: Ctx, job: JobRow, task: TaskRow, attempt: Attempt): StepPlan {
   const spec = job.spec;
   const env = {
     ...spec.env,
@@ -56,6 +48,8 @@ function planFor(job: JobRow, task: TaskRow, attempt: Attempt): StepPlan {
     env,
     stepTimeoutSeconds: spec.timeouts.step,
     heartbeatSeconds: Math.max(1, Math.min(30, Math.floor(spec.timeouts.heartbeat / 4))),
+    metadataPollSeconds: ctx.config.lifecycle.metadataPollSeconds,
+    ...(spec.checkpoint ? { checkpointDir: checkpointDir(job)! } : {}),
   };
 }
 
@@ -66,6 +60,13 @@ export async function stepRun(body: TaskBody, ctx: Ctx): Promise<void> {
   const attempt = currentAttempt(task);
   if (task.state !== 'starting' || !attempt) return;
   const now = ctx.clock.now();
+  if (await saveInProgress(ctx, job, task.taskId)) {
+    // The interrupted attempt's checkpoint is still being copied: restore what it saves, not the one before.
+    ctx.log.info({ attempt: attempt.n }, 'waiting for the previous attempt\'s checkpoint save before starting the step');
+    await tasks(ctx).keepAlive(task);
+    await ctx.bus.send('step.run', body, { delaySeconds: ctx.config.lifecycle.pollSeconds });
+    return;
+  }
   let session: SshSession;
   try {
     session = await ssh(ctx, job, attempt);
@@ -91,8 +92,14 @@ export async function stepRun(body: TaskBody, ctx: Ctx): Promise<void> {
     return;
   }
   try {
-    for (const u of job.spec.uploads ?? []) await session.putLocal(u.from, u.to);
-    await startAgent(session, planFor(job, task, attempt));
+    const dir = taskDir(job.jobId, task.taskId, attempt.n);
+    // A redelivered step.run after the start must not put an old checkpoint under a running step.
+    const started = (await session.exec(`test -d "$HOME"/${shellQuote(`${dir}/lock`)}`, { timeoutMs: 30_000 })).code === 0;
+    if (!started) {
+      for (const u of job.spec.uploads ?? []) await session.putLocal(u.from, u.to);
+      await restoreCheckpoint(ctx, job, task, attempt, session);
+    }
+    await startAgent(session, planFor(ctx, job, task, attempt));
   } finally {
     session.close();
   }
@@ -142,10 +149,24 @@ export async function stepCheck(body: TaskBody, ctx: Ctx): Promise<void> {
   let status;
   try {
     status = await readAgentStatus(session, taskDir(job.jobId, task.taskId, attempt.n), 20);
+    if (status.state === 'running' && !status.notice) await maybePeriodicSave(ctx, job, task, attempt, session);
   } finally {
     session.close();
   }
   const tails = { stdoutTail: status.stdoutTail.slice(-8192), stderrTail: status.stderrTail.slice(-8192) };
+  // The agent saw a spot interruption notice and TERMed the step: whatever it exits with is its answer to the
+  // TERM, not the task's result, unless it finished its work (exit 0 with no step left; see docs/agent.md).
+  if (status.notice && !(status.state === 'exited' && status.exitCode === 0)) {
+    await ctx.bus.send('termination.detected', {
+      ...body,
+      attempt: attempt.n,
+      source: 'agent',
+      action: status.notice.action,
+      ...(status.notice.time ? { noticeTime: status.notice.time } : {}),
+      ...(attempt.instanceId ? { instanceId: attempt.instanceId } : {}),
+    });
+    return;
+  }
   if (status.state === 'exited') {
     await ctx.bus.send('step.complete', { ...body, attempt: attempt.n, exitCode: status.exitCode ?? 255, ...tails });
     return;

@@ -12,6 +12,7 @@ import { currentAttempt, poolKey, type Attempt } from '../job/model.js';
 import { jobs, tasks } from '../job/repo.js';
 import { terminateInstance } from '../spot/cleanup.js';
 import { failTask } from '../step/outcome.js';
+import { beginNoticeSave } from '../checkpoint/lifecycle.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 
@@ -56,6 +57,12 @@ export async function terminationDetected(body: Detected, ctx: Ctx): Promise<voi
   ctx.log.info({ attempt: attempt.n, pool: poolKey(attempt.pool), source: body.source, instanceId: attempt.instanceId }, 'spot interruption detected: resubmitting');
   // Resubmit at once, not when the instance dies.
   await ctx.bus.send('request.resubmit', key);
+  const job = await jobs(ctx).get({ jobId: task.jobId });
+  if (job?.spec.checkpoint && attempt.instanceId) {
+    // checkpoint.save copies the folder off (beside the new attempt's launch) and then terminates the instance.
+    await beginNoticeSave(ctx, job, { ...key, attempt: attempt.n });
+    return;
+  }
   // The instance is going anyway; the step had its SIGTERM from the agent.
   if (attempt.instanceId) await terminateInstance(cloudOf(ctx), attempt.pool.region, attempt.instanceId);
 }

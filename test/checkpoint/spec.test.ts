@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import path from 'node:path';
 import { ValidationError } from '../../shared/errors.js';
 import { parseWith } from '../../shared/validation.js';
-import { CheckpointSpecSchema } from '../../services/checkpoint/spec.js';
+import { CheckpointSpecSchema, checkpointDirOf, checkpointPathUser } from '../../services/checkpoint/spec.js';
 import { parseCheckpointStore } from '../../services/checkpoint/store.js';
 
 function issueOf(spec: string): { path: string; rule: string } {
@@ -71,7 +71,15 @@ describe('checkpoint/spec', function () {
       throw new Error('accepted');
     };
     expect(bad({ path: '../x', store: 'local:/x' })).to.match(/path: must not contain "\.\."/);
-    expect(bad({ path: '/home/ec2-user/ckpt', store: 'local:/x' })).to.match(/path: must be relative to the login home/);
+    expect(bad({ path: '/var/ckpt', store: 'local:/x' })).to.match(/path: must be below the login home/);
+    expect(bad({ path: '/home/ec2-user', store: 'local:/x' })).to.match(/path: must be below the login home/);
+    expect(bad({ path: '/home/ec2-user/../x', store: 'local:/x' })).to.match(/path: must not contain "\.\."/);
+    expect(bad({ path: '~/a//b', store: 'local:/x' })).to.match(/path: must name a folder below the login home/);
+    expect(parseWith(CheckpointSpecSchema, { path: '/home/ec2-user/ckpt', store: 'local:/x' }, 'spec').path).to.equal('/home/ec2-user/ckpt');
+    expect(checkpointDirOf('/home/ec2-user/run/ckpt')).to.equal('run/ckpt');
+    expect(checkpointDirOf('~/ckpt')).to.equal('ckpt');
+    expect(checkpointDirOf('ckpt')).to.equal('ckpt');
+    expect(checkpointPathUser('/home/ubuntu/ckpt')).to.equal('ubuntu');
     expect(bad({ path: '.', store: 'local:/x' })).to.match(/path: must name a folder below the login home/);
     expect(bad({ path: 'ckpt/', store: 'local:/x' })).to.match(/path: must name a folder below the login home/);
     expect(bad({ path: 'my ckpt', store: 'local:/x' })).to.match(/path: must be made of letters, digits/);

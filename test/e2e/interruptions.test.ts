@@ -31,7 +31,7 @@ describe('interruptions, end to end', function () {
     await stack?.close();
   });
 
-  it('resubmits an interrupted task at once in another pool, and it succeeds there', async () => {
+  it('with all three paths active: one resubmit at once, in another pool, and it succeeds there', async () => {
     stack = await startStack();
     const jobId = await stack.submit(spec());
     await interruptWhenRunning(stack, jobId, 1);
@@ -47,30 +47,45 @@ describe('interruptions, end to end', function () {
     expect(task!.stdoutTail).to.contain('done on attempt 2');
     // The resubmit went out before the instance's two minutes were up: the next request came right after the notice.
     expect(second!.requestedAt - first!.endedAt!).to.be.lessThan(60_000);
+    // Let the slower paths report too (the instance dies two simulated minutes after the notice), then count.
+    await new Promise((r) => setTimeout(r, 8_000));
     const events = await stack.fleet.deps.store.events.list(jobId);
     expect(events.filter((e) => e.type === 'task.interrupted')).to.have.length(1);
+    expect((await stack.tasks(jobId))[0]!.attempts).to.have.length(2);
     expect((await stack.job(jobId))!.cooldowns).to.have.property(`${first!.pool.zone}/${first!.pool.type}`);
     expect(await leftovers(stack, jobId)).to.deep.equal([]);
   });
 
-  it('with the events queue alone (no agent notice, no SSH failure yet), the EventBridge warning leads to the resubmit', async () => {
-    stack = await startStack();
-    const jobId = await stack.submit(spec({ name: 'events-only' }));
+  /** The agent's metadata watcher off: the step never hears of the notice. */
+  const noImds = { AWS_EC2_METADATA_DISABLED: 'true' };
+
+  it('the agent alone (no events queue, instance still up): its notice leads to the resubmit', async () => {
+    stack = await startStack({ events: false });
+    const jobId = await stack.submit(spec({ name: 'agent-only' }));
     await interruptWhenRunning(stack, jobId, 1);
     const task = await eventually('interrupted', async () => (await stack.tasks(jobId)).find((t) => t.attempts[0]?.outcome === 'interrupted'), 60_000, 200);
-    // The simulator kills the instance two simulated minutes after the notice; the warning arrives first.
+    expect(task.attempts[0]!.interruptedBy).to.equal('agent');
+    expect(task.attempts[0]!.noticeTime).to.match(/^\d{4}-\d\d-\d\dT/);
+    await stack.waitJob(jobId, ['succeeded']);
+  });
+
+  it('the events queue alone (no agent notice, SSH still fine): the EventBridge warning leads to the resubmit', async () => {
+    stack = await startStack();
+    const jobId = await stack.submit(spec({ name: 'events-only', env: noImds }));
+    await interruptWhenRunning(stack, jobId, 1);
+    const task = await eventually('interrupted', async () => (await stack.tasks(jobId)).find((t) => t.attempts[0]?.outcome === 'interrupted'), 60_000, 200);
     expect(task.attempts[0]!.interruptedBy).to.equal('events');
     await stack.waitJob(jobId, ['succeeded']);
   });
 
-  it('without the events queue, reconciliation against EC2 finds the reclaimed instance', async () => {
+  it('reconciliation alone (no events queue, no agent notice): EC2 says the instance was reclaimed', async () => {
     stack = await startStack({ events: false });
-    const jobId = await stack.submit(spec({ name: 'reconcile-only' }));
+    const jobId = await stack.submit(spec({ name: 'reconcile-only', env: noImds }));
     await interruptWhenRunning(stack, jobId, 1);
     const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed'], 180_000);
     const [task] = await stack.tasks(jobId);
-    expect(job.state).to.equal('succeeded');
-    expect(task!.attempts[0]!.interruptedBy).to.be.oneOf(['reconcile', 'agent']);
+    expect(job.state, task!.reason).to.equal('succeeded');
+    expect(task!.attempts[0]!.interruptedBy).to.equal('reconcile');
   });
 
   it('fails a task interrupted beyond retry.maxInterruptions with "interrupted N times", and still tears down', async () => {

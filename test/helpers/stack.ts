@@ -73,7 +73,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     prefix,
     config: {
       dispatcher: { concurrency: 4, batchSize: 10, visibilityTimeoutSeconds: 30, heartbeatSeconds: 10 },
-      lifecycle: { pollSeconds: 1, sshPort: sim.sshPort, sshIngressCidr: '127.0.0.1/32', secretKey: generateSecretKey() },
+      lifecycle: { pollSeconds: 1, metadataPollSeconds: 1, sshPort: sim.sshPort, sshIngressCidr: '127.0.0.1/32', secretKey: generateSecretKey() },
       ...options.config,
     },
   });

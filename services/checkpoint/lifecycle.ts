@@ -1,0 +1,190 @@
+/**
+ * Checkpoints in the task lifecycle (docs/checkpoint.md):
+ * - checkpoint.save, after an interruption notice: waits (bounded) for the
+ *   TERMed step to exit, copies the folder to the store, then terminates the
+ *   instance. It runs beside the resubmit, not before it: the new attempt's
+ *   instance launches while the old one is being saved.
+ * - step.check saves periodically when the spec has `every`.
+ * - step.run restores the latest checkpoint before the step starts, once no
+ *   save of the task is in progress.
+ * One save per task at a time: a lease row `checkpoint:<job>/<task>`, whose
+ * expiry frees it when a dispatcher dies mid-save.
+ */
+import { randomUUID } from 'node:crypto';
+import { TransientError } from '../../shared/errors.js';
+import type { HandlerContext } from '../dispatcher/context.js';
+import type { FleetCatalog } from '../catalog.js';
+import type { Attempt } from '../job/model.js';
+import { jobs, tasks, type JobRow, type TaskRow } from '../job/repo.js';
+import { readAgentStatus, stopAgent } from '../step/agent.js';
+import { sshSessionFor, taskDir } from '../step/session.js';
+import type { SshSession } from '../step/ssh.js';
+import { terminateInstance } from '../spot/cleanup.js';
+import { checkpointDirOf } from './spec.js';
+import { checkpointStore, parseCheckpointStore, type CheckpointStore, type SavedCheckpoint } from './store.js';
+
+type Ctx = HandlerContext<FleetCatalog>;
+
+/** How long a save may hold the task's lease beyond the grace: the copy itself. */
+const COPY_BOUND_MS = 5 * 60_000;
+
+export const saveLeaseName = (jobId: string, taskId: string): string => `checkpoint:${jobId}/${taskId}`;
+const dueLeaseName = (jobId: string, taskId: string): string => `checkpoint-due:${jobId}/${taskId}`;
+
+const stores = new Map<string, CheckpointStore>();
+
+/** The job's store (one per store string per process: the S3 client is reused). */
+export function storeOf(job: JobRow): CheckpointStore | undefined {
+  const spec = job.spec.checkpoint;
+  if (!spec) return undefined;
+  let store = stores.get(spec.store);
+  if (!store) {
+    store = checkpointStore(parseCheckpointStore(spec.store));
+    stores.set(spec.store, store);
+  }
+  return store;
+}
+
+/** The checkpoint folder relative to the login home, as the agent and the store take it. */
+export function checkpointDir(job: JobRow): string | undefined {
+  return job.spec.checkpoint ? checkpointDirOf(job.spec.checkpoint.path) : undefined;
+}
+
+async function record(ctx: Ctx, task: TaskRow, attempt: number, why: 'notice' | 'periodic', saved: SavedCheckpoint | undefined): Promise<void> {
+  const data = saved ? { attempt, why, files: saved.files, bytes: saved.bytes } : { attempt, why, files: 0, bytes: 0, empty: true };
+  await ctx.store.events.append(task.jobId, saved ? 'checkpoint.saved' : 'checkpoint.empty', { taskId: task.taskId, data });
+  ctx.log.info(data, saved ? 'checkpoint saved' : 'checkpoint folder empty: nothing saved, the previous checkpoint stays');
+}
+
+/**
+ * step.check's periodic save: at most once per `every` seconds per task, never
+ * beside another save of it. A failed copy is logged and tried again at the next period.
+ */
+export async function maybePeriodicSave(ctx: Ctx, job: JobRow, task: TaskRow, attempt: Attempt, session: SshSession): Promise<void> {
+  const every = job.spec.checkpoint?.every;
+  const store = storeOf(job);
+  const dir = checkpointDir(job);
+  if (!every || !store || !dir) return;
+  if (ctx.clock.now() - (attempt.startedAt ?? ctx.clock.now()) < every * 1000) return;
+  // The due lease is taken by one message per period and never released: it expires when the next period starts.
+  if (!(await ctx.store.leases.acquire(dueLeaseName(job.jobId, task.taskId), randomUUID(), every * 1000))) return;
+  const holder = `periodic:${randomUUID()}`;
+  const lease = saveLeaseName(job.jobId, task.taskId);
+  if (!(await ctx.store.leases.acquire(lease, holder, COPY_BOUND_MS))) return;
+  try {
+    await record(ctx, task, attempt.n, 'periodic', await store.save(session, dir, { jobId: job.jobId, taskId: task.taskId }));
+  } catch (err) {
+    ctx.log.warn({ err: (err as Error).message, attempt: attempt.n }, 'periodic checkpoint save failed; the previous checkpoint stays');
+  } finally {
+    await ctx.store.leases.release(lease, holder);
+  }
+}
+
+/**
+ * Before the step starts on a new attempt's instance: is a save of the task
+ * still running? Then step.run waits (the lease ends by itself when its holder died).
+ */
+export async function saveInProgress(ctx: Ctx, job: JobRow, taskId: string): Promise<boolean> {
+  if (!job.spec.checkpoint) return false;
+  const lease = await ctx.store.leases.get(saveLeaseName(job.jobId, taskId));
+  return Boolean(lease && lease.expiresAt > ctx.clock.now());
+}
+
+/** Put the latest checkpoint into the folder on the new instance; true when there was one. */
+export async function restoreCheckpoint(ctx: Ctx, job: JobRow, task: TaskRow, attempt: Attempt, session: SshSession): Promise<boolean> {
+  const store = storeOf(job);
+  const dir = checkpointDir(job);
+  if (!store || !dir) return false;
+  const restored = await store.restore(session, dir, { jobId: job.jobId, taskId: task.taskId });
+  if (restored) {
+    await ctx.store.events.append(job.jobId, 'checkpoint.restored', { taskId: task.taskId, data: { attempt: attempt.n } });
+    ctx.log.info({ attempt: attempt.n }, 'checkpoint restored before the step starts');
+  }
+  return restored;
+}
+
+/** termination.detected hands the interrupted attempt over: take the save lease now, so the next step.run waits for it. */
+export async function beginNoticeSave(ctx: Ctx, job: JobRow, body: { jobId: string; taskId: string; attempt: number }): Promise<void> {
+  const holder = noticeHolder(body);
+  const ttl = ctx.config.lifecycle.checkpointGraceSeconds * 1000 + COPY_BOUND_MS;
+  if (!(await ctx.store.leases.acquire(saveLeaseName(job.jobId, body.taskId), holder, ttl))) {
+    // A periodic save holds it: the notice save waits for it in checkpoint.save.
+    ctx.log.info({ attempt: body.attempt }, 'a periodic checkpoint save is running; the notice save follows it');
+  }
+  await ctx.bus.send('checkpoint.save', { ...body, since: ctx.clock.now() });
+}
+
+const noticeHolder = (body: { jobId: string; taskId: string; attempt: number }): string => `notice:${body.jobId}/${body.taskId}/${body.attempt}`;
+
+/**
+ * checkpoint.save: after a notice. Waits for the step to exit (it had its TERM
+ * from the agent; when the agent did not see the notice, this stops the step
+ * itself), copies the folder, then terminates the instance.
+ */
+export async function checkpointSave(body: { jobId: string; taskId: string; attempt: number; since: number }, ctx: Ctx): Promise<void> {
+  const [job, task] = await Promise.all([jobs(ctx).get({ jobId: body.jobId }), tasks(ctx).get(body)]);
+  const attempt = task?.attempts.find((a) => a.n === body.attempt);
+  const store = job && storeOf(job);
+  const dir = job && checkpointDir(job);
+  if (!job || !task || !attempt || !store || !dir) return;
+  const holder = noticeHolder(body);
+  const lease = saveLeaseName(job.jobId, task.taskId);
+  const grace = ctx.config.lifecycle.checkpointGraceSeconds;
+  const ttl = grace * 1000 + COPY_BOUND_MS;
+  const elapsed = (ctx.clock.now() - body.since) / 1000;
+  const again = async (): Promise<void> => {
+    await ctx.bus.send('checkpoint.save', body, { delaySeconds: Math.min(5, ctx.config.lifecycle.pollSeconds) });
+  };
+  const finish = async (): Promise<void> => {
+    await ctx.store.leases.release(lease, holder);
+    if (attempt.instanceId && ctx.cloud) await terminateInstance(ctx.cloud, attempt.pool.region, attempt.instanceId);
+  };
+  if (!(await ctx.store.leases.acquire(lease, holder, ttl))) {
+    if (elapsed < grace + COPY_BOUND_MS / 1000) return again();
+    ctx.log.warn({ attempt: body.attempt }, 'checkpoint save: the task\'s save lease stayed taken; giving up');
+    return finish();
+  }
+  let session: SshSession;
+  try {
+    session = await sshSessionFor(ctx, job, attempt);
+  } catch (err) {
+    if (err instanceof TransientError && elapsed < 20) {
+      await ctx.store.leases.acquire(lease, holder, ttl);
+      return again();
+    }
+    await ctx.store.events.append(job.jobId, 'checkpoint.lost', { taskId: task.taskId, data: { attempt: attempt.n, reason: (err as Error).message } });
+    ctx.log.warn({ attempt: attempt.n, err: (err as Error).message }, 'checkpoint save: the instance is out of reach; the previous checkpoint stays');
+    return finish();
+  }
+  try {
+    const runDir = taskDir(job.jobId, task.taskId, attempt.n);
+    const status = await readAgentStatus(session, runDir, 1);
+    if (status.state === 'running' && status.agentAlive !== false) {
+      if (status.notice && elapsed < grace) {
+        // The step had its TERM from the agent and is saving its work: give it the grace.
+        return await again();
+      }
+      // The agent never saw the notice (or the grace is over): stop the step ourselves, TERM then KILL.
+      await stopAgent(session, runDir, status.notice ? 0 : Math.max(0, Math.floor(grace - elapsed)));
+    }
+    const saved = await store.save(session, dir, { jobId: job.jobId, taskId: task.taskId });
+    await record(ctx, task, attempt.n, 'notice', saved);
+  } catch (err) {
+    await ctx.store.events.append(job.jobId, 'checkpoint.lost', { taskId: task.taskId, data: { attempt: attempt.n, reason: (err as Error).message } });
+    ctx.log.warn({ attempt: attempt.n, err: (err as Error).message }, 'checkpoint save failed; the previous checkpoint stays');
+  } finally {
+    session.close();
+  }
+  await finish();
+}
+
+/** On job end: its checkpoints are of no further use. A failure is logged, never blocks the teardown. */
+export async function removeCheckpoints(ctx: Ctx, job: JobRow): Promise<void> {
+  const store = storeOf(job);
+  if (!store) return;
+  try {
+    await store.remove(job.jobId);
+  } catch (err) {
+    ctx.log.warn({ err: (err as Error).message }, 'could not remove the job\'s checkpoints');
+  }
+}

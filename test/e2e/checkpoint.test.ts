@@ -1,0 +1,90 @@
+import { expect } from 'chai';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { JobSpecInput } from '../../services/job/spec.js';
+import { leftovers, startStack, type Stack } from '../helpers/stack.js';
+import { eventually } from '../helpers/fleet.js';
+
+const example = (): JobSpecInput => JSON.parse(readFileSync(new URL('../../examples/checkpoint-counter.json', import.meta.url), 'utf8')) as JobSpecInput;
+
+describe('checkpoint and resume, end to end', function () {
+  this.timeout(300_000);
+  let stack: Stack;
+  let store: string;
+
+  /** Submit the counter example (one task to 60), let attempt 1 count a few seconds, take its instance back; the notice's epoch second. */
+  async function counterInterrupted(name: string, env: Record<string, string> = {}): Promise<{ jobId: string; noticeAt: number }> {
+    // Simulated time runs at real speed here, so "within 10 s of the simulated notice" is measurable on the instance's clock.
+    stack = await startStack({ timeScale: 1 });
+    const spec = example();
+    const jobId = await stack.submit({
+      ...spec,
+      name,
+      tasks: { count: 1 },
+      env: { COUNT_TO: '60', TICK_SECONDS: '0.2', ...env },
+      checkpoint: { ...spec.checkpoint!, store: `local:${store}` },
+    });
+    const running = await eventually(
+      'attempt 1 running',
+      async () => (await stack.tasks(jobId)).find((t) => t.state === 'running' && t.attempts.length === 1),
+      120_000,
+      200,
+    );
+    // Let it count a while (more than one checkpoint period of 10 units), then take the instance back.
+    await new Promise((r) => setTimeout(r, 4_000));
+    const noticeAt = Math.floor(Date.now() / 1000);
+    await stack.admin(`/_sim/instances/${running.attempts[0]!.instanceId}/interrupt`, {});
+    return { jobId, noticeAt };
+  }
+  beforeEach(() => {
+    store = mkdtempSync(path.join(tmpdir(), 'spotbatch-ckpt-'));
+  });
+  afterEach(async () => {
+    await stack?.close();
+    rmSync(store, { recursive: true, force: true });
+  });
+
+  it('the counter example: TERM within 10 s of the notice, resumed in another pool from its checkpoint, the right count', async function () {
+    const { jobId, noticeAt } = await counterInterrupted('counter');
+
+    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed'], 240_000);
+    const [task] = await stack.tasks(jobId);
+    expect(job.state, `${task!.reason}\n${task!.stdoutTail}\n${task!.stderrTail}`).to.equal('succeeded');
+    const out = task!.stdoutTail ?? '';
+    expect(out).to.contain('counted to 60 on attempt 2');
+    const term = /attempt 1: TERM at (\d+) with count (\d+)/.exec(out);
+    expect(term, out).to.not.equal(null);
+    const [termAt, termCount] = [Number(term![1]), Number(term![2])];
+    expect(termAt - noticeAt, 'seconds from the notice to the SIGTERM').to.be.at.most(10);
+    const resumed = Number(/attempt 2 resumes at (\d+)/.exec(out)?.[1]);
+    expect(termCount).to.be.greaterThan(0);
+    // No more redone than the work since the last checkpoint (the step saves every 10 units and on TERM).
+    expect(resumed).to.be.at.least(termCount - 10).and.at.most(termCount);
+
+    const [a1, a2] = task!.attempts;
+    expect(a1!.outcome).to.equal('interrupted');
+    expect(`${a2!.pool.zone}/${a2!.pool.type}`).to.not.equal(`${a1!.pool.zone}/${a1!.pool.type}`);
+    const events = (await stack.fleet.deps.store.events.list(jobId)).map((e) => e.type);
+    expect(events.filter((t) => t === 'task.interrupted')).to.have.length(1);
+    expect(events).to.include.members(['checkpoint.saved', 'checkpoint.restored']);
+    expect(events.indexOf('checkpoint.saved')).to.be.lessThan(events.indexOf('checkpoint.restored'));
+    // The job's checkpoints go with it.
+    expect(existsSync(path.join(store, jobId))).to.equal(false);
+    await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 60_000);
+  });
+
+  it('a step that cannot see the notice (metadata off) gets its TERM from the save and resumes where it stopped', async function () {
+    const { jobId } = await counterInterrupted('counter-no-imds', { AWS_EC2_METADATA_DISABLED: 'true' });
+    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed'], 240_000);
+    const [task] = await stack.tasks(jobId);
+    expect(job.state, task!.reason).to.equal('succeeded');
+    expect(task!.attempts[0]!.interruptedBy).to.equal('events');
+    const out = task!.stdoutTail ?? '';
+    expect(out).to.contain('counted to 60 on attempt 2');
+    // The save TERMed the step itself, so the step saved on TERM: it resumes where it stopped, not at zero.
+    const term = /attempt 1: TERM at (\d+) with count (\d+)/.exec(out);
+    expect(term, out).to.not.equal(null);
+    expect(Number(/attempt 2 resumes at (\d+)/.exec(out)?.[1])).to.equal(Number(term![2]));
+  });
+});
