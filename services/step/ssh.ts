@@ -57,6 +57,20 @@ const DEFAULT_READY_TIMEOUT_MS = 20_000;
  * (yet): refused, timed out, unreachable, handshake not finished.
  */
 export function connectSsh(target: SshTarget): Promise<SshSession> {
+  return connectWith(target, (client, where) => new Session(client, where));
+}
+
+/**
+ * Connect and authenticate as connectSsh does (same errors), but hand back the
+ * ssh2 client itself, for callers that open channels of their own: an
+ * interactive shell with a PTY, a command whose output is streamed. The caller
+ * ends it (`client.end()`).
+ */
+export function openSshClient(target: SshTarget): Promise<ssh2.Client> {
+  return connectWith(target, (client) => client);
+}
+
+function connectWith<T>(target: SshTarget, wrap: (client: ssh2.Client, where: string) => T): Promise<T> {
   const where = `${target.username}@${target.host}:${target.port}`;
   return new Promise((resolve, reject) => {
     const client = new ssh2.Client();
@@ -70,7 +84,7 @@ export function connectSsh(target: SshTarget): Promise<SshSession> {
     client.once('ready', () => {
       if (settled) return;
       settled = true;
-      resolve(new Session(client, where));
+      resolve(wrap(client, where));
     });
     client.on('error', fail);
     client.once('close', () => fail(new Error('connection closed before authentication')));
