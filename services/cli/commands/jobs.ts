@@ -3,8 +3,13 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { jobStatus, listJobs, prepareSpec, submitJob, type JobSummary, type TaskSummary } from '../../job/client.js';
+import { isTerminal, jobMachine, JOB_STATES, type JobState } from '../../../shared/states.js';
 import { UsageError } from '../errors.js';
-import { connect } from './connect.js';
+import { formatDuration, formatJob, formatSummary, formatTable, formatTasks, progressBar, progressCounts, progressLine, progressOf } from '../format.js';
+import { connect, type Connection } from './connect.js';
+import { parseCount } from './common.js';
+
+export { formatJob, formatTasks } from '../format.js';
 
 function readSpec(file: string): { raw: unknown; baseDir: string } {
   let text: string;
@@ -16,30 +21,79 @@ function readSpec(file: string): { raw: unknown; baseDir: string } {
   try {
     return { raw: JSON.parse(text), baseDir: file === '-' ? process.cwd() : path.dirname(path.resolve(file)) };
   } catch (err) {
-    throw new UsageError(`${file}: is not valid JSON (${(err as Error).message})`);
+    throw new UsageError(`${file}: is not valid JSON (${(err as Error).message}); see docs/job-spec.md`);
   }
 }
 
-const terminal = new Set(['succeeded', 'partially-failed', 'failed', 'cancelled']);
+const ended = (state: string): boolean => (JOB_STATES as readonly string[]).includes(state) && isTerminal(jobMachine, state as JobState);
 
-export function formatTasks(tasks: TaskSummary[]): string {
-  const rows = tasks.map((t) => [t.taskId, t.state, String(t.attempts), t.pool ?? '-', t.runtimeSeconds !== undefined ? `${t.runtimeSeconds}s` : '-', `$${t.costUsd.toFixed(4)}`, t.reason ?? '']);
-  const head = ['task', 'state', 'attempts', 'pool', 'runtime', 'cost', 'reason'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+/** Tables longer than this are left to `spotbatch tasks`. */
+const TASK_TABLE_MAX = 50;
+
+function jobText(s: { job: JobSummary; tasks: TaskSummary[] }, limit = TASK_TABLE_MAX): string {
+  const shown = s.tasks.slice(0, limit);
+  const more = s.tasks.length - shown.length;
+  return [formatJob(s.job), '', formatTasks(shown), ...(more > 0 ? [`... and ${more} more task(s): spotbatch tasks ${s.job.id}`] : [])].join('\n');
 }
 
-export function formatJob(j: JobSummary): string {
-  return `${j.id}  ${j.name}  ${j.state}  tasks ${j.succeeded}/${j.tasks} succeeded, ${j.failed} failed, ${j.running} running  attempts ${j.attempts}  cost $${j.costUsd.toFixed(4)}${j.error ? `  (${j.error})` : ''}`;
+/** Wait for the job to end, showing progress on stderr: a bar on a terminal, a line on each change otherwise. */
+async function waitJob(c: Connection, jobId: string, quiet: boolean): Promise<{ job: JobSummary; tasks: TaskSummary[] }> {
+  const tty = process.stderr.isTTY === true;
+  let lastCounts = '';
+  let lastLineAt = 0;
+  let drawn = false;
+  const clear = (): void => {
+    if (drawn) process.stderr.write('\r\x1b[K');
+    drawn = false;
+  };
+  const onInterrupt = (): void => {
+    clear();
+    process.stderr.write(`\nstopped waiting; ${jobId} goes on (spotbatch status ${jobId}, spotbatch cancel ${jobId})\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', onInterrupt);
+  try {
+    for (;;) {
+      const began = Date.now();
+      const s = await jobStatus(c.store, jobId, Date.now());
+      const now = Date.now();
+      if (s) {
+        if (ended(s.job.state)) {
+          clear();
+          return s;
+        }
+        const p = progressOf(s.job, s.tasks, now);
+        if (!quiet && tty) {
+          process.stderr.write(`\r${progressBar(p, process.stderr.columns || 80)}\x1b[K`);
+          drawn = true;
+        } else if (!quiet) {
+          const counts = progressCounts(p);
+          if (counts !== lastCounts || now - lastLineAt >= 30_000) {
+            process.stderr.write(`${progressLine(jobId, p)}\n`);
+            lastCounts = counts;
+            lastLineAt = now;
+          }
+        }
+      }
+      // Poll again after 1 s, or longer when reading the job takes long (a job of many tasks).
+      const took = Date.now() - began;
+      await new Promise((r) => setTimeout(r, Math.min(10_000, Math.max(1000, 3 * took))));
+    }
+  } finally {
+    process.off('SIGINT', onInterrupt);
+  }
 }
 
 export function submitCommand(): Command {
   return new Command('submit')
-    .description('submit a job spec (a JSON file, or - for standard input)')
-    .argument('<file>', 'the job spec')
-    .option('--wait', 'wait until the job ends and print its summary')
-    .option('--json', 'print JSON')
-    .action(async (file: string, opts: { wait?: boolean; json?: boolean }, cmd: Command) => {
+    .description('submit a job spec (a JSON file, or - for standard input); prints the job id')
+    .argument('<file>', 'the job spec (see docs/job-spec.md), or - to read it from standard input')
+    .option('--wait', 'wait until the job ends, showing progress on stderr, then print a summary; exit 0 only if it succeeded')
+    .option('--quiet', 'with --wait: no progress')
+    .option('--json', 'print JSON: {"id"}, or with --wait {"job", "tasks"}')
+    .addHelpText('after', '\nExit codes: 0 submitted (with --wait: the job succeeded), 1 failed (with --wait: the job did not succeed), 2 bad spec or usage.')
+    .action(async (file: string, opts: { wait?: boolean; json?: boolean; quiet?: boolean }, cmd: Command) => {
+      if (opts.quiet && !opts.wait) throw new UsageError('--quiet: only with --wait');
       const { raw, baseDir } = readSpec(file);
       const spec = prepareSpec(raw, baseDir);
       const c = connect(cmd);
@@ -49,16 +103,11 @@ export function submitCommand(): Command {
           console.log(opts.json ? JSON.stringify({ id: jobId }) : jobId);
           return;
         }
-        if (!opts.json) console.error(`submitted ${jobId}; waiting`);
-        for (;;) {
-          const s = await jobStatus(c.store, jobId, Date.now());
-          if (s && terminal.has(s.job.state)) {
-            console.log(opts.json ? JSON.stringify(s, null, 2) : `${formatJob(s.job)}\n\n${formatTasks(s.tasks)}`);
-            process.exitCode = s.job.state === 'succeeded' ? 0 : 1;
-            return;
-          }
-          await new Promise((r) => setTimeout(r, 1000));
-        }
+        if (!opts.quiet) process.stderr.write(`submitted ${jobId}; waiting for it to end (Ctrl-C stops waiting, not the job)\n`);
+        const s = await waitJob(c, jobId, opts.quiet === true);
+        if (opts.json) console.log(JSON.stringify(s, null, 2));
+        else console.log(`${formatSummary(s.job, progressOf(s.job, s.tasks, Date.now()))}\n\n${formatTasks(s.tasks.slice(0, TASK_TABLE_MAX))}${s.tasks.length > TASK_TABLE_MAX ? `\n... and ${s.tasks.length - TASK_TABLE_MAX} more task(s): spotbatch tasks ${jobId}` : ''}`);
+        process.exitCode = s.job.state === 'succeeded' ? 0 : 1;
       } finally {
         c.close();
       }
@@ -67,22 +116,28 @@ export function submitCommand(): Command {
 
 export function statusCommand(): Command {
   return new Command('status')
-    .description('list jobs, or show one job with its tasks')
+    .description('list the jobs, newest first, or show one job with its first tasks')
     .argument('[job]', 'a job id')
-    .option('--json', 'print JSON')
-    .action(async (jobId: string | undefined, opts: { json?: boolean }, cmd: Command) => {
+    .option('--state <state>', `with no job: only jobs in this state (${JOB_STATES.join(', ')})`)
+    .option('--json', 'print JSON: an array of jobs, or {"job", "tasks"} for one job')
+    .action(async (jobId: string | undefined, opts: { json?: boolean; state?: string }, cmd: Command) => {
+      if (opts.state !== undefined && !(JOB_STATES as readonly string[]).includes(opts.state)) {
+        throw new UsageError(`--state: must be one of ${JOB_STATES.join(', ')}; got ${JSON.stringify(opts.state)}`);
+      }
+      if (opts.state !== undefined && jobId) throw new UsageError('--state: only without a job id (it filters the list of jobs)');
       const c = connect(cmd);
       try {
         if (!jobId) {
-          const list = await listJobs(c.clients.ddb, c.config.prefix);
+          const now = Date.now();
+          const list = (await listJobs(c.clients.ddb, c.config.prefix)).filter((j) => !opts.state || j.state === opts.state);
           if (opts.json) console.log(JSON.stringify(list, null, 2));
-          else if (!list.length) console.log('no jobs');
-          else for (const j of list) console.log(`${j.id}  ${j.state.padEnd(16)}  ${String(j.tasks).padStart(5)} task(s)  ${j.name}`);
+          else if (!list.length) console.log(opts.state ? `no ${opts.state} jobs` : 'no jobs (spotbatch submit FILE starts one)');
+          else console.log(formatTable(['job', 'state', 'tasks', 'age', 'name'], list.map((j) => [j.id, j.state, String(j.tasks), formatDuration(now - j.submittedAt), j.name])));
           return;
         }
         const s = await jobStatus(c.store, jobId, Date.now());
         if (!s) throw new UsageError(`no job ${jobId} (see \`spotbatch status\` for the list)`);
-        console.log(opts.json ? JSON.stringify(s, null, 2) : `${formatJob(s.job)}\n\n${formatTasks(s.tasks)}`);
+        console.log(opts.json ? JSON.stringify(s, null, 2) : jobText(s));
       } finally {
         c.close();
       }
@@ -93,12 +148,36 @@ export function cancelCommand(): Command {
   return new Command('cancel')
     .description('cancel a job: open requests cancelled, instances terminated, resources torn down')
     .argument('<job>', 'a job id')
-    .action(async (jobId: string, _opts: unknown, cmd: Command) => {
+    .option('--wait', 'wait until the job is cancelled')
+    .option('--timeout <seconds>', 'with --wait: give up after this long (exit 1)', '600')
+    .option('--json', 'print JSON: {"id", "state"}')
+    .addHelpText('after', '\nExit codes: 0 cancelling (or already cancelled), 1 the job had already ended otherwise, or --wait timed out, 2 no such job.')
+    .action(async (jobId: string, opts: { wait?: boolean; timeout: string; json?: boolean }, cmd: Command) => {
+      const timeoutS = parseCount(opts.timeout, '--timeout', 1, 86_400);
       const c = connect(cmd);
+      const say = (state: string, text: string): void => console.log(opts.json ? JSON.stringify({ id: jobId, state }) : text);
       try {
-        if (!(await c.store.jobs.get({ jobId }))) throw new UsageError(`no job ${jobId} (see \`spotbatch status\` for the list)`);
+        const job = await c.store.jobs.get({ jobId });
+        if (!job) throw new UsageError(`no job ${jobId} (see \`spotbatch status\` for the list)`);
+        if (job.state === 'cancelled') return say(job.state, `${jobId} is already cancelled`);
+        if (ended(job.state)) {
+          say(job.state, `${jobId} has already ended (${job.state}): nothing to cancel`);
+          process.exitCode = 1;
+          return;
+        }
         await (await c.bus()).send('job.cancel', { jobId, reason: 'cancelled from the CLI' });
-        console.log(`cancelling ${jobId}`);
+        if (!opts.wait) return say('cancelling', `cancelling ${jobId} (spotbatch status ${jobId} shows when it is done)`);
+        const until = Date.now() + timeoutS * 1000;
+        for (;;) {
+          const now = await c.store.jobs.get({ jobId });
+          if (now?.state === 'cancelled') return say('cancelled', `${jobId} cancelled`);
+          if (Date.now() > until) {
+            say(now?.state ?? 'unknown', `${jobId} is still ${now?.state ?? 'unknown'} after ${timeoutS} s`);
+            process.exitCode = 1;
+            return;
+          }
+          await new Promise((r) => setTimeout(r, 1000));
+        }
       } finally {
         c.close();
       }

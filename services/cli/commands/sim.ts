@@ -23,7 +23,8 @@ export function simCommand(): Command {
     .option('--data <dir>', 'market data folder (default: the data/market the project ships)')
     .option('--events-queue <url>', 'SQS queue URL for EventBridge-shaped EC2 events')
     .option('--ssh-port <port>', 'SSH port on every instance address', '2222')
-    .action(async (opts: { port: string; host: string; timeScale: string; seed: string; data?: string; eventsQueue?: string; sshPort: string }) => {
+    .option('--json', 'print the endpoints as one JSON line ({"endpoint", "sshPort", "imdsPort", "admin"}) instead of the banner')
+    .action(async (opts: { port: string; host: string; timeScale: string; seed: string; data?: string; eventsQueue?: string; sshPort: string; json?: boolean }) => {
       const logger = createLogger({ name: 'sim' });
       const sim = await startSimulator({
         port: parsePort(opts.port, '--port'),
@@ -35,7 +36,8 @@ export function simCommand(): Command {
         sshPort: parsePort(opts.sshPort, '--ssh-port'),
         logger,
       });
-      console.log(
+      if (opts.json) console.log(JSON.stringify({ endpoint: sim.endpoint, sshPort: sim.sshPort, imdsPort: sim.imdsPort, admin: `${sim.endpoint}/_sim/` }));
+      else console.log(
         [
           '',
           `spot market simulator on ${sim.endpoint} (SSH port ${sim.sshPort}, metadata port ${sim.imdsPort})`,

@@ -1,0 +1,104 @@
+/** tasks, logs: a job's tasks page by page, and one task's output. */
+import { Command } from 'commander';
+import { summariseTask } from '../../job/client.js';
+import { jobs, tasks as taskStore } from '../../job/repo.js';
+import { taskLogs } from '../../remote/logs.js';
+import { TASK_STATES } from '../../../shared/states.js';
+import { UsageError } from '../errors.js';
+import { TASK_HEAD, formatTable, taskCells } from '../format.js';
+import { parseCount } from './common.js';
+import { connect } from './connect.js';
+
+/** Write and wait when the pipe is full, so 10,000 rows never pile up in memory. */
+function write(text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    process.stdout.write(text, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+export function tasksCommand(): Command {
+  return new Command('tasks')
+    .description("list a job's tasks (read from the store page by page, so a job of 10,000 tasks streams)")
+    .argument('<job>', 'a job id')
+    .option('--state <state>', `only tasks in this state (${TASK_STATES.join(', ')})`)
+    .option('--limit <n>', 'at most this many tasks')
+    .option('--json', 'print a JSON array of tasks')
+    .action(async (jobId: string, opts: { state?: string; limit?: string; json?: boolean }, cmd: Command) => {
+      if (opts.state !== undefined && !(TASK_STATES as readonly string[]).includes(opts.state)) {
+        throw new UsageError(`--state: must be one of ${TASK_STATES.join(', ')}; got ${JSON.stringify(opts.state)}`);
+      }
+      const limit = opts.limit === undefined ? Infinity : parseCount(opts.limit, '--limit', 1, 10_000_000);
+      const c = connect(cmd);
+      try {
+        if (!(await jobs(c).get({ jobId }))) throw new UsageError(`no job ${jobId} (see \`spotbatch status\` for the list)`);
+        const now = Date.now();
+        let count = 0;
+        let widths: number[] | undefined;
+        let page: string[][] = [];
+        const flush = async (): Promise<void> => {
+          if (!page.length) return;
+          if (!widths) {
+            widths = TASK_HEAD.map((h, i) => Math.max(h.length, ...page.map((r) => r[i]!.length)));
+            await write(`${formatTable(TASK_HEAD, page, widths)}\n`);
+          } else {
+            await write(`${formatTable(TASK_HEAD, page, widths).split('\n').slice(1).join('\n')}\n`);
+          }
+          page = [];
+        };
+        if (opts.json) await write('[');
+        for await (const row of taskStore(c).listPartition({ jobId })) {
+          if (count >= limit) break;
+          if (opts.state && row.state !== opts.state) continue;
+          const t = summariseTask(row, now);
+          if (opts.json) await write(`${count ? ',' : ''}\n  ${JSON.stringify(t)}`);
+          else {
+            page.push(taskCells(t));
+            if (page.length >= 500) await flush();
+          }
+          count++;
+        }
+        if (opts.json) await write(count ? '\n]\n' : ']\n');
+        else {
+          await flush();
+          if (!count) await write(opts.state ? `no ${opts.state} tasks in ${jobId}\n` : `no tasks in ${jobId} yet\n`);
+        }
+      } finally {
+        c.close();
+      }
+    });
+}
+
+export function logsCommand(): Command {
+  return new Command('logs')
+    .description("a task's last output: read live from its instance while it runs, otherwise the tails kept when its last attempt ended")
+    .argument('<job>', 'a job id')
+    .argument('<task>', 'a task id (0002) or index (2)')
+    .option('--lines <n>', 'last lines of each stream', '50')
+    .option('--stream <which>', 'stdout, stderr or both; with one, it is printed as it is (no headers)', 'both')
+    .option('--stored', 'do not connect to the instance: only the tails kept in the task row')
+    .option('--json', 'print JSON: {"jobId", "taskId", "state", "attempt", "source", "stdout", "stderr"}')
+    .addHelpText('after', '\nReading a running task live needs SPOTBATCH_SECRET_KEY (as for ssh); without it, or when the instance does not answer, the stored tails are shown and stderr says why.')
+    .action(async (jobId: string, taskRef: string, opts: { lines: string; stream: string; stored?: boolean; json?: boolean }, cmd: Command) => {
+      const lines = parseCount(opts.lines, '--lines', 1, 100_000);
+      if (!['stdout', 'stderr', 'both'].includes(opts.stream)) throw new UsageError(`--stream: must be stdout, stderr or both; got ${JSON.stringify(opts.stream)}`);
+      const c = connect(cmd);
+      try {
+        const logs = await taskLogs(c.store, c.config, jobId, taskRef, { live: !opts.stored, lines });
+        if (logs.liveError) process.stderr.write(`spotbatch: the live output could not be read (${logs.liveError}); showing the tails kept when the last attempt ended\n`);
+        if (opts.json) {
+          console.log(JSON.stringify(logs, null, 2));
+          return;
+        }
+        const withEol = (s: string): string => (s === '' || s.endsWith('\n') ? s : `${s}\n`);
+        if (opts.stream !== 'both') {
+          process.stdout.write(withEol(opts.stream === 'stdout' ? logs.stdout : logs.stderr));
+          return;
+        }
+        const from = logs.source === 'instance' ? 'live from the instance' : 'kept when the attempt ended';
+        const attempt = logs.attempt !== undefined ? `, attempt ${logs.attempt}` : '';
+        process.stdout.write(`--- stdout (task ${logs.taskId} ${logs.state}${attempt}, ${from}) ---\n${withEol(logs.stdout) || '(empty)\n'}--- stderr ---\n${withEol(logs.stderr) || '(empty)\n'}`);
+      } finally {
+        c.close();
+      }
+    });
+}
