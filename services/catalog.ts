@@ -64,6 +64,22 @@ export const catalog = defineCatalog({
     summary: "after a notice: wait (bounded) for the TERMed step to exit, copy its checkpoint folder to the store, terminate the instance",
     sentBy: 'termination.detected (when the spec has a checkpoint), itself (delayed)',
   },
+  'rebalance.detected': {
+    queue: 'request',
+    schema: TaskKey.extend({
+      attempt: z.number().int().min(1),
+      source: z.enum(['agent', 'events']),
+      instanceId: z.string().optional(),
+    }).strict(),
+    summary: 'a rebalance recommendation for the task\'s instance: with onRebalance "migrate", request a standby in another pool while the step runs',
+    sentBy: 'step.check (the agent saw it), ec2.event (EventBridge recommendation)',
+  },
+  'rebalance.check': {
+    queue: 'request',
+    schema: TaskKey.extend({ attempt: z.number().int().min(1) }).strict(),
+    summary: "follow the standby's spot request; once it runs, move the task there (old attempt migrated, checkpoint carried over)",
+    sentBy: 'rebalance.detected, itself (delayed)',
+  },
   'request.resubmit': {
     queue: 'request',
     schema: TaskKey,

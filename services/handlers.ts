@@ -9,6 +9,7 @@ import { stepCheck, stepComplete, stepRun } from './step/handlers.js';
 import { ec2Event } from './events/handler.js';
 import { requestResubmit, terminationDetected } from './termination/handlers.js';
 import { checkpointSave } from './checkpoint/lifecycle.js';
+import { rebalanceCheck, rebalanceDetected } from './termination/rebalance.js';
 
 export const handlers: HandlerMap<typeof catalog> = {
   'job.submit': jobSubmit,
@@ -25,6 +26,8 @@ export const handlers: HandlerMap<typeof catalog> = {
   'ec2.event': ec2Event,
   'termination.detected': terminationDetected,
   'checkpoint.save': checkpointSave,
+  'rebalance.detected': rebalanceDetected,
+  'rebalance.check': rebalanceCheck,
   'request.resubmit': requestResubmit,
 };
 

@@ -97,7 +97,7 @@ export const taskMachine = defineMachine<TaskState>({
     pending: { next: ['waiting', 'failed', 'cancelled'], redrive: { service: 'spot.request', afterSeconds: 120 } },
     waiting: { next: ['starting', 'pending', 'interrupted', 'failed', 'cancelled'], redrive: { service: 'spot.check', afterSeconds: 60 } },
     starting: { next: ['running', 'pending', 'interrupted', 'failed', 'cancelled'], redrive: { service: 'step.run', afterSeconds: 180 } },
-    running: { next: ['succeeded', 'failed', 'pending', 'interrupted', 'cancelled'], redrive: { service: 'step.check', afterSeconds: 120 } },
+    running: { next: ['succeeded', 'failed', 'pending', 'interrupted', 'starting', 'cancelled'], redrive: { service: 'step.check', afterSeconds: 120 } },
     interrupted: { next: ['pending', 'failed', 'cancelled'], redrive: { service: 'request.resubmit', afterSeconds: 60 } },
     succeeded: { next: [], terminal: true },
     failed: { next: [], terminal: true },

@@ -38,7 +38,7 @@ export interface JobAttrs {
   endedAt?: number;
 }
 
-export type AttemptOutcome = 'succeeded' | 'failed' | 'retry' | 'replaced' | 'interrupted' | 'lost' | 'cancelled';
+export type AttemptOutcome = 'succeeded' | 'failed' | 'retry' | 'replaced' | 'interrupted' | 'migrated' | 'lost' | 'cancelled';
 
 /** One spot request and what ran on its instance. */
 export interface Attempt {
@@ -75,6 +75,14 @@ export interface TaskAttrs {
   /** Attempts ended by a retryable exit code. */
   failures: number;
   interruptions: number;
+  /** Moves to a standby instance after a rebalance recommendation (onRebalance "migrate"). */
+  migrations?: number;
+  /**
+   * The next attempt, requested ahead after a rebalance recommendation while
+   * the current one still runs: the task moves to it once it is running, or
+   * spot.request adopts it if the notice comes first.
+   */
+  standby?: Attempt;
   /** Pools that failed this task (capacity, price), not to be tried again soon. */
   avoid: string[];
   exitCode?: number;

@@ -125,6 +125,12 @@ export const JobSpecSchema = z
       .record(z.string().min(1).max(120).regex(/^(?!aws:)(?!spotbatch:)/, 'must not start with "aws:" or "spotbatch:"'), z.string().max(250))
       .refine((t) => Object.keys(t).length <= 40, 'at most 40 tags')
       .default({}),
+    /**
+     * On a rebalance recommendation (elevated risk of interruption): "ignore",
+     * or "migrate": request the replacement at once and move the task to it
+     * when it is running (with its checkpoint, if any), before any notice.
+     */
+    onRebalance: z.enum(['ignore', 'migrate']).default('ignore'),
     /** Checkpoint and resume across interruptions (docs/checkpoint.md). */
     checkpoint: CheckpointSpecSchema.optional(),
     /** Reserved for deadline-aware placement. */

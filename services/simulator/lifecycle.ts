@@ -199,6 +199,14 @@ export class Lifecycle {
     return true;
   }
 
+  /** A rebalance recommendation now, without a notice (the admin API's). False when not applicable. */
+  rebalance(instanceId: string): boolean {
+    const inst = this.sim.world.instances.get(instanceId);
+    if (!inst || !inst.spot || inst.state !== 'running' || inst.rebalanceTime !== undefined) return false;
+    this.recommendRebalance(inst);
+    return true;
+  }
+
   /** The rebalance recommendation (metadata and event), once per instance. */
   private recommendRebalance(inst: InstanceRecord): void {
     if (inst.rebalanceTime !== undefined || inst.state === 'shutting-down' || inst.state === 'terminated') return;

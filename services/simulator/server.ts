@@ -10,7 +10,7 @@ import type { Stats } from './stats.js';
 const MAX_BODY = 1 << 20;
 
 export function createSimServer(sim: SimContext, stats: Stats, hooks: AdminHooks): Server {
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let tooLarge = false;
@@ -34,4 +34,9 @@ export function createSimServer(sim: SimContext, stats: Stats, hooks: AdminHooks
       });
     });
   });
+  // Node closes idle keep-alive sockets after 5 s; a busy client can send on one just as it closes
+  // ("other side closed"). AWS endpoints keep them about a minute: do the same.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  return server;
 }

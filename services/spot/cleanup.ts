@@ -6,6 +6,7 @@ import {
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import type { CloudClients } from '../../shared/aws.js';
+import type { Attempt } from '../job/model.js';
 
 const JOB_TAG = 'spotbatch:job';
 
@@ -60,4 +61,15 @@ export async function cancelSpotRequest(cloud: CloudClients, region: string, req
   } catch (err) {
     if ((err as { name?: string }).name !== 'InvalidSpotInstanceRequestID.NotFound') throw err;
   }
+}
+
+/** Cancel a task's standby request (rebalance migration) and terminate its instance, if any: the task ended or gave it up. */
+export async function releaseStandby(cloud: CloudClients | undefined, standby: Attempt | undefined): Promise<void> {
+  if (!standby || !cloud) return;
+  if (standby.spotRequestId) await cancelSpotRequest(cloud, standby.pool.region, standby.spotRequestId);
+  const out = standby.spotRequestId
+    ? await cloud.ec2(standby.pool.region).send(new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [standby.spotRequestId] })).catch(() => undefined)
+    : undefined;
+  const instanceId = standby.instanceId ?? out?.SpotInstanceRequests?.[0]?.InstanceId;
+  if (instanceId) await terminateInstance(cloud, standby.pool.region, instanceId);
 }

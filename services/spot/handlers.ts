@@ -45,35 +45,24 @@ async function load(ctx: Ctx, body: TaskBody): Promise<{ job: JobRow; task: Task
   return { job, task };
 }
 
-export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
-  const loaded = await load(ctx, body);
-  if (!loaded) return;
-  const { job, task } = loaded;
-  if (task.state !== 'pending' || job.state !== 'running' || !job.security || !job.images) return;
+/**
+ * Choose a pool for attempt `n` of the task (cheapest current price among the
+ * candidates, skipping its failed pools, the job's cooled-down pools and
+ * `avoidAlso`) and send the spot request. Throws PermanentError when no pool fits.
+ */
+export async function requestAttempt(ctx: Ctx, job: JobRow, task: TaskRow, n: number, avoidAlso: string[] = []): Promise<Attempt> {
   const spec = job.spec;
-  const n = task.attempts.length + 1;
-  if (n > spec.retry.maxAttempts + task.failures + EXTRA_PLACEMENTS) {
-    await failTask(ctx, job, task, { from: 'pending', reason: `no instance after ${n - 1} placements` });
-    return;
-  }
+  const security = job.security;
+  if (!security || !job.images) throw new PermanentError('the job has no security resources or images yet');
   const cloud = cloudOf(ctx);
   const now = ctx.clock.now();
-  const regions = jobRegions(spec, ctx.config).filter((r) => job.security!.regions[r]);
+  const regions = jobRegions(spec, ctx.config).filter((r) => security.regions[r]);
   const candidates = (await Promise.all(regions.map((r) => currentPrices(cloud, r, spec.instances.types, now)))).flat();
-  let placement;
-  try {
-    // This task's failed pools, and the pools that interrupted any task of the job lately.
-    const cooled = Object.entries(job.cooldowns ?? {}).filter(([, until]) => until > now).map(([pool]) => pool);
-    placement = choosePool({ candidates, zones: spec.instances.zones, avoid: [...new Set([...task.avoid, ...cooled])], maxPrice: spec.instances.maxPrice });
-  } catch (err) {
-    if (err instanceof PermanentError) {
-      await failTask(ctx, job, task, { from: 'pending', reason: err.message });
-      return;
-    }
-    throw err;
-  }
+  // This task's failed pools, and the pools that interrupted any task of the job lately.
+  const cooled = Object.entries(job.cooldowns ?? {}).filter(([, until]) => until > now).map(([pool]) => pool);
+  const placement = choosePool({ candidates, zones: spec.instances.zones, avoid: [...new Set([...task.avoid, ...cooled, ...avoidAlso])], maxPrice: spec.instances.maxPrice });
   const { pool } = placement;
-  const sec = job.security.regions[pool.region]!;
+  const sec = security.regions[pool.region]!;
   const imageId = job.images[pool.region]?.[pool.type];
   if (!imageId) throw new PermanentError(`no image resolved for ${pool.type} in ${pool.region}`);
   const tags = Object.entries({ ...resourceTags(job.jobId, spec), 'spotbatch:task': task.taskId, 'spotbatch:attempt': String(n) }).map(([Key, Value]) => ({ Key, Value }));
@@ -90,7 +79,7 @@ export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
         InstanceType: pool.type as never,
         KeyName: sec.keyName,
         SecurityGroupIds: [sec.securityGroupId],
-        IamInstanceProfile: { Arn: job.security.instanceProfileArn },
+        IamInstanceProfile: { Arn: security.instanceProfileArn },
         Placement: { AvailabilityZone: pool.zone },
       },
       TagSpecifications: [{ ResourceType: 'spot-instances-request', Tags: tags }],
@@ -98,11 +87,43 @@ export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
   );
   const requestId = out.SpotInstanceRequests?.[0]?.SpotInstanceRequestId;
   if (!requestId) throw new Error('RequestSpotInstances answered without a request id');
-  const attempt: Attempt = { n, pool, price: placement.price, spotRequestId: requestId, requestedAt: now, placement: placement.why };
+  return { n, pool, price: placement.price, spotRequestId: requestId, requestedAt: now, placement: placement.why };
+}
+
+export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
+  const loaded = await load(ctx, body);
+  if (!loaded) return;
+  const { job, task } = loaded;
+  if (task.state !== 'pending' || job.state !== 'running' || !job.security || !job.images) return;
+  const spec = job.spec;
+  const n = task.attempts.length + 1;
+  if (n > spec.retry.maxAttempts + task.failures + EXTRA_PLACEMENTS) {
+    await failTask(ctx, job, task, { from: 'pending', reason: `no instance after ${n - 1} placements` });
+    return;
+  }
+  const cloud = cloudOf(ctx);
+  // A standby requested after a rebalance recommendation is this attempt already: adopt it.
+  const adopted = task.standby?.n === n ? task.standby : undefined;
+  let attempt: Attempt;
+  if (adopted) {
+    attempt = adopted;
+  } else {
+    try {
+      attempt = await requestAttempt(ctx, job, task, n);
+    } catch (err) {
+      if (err instanceof PermanentError) {
+        await failTask(ctx, job, task, { from: 'pending', reason: err.message });
+        return;
+      }
+      throw err;
+    }
+  }
+  const { pool } = attempt;
+  const requestId = attempt.spotRequestId!;
   try {
-    await tasks(ctx).transition(body, { from: 'pending', to: 'waiting', version: task.version, set: { attempts: [...task.attempts, attempt] } });
+    await tasks(ctx).transition(body, { from: 'pending', to: 'waiting', version: task.version, set: { attempts: [...task.attempts, attempt] }, remove: adopted ? ['standby'] : [] });
   } catch (err) {
-    if (err instanceof StateConflictError) {
+    if (err instanceof StateConflictError && !adopted) {
       // Someone else moved the task. A duplicate of this message got the same request back
       // (same ClientToken) and recorded it: leave that one alone. Anything else must not linger.
       const now = await tasks(ctx).get(body);
@@ -111,8 +132,8 @@ export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
     }
     throw err;
   }
-  ctx.log.info({ attempt: n, pool: poolKey(pool), price: placement.price, spotRequestId: requestId }, 'spot instance requested');
-  await ctx.bus.send('spot.check', body, { delaySeconds: ctx.config.lifecycle.pollSeconds });
+  ctx.log.info({ attempt: n, pool: poolKey(pool), price: attempt.price, spotRequestId: requestId, adopted: Boolean(adopted) }, adopted ? 'standby adopted as the next attempt' : 'spot instance requested');
+  await ctx.bus.send('spot.check', body, { delaySeconds: adopted ? 0 : ctx.config.lifecycle.pollSeconds });
 }
 
 export async function spotCheck(body: TaskBody, ctx: Ctx): Promise<void> {

@@ -167,6 +167,9 @@ export async function stepCheck(body: TaskBody, ctx: Ctx): Promise<void> {
     });
     return;
   }
+  if (status.rebalance && status.state === 'running' && job.spec.onRebalance === 'migrate' && !task.standby) {
+    await ctx.bus.send('rebalance.detected', { ...body, attempt: attempt.n, source: 'agent', ...(attempt.instanceId ? { instanceId: attempt.instanceId } : {}) });
+  }
   if (status.state === 'exited') {
     await ctx.bus.send('step.complete', { ...body, attempt: attempt.n, exitCode: status.exitCode ?? 255, ...tails });
     return;

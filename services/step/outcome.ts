@@ -4,6 +4,7 @@ import type { FleetCatalog } from '../catalog.js';
 import type { TaskState } from '../../shared/states.js';
 import { attemptCost, type Attempt } from '../job/model.js';
 import { jobs, tasks, type JobRow, type TaskRow } from '../job/repo.js';
+import { releaseStandby } from '../spot/cleanup.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 
@@ -23,6 +24,8 @@ export async function endTask(ctx: Ctx, job: JobRow, task: TaskRow, e: Ending): 
   const now = ctx.clock.now();
   const attempts = e.attempts ?? task.attempts;
   const costUsd = attempts.reduce((sum, a) => sum + attemptCost(a, now), 0);
+  // A standby requested after a rebalance recommendation is of no use now.
+  if (task.standby) await releaseStandby(ctx.cloud, task.standby);
   await tasks(ctx).transition(
     { jobId: task.jobId, taskId: task.taskId },
     {
@@ -38,6 +41,7 @@ export async function endTask(ctx: Ctx, job: JobRow, task: TaskRow, e: Ending): 
         ...(e.stdoutTail !== undefined ? { stdoutTail: e.stdoutTail } : {}),
         ...(e.stderrTail !== undefined ? { stderrTail: e.stderrTail } : {}),
       },
+      ...(task.standby ? { remove: ['standby'] } : {}),
     },
   );
   await ctx.store.events.append(job.jobId, `task.${to}`, { taskId: task.taskId, data: { attempts: attempts.length, ...(e.reason ? { reason: e.reason } : {}) } });

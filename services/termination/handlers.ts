@@ -32,6 +32,18 @@ function cloudOf(ctx: Ctx) {
 }
 
 export async function terminationDetected(body: Detected, ctx: Ctx): Promise<void> {
+  // Another writer (a keep-alive, a standby recorded) may bump the row between read and write: read again.
+  for (let tries = 1; ; tries++) {
+    try {
+      await detectOnce(body, ctx);
+      return;
+    } catch (err) {
+      if (!(err instanceof StateConflictError) || tries >= 3) throw err;
+    }
+  }
+}
+
+async function detectOnce(body: Detected, ctx: Ctx): Promise<void> {
   const key = { jobId: body.jobId, taskId: body.taskId };
   const task = await tasks(ctx).get(key);
   const attempt = task && currentAttempt(task);

@@ -88,3 +88,40 @@ describe('checkpoint and resume, end to end', function () {
     expect(Number(/attempt 2 resumes at (\d+)/.exec(out)?.[1])).to.equal(Number(term![2]));
   });
 });
+
+describe('checkpoint and resume, end to end: periodic saves', function () {
+  this.timeout(300_000);
+  let stack: Stack;
+  let store: string;
+  after(async () => {
+    await stack?.close();
+    rmSync(store, { recursive: true, force: true });
+  });
+
+  it('with every: "60s", a running step\'s folder is saved once a minute has passed, and the save holds what the step wrote', async function () {
+    store = mkdtempSync(path.join(tmpdir(), 'spotbatch-ckpt-'));
+    stack = await startStack({ timeScale: 1 });
+    const spec = example();
+    const jobId = await stack.submit({
+      ...spec,
+      name: 'counter-periodic',
+      tasks: { count: 1 },
+      env: { COUNT_TO: '100000', TICK_SECONDS: '0.1' },
+      checkpoint: { ...spec.checkpoint!, store: `local:${store}`, every: '60s' },
+    });
+    const saved = await eventually(
+      'a periodic save',
+      async () => (await stack.fleet.deps.store.events.list(jobId)).find((e) => e.type === 'checkpoint.saved'),
+      180_000,
+      500,
+    );
+    expect(saved.data).to.include({ why: 'periodic', attempt: 1 });
+    expect(saved.data!.files).to.be.at.least(1);
+    const latest = JSON.parse(readFileSync(path.join(store, jobId, '0000', 'latest'), 'utf8')) as { version: string };
+    const count = Number(readFileSync(path.join(store, jobId, '0000', latest.version, 'count'), 'utf8'));
+    // A minute of ticks at 0.1 s, saved every 10: far from zero, never above what a minute allows.
+    expect(count).to.be.greaterThan(50).and.at.most(1000);
+    await stack.fleet.deps.bus.send('job.cancel', { jobId });
+    await stack.waitJob(jobId, ['cancelled'], 120_000);
+  });
+});

@@ -88,6 +88,50 @@ describe('interruptions, end to end', function () {
     expect(task!.attempts[0]!.interruptedBy).to.equal('reconcile');
   });
 
+  it('onRebalance "migrate": a rebalance recommendation moves the task to a standby in another pool before any notice', async () => {
+    stack = await startStack();
+    const jobId = await stack.submit(spec({ name: 'migrate', onRebalance: 'migrate' }));
+    const task = await eventually(
+      'attempt 1 running',
+      async () => (await stack.tasks(jobId)).find((t) => t.state === 'running' && t.attempts.length === 1),
+      120_000,
+      200,
+    );
+    const first = task.attempts[0]!;
+    await stack.admin(`/_sim/instances/${first.instanceId}/rebalance`, {});
+    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
+    const [done] = await stack.tasks(jobId);
+    expect(job.state, done!.reason).to.equal('succeeded');
+    expect(done!.attempts.map((a) => a.outcome)).to.deep.equal(['migrated', 'succeeded']);
+    expect(`${done!.attempts[1]!.pool.zone}/${done!.attempts[1]!.pool.type}`).to.not.equal(`${first.pool.zone}/${first.pool.type}`);
+    expect(done!.interruptions).to.equal(0);
+    expect(done!.migrations).to.equal(1);
+    expect(done!.standby).to.equal(undefined);
+    expect(done!.stdoutTail).to.contain('done on attempt 2');
+    const events = (await stack.fleet.deps.store.events.list(jobId)).map((e) => e.type);
+    expect(events.filter((t) => t === 'task.rebalance')).to.have.length(1);
+    expect(events.filter((t) => t === 'task.migrated')).to.have.length(1);
+    expect(events).to.not.include('task.interrupted');
+    await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 60_000);
+  });
+
+  it('onRebalance "ignore" (the default): a rebalance recommendation leaves the task where it is', async () => {
+    stack = await startStack();
+    const jobId = await stack.submit(spec({ name: 'ignore-rebalance', steps: [{ run: 'sleep 4; echo "finished on attempt $SPOTBATCH_ATTEMPT"' }] }));
+    const task = await eventually(
+      'attempt 1 running',
+      async () => (await stack.tasks(jobId)).find((t) => t.state === 'running' && t.attempts.length === 1),
+      120_000,
+      200,
+    );
+    await stack.admin(`/_sim/instances/${task.attempts[0]!.instanceId}/rebalance`, {});
+    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
+    const [done] = await stack.tasks(jobId);
+    expect(job.state).to.equal('succeeded');
+    expect(done!.attempts).to.have.length(1);
+    expect(done!.stdoutTail).to.contain('finished on attempt 1');
+  });
+
   it('fails a task interrupted beyond retry.maxInterruptions with "interrupted N times", and still tears down', async () => {
     stack = await startStack();
     const jobId = await stack.submit(spec({ name: 'too-many', steps: [{ run: 'sleep 600' }], retry: { maxInterruptions: 1 } }));

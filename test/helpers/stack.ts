@@ -19,6 +19,7 @@ import { startSimulator, type Simulator } from '../../services/simulator/index.j
 import { TEST_CREDENTIALS, clientsFor, eventually, testConfig, testEmulators, testFleet, uniquePrefix, type TestFleet } from './fleet.js';
 import { destroyClients } from '../../shared/aws.js';
 import { setup } from '../../shared/setup.js';
+import { closeSshPool } from '../../services/step/session.js';
 import type { HandlerMap } from '../../services/dispatcher/registry.js';
 
 export interface Stack {
@@ -106,6 +107,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     admin,
     async close() {
       await fleet.close();
+      closeSshPool();
       await sim.stop();
       await emu.stop();
       rmSync(sandbox, { recursive: true, force: true });

@@ -71,5 +71,16 @@ export async function handleAdmin(sim: SimContext, stats: Stats, hooks: AdminHoo
       terminationTime: new Date(inst.noticeTime! + 120_000).toISOString(),
     });
   }
+  const rebalance = /^\/_sim\/instances\/([^/]+)\/rebalance$/.exec(route);
+  if (rebalance && method === 'POST') {
+    const id = decodeURIComponent(rebalance[1]!);
+    const inst = sim.world.instances.get(id);
+    if (!inst) return error(res, 404, 'InstanceNotFound', `no instance ${id}`, { field: 'id' });
+    if (!sim.lifecycle.rebalance(id)) {
+      const why = !inst.spot ? 'an on-demand instance' : `${inst.state}${inst.rebalanceTime !== undefined ? ' and already recommended' : ''}`;
+      return error(res, 409, 'NotRebalanceable', `instance ${id} is ${why}`, { field: 'id' });
+    }
+    return json(res, 200, { instanceId: id, noticeTime: new Date(inst.rebalanceTime!).toISOString() });
+  }
   return error(res, 404, 'NotFound', `no admin route ${method} ${url.pathname}`);
 }
