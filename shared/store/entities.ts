@@ -245,6 +245,44 @@ export class EntityStore<S extends string, K extends Record<string, string>, A e
     return (out.Items ?? []) as Array<Row<S, A> & K>;
   }
 
+  /**
+   * One page of the rows under a partition key value, in key order: at most
+   * `limit` rows after `after` (a full key, exclusive), and whether more
+   * follow. Reads limit + 1 rows so that the last page says so exactly.
+   * `attributes` projects the rows (the key attributes are always included).
+   */
+  async page(
+    partition: Partial<K>,
+    opts: { limit: number; after?: K; attributes?: readonly string[] },
+  ): Promise<{ rows: Array<Row<S, A> & K>; more: boolean }> {
+    const pk = this.keyNames[0]!;
+    const names: Record<string, string> = { '#pk': pk };
+    let projection: string | undefined;
+    if (opts.attributes) {
+      const all = [...new Set([...this.keyNames, ...opts.attributes])];
+      all.forEach((a, i) => (names[`#a${i}`] = a));
+      projection = all.map((_, i) => `#a${i}`).join(', ');
+    }
+    const rows: Array<Row<S, A> & K> = [];
+    let start: Record<string, unknown> | undefined = opts.after ? this.pickKey(opts.after) : undefined;
+    do {
+      const out = await this.ddb.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: '#pk = :pk',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: { ':pk': (partition as Record<string, string>)[pk] },
+          ...(projection ? { ProjectionExpression: projection } : {}),
+          ExclusiveStartKey: start,
+          Limit: opts.limit + 1 - rows.length,
+        }),
+      );
+      rows.push(...((out.Items ?? []) as Array<Row<S, A> & K>));
+      start = out.LastEvaluatedKey;
+    } while (start && rows.length <= opts.limit);
+    return { rows: rows.slice(0, opts.limit), more: rows.length > opts.limit };
+  }
+
   /** All rows under one partition key value (tasks of a job), in key order, page by page. */
   async *listPartition(partition: Partial<K>, pageSize = 500): AsyncGenerator<Row<S, A> & K> {
     const pk = this.keyNames[0]!;

@@ -31,22 +31,32 @@ export class EventLog {
     return event;
   }
 
-  async list(jobId: string, limit = 1000): Promise<JobEvent[]> {
+  /**
+   * One page of a job's events, newest first (or oldest first), after the
+   * event whose sort key is `after` (exclusive); `more` says whether more follow.
+   */
+  async page(jobId: string, opts: { limit: number; after?: string; newestFirst?: boolean }): Promise<{ events: JobEvent[]; more: boolean }> {
     const events: JobEvent[] = [];
-    let start: Record<string, unknown> | undefined;
+    let start: Record<string, unknown> | undefined = opts.after ? { jobId, sk: opts.after } : undefined;
     do {
       const out = await this.ddb.send(
         new QueryCommand({
           TableName: this.table,
           KeyConditionExpression: 'jobId = :j',
           ExpressionAttributeValues: { ':j': jobId },
+          ScanIndexForward: !(opts.newestFirst ?? true),
           ExclusiveStartKey: start,
-          Limit: Math.min(limit - events.length, 500),
+          Limit: opts.limit + 1 - events.length,
         }),
       );
       events.push(...((out.Items ?? []) as JobEvent[]));
       start = out.LastEvaluatedKey;
-    } while (start && events.length < limit);
-    return events;
+    } while (start && events.length <= opts.limit);
+    return { events: events.slice(0, opts.limit), more: events.length > opts.limit };
+  }
+
+  /** The job's first `limit` events, oldest first. */
+  async list(jobId: string, limit = 1000): Promise<JobEvent[]> {
+    return (await this.page(jobId, { limit, newestFirst: false })).events;
   }
 }
