@@ -1,0 +1,69 @@
+/**
+ * How the page shows numbers and times. The client script (assets.ts) has
+ * the same functions for its live updates; the browser test checks that a
+ * live-updated table reads exactly like a freshly served one.
+ */
+import type { AttemptView, SpendView, TaskCounts } from './views.js';
+
+export function usd(v: number | null | undefined): string {
+  if (v === null || v === undefined) return 'n/a';
+  return `$${v >= 100 ? v.toFixed(2) : v.toFixed(4)}`;
+}
+
+/** Seconds as "12.3 s", "4m 05s", "2h 03m" or "3d 04h". */
+export function duration(s: number | null | undefined): string {
+  if (s === null || s === undefined || !Number.isFinite(s)) return '';
+  const pad = (n: number) => String(n).padStart(2, '0');
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const t = Math.floor(s);
+  if (t < 3600) return `${Math.floor(t / 60)}m ${pad(t % 60)}s`;
+  if (t < 86_400) return `${Math.floor(t / 3600)}h ${pad(Math.floor((t % 3600) / 60))}m`;
+  return `${Math.floor(t / 86_400)}d ${pad(Math.floor((t % 86_400) / 3600))}h`;
+}
+
+/** Seconds between two ISO times, or undefined when either is missing. */
+export function between(from: string | undefined, to: string | undefined): number | undefined {
+  if (!from || !to) return undefined;
+  return (Date.parse(to) - Date.parse(from)) / 1000;
+}
+
+/** An ISO time as "2026-11-22 10:01:02 UTC". */
+export function when(iso: string | undefined): string {
+  return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC` : '';
+}
+
+/** The last `n` lines of an output tail. */
+export function lastLines(text: string | undefined, n: number): string {
+  if (!text) return '';
+  const lines = text.replace(/\n$/, '').split('\n');
+  return lines.slice(-n).join('\n');
+}
+
+/** An age in whole seconds: "42 s", then as duration(). */
+export function age(s: number): string {
+  return s < 60 ? `${Math.max(0, Math.floor(s))} s` : duration(s);
+}
+
+export function tasksText(c: TaskCounts): string {
+  return `${c.succeeded} succeeded, ${c.running} running, ${c.failed} failed, ${c.waiting} waiting${c.cancelled ? `, ${c.cancelled} cancelled` : ''} of ${c.total}`;
+}
+
+/** The current attempt's launch timings, from its spot request. */
+export function launchText(a: Pick<AttemptView, 'requestedAt' | 'runningAt' | 'startedAt' | 'endedAt'> | undefined): string {
+  if (!a) return '';
+  const parts: string[] = [];
+  if (a.runningAt) parts.push(`running +${duration(between(a.requestedAt, a.runningAt))}`);
+  if (a.startedAt) parts.push(`step +${duration(between(a.requestedAt, a.startedAt))}`);
+  if (a.startedAt && a.endedAt) parts.push(`ran ${duration(between(a.startedAt, a.endedAt))}`);
+  return parts.length ? parts.join(' · ') : `requested ${when(a.requestedAt)}`;
+}
+
+/** Two sentences: spot spend so far, and the on-demand equivalent or why there is none. */
+export function spendText(s: SpendView): [string, string] {
+  const spot = `${usd(s.spotUsd)} on spot so far, over ${s.attemptsRun} attempt(s) whose instance ran.`;
+  if (s.attemptsRun === 0) return [spot, 'On-demand equivalent: nothing has run yet.'];
+  if (s.onDemandUsd === null) return [spot, `On-demand equivalent: not available (no on-demand list price shipped for ${s.unpricedPools.join(', ')}).`];
+  const part = s.attemptsPriced < s.attemptsRun ? ` for the ${s.attemptsPriced} of ${s.attemptsRun} attempts with a list price (spot for those: ${usd(s.spotUsdPriced)}; none for ${s.unpricedPools.join(', ')})` : '';
+  const saved = s.savedFraction !== null ? `; spot saved ${Math.round(s.savedFraction * 100)}%` : '';
+  return [spot, `The same instance-hours on demand: ${usd(s.onDemandUsd)}${part}${saved}.`];
+}

@@ -1,0 +1,170 @@
+/**
+ * The status page's HTML, rendered on the server from the same views the
+ * JSON API sends. Every value goes through `html`, which escapes it; the
+ * client script (/static/status.js) keeps the page live by polling the JSON
+ * API and writing text nodes only.
+ */
+import { JOB_STATES } from '../../shared/states.js';
+import { age, launchText, lastLines, spendText, tasksText, usd, when } from './format.js';
+import { html, trusted, type Html } from './html.js';
+import { OUTCOME_COLOURS, timelineSvg, type TimelineSpan } from './timeline.js';
+import { isJobOpen, type EventPageView, type EventView, type JobDetailView, type JobListView, type JobSummaryView, type TaskPageView, type TaskView } from './views.js';
+
+export interface PageOptions {
+  /** How often the client script polls, ms (0: no live updates). */
+  pollMs: number;
+}
+
+/** Tasks per page on the job page (the JSON API's own default is larger). */
+export const JOB_PAGE_TASKS = 50;
+
+const jobHref = (id: string) => `/jobs/${encodeURIComponent(id)}`;
+
+function layout(title: string, body: Html, data: Record<string, string>): Html {
+  const attrs = Object.entries(data).map(([k, v]) => html` data-${trusted(k)}="${v}"`);
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title} · spotbatch</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/static/status.css">
+<script src="/static/status.js" defer></script>
+</head>
+<body${attrs}>
+<header class="top"><a class="brand" href="/">spotbatch</a><span class="live" id="live" aria-live="polite"></span></header>
+<main>
+${body}
+</main>
+</body>
+</html>
+`;
+}
+
+function stateBadge(state: string): Html {
+  return html`<span class="state state-${state}">${state}</span>`;
+}
+
+export function jobRow(j: JobSummaryView): Html {
+  return html`<tr data-job-id="${j.id}"><td><a href="${jobHref(j.id)}">${j.name}</a><div class="sub">${j.id}</div></td><td>${stateBadge(j.state)}</td><td class="num">${j.tasks.succeeded} / ${j.tasks.running} / ${j.tasks.failed} of ${j.tasks.total}</td><td class="num">${j.attempts}</td><td class="num">${j.interruptions}</td><td class="num">${usd(j.spend.spotUsd)}</td><td class="num">${age(j.ageSeconds)}</td></tr>`;
+}
+
+export function jobsPage(list: JobListView, q: { state: string; cursor: string }, o: PageOptions): Html {
+  const state = q.state;
+  const options = ['', ...JOB_STATES].map((s) => html`<option value="${s}"${s === state ? trusted(' selected') : ''}>${s || 'any state'}</option>`);
+  const query = new URLSearchParams({ ...(state ? { state } : {}), ...(q.cursor ? { cursor: q.cursor } : {}) }).toString();
+  const api = `/api/jobs${query ? `?${query}` : ''}`;
+  const next = list.nextCursor ? `/?${new URLSearchParams({ ...(state ? { state } : {}), cursor: list.nextCursor })}` : undefined;
+  const body = html`<h1>Jobs</h1>
+<form class="filter" method="get" action="/"><label>State <select name="state" id="state-filter">${options}</select></label> <button type="submit">Filter</button></form>
+<table class="jobs">
+<thead><tr><th>Job</th><th>State</th><th>Tasks (succeeded / running / failed)</th><th>Attempts</th><th>Interruptions</th><th>Spend so far</th><th>Age</th></tr></thead>
+<tbody id="jobs-body">${list.jobs.map(jobRow)}</tbody>
+</table>
+<p class="empty" id="jobs-empty"${list.jobs.length ? trusted(' hidden') : ''}>No jobs${state ? html` in state ${state}` : ''}.</p>
+${next ? html`<nav class="pages"><a href="/">first page</a> · <a href="${next}">next page</a></nav>` : ''}
+<p class="api">JSON: <a href="${api}">${api}</a></p>`;
+  return layout('Jobs', body, { page: 'jobs', api, 'poll-ms': String(o.pollMs) });
+}
+
+export function taskRow(t: TaskView): Html {
+  const a = t.attempts[t.attempts.length - 1];
+  const out = lastLines(t.stdoutTail, 3);
+  const err = lastLines(t.stderrTail, 3);
+  return html`<tr data-task-id="${t.taskId}" data-state="${t.state}"><td><span class="mono">${t.taskId}</span>${t.args.length ? html`<div class="sub">${t.args.join(' ')}</div>` : ''}</td><td>${stateBadge(t.state)}</td><td class="num">${t.attempt}${t.interruptions ? ` (${t.interruptions} interrupted)` : ''}</td><td>${t.pool ?? ''}<div class="sub">${t.region ?? ''}</div></td><td class="mono">${t.instanceId ?? ''}</td><td>${launchText(a)}</td><td>${t.exitCode ?? ''}${t.reason ? html`<div class="sub">${t.reason}</div>` : ''}</td><td class="num">${usd(t.spotUsd)}</td><td>${out ? html`<pre class="out">${out}</pre>` : ''}${err ? html`<pre class="err">${err}</pre>` : ''}</td></tr>`;
+}
+
+export function eventRow(e: EventView): Html {
+  return html`<tr><td class="mono">${when(e.at)}</td><td>${e.type}</td><td class="mono">${e.taskId ?? ''}</td><td class="mono">${e.data ? JSON.stringify(e.data) : ''}</td></tr>`;
+}
+
+function summaryList(j: JobSummaryView): Html {
+  const [spot, onDemand] = spendText(j.spend);
+  return html`<dl class="summary" id="summary">
+<dt>State</dt><dd data-field="state">${stateBadge(j.state)}</dd>
+<dt>Tasks</dt><dd data-field="tasks">${tasksText(j.tasks)}</dd>
+<dt>Attempts</dt><dd data-field="attempts">${j.attempts}</dd>
+<dt>Interruptions</dt><dd data-field="interruptions">${j.interruptions}</dd>
+<dt>Submitted</dt><dd>${when(j.submittedAt)}</dd>
+<dt>Ended</dt><dd data-field="ended">${when(j.endedAt)}</dd>
+<dt>Error</dt><dd data-field="error">${j.error ?? ''}</dd>
+<dt>Spend</dt><dd><span data-field="spend">${spot}</span><br><span data-field="ondemand">${onDemand}</span></dd>
+</dl>
+<p class="note">Spend is an estimate: each attempt's spot price when it was requested, times the hours its instance ran. On-demand prices are the list prices shipped in data/market (us-east-1, GovCloud, cn-north-1).</p>`;
+}
+
+function specSection(d: JobDetailView): Html {
+  const s = d.spec;
+  const run = s.command
+    ? html`<h3>Command</h3><pre class="spec">${s.command.map((a) => JSON.stringify(a)).join(' ')}</pre>`
+    : html`${(s.steps ?? []).map((st, i) => html`<h3>Step ${i + 1}${st.name ? html`: ${st.name}` : ''}</h3><pre class="spec">${st.run ?? ''}</pre>`)}`;
+  return html`<details class="spec" id="spec"><summary>Job definition</summary>
+${run}
+<dl class="summary">
+<dt>Instance types</dt><dd>${s.instances.types.join(', ')}</dd>
+<dt>Regions</dt><dd>${Array.isArray(s.instances.regions) ? s.instances.regions.join(', ') : s.instances.regions}</dd>
+<dt>Zones</dt><dd>${Array.isArray(s.instances.zones) ? s.instances.zones.join(', ') : s.instances.zones}</dd>
+<dt>Image, user</dt><dd>${s.instances.image}, ${s.instances.user}</dd>
+<dt>Retry</dt><dd>at most ${s.retry.maxAttempts} attempt(s), ${s.retry.maxInterruptions} interruption(s)${s.retry.retryExitCodes.length ? `; retried exit codes ${s.retry.retryExitCodes.join(', ')}` : ''}</dd>
+<dt>Environment</dt><dd>${s.envNames.length ? `${s.envNames.join(', ')} (values not shown)` : 'none'}</dd>
+<dt>Uploads</dt><dd>${s.uploads.map((u) => `${u.from} → ${u.to}`).join('; ') || 'none'}</dd>
+<dt>SSH from</dt><dd>${d.ingressCidr ?? ''}</dd>
+</dl>
+</details>`;
+}
+
+export interface JobPageData {
+  detail: JobDetailView;
+  tasks: TaskPageView;
+  events: EventPageView;
+  span: TimelineSpan;
+  /** The cursor this page of tasks was read from ('' for the first page). */
+  cursor: string;
+}
+
+export function jobPage(p: JobPageData, o: PageOptions): Html {
+  const j = p.detail.job;
+  const t = p.tasks;
+  const base = jobHref(j.id);
+  const limitParam: Record<string, string> = t.limit === JOB_PAGE_TASKS ? {} : { limit: String(t.limit) };
+  const next = t.nextCursor ? `${base}?${new URLSearchParams({ cursor: t.nextCursor, ...limitParam })}` : undefined;
+  const range = t.tasks.length ? `Tasks ${t.tasks[0]!.taskId} to ${t.tasks[t.tasks.length - 1]!.taskId} of ${t.totalTasks}` : `No tasks on this page (of ${t.totalTasks})`;
+  const tags = Object.entries(j.tags);
+  const legend = Object.entries(OUTCOME_COLOURS).map(([k, c]) => html`<li><svg width="12" height="10" aria-hidden="true"><rect width="12" height="10" fill="${c}"/></svg> ${k === 'open' ? 'running' : k}</li>`);
+  const body = html`<p class="crumbs"><a href="/">Jobs</a> / <span class="mono">${j.id}</span></p>
+<h1 id="job-name">${j.name}</h1>
+${tags.length ? html`<ul class="tags">${tags.map(([k, v]) => html`<li><span class="k">${k}</span>=<span class="v">${v}</span></li>`)}</ul>` : ''}
+${summaryList(j)}
+<section><h2>Timeline</h2>
+<p class="sub">${range}: each attempt from its spot request (thin) through its instance's run (thick), coloured by how it ended; ▼ marks an interruption.</p>
+<div class="timeline-box" id="timeline-box">${timelineSvg(t.tasks, p.span)}</div>
+<ul class="legend">${legend}<li><svg width="12" height="10" aria-hidden="true"><path d="M2,1 h8 l-4,6 z" fill="${OUTCOME_COLOURS.interrupted}"/></svg> interruption</li></ul>
+</section>
+<section><h2>Tasks</h2>
+<p class="sub" id="tasks-range">${range}</p>
+<table class="tasks">
+<thead><tr><th>Task</th><th>State</th><th>Attempt</th><th>Pool</th><th>Instance</th><th>Launch</th><th>Exit</th><th>Spend</th><th>Last output</th></tr></thead>
+<tbody id="tasks-body">${t.tasks.map(taskRow)}</tbody>
+</table>
+<nav class="pages">${p.cursor ? html`<a href="${base}">first page</a>` : ''}${p.cursor && next ? ' · ' : ''}${next ? html`<a href="${next}" id="next-page">next page</a>` : ''}</nav>
+</section>
+<section>${specSection(p.detail)}</section>
+<section><h2>Events</h2>
+<table class="events"><thead><tr><th>When</th><th>Event</th><th>Task</th><th>Data</th></tr></thead>
+<tbody id="events-body">${p.events.events.map(eventRow)}</tbody></table>
+<p class="api">Newest ${p.events.limit} shown. JSON: <a href="${`/api${base}`}">${`/api${base}`}</a> · <a href="${`/api${base}/tasks`}">tasks</a> · <a href="${`/api${base}/events`}">events</a></p>
+</section>`;
+  return layout(j.name, body, {
+    page: 'job',
+    'job-id': j.id,
+    cursor: p.cursor,
+    limit: String(t.limit),
+    open: isJobOpen(j.state) ? '1' : '0',
+    'poll-ms': String(o.pollMs),
+  });
+}
+
+export function errorPage(status: number, message: string): Html {
+  return layout(`${status}`, html`<h1>${status}</h1><p>${message}</p><p><a href="/">All jobs</a></p>`, { page: 'error', 'poll-ms': '0' });
+}
