@@ -129,6 +129,7 @@ export async function startStatusServer(o: StatusServerOptions): Promise<StatusS
   const wantsJson = (url: URL) => url.pathname.startsWith('/api/') || url.pathname === '/healthz';
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = process.hrtime.bigint();
     const url = new URL(req.url ?? '/', 'http://status.invalid');
     let answer: Answer;
     if (!allowedHost(req.headers.host)) {
@@ -158,6 +159,8 @@ export async function startStatusServer(o: StatusServerOptions): Promise<StatusS
       ...SECURITY_HEADERS,
       'content-type': answer.type,
       'cache-control': 'no-store',
+      // How long this server took (reads and rendering), for the benchmark and a browser's network panel.
+      'server-timing': `app;dur=${(Number(process.hrtime.bigint() - started) / 1e6).toFixed(1)}`,
       ...answer.headers,
     };
     const etag = answer.headers?.etag;

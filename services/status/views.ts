@@ -7,9 +7,10 @@
  *
  * A job's counts and spend need every task row; for a job of 10,000 tasks
  * that is a second of reads, so summaries are kept in a small cache: a
- * finished job's summary for good, a running job's for `summaryTtlMs`
- * (served a while longer, up to `summaryStaleMs`, while a fresh one is read
- * in the background). Task and event pages are read from the store on every
+ * finished job's summary for good, a running job's for `summaryTtlMs` or ten
+ * times as long as reading it took, whichever is longer (so summaries of big
+ * jobs cost at most a tenth of the server's time), and served a while longer,
+ * up to `summaryStaleMs`, while a fresh one is read in the background. Task and event pages are read from the store on every
  * request, one DynamoDB query page each.
  */
 import { ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -315,6 +316,8 @@ interface CacheEntry {
   value: Aggregate;
   /** The job's state when the read started; a terminal one never changes again. */
   jobState: string;
+  /** How long the read took (ms): a summary is reused for at least ten times that. */
+  costMs: number;
 }
 
 // ---------------------------------------------------------------- the views
@@ -479,7 +482,7 @@ export class StatusViews {
       this.cache.delete(jobId);
       this.cache.set(jobId, entry);
       const age = this.clock.now() - entry.value.at;
-      if (TERMINAL_JOB.has(jobState) || age < this.ttlMs) return entry.value;
+      if (TERMINAL_JOB.has(jobState) || age < Math.max(this.ttlMs, entry.costMs * 10)) return entry.value;
       if (age < this.staleMs) {
         this.refresh(jobId, jobState).catch(() => undefined);
         return entry.value;
@@ -493,10 +496,11 @@ export class StatusViews {
     const key = `${jobId}\n${jobState}`;
     const running = this.inflight.get(key);
     if (running) return running;
+    const started = Date.now();
     const work = this.readAggregate(jobId)
       .then((value) => {
         this.cache.delete(jobId);
-        this.cache.set(jobId, { value, jobState });
+        this.cache.set(jobId, { value, jobState, costMs: Date.now() - started });
         while (this.cache.size > this.entries) this.cache.delete(this.cache.keys().next().value!);
         return value;
       })
