@@ -5,8 +5,6 @@
  * can be killed and is restarted, as a container would be), all on 127.0.0.1.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { generateSecretKey } from '../../shared/secrets.js';
@@ -15,13 +13,16 @@ import { createCoreClients, destroyClients } from '../../shared/aws.js';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { setup } from '../../shared/setup.js';
 import { startSimulator, type Simulator } from '../simulator/index.js';
+import { startStatusServer, type StatusServer } from '../status/server.js';
 import { startEmulators, type Emulators } from './emulators.js';
 
 export interface LocalOptions {
   /** Folder for the emulators' data. */
   dataDir: string;
-  /** Status page port (/healthz answers there until the status page exists). 0 picks a free one. */
+  /** Status page port (its /healthz tells how the dispatchers are). 0 picks a free one. */
   port: number;
+  /** Bearer token the status page wants on every route, if any. */
+  statusToken?: string;
   host: string;
   sqsPort: number;
   dynamodbPort: number;
@@ -160,30 +161,42 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
   }
   const alive = (c: Child) => c.proc !== undefined && c.proc.exitCode === null && c.proc.signalCode === null;
 
-  const server: Server = createServer((req, res) => {
-    if (req.method === 'GET' && req.url?.split('?')[0] === '/healthz') {
-      const dispatchers = children.map((c) => ({ index: c.index, pid: c.proc?.pid, alive: alive(c), restarts: c.restarts }));
-      const ok = !stopping && dispatchers.some((d) => d.alive);
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(
-        JSON.stringify({
-          status: ok ? 'ok' : 'degraded',
-          dispatchers,
-          endpoints: { ...emulators.endpoints, ec2: sim.endpoint, iam: sim.endpoint },
-          sshPort: sim.sshPort,
-          prefix: config.prefix,
-        }),
-      );
-      return;
-    }
-    res.writeHead(404, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ error: 'not found' }));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.host, () => resolve());
-  });
-  const url = `http://${o.host}:${(server.address() as AddressInfo).port}`;
+  const health = () => {
+    const dispatchers = children.map((c) => ({ index: c.index, pid: c.proc?.pid, alive: alive(c), restarts: c.restarts }));
+    const ok = !stopping && dispatchers.some((d) => d.alive);
+    return {
+      status: ok ? 200 : 503,
+      body: {
+        status: ok ? 'ok' : 'degraded',
+        dispatchers,
+        endpoints: { ...emulators.endpoints, ec2: sim.endpoint, iam: sim.endpoint },
+        sshPort: sim.sshPort,
+        prefix: config.prefix,
+      },
+    };
+  };
+  // The status page reads the fleet's tables like any other client.
+  const statusClients = createCoreClients({ region: config.region, endpoints: emulators.endpoints, credentials: LOCAL_CREDENTIALS });
+  let status: StatusServer;
+  try {
+    status = await startStatusServer({
+      ddb: statusClients.ddb,
+      prefix: config.prefix,
+      port: o.port,
+      host: o.host,
+      ...(o.statusToken ? { token: o.statusToken } : {}),
+      health,
+      log: o.log.child({ component: 'status-page' }),
+    });
+  } catch (err) {
+    stopping = true;
+    for (const c of children) c.proc?.kill('SIGTERM');
+    destroyClients(statusClients);
+    await sim.stop();
+    await emulators.stop();
+    throw err;
+  }
+  const url = status.url;
 
   const exports = [
     ...Object.entries(env).map(([k, v]) => `export ${k}=${v}`),
@@ -215,8 +228,8 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
             }),
         ),
       );
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await status.close();
+      destroyClients(statusClients);
       await sim.stop();
       await emulators.stop();
     },

@@ -62,8 +62,11 @@ describe('spotbatch CLI: setup, local', function () {
       // the simulator answers its admin API: nothing created yet
       const inventory = (await (await fetch(`${ec2}/_sim/inventory`)).json()) as Record<string, unknown[]>;
       expect(inventory.instances).to.deep.equal([]);
-      const url = /status: (http:\/\/127\.0\.0\.1:\d+)\/healthz/.exec(stdout)![1]!;
+      const url = /status page: (http:\/\/127\.0\.0\.1:\d+)\//.exec(stdout)![1]!;
       const health = async () => (await (await fetch(`${url}/healthz`)).json()) as Health;
+      // the status page and its JSON API answer on the same port
+      expect(await (await fetch(`${url}/api/jobs`)).json()).to.deep.equal({ jobs: [], limit: 50, nextCursor: null });
+      expect(await (await fetch(`${url}/`)).text()).to.contain('<h1>Jobs</h1>');
       const first = await eventually('two dispatchers alive', async () => {
         const h = await health();
         return h.dispatchers.filter((d) => d.alive).length === 2 ? h : undefined;

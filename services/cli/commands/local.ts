@@ -5,12 +5,14 @@ import { startLocal } from '../../local/local.js';
 import { runDemo } from '../../local/demo.js';
 import { UsageError } from '../errors.js';
 import { parseCount, parsePort } from './common.js';
+import { STATUS_TOKEN_ENV, statusToken } from './status-page.js';
 
 export function localCommand(entry: string): Command {
   return new Command('local')
     .description('run the whole fleet on this machine with embedded emulators (no AWS account); Ctrl-C stops it')
     .option('--data <dir>', 'folder for the emulators\' data', '.spotbatch')
     .option('--port <port>', 'port of the status page (/healthz answers there)', '8080')
+    .option('--token <token>', `the status page wants this bearer token on every route (also ${STATUS_TOKEN_ENV})`)
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--sqs-port <port>', 'port of the SQS emulator', '9324')
     .option('--dynamodb-port <port>', 'port of the DynamoDB emulator', '8000')
@@ -20,7 +22,7 @@ export function localCommand(entry: string): Command {
     .option('--time-scale <n>', 'simulated seconds per real second in the spot market', '10')
     .option('--demo', 'submit examples/testsleep.json, show its progress and a summary')
     .option('--exit-when-done', 'with --demo: exit when the demo job ends (0 if it succeeded and left nothing behind)')
-    .action(async (opts: { data: string; port: string; host: string; sqsPort: string; dynamodbPort: string; simPort: string; sshPort: string; dispatchers: string; timeScale: string; demo?: boolean; exitWhenDone?: boolean }) => {
+    .action(async (opts: { data: string; port: string; token?: string; host: string; sqsPort: string; dynamodbPort: string; simPort: string; sshPort: string; dispatchers: string; timeScale: string; demo?: boolean; exitWhenDone?: boolean }) => {
       if (opts.exitWhenDone && !opts.demo) throw new UsageError('--exit-when-done: only with --demo');
       const timeScale = Number(opts.timeScale);
       if (!(timeScale > 0)) throw new UsageError(`--time-scale: must be a number > 0, got ${JSON.stringify(opts.timeScale)}`);
@@ -28,6 +30,7 @@ export function localCommand(entry: string): Command {
       const fleet = await startLocal({
         dataDir: path.resolve(opts.data),
         port: parsePort(opts.port, '--port'),
+        statusToken: statusToken(opts.token),
         host: opts.host,
         sqsPort: parsePort(opts.sqsPort, '--sqs-port'),
         dynamodbPort: parsePort(opts.dynamodbPort, '--dynamodb-port'),
@@ -43,7 +46,7 @@ export function localCommand(entry: string): Command {
         [
           '',
           `spotbatch local is running (data in ${path.resolve(opts.data)})`,
-          `  status: ${fleet.url}/healthz`,
+          `  status page: ${fleet.url}/ (JSON API under ${fleet.url}/api/jobs; health: ${fleet.url}/healthz)`,
           `  spot market simulator: ${fleet.endpoints.ec2} (admin: ${fleet.endpoints.ec2}/_sim/inventory, SSH port ${fleet.sshPort})`,
           `  dispatchers: pids ${fleet.dispatcherPids().join(', ')}`,
           '',
