@@ -25,6 +25,7 @@ table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; vertical-align: top; padding: .35em .6em; border-bottom: 1px solid var(--line); }
 th { font-size: 12px; color: var(--muted); font-weight: 600; }
 td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
+table.tasks td.mono, table.tasks td:first-child { white-space: nowrap; }
 .mono, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
 pre { margin: 0; white-space: pre-wrap; word-break: break-all; }
 pre.err { color: #b71c1c; }
@@ -125,7 +126,7 @@ export const STATUS_JS = `(function () {
       h('td', {}, [h('span', { class: 'mono' }, [t.taskId]), t.args.length ? h('div', { class: 'sub' }, [t.args.join(' ')]) : null]),
       h('td', {}, [badge(t.state)]),
       h('td', { class: 'num' }, [String(t.attempt) + (t.interruptions ? ' (' + t.interruptions + ' interrupted)' : '')]),
-      h('td', {}, [t.pool || '', h('div', { class: 'sub' }, [t.region || ''])]),
+      h('td', {}, [t.pool || '', h('div', { class: 'sub' }, [[t.region, a && a.placement].filter(Boolean).join(' \\u00b7 ')])]),
       h('td', { class: 'mono' }, [t.instanceId || '']),
       h('td', {}, [launchText(a)]),
       h('td', {}, [t.exitCode === undefined ? '' : String(t.exitCode), t.reason ? h('div', { class: 'sub' }, [t.reason]) : null]),
