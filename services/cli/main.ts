@@ -11,6 +11,11 @@ import { localCommand } from './commands/local.js';
 import { setupCommand } from './commands/setup.js';
 import { simCommand } from './commands/sim.js';
 import { cancelCommand, statusCommand, submitCommand } from './commands/jobs.js';
+import { statusPageCommand } from './commands/status-page.js';
+import { logsCommand, tasksCommand } from './commands/tasks.js';
+import { EXEC_HINT, downloadCommand, execCommand, sshCommand, uploadCommand } from './commands/remote.js';
+import { packageVersion } from './version.js';
+import { quietOnBrokenPipe } from './pipes.js';
 
 const entry = fileURLToPath(import.meta.url);
 
@@ -19,10 +24,12 @@ export function buildProgram(): Command {
     .description('Run batch jobs on EC2 Spot Instances; interruptions are handled for you.')
     .option('--config <file>', 'configuration file (JSON or YAML); also SPOTBATCH_CONFIG')
     .option('--debug', 'print stack traces on errors')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
-  for (const cmd of [submitCommand(), statusCommand(), cancelCommand(), setupCommand(), dispatcherCommand(), localCommand(entry), simCommand()]) {
-    program.addCommand(cmd.exitOverride().showHelpAfterError('(add --help for usage)'));
+  const commands = [submitCommand(), statusCommand(), tasksCommand(), logsCommand(), cancelCommand(), sshCommand(), execCommand(), uploadCommand(), downloadCommand(), setupCommand(), dispatcherCommand(), localCommand(entry), simCommand(), statusPageCommand()];
+  for (const cmd of commands) {
+    program.addCommand(cmd.exitOverride().showHelpAfterError(cmd.name() === 'exec' ? EXEC_HINT : '(add --help for usage)'));
   }
   return program;
 }
@@ -31,7 +38,8 @@ async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
-    return 0;
+    // A command that ran to the end may still report failure (submit --wait, exec's remote exit code).
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       // help and version print and exit 0; parse errors were printed by commander
@@ -42,6 +50,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+quietOnBrokenPipe();
 main(process.argv).then((code) => {
   process.exitCode = code;
 });

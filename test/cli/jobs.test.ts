@@ -1,81 +1,125 @@
 import { expect } from 'chai';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startStack, type Stack } from '../helpers/stack.js';
-import { runCli } from '../helpers/cli.js';
+import { cliEnv, ensureBuilt, runCli, type CliResult, type RunOptions } from '../helpers/cli.js';
 
 const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
 
-describe('spotbatch CLI: submit, status, cancel', function () {
-  this.timeout(240_000);
+describe('spotbatch CLI: submit, status, tasks, logs, cancel', function () {
+  // Generous: a loaded 2-core machine can take minutes for what takes seconds when idle.
+  this.timeout(1_200_000);
   let stack: Stack;
   let env: NodeJS.ProcessEnv;
   let dir: string;
-  before(async () => {
+  const cli = (args: string[], opts: RunOptions = {}, timeoutMs = 300_000): Promise<CliResult> => runCli(args, env, timeoutMs, { built: true, ...opts });
+  before(async function () {
+    this.timeout(600_000);
+    await ensureBuilt();
     stack = await startStack();
     dir = mkdtempSync(path.join(tmpdir(), 'spotbatch-cli-'));
-    env = {
-      AWS_ENDPOINT_URL_SQS: stack.emu.endpoints.sqs,
-      AWS_ENDPOINT_URL_DYNAMODB: stack.emu.endpoints.dynamodb,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-      SPOTBATCH_PREFIX: stack.fleet.config.prefix,
-    };
+    env = cliEnv(stack);
   });
   after(async () => {
-    await stack.close();
-    rmSync(dir, { recursive: true, force: true });
+    await stack?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('submits the example with --wait, then lists and shows it', async () => {
-    const submitted = await runCli(['submit', path.join(examples, 'testsleep.json'), '--wait', '--json'], env, 180_000);
+  it('submit --wait: progress lines on stderr (no terminal), a summary, exit 0; then status, tasks and logs show it', async () => {
+    const submitted = await cli(['submit', path.join(examples, 'testsleep.json'), '--wait'], {}, 600_000);
     expect(submitted.code, submitted.stderr).to.equal(0);
-    const result = JSON.parse(submitted.stdout) as { job: { id: string; state: string; succeeded: number }; tasks: Array<{ state: string }> };
-    expect(result.job.state).to.equal('succeeded');
-    expect(result.job.succeeded).to.equal(3);
-    expect(result.tasks.map((t) => t.state)).to.deep.equal(['succeeded', 'succeeded', 'succeeded']);
+    const jobId = /^submitted (job-[0-9a-f]{10}); waiting/.exec(submitted.stderr)?.[1];
+    expect(jobId, submitted.stderr).to.be.a('string');
+    // Plain lines, one per change, no terminal escapes.
+    expect(submitted.stderr).to.match(new RegExp(`^${jobId} (securing|running): \\d/3 done \\(\\d succeeded, 0 failed\\), \\d running; \\d+ attempts?, 0 interruptions; \\d+s$`, 'm'));
+    expect(submitted.stderr).not.to.contain('\x1b[');
+    expect(submitted.stdout).to.match(new RegExp(`^${jobId} \\(testsleep\\) succeeded after \\d+(m\\d\\d)?s\\n  tasks: 3 succeeded, 0 failed of 3\\n  attempts: 3, interruptions: 0, cost: \\$\\d+\\.\\d{4}\\n`));
+    expect(submitted.stdout).to.match(/^0002\s+succeeded\s+1\s+us-east-1\w\/\w+\.large\s+i-\w+/m);
 
-    const list = await runCli(['status', '--json'], env);
+    const list = await cli(['status', '--json']);
     expect(list.code, list.stderr).to.equal(0);
     const jobs = JSON.parse(list.stdout) as Array<{ id: string; name: string; state: string }>;
-    expect(jobs.find((j) => j.id === result.job.id)).to.deep.include({ name: 'testsleep', state: 'succeeded' });
+    expect(jobs.find((j) => j.id === jobId)).to.deep.include({ name: 'testsleep', state: 'succeeded' });
+    const table = await cli(['status', '--state', 'succeeded']);
+    expect(table.stdout).to.match(new RegExp(`^job\\s+state\\s+tasks\\s+age\\s+name\\n(.*\\n)*${jobId}\\s+succeeded\\s+3\\s+\\S+\\s+testsleep$`, 'm'));
+    const none = await cli(['status', '--state', 'cancelling']);
+    expect(none.stdout).to.equal('no cancelling jobs\n');
 
-    const one = await runCli(['status', result.job.id], env);
+    const one = await cli(['status', jobId!]);
     expect(one.code, one.stderr).to.equal(0);
-    expect(one.stdout).to.contain(`${result.job.id}  testsleep  succeeded`);
-    expect(one.stdout).to.match(/0002\s+succeeded\s+1\s+us-east-1\w\/\w+\.large/);
+    expect(one.stdout).to.contain(`${jobId}  testsleep  succeeded  tasks 3/3 succeeded, 0 failed, 0 running`);
+    const oneJson = JSON.parse((await cli(['status', jobId!, '--json'])).stdout) as { job: { state: string; succeeded: number }; tasks: unknown[] };
+    expect(oneJson.job).to.deep.include({ state: 'succeeded', succeeded: 3 });
+    expect(oneJson.tasks).to.have.length(3);
+
+    const tasks = await cli(['tasks', jobId!]);
+    expect(tasks.code, tasks.stderr).to.equal(0);
+    expect(tasks.stdout.split('\n')[0]).to.match(/^task\s+state\s+attempts\s+pool\s+instance\s+runtime\s+cost\s+exit\s+reason$/);
+    expect(tasks.stdout.trim().split('\n')).to.have.length(4);
+    const tasksJson = JSON.parse((await cli(['tasks', jobId!, '--json', '--limit', '2'])).stdout) as Array<{ taskId: string; state: string; exitCode: number }>;
+    expect(tasksJson.map((t) => [t.taskId, t.state, t.exitCode])).to.deep.equal([
+      ['0000', 'succeeded', 0],
+      ['0001', 'succeeded', 0],
+    ]);
+
+    const logs = await cli(['logs', jobId!, '2']);
+    expect(logs.code, logs.stderr).to.equal(0);
+    expect(logs.stdout).to.equal('--- stdout (task 0002 succeeded, attempt 1, kept when the attempt ended) ---\ntask 2 starting (attempt 1)\ntask 2 done\n--- stderr ---\n(empty)\n');
+    const last = await cli(['logs', jobId!, '0002', '--stream', 'stdout', '--lines', '1']);
+    expect(last.stdout).to.equal('task 2 done\n');
+
+    const ended = await cli(['cancel', jobId!]);
+    expect(ended.code).to.equal(1);
+    expect(ended.stdout).to.contain(`${jobId} has already ended (succeeded): nothing to cancel`);
+  });
+
+  it('submit - --wait --json --quiet: a job that fails exits 1, its JSON says why; no progress', async () => {
+    const spec = JSON.stringify({ name: 'fails', tasks: { count: 1 }, steps: [{ run: 'echo bad >&2; exit 4' }], instances: { types: ['m5.large'] } });
+    const out = await cli(['submit', '-', '--wait', '--json', '--quiet'], { stdin: spec }, 600_000);
+    expect(out.code, out.stderr).to.equal(1);
+    expect(out.stderr).to.equal('');
+    const result = JSON.parse(out.stdout) as { job: { state: string; failed: number }; tasks: Array<{ state: string; exitCode: number }> };
+    expect(result.job).to.deep.include({ state: 'failed', failed: 1 });
+    expect(result.tasks[0]).to.deep.include({ state: 'failed', exitCode: 4 });
   });
 
   it('refuses a bad spec with exit 2, every problem named, nothing sent', async () => {
     const file = path.join(dir, 'bad.json');
     writeFileSync(file, JSON.stringify({ name: '', tasks: { count: 0 }, command: ['x'], instances: { types: ['m5.large'] } }));
-    const out = await runCli(['submit', file], env);
+    const out = await cli(['submit', file]);
     expect(out.code).to.equal(2);
     expect(out.stderr).to.contain('name: must not be empty');
     expect(out.stderr).to.contain('tasks.count: must be >= 1');
     expect(out.stderr).not.to.match(/\n\s+at /);
-    const missing = await runCli(['submit', path.join(dir, 'nope.json')], env);
+    const missing = await cli(['submit', path.join(dir, 'nope.json')]);
     expect(missing.code).to.equal(2);
     expect(missing.stderr).to.contain('nope.json: cannot be read (ENOENT)');
+    const notJson = await cli(['submit', '-'], { stdin: '{"name": ' });
+    expect(notJson.code).to.equal(2);
+    expect(notJson.stderr).to.contain('-: is not valid JSON');
+    const quiet = await cli(['submit', file, '--quiet']);
+    expect(quiet.code).to.equal(2);
+    expect(quiet.stderr).to.contain('--quiet: only with --wait');
   });
 
   it('reads a local script file named by a step, and cancels a running job', async () => {
     writeFileSync(path.join(dir, 'long.sh'), 'echo started; sleep 600\n');
     const file = path.join(dir, 'long.json');
     writeFileSync(file, JSON.stringify({ name: 'long', tasks: { count: 1 }, steps: [{ script: 'long.sh' }], instances: { types: ['m5.large'] } }));
-    const out = await runCli(['submit', file], env);
+    const out = await cli(['submit', file, '--json']);
     expect(out.code, out.stderr).to.equal(0);
-    const jobId = out.stdout.trim();
+    const jobId = (JSON.parse(out.stdout) as { id: string }).id;
     expect(jobId).to.match(/^job-[0-9a-f]{10}$/);
-    await stack.waitJob(jobId, ['running']);
-    const cancelled = await runCli(['cancel', jobId], env);
+    await stack.waitJob(jobId, ['running'], 600_000);
+    const cancelled = await cli(['cancel', jobId]);
     expect(cancelled.code, cancelled.stderr).to.equal(0);
-    expect((await stack.waitJob(jobId, ['cancelled'])).state).to.equal('cancelled');
-    const unknown = await runCli(['cancel', 'job-nope'], env);
+    expect(cancelled.stdout).to.equal(`cancelling ${jobId} (spotbatch status ${jobId} shows when it is done)\n`);
+    expect((await stack.waitJob(jobId, ['cancelled'], 600_000)).state).to.equal('cancelled');
+    const unknown = await cli(['cancel', 'job-nope']);
     expect(unknown.code).to.equal(2);
     expect(unknown.stderr).to.contain('no job job-nope');
+    expect(readFileSync(file, 'utf8')).to.contain('long.sh');
   });
 });

@@ -1,19 +1,47 @@
-/** Run the `spotbatch` CLI as a subprocess, as a user would (from source through tsx). */
+/**
+ * Run the `spotbatch` CLI as a subprocess, as a user would: from source
+ * through tsx (the default), or the built binary (`built: true`,
+ * dist/services/cli/main.js, rebuilt by ensureBuilt() when older than the sources).
+ */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { cpSync, existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Stack } from './stack.js';
 
-export const CLI_ENTRY = fileURLToPath(new URL('../../services/cli/main.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const CLI_ENTRY = path.join(ROOT, 'services/cli/main.ts');
+export const BUILT_ENTRY = path.join(ROOT, 'dist/services/cli/main.js');
 
-export function cliArgs(args: string[]): [string, string[]] {
-  return [process.execPath, ['--import', 'tsx', CLI_ENTRY, ...args]];
+export interface CliOptions {
+  /** Run dist/services/cli/main.js (call ensureBuilt() first) instead of the sources. */
+  built?: boolean;
 }
 
-export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcessWithoutNullStreams {
-  const [cmd, argv] = cliArgs(args);
+export function cliArgs(args: string[], opts: CliOptions = {}): [string, string[]] {
+  return opts.built ? [process.execPath, [BUILT_ENTRY, ...args]] : [process.execPath, ['--import', 'tsx', CLI_ENTRY, ...args]];
+}
+
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: CliOptions = {}): ChildProcessWithoutNullStreams {
+  const [cmd, argv] = cliArgs(args, opts);
   return spawn(cmd, argv, {
     env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', SPOTBATCH_LOG_FORMAT: 'json', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
+}
+
+/** The environment a user's shell would have to talk to the stack's fleet (and, with its secret key, to its instances). */
+export function cliEnv(stack: Stack): NodeJS.ProcessEnv {
+  return {
+    AWS_ENDPOINT_URL_SQS: stack.emu.endpoints.sqs,
+    AWS_ENDPOINT_URL_DYNAMODB: stack.emu.endpoints.dynamodb,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    SPOTBATCH_PREFIX: stack.fleet.config.prefix,
+    SPOTBATCH_SECRET_KEY: stack.fleet.config.lifecycle.secretKey ?? '',
+    SPOTBATCH_SSH_PORT: String(stack.sim.sshPort),
+  };
 }
 
 export interface CliResult {
@@ -22,10 +50,16 @@ export interface CliResult {
   stderr: string;
 }
 
+export interface RunOptions extends CliOptions {
+  /** Written to the command's stdin, then closed (default: closed at once). */
+  stdin?: string | Buffer;
+}
+
 /** Run to completion (bounded by `timeoutMs`, then killed). */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<CliResult> {
-  const child = startCli(args, env);
-  child.stdin.end();
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000, opts: RunOptions = {}): Promise<CliResult> {
+  const child = startCli(args, env, opts);
+  child.stdin.on('error', () => undefined); // a command that never reads its input
+  child.stdin.end(opts.stdin ?? '');
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -37,4 +71,41 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(p));
+    else if (/\.(ts|sh)$/.test(entry.name)) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+let building: Promise<void> | undefined;
+
+/**
+ * Make dist/ current: when dist/services/cli/main.js is missing or older than
+ * any source under shared/, services/ or types/, compile (as `npm run build`
+ * does). Type errors are `npm run typecheck`'s business: tsc still writes the
+ * JavaScript, which is what the binary runs; only a missing output fails.
+ */
+export function ensureBuilt(): Promise<void> {
+  building ??= (async () => {
+    const sources = Math.max(...['shared', 'services', 'types'].map((d) => newestSource(path.join(ROOT, d))));
+    if (existsSync(BUILT_ENTRY) && statSync(BUILT_ENTRY).mtimeMs >= sources) return;
+    const tsc = path.join(ROOT, 'node_modules/typescript/bin/tsc');
+    const out = await new Promise<{ code: number | null; text: string }>((resolve) => {
+      const child = spawn(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      let text = '';
+      child.stdout.on('data', (d) => (text += d));
+      child.stderr.on('data', (d) => (text += d));
+      child.on('close', (code) => resolve({ code, text }));
+    });
+    if (!existsSync(BUILT_ENTRY) || statSync(BUILT_ENTRY).mtimeMs < sources) throw new Error(`build failed (exit ${out.code}):\n${out.text}`);
+    if (out.code !== 0) console.warn(`ensureBuilt: tsc reported errors (the JavaScript was written anyway):\n${out.text.split('\n').slice(0, 5).join('\n')}`);
+    cpSync(path.join(ROOT, 'services/step/agent.sh'), path.join(ROOT, 'dist/services/step/agent.sh'));
+  })();
+  return building;
 }
