@@ -6,7 +6,7 @@ import { currentAttempt, poolKey, type Attempt } from '../job/model.js';
 import { jobs, tasks, type JobRow, type TaskRow } from '../job/repo.js';
 import { terminateInstance } from '../spot/cleanup.js';
 import { checkpointDir, maybePeriodicSave, restoreCheckpoint, saveInProgress } from '../checkpoint/lifecycle.js';
-import { readAgentStatus, startAgent, type StepPlan } from './agent.js';
+import { readAgentStatus, startAgent, type AgentStatus, type StepPlan } from './agent.js';
 import { endTask } from './outcome.js';
 import { reclaimed } from '../termination/reconcile.js';
 import { sshSessionFor, taskDir } from './session.js';
@@ -100,6 +100,12 @@ export async function stepRun(body: TaskBody, ctx: Ctx): Promise<void> {
       await restoreCheckpoint(ctx, job, task, attempt, session);
     }
     await startAgent(session, planFor(ctx, job, task, attempt));
+  } catch (err) {
+    // Reclaimed under our hands? Then that is the news, not a failed start (which SQS would retry).
+    const why = err instanceof TransientError ? await reclaimed(cloudOf(ctx), attempt) : undefined;
+    if (!why) throw err;
+    await ctx.bus.send('termination.detected', { ...body, attempt: attempt.n, source: 'reconcile', action: why, ...(attempt.instanceId ? { instanceId: attempt.instanceId } : {}) });
+    return;
   } finally {
     session.close();
   }
@@ -123,15 +129,19 @@ export async function stepCheck(body: TaskBody, ctx: Ctx): Promise<void> {
   const now = ctx.clock.now();
   const heartbeatMs = job.spec.timeouts.heartbeat * 1000;
   const poll = ctx.config.lifecycle.pollSeconds;
-  let session: SshSession;
+  let session: SshSession | undefined;
+  let status: AgentStatus;
   try {
     session = await ssh(ctx, job, attempt);
+    status = await readAgentStatus(session, taskDir(job.jobId, task.taskId, attempt.n), 20);
+    if (status.state === 'running' && !status.notice) await maybePeriodicSave(ctx, job, task, attempt, session);
   } catch (err) {
     if (err instanceof PermanentError) {
       await ctx.bus.send('step.complete', { ...body, attempt: attempt.n, lost: err.message });
       return;
     }
     if (!(err instanceof TransientError)) throw err;
+    // The connection failed or dropped (a pooled one to a vanished instance drops at its first use).
     // Reconciliation: is the instance gone to a spot reclaim?
     const why = await reclaimed(cloudOf(ctx), attempt);
     if (why) {
@@ -145,13 +155,8 @@ export async function stepCheck(body: TaskBody, ctx: Ctx): Promise<void> {
       await ctx.bus.send('step.check', body, { delaySeconds: poll });
     }
     return;
-  }
-  let status;
-  try {
-    status = await readAgentStatus(session, taskDir(job.jobId, task.taskId, attempt.n), 20);
-    if (status.state === 'running' && !status.notice) await maybePeriodicSave(ctx, job, task, attempt, session);
   } finally {
-    session.close();
+    session?.close();
   }
   const tails = { stdoutTail: status.stdoutTail.slice(-8192), stderrTail: status.stderrTail.slice(-8192) };
   // The agent saw a spot interruption notice and TERMed the step: whatever it exits with is its answer to the
