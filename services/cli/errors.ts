@@ -2,6 +2,7 @@
 import { ConfigError, SpotbatchError, ValidationError } from '../../shared/errors.js';
 import { NotFoundError } from '../remote/target.js';
 import { MissingPathError } from '../remote/transfer.js';
+import { NotFound } from '../status/views.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -16,7 +17,7 @@ export class UsageError extends Error {
 }
 
 export function exitCodeOf(err: unknown): number {
-  return err instanceof UsageError || err instanceof ConfigError || err instanceof ValidationError || err instanceof NotFoundError || err instanceof MissingPathError
+  return err instanceof UsageError || err instanceof ConfigError || err instanceof ValidationError || err instanceof NotFoundError || err instanceof NotFound || err instanceof MissingPathError
     ? EXIT_USAGE
     : EXIT_FAILED;
 }

@@ -1,5 +1,11 @@
-/** How the CLI shows jobs and tasks to a person: tables, durations, sizes, a progress bar. */
+/**
+ * How the CLI shows jobs and tasks to a person: tables, durations, sizes, a
+ * progress bar. Jobs and tasks come in the status page's JSON shapes
+ * (services/status/views.ts), so `--json` and the API say the same; the
+ * demo's summary uses the client's shapes (formatJob, formatTasks).
+ */
 import type { JobSummary, TaskSummary } from '../job/client.js';
+import type { JobSummaryView, TaskView } from '../status/views.js';
 
 export function formatDuration(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
@@ -29,10 +35,31 @@ export function formatTable(head: string[], rows: string[][], widths?: number[])
   return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(w[i] ?? 0)).join('  ').trimEnd()).join('\n');
 }
 
-export const TASK_HEAD = ['task', 'state', 'attempts', 'pool', 'instance', 'runtime', 'cost', 'exit', 'reason'];
+export const TASK_HEAD = ['task', 'state', 'attempt', 'pool', 'instance', 'runtime', 'cost', 'exit', 'reason'];
 
-export function taskCells(t: TaskSummary): string[] {
+const iso = (t: string | undefined): number | undefined => (t === undefined ? undefined : Date.parse(t));
+
+/** A task as a table row: its current attempt's pool, instance and runtime, its spend so far. */
+export function taskCells(t: TaskView, now: number): string[] {
+  const last = t.attempts[t.attempts.length - 1];
+  const started = iso(last?.startedAt);
   return [
+    t.taskId,
+    t.state,
+    String(t.attempt),
+    t.pool ?? '-',
+    t.instanceId ?? '-',
+    started !== undefined ? formatDuration((iso(last?.endedAt) ?? now) - started) : '-',
+    `$${t.spotUsd.toFixed(4)}`,
+    t.exitCode !== undefined ? String(t.exitCode) : '-',
+    t.reason ?? '',
+  ];
+}
+
+/** The client's task summaries as a table (the demo's). */
+export function formatTasks(tasks: TaskSummary[]): string {
+  const head = ['task', 'state', 'attempts', 'pool', 'instance', 'runtime', 'cost', 'exit', 'reason'];
+  const rows = tasks.map((t) => [
     t.taskId,
     t.state,
     String(t.attempts),
@@ -42,15 +69,34 @@ export function taskCells(t: TaskSummary): string[] {
     `$${t.costUsd.toFixed(4)}`,
     t.exitCode !== undefined ? String(t.exitCode) : '-',
     t.reason ?? '',
-  ];
+  ]);
+  return formatTable(head, rows);
 }
 
-export function formatTasks(tasks: TaskSummary[]): string {
-  return formatTable(TASK_HEAD, tasks.map(taskCells));
-}
-
+/** The client's job summary in one line (the demo's). */
 export function formatJob(j: JobSummary): string {
   return `${j.id}  ${j.name}  ${j.state}  tasks ${j.succeeded}/${j.tasks} succeeded, ${j.failed} failed, ${j.running} running  attempts ${j.attempts}  interruptions ${j.interruptions}  cost $${j.costUsd.toFixed(4)}${j.error ? `  (${j.error})` : ''}`;
+}
+
+/** Spot spend, and the on-demand figure beside it when the data has one. */
+export function formatSpend(j: JobSummaryView): string {
+  const od = j.spend.onDemandUsd;
+  const saved = j.spend.savedFraction;
+  return `$${j.spend.spotUsd.toFixed(4)}${od !== null ? ` (on demand $${od.toFixed(4)}${saved !== null ? `, ${Math.round(saved * 100)}% saved` : ''})` : ''}`;
+}
+
+/** A job's counts in one line. */
+export function formatJobView(j: JobSummaryView): string {
+  const c = j.tasks;
+  return `${j.id}  ${j.name}  ${j.state}  tasks ${c.succeeded}/${c.total} succeeded, ${c.failed} failed, ${c.running} running, ${c.waiting} waiting  attempts ${j.attempts}  interruptions ${j.interruptions}  spend ${formatSpend(j)}${j.error ? `  (${j.error})` : ''}`;
+}
+
+/** The jobs list. */
+export function formatJobList(list: JobSummaryView[]): string {
+  return formatTable(
+    ['job', 'state', 'succeeded', 'failed', 'running', 'attempts', 'interruptions', 'spend', 'age', 'name'],
+    list.map((j) => [j.id, j.state, `${j.tasks.succeeded}/${j.tasks.total}`, String(j.tasks.failed), String(j.tasks.running), String(j.attempts), String(j.interruptions), `$${j.spend.spotUsd.toFixed(4)}`, formatDuration(j.ageSeconds * 1000), j.name]),
+  );
 }
 
 /** What a waiting submitter sees of a job. */
@@ -66,17 +112,17 @@ export interface Progress {
   elapsedMs: number;
 }
 
-export function progressOf(job: JobSummary, tasks: TaskSummary[], now: number): Progress {
+export function progressOf(j: JobSummaryView, now: number): Progress {
   return {
-    state: job.state,
-    tasks: job.tasks,
-    succeeded: job.succeeded,
-    failed: job.failed,
-    cancelled: tasks.filter((t) => t.state === 'cancelled').length,
-    running: job.running,
-    attempts: job.attempts,
-    interruptions: job.interruptions,
-    elapsedMs: (job.endedAt ?? now) - job.submittedAt,
+    state: j.state,
+    tasks: j.tasks.total,
+    succeeded: j.tasks.succeeded,
+    failed: j.tasks.failed,
+    cancelled: j.tasks.cancelled,
+    running: j.tasks.running,
+    attempts: j.attempts,
+    interruptions: j.interruptions,
+    elapsedMs: (iso(j.endedAt) ?? now) - Date.parse(j.submittedAt),
   };
 }
 
@@ -106,10 +152,10 @@ export function progressBar(p: Progress, columns: number): string {
 }
 
 /** The final words on a job that ended. */
-export function formatSummary(job: JobSummary, p: Progress): string {
+export function formatSummary(j: JobSummaryView, p: Progress): string {
   return [
-    `${job.id} (${job.name}) ${job.state} after ${formatDuration(p.elapsedMs)}${job.error ? `: ${job.error}` : ''}`,
+    `${j.id} (${j.name}) ${j.state} after ${formatDuration(p.elapsedMs)}${j.error ? `: ${j.error}` : ''}`,
     `  tasks: ${p.succeeded} succeeded, ${p.failed} failed${p.cancelled ? `, ${p.cancelled} cancelled` : ''} of ${p.tasks}`,
-    `  attempts: ${p.attempts}, interruptions: ${p.interruptions}, cost: $${job.costUsd.toFixed(4)}`,
+    `  attempts: ${p.attempts}, interruptions: ${p.interruptions}, spend: ${formatSpend(j)}`,
   ].join('\n');
 }

@@ -5,10 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ValidationError } from '../../shared/errors.js';
 import type { MessageBus } from '../../shared/envelope.js';
-import { tableNames, type Store } from '../../shared/store/index.js';
+import type { Store } from '../../shared/store/index.js';
 import type { FleetCatalog } from '../catalog.js';
 import { attemptCost, poolKey } from './model.js';
 import { allTasks, jobs, type JobRow, type TaskRow } from './repo.js';
@@ -117,25 +116,4 @@ export async function jobStatus(store: Store, jobId: string, now: number): Promi
   if (!job) return undefined;
   const tasks = await allTasks({ store }, jobId);
   return { job: summariseJob(job, tasks, now), tasks: tasks.map((t) => summariseTask(t, now)) };
-}
-
-/** Every job, newest first (a Scan: fine for a person's list, not for a hot path). */
-export async function listJobs(ddb: DynamoDBDocumentClient, prefix: string): Promise<Array<{ id: string; name: string; state: string; tasks: number; submittedAt: number }>> {
-  const out: Array<{ id: string; name: string; state: string; tasks: number; submittedAt: number }> = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await ddb.send(
-      new ScanCommand({
-        TableName: tableNames(prefix).jobs,
-        ProjectionExpression: 'jobId, #n, #s, taskCount, submittedAt',
-        ExpressionAttributeNames: { '#n': 'name', '#s': 'state' },
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const i of page.Items ?? []) {
-      out.push({ id: String(i.jobId), name: String(i.name ?? ''), state: String(i.state), tasks: Number(i.taskCount ?? 0), submittedAt: Number(i.submittedAt ?? 0) });
-    }
-    start = page.LastEvaluatedKey;
-  } while (start);
-  return out.sort((a, b) => b.submittedAt - a.submittedAt);
 }

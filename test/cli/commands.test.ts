@@ -8,6 +8,7 @@ import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { destroyClients, type CoreClients } from '../../shared/aws.js';
 import { setup } from '../../shared/setup.js';
 import { tableNames } from '../../shared/store/index.js';
+import { parseJobSpec } from '../../services/job/spec.js';
 import type { Emulators } from '../../services/local/emulators.js';
 import { clientsFor, testConfig, testEmulators, uniquePrefix } from '../helpers/fleet.js';
 import { ensureBuilt, runCli, startCli, type CliResult, type RunOptions } from '../helpers/cli.js';
@@ -50,7 +51,7 @@ describe('spotbatch CLI: the contract of every command', function () {
     const meta = { version: 3, createdAt: now - 60_000, updatedAt: now, dueAt: now };
     await clients.ddb.send(
       new BatchWriteCommand({
-        RequestItems: { [names.jobs]: [{ PutRequest: { Item: { jobId, name: 'big', state: 'succeeded', taskCount: TASKS, submittedAt: now - 60_000, endedAt: now, ...meta } } }] },
+        RequestItems: { [names.jobs]: [{ PutRequest: { Item: { jobId, name: 'big', state: 'succeeded', taskCount: TASKS, submittedAt: now - 60_000, endedAt: now, spec: parseJobSpec({ name: 'big', tasks: { count: TASKS }, command: ['true'], instances: { types: ['m5.large'] } }), ...meta } } }] },
       }),
     );
     const rows = Array.from({ length: TASKS }, (_, i) => ({
@@ -155,6 +156,7 @@ describe('spotbatch CLI: the contract of every command', function () {
     expect(table.code, table.stderr).to.equal(0);
     const lines = table.stdout.trimEnd().split('\n');
     expect(lines).to.have.length(TASKS + 1);
+    expect(lines[0]).to.match(/^task\s+state\s+attempt\s+pool\s+instance\s+runtime\s+cost\s+exit\s+reason$/);
     expect(lines[1]).to.match(/^0000\s+succeeded\s+1\s+us-east-1a\/m5\.large\s+i-0\s+30s\s+\$0\.0003\s+0$/);
     expect(lines[TASKS]).to.match(/^9999\s+succeeded\s+1\s/);
     const json = await cli(['tasks', jobId, '--json']);
@@ -184,10 +186,19 @@ describe('spotbatch CLI: the contract of every command', function () {
   it('status of a job of 10,000 tasks: the counts and the first tasks, then where the rest are', async () => {
     const out = await cli(['status', jobId]);
     expect(out.code, out.stderr).to.equal(0);
-    expect(out.stdout).to.contain(`${jobId}  big  succeeded  tasks 9990/10000 succeeded, 10 failed, 0 running  attempts 10000  interruptions 0`);
+    expect(out.stdout).to.contain(`${jobId}  big  succeeded  tasks 9990/10000 succeeded, 10 failed, 0 running, 0 waiting  attempts 10000  interruptions 0  spend $2.5833 (on demand $8.2667, 69% saved)`);
     expect(out.stdout).to.contain(`... and 9950 more task(s): spotbatch tasks ${jobId}\n`);
-    const list = JSON.parse((await cli(['status', '--json'])).stdout) as Array<{ id: string; tasks: number; submittedAt: number }>;
-    expect(list).to.deep.equal([{ id: jobId, name: 'big', state: 'succeeded', tasks: TASKS, submittedAt: list[0]!.submittedAt }]);
+    // The status page's shapes: GET /api/jobs and /api/jobs/JOB.
+    const list = JSON.parse((await cli(['status', '--json'])).stdout) as Array<{ id: string; state: string; tasks: { total: number; failed: number } }>;
+    expect(list).to.have.length(1);
+    expect(list[0]).to.deep.include({ id: jobId, name: 'big', state: 'succeeded', attempts: TASKS });
+    expect(list[0]!.tasks).to.deep.include({ total: TASKS, succeeded: 9990, failed: 10 });
+    const detail = JSON.parse((await cli(['status', jobId, '--json'])).stdout) as { job: { id: string }; spec: { command: string[] }; links: { tasks: string } };
+    expect(detail.job.id).to.equal(jobId);
+    expect(detail.spec.command).to.deep.equal(['true']);
+    expect(detail.links.tasks).to.equal(`/api/jobs/${jobId}/tasks`);
+    const table = await cli(['status']);
+    expect(table.stdout).to.match(/^job\s+state\s+succeeded\s+failed\s+running\s+attempts\s+interruptions\s+spend\s+age\s+name\njob-big\s+succeeded\s+9990\/10000\s+10\s+0\s+10000\s+0\s+\$2\.5833\s+\S+\s+big\n$/);
   });
 
   it('logs of an ended task: the stored tails, --lines, --stream, --json; cancel of an ended job exits 1', async () => {

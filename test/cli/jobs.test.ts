@@ -35,7 +35,7 @@ describe('spotbatch CLI: submit, status, tasks, logs, cancel', function () {
     // Plain lines, one per change, no terminal escapes.
     expect(submitted.stderr).to.match(new RegExp(`^${jobId} (securing|running): \\d/3 done \\(\\d succeeded, 0 failed\\), \\d running; \\d+ attempts?, 0 interruptions; \\d+s$`, 'm'));
     expect(submitted.stderr).not.to.contain('\x1b[');
-    expect(submitted.stdout).to.match(new RegExp(`^${jobId} \\(testsleep\\) succeeded after \\d+(m\\d\\d)?s\\n  tasks: 3 succeeded, 0 failed of 3\\n  attempts: 3, interruptions: 0, cost: \\$\\d+\\.\\d{4}\\n`));
+    expect(submitted.stdout).to.match(new RegExp(`^${jobId} \\(testsleep\\) succeeded after \\d+(m\\d\\d)?s\\n  tasks: 3 succeeded, 0 failed of 3\\n  attempts: 3, interruptions: 0, spend: \\$\\d+\\.\\d{4}`));
     expect(submitted.stdout).to.match(/^0002\s+succeeded\s+1\s+us-east-1\w\/\w+\.large\s+i-\w+/m);
 
     const list = await cli(['status', '--json']);
@@ -43,20 +43,22 @@ describe('spotbatch CLI: submit, status, tasks, logs, cancel', function () {
     const jobs = JSON.parse(list.stdout) as Array<{ id: string; name: string; state: string }>;
     expect(jobs.find((j) => j.id === jobId)).to.deep.include({ name: 'testsleep', state: 'succeeded' });
     const table = await cli(['status', '--state', 'succeeded']);
-    expect(table.stdout).to.match(new RegExp(`^job\\s+state\\s+tasks\\s+age\\s+name\\n(.*\\n)*${jobId}\\s+succeeded\\s+3\\s+\\S+\\s+testsleep$`, 'm'));
+    expect(table.stdout).to.match(new RegExp(`^job\\s+state\\s+succeeded\\s+failed\\s+running\\s+attempts\\s+interruptions\\s+spend\\s+age\\s+name\\n(.*\\n)*${jobId}\\s+succeeded\\s+3/3\\s+0\\s+0\\s+3\\s+0\\s+\\$\\S+\\s+\\S+\\s+testsleep$`, 'm'));
     const none = await cli(['status', '--state', 'cancelling']);
     expect(none.stdout).to.equal('no cancelling jobs\n');
 
     const one = await cli(['status', jobId!]);
     expect(one.code, one.stderr).to.equal(0);
     expect(one.stdout).to.contain(`${jobId}  testsleep  succeeded  tasks 3/3 succeeded, 0 failed, 0 running`);
-    const oneJson = JSON.parse((await cli(['status', jobId!, '--json'])).stdout) as { job: { state: string; succeeded: number }; tasks: unknown[] };
-    expect(oneJson.job).to.deep.include({ state: 'succeeded', succeeded: 3 });
-    expect(oneJson.tasks).to.have.length(3);
+    // The status page's shape (GET /api/jobs/JOB).
+    const oneJson = JSON.parse((await cli(['status', jobId!, '--json'])).stdout) as { job: { state: string; tasks: { succeeded: number } }; spec: { steps: unknown[] } };
+    expect(oneJson.job.state).to.equal('succeeded');
+    expect(oneJson.job.tasks.succeeded).to.equal(3);
+    expect(oneJson.spec.steps).to.have.length(1);
 
     const tasks = await cli(['tasks', jobId!]);
     expect(tasks.code, tasks.stderr).to.equal(0);
-    expect(tasks.stdout.split('\n')[0]).to.match(/^task\s+state\s+attempts\s+pool\s+instance\s+runtime\s+cost\s+exit\s+reason$/);
+    expect(tasks.stdout.split('\n')[0]).to.match(/^task\s+state\s+attempt\s+pool\s+instance\s+runtime\s+cost\s+exit\s+reason$/);
     expect(tasks.stdout.trim().split('\n')).to.have.length(4);
     const tasksJson = JSON.parse((await cli(['tasks', jobId!, '--json', '--limit', '2'])).stdout) as Array<{ taskId: string; state: string; exitCode: number }>;
     expect(tasksJson.map((t) => [t.taskId, t.state, t.exitCode])).to.deep.equal([
@@ -80,9 +82,11 @@ describe('spotbatch CLI: submit, status, tasks, logs, cancel', function () {
     const out = await cli(['submit', '-', '--wait', '--json', '--quiet'], { stdin: spec }, 600_000);
     expect(out.code, out.stderr).to.equal(1);
     expect(out.stderr).to.equal('');
-    const result = JSON.parse(out.stdout) as { job: { state: string; failed: number }; tasks: Array<{ state: string; exitCode: number }> };
-    expect(result.job).to.deep.include({ state: 'failed', failed: 1 });
-    expect(result.tasks[0]).to.deep.include({ state: 'failed', exitCode: 4 });
+    const result = JSON.parse(out.stdout) as { job: { id: string; state: string; tasks: { failed: number } } };
+    expect(result.job.state).to.equal('failed');
+    expect(result.job.tasks.failed).to.equal(1);
+    const tasks = JSON.parse((await cli(['tasks', result.job.id, '--json'])).stdout) as Array<{ state: string; exitCode: number; stderrTail: string }>;
+    expect(tasks[0]).to.deep.include({ state: 'failed', exitCode: 4, stderrTail: 'bad\n' });
   });
 
   it('refuses a bad spec with exit 2, every problem named, nothing sent', async () => {

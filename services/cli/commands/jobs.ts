@@ -2,11 +2,13 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
-import { jobStatus, listJobs, prepareSpec, submitJob, type JobSummary, type TaskSummary } from '../../job/client.js';
+import { prepareSpec, submitJob } from '../../job/client.js';
+import { BadRequest } from '../../status/cursor.js';
+import { NotFound, parseJobStates, type JobSummaryView } from '../../status/views.js';
 import { isTerminal, jobMachine, JOB_STATES, type JobState } from '../../../shared/states.js';
 import { UsageError } from '../errors.js';
-import { formatDuration, formatJob, formatSummary, formatTable, formatTasks, progressBar, progressCounts, progressLine, progressOf } from '../format.js';
-import { connect, type Connection } from './connect.js';
+import { TASK_HEAD, formatJobList, formatJobView, formatSummary, formatTable, progressBar, progressCounts, progressLine, progressOf, taskCells } from '../format.js';
+import { connect, orUnknown, type Connection } from './connect.js';
 import { parseCount } from './common.js';
 
 export { formatJob, formatTasks } from '../format.js';
@@ -30,14 +32,17 @@ const ended = (state: string): boolean => (JOB_STATES as readonly string[]).incl
 /** Tables longer than this are left to `spotbatch tasks`. */
 const TASK_TABLE_MAX = 50;
 
-function jobText(s: { job: JobSummary; tasks: TaskSummary[] }, limit = TASK_TABLE_MAX): string {
-  const shown = s.tasks.slice(0, limit);
-  const more = s.tasks.length - shown.length;
-  return [formatJob(s.job), '', formatTasks(shown), ...(more > 0 ? [`... and ${more} more task(s): spotbatch tasks ${s.job.id}`] : [])].join('\n');
+/** The job's counts, then its first tasks and where the rest are. */
+async function jobText(c: Connection, summary: JobSummaryView, heading = formatJobView(summary)): Promise<string> {
+  const page = await c.views().tasks(summary.id, { limit: TASK_TABLE_MAX });
+  const now = Date.now();
+  const more = page.totalTasks - page.tasks.length;
+  return [heading, '', formatTable(TASK_HEAD, page.tasks.map((t) => taskCells(t, now))), ...(more > 0 ? [`... and ${more} more task(s): spotbatch tasks ${summary.id}`] : [])].join('\n');
 }
 
 /** Wait for the job to end, showing progress on stderr: a bar on a terminal, a line on each change otherwise. */
-async function waitJob(c: Connection, jobId: string, quiet: boolean): Promise<{ job: JobSummary; tasks: TaskSummary[] }> {
+async function waitJob(c: Connection, jobId: string, quiet: boolean): Promise<JobSummaryView> {
+  const views = c.views();
   const tty = process.stderr.isTTY === true;
   let lastCounts = '';
   let lastLineAt = 0;
@@ -55,14 +60,19 @@ async function waitJob(c: Connection, jobId: string, quiet: boolean): Promise<{ 
   try {
     for (;;) {
       const began = Date.now();
-      const s = await jobStatus(c.store, jobId, Date.now());
-      const now = Date.now();
-      if (s) {
-        if (ended(s.job.state)) {
+      // Until the fleet has stored the job (the submit message is on its way), there is nothing to show.
+      const row = await views.jobRow(jobId).catch((err: unknown) => {
+        if (err instanceof NotFound) return undefined;
+        throw err;
+      });
+      if (row) {
+        const summary = await views.summary(row);
+        if (ended(row.state)) {
           clear();
-          return s;
+          return summary;
         }
-        const p = progressOf(s.job, s.tasks, now);
+        const now = Date.now();
+        const p = progressOf(summary, now);
         if (!quiet && tty) {
           process.stderr.write(`\r${progressBar(p, process.stderr.columns || 80)}\x1b[K`);
           drawn = true;
@@ -90,7 +100,7 @@ export function submitCommand(): Command {
     .argument('<file>', 'the job spec (see docs/job-spec.md), or - to read it from standard input')
     .option('--wait', 'wait until the job ends, showing progress on stderr, then print a summary; exit 0 only if it succeeded')
     .option('--quiet', 'with --wait: no progress')
-    .option('--json', 'print JSON: {"id"}, or with --wait {"job", "tasks"}')
+    .option('--json', 'print JSON: {"id"}, or with --wait the job as `status JOB --json` shows it')
     .addHelpText('after', '\nExit codes: 0 submitted (with --wait: the job succeeded), 1 failed (with --wait: the job did not succeed), 2 bad spec or usage.')
     .action(async (file: string, opts: { wait?: boolean; json?: boolean; quiet?: boolean }, cmd: Command) => {
       if (opts.quiet && !opts.wait) throw new UsageError('--quiet: only with --wait');
@@ -104,10 +114,10 @@ export function submitCommand(): Command {
           return;
         }
         if (!opts.quiet) process.stderr.write(`submitted ${jobId}; waiting for it to end (Ctrl-C stops waiting, not the job)\n`);
-        const s = await waitJob(c, jobId, opts.quiet === true);
-        if (opts.json) console.log(JSON.stringify(s, null, 2));
-        else console.log(`${formatSummary(s.job, progressOf(s.job, s.tasks, Date.now()))}\n\n${formatTasks(s.tasks.slice(0, TASK_TABLE_MAX))}${s.tasks.length > TASK_TABLE_MAX ? `\n... and ${s.tasks.length - TASK_TABLE_MAX} more task(s): spotbatch tasks ${jobId}` : ''}`);
-        process.exitCode = s.job.state === 'succeeded' ? 0 : 1;
+        const summary = await waitJob(c, jobId, opts.quiet === true);
+        if (opts.json) console.log(JSON.stringify(await c.views().job(jobId), null, 2));
+        else console.log(await jobText(c, summary, formatSummary(summary, progressOf(summary, Date.now()))));
+        process.exitCode = summary.state === 'succeeded' ? 0 : 1;
       } finally {
         c.close();
       }
@@ -116,28 +126,36 @@ export function submitCommand(): Command {
 
 export function statusCommand(): Command {
   return new Command('status')
-    .description('list the jobs, newest first, or show one job with its first tasks')
+    .description('list the jobs, newest first, or show one job: its counts, spend and first tasks')
     .argument('[job]', 'a job id')
-    .option('--state <state>', `with no job: only jobs in this state (${JOB_STATES.join(', ')})`)
-    .option('--json', 'print JSON: an array of jobs, or {"job", "tasks"} for one job')
+    .option('--state <states>', `with no job: only jobs in these states, comma-separated (${JOB_STATES.join(', ')})`)
+    .option('--json', 'print JSON: an array of job summaries, or one job with its spec (the shapes of the status page\'s /api/jobs and /api/jobs/JOB)')
     .action(async (jobId: string | undefined, opts: { json?: boolean; state?: string }, cmd: Command) => {
-      if (opts.state !== undefined && !(JOB_STATES as readonly string[]).includes(opts.state)) {
-        throw new UsageError(`--state: must be one of ${JOB_STATES.join(', ')}; got ${JSON.stringify(opts.state)}`);
+      let states: JobState[] | undefined;
+      try {
+        states = opts.state === undefined ? undefined : parseJobStates(opts.state);
+      } catch (err) {
+        if (err instanceof BadRequest) throw new UsageError(`--${err.message}`);
+        throw err;
       }
       if (opts.state !== undefined && jobId) throw new UsageError('--state: only without a job id (it filters the list of jobs)');
       const c = connect(cmd);
       try {
         if (!jobId) {
-          const now = Date.now();
-          const list = (await listJobs(c.clients.ddb, c.config.prefix)).filter((j) => !opts.state || j.state === opts.state);
+          const list: JobSummaryView[] = [];
+          let cursor: string | null = null;
+          do {
+            const page = await c.views().jobs({ ...(states ? { states } : {}), limit: 500, cursor });
+            list.push(...page.jobs);
+            cursor = page.nextCursor;
+          } while (cursor);
           if (opts.json) console.log(JSON.stringify(list, null, 2));
           else if (!list.length) console.log(opts.state ? `no ${opts.state} jobs` : 'no jobs (spotbatch submit FILE starts one)');
-          else console.log(formatTable(['job', 'state', 'tasks', 'age', 'name'], list.map((j) => [j.id, j.state, String(j.tasks), formatDuration(now - j.submittedAt), j.name])));
+          else console.log(formatJobList(list));
           return;
         }
-        const s = await jobStatus(c.store, jobId, Date.now());
-        if (!s) throw new UsageError(`no job ${jobId} (see \`spotbatch status\` for the list)`);
-        console.log(opts.json ? JSON.stringify(s, null, 2) : jobText(s));
+        const detail = await orUnknown(c.views().job(jobId));
+        console.log(opts.json ? JSON.stringify(detail, null, 2) : await jobText(c, detail.job));
       } finally {
         c.close();
       }

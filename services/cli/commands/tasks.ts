@@ -1,13 +1,11 @@
 /** tasks, logs: a job's tasks page by page, and one task's output. */
 import { Command } from 'commander';
-import { summariseTask } from '../../job/client.js';
-import { jobs, tasks as taskStore } from '../../job/repo.js';
 import { taskLogs } from '../../remote/logs.js';
 import { TASK_STATES } from '../../../shared/states.js';
 import { UsageError } from '../errors.js';
 import { TASK_HEAD, formatTable, taskCells } from '../format.js';
 import { parseCount } from './common.js';
-import { connect } from './connect.js';
+import { connect, orUnknown } from './connect.js';
 
 /** Write and wait when the pipe is full, so 10,000 rows never pile up in memory. */
 function write(text: string): Promise<void> {
@@ -22,7 +20,7 @@ export function tasksCommand(): Command {
     .argument('<job>', 'a job id')
     .option('--state <state>', `only tasks in this state (${TASK_STATES.join(', ')})`)
     .option('--limit <n>', 'at most this many tasks')
-    .option('--json', 'print a JSON array of tasks')
+    .option('--json', "print a JSON array of tasks (each as the status page's /api/jobs/JOB/tasks shows it)")
     .action(async (jobId: string, opts: { state?: string; limit?: string; json?: boolean }, cmd: Command) => {
       if (opts.state !== undefined && !(TASK_STATES as readonly string[]).includes(opts.state)) {
         throw new UsageError(`--state: must be one of ${TASK_STATES.join(', ')}; got ${JSON.stringify(opts.state)}`);
@@ -30,38 +28,36 @@ export function tasksCommand(): Command {
       const limit = opts.limit === undefined ? Infinity : parseCount(opts.limit, '--limit', 1, 10_000_000);
       const c = connect(cmd);
       try {
-        if (!(await jobs(c).get({ jobId }))) throw new UsageError(`no job ${jobId} (see \`spotbatch status\` for the list)`);
+        const views = c.views();
+        const job = await orUnknown(views.jobRow(jobId));
         const now = Date.now();
         let count = 0;
         let widths: number[] | undefined;
-        let page: string[][] = [];
-        const flush = async (): Promise<void> => {
-          if (!page.length) return;
-          if (!widths) {
-            widths = TASK_HEAD.map((h, i) => Math.max(h.length, ...page.map((r) => r[i]!.length)));
-            await write(`${formatTable(TASK_HEAD, page, widths)}\n`);
-          } else {
-            await write(`${formatTable(TASK_HEAD, page, widths).split('\n').slice(1).join('\n')}\n`);
-          }
-          page = [];
+        const print = async (rows: string[][]): Promise<void> => {
+          if (!rows.length) return;
+          // Column widths fit the first rows; the header goes once, above them.
+          const first = widths === undefined;
+          widths ??= TASK_HEAD.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+          const lines = formatTable(TASK_HEAD, rows, widths).split('\n');
+          await write(`${(first ? lines : lines.slice(1)).join('\n')}\n`);
         };
         if (opts.json) await write('[');
-        for await (const row of taskStore(c).listPartition({ jobId })) {
-          if (count >= limit) break;
-          if (opts.state && row.state !== opts.state) continue;
-          const t = summariseTask(row, now);
-          if (opts.json) await write(`${count ? ',' : ''}\n  ${JSON.stringify(t)}`);
-          else {
-            page.push(taskCells(t));
-            if (page.length >= 500) await flush();
+        let cursor: string | null = null;
+        do {
+          const page = await views.tasks(jobId, { limit: 1000, cursor }, job);
+          const rows: string[][] = [];
+          for (const t of page.tasks) {
+            if (count >= limit) break;
+            if (opts.state && t.state !== opts.state) continue;
+            if (opts.json) await write(`${count ? ',' : ''}\n  ${JSON.stringify(t)}`);
+            else rows.push(taskCells(t, now));
+            count++;
           }
-          count++;
-        }
+          if (!opts.json) await print(rows);
+          cursor = count >= limit ? null : page.nextCursor;
+        } while (cursor);
         if (opts.json) await write(count ? '\n]\n' : ']\n');
-        else {
-          await flush();
-          if (!count) await write(opts.state ? `no ${opts.state} tasks in ${jobId}\n` : `no tasks in ${jobId} yet\n`);
-        }
+        else if (!count) await write(opts.state ? `no ${opts.state} tasks in ${jobId}\n` : `no tasks in ${jobId} yet\n`);
       } finally {
         c.close();
       }
