@@ -1,12 +1,15 @@
 import { expect } from 'chai';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import type { ReadStream } from 'node:tty';
 import ssh2, { type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { createInstanceRuntime, generateEd25519KeyPair, type InstanceRuntime, type InstanceSpec } from '../../services/simulator/runtime/index.js';
 import { mountNamespaceWorks } from '../../services/simulator/runtime/namespace.js';
+import { runShell } from '../../services/remote/shell.js';
 
 const BOUND_MS = 10_000;
 
@@ -260,13 +263,50 @@ describe('simulator instance runtime', function () {
       const stream = await new Promise<ClientChannel>((resolve, reject) =>
         client.shell({ term: 'xterm', cols: 80, rows: 24 }, (err, channel) => (err ? reject(err) : resolve(channel))),
       );
+      let seen = '';
+      stream.on('data', (chunk: Buffer) => (seen += chunk.toString()));
       const done = collect(stream);
+      stream.write('echo shell-$((6*7)) "$TERM" "$COLUMNS"x"$LINES" "$(cat "$SPOTBATCH_TTY_SIZE")"\r');
+      // The first answer before the resize, so it shows the size the pty was opened with.
+      await until('the first answer', () => seen.includes('shell-42'));
       stream.setWindow(40, 120, 0, 0);
-      stream.write('echo shell-$((6*7))\r');
+      // The window change goes before the next line on the same connection, so the shell reads the new size.
+      stream.write('echo now "$(cat "$SPOTBATCH_TTY_SIZE")"\r');
       stream.write('exit 0\r');
       const result = await done;
-      expect(result.stdout).to.include('shell-42\r\n');
+      expect(result.stdout).to.include('shell-42 xterm 80x24 24 80\r\n');
+      expect(result.stdout).to.include('now 40 120\r\n');
       expect(result.code).to.equal(0);
+      const sandboxTmp = path.join(await realSandboxRoot(), s.instanceId, 'tmp');
+      await until('the size file to go with the session', async () => ((await readdir(sandboxTmp)).some((f) => f.startsWith('.tty-size-')) ? undefined : true));
+    });
+
+    it("a person's shell (services/remote runShell) with a terminal: a PTY of its size, raw mode while it lasts, every resize sent", async () => {
+      const s = await started();
+      const client = await login(s);
+      let output = '';
+      const stdout = Object.assign(new PassThrough(), { isTTY: true, columns: 100, rows: 30 });
+      stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const modes: boolean[] = [];
+      const stdin = Object.assign(new PassThrough(), {
+        isTTY: true,
+        setRawMode(mode: boolean) {
+          modes.push(mode);
+          return this as unknown as ReadStream;
+        },
+      });
+      const exit = runShell(client, s.instanceId, { stdin, stdout, stderr: new PassThrough() }, { term: 'vt100' });
+      stdin.write('echo size "$TERM" "$(cat "$SPOTBATCH_TTY_SIZE")"\r');
+      await until('the first answer', () => (output.includes('size vt100 30 100\r\n') ? true : undefined));
+      expect(modes).to.deep.equal([true]);
+      stdout.columns = 132;
+      stdout.rows = 40;
+      stdout.emit('resize');
+      stdin.write('echo resized "$(cat "$SPOTBATCH_TTY_SIZE")"; exit 5\r');
+      expect(await exit).to.equal(5);
+      expect(output).to.include('resized 40 132\r\n');
+      expect(modes).to.deep.equal([true, false]);
+      expect(stdout.listenerCount('resize')).to.equal(0);
     });
 
     it('runs a shell without a pty as plain /bin/sh reading its commands', async () => {

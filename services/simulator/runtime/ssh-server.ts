@@ -1,4 +1,7 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Socket } from 'node:net';
 import ssh2, { type Connection, type ParsedKey, type PseudoTtyInfo, type ServerChannel, type Session } from 'ssh2';
 import type { Logger } from '../../../shared/logger.js';
@@ -91,12 +94,25 @@ function handleSession(shared: SshShared, instance: SshInstance, session: Sessio
     requested[info.key] = info.val;
     accept?.();
   });
+  // A pipe-backed pty has no kernel window size; the size the client asked for (and each change of it)
+  // is written where the session's programs can read it, as `stty size` would tell them.
+  let sizeFile: string | undefined;
+  const writeSize = (rows: number, cols: number): void => {
+    if (sizeFile) writeFileSync(sizeFile, `${rows} ${cols}\n`);
+  };
   session.on('pty', (accept, _reject, info) => {
     pty = info;
+    sizeFile = path.join(instance.sandbox.tmp, `.tty-size-${randomUUID()}`);
+    writeSize(info.rows, info.cols);
     accept?.();
   });
-  // A pipe-backed shell has no window size to change; acknowledge and move on.
-  session.on('window-change', (accept) => accept?.());
+  session.on('window-change', (accept, _reject, info) => {
+    writeSize(info.rows, info.cols);
+    accept?.();
+  });
+  session.on('close', () => {
+    if (sizeFile) rmSync(sizeFile, { force: true });
+  });
   session.on('signal', (accept, reject, info) => {
     const signal = signalFromName(info.name);
     if (!signal || !running || !shared.processes.signalGroup(running, signal)) return reject?.();
@@ -104,7 +120,7 @@ function handleSession(shared: SshShared, instance: SshInstance, session: Sessio
   });
 
   const start = (channel: ServerChannel, argv: [string, ...string[]]): void => {
-    running = runProcess(shared, instance, channel, argv, { ...requested }, pty, log);
+    running = runProcess(shared, instance, channel, argv, { ...requested, ...(pty && sizeFile ? ttyEnv(shared, instance, pty, sizeFile) : {}) }, pty, log);
   };
   session.on('exec', (accept, reject, info) => {
     if (running) return reject?.();
@@ -119,6 +135,12 @@ function handleSession(shared: SshShared, instance: SshInstance, session: Sessio
     serveSftp(accept(), instance.sandbox, instance.spec.loginUser);
   });
   session.on('subsystem', (_accept, reject) => reject?.());
+}
+
+/** What a program behind the pipe-backed pty learns of its window: the size asked for, and where the current one is. */
+function ttyEnv(shared: SshShared, instance: SshInstance, pty: PseudoTtyInfo, sizeFile: string): Record<string, string> {
+  const file = shared.mountNamespace ? path.posix.join('/tmp', path.basename(sizeFile)) : sizeFile;
+  return { COLUMNS: String(pty.cols), LINES: String(pty.rows), SPOTBATCH_TTY_SIZE: file };
 }
 
 /** The environment of a command: a login-like minimum, never the simulator's own (credentials, endpoints). */
