@@ -11,13 +11,13 @@ import { isEnvName, isSafeRelativePath, shellQuote, shellWords } from './shell.j
 export interface StepPlan {
   /** Relative to the login home, e.g. `.spotbatch/tasks/job-1/0003/1`. */
   taskDir: string;
-  /** POSIX sh scripts run in order (args as "$@"); or undefined in command mode. */
-  steps: Array<{ name: string; script: string }> | undefined;
+  /** POSIX sh scripts run in order (args as "$@"), each with its own timeout if given; or undefined in command mode. */
+  steps: Array<{ name: string; script: string; timeoutSeconds?: number }> | undefined;
   /** Command mode: exec'd directly (no shell), task args appended. */
   argv?: string[];
   args?: string[];
   env: Record<string, string>;
-  /** Per step; 0 = no limit. */
+  /** Per step, unless the step gives its own `timeoutSeconds`; 0 = no limit. */
   stepTimeoutSeconds: number;
   heartbeatSeconds: number;
   /** Seconds between TERM and KILL when a step is timed out or stopped; default 10. */
@@ -48,6 +48,9 @@ export function checkPlan(plan: StepPlan): void {
   const words = [...(plan.argv ?? []), ...(plan.args ?? []), ...Object.values(plan.env), ...(plan.steps ?? []).map((s) => s.name)];
   if (words.some((w) => w.includes('\0'))) problems.push('args, env values and step names cannot contain NUL');
   if (!Number.isInteger(plan.stepTimeoutSeconds) || plan.stepTimeoutSeconds < 0) problems.push('stepTimeoutSeconds must be an integer >= 0');
+  (plan.steps ?? []).forEach((s, i) => {
+    if (s.timeoutSeconds !== undefined && (!Number.isInteger(s.timeoutSeconds) || s.timeoutSeconds < 0)) problems.push(`steps[${i}].timeoutSeconds must be an integer >= 0`);
+  });
   if (!Number.isInteger(plan.heartbeatSeconds) || plan.heartbeatSeconds < 1) problems.push('heartbeatSeconds must be an integer >= 1');
   const grace = plan.killGraceSeconds ?? DEFAULT_KILL_GRACE_SECONDS;
   if (!Number.isInteger(grace) || grace < 0) problems.push('killGraceSeconds must be an integer >= 0');
@@ -70,6 +73,8 @@ export function planFiles(plan: StepPlan, agentScript: string): PlanFiles {
     `METADATA_POLL=${plan.metadataPollSeconds ?? DEFAULT_METADATA_POLL_SECONDS}`,
     `CHECKPOINT_DIR=${shellQuote(plan.checkpointDir ?? '')}`,
     ...steps.map((s, i) => `STEP_NAME_${i + 1}=${shellQuote(s.name)}`),
+    // A step's own timeout; the agent falls back to STEP_TIMEOUT for a step without one.
+    ...(plan.steps ?? []).flatMap((s, i) => (s.timeoutSeconds === undefined ? [] : [`STEP_TIMEOUT_${i + 1}=${s.timeoutSeconds}`])),
   ];
   const env = Object.entries(plan.env).map(([name, value]) => `export ${name}=${shellQuote(value)}`);
   const words = [...(plan.argv ?? []), ...(plan.args ?? [])];

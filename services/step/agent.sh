@@ -7,6 +7,7 @@
 #
 # Inputs (written by the dispatcher before the start, never edited after):
 #   plan/config.sh  MODE (steps|command), STEP_COUNT, STEP_NAME_<n>, STEP_TIMEOUT,
+#                   STEP_TIMEOUT_<n> (a step's own timeout; STEP_TIMEOUT when unset),
 #                   HEARTBEAT, KILL_GRACE, METADATA_POLL, CHECKPOINT_DIR:
 #                   assignments of integers and quoted words
 #   plan/env.sh     export NAME='value' lines (single-quote escaped)
@@ -18,7 +19,7 @@
 
 set -u
 
-TIMED_OUT_CODE=124      # a step that ran past STEP_TIMEOUT (as coreutils timeout)
+TIMED_OUT_CODE=124      # a step that ran past its timeout (as coreutils timeout)
 STOPPED_CODE=143        # 128 + SIGTERM: stopped on request (stop-requested / TERM to the agent)
 
 TASK_DIR=$(pwd)
@@ -178,8 +179,11 @@ poll_metadata() {
 # <<< INTERRUPTION WATCHER <<<
 
 # Runs in the background beside a step: heartbeat, step timeout, stop request.
+# $1: the step's start (epoch seconds), $2: its number, $3: its timeout in seconds (0: none).
 watchdog() {
   _t0=$1
+  _step=$2
+  _limit=$3
   _beat=0
   _term_at=0
   _killed=0
@@ -191,9 +195,9 @@ watchdog() {
       _beat=$_t
     fi
     if [ "$_term_at" -eq 0 ]; then
-      if [ "$STEP_TIMEOUT" -gt 0 ] && [ $((_t - _t0)) -ge "$STEP_TIMEOUT" ]; then
-        : > "$TASK_DIR/timed-out"
-        log "step ran past its timeout of ${STEP_TIMEOUT}s: TERM to its process group"
+      if [ "$_limit" -gt 0 ] && [ $((_t - _t0)) -ge "$_limit" ]; then
+        put "$TASK_DIR/timed-out" "$_step $_limit"
+        log "step $_step ran past its timeout of ${_limit}s: TERM to its process group"
         signal_step TERM
         _term_at=$_t
       elif [ -e "$TASK_DIR/stop-requested" ]; then
@@ -222,9 +226,12 @@ on_stop_signal() {
 run_step() {
   _n=$1
   eval "_name=\${STEP_NAME_$_n}"
+  # The step's own timeout, else the run's.
+  eval "_limit=\${STEP_TIMEOUT_$_n:-\$STEP_TIMEOUT}"
+  case $_limit in '' | *[!0-9]*) log "step $_n: timeout '$_limit' is not a number of seconds: using ${STEP_TIMEOUT}s"; _limit=$STEP_TIMEOUT ;; esac
   put "$TASK_DIR/step.current" "$_n $_name"
   rm -f "$TASK_DIR/timed-out"
-  log "step $_n ($_name) starting"
+  log "step $_n ($_name) starting, timeout ${_limit}s"
   (
     # The step's own environment: the plan's variables, the task args as "$@".
     cd "$WORK_DIR" || exit 126
@@ -258,7 +265,7 @@ run_step() {
   fi
   # A stop that came while we were launching.
   [ -e "$TASK_DIR/stop-requested" ] && signal_step TERM
-  watchdog "$(now)" &
+  watchdog "$(now)" "$_n" "$_limit" &
   _wd=$!
   interrupted=0
   _rc=0
@@ -310,7 +317,7 @@ main() {
   put "$TASK_DIR/heartbeat" "$_t"
   : >> "$TASK_DIR/stdout"
   : >> "$TASK_DIR/stderr"
-  log "run started: $STEP_COUNT step(s), mode $MODE, timeout ${STEP_TIMEOUT}s, heartbeat ${HEARTBEAT}s, metadata every ${METADATA_POLL}s at $IMDS_ENDPOINT"
+  log "run started: $STEP_COUNT step(s), mode $MODE, default timeout ${STEP_TIMEOUT}s, heartbeat ${HEARTBEAT}s, metadata every ${METADATA_POLL}s at $IMDS_ENDPOINT"
   code=0
   i=1
   while [ "$i" -le "$STEP_COUNT" ]; do

@@ -33,6 +33,8 @@ export interface AgentStatus {
   notice?: { action: string; time: string; seenAt: number };
   /** A rebalance recommendation the watcher saw (events/recommendations/rebalance); the step was left running. */
   rebalance?: { noticeTime?: string; seenAt: number };
+  /** The step (1-based) that ran past its timeout (its own, else the run's) and was stopped, and that timeout in seconds. */
+  timedOut?: { step: number; seconds: number };
 }
 
 const DEFAULT_TAIL_LINES = 50;
@@ -102,6 +104,7 @@ export async function readAgentStatus(session: SshSession, taskDir: string, tail
     `cd "$HOME"/${shellQuote(taskDir)} 2>/dev/null || { echo ${b}; echo; echo ${b}; echo; echo ${b}; exit 0; }`,
     `[ -d lock ] && echo lock=1`,
     `for f in started-at heartbeat ended-at exit-status; do [ -f "$f" ] && echo "$f=$(cat "$f")"; done`,
+    `[ -f timed-out ] && echo "timed-out=$(cat timed-out)"`,
     // One line each (JSON written by the watcher), so they fit the key=value header.
     `for f in notice rebalance; do [ -f "$f" ] && printf '%s=%s\\n' "$f" "$(tr '\\n\\r' '  ' < "$f")"; done`,
     `p=$(cat agent.pid 2>/dev/null) && [ -n "$p" ] && kill -0 "$p" 2>/dev/null && echo alive=1`,
@@ -174,6 +177,8 @@ function parseStatus(header: string, stdoutTail: string, stderrTail: string): Ag
   if (notice) status.notice = notice;
   const rebalance = parseRebalance(fields.get('rebalance'));
   if (rebalance) status.rebalance = rebalance;
+  const timedOut = /^(\d+) (\d+)$/.exec(fields.get('timed-out') ?? '');
+  if (timedOut) status.timedOut = { step: Number(timedOut[1]), seconds: Number(timedOut[2]) };
   if (status.exitCode !== undefined) status.state = 'exited';
   else if (fields.has('lock')) {
     status.state = 'running';

@@ -30,6 +30,11 @@ export { taskDir } from './session.js';
 
 const ssh = sshSessionFor;
 
+/** The spec's steps as the agent runs them: a step's own timeout wins over the job-wide timeouts.step (the plan's stepTimeoutSeconds). */
+export function planSteps(spec: JobRow['spec']): StepPlan['steps'] {
+  return spec.steps?.map((s, i) => ({ name: s.name ?? `step-${i + 1}`, script: s.run!, ...(s.timeout !== undefined ? { timeoutSeconds: s.timeout } : {}) }));
+}
+
 function planFor(ctx: Ctx, job: JobRow, task: TaskRow, attempt: Attempt): StepPlan {
   const spec = job.spec;
   const env = {
@@ -42,7 +47,7 @@ function planFor(ctx: Ctx, job: JobRow, task: TaskRow, attempt: Attempt): StepPl
   };
   return {
     taskDir: taskDir(job.jobId, task.taskId, attempt.n),
-    steps: spec.steps?.map((s, i) => ({ name: s.name ?? `step-${i + 1}`, script: s.run! })),
+    steps: planSteps(spec),
     ...(spec.command ? { argv: spec.command } : {}),
     args: task.args,
     env,

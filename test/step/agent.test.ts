@@ -126,6 +126,33 @@ describe('step/agent', function () {
     await startAgent(session, p);
     const status = await exited(p.taskDir);
     expect(status).to.include({ exitCode: 124, stdoutTail: 'before\n' });
+    expect(status.timedOut).to.deep.equal({ step: 1, seconds: 1 });
+  });
+
+  it("applies a step's own timeout to that step only; a step without one has the run's", async function () {
+    // Run-wide 8 s: "plain" (3 s, no own timeout) must finish although it outlives "short"'s own 1 s,
+    // and "short" is stopped after 1 s, not 8.
+    const p = plan({
+      steps: [
+        { name: 'plain', script: 'sleep 3; echo plain done' },
+        { name: 'short', script: 'echo short before; sleep 30; echo short after', timeoutSeconds: 1 },
+        { name: 'never', script: 'echo never' },
+      ],
+      stepTimeoutSeconds: 8,
+    });
+    await startAgent(session, p);
+    const status = await exited(p.taskDir);
+    expect(status).to.include({ exitCode: 124, stdoutTail: 'plain done\nshort before\n' });
+    expect(status.timedOut).to.deep.equal({ step: 2, seconds: 1 });
+    expect(status.endedAt! - status.startedAt!).to.be.below(8);
+  });
+
+  it("lets a step's own timeout be longer than the run's", async function () {
+    const p = plan({ steps: [{ name: 'long', script: 'sleep 2; echo long done', timeoutSeconds: 10 }], stepTimeoutSeconds: 1 });
+    await startAgent(session, p);
+    const status = await exited(p.taskDir);
+    expect(status).to.include({ exitCode: 0, stdoutTail: 'long done\n' });
+    expect(status.timedOut).to.equal(undefined);
   });
 
   it('KILLs a step that ignores TERM after the grace, still 124', async function () {
@@ -201,6 +228,8 @@ describe('step/agent', function () {
       plan({ steps: undefined }),
       plan({ steps: [{ name: 'x', script: 'true' }], argv: ['true'] }),
       plan({ steps: [{ name: 'x', script: 'true' }], heartbeatSeconds: 0 }),
+      plan({ steps: [{ name: 'x', script: 'true', timeoutSeconds: -1 }] }),
+      plan({ steps: [{ name: 'x', script: 'true', timeoutSeconds: 1.5 }] }),
     ]) {
       expect(await rejection(startAgent(session, bad))).to.be.instanceOf(PermanentError);
     }
