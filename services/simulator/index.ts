@@ -29,6 +29,7 @@ import { World } from './state/world.js';
 import { Stats } from './stats.js';
 
 export { fetchSimulatorClock, simulatorClock } from './client-clock.js';
+export { parseLatency } from './latency.js';
 export type { ClockOrigin, SimulatorClock } from './client-clock.js';
 
 export interface SimulatorOptions {
@@ -40,6 +41,12 @@ export interface SimulatorOptions {
   timeScale?: number;
   /** Market seed; default 1. */
   seed?: number;
+  /**
+   * Where the simulated clock starts (epoch ms); default the real time at start-up. With the same seed and
+   * the same start, two runs see the same market: prices, capacity traces and interruption hazards are
+   * functions of simulated time.
+   */
+  start?: number;
   /** Market data folder; default <repo>/data/market. */
   dataDir?: string;
   /** SQS queue URL that receives the EventBridge-shaped EC2 events. */
@@ -70,6 +77,7 @@ const optionsSchema = z.object({
   host: z.string().min(1).default('127.0.0.1'),
   timeScale: z.number().positive().max(1_000_000).default(1),
   seed: z.number().int().default(1),
+  start: z.number().int().min(0).optional(),
   dataDir: z.string().min(1).optional(),
   eventsQueueUrl: z.url().optional(),
   sshPort: z.number().int().min(0).max(65535).optional(),
@@ -107,7 +115,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     world: new World(),
     catalog,
     market: new Market(o.seed, data, catalog),
-    clock: new SimClock(o.timeScale),
+    clock: new SimClock(o.timeScale, o.start),
     faults: new Faults(o.seed),
     events: new EventSink(o.eventsQueueUrl, logger),
     runtime,

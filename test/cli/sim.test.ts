@@ -5,7 +5,7 @@ import { runCli, startCli } from '../helpers/cli.js';
 
 describe('spotbatch CLI: sim', function () {
   it('serves EC2 to the SDK on the printed endpoint and stops on SIGTERM with exit 0', async () => {
-    const child = startCli(['sim', '--port', '0', '--ssh-port', '0', '--time-scale', '60', '--seed', '7']);
+    const child = startCli(['sim', '--port', '0', '--ssh-port', '0', '--time-scale', '60', '--seed', '7', '--start', '2026-06-01T00:00:00Z', '--launch-latency', '0..2']);
     let stdout = '';
     child.stdout.on('data', (d) => (stdout += d));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -15,6 +15,9 @@ describe('spotbatch CLI: sim', function () {
       const out = await ec2.send(new DescribeRegionsCommand({}));
       ec2.destroy();
       expect(out.Regions?.map((r) => r.RegionName)).to.include.members(['us-east-1', 'eu-west-1']);
+      // --start and --time-scale set the simulated clock
+      const health = (await (await fetch(new URL('/_sim/healthz', endpoint))).json()) as { clock: { simStart: number; timeScale: number } };
+      expect(health.clock).to.include({ simStart: Date.parse('2026-06-01T00:00:00Z'), timeScale: 60 });
       child.kill('SIGTERM');
       expect(await exited).to.equal(0);
     } finally {
@@ -29,5 +32,11 @@ describe('spotbatch CLI: sim', function () {
     const port = await runCli(['sim', '--port', '70000']);
     expect(port.code).to.equal(2);
     expect(port.stderr).to.contain('--port: must be a port number from 0 to 65535');
+    const latency = await runCli(['sim', '--launch-latency', '30..10']);
+    expect(latency.code).to.equal(2);
+    expect(latency.stderr).to.contain('--launch-latency: must be N (fixed seconds), MIN..MAX (uniform) or lognormal:MEDIAN,SIGMA');
+    const start = await runCli(['sim', '--start', 'yesterday']);
+    expect(start.code).to.equal(2);
+    expect(start.stderr).to.contain('--start: must be an ISO 8601 time');
   });
 });

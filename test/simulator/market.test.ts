@@ -84,6 +84,38 @@ describe('simulator: market', function () {
     expect(sa.SpotPlacementScores).to.deep.equal(sb.SpotPlacementScores);
   });
 
+  it('with a fixed start, the same seed gives the same market whenever it runs; another start moves its now', async () => {
+    const origin = Date.parse('2026-06-01T00:00:00Z');
+    const first = await startHarness({ seed: 5, timeScale: 1, start: origin });
+    let second: Harness | undefined;
+    let later: Harness | undefined;
+    try {
+      // The second run starts after the first has been running a while: real start-up times differ.
+      await new Promise((r) => setTimeout(r, 1200));
+      [second, later] = await Promise.all([startHarness({ seed: 5, timeScale: 1, start: origin }), startHarness({ seed: 5, timeScale: 1, start: origin + 30 * 24 * HOUR })]);
+      expect(second.sim.clock.now()).to.be.within(origin, origin + 60_000);
+      const current = async (h: Harness) =>
+        (await h.ec2.send(new DescribeSpotPriceHistoryCommand({ InstanceTypes: ['m5.large', 'c5.xlarge', 'r5.large'], ProductDescriptions: ['Linux/UNIX'], StartTime: new Date(origin - 12 * HOUR), EndTime: new Date(origin) })))
+          .SpotPriceHistory!.map((r) => `${r.AvailabilityZone} ${r.InstanceType} ${r.SpotPrice} ${r.Timestamp!.toISOString()}`);
+      const [p1, p2, p3] = await Promise.all([current(first), current(second), current(later)]);
+      expect(p1.length).to.be.greaterThan(3);
+      expect(p2).to.deep.equal(p1);
+      const [s1, s2] = await Promise.all([scores(first.ec2), scores(second.ec2)]);
+      expect(s2.SpotPlacementScores).to.deep.equal(s1.SpotPlacementScores);
+      // Prices are a function of simulated time: a month later the same twelve hours are the same, but
+      // "now" is elsewhere, so the latest price of some pool differs.
+      const now = async (h: Harness) =>
+        (await h.ec2.send(new DescribeSpotPriceHistoryCommand({ InstanceTypes: ['m5.large', 'c5.xlarge', 'r5.large'], ProductDescriptions: ['Linux/UNIX'] }))).SpotPriceHistory!.map(
+          (r) => `${r.AvailabilityZone} ${r.InstanceType} ${r.SpotPrice}`,
+        );
+      const [n1, n3] = await Promise.all([now(first), now(later)]);
+      expect(n3).to.not.deep.equal(n1);
+      expect(p3).to.deep.equal(p1);
+    } finally {
+      await Promise.all([first.close(), second?.close(), later?.close()]);
+    }
+  });
+
   it('interrupts a spot instance when the preemption trace of its pool says so', async () => {
     // r5.16xlarge in us-east-1c replays a preemption trace (34 s ticks, capacity runs of at most 13.4 h):
     // at 10,000 simulated seconds per real second the whole life takes a few real seconds

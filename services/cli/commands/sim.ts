@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Command } from 'commander';
 import { createLogger } from '../../../shared/logger.js';
-import { startSimulator } from '../../simulator/index.js';
+import { parseLatency, startSimulator } from '../../simulator/index.js';
 import { UsageError } from '../errors.js';
 import { parsePort } from './common.js';
 
@@ -13,24 +13,43 @@ function parseNumber(value: string, flag: string, integer: boolean): number {
   return n;
 }
 
+/** `--start`: an ISO 8601 time or epoch milliseconds. */
+function parseStart(value: string): number {
+  const t = /^\d+$/.test(value.trim()) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(t) || t < 0) throw new UsageError(`--start: must be an ISO 8601 time (2026-06-01T00:00:00Z) or epoch milliseconds, got ${JSON.stringify(value)}`);
+  return t;
+}
+
+function parseLaunchLatency(value: string): ReturnType<typeof parseLatency> {
+  try {
+    return parseLatency(value);
+  } catch (err) {
+    throw new UsageError(`--launch-latency: ${(err as Error).message}`);
+  }
+}
+
 export function simCommand(): Command {
   return new Command('sim')
     .description('run the spot market simulator: EC2 and IAM endpoints, SSH-reachable instances, interruptions')
     .option('--port <port>', 'port of the EC2/IAM endpoint', '4566')
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--time-scale <n>', 'simulated seconds per real second', '1')
-    .option('--seed <n>', 'market seed (same seed, same market)', '1')
+    .option('--seed <n>', 'market seed (same seed and --start, same market)', '1')
+    .option('--start <time>', 'simulated time at start-up, ISO 8601 or epoch ms (default: now)')
+    .option('--launch-latency <dist>', 'fulfilment to running, simulated seconds: N, MIN..MAX or lognormal:MEDIAN,SIGMA', 'lognormal:20,0.35')
     .option('--data <dir>', 'market data folder (default: the data/market the project ships)')
     .option('--events-queue <url>', 'SQS queue URL for EventBridge-shaped EC2 events')
     .option('--ssh-port <port>', 'SSH port on every instance address', '2222')
     .option('--json', 'print the endpoints as one JSON line ({"endpoint", "sshPort", "imdsPort", "admin"}) instead of the banner')
-    .action(async (opts: { port: string; host: string; timeScale: string; seed: string; data?: string; eventsQueue?: string; sshPort: string; json?: boolean }) => {
+    .action(async (opts: { port: string; host: string; timeScale: string; seed: string; start?: string; launchLatency: string; data?: string; eventsQueue?: string; sshPort: string; json?: boolean }) => {
       const logger = createLogger({ name: 'sim' });
       const sim = await startSimulator({
         port: parsePort(opts.port, '--port'),
         host: opts.host,
         timeScale: parseNumber(opts.timeScale, '--time-scale', false),
         seed: parseNumber(opts.seed, '--seed', true),
+        ...(opts.start ? { start: parseStart(opts.start) } : {}),
+        launchLatency: parseLaunchLatency(opts.launchLatency),
         ...(opts.data ? { dataDir: path.resolve(opts.data) } : {}),
         ...(opts.eventsQueue ? { eventsQueueUrl: opts.eventsQueue } : {}),
         sshPort: parsePort(opts.sshPort, '--ssh-port'),
