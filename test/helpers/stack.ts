@@ -74,8 +74,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     prefix,
     config: {
       dispatcher: { concurrency: 4, batchSize: 10, visibilityTimeoutSeconds: 30, heartbeatSeconds: 10 },
-      lifecycle: { pollSeconds: 1, metadataPollSeconds: 1, sshPort: sim.sshPort, sshIngressCidr: '127.0.0.1/32', secretKey: generateSecretKey() },
       ...options.config,
+      // A test's lifecycle settings go over these (the simulator's SSH port is always this one).
+      lifecycle: {
+        pollSeconds: 1,
+        metadataPollSeconds: 1,
+        sshIngressCidr: '127.0.0.1/32',
+        secretKey: generateSecretKey(),
+        ...(options.config?.lifecycle as Record<string, unknown> | undefined),
+        sshPort: sim.sshPort,
+      },
     },
   });
   fleet.deps.cloud = cloud;
