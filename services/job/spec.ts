@@ -1,11 +1,13 @@
 /**
  * The job spec: what a user submits (JSON), validated at the boundary. Types
  * are inferred from the schema; docs/job-spec.schema.json is generated from it
- * (`npm run docs:schema`) and docs/job-spec.md explains it.
+ * (`npm run docs:gen`) and docs/job-spec.md explains it.
  */
 import { z } from 'zod';
 import { parseWith } from '../../shared/validation.js';
 import { CheckpointSpecSchema, checkpointPathUser } from '../checkpoint/spec.js';
+import { MAX_JOB_ID_LENGTH } from '../security/names.js';
+import { policyDocument } from '../security/policy.js';
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name (letters, digits, _; not starting with a digit)');
 const env = z.record(envName, z.string().max(32_768)).refine((e) => Object.keys(e).length <= 200, 'at most 200 variables');
@@ -61,14 +63,51 @@ export const UploadSchema = z
   })
   .strict();
 
+/** One or more of a policy's strings: "s3:GetObject" or ["s3:GetObject", "s3:PutObject"]. */
+const oneOrMore = (item: z.ZodString) => z.union([item, z.array(item).min(1).max(100)], { error: 'must be a string or a list of strings' });
+const iamAction = z.string().max(256).regex(/^(\*|[a-z0-9-]+:[A-Za-z0-9*?]+)$/, 'an IAM action such as "s3:GetObject", "s3:Get*" or "*"');
+const iamResource = z.string().max(2048).regex(/^(\*|arn:\S+)$/, 'an ARN (arn:aws:...) or "*"');
+const conditionValue = z.union([z.string(), z.number(), z.boolean()]);
+
+/**
+ * A statement of an IAM identity policy, added to the job role's inline
+ * policy (docs/security.md): the instances may then call what it allows.
+ */
+export const PolicyStatementSchema = z
+  .object({
+    Sid: z.string().max(128).regex(/^[A-Za-z0-9]+$/, 'letters and digits only').optional(),
+    Effect: z.enum(['Allow', 'Deny']),
+    Action: oneOrMore(iamAction).optional(),
+    NotAction: oneOrMore(iamAction).optional(),
+    Resource: oneOrMore(iamResource).optional(),
+    NotResource: oneOrMore(iamResource).optional(),
+    /** {"StringEquals": {"s3:prefix": ["data/"]}}: operator, then condition key, then value(s). */
+    Condition: z.record(z.string().min(1).max(128), z.record(z.string().min(1).max(256), z.union([conditionValue, z.array(conditionValue).max(100)]))).optional(),
+  })
+  .strict()
+  .superRefine((st, ctx) => {
+    if ((st.Action === undefined) === (st.NotAction === undefined)) ctx.addIssue({ code: 'custom', path: ['Action'], message: 'give exactly one of "Action" or "NotAction"' });
+    if ((st.Resource === undefined) === (st.NotResource === undefined)) ctx.addIssue({ code: 'custom', path: ['Resource'], message: 'give exactly one of "Resource" or "NotResource"' });
+  });
+
+export type PolicyStatement = z.input<typeof PolicyStatementSchema>;
+
+/** The longest job id, for checking the policy's size before the id is known. */
+const LONGEST_JOB_ID = 'x'.repeat(MAX_JOB_ID_LENGTH);
+
 export const JobSpecSchema = z
   .object({
     /** Where an editor finds this schema; ignored. */
     $schema: z.string().optional(),
-    /** Chosen by the submitter for idempotency (the CLI sets one); otherwise derived from the message. */
+    /**
+     * Chosen by the submitter for idempotency (the CLI sets one); otherwise derived from the message.
+     * At most 54 characters: the job's role and profile are named `spotbatch-<id>`, and IAM allows 64.
+     */
     id: z
       .string()
-      .regex(/^[a-z0-9][a-z0-9-]{2,62}$/, '3 to 63 lower-case letters, digits or "-", starting with a letter or digit')
+      .max(MAX_JOB_ID_LENGTH)
+      .regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits or "-", starting with a letter or digit')
+      .min(3)
       .optional(),
     name: z.string().min(1).max(128),
     /** How many tasks, or one entry per task with its own arguments and variables. */
@@ -121,6 +160,8 @@ export const JobSpecSchema = z
       .strict()
       .default({ step: 3600, heartbeat: 120 }),
     budgetUsd: z.number().positive().max(1_000_000).optional(),
+    /** Statements added to the job role's inline policy, after spotbatch's default (its own log group). */
+    policyStatements: z.array(PolicyStatementSchema).max(50).optional(),
     tags: z
       .record(z.string().min(1).max(120).regex(/^(?!aws:)(?!spotbatch:)/, 'must not start with "aws:" or "spotbatch:"'), z.string().max(250))
       .refine((t) => Object.keys(t).length <= 40, 'at most 40 tags')
@@ -143,6 +184,13 @@ export const JobSpecSchema = z
     }
     const both = spec.retry.retryExitCodes.filter((c) => spec.retry.failExitCodes.includes(c));
     if (both.length) ctx.addIssue({ code: 'custom', path: ['retry', 'failExitCodes'], message: `exit codes ${both.join(', ')} also listed in retryExitCodes` });
+    if (spec.policyStatements) {
+      try {
+        policyDocument(spec.id ?? LONGEST_JOB_ID, spec.policyStatements);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['policyStatements'], message: (err as Error).message.replace(/^security: /, '') });
+      }
+    }
     const user = spec.checkpoint && checkpointPathUser(spec.checkpoint.path);
     if (user !== undefined && user !== spec.instances.user) {
       ctx.addIssue({

@@ -52,6 +52,8 @@ async function secure(body: { jobId: string }, ctx: Ctx): Promise<void> {
         regions,
         ingressCidr: job.ingressCidr,
         tags: resourceTags(job.jobId, job.spec),
+        // The spec's own statements, after the default; validated with the spec, checked again before any AWS call.
+        ...(job.spec.policyStatements ? { policyStatements: job.spec.policyStatements } : {}),
         existing: { ...job.security, regions: { ...job.keyPairs, ...job.security?.regions } },
         // Keep each new private key at once: a crash after CreateKeyPair must not lose it.
         onKeyPair: async (created) => {

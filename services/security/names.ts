@@ -6,12 +6,13 @@ export const JOB_TAG = 'spotbatch:job';
 export const POLICY_NAME = 'spotbatch-job';
 
 /** Job ids fit in an IAM role name (64) after the `spotbatch-` prefix. */
-const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,53}$/;
+export const MAX_JOB_ID_LENGTH = 54;
+const JOB_ID = new RegExp(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,${MAX_JOB_ID_LENGTH - 1}}$`);
 const MAX_TAGS = 50;
 
 export function checkJobId(jobId: string): string {
   if (typeof jobId !== 'string' || !JOB_ID.test(jobId)) {
-    throw new PermanentError('security: job id must be 1 to 54 letters, digits, ".", "_" or "-", starting with a letter or digit');
+    throw new PermanentError(`security: job id must be 1 to ${MAX_JOB_ID_LENGTH} letters, digits, ".", "_" or "-", starting with a letter or digit`);
   }
   return jobId;
 }

@@ -42,9 +42,19 @@ function checkStatement(s: unknown, i: number): Record<string, unknown> {
 /** The inline policy document (JSON), or PermanentError naming the bad statement. */
 export function inlinePolicy(jobId: string, extra: unknown[] = []): string {
   if (!Array.isArray(extra)) throw new PermanentError('security: policyStatements must be an array');
-  const doc = JSON.stringify({ Version: '2012-10-17', Statement: [...defaultStatements(jobId), ...extra.map(checkStatement)] });
-  if (doc.replace(/\s/g, '').length > MAX_POLICY_CHARS) {
-    throw new PermanentError(`security: the role policy exceeds IAM's ${MAX_POLICY_CHARS} characters`);
+  return policyDocument(jobId, extra.map(checkStatement));
+}
+
+/**
+ * The document of the default and the given (already checked) statements, or
+ * PermanentError when it is larger than IAM allows. The job spec checks its
+ * statements' size with this before the job exists.
+ */
+export function policyDocument(jobId: string, statements: readonly unknown[]): string {
+  const doc = JSON.stringify({ Version: '2012-10-17', Statement: [...defaultStatements(jobId), ...statements] });
+  const size = doc.replace(/\s/g, '').length;
+  if (size > MAX_POLICY_CHARS) {
+    throw new PermanentError(`security: the role policy would have ${size} characters (whitespace excluded), more than IAM's ${MAX_POLICY_CHARS}`);
   }
   return doc;
 }

@@ -34,6 +34,13 @@ const cases: Array<[string, unknown, string]> = [
   ['bad env name', { ...good, env: { '1X': 'y' } }, 'env.1X: key must be an environment variable name'],
   ['upload escaping home', { ...good, uploads: [{ from: 'a', to: '../../etc/passwd' }] }, 'uploads[0].to: must not contain ".."'],
   ['unknown field', { ...good, instance: { types: ['m5.large'] } }, 'unknown field(s) "instance"'],
+  // The job's role is spotbatch-<id> and IAM names stop at 64: refused here, not in security.create.
+  ['job id too long for the security resource names', { ...good, id: 'a'.repeat(55) }, 'id: must be at most 54 characters long'],
+  ['job id with upper case', { ...good, id: 'Job-1' }, 'id: must be lower-case letters, digits or "-"'],
+  ['policy statement with a bad Effect', { ...good, policyStatements: [{ Effect: 'Permit', Action: 's3:GetObject', Resource: '*' }] }, 'policyStatements[0].Effect: must be one of "Allow", "Deny"'],
+  ['policy statement with a bad action', { ...good, policyStatements: [{ Effect: 'Allow', Action: ['s3:GetObject', 'GetObject'], Resource: '*' }] }, 'policyStatements[0].Action[1]: must be an IAM action'],
+  ['policy statement without a resource', { ...good, policyStatements: [{ Effect: 'Allow', Action: '*' }] }, 'policyStatements[0].Resource: give exactly one of "Resource" or "NotResource"'],
+  ['policy statement with a principal', { ...good, policyStatements: [{ Effect: 'Allow', Action: '*', Resource: '*', Principal: '*' }] }, 'policyStatements[0]: unknown field(s) "Principal"'],
   ['local script file sent raw', { ...good, command: undefined, steps: [{ script: 'run.sh' }] }, 'steps[0].script: a local file is read by the CLI'],
 ];
 
