@@ -89,9 +89,10 @@ export const catalog = defineCatalog({
   'job.check': { queue: 'master', schema: JobKey, summary: 'when every task has ended: terminate leftovers, then tear down', sentBy: 'step.complete (the last task), the reconciler' },
   'security.teardown': {
     queue: 'master',
-    schema: JobKey,
-    summary: "once no instance of the job is alive, delete its security resources and close the job",
-    sentBy: 'job.check, job.cancel, itself (delayed), the reconciler',
+    // tries: how often it has looked again so far (its delay doubles per try); absent in a first (or older) message.
+    schema: z.object({ jobId, tries: z.number().int().min(0).optional() }).strict(),
+    summary: 'once no instance of the job is alive, delete its security resources and close the job; until then look again later, pollSeconds doubled per try up to teardownMaxDelaySeconds',
+    sentBy: 'job.check, job.cancel, itself (delayed, with tries + 1), the reconciler',
   },
   'ec2.event': {
     queue: 'events',

@@ -103,9 +103,14 @@ export const ConfigSchema = z
         metadataPollSeconds: int(1, 60).default(5),
         /** After a notice, how long the checkpoint save waits for the TERMed step to exit before it stops it and copies the folder. */
         checkpointGraceSeconds: int(0, 110).default(60),
+        /**
+         * security.teardown looks again after pollSeconds, doubling per try up to this. Below the
+         * reconciler's 120 s for a finishing or cancelling job, so a teardown waiting its turn never looks stuck.
+         */
+        teardownMaxDelaySeconds: int(1, 110).default(60),
       })
       .strict()
-      .default({ pollSeconds: 5, sshPort: 22, regions: ['us-east-1'], sshWaitSeconds: 300, cooldownSeconds: 1800, metadataPollSeconds: 5, checkpointGraceSeconds: 60 }),
+      .default({ pollSeconds: 5, sshPort: 22, regions: ['us-east-1'], sshWaitSeconds: 300, cooldownSeconds: 1800, metadataPollSeconds: 5, checkpointGraceSeconds: 60, teardownMaxDelaySeconds: 60 }),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -159,6 +164,7 @@ export const ENV_SETTINGS: ReadonlyArray<{ env: string; path: string[]; kind: Ki
   { env: 'SPOTBATCH_COOLDOWN_SECONDS', path: ['lifecycle', 'cooldownSeconds'], kind: 'int' },
   { env: 'SPOTBATCH_METADATA_POLL_SECONDS', path: ['lifecycle', 'metadataPollSeconds'], kind: 'int' },
   { env: 'SPOTBATCH_CHECKPOINT_GRACE_SECONDS', path: ['lifecycle', 'checkpointGraceSeconds'], kind: 'int' },
+  { env: 'SPOTBATCH_TEARDOWN_MAX_DELAY_SECONDS', path: ['lifecycle', 'teardownMaxDelaySeconds'], kind: 'int' },
 ];
 
 function convert(raw: string, kind: Kind): unknown {

@@ -92,28 +92,43 @@ async function secure(body: { jobId: string }, ctx: Ctx): Promise<void> {
   ctx.log.info({ regions, tasks: pending.length }, 'security resources ready; tasks requested');
 }
 
-export async function securityTeardown(body: { jobId: string }, ctx: Ctx): Promise<void> {
+/**
+ * How long security.teardown waits before its next look after `tries` earlier
+ * ones: pollSeconds, doubled per try, at most teardownMaxDelaySeconds (which
+ * the configuration keeps within SQS's 900 s and below the reconciler's redrive).
+ */
+export function teardownDelaySeconds(tries: number, lifecycle: { pollSeconds: number; teardownMaxDelaySeconds: number }): number {
+  // 2 ** 30 s is past any cap: no need to compute larger powers.
+  return Math.min(lifecycle.teardownMaxDelaySeconds, lifecycle.pollSeconds * 2 ** Math.min(Math.max(0, tries), 30));
+}
+
+export async function securityTeardown(body: { jobId: string; tries?: number }, ctx: Ctx): Promise<void> {
   const job = await jobs(ctx).get({ jobId: body.jobId });
   if (!job) return;
   const cloud = cloudOf(ctx);
   const regions = job.security ? Object.keys(job.security.regions) : jobRegions(job.spec, ctx.config);
+  const tries = body.tries ?? 0;
+  // Not yet: keep the job from looking stuck to the reconciler, and look again later, a little later each time.
+  const again = async (): Promise<void> => {
+    if (job.state === 'finishing' || job.state === 'cancelling') await jobs(ctx).keepAlive(job);
+    const delaySeconds = teardownDelaySeconds(tries, ctx.config.lifecycle);
+    await ctx.bus.send('security.teardown', { jobId: job.jobId, tries: tries + 1 }, { delaySeconds });
+  };
   let alive = 0;
   for (const region of regions) alive += (await stopJobResources(cloud, region, job.jobId)).alive;
-  const poll = ctx.config.lifecycle.pollSeconds;
   if (alive > 0) {
-    // Security groups cannot go while instances use them: look again shortly.
-    ctx.log.info({ alive }, 'waiting for the job\'s instances to terminate before teardown');
-    if (job.state === 'finishing' || job.state === 'cancelling') await jobs(ctx).keepAlive(job);
-    await ctx.bus.send('security.teardown', { jobId: job.jobId }, { delaySeconds: poll });
+    // Security groups cannot go while instances use them.
+    ctx.log.info({ alive, tries }, 'waiting for the job\'s instances to terminate before teardown');
+    await again();
     return;
   }
   try {
     await teardownJobSecurity(cloud, { jobId: job.jobId, regions }, ctx.log);
   } catch (err) {
     if (err instanceof TransientError) {
-      ctx.log.info({ reason: err.message }, 'teardown not possible yet; trying again');
-      if (job.state === 'finishing' || job.state === 'cancelling') await jobs(ctx).keepAlive(job);
-      await ctx.bus.send('security.teardown', { jobId: job.jobId }, { delaySeconds: poll });
+      // DependencyViolation (an instance still holds the group), throttling, ...
+      ctx.log.info({ reason: err.message, tries }, 'teardown not possible yet; trying again');
+      await again();
       return;
     }
     throw err;

@@ -1,4 +1,5 @@
 /** Plumbing for the security tests: a simulator on port 0, the fleet's cloud clients on it, the job's share of the inventory. */
+import { DescribeImagesCommand, RunInstancesCommand, type RunInstancesCommandInput } from '@aws-sdk/client-ec2';
 import { createCloudClients } from '../../shared/aws.js';
 import type { CloudClients } from '../../shared/aws.js';
 import { generateSecretKey, SecretBox } from '../../shared/secrets.js';
@@ -68,4 +69,12 @@ export async function startSecurityHarness(): Promise<SecurityHarness> {
       await h.close();
     },
   };
+}
+
+/** One t3.micro of the first x86_64 image in `region` (its security group, key, profile, tags in `extra`); its instance id. */
+export async function runInstance(cloud: CloudClients, region: string, extra: Partial<RunInstancesCommandInput>): Promise<string> {
+  const ec2 = cloud.ec2(region);
+  const images = await ec2.send(new DescribeImagesCommand({ Owners: ['amazon'], Filters: [{ Name: 'architecture', Values: ['x86_64'] }] }));
+  const run = await ec2.send(new RunInstancesCommand({ ImageId: images.Images![0]!.ImageId!, InstanceType: 't3.micro', MinCount: 1, MaxCount: 1, ...extra }));
+  return run.Instances![0]!.InstanceId!;
 }

@@ -2,10 +2,8 @@ import { expect } from 'chai';
 import {
   AuthorizeSecurityGroupIngressCommand,
   CreateSecurityGroupCommand,
-  DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeSecurityGroupsCommand,
-  RunInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import {
@@ -25,7 +23,7 @@ import { createJobSecurity, JOB_TAG, POLICY_NAME, resourceName, teardownJobSecur
 import type { CreateSecurityInput, JobSecurity } from '../../services/security/resources.js';
 import { trustPolicy } from '../../services/security/policy.js';
 import { waitFor } from '../simulator/helpers.js';
-import { newJobId, startSecurityHarness } from './helpers.js';
+import { newJobId, runInstance, startSecurityHarness } from './helpers.js';
 import type { SecurityHarness } from './helpers.js';
 
 const REGIONS = ['us-east-1', 'eu-west-1'];
@@ -318,19 +316,7 @@ describe('security resources (simulator)', function () {
     const sec: JobSecurity = await createJobSecurity(s.cloud, s.secrets, input({ regions: ['us-east-1'] }));
     const rs = sec.regions['us-east-1']!;
     const ec2 = s.cloud.ec2('us-east-1');
-    const images = await ec2.send(new DescribeImagesCommand({ Owners: ['amazon'], Filters: [{ Name: 'architecture', Values: ['x86_64'] }] }));
-    const run = await ec2.send(
-      new RunInstancesCommand({
-        ImageId: images.Images![0]!.ImageId!,
-        InstanceType: 't3.micro',
-        MinCount: 1,
-        MaxCount: 1,
-        KeyName: rs.keyName,
-        SecurityGroupIds: [rs.securityGroupId],
-        IamInstanceProfile: { Arn: sec.instanceProfileArn },
-      }),
-    );
-    const instanceId = run.Instances![0]!.InstanceId!;
+    const instanceId = await runInstance(s.cloud, 'us-east-1', { KeyName: rs.keyName, SecurityGroupIds: [rs.securityGroupId], IamInstanceProfile: { Arn: sec.instanceProfileArn } });
 
     const err = await failure(teardownJobSecurity(s.cloud, { jobId, regions: ['us-east-1'] }));
     expect(err).to.be.instanceOf(TransientError);
