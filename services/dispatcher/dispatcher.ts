@@ -10,13 +10,16 @@
  * - handler throws a permanent error: dead-letter queue at once;
  * - a StateConflictError that escapes a handler means the message was stale
  *   or a duplicate: acknowledged as a no-op;
+ * - what a batch acknowledges is deleted in one DeleteMessageBatch, sent
+ *   beside the next receive rather than before it (a message whose delete is
+ *   lost comes back once more: a duplicate, which handlers make a no-op);
  * - long handlers keep their message invisible with a heartbeat;
  * - stop(): no new receives, in-flight handlers finish (bounded), then resolve.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Consumer } from 'sqs-consumer';
-import { ChangeMessageVisibilityCommand, type Message } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, DeleteMessageBatchCommand, type Message } from '@aws-sdk/client-sqs';
 import { SERVICE_ATTRIBUTE, sendToDeadLetter } from '../../shared/envelope.js';
 import { StateConflictError, describeError, isRetryable } from '../../shared/errors.js';
 import { QUEUE_KINDS, type QueueKind } from '../../shared/queues.js';
@@ -71,8 +74,12 @@ export class Dispatcher {
           messageAttributeNames: ['All'],
           attributeNames: ['All'],
           messageSystemAttributeNames: ['ApproximateReceiveCount'],
-          // A batch is handled concurrently; what it acknowledges is deleted in one DeleteMessageBatch.
-          handleMessageBatch: (messages) => this.track(this.handleBatch(kind, messages)),
+          // A batch is handled concurrently; this loop's next receive goes out while what it acknowledged
+          // is deleted (see acknowledge), so sqs-consumer is given nothing to delete.
+          handleMessageBatch: async (messages) => {
+            await this.track(this.handleBatch(kind, messages));
+            return [];
+          },
           suppressFifoWarning: true,
         });
         consumer.on('error', (err) => {
@@ -111,6 +118,7 @@ export class Dispatcher {
         if (r.value) acked.push(r.value);
       } else failed.push(messages[i]!);
     });
+    if (acked.length) void this.track(this.acknowledge(kind, acked));
     const cap = this.deps.config.dispatcher.retryBackoffMaxSeconds;
     if (cap > 0 && failed.length) {
       // Retry backoff: hide a failed message for 1, 2, 4 ... seconds, capped.
@@ -195,6 +203,27 @@ export class Dispatcher {
         log.warn({ err: describeError(err), receiveCount, maxReceiveCount: max }, 'handler failed: will be retried');
       }
       throw err;
+    }
+  }
+
+  /**
+   * Delete what a batch acknowledged, in one call. Tracked like a handler, so stop() waits for it. A delete
+   * that fails leaves the message to come back after its visibility timeout, where it is a duplicate.
+   */
+  private async acknowledge(kind: QueueKind, messages: Message[]): Promise<void> {
+    try {
+      const out = await this.deps.clients.sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: this.deps.queues.main[kind],
+          Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+        }),
+      );
+      for (const f of out.Failed ?? []) {
+        const m = messages[Number(f.Id)];
+        this.deps.log.warn({ queue: kind, messageId: m?.MessageId, code: f.Code, reason: f.Message }, 'could not delete a handled message: it will come back once as a duplicate');
+      }
+    } catch (err) {
+      this.deps.log.warn({ queue: kind, messages: messages.length, err: describeError(err) }, 'could not delete handled messages: they will come back once as duplicates');
     }
   }
 
