@@ -154,7 +154,8 @@ describe('simulator: the life of a spot instance', function () {
       expect(back).to.equal('spot data');
       sftp.end();
 
-      // a long-running process, to be killed by the interruption
+      // a long-running process, to be killed by the interruption (and not before: its simulated end time)
+      let sleeperEndedAt: number | undefined;
       const sleeper = new Promise<{ code: number | null; signal?: string }>((resolve, reject) => {
         ssh.exec('echo started; sleep 600; echo survived', (err, stream) => {
           if (err) return reject(err);
@@ -167,6 +168,7 @@ describe('simulator: the life of a spot instance', function () {
             signal = s;
           });
           stream.on('close', () => {
+            sleeperEndedAt = h.sim.clock.now();
             expect(out).to.not.contain('survived');
             resolve({ code, signal });
           });
@@ -189,12 +191,15 @@ describe('simulator: the life of a spot instance', function () {
       expect(marked.SpotInstanceRequests?.[0]?.Status?.Code).to.equal('marked-for-termination');
       const stillRunning = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
       expect(stillRunning.Reservations?.[0]?.Instances?.[0]?.State?.Name).to.equal('running');
+      expect(sleeperEndedAt, 'the process lives through the notice').to.equal(undefined);
 
       const ended = await Promise.race([
         sleeper,
         new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 30_000)),
       ]);
       expect(ended, 'the running process ends with the instance').to.not.equal(undefined);
+      // killed at the termination time the notice gave (one simulated second of slack for the timer)
+      expect(sleeperEndedAt).to.be.at.least(Date.parse(interrupted.body.terminationTime) - 1000);
     } finally {
       ssh.end();
     }
