@@ -388,6 +388,12 @@ describe('simulator: EC2 and IAM API', function () {
       return d.SpotInstanceRequests![0]!.Status?.Code === 'price-too-low' ? true : undefined;
     });
     await h.ec2.send(new CancelSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [lowId] }));
+
+    // added latency: every API call waits at least that long (a lower bound, which a slow machine only adds to)
+    await h.admin('POST', '/_sim/faults', { latencyMs: 400 });
+    const t0 = performance.now();
+    await h.ec2.send(new DescribeRegionsCommand({}));
+    expect(performance.now() - t0).to.be.at.least(400);
     await h.admin('POST', '/_sim/faults', {});
 
     const stats = await h.admin<{ calls: Record<string, Record<string, number>> }>('GET', '/_sim/stats');
