@@ -27,7 +27,7 @@ export const catalog = defineCatalog({
     sentBy: 'job.start, the reconciler',
   },
   'spot.request': { queue: 'request', schema: TaskKey, summary: 'choose a pool and request a spot instance for the task', sentBy: 'security.create, spot.check, step.complete, the reconciler' },
-  'spot.check': { queue: 'request', schema: TaskKey, summary: "follow the spot request's status; re-place on capacity or price trouble", sentBy: 'spot.request (delayed), itself, the reconciler' },
+  'spot.check': { queue: 'request', schema: TaskKey, summary: "follow the spot request's status; re-place on capacity or price trouble (at most 10 times); a reclaim before the step goes to termination.detected", sentBy: 'spot.request (delayed), itself, the reconciler' },
   'step.run': { queue: 'request', schema: TaskKey, summary: 'wait for SSH, upload the agent and files, start the step', sentBy: 'spot.check, itself (delayed), the reconciler' },
   'step.check': { queue: 'request', schema: TaskKey, summary: "read the agent's heartbeat and exit status over SSH", sentBy: 'step.run (delayed), itself, the reconciler' },
   'step.complete': {
@@ -52,7 +52,7 @@ export const catalog = defineCatalog({
       noticeTime: z.string().max(64).optional(),
     }).strict(),
     summary: "mark the task's attempt interrupted (whichever detection path is first; the others are no-ops) and resubmit at once",
-    sentBy: 'step.check (the agent saw the notice), ec2.event (EventBridge warning), spot.check / step.check (reconciliation against EC2)',
+    sentBy: 'step.check (the agent saw the notice), ec2.event (EventBridge warning), spot.check (reclaimed before the step ran) / step.run / step.check (reconciliation against EC2)',
   },
   'checkpoint.save': {
     queue: 'request',

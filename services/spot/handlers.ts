@@ -10,7 +10,7 @@ import { cancelSpotRequest, terminateInstance } from './cleanup.js';
 import { choosePool } from './placement.js';
 import { currentPrices } from './pricing.js';
 import { failTask } from '../step/outcome.js';
-import { INTERRUPTED_CODES } from '../termination/reconcile.js';
+import { INTERRUPTED_CODES, reclaimedState } from '../termination/reconcile.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 type TaskBody = { jobId: string; taskId: string };
@@ -31,8 +31,14 @@ const REPLACE_CODES = new Set([
   'not-scheduled-yet',
 ]);
 
-/** Attempts beyond the retry budget that capacity trouble may use before the task gives up. */
-const EXTRA_PLACEMENTS = 10;
+/**
+ * Re-placements before launch (capacity, price, a request that expired, an
+ * instance that ended before it ran, not by a spot reclaim) a task may use
+ * before it gives up. Its own bound: interruptions are bounded by
+ * retry.maxInterruptions (request.resubmit), failing exit codes and lost
+ * instances by retry.maxAttempts (step.complete).
+ */
+export const MAX_REPLACEMENTS = 10;
 
 function cloudOf(ctx: Ctx) {
   if (!ctx.cloud) throw new PermanentError('this dispatcher has no EC2/IAM clients');
@@ -95,10 +101,11 @@ export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
   if (!loaded) return;
   const { job, task } = loaded;
   if (task.state !== 'pending' || job.state !== 'running' || !job.security || !job.images) return;
-  const spec = job.spec;
   const n = task.attempts.length + 1;
-  if (n > spec.retry.maxAttempts + task.failures + EXTRA_PLACEMENTS) {
-    await failTask(ctx, job, task, { from: 'pending', reason: `no instance after ${n - 1} placements` });
+  const replaced = task.attempts.filter((a) => a.outcome === 'replaced');
+  if (replaced.length >= MAX_REPLACEMENTS) {
+    const last = replaced[replaced.length - 1]!.reason;
+    await failTask(ctx, job, task, { from: 'pending', reason: `no instance after ${replaced.length} re-placements before launch${last ? ` (last: ${last})` : ''}` });
     return;
   }
   const cloud = cloudOf(ctx);
@@ -151,6 +158,11 @@ export async function spotCheck(body: TaskBody, ctx: Ctx): Promise<void> {
   const code = request?.Status?.Code ?? 'unknown';
   const instanceId = request?.InstanceId;
 
+  // Reclaimed before the step ran: the same path as any interruption (cool-down, retry.maxInterruptions).
+  if (INTERRUPTED_CODES.has(code)) {
+    await reportReclaim(ctx, body, attempt, `spot request ${code}`, instanceId);
+    return;
+  }
   if (instanceId && (request?.State === 'active' || code === 'fulfilled')) {
     const described = await cloud.ec2(region).send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
     const instance = described.Reservations?.[0]?.Instances?.[0];
@@ -173,8 +185,13 @@ export async function spotCheck(body: TaskBody, ctx: Ctx): Promise<void> {
       await ctx.bus.send('spot.check', body, { delaySeconds: poll });
       return;
     }
-    // The instance went away before it ran: re-place.
-    await replace(ctx, job, task, attempt, `instance ${state}`, 'interrupted');
+    // The instance went away before it ran: a spot reclaim is an interruption, anything else a re-placement.
+    const why = reclaimedState(state, instance?.StateReason?.Code);
+    if (why) {
+      await reportReclaim(ctx, body, attempt, why, instanceId);
+      return;
+    }
+    await replace(ctx, job, task, attempt, `instance ${state}${instance?.StateReason?.Code ? ` (${instance.StateReason.Code})` : ''}`);
     return;
   }
   if (request?.State === 'open' && !REPLACE_CODES.has(code)) {
@@ -182,16 +199,23 @@ export async function spotCheck(body: TaskBody, ctx: Ctx): Promise<void> {
     await ctx.bus.send('spot.check', body, { delaySeconds: poll });
     return;
   }
-  await replace(ctx, job, task, attempt, `spot request ${request?.State ?? 'missing'}: ${code}`, INTERRUPTED_CODES.has(code) ? 'interrupted' : 'replaced');
+  await replace(ctx, job, task, attempt, `spot request ${request?.State ?? 'missing'}: ${code}`);
 }
 
-/** Give the current attempt up where it is and ask for another pool. */
-async function replace(ctx: Ctx, job: JobRow, task: TaskRow, attempt: Attempt, reason: string, outcome: Attempt['outcome']): Promise<void> {
+/** Reconciliation against EC2 saw the attempt's instance reclaimed: termination.detected takes it from here. */
+async function reportReclaim(ctx: Ctx, body: TaskBody, attempt: Attempt, why: string, instanceId: string | undefined): Promise<void> {
+  const id = instanceId ?? attempt.instanceId;
+  ctx.log.info({ attempt: attempt.n, pool: poolKey(attempt.pool), reason: why }, 'spot instance reclaimed before the step ran');
+  await ctx.bus.send('termination.detected', { ...body, attempt: attempt.n, source: 'reconcile', action: why, ...(id ? { instanceId: id } : {}) });
+}
+
+/** Give the current attempt up where it is (not a spot reclaim) and ask for another pool; bounded by MAX_REPLACEMENTS. */
+async function replace(ctx: Ctx, job: JobRow, task: TaskRow, attempt: Attempt, reason: string): Promise<void> {
   const cloud = cloudOf(ctx);
   if (attempt.spotRequestId) await cancelSpotRequest(cloud, attempt.pool.region, attempt.spotRequestId);
   if (attempt.instanceId) await terminateInstance(cloud, attempt.pool.region, attempt.instanceId);
   const now = ctx.clock.now();
-  const ended: Attempt = { ...attempt, endedAt: now, outcome, reason };
+  const ended: Attempt = { ...attempt, endedAt: now, outcome: 'replaced', reason };
   const avoid = [...new Set([...task.avoid, poolKey(attempt.pool)])];
   await tasks(ctx).transition(
     { jobId: task.jobId, taskId: task.taskId },
@@ -199,7 +223,7 @@ async function replace(ctx: Ctx, job: JobRow, task: TaskRow, attempt: Attempt, r
       from: 'waiting',
       to: 'pending',
       version: task.version,
-      set: { attempts: [...task.attempts.slice(0, -1), ended], avoid, ...(outcome === 'interrupted' ? { interruptions: task.interruptions + 1 } : {}) },
+      set: { attempts: [...task.attempts.slice(0, -1), ended], avoid },
     },
   );
   await ctx.store.events.append(job.jobId, 'task.replaced', { taskId: task.taskId, data: { attempt: attempt.n, pool: poolKey(attempt.pool), reason } });

@@ -10,7 +10,7 @@ import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
 import { currentAttempt, poolKey, type Attempt } from '../job/model.js';
 import { jobs, tasks } from '../job/repo.js';
-import { terminateInstance } from '../spot/cleanup.js';
+import { cancelSpotRequest, terminateInstance } from '../spot/cleanup.js';
 import { failTask } from '../step/outcome.js';
 import { beginNoticeSave } from '../checkpoint/lifecycle.js';
 
@@ -51,8 +51,10 @@ async function detectOnce(body: Detected, ctx: Ctx): Promise<void> {
   if (task.state !== 'waiting' && task.state !== 'starting' && task.state !== 'running') return;
   if (body.instanceId && attempt.instanceId && body.instanceId !== attempt.instanceId) return;
   const now = ctx.clock.now();
+  const instanceId = attempt.instanceId ?? body.instanceId;
   const ended: Attempt = {
     ...attempt,
+    ...(instanceId ? { instanceId } : {}),
     endedAt: now,
     outcome: 'interrupted',
     interruptedBy: body.source,
@@ -66,17 +68,20 @@ async function detectOnce(body: Detected, ctx: Ctx): Promise<void> {
     set: { attempts: [...task.attempts.slice(0, -1), ended], interruptions: (task.interruptions ?? 0) + 1 },
   });
   await ctx.store.events.append(task.jobId, 'task.interrupted', { taskId: task.taskId, data: { attempt: attempt.n, pool: poolKey(attempt.pool), source: body.source } });
-  ctx.log.info({ attempt: attempt.n, pool: poolKey(attempt.pool), source: body.source, instanceId: attempt.instanceId }, 'spot interruption detected: resubmitting');
+  ctx.log.info({ attempt: attempt.n, pool: poolKey(attempt.pool), source: body.source, instanceId }, 'spot interruption detected: resubmitting');
   // Resubmit at once, not when the instance dies.
   await ctx.bus.send('request.resubmit', key);
+  const cloud = cloudOf(ctx);
+  // Reclaimed before the step ran: a request still open or active must not launch again.
+  if (task.state === 'waiting' && attempt.spotRequestId) await cancelSpotRequest(cloud, attempt.pool.region, attempt.spotRequestId);
   const job = await jobs(ctx).get({ jobId: task.jobId });
-  if (job?.spec.checkpoint && attempt.instanceId) {
+  if (job?.spec.checkpoint && instanceId) {
     // checkpoint.save copies the folder off (beside the new attempt's launch) and then terminates the instance.
     await beginNoticeSave(ctx, job, { ...key, attempt: attempt.n });
     return;
   }
   // The instance is going anyway; the step had its SIGTERM from the agent.
-  if (attempt.instanceId) await terminateInstance(cloudOf(ctx), attempt.pool.region, attempt.instanceId);
+  if (instanceId) await terminateInstance(cloud, attempt.pool.region, instanceId);
 }
 
 export async function requestResubmit(body: { jobId: string; taskId: string }, ctx: Ctx): Promise<void> {

@@ -16,6 +16,12 @@ export const INTERRUPTED_CODES = new Set([
   'instance-terminated-launch-group-constraint',
 ]);
 
+/** Why an instance in `state` with state reason `reasonCode` was reclaimed by spot, or undefined when it was not (or is not gone). */
+export function reclaimedState(state: string | undefined, reasonCode: string | undefined): string | undefined {
+  if ((state === 'terminated' || state === 'shutting-down') && /Spot|spot/.test(reasonCode ?? '')) return `instance ${state} (${reasonCode})`;
+  return undefined;
+}
+
 /** Why the attempt's instance is gone by spot reclaim, or undefined while EC2 still has it running (or it ended otherwise). */
 export async function reclaimed(cloud: CloudClients, attempt: Attempt): Promise<string | undefined> {
   const ec2 = cloud.ec2(attempt.pool.region);
@@ -30,8 +36,7 @@ export async function reclaimed(cloud: CloudClients, attempt: Attempt): Promise<
     const state = out.Reservations?.[0]?.Instances?.[0]?.State?.Name;
     const reason = out.Reservations?.[0]?.Instances?.[0]?.StateReason?.Code;
     if (!state) return 'instance vanished';
-    if ((state === 'terminated' || state === 'shutting-down') && /Spot|spot/.test(reason ?? '')) return `instance ${state} (${reason})`;
-    return undefined;
+    return reclaimedState(state, reason);
   } catch (err) {
     if ((err as { name?: string }).name === 'InvalidInstanceID.NotFound') return 'instance vanished';
     throw err;

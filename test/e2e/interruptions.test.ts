@@ -24,6 +24,20 @@ async function interruptWhenRunning(stack: Stack, jobId: string, attempt: number
   return instanceId;
 }
 
+/** Interrupt attempt `attempt` as soon as it has an instance, whatever the task's state (pending instance included). */
+async function interruptWhenPlaced(stack: Stack, jobId: string, attempt: number, states = ['waiting', 'starting', 'running']): Promise<string> {
+  const task = await eventually(
+    `attempt ${attempt} placed`,
+    async () => (await stack.tasks(jobId)).find((t) => states.includes(t.state) && t.attempts.length === attempt && t.attempts[attempt - 1]!.instanceId),
+    120_000,
+    100,
+  );
+  const instanceId = task.attempts[attempt - 1]!.instanceId!;
+  const answer = (await stack.admin(`/_sim/instances/${instanceId}/interrupt`, {})) as { error?: unknown };
+  expect(answer.error, `interrupt ${instanceId}`).to.equal(undefined);
+  return instanceId;
+}
+
 describe('interruptions, end to end', function () {
   this.timeout(240_000);
   let stack: Stack;
@@ -141,6 +155,70 @@ describe('interruptions, end to end', function () {
     const [task] = await stack.tasks(jobId);
     expect(job.state).to.equal('failed');
     expect(task!.reason).to.equal('interrupted 2 times (retry.maxInterruptions 1)');
+    await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 60_000);
+  });
+
+  it('a reclaim before the step runs (spot.check sees it) takes the interruption path: cool-down, another pool, one interruption', async () => {
+    // No events queue: spot.check alone sees it. Instances stay pending 5 s (100 simulated s), so the reclaim comes before any step.
+    stack = await startStack({ events: false, launchSeconds: 100 });
+    const jobId = await stack.submit(spec({ name: 'reclaimed-pending', steps: [{ run: 'echo "done on attempt $SPOTBATCH_ATTEMPT"' }] }));
+    await interruptWhenPlaced(stack, jobId, 1, ['waiting']);
+    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
+    const [task] = await stack.tasks(jobId);
+    expect(job.state, task!.reason).to.equal('succeeded');
+    const [first, second] = task!.attempts;
+    expect(first!.outcome).to.equal('interrupted');
+    expect(first!.interruptedBy).to.equal('reconcile');
+    expect(first!.startedAt).to.equal(undefined);
+    expect(first!.reason).to.match(/marked-for-termination|instance-terminated|SpotInstanceTermination/);
+    expect(task!.interruptions).to.equal(1);
+    expect(task!.attempts).to.have.length(2);
+    expect(`${second!.pool.zone}/${second!.pool.type}`).not.to.equal(`${first!.pool.zone}/${first!.pool.type}`);
+    // request.resubmit ran: the pool is cooled down for the job.
+    expect((await stack.job(jobId))!.cooldowns).to.have.property(`${first!.pool.zone}/${first!.pool.type}`);
+    const events = (await stack.fleet.deps.store.events.list(jobId)).map((e) => e.type);
+    expect(events.filter((t) => t === 'task.interrupted')).to.have.length(1);
+    expect(events).to.not.include('task.replaced');
+    await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 60_000);
+  });
+
+  it('a reclaim before the step runs counts against retry.maxInterruptions', async () => {
+    stack = await startStack({ events: false, launchSeconds: 100 });
+    const jobId = await stack.submit(spec({ name: 'reclaimed-bound', steps: [{ run: 'echo done' }], retry: { maxInterruptions: 0 } }));
+    await interruptWhenPlaced(stack, jobId, 1, ['waiting']);
+    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
+    const [task] = await stack.tasks(jobId);
+    expect(job.state).to.equal('failed');
+    expect(task!.reason).to.equal('interrupted 1 times (retry.maxInterruptions 0)');
+    expect(task!.attempts).to.have.length(1);
+    await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 60_000);
+  });
+
+  it('interruptions and retries are separate limits: maxAttempts 1 still allows 11 interruptions (retry.maxInterruptions 11)', async function () {
+    this.timeout(400_000);
+    stack = await startStack({ config: { lifecycle: { cooldownSeconds: 0 } } });
+    const jobId = await stack.submit(
+      spec({ name: 'many-interruptions', steps: [{ run: 'if [ "$SPOTBATCH_ATTEMPT" -lt 12 ]; then sleep 600; fi; echo "done on attempt $SPOTBATCH_ATTEMPT"' }], retry: { maxAttempts: 1, maxInterruptions: 11 } }),
+    );
+    for (let n = 1; n <= 11; n++) await interruptWhenPlaced(stack, jobId, n);
+    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
+    const [task] = await stack.tasks(jobId);
+    expect(job.state, task!.reason).to.equal('succeeded');
+    expect(task!.interruptions).to.equal(11);
+    expect(task!.attempts.map((a) => a.outcome)).to.deep.equal([...Array<string>(11).fill('interrupted'), 'succeeded']);
+    expect(task!.stdoutTail).to.contain('done on attempt 12');
+  });
+
+  it('re-placements before launch have their own bound: no capacity anywhere fails the task after 10, with the reason', async () => {
+    stack = await startStack();
+    await stack.admin('/_sim/faults', { insufficientCapacity: [{}] });
+    const jobId = await stack.submit(spec({ name: 'no-capacity', steps: [{ run: 'echo done' }], retry: { maxAttempts: 1, maxInterruptions: 20 } }));
+    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed'], 180_000);
+    const [task] = await stack.tasks(jobId);
+    expect(job.state).to.equal('failed');
+    expect(task!.reason).to.match(/^no instance after 10 re-placements before launch \(last: spot request \w+: capacity-not-available\)$/);
+    expect(task!.attempts.map((a) => a.outcome)).to.deep.equal(Array<string>(10).fill('replaced'));
+    expect(task!.interruptions).to.equal(0);
     await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 60_000);
   });
 });
