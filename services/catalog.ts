@@ -51,7 +51,7 @@ export const catalog = defineCatalog({
       action: z.string().max(64).optional(),
       noticeTime: z.string().max(64).optional(),
     }).strict(),
-    summary: "mark the task's attempt interrupted (whichever detection path is first; the others are no-ops) and resubmit at once",
+    summary: "mark the task's attempt interrupted (whichever detection path is first; the others are no-ops) and resubmit at once; when the agent did not see the notice, TERM the step over SSH (bounded) before terminating the instance",
     sentBy: 'step.check (the agent saw the notice), ec2.event (EventBridge warning), spot.check (reclaimed before the step ran) / step.run / step.check (reconciliation against EC2)',
   },
   'checkpoint.save': {

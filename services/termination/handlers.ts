@@ -9,12 +9,19 @@ import { PermanentError, StateConflictError } from '../../shared/errors.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
 import { currentAttempt, poolKey, type Attempt } from '../job/model.js';
-import { jobs, tasks } from '../job/repo.js';
+import { jobs, tasks, type JobRow } from '../job/repo.js';
 import { cancelSpotRequest, terminateInstance } from '../spot/cleanup.js';
+import { readAgentStatus, stopAgent } from '../step/agent.js';
 import { failTask } from '../step/outcome.js';
+import { sshSessionFor, taskDir } from '../step/session.js';
 import { beginNoticeSave } from '../checkpoint/lifecycle.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
+
+/** How long the step has between the TERM termination.detected sends it and the KILL (on the instance's clock). */
+export const TELL_STEP_GRACE_SECONDS = 10;
+/** The whole of telling the step (connect, read the status, TERM, grace): best effort, never longer. */
+export const TELL_STEP_BOUND_MS = 30_000;
 
 export interface Detected {
   jobId: string;
@@ -80,8 +87,51 @@ async function detectOnce(body: Detected, ctx: Ctx): Promise<void> {
     await beginNoticeSave(ctx, job, { ...key, attempt: attempt.n });
     return;
   }
-  // The instance is going anyway; the step had its SIGTERM from the agent.
+  // The agent TERMed the step when it saw the notice itself; when the events queue or EC2 told us
+  // first, the step may not know (the agent's watcher off or not polled yet): tell it before the end.
+  if (job && body.source !== 'agent' && task.state !== 'waiting') await tellStep(ctx, job, task.taskId, ended);
   if (instanceId) await terminateInstance(cloud, attempt.pool.region, instanceId);
+}
+
+/**
+ * Best effort, bounded by TELL_STEP_BOUND_MS: over SSH, stop the attempt's run
+ * through the agent (stop-requested, TERM to the step's process group, KILL
+ * after TELL_STEP_GRACE_SECONDS), unless the agent saw the notice and TERMed it
+ * already, or the run is not running. An instance out of reach is left alone.
+ */
+async function tellStep(ctx: Ctx, job: JobRow, taskId: string, attempt: Attempt): Promise<void> {
+  if (!attempt.ip) return;
+  const dir = taskDir(job.jobId, taskId, attempt.n);
+  const started = Date.now();
+  let late = false;
+  const work = (async (): Promise<string> => {
+    const session = await sshSessionFor(ctx, job, attempt);
+    try {
+      if (late) return 'too late';
+      const status = await readAgentStatus(session, dir, 1);
+      if (status.state !== 'running' || status.agentAlive === false) return `run ${status.state}`;
+      if (status.notice) return 'the agent TERMed the step already';
+      await stopAgent(session, dir, TELL_STEP_GRACE_SECONDS);
+      return 'TERM sent';
+    } finally {
+      session.close();
+    }
+  })();
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      late = true;
+      reject(new Error(`no answer within ${TELL_STEP_BOUND_MS} ms`));
+    }, TELL_STEP_BOUND_MS);
+  });
+  try {
+    const outcome = await Promise.race([work, bound]);
+    ctx.log.info({ attempt: attempt.n, outcome, ms: Date.now() - started }, 'told the step of the interruption over SSH');
+  } catch (err) {
+    ctx.log.warn({ attempt: attempt.n, err: (err as Error).message }, 'could not tell the step of the interruption over SSH; terminating anyway');
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export async function requestResubmit(body: { jobId: string; taskId: string }, ctx: Ctx): Promise<void> {

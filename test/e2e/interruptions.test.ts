@@ -1,4 +1,7 @@
 import { expect } from 'chai';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { JobSpecInput } from '../../services/job/spec.js';
 import { leftovers, startStack, type Stack } from '../helpers/stack.js';
 import { eventually } from '../helpers/fleet.js';
@@ -83,13 +86,40 @@ describe('interruptions, end to end', function () {
     await stack.waitJob(jobId, ['succeeded']);
   });
 
-  it('the events queue alone (no agent notice, SSH still fine): the EventBridge warning leads to the resubmit', async () => {
-    stack = await startStack();
-    const jobId = await stack.submit(spec({ name: 'events-only', env: noImds }));
-    await interruptWhenRunning(stack, jobId, 1);
-    const task = await eventually('interrupted', async () => (await stack.tasks(jobId)).find((t) => t.attempts[0]?.outcome === 'interrupted'), 60_000, 200);
-    expect(task.attempts[0]!.interruptedBy).to.equal('events');
-    await stack.waitJob(jobId, ['succeeded']);
+  it('the events queue alone (no agent notice, SSH still fine): the EventBridge warning leads to the resubmit, and the step is told (TERM over SSH)', async () => {
+    // A slower clock than usual: the instance lives 2 simulated minutes (24 s) after the notice, time enough on a loaded machine.
+    stack = await startStack({ timeScale: 5 });
+    const marks = mkdtempSync(path.join(tmpdir(), 'spotbatch-term-'));
+    const mark = path.join(marks, 'term-seen');
+    try {
+      const jobId = await stack.submit(
+        spec({
+          name: 'events-only',
+          env: { ...noImds, MARK: mark },
+          steps: [{ run: 'trap \'echo "TERM on attempt $SPOTBATCH_ATTEMPT" >> "$MARK"; exit 143\' TERM\nif [ "$SPOTBATCH_ATTEMPT" = 1 ]; then sleep 600; fi\necho "done on attempt $SPOTBATCH_ATTEMPT"' }],
+        }),
+      );
+      await interruptWhenRunning(stack, jobId, 1);
+      const noticeAt = Date.now();
+      const task = await eventually('interrupted', async () => (await stack.tasks(jobId)).find((t) => t.attempts[0]?.outcome === 'interrupted'), 60_000, 200);
+      expect(task.attempts[0]!.interruptedBy).to.equal('events');
+      // The agent never saw the notice (its watcher is off): termination.detected stopped the step through the agent.
+      const seen = await eventually('the step got TERM', async () => {
+        try {
+          return readFileSync(mark, 'utf8');
+        } catch {
+          return undefined;
+        }
+      }, 20_000, 100);
+      expect(seen).to.equal('TERM on attempt 1\n');
+      expect(Date.now() - noticeAt).to.be.lessThan(20_000);
+      const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
+      const [done] = await stack.tasks(jobId);
+      expect(job.state, done!.reason).to.equal('succeeded');
+      expect(done!.stdoutTail).to.contain('done on attempt 2');
+    } finally {
+      rmSync(marks, { recursive: true, force: true });
+    }
   });
 
   it('reconciliation alone (no events queue, no agent notice): EC2 says the instance was reclaimed', async () => {
