@@ -185,18 +185,33 @@ export async function stepCheck(body: TaskBody, ctx: Ctx): Promise<void> {
     return;
   }
   if (status.state === 'running' && status.agentAlive === false) {
-    await ctx.bus.send('step.complete', { ...body, attempt: attempt.n, lost: 'the agent died without an exit status', ...tails });
+    await lostUnlessReclaimed(ctx, body, attempt, 'the agent died without an exit status', tails);
     return;
   }
   // Heartbeat age on the instance's own clock: no skew between it and this dispatcher.
   const beat = status.heartbeatAt ?? status.startedAt;
   const age = beat !== undefined && status.instanceNow !== undefined ? status.instanceNow - beat : (now - (attempt.startedAt ?? now)) / 1000;
   if (age * 1000 > heartbeatMs) {
-    await ctx.bus.send('step.complete', { ...body, attempt: attempt.n, lost: `no heartbeat for ${Math.round(age)} s`, ...tails });
+    await lostUnlessReclaimed(ctx, body, attempt, `no heartbeat for ${Math.round(age)} s`, tails);
     return;
   }
   await tasks(ctx).keepAlive(task);
   await ctx.bus.send('step.check', body, { delaySeconds: poll });
+}
+
+/**
+ * The run stopped answering on an instance SSH still reaches (a stale heartbeat, a dead agent): ask EC2 first.
+ * A spot reclaim (the request marked for termination, the instance going) is an interruption, bounded by
+ * retry.maxInterruptions; anything else is a lost instance, bounded by retry.maxAttempts.
+ */
+async function lostUnlessReclaimed(ctx: Ctx, body: TaskBody, attempt: Attempt, lost: string, tails: { stdoutTail: string; stderrTail: string }): Promise<void> {
+  const why = await reclaimed(cloudOf(ctx), attempt);
+  if (why) {
+    ctx.log.info({ attempt: attempt.n, lost, reclaimed: why }, 'the run stopped answering and EC2 says the instance was reclaimed: an interruption');
+    await ctx.bus.send('termination.detected', { ...body, attempt: attempt.n, source: 'reconcile', action: why, ...(attempt.instanceId ? { instanceId: attempt.instanceId } : {}) });
+    return;
+  }
+  await ctx.bus.send('step.complete', { ...body, attempt: attempt.n, lost, ...tails });
 }
 
 export async function stepComplete(

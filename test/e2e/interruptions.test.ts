@@ -132,6 +132,33 @@ describe('interruptions, end to end', function () {
     expect(task!.attempts[0]!.interruptedBy).to.equal('reconcile');
   });
 
+  it('a stale heartbeat on a reclaimed instance (SSH still fine) is an interruption, not a lost instance', async () => {
+    // No events queue; the step freezes the agent's watchdog (heartbeat and metadata watcher) and keeps running.
+    stack = await startStack({ events: false, timeScale: 5 });
+    const freeze = 'a=$(cat "$SPOTBATCH_TASK_DIR/agent.pid"); for p in $(ps -o pid= --ppid "$a"); do [ "$p" = $$ ] || kill -STOP "$p"; done';
+    const jobId = await stack.submit(
+      spec({
+        name: 'stale-heartbeat',
+        env: noImds,
+        timeouts: { heartbeat: '8s' },
+        // maxAttempts 1: a lost instance would fail the task.
+        retry: { maxAttempts: 1 },
+        steps: [{ run: `if [ "$SPOTBATCH_ATTEMPT" = 1 ]; then ${freeze}; sleep 600; fi; echo "done on attempt $SPOTBATCH_ATTEMPT"` }],
+      }),
+    );
+    await interruptWhenRunning(stack, jobId, 1);
+    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
+    const [task] = await stack.tasks(jobId);
+    expect(job.state, task!.reason).to.equal('succeeded');
+    const [first] = task!.attempts;
+    expect(first!.outcome).to.equal('interrupted');
+    expect(first!.interruptedBy).to.equal('reconcile');
+    expect(first!.reason).to.contain('marked-for-termination');
+    expect(task!.interruptions).to.equal(1);
+    const events = (await stack.fleet.deps.store.events.list(jobId)).map((e) => e.type);
+    expect(events).to.not.include('task.lost');
+  });
+
   it('onRebalance "migrate": a rebalance recommendation moves the task to a standby in another pool before any notice', async () => {
     stack = await startStack();
     const jobId = await stack.submit(spec({ name: 'migrate', onRebalance: 'migrate' }));
