@@ -16,6 +16,67 @@ export class UsageError extends Error {
   }
 }
 
+/**
+ * A server command could not listen where it was told (a port in use, a host
+ * name that does not resolve, an address not on this machine): a matter of
+ * its options, so exit 2, and the message names the address and the option.
+ */
+export class BindError extends UsageError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message);
+    this.name = 'BindError';
+    if (options && 'cause' in options) this.cause = options.cause;
+  }
+}
+
+/** Where a server command listens: its --host value and each port option it binds, by flag (`--port`: 8080). */
+export interface Binding {
+  host: string;
+  hostFlag?: string;
+  ports: Record<string, number>;
+}
+
+const LISTEN_CODES: Record<string, string> = {
+  EADDRINUSE: 'the port is in use by another program',
+  EACCES: 'not allowed (ports below 1024 need privileges)',
+  EADDRNOTAVAIL: 'the address is not one of this machine\'s',
+};
+
+/**
+ * The listen failure in `err`, said in terms of the command's options; undefined when
+ * `err` is no listen failure (so an SDK's ENOTFOUND stays the fleet's endpoint problem).
+ */
+export function bindFailure(err: unknown, binding: Binding): BindError | undefined {
+  const e = (err ?? {}) as { code?: unknown; syscall?: unknown; hostname?: unknown; address?: unknown; port?: unknown };
+  const code = typeof e.code === 'string' ? e.code : '';
+  const hostFlag = binding.hostFlag ?? '--host';
+  const shown = (host: string) => (host.includes(':') ? `[${host}]` : host);
+  if ((code === 'ENOTFOUND' || code === 'EAI_AGAIN') && e.syscall === 'getaddrinfo' && e.hostname === binding.host) {
+    return new BindError(`cannot listen on ${binding.host} (${hostFlag}): no such host name; give ${hostFlag} an address of this machine, such as 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)`, { cause: err });
+  }
+  const why = LISTEN_CODES[code];
+  if (!why || (e.syscall !== 'listen' && e.syscall !== 'bind')) return undefined;
+  const address = typeof e.address === 'string' ? e.address : binding.host;
+  const port = typeof e.port === 'number' ? e.port : undefined;
+  const flag = Object.entries(binding.ports).find(([, p]) => p !== 0 && p === port)?.[0];
+  const where = `${shown(address)}${port !== undefined ? `:${port}` : ''}`;
+  const fix =
+    code === 'EADDRNOTAVAIL'
+      ? `give ${hostFlag} an address of this machine, such as 127.0.0.1 or 0.0.0.0`
+      : `pick another ${flag ?? 'port'} (0 picks a free one)${code === 'EADDRINUSE' ? ' or stop what is using it' : ''}`;
+  const option = code === 'EADDRNOTAVAIL' ? hostFlag : flag;
+  return new BindError(`cannot listen on ${where}${option ? ` (${option})` : ''}: ${why}; ${fix}`, { cause: err });
+}
+
+/** Run a server's start-up; a listen failure becomes a BindError that names the option to change. */
+export async function listening<T>(binding: Binding, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    throw bindFailure(err, binding) ?? err;
+  }
+}
+
 export function exitCodeOf(err: unknown): number {
   return err instanceof UsageError || err instanceof ConfigError || err instanceof ValidationError || err instanceof NotFoundError || err instanceof NotFound || err instanceof MissingPathError
     ? EXIT_USAGE
@@ -44,7 +105,27 @@ export function explain(err: unknown): string | undefined {
   return undefined;
 }
 
-export function report(err: unknown, debug: boolean): void {
+/** Whether --debug was given to spotbatch itself: only the arguments before a `--` count (after it they are a remote command's). */
+export function debugRequested(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--debug');
+}
+
+/**
+ * The last resort for an error no command caught (an 'error' event nobody
+ * listens to, a promise nobody awaits): one line (the stack with --debug), exit 1.
+ */
+export function exitOnFatal(debug: boolean): void {
+  const fatal = (err: unknown): void => {
+    report(err, debug, { hint: false });
+    process.exit(EXIT_FAILED);
+  };
+  process.on('uncaughtException', fatal);
+  process.on('unhandledRejection', fatal);
+}
+
+/** The error on stderr: what to fix in one line, then (`hint`, the default) how to see more; the stack and cause with `debug`. */
+export function report(err: unknown, debug: boolean, { hint = true }: { hint?: boolean } = {}): void {
   if (debug && err instanceof Error) {
     console.error(err.stack ?? String(err));
     if (err.cause) console.error('caused by:', err.cause);
@@ -55,5 +136,5 @@ export function report(err: unknown, debug: boolean): void {
   if (err instanceof ValidationError && err.issues.length > 1) {
     for (const issue of err.issues) console.error(`  - ${issue.path || '(root)'}: ${issue.rule}`);
   }
-  if (!debug) console.error('(run with --debug for details)');
+  if (!debug && hint) console.error('(run with --debug for details)');
 }

@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { EXIT_USAGE, exitCodeOf, report } from './errors.js';
+import { EXIT_USAGE, debugRequested, exitCodeOf, exitOnFatal, report } from './errors.js';
 import { dispatcherCommand } from './commands/dispatcher.js';
 import { localCommand } from './commands/local.js';
 import { setupCommand } from './commands/setup.js';
@@ -45,11 +45,12 @@ async function main(argv: string[]): Promise<number> {
       // help and version print and exit 0; parse errors were printed by commander
       return err.exitCode === 0 ? 0 : EXIT_USAGE;
     }
-    report(err, argv.includes('--debug'));
+    report(err, debugRequested(argv));
     return exitCodeOf(err);
   }
 }
 
+exitOnFatal(debugRequested(process.argv));
 quietOnBrokenPipe();
 main(process.argv).then((code) => {
   process.exitCode = code;

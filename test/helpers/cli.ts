@@ -3,10 +3,13 @@
  * through tsx (the default), or the built binary (`built: true`,
  * dist/services/cli/main.js, rebuilt by ensureBuilt() when older than the sources).
  */
+import { expect } from 'chai';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Emulators } from '../../services/local/emulators.js';
 import type { Stack } from './stack.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -16,10 +19,13 @@ export const BUILT_ENTRY = path.join(ROOT, 'dist/services/cli/main.js');
 export interface CliOptions {
   /** Run dist/services/cli/main.js (call ensureBuilt() first) instead of the sources. */
   built?: boolean;
+  /** Flags for node itself, before the entry script (`--import` a module into the CLI's process). */
+  nodeArgs?: string[];
 }
 
 export function cliArgs(args: string[], opts: CliOptions = {}): [string, string[]] {
-  return opts.built ? [process.execPath, [BUILT_ENTRY, ...args]] : [process.execPath, ['--import', 'tsx', CLI_ENTRY, ...args]];
+  const node = opts.nodeArgs ?? [];
+  return opts.built ? [process.execPath, [...node, BUILT_ENTRY, ...args]] : [process.execPath, [...node, '--import', 'tsx', CLI_ENTRY, ...args]];
 }
 
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: CliOptions = {}): ChildProcessWithoutNullStreams {
@@ -30,15 +36,22 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: CliO
   });
 }
 
-/** The environment a user's shell would have to talk to the stack's fleet (and, with its secret key, to its instances). */
-export function cliEnv(stack: Stack): NodeJS.ProcessEnv {
+/** The environment of a client shell for the tables and queues of `prefix` on these emulators. */
+export function emulatorEnv(emu: Emulators, prefix: string): NodeJS.ProcessEnv {
   return {
-    AWS_ENDPOINT_URL_SQS: stack.emu.endpoints.sqs,
-    AWS_ENDPOINT_URL_DYNAMODB: stack.emu.endpoints.dynamodb,
+    AWS_ENDPOINT_URL_SQS: emu.endpoints.sqs,
+    AWS_ENDPOINT_URL_DYNAMODB: emu.endpoints.dynamodb,
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'test',
     AWS_SECRET_ACCESS_KEY: 'test',
-    SPOTBATCH_PREFIX: stack.fleet.config.prefix,
+    SPOTBATCH_PREFIX: prefix,
+  };
+}
+
+/** The environment a user's shell would have to talk to the stack's fleet (and, with its secret key, to its instances). */
+export function cliEnv(stack: Stack): NodeJS.ProcessEnv {
+  return {
+    ...emulatorEnv(stack.emu, stack.fleet.config.prefix),
     SPOTBATCH_SECRET_KEY: stack.fleet.config.lifecycle.secretKey ?? '',
     SPOTBATCH_SSH_PORT: String(stack.sim.sshPort),
   };
@@ -53,6 +66,13 @@ export interface CliResult {
 export interface RunOptions extends CliOptions {
   /** Written to the command's stdin, then closed (default: closed at once). */
   stdin?: string | Buffer;
+}
+
+/** A usage or configuration error: exit 2, a message with `text`, no stack trace. */
+export function expectUsageError(r: CliResult, text: string): void {
+  expect(r.code, r.stderr).to.equal(2);
+  expect(r.stderr).to.contain(text);
+  expect(r.stderr).not.to.match(/\n\s+at /);
 }
 
 /** Run to completion (bounded by `timeoutMs`, then killed). */
@@ -71,6 +91,58 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** A long-running command (local, sim, status-page) once it printed what `ready` matches. */
+export interface Served {
+  child: ChildProcessWithoutNullStreams;
+  match: RegExpExecArray;
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<number | null>;
+  /** SIGTERM, then its exit code. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Start a server command and wait until its stdout matches `ready`; rejects
+ * (with what it printed) when it exits first or takes longer than `timeoutMs`.
+ * The caller kills it (`stop()`, or `child.kill('SIGKILL')` in a finally).
+ */
+export function serveCli(args: string[], env: NodeJS.ProcessEnv, ready: RegExp, opts: CliOptions = {}, timeoutMs = 60_000): Promise<Served> {
+  const child = startCli(args, env, opts);
+  let stdout = '';
+  let stderr = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(`no ${ready} within ${timeoutMs} ms`), timeoutMs);
+    const fail = (why: string) => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new Error(`spotbatch ${args.join(' ')}: ${why}\nstdout: ${stdout}\nstderr: ${stderr}`));
+    };
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      const match = ready.exec(stdout);
+      if (!match) return;
+      clearTimeout(timer);
+      resolve({ child, match, exited, stdout: () => stdout, stderr: () => stderr, stop: () => (child.kill('SIGTERM'), exited) });
+    });
+    child.stderr.on('data', (d) => (stderr += d));
+    void exited.then((code) => fail(`exited (${code}) before it was ready`));
+  });
+}
+
+/** A port on 127.0.0.1 that something else listens on, for the "port in use" cases. */
+export async function occupiedPort(): Promise<{ port: number; close(): Promise<void> }> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return { port: address.port, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
 function newestSource(dir: string): number {
