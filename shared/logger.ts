@@ -35,6 +35,8 @@ export interface LoggerSettings {
   name?: string;
   /** Where JSON lines go (tests); default stdout. */
   destination?: NodeJS.WritableStream;
+  /** Write to stderr instead of stdout (a command whose stdout carries its --json result). */
+  stderr?: boolean;
 }
 
 export function createLogger(settings: LoggerSettings = {}): Logger {
@@ -48,10 +50,10 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
   if (format === 'pretty') {
     return pino({
       ...options,
-      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } },
+      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', ...(settings.stderr ? { destination: 2 } : {}) } },
     });
   }
-  return pino(options);
+  return settings.stderr ? pino(options, pino.destination(2)) : pino(options);
 }
 
 /** A logger that writes nothing (tests that do not look at logs). */

@@ -2,11 +2,11 @@
  * The embedded emulators: local-aws-sqs (SQS) and dynalite (DynamoDB), in
  * this process, on 127.0.0.1. Used by `spotbatch local` and by the tests.
  */
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdirSync } from 'node:fs';
 import dynalite from 'dynalite';
-import { createSqsServer } from 'local-aws-sqs';
+import { createRequestHandler } from 'local-aws-sqs';
 
 export interface EmulatorOptions {
   host?: string;
@@ -22,6 +22,17 @@ export interface Emulators {
   stop(): Promise<void>;
 }
 
+/** Listen, or reject with the listen error (EADDRINUSE ...) instead of leaving it to an 'error' event. */
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
 function closeServer(server: { close(cb: (err?: Error) => void): unknown }): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
@@ -35,17 +46,13 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
     deleteTableMs: 0,
     updateTableMs: 0,
   }) as Server;
-  await new Promise<void>((resolve, reject) => {
-    ddb.once('error', reject);
-    ddb.listen(options.dynamodbPort ?? 0, host, () => resolve());
-  });
-  let sqs: Server;
+  await listen(ddb, options.dynamodbPort ?? 0, host);
+  // local-aws-sqs's own createSqsServer never settles when it cannot listen: serve its handler ourselves.
+  const { service, requestHandler } = createRequestHandler({ port: options.sqsPort ?? 0, hostname: host, emulateQueueCreationLifecycle: false });
+  const sqs = createServer((req, res) => void requestHandler(req, res));
   try {
-    sqs = (await createSqsServer({
-      port: options.sqsPort ?? 0,
-      hostname: host,
-      emulateQueueCreationLifecycle: false,
-    })) as unknown as Server;
+    await listen(sqs, options.sqsPort ?? 0, host);
+    service.PORT = (sqs.address() as AddressInfo).port; // the queue URLs it hands out
   } catch (err) {
     await closeServer(ddb);
     throw err;

@@ -37,6 +37,8 @@ export interface LocalOptions {
   log: Logger;
   /** Extra environment for the children (log format, ...). */
   childEnv?: NodeJS.ProcessEnv;
+  /** The children's output (their logs) to our stderr, not stdout (which carries `local --json`'s line). */
+  childLogsToStderr?: boolean;
 }
 
 export interface LocalFleet {
@@ -44,7 +46,9 @@ export interface LocalFleet {
   sshPort: number;
   url: string;
   config: Config;
-  /** `export NAME=value` lines for another shell. */
+  /** What another shell needs to talk to this fleet (endpoints, credentials the emulators accept, prefix, SSH port). */
+  env: Record<string, string>;
+  /** The same as `export NAME=value` lines. */
   exports: string[];
   dispatcherPids(): number[];
   restarts(): number;
@@ -78,7 +82,7 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
     dynamodbPort: o.dynamodbPort,
     dynamodbPath: path.join(o.dataDir, 'dynamodb'),
   });
-  const env: NodeJS.ProcessEnv = {
+  const env: Record<string, string> = {
     AWS_ENDPOINT_URL_SQS: emulators.endpoints.sqs,
     AWS_ENDPOINT_URL_DYNAMODB: emulators.endpoints.dynamodb,
     AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
@@ -138,7 +142,7 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
       },
       // Own process group, so a Ctrl-C in the terminal reaches only us and we stop the
       // children in order; the IPC channel tells a child when we are gone.
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      stdio: ['ignore', o.childLogsToStderr ? 2 : 'inherit', 'inherit', 'ipc'],
       detached: true,
     });
     child.proc = proc;
@@ -198,17 +202,15 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
   }
   const url = status.url;
 
-  const exports = [
-    ...Object.entries(env).map(([k, v]) => `export ${k}=${v}`),
-    `export SPOTBATCH_PREFIX=${config.prefix}`,
-    `export SPOTBATCH_SSH_PORT=${sim.sshPort}`,
-  ];
+  const shellEnv: Record<string, string> = { ...env, SPOTBATCH_PREFIX: config.prefix, SPOTBATCH_SSH_PORT: String(sim.sshPort) };
+  const exports = Object.entries(shellEnv).map(([k, v]) => `export ${k}=${v}`);
 
   return {
     endpoints: { ...emulators.endpoints, ec2: sim.endpoint, iam: sim.endpoint },
     sshPort: sim.sshPort,
     url,
     config,
+    env: shellEnv,
     exports,
     dispatcherPids: () => children.filter(alive).map((c) => c.proc!.pid!),
     restarts: () => children.reduce((n, c) => n + c.restarts, 0),

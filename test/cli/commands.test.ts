@@ -11,9 +11,9 @@ import { tableNames } from '../../shared/store/index.js';
 import { parseJobSpec } from '../../services/job/spec.js';
 import type { Emulators } from '../../services/local/emulators.js';
 import { clientsFor, testConfig, testEmulators, uniquePrefix } from '../helpers/fleet.js';
-import { ensureBuilt, runCli, startCli, type CliResult, type RunOptions } from '../helpers/cli.js';
+import { emulatorEnv, ensureBuilt, expectUsageError, runCli, startCli, type CliResult, type RunOptions } from '../helpers/cli.js';
 
-const COMMANDS = ['submit', 'status', 'tasks', 'logs', 'cancel', 'ssh', 'exec', 'upload', 'download', 'setup', 'dispatcher', 'local', 'sim'];
+const COMMANDS = ['submit', 'status', 'tasks', 'logs', 'cancel', 'ssh', 'exec', 'upload', 'download', 'setup', 'dispatcher', 'local', 'sim', 'status-page'];
 const TASKS = 10_000;
 
 describe('spotbatch CLI: the contract of every command', function () {
@@ -24,11 +24,7 @@ describe('spotbatch CLI: the contract of every command', function () {
   let env: NodeJS.ProcessEnv;
   const jobId = 'job-big';
   const cli = (args: string[], opts: RunOptions = {}): Promise<CliResult> => runCli(args, env, 300_000, { built: true, ...opts });
-  const usage = (r: CliResult, text: string): void => {
-    expect(r.code, r.stderr).to.equal(2);
-    expect(r.stderr).to.contain(text);
-    expect(r.stderr).not.to.match(/\n\s+at /);
-  };
+  const usage = expectUsageError;
 
   before(async function () {
     this.timeout(600_000);
@@ -37,14 +33,7 @@ describe('spotbatch CLI: the contract of every command', function () {
     clients = clientsFor(emu);
     const prefix = uniquePrefix();
     await setup(clients, testConfig(prefix));
-    env = {
-      AWS_ENDPOINT_URL_SQS: emu.endpoints.sqs,
-      AWS_ENDPOINT_URL_DYNAMODB: emu.endpoints.dynamodb,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-      SPOTBATCH_PREFIX: prefix,
-    };
+    env = emulatorEnv(emu, prefix);
     // A finished job of 10,000 tasks, written as the lifecycle leaves them (no fleet needed to read them back).
     const names = tableNames(prefix);
     const now = Date.now();
@@ -129,6 +118,7 @@ describe('spotbatch CLI: the contract of every command', function () {
     usage(await cli(['dispatcher', '--health-port', 'x']), '--health-port: must be a port number');
     usage(await cli(['local', '--exit-when-done']), '--exit-when-done: only with --demo');
     usage(await cli(['sim', '--seed', '1.5']), '--seed: must be an integer');
+    usage(await cli(['status-page', '--port', '-1']), '--port: must be a port number from 0 to 65535');
   });
 
   it('failures exit 1 with the likely fix: an endpoint that does not answer, no credentials', async () => {

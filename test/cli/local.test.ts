@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { eventually } from '../helpers/fleet.js';
-import { runCli, startCli } from '../helpers/cli.js';
+import { ensureBuilt, expectUsageError, occupiedPort, runCli, serveCli } from '../helpers/cli.js';
 import { startEmulators, type Emulators } from '../../services/local/emulators.js';
 
 interface Health {
@@ -14,7 +14,10 @@ interface Health {
 
 describe('spotbatch CLI: setup, local', function () {
   let data: string;
-  before(() => {
+  const FREE_PORTS = ['--port', '0', '--sqs-port', '0', '--dynamodb-port', '0', '--sim-port', '0', '--ssh-port', '0'];
+  before(async function () {
+    this.timeout(600_000);
+    await ensureBuilt();
     data = mkdtempSync(path.join(tmpdir(), 'spotbatch-local-'));
   });
   after(() => rmSync(data, { recursive: true, force: true }));
@@ -30,15 +33,15 @@ describe('spotbatch CLI: setup, local', function () {
         AWS_SECRET_ACCESS_KEY: 'x',
         SPOTBATCH_PREFIX: 'clitest',
       };
-      const first = await runCli(['setup', '--json'], env);
+      const first = await runCli(['setup', '--json'], env, 60_000, { built: true });
       expect(first.code, first.stderr).to.equal(0);
       const out = JSON.parse(first.stdout);
       expect(out.createdTables).to.have.length(4);
       expect(out.queues.main.master).to.match(/clitest-master$/);
-      const second = await runCli(['setup', '--json'], env);
+      const second = await runCli(['setup', '--json'], env, 60_000, { built: true });
       expect(second.code, second.stderr).to.equal(0);
       expect(JSON.parse(second.stdout).createdTables).to.deep.equal([]);
-      const bad = await runCli(['setup'], { ...env, SPOTBATCH_MAX_RECEIVE_COUNT: '0' });
+      const bad = await runCli(['setup'], { ...env, SPOTBATCH_MAX_RECEIVE_COUNT: '0' }, 60_000, { built: true });
       expect(bad.code).to.equal(2);
       expect(bad.stderr).to.contain('SPOTBATCH_MAX_RECEIVE_COUNT (dispatcher.maxReceiveCount): must be >= 1');
       expect(bad.stderr).not.to.match(/\n\s+at /); // no stack trace without --debug
@@ -47,22 +50,24 @@ describe('spotbatch CLI: setup, local', function () {
     }
   });
 
-  it('local: prints the endpoints (emulators and simulator), restarts a killed dispatcher, stops cleanly on SIGTERM', async () => {
-    const child = startCli(['local', '--data', data, '--port', '0', '--sqs-port', '0', '--dynamodb-port', '0', '--sim-port', '0', '--ssh-port', '0']);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  it('local --json: one line with the endpoints (emulators and simulator); restarts a killed dispatcher, stops cleanly on SIGTERM', async () => {
+    const local = await serveCli(['local', '--json', '--data', data, ...FREE_PORTS], {}, /^(\{.*\})\n/, { built: true });
+    const { child, exited } = local;
     try {
-      await eventually('the banner', () => /export AWS_ENDPOINT_URL_DYNAMODB=/.test(stdout), 60_000);
-      expect(stdout).to.match(/export AWS_ENDPOINT_URL_SQS=http:\/\/127\.0\.0\.1:\d+/);
-      const ec2 = /export AWS_ENDPOINT_URL_EC2=(http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)?.[1];
-      expect(stdout).to.contain(`export AWS_ENDPOINT_URL_IAM=${ec2}`);
+      const shown = JSON.parse(local.match[1]!) as { url: string; endpoints: Record<string, string>; sshPort: number; dataDir: string; dispatcherPids: number[]; env: Record<string, string> };
+      const { url, endpoints } = shown;
+      expect(url).to.match(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(endpoints.sqs).to.match(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(endpoints.iam).to.equal(endpoints.ec2);
+      expect(shown.dataDir).to.equal(data);
+      expect(shown.dispatcherPids).to.have.length(2);
+      expect(shown.env).to.deep.include({ AWS_ENDPOINT_URL_SQS: endpoints.sqs, AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb, AWS_ENDPOINT_URL_EC2: endpoints.ec2, AWS_ENDPOINT_URL_IAM: endpoints.ec2, SPOTBATCH_SSH_PORT: String(shown.sshPort) });
+      expect(shown.env.SPOTBATCH_PREFIX).to.be.a('string');
+      expect(shown.env).not.to.have.property('SPOTBATCH_SECRET_KEY');
+      expect(local.stdout()).to.equal(`${local.match[1]}\n`); // the one line and nothing else
       // the simulator answers its admin API: nothing created yet
-      const inventory = (await (await fetch(`${ec2}/_sim/inventory`)).json()) as Record<string, unknown[]>;
+      const inventory = (await (await fetch(`${endpoints.ec2}/_sim/inventory`)).json()) as Record<string, unknown[]>;
       expect(inventory.instances).to.deep.equal([]);
-      const url = /status page: (http:\/\/127\.0\.0\.1:\d+)\//.exec(stdout)![1]!;
       const health = async () => (await (await fetch(`${url}/healthz`)).json()) as Health;
       // the status page and its JSON API answer on the same port
       expect(await (await fetch(`${url}/api/jobs`)).json()).to.deep.equal({ jobs: [], limit: 50, nextCursor: null });
@@ -72,7 +77,7 @@ describe('spotbatch CLI: setup, local', function () {
         return h.dispatchers.filter((d) => d.alive).length === 2 ? h : undefined;
       });
       // The dispatchers really serve: both started their consumers.
-      await eventually('dispatchers started', () => (stdout + stderr).split('dispatcher started').length - 1 >= 2, 30_000);
+      await eventually('dispatchers started', () => (local.stdout() + local.stderr()).split('dispatcher started').length - 1 >= 2, 30_000);
       const victim = first.dispatchers[0]!;
       process.kill(victim.pid, 'SIGKILL');
       const after = await eventually(
@@ -95,16 +100,24 @@ describe('spotbatch CLI: setup, local', function () {
     }
   });
 
-  it('local --demo --exit-when-done runs the example job to success, leaves nothing behind, exits 0', async function () {
+  it('local --demo --exit-when-done prints the banner, runs the example job to success, leaves nothing behind, exits 0', async function () {
     this.timeout(240_000);
     const demoData = mkdtempSync(path.join(tmpdir(), 'spotbatch-demo-'));
     try {
       const out = await runCli(
-        ['local', '--demo', '--exit-when-done', '--data', demoData, '--port', '0', '--sqs-port', '0', '--dynamodb-port', '0', '--sim-port', '0', '--ssh-port', '0'],
+        ['local', '--demo', '--exit-when-done', '--data', demoData, ...FREE_PORTS],
         {},
         200_000,
+        { built: true },
       );
       expect(out.code, out.stdout + out.stderr).to.equal(0);
+      // The banner for people: the status page, the simulator, the export lines for another shell.
+      expect(out.stdout).to.contain(`spotbatch local is running (data in ${demoData})`);
+      expect(out.stdout).to.match(/^ {2}status page: http:\/\/127\.0\.0\.1:\d+\/ \(JSON API under /m);
+      expect(out.stdout).to.match(/^ {2}export AWS_ENDPOINT_URL_SQS=http:\/\/127\.0\.0\.1:\d+$/m);
+      const ec2 = /^ {2}export AWS_ENDPOINT_URL_EC2=(http:\/\/127\.0\.0\.1:\d+)$/m.exec(out.stdout)?.[1];
+      expect(out.stdout).to.contain(`export AWS_ENDPOINT_URL_IAM=${ec2}\n`);
+      expect(out.stdout).to.match(/^ {2}export SPOTBATCH_PREFIX=\S+$/m);
       expect(out.stdout).to.match(/demo: submitted testsleep as job-[0-9a-f]+/);
       expect(out.stdout).to.match(/^000[012]\s+succeeded\s+1\s+us-east-1/m);
       expect(out.stdout).to.contain('demo: nothing of the job is left in the simulator');
@@ -115,5 +128,21 @@ describe('spotbatch CLI: setup, local', function () {
     } finally {
       rmSync(demoData, { recursive: true, force: true });
     }
+  });
+
+  it('a port in use or a host that does not resolve: exit 2, naming the address and the option', async function () {
+    this.timeout(120_000);
+    const taken = await occupiedPort();
+    try {
+      for (const flag of ['--port', '--sqs-port']) {
+        const ports = FREE_PORTS.map((v, i) => (FREE_PORTS[i - 1] === flag ? String(taken.port) : v));
+        const out = await runCli(['local', '--data', data, ...ports], {}, 60_000, { built: true });
+        expectUsageError(out, `cannot listen on 127.0.0.1:${taken.port} (${flag}): the port is in use by another program; pick another ${flag} (0 picks a free one)`);
+      }
+    } finally {
+      await taken.close();
+    }
+    const host = await runCli(['local', '--data', data, '--host', 'nosuchhost.invalid', ...FREE_PORTS], {}, 60_000, { built: true });
+    expectUsageError(host, 'cannot listen on nosuchhost.invalid (--host): no such host name');
   });
 });

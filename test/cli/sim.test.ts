@@ -1,42 +1,57 @@
 import { expect } from 'chai';
 import { DescribeRegionsCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { eventually } from '../helpers/fleet.js';
-import { runCli, startCli } from '../helpers/cli.js';
+import { ensureBuilt, expectUsageError, occupiedPort, runCli, serveCli } from '../helpers/cli.js';
 
 describe('spotbatch CLI: sim', function () {
+  this.timeout(120_000);
+  before(async function () {
+    this.timeout(600_000);
+    await ensureBuilt();
+  });
+
   it('serves EC2 to the SDK on the printed endpoint and stops on SIGTERM with exit 0', async () => {
-    const child = startCli(['sim', '--port', '0', '--ssh-port', '0', '--time-scale', '60', '--seed', '7', '--start', '2026-06-01T00:00:00Z', '--launch-latency', '0..2']);
-    let stdout = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const sim = await serveCli(['sim', '--port', '0', '--ssh-port', '0', '--time-scale', '60', '--seed', '7'], {}, /export AWS_ENDPOINT_URL_EC2=(\S+)/, { built: true });
     try {
-      const endpoint = await eventually('the endpoint line', () => /export AWS_ENDPOINT_URL_EC2=(\S+)/.exec(stdout)?.[1], 30_000);
+      const endpoint = sim.match[1]!;
+      expect(sim.stdout()).to.contain(`export AWS_ENDPOINT_URL_IAM=${endpoint}`);
       const ec2 = new EC2Client({ region: 'eu-west-1', endpoint, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
       const out = await ec2.send(new DescribeRegionsCommand({}));
       ec2.destroy();
       expect(out.Regions?.map((r) => r.RegionName)).to.include.members(['us-east-1', 'eu-west-1']);
-      // --start and --time-scale set the simulated clock
-      const health = (await (await fetch(new URL('/_sim/healthz', endpoint))).json()) as { clock: { simStart: number; timeScale: number } };
-      expect(health.clock).to.include({ simStart: Date.parse('2026-06-01T00:00:00Z'), timeScale: 60 });
-      child.kill('SIGTERM');
-      expect(await exited).to.equal(0);
+      expect(await sim.stop()).to.equal(0);
     } finally {
-      child.kill('SIGKILL');
+      sim.child.kill('SIGKILL');
+    }
+  });
+
+  it('--json: stdout is the one line of endpoints (the logs go to stderr)', async () => {
+    const sim = await serveCli(['sim', '--json', '--port', '0', '--ssh-port', '0'], {}, /^(\{.*\})\n/, { built: true });
+    try {
+      const shown = JSON.parse(sim.match[1]!) as { endpoint: string; sshPort: number; imdsPort: number; admin: string };
+      expect(shown.endpoint).to.match(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(shown.admin).to.equal(`${shown.endpoint}/_sim/`);
+      expect((await fetch(`${shown.endpoint}/_sim/inventory`)).status).to.equal(200);
+      expect(await sim.stop()).to.equal(0);
+      expect(sim.stdout()).to.equal(`${sim.match[1]}\n`);
+      expect(sim.stderr()).to.contain('spot market simulator listening');
+    } finally {
+      sim.child.kill('SIGKILL');
     }
   });
 
   it('refuses bad flags with exit 2 and a message naming the flag', async () => {
-    const bad = await runCli(['sim', '--time-scale', 'fast']);
-    expect(bad.code).to.equal(2);
-    expect(bad.stderr).to.contain('--time-scale: must be a number > 0, got "fast"');
-    const port = await runCli(['sim', '--port', '70000']);
-    expect(port.code).to.equal(2);
-    expect(port.stderr).to.contain('--port: must be a port number from 0 to 65535');
-    const latency = await runCli(['sim', '--launch-latency', '30..10']);
-    expect(latency.code).to.equal(2);
-    expect(latency.stderr).to.contain('--launch-latency: must be N (fixed seconds), MIN..MAX (uniform) or lognormal:MEDIAN,SIGMA');
-    const start = await runCli(['sim', '--start', 'yesterday']);
-    expect(start.code).to.equal(2);
-    expect(start.stderr).to.contain('--start: must be an ISO 8601 time');
+    expectUsageError(await runCli(['sim', '--time-scale', 'fast'], {}, 60_000, { built: true }), '--time-scale: must be a number > 0, got "fast"');
+    expectUsageError(await runCli(['sim', '--port', '70000'], {}, 60_000, { built: true }), '--port: must be a port number from 0 to 65535');
+  });
+
+  it('a port in use: exit 2, naming the address and --port, not the fleet\'s endpoints', async () => {
+    const taken = await occupiedPort();
+    try {
+      const out = await runCli(['sim', '--port', String(taken.port), '--ssh-port', '0'], {}, 60_000, { built: true });
+      expectUsageError(out, `cannot listen on 127.0.0.1:${taken.port} (--port): the port is in use by another program; pick another --port (0 picks a free one)`);
+      expect(out.stderr).not.to.contain("cannot reach the fleet's queues or tables");
+    } finally {
+      await taken.close();
+    }
   });
 });

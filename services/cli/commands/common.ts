@@ -17,8 +17,9 @@ export function configFor(cmd: Command, overrides?: Record<string, unknown>): Co
   return loadConfig({ ...(g.config ? { file: g.config } : {}), ...(overrides ? { overrides } : {}) });
 }
 
-export function loggerFor(config: Config, name?: string): Logger {
-  return createLogger({ level: config.log.level, ...(config.log.format ? { format: config.log.format } : {}), ...(name ? { name } : {}) });
+/** The command's logger; `stderr` when stdout carries a --json result. */
+export function loggerFor(config: Config, name?: string, { stderr = false }: { stderr?: boolean } = {}): Logger {
+  return createLogger({ level: config.log.level, ...(config.log.format ? { format: config.log.format } : {}), ...(name ? { name } : {}), stderr });
 }
 
 export function parsePort(value: string, flag: string): number {

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { createLogger } from '../../../shared/logger.js';
 import { startLocal } from '../../local/local.js';
 import { runDemo } from '../../local/demo.js';
-import { UsageError } from '../errors.js';
+import { UsageError, listening } from '../errors.js';
 import { parseCount, parsePort } from './common.js';
 import { STATUS_TOKEN_ENV, statusToken } from './status-page.js';
 
@@ -22,30 +22,45 @@ export function localCommand(entry: string): Command {
     .option('--time-scale <n>', 'simulated seconds per real second in the spot market', '10')
     .option('--demo', 'submit examples/testsleep.json, show its progress and a summary')
     .option('--exit-when-done', 'with --demo: exit when the demo job ends (0 if it succeeded and left nothing behind)')
-    .action(async (opts: { data: string; port: string; token?: string; host: string; sqsPort: string; dynamodbPort: string; simPort: string; sshPort: string; dispatchers: string; timeScale: string; demo?: boolean; exitWhenDone?: boolean }) => {
+    .option('--json', 'once running, print one JSON line {"url", "endpoints", "sshPort", "dataDir", "dispatcherPids", "env"} instead of the banner (--demo\'s lines go to stderr)')
+    .action(async (opts: { data: string; port: string; token?: string; host: string; sqsPort: string; dynamodbPort: string; simPort: string; sshPort: string; dispatchers: string; timeScale: string; demo?: boolean; exitWhenDone?: boolean; json?: boolean }) => {
       if (opts.exitWhenDone && !opts.demo) throw new UsageError('--exit-when-done: only with --demo');
       const timeScale = Number(opts.timeScale);
       if (!(timeScale > 0)) throw new UsageError(`--time-scale: must be a number > 0, got ${JSON.stringify(opts.timeScale)}`);
-      const log = createLogger({ name: 'local' });
-      const fleet = await startLocal({
-        dataDir: path.resolve(opts.data),
-        port: parsePort(opts.port, '--port'),
+      const log = createLogger({ name: 'local', stderr: opts.json === true });
+      const dataDir = path.resolve(opts.data);
+      const ports = {
+        '--port': parsePort(opts.port, '--port'),
+        '--sqs-port': parsePort(opts.sqsPort, '--sqs-port'),
+        '--dynamodb-port': parsePort(opts.dynamodbPort, '--dynamodb-port'),
+        '--sim-port': parsePort(opts.simPort, '--sim-port'),
+        '--ssh-port': parsePort(opts.sshPort, '--ssh-port'),
+      };
+      const options = {
+        dataDir,
+        port: ports['--port'],
         statusToken: statusToken(opts.token),
         host: opts.host,
-        sqsPort: parsePort(opts.sqsPort, '--sqs-port'),
-        dynamodbPort: parsePort(opts.dynamodbPort, '--dynamodb-port'),
+        sqsPort: ports['--sqs-port'],
+        dynamodbPort: ports['--dynamodb-port'],
         dispatchers: parseCount(opts.dispatchers, '--dispatchers', 1, 16),
-        simPort: parsePort(opts.simPort, '--sim-port'),
+        simPort: ports['--sim-port'],
         timeScale,
-        sshPort: parsePort(opts.sshPort, '--ssh-port'),
+        sshPort: ports['--ssh-port'],
         self: { execPath: process.execPath, execArgv: process.execArgv, entry },
         log,
         childEnv: process.stdout.isTTY ? { SPOTBATCH_LOG_FORMAT: 'pretty' } : {},
-      });
-      console.log(
+        childLogsToStderr: opts.json === true,
+      };
+      const fleet = await listening({ host: opts.host, ports }, () => startLocal(options));
+      // With --json, stdout carries the one JSON line and nothing else.
+      const say = opts.json ? (line: string) => console.error(line) : (line: string) => console.log(line);
+      if (opts.json) {
+        console.log(JSON.stringify({ url: fleet.url, endpoints: fleet.endpoints, sshPort: fleet.sshPort, dataDir, dispatcherPids: fleet.dispatcherPids(), env: fleet.env }));
+      } else console.log(
         [
           '',
-          `spotbatch local is running (data in ${path.resolve(opts.data)})`,
+          `spotbatch local is running (data in ${dataDir})`,
           `  status page: ${fleet.url}/ (JSON API under ${fleet.url}/api/jobs; health: ${fleet.url}/healthz)`,
           `  spot market simulator: ${fleet.endpoints.ec2} (admin: ${fleet.endpoints.ec2}/_sim/inventory, SSH port ${fleet.sshPort})`,
           `  dispatchers: pids ${fleet.dispatcherPids().join(', ')}`,
@@ -73,13 +88,13 @@ export function localCommand(entry: string): Command {
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));
       if (opts.demo) {
-        const result = await runDemo(fleet, (line) => console.log(line));
+        const result = await runDemo(fleet, say);
         if (opts.exitWhenDone) {
           stopping = true;
           await fleet.stop();
           process.exit(result.state === 'succeeded' && result.leftovers === 0 ? 0 : 1);
         }
-        console.log('The fleet keeps running; Ctrl-C stops it.');
+        say('The fleet keeps running; Ctrl-C stops it.');
       }
       await new Promise(() => undefined);
     });

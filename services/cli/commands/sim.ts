@@ -2,7 +2,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { createLogger } from '../../../shared/logger.js';
 import { parseLatency, startSimulator } from '../../simulator/index.js';
-import { UsageError } from '../errors.js';
+import { UsageError, listening } from '../errors.js';
 import { parsePort } from './common.js';
 
 function parseNumber(value: string, flag: string, integer: boolean): number {
@@ -42,9 +42,11 @@ export function simCommand(): Command {
     .option('--ssh-port <port>', 'SSH port on every instance address', '2222')
     .option('--json', 'print the endpoints as one JSON line ({"endpoint", "sshPort", "imdsPort", "admin"}) instead of the banner')
     .action(async (opts: { port: string; host: string; timeScale: string; seed: string; start?: string; launchLatency: string; data?: string; eventsQueue?: string; sshPort: string; json?: boolean }) => {
-      const logger = createLogger({ name: 'sim' });
-      const sim = await startSimulator({
-        port: parsePort(opts.port, '--port'),
+      const logger = createLogger({ name: 'sim', stderr: opts.json === true });
+      const port = parsePort(opts.port, '--port');
+      const sshPort = parsePort(opts.sshPort, '--ssh-port');
+      const options = {
+        port,
         host: opts.host,
         timeScale: parseNumber(opts.timeScale, '--time-scale', false),
         seed: parseNumber(opts.seed, '--seed', true),
@@ -52,9 +54,10 @@ export function simCommand(): Command {
         launchLatency: parseLaunchLatency(opts.launchLatency),
         ...(opts.data ? { dataDir: path.resolve(opts.data) } : {}),
         ...(opts.eventsQueue ? { eventsQueueUrl: opts.eventsQueue } : {}),
-        sshPort: parsePort(opts.sshPort, '--ssh-port'),
+        sshPort,
         logger,
-      });
+      };
+      const sim = await listening({ host: opts.host, ports: { '--port': port, '--ssh-port': sshPort } }, () => startSimulator(options));
       if (opts.json) console.log(JSON.stringify({ endpoint: sim.endpoint, sshPort: sim.sshPort, imdsPort: sim.imdsPort, admin: `${sim.endpoint}/_sim/` }));
       else console.log(
         [

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { createCoreClients, destroyClients } from '../../../shared/aws.js';
 import { startStatusServer } from '../../status/server.js';
-import { UsageError } from '../errors.js';
+import { UsageError, listening } from '../errors.js';
 import { configFor, loggerFor, parsePort } from './common.js';
 
 export const STATUS_TOKEN_ENV = 'SPOTBATCH_STATUS_TOKEN';
@@ -23,21 +23,25 @@ export function statusPageCommand(): Command {
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--token <token>', `require this bearer token on every route (also ${STATUS_TOKEN_ENV})`)
     .option('--poll <ms>', 'how often an open page refreshes itself, in ms (0: never)', '2000')
-    .action(async (opts: { port: string; host: string; token?: string; poll: string }, cmd: Command) => {
+    .option('--json', 'once listening, print one JSON line {"url", "host", "port", "tokenRequired"} instead of the address line')
+    .action(async (opts: { port: string; host: string; token?: string; poll: string; json?: boolean }, cmd: Command) => {
       const port = parsePort(opts.port, '--port');
       const token = statusToken(opts.token);
       if (!/^\d+$/.test(opts.poll)) throw new UsageError(`--poll: must be a whole number of ms, got ${JSON.stringify(opts.poll)}`);
       const config = configFor(cmd);
-      const log = loggerFor(config, 'status-page');
+      const log = loggerFor(config, 'status-page', { stderr: opts.json === true });
       const clients = createCoreClients({ region: config.region });
-      const server = await startStatusServer({ ddb: clients.ddb, prefix: config.prefix, port, host: opts.host, ...(token ? { token } : {}), pollMs: Number(opts.poll), log }).catch((err: unknown) => {
+      const server = await listening({ host: opts.host, ports: { '--port': port } }, () =>
+        startStatusServer({ ddb: clients.ddb, prefix: config.prefix, port, host: opts.host, ...(token ? { token } : {}), pollMs: Number(opts.poll), log }),
+      ).catch((err: unknown) => {
         destroyClients(clients);
         throw err;
       });
       if (!token && !['127.0.0.1', 'localhost', '::1'].includes(opts.host)) {
         log.warn({ host: opts.host }, `the status page is reachable beyond this machine without a token: set --token or ${STATUS_TOKEN_ENV}`);
       }
-      console.log(`status page: ${server.url}/${token ? ' (token required: open it once as /?token=...)' : ''}`);
+      if (opts.json) console.log(JSON.stringify({ url: server.url, host: opts.host, port: server.port, tokenRequired: token !== undefined }));
+      else console.log(`status page: ${server.url}/${token ? ' (token required: open it once as /?token=...)' : ''}`);
       const stop = (signal: string) => {
         log.info({ signal }, 'stopping the status page');
         server.close().then(() => {
