@@ -36,6 +36,8 @@ export const catalog = defineCatalog({
       attempt: z.number().int().min(1),
       exitCode: z.number().int().min(0).max(255).optional(),
       lost: z.string().max(1000).optional(),
+      /** The agent stopped a step that ran past its timeout: which one (1-based) and its limit. */
+      timedOut: z.object({ step: z.number().int().min(1), seconds: z.number().int().min(0) }).strict().optional(),
       stdoutTail: z.string().max(8192).default(''),
       stderrTail: z.string().max(8192).default(''),
     }).strict(),
@@ -91,8 +93,14 @@ export const catalog = defineCatalog({
     queue: 'master',
     // tries: how often it has looked again so far (its delay doubles per try); absent in a first (or older) message.
     schema: z.object({ jobId, tries: z.number().int().min(0).optional() }).strict(),
-    summary: 'once no instance of the job is alive, delete its security resources and close the job; until then look again later, pollSeconds doubled per try up to teardownMaxDelaySeconds',
+    summary: 'once no instance of the job is alive, delete its security resources, then job.complete; until then look again later, pollSeconds doubled per try up to teardownMaxDelaySeconds',
     sentBy: 'job.check, job.cancel, itself (delayed, with tries + 1), the reconciler',
+  },
+  'job.complete': {
+    queue: 'master',
+    schema: JobKey,
+    summary: "once the job's resources are gone: remove its checkpoints, close it succeeded, partially-failed or failed (or cancelled)",
+    sentBy: 'security.teardown',
   },
   'ec2.event': {
     queue: 'events',

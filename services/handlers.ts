@@ -1,7 +1,7 @@
 /** The production registry: service name -> handler, for `spotbatch dispatcher`. */
 import { catalog } from './catalog.js';
 import { Registry, type HandlerMap } from './dispatcher/registry.js';
-import { jobCancel, jobCheck } from './job/lifecycle.js';
+import { jobCancel, jobCheck, jobComplete } from './job/lifecycle.js';
 import { jobStart, jobSubmit } from './job/submit.js';
 import { securityCreate, securityTeardown } from './security/handlers.js';
 import { spotCheck, spotRequest } from './spot/handlers.js';
@@ -21,6 +21,7 @@ export const handlers: HandlerMap<typeof catalog> = {
   'step.check': stepCheck,
   'step.complete': stepComplete,
   'job.check': jobCheck,
+  'job.complete': jobComplete,
   'security.teardown': securityTeardown,
   'job.cancel': jobCancel,
   'ec2.event': ec2Event,

@@ -1,7 +1,8 @@
-/** job.check and job.cancel: closing a job when its tasks have ended, or on request. */
+/** job.check, job.complete and job.cancel: closing a job when its tasks have ended, or on request. */
 import { StateConflictError } from '../../shared/errors.js';
 import { isTerminal, taskMachine } from '../../shared/states.js';
 import type { HandlerContext } from '../dispatcher/context.js';
+import { removeCheckpoints } from '../checkpoint/lifecycle.js';
 import type { FleetCatalog } from '../catalog.js';
 import type { Outcome } from './model.js';
 import { allTasks, eachLimit, jobs, tasks } from './repo.js';
@@ -28,6 +29,29 @@ export async function jobCheck(body: { jobId: string }, ctx: Ctx): Promise<void>
   });
   ctx.log.info({ outcome, succeeded, tasks: all.length }, 'every task ended: tearing down');
   await ctx.bus.send('security.teardown', body);
+}
+
+/**
+ * The last step of a job, sent by security.teardown once nothing of the job is left in the cloud: its
+ * checkpoints go, and the job closes with its outcome (finishing) or as cancelled (cancelling). A duplicate,
+ * or one for a job already closed, changes nothing.
+ */
+export async function jobComplete(body: { jobId: string }, ctx: Ctx): Promise<void> {
+  const job = await jobs(ctx).get(body);
+  if (!job || (job.state !== 'finishing' && job.state !== 'cancelling')) return;
+  // The job's checkpoints are of no further use once its last instance is gone.
+  await removeCheckpoints(ctx, job);
+  const now = ctx.clock.now();
+  if (job.state === 'finishing') {
+    const outcome = job.outcome && job.outcome !== 'cancelled' ? job.outcome : 'failed';
+    await jobs(ctx).transition(body, { from: 'finishing', to: outcome, version: job.version, set: { endedAt: now } });
+    await ctx.store.events.append(job.jobId, `job.${outcome}`, { data: { torn_down: true } });
+    ctx.log.info({ outcome }, 'job finished; its resources are gone');
+  } else {
+    await jobs(ctx).transition(body, { from: 'cancelling', to: 'cancelled', version: job.version, set: { endedAt: now, outcome: 'cancelled' } });
+    await ctx.store.events.append(job.jobId, 'job.cancelled');
+    ctx.log.info('job cancelled; its resources are gone');
+  }
 }
 
 /** Cancel: no new attempts, every open task cancelled, instances and requests stopped, resources torn down. */

@@ -9,7 +9,6 @@ import { secretBox } from '../job/secrets.js';
 import { resolveImages } from '../spot/images.js';
 import { stopJobResources } from '../spot/cleanup.js';
 import { createJobSecurity, teardownJobSecurity } from './resources.js';
-import { removeCheckpoints } from '../checkpoint/lifecycle.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 
@@ -133,17 +132,6 @@ export async function securityTeardown(body: { jobId: string; tries?: number }, 
     }
     throw err;
   }
-  // The job's checkpoints are of no further use once its last instance is gone.
-  if (job.state === 'finishing' || job.state === 'cancelling') await removeCheckpoints(ctx, job);
-  const now = ctx.clock.now();
-  if (job.state === 'finishing') {
-    const outcome = job.outcome && job.outcome !== 'cancelled' ? job.outcome : 'failed';
-    await jobs(ctx).transition({ jobId: job.jobId }, { from: 'finishing', to: outcome, set: { endedAt: now } });
-    await ctx.store.events.append(job.jobId, `job.${outcome}`, { data: { torn_down: true } });
-    ctx.log.info({ outcome }, 'job finished; its resources are gone');
-  } else if (job.state === 'cancelling') {
-    await jobs(ctx).transition({ jobId: job.jobId }, { from: 'cancelling', to: 'cancelled', set: { endedAt: now, outcome: 'cancelled' } });
-    await ctx.store.events.append(job.jobId, 'job.cancelled');
-    ctx.log.info('job cancelled; its resources are gone');
-  }
+  // Nothing of the job is left in the cloud: job.complete closes it.
+  if (job.state === 'finishing' || job.state === 'cancelling') await ctx.bus.send('job.complete', { jobId: job.jobId });
 }

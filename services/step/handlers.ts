@@ -181,7 +181,7 @@ export async function stepCheck(body: TaskBody, ctx: Ctx): Promise<void> {
     await ctx.bus.send('rebalance.detected', { ...body, attempt: attempt.n, source: 'agent', ...(attempt.instanceId ? { instanceId: attempt.instanceId } : {}) });
   }
   if (status.state === 'exited') {
-    await ctx.bus.send('step.complete', { ...body, attempt: attempt.n, exitCode: status.exitCode ?? 255, ...tails });
+    await ctx.bus.send('step.complete', { ...body, attempt: attempt.n, exitCode: status.exitCode ?? 255, ...(status.timedOut ? { timedOut: status.timedOut } : {}), ...tails });
     return;
   }
   if (status.state === 'running' && status.agentAlive === false) {
@@ -215,7 +215,7 @@ async function lostUnlessReclaimed(ctx: Ctx, body: TaskBody, attempt: Attempt, l
 }
 
 export async function stepComplete(
-  body: TaskBody & { attempt: number; exitCode?: number; lost?: string; stdoutTail: string; stderrTail: string },
+  body: TaskBody & { attempt: number; exitCode?: number; lost?: string; timedOut?: { step: number; seconds: number }; stdoutTail: string; stderrTail: string },
   ctx: Ctx,
 ): Promise<void> {
   const loaded = await load(ctx, body);
@@ -232,6 +232,8 @@ export async function stepComplete(
     return;
   }
   const code = body.exitCode ?? 255;
+  // What ended the attempt, as a person reads it: the exit code, or the step the agent stopped at its timeout.
+  const what = body.timedOut ? `step ${body.timedOut.step} timed out after ${body.timedOut.seconds} s (exit code ${code})` : `exit code ${code}`;
   const ended = (outcome: Attempt['outcome'], reason?: string): Attempt[] => [
     ...task.attempts.slice(0, -1),
     { ...attempt, endedAt: now, exitCode: code, outcome, ...(reason ? { reason } : {}) },
@@ -247,14 +249,14 @@ export async function stepComplete(
       from: 'running',
       to: 'pending',
       version: task.version,
-      set: { attempts: ended('retry', `exit code ${code}`), failures, exitCode: code, ...tails },
+      set: { attempts: ended('retry', what), failures, exitCode: code, ...tails },
     });
     await ctx.store.events.append(job.jobId, 'task.retry', { taskId: task.taskId, data: { attempt: attempt.n, exitCode: code } });
     ctx.log.info({ attempt: attempt.n, exitCode: code, failures, maxAttempts: spec.retry.maxAttempts }, 'step failed with a retryable exit code: new attempt');
     await ctx.bus.send('spot.request', { jobId: body.jobId, taskId: body.taskId });
     return;
   }
-  const reason = retryable ? `exit code ${code} on ${failures} attempt(s) (retry.maxAttempts ${spec.retry.maxAttempts})` : `exit code ${code}`;
+  const reason = retryable ? `${what} on ${failures} attempt(s) (retry.maxAttempts ${spec.retry.maxAttempts})` : what;
   await endTask(ctx, job, task, { from: 'running', to: 'failed', exitCode: code, reason, attempts: ended('failed', reason), ...tails });
 }
 

@@ -130,6 +130,25 @@ describe('job lifecycle, end to end: failures and cancel', function () {
     expect(await leftovers(stack, jobId)).to.deep.equal([]);
   });
 
+  it("stops a step at its own timeout and fails the task saying which step timed out; the job's other steps keep the job-wide limit", async () => {
+    stack = await startStack();
+    const jobId = await stack.submit(
+      base({
+        name: 'step-timeout',
+        tasks: { count: 1 },
+        steps: [{ run: 'sleep 2; echo first' }, { run: 'sleep 120', timeout: '1s' }, { run: 'echo never' }],
+        timeouts: { step: '10m' },
+      }),
+    );
+    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
+    expect(job.state).to.equal('failed');
+    const [t] = await stack.tasks(jobId);
+    expect(t!.reason).to.equal('step 2 timed out after 1 s (exit code 124)');
+    expect(t!.attempts.map((a) => a.outcome)).to.deep.equal(['failed']);
+    expect(t!.stdoutTail).to.contain('first').and.not.contain('never');
+    expect(await leftovers(stack, jobId)).to.deep.equal([]);
+  });
+
   it('cancels a job while its steps run: nothing of it left, state cancelled', async () => {
     stack = await startStack();
     const jobId = await stack.submit(base({ name: 'cancel-me', tasks: { count: 3 }, steps: [{ run: 'sleep 600' }] }));
