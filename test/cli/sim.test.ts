@@ -10,7 +10,12 @@ describe('spotbatch CLI: sim', function () {
   });
 
   it('serves EC2 to the SDK on the printed endpoint and stops on SIGTERM with exit 0', async () => {
-    const sim = await serveCli(['sim', '--port', '0', '--ssh-port', '0', '--time-scale', '60', '--seed', '7'], {}, /export AWS_ENDPOINT_URL_EC2=(\S+)/, { built: true });
+    const sim = await serveCli(
+      ['sim', '--port', '0', '--ssh-port', '0', '--time-scale', '60', '--seed', '7', '--start', '2026-06-01T00:00:00Z', '--launch-latency', '0..2'],
+      {},
+      /export AWS_ENDPOINT_URL_EC2=(\S+)/,
+      { built: true },
+    );
     try {
       const endpoint = sim.match[1]!;
       expect(sim.stdout()).to.contain(`export AWS_ENDPOINT_URL_IAM=${endpoint}`);
@@ -18,6 +23,9 @@ describe('spotbatch CLI: sim', function () {
       const out = await ec2.send(new DescribeRegionsCommand({}));
       ec2.destroy();
       expect(out.Regions?.map((r) => r.RegionName)).to.include.members(['us-east-1', 'eu-west-1']);
+      // --start and --time-scale set the simulated clock
+      const health = (await (await fetch(new URL('/_sim/healthz', endpoint))).json()) as { clock: { simStart: number; timeScale: number } };
+      expect(health.clock).to.include({ simStart: Date.parse('2026-06-01T00:00:00Z'), timeScale: 60 });
       expect(await sim.stop()).to.equal(0);
     } finally {
       sim.child.kill('SIGKILL');
@@ -42,6 +50,11 @@ describe('spotbatch CLI: sim', function () {
   it('refuses bad flags with exit 2 and a message naming the flag', async () => {
     expectUsageError(await runCli(['sim', '--time-scale', 'fast'], {}, 60_000, { built: true }), '--time-scale: must be a number > 0, got "fast"');
     expectUsageError(await runCli(['sim', '--port', '70000'], {}, 60_000, { built: true }), '--port: must be a port number from 0 to 65535');
+    expectUsageError(
+      await runCli(['sim', '--launch-latency', '30..10'], {}, 60_000, { built: true }),
+      '--launch-latency: must be N (fixed seconds), MIN..MAX (uniform) or lognormal:MEDIAN,SIGMA',
+    );
+    expectUsageError(await runCli(['sim', '--start', 'yesterday'], {}, 60_000, { built: true }), '--start: must be an ISO 8601 time');
   });
 
   it('a port in use: exit 2, naming the address and --port, not the fleet\'s endpoints', async () => {

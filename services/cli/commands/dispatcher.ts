@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { buildDeps, startDispatcher, stopOnSignals } from '../../dispatcher/fleet.js';
 import { catalog } from '../../catalog.js';
 import { fleetRegistry } from '../../handlers.js';
+import { listening } from '../errors.js';
 import { configFor, loggerFor, parseCount, parsePort } from './common.js';
 
 export function dispatcherCommand(): Command {
@@ -18,7 +19,11 @@ export function dispatcherCommand(): Command {
       const config = configFor(cmd, overrides);
       const log = loggerFor(config, 'dispatcher');
       const deps = await buildDeps({ config, log, catalog });
-      const running = await startDispatcher(deps, fleetRegistry());
+      const { healthHost, healthPort } = config.dispatcher;
+      const running = await listening(
+        { host: healthHost, hostFlag: 'SPOTBATCH_HEALTH_HOST', ports: { [opts.healthPort !== undefined ? '--health-port' : 'SPOTBATCH_HEALTH_PORT']: healthPort } },
+        () => startDispatcher(deps, fleetRegistry()),
+      );
       if (running.health) log.info({ url: `${running.health.url}/healthz` }, 'health endpoint');
       stopOnSignals(running, log);
       await new Promise(() => undefined); // until a signal
