@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startStack, type Stack } from '../helpers/stack.js';
-import { cliEnv, ensureBuilt, runCli, type CliResult, type RunOptions } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { BUILT_ENTRY, cliEnv, ensureBuilt, runCli, type CliResult, type RunOptions } from '../helpers/cli.js';
 
 const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
 
@@ -75,6 +76,26 @@ describe('spotbatch CLI: submit, status, tasks, logs, cancel', function () {
     const ended = await cli(['cancel', jobId!]);
     expect(ended.code).to.equal(1);
     expect(ended.stdout).to.contain(`${jobId} has already ended (succeeded): nothing to cancel`);
+  });
+
+  it('submit --wait on a terminal: a progress bar redrawn in place, then the summary', async () => {
+    // util-linux script(1) runs the binary on a pseudo-terminal (stdout and stderr both), with no window size.
+    const quote = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
+    const line = [process.execPath, BUILT_ENTRY, 'submit', path.join(examples, 'testsleep.json'), '--wait'].map(quote).join(' ');
+    const child = spawn('script', ['-qec', line, '/dev/null'], {
+      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code, out).to.equal(0);
+    // Redrawn with a carriage return and erase-line, 80 columns wide when the terminal says nothing.
+    expect(out).to.match(/\r\[[#x.]+\] [0-3]\/3 /);
+    expect(out).to.contain('\x1b[K');
+    const ERASE = '\x1b[K';
+    for (const drawn of out.split('\r').filter((l) => l.startsWith('['))) expect(drawn.split(ERASE)[0]!.length).to.be.at.most(80);
+    expect(out).to.match(/job-[0-9a-f]{10} \(testsleep\) succeeded after/);
   });
 
   it('submit - --wait --json --quiet: a job that fails exits 1, its JSON says why; no progress', async () => {
