@@ -7,7 +7,9 @@ import { z } from 'zod';
 import { parseWith } from '../../shared/validation.js';
 import { CheckpointSpecSchema, checkpointPathUser } from '../checkpoint/spec.js';
 import { MAX_JOB_ID_LENGTH } from '../security/names.js';
-import { policyDocument } from '../security/policy.js';
+import { PolicyStatementSchema, policyDocument } from '../security/policy.js';
+
+export type { PolicyStatement } from '../security/policy.js';
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name (letters, digits, _; not starting with a digit)');
 const env = z.record(envName, z.string().max(32_768)).refine((e) => Object.keys(e).length <= 200, 'at most 200 variables');
@@ -63,34 +65,6 @@ export const UploadSchema = z
   })
   .strict();
 
-/** One or more of a policy's strings: "s3:GetObject" or ["s3:GetObject", "s3:PutObject"]. */
-const oneOrMore = (item: z.ZodString) => z.union([item, z.array(item).min(1).max(100)], { error: 'must be a string or a list of strings' });
-const iamAction = z.string().max(256).regex(/^(\*|[a-z0-9-]+:[A-Za-z0-9*?]+)$/, 'an IAM action such as "s3:GetObject", "s3:Get*" or "*"');
-const iamResource = z.string().max(2048).regex(/^(\*|arn:\S+)$/, 'an ARN (arn:aws:...) or "*"');
-const conditionValue = z.union([z.string(), z.number(), z.boolean()]);
-
-/**
- * A statement of an IAM identity policy, added to the job role's inline
- * policy (docs/security.md): the instances may then call what it allows.
- */
-export const PolicyStatementSchema = z
-  .object({
-    Sid: z.string().max(128).regex(/^[A-Za-z0-9]+$/, 'letters and digits only').optional(),
-    Effect: z.enum(['Allow', 'Deny']),
-    Action: oneOrMore(iamAction).optional(),
-    NotAction: oneOrMore(iamAction).optional(),
-    Resource: oneOrMore(iamResource).optional(),
-    NotResource: oneOrMore(iamResource).optional(),
-    /** {"StringEquals": {"s3:prefix": ["data/"]}}: operator, then condition key, then value(s). */
-    Condition: z.record(z.string().min(1).max(128), z.record(z.string().min(1).max(256), z.union([conditionValue, z.array(conditionValue).max(100)]))).optional(),
-  })
-  .strict()
-  .superRefine((st, ctx) => {
-    if ((st.Action === undefined) === (st.NotAction === undefined)) ctx.addIssue({ code: 'custom', path: ['Action'], message: 'give exactly one of "Action" or "NotAction"' });
-    if ((st.Resource === undefined) === (st.NotResource === undefined)) ctx.addIssue({ code: 'custom', path: ['Resource'], message: 'give exactly one of "Resource" or "NotResource"' });
-  });
-
-export type PolicyStatement = z.input<typeof PolicyStatementSchema>;
 
 /** The longest job id, for checking the policy's size before the id is known. */
 const LONGEST_JOB_ID = 'x'.repeat(MAX_JOB_ID_LENGTH);

@@ -2,7 +2,9 @@
  * The job role's documents: the trust policy (EC2 may assume it) and the one
  * inline policy, a minimal default plus the statements the spec adds.
  */
+import { z } from 'zod';
 import { PermanentError } from '../../shared/errors.js';
+import { issuesOf } from '../../shared/validation.js';
 
 /** IAM's limit on the inline policies of one role, in characters (whitespace excluded). */
 const MAX_POLICY_CHARS = 10_240;
@@ -29,14 +31,44 @@ export function defaultStatements(jobId: string): Record<string, unknown>[] {
   ];
 }
 
+/** One or more of a policy's strings: "s3:GetObject" or ["s3:GetObject", "s3:PutObject"]. */
+const oneOrMore = (item: z.ZodString) => z.union([item, z.array(item).min(1).max(100)], { error: 'must be a string or a list of strings' });
+const iamAction = z.string().max(256).regex(/^(\*|[a-z0-9-]+:[A-Za-z0-9*?]+)$/, 'an IAM action such as "s3:GetObject", "s3:Get*" or "*"');
+const iamResource = z.string().max(2048).regex(/^(\*|arn:\S+)$/, 'an ARN (arn:aws:...) or "*"');
+const conditionValue = z.union([z.string(), z.number(), z.boolean()]);
+
+/**
+ * A statement of an IAM identity policy, added to the job role's inline
+ * policy (docs/security.md): the instances may then call what it allows. The
+ * job spec's policyStatements are validated with it, and so is every statement
+ * again before the policy is written.
+ */
+export const PolicyStatementSchema = z
+  .object({
+    Sid: z.string().max(128).regex(/^[A-Za-z0-9]+$/, 'letters and digits only').optional(),
+    Effect: z.enum(['Allow', 'Deny']),
+    Action: oneOrMore(iamAction).optional(),
+    NotAction: oneOrMore(iamAction).optional(),
+    Resource: oneOrMore(iamResource).optional(),
+    NotResource: oneOrMore(iamResource).optional(),
+    /** {"StringEquals": {"s3:prefix": ["data/"]}}: operator, then condition key, then value(s). */
+    Condition: z.record(z.string().min(1).max(128), z.record(z.string().min(1).max(256), z.union([conditionValue, z.array(conditionValue).max(100)]))).optional(),
+  })
+  .strict()
+  .superRefine((st, ctx) => {
+    if ((st.Action === undefined) === (st.NotAction === undefined)) ctx.addIssue({ code: 'custom', path: ['Action'], message: 'give exactly one of "Action" or "NotAction"' });
+    if ((st.Resource === undefined) === (st.NotResource === undefined)) ctx.addIssue({ code: 'custom', path: ['Resource'], message: 'give exactly one of "Resource" or "NotResource"' });
+  });
+
+export type PolicyStatement = z.input<typeof PolicyStatementSchema>;
+
 function checkStatement(s: unknown, i: number): Record<string, unknown> {
-  if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new PermanentError(`security: policyStatements.${i}: must be an object`);
-  const st = s as Record<string, unknown>;
-  if (st.Effect !== 'Allow' && st.Effect !== 'Deny') throw new PermanentError(`security: policyStatements.${i}.Effect: must be Allow or Deny`);
-  if (st.Action === undefined && st.NotAction === undefined) throw new PermanentError(`security: policyStatements.${i}: needs Action or NotAction`);
-  if (st.Resource === undefined && st.NotResource === undefined) throw new PermanentError(`security: policyStatements.${i}: needs Resource or NotResource`);
-  if (st.Principal !== undefined || st.NotPrincipal !== undefined) throw new PermanentError(`security: policyStatements.${i}: an identity policy takes no Principal`);
-  return st;
+  const parsed = PolicyStatementSchema.safeParse(s);
+  if (!parsed.success) {
+    const first = issuesOf(parsed.error, `policyStatements[${i}]`)[0]!;
+    throw new PermanentError(`security: ${first.path}: ${first.rule}`);
+  }
+  return parsed.data;
 }
 
 /** The inline policy document (JSON), or PermanentError naming the bad statement. */

@@ -4,11 +4,8 @@
  * health port in use is a usage error naming the option.
  */
 import { expect } from 'chai';
-import { destroyClients } from '../../shared/aws.js';
-import { setup } from '../../shared/setup.js';
 import type { Emulators } from '../../services/local/emulators.js';
-import { clientsFor, testConfig, testEmulators, uniquePrefix } from '../helpers/fleet.js';
-import { emulatorEnv, ensureBuilt, expectUsageError, occupiedPort, runCli, serveCli } from '../helpers/cli.js';
+import { emulatorsWithSetup, ensureBuilt, expectUsageError, occupiedPort, runCli, serveCli } from '../helpers/cli.js';
 
 describe('spotbatch CLI: dispatcher', function () {
   this.timeout(300_000);
@@ -18,15 +15,9 @@ describe('spotbatch CLI: dispatcher', function () {
   before(async function () {
     this.timeout(600_000);
     await ensureBuilt();
-    emu = await testEmulators();
-    const prefix = uniquePrefix();
-    const clients = clientsFor(emu);
-    try {
-      await setup(clients, testConfig(prefix));
-    } finally {
-      destroyClients(clients);
-    }
-    env = { ...emulatorEnv(emu, prefix), LOG_LEVEL: 'info', SPOTBATCH_LOG_FORMAT: 'json' };
+    const ready = await emulatorsWithSetup();
+    emu = ready.emu;
+    env = { ...ready.env, LOG_LEVEL: 'info', SPOTBATCH_LOG_FORMAT: 'json' };
   });
   after(() => emu?.stop());
 

@@ -4,11 +4,8 @@
  * --json, and bad input (exit 2, naming the option to fix).
  */
 import { expect } from 'chai';
-import { destroyClients } from '../../shared/aws.js';
-import { setup } from '../../shared/setup.js';
 import type { Emulators } from '../../services/local/emulators.js';
-import { clientsFor, testConfig, testEmulators, uniquePrefix } from '../helpers/fleet.js';
-import { emulatorEnv, ensureBuilt, expectUsageError, occupiedPort, runCli, serveCli } from '../helpers/cli.js';
+import { emulatorsWithSetup, ensureBuilt, expectUsageError, occupiedPort, runCli, serveCli } from '../helpers/cli.js';
 
 const TOKEN = 'status-page-test-token';
 const JSON_LINE = /^(\{.*\})\n/;
@@ -25,15 +22,9 @@ describe('spotbatch CLI: status-page', function () {
   before(async function () {
     this.timeout(600_000);
     await ensureBuilt();
-    emu = await testEmulators();
-    const prefix = uniquePrefix();
-    const clients = clientsFor(emu);
-    try {
-      await setup(clients, testConfig(prefix)); // the tables the page reads
-    } finally {
-      destroyClients(clients);
-    }
-    env = { ...emulatorEnv(emu, prefix), SPOTBATCH_STATUS_TOKEN: '' };
+    const ready = await emulatorsWithSetup();
+    emu = ready.emu;
+    env = { ...ready.env, SPOTBATCH_STATUS_TOKEN: '' };
   });
   after(() => emu?.stop());
 

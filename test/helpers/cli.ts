@@ -10,6 +10,9 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Emulators } from '../../services/local/emulators.js';
+import { destroyClients } from '../../shared/aws.js';
+import { setup } from '../../shared/setup.js';
+import { clientsFor, testConfig, testEmulators, uniquePrefix } from './fleet.js';
 import type { Stack } from './stack.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -46,6 +49,19 @@ export function emulatorEnv(emu: Emulators, prefix: string): NodeJS.ProcessEnv {
     AWS_SECRET_ACCESS_KEY: 'test',
     SPOTBATCH_PREFIX: prefix,
   };
+}
+
+/** Fresh emulators with a new prefix's queues and tables set up, and the environment a CLI process needs for them. */
+export async function emulatorsWithSetup(): Promise<{ emu: Emulators; env: NodeJS.ProcessEnv }> {
+  const emu = await testEmulators();
+  const prefix = uniquePrefix();
+  const clients = clientsFor(emu);
+  try {
+    await setup(clients, testConfig(prefix));
+  } finally {
+    destroyClients(clients);
+  }
+  return { emu, env: emulatorEnv(emu, prefix) };
 }
 
 /** The environment a user's shell would have to talk to the stack's fleet (and, with its secret key, to its instances). */
