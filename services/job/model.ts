@@ -18,6 +18,8 @@ export type Outcome = 'succeeded' | 'partially-failed' | 'failed' | 'cancelled';
 export interface JobAttrs {
   name: string;
   spec: JobSpec;
+  /** specDigest of the spec as job.submit received it (services/job/spec-digest.ts): which spec won this id. */
+  specDigest?: string;
   taskCount: number;
   submittedAt: number;
   /** Who may reach tcp/22 of the job's instances. */
@@ -49,6 +51,12 @@ export interface Attempt {
   spotRequestId?: string;
   instanceId?: string;
   ip?: string;
+  /**
+   * The instance's SSH host public key (OpenSSH line, `ssh-ed25519 AAAA...`):
+   * given to the instance in its user data (cloud-init ssh_keys) at the
+   * request, checked on every SSH connection. Public: safe to show.
+   */
+  hostKey?: string;
   requestedAt: number;
   fulfilledAt?: number;
   runningAt?: number;

@@ -7,11 +7,11 @@
  */
 import { ConfigError, PermanentError } from '../../shared/errors.js';
 import type { Config } from '../../shared/config.js';
-import type { EncryptedSecret } from '../../shared/secrets.js';
+import { UnknownKeyIdError, type EncryptedSecret } from '../../shared/secrets.js';
 import type { Store } from '../../shared/store/index.js';
 import { currentAttempt, type Attempt } from '../job/model.js';
 import { jobs, tasks, type JobRow, type TaskRow } from '../job/repo.js';
-import { secretBox } from '../job/secrets.js';
+import { privateKeyContext, secretBox } from '../job/secrets.js';
 import { taskId as taskIdOf } from '../job/spec.js';
 import type { SshTarget } from '../step/ssh.js';
 
@@ -28,6 +28,14 @@ export class NoInstanceError extends PermanentError {
   constructor(message: string) {
     super(message);
     this.name = 'NoInstanceError';
+  }
+}
+
+/** The attempt has no host key to check the instance against: no connection is made. */
+export class HostKeyMissingError extends PermanentError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'HostKeyMissingError';
   }
 }
 
@@ -82,22 +90,27 @@ export async function taskInstance(store: Store, config: Config, jobId: string, 
   if (typeof attempt === 'string') {
     throw new NoInstanceError(`task ${task.taskId} of job ${jobId} has no running instance (${attempt}); its last output: \`spotbatch logs ${jobId} ${task.taskId}\``);
   }
+  if (!attempt.hostKey) {
+    // Attempts requested before host keys were pinned: no way to tell the instance from an impostor.
+    throw new HostKeyMissingError(`task ${task.taskId} of job ${jobId}: attempt ${attempt.n} has no pinned host key, so its instance cannot be told from an impostor: refusing to connect`);
+  }
   const region = job.security!.regions[attempt.pool.region]!;
   return {
     job,
     task,
     attempt,
     target: {
+      hostPublicKey: attempt.hostKey,
       host: attempt.ip!,
       port: config.lifecycle.sshPort,
       username: job.spec.instances.user,
-      privateKey: decryptKey(config, region.privateKey),
+      privateKey: decryptKey(config, region.privateKey, privateKeyContext(job.jobId, attempt.pool.region)),
       readyTimeoutMs: 20_000,
     },
   };
 }
 
-function decryptKey(config: Config, secret: EncryptedSecret): string {
+function decryptKey(config: Config, secret: EncryptedSecret, context: string): string {
   if (!config.lifecycle.secretKey) {
     throw new ConfigError([
       {
@@ -107,10 +120,10 @@ function decryptKey(config: Config, secret: EncryptedSecret): string {
     ]);
   }
   try {
-    return secretBox(config).decrypt(secret);
-  } catch {
-    throw new ConfigError([
-      { path: 'SPOTBATCH_SECRET_KEY (lifecycle.secretKey)', rule: "cannot decrypt the job's private key: it is not the secret key of the fleet that ran the job" },
-    ]);
+    return secretBox(config).decrypt(secret, context);
+  } catch (err) {
+    // The box's messages name key ids and the job, never a key.
+    const why = err instanceof UnknownKeyIdError ? 'it is not the secret key of the fleet that ran the job' : 'the stored key is not readable';
+    throw new ConfigError([{ path: 'SPOTBATCH_SECRET_KEY (lifecycle.secretKey)', rule: `cannot decrypt the job's private key: ${why} (${(err as Error).message})` }]);
   }
 }

@@ -12,6 +12,12 @@ export const faultsSchema = z
     insufficientCapacity: z
       .array(z.object({ region: z.string().optional(), availabilityZone: z.string().optional(), instanceType: z.string().optional() }).strict())
       .optional(),
+    /**
+     * Instances started while set ignore the host keys of their user data
+     * (cloud-init ssh_keys) and present one of their own: an impostor at the
+     * instance's address, for tests of host key pinning.
+     */
+    forgedHostKeys: z.boolean().optional(),
     /** Milliseconds added (real time) before every API answer. */
     latencyMs: z.number().int().min(0).max(60_000).optional(),
   })
@@ -52,6 +58,10 @@ export class Faults {
         (f.availabilityZone === undefined || f.availabilityZone === zone) &&
         (f.instanceType === undefined || f.instanceType === instanceType),
     );
+  }
+
+  forgedHostKeys(): boolean {
+    return this.settings.forgedHostKeys === true;
   }
 
   latencyMs(): number {

@@ -38,6 +38,8 @@ export interface LaunchRequest {
   tags: Tags;
   reservationId: string;
   clientToken?: string;
+  /** User data as EC2 keeps it (base64). */
+  userData?: string;
 }
 
 export class Lifecycle {
@@ -85,6 +87,7 @@ export class Lifecycle {
       roleName: req.roleName,
       tags: req.tags,
       clientToken: req.clientToken,
+      ...(req.userData ? { userData: req.userData } : {}),
       launchOrdinal: ordinal,
       timers: [],
       started: false,
@@ -133,6 +136,8 @@ export class Lifecycle {
         imageId: inst.imageId,
         ip: inst.ip,
         authorizedKeys: this.authorizedKeys(inst),
+        // An injected forgery: the instance ignores its cloud-init host keys, as an impostor at its address would.
+        ...(inst.userData && !this.sim.faults.forgedHostKeys() ? { userData: Buffer.from(inst.userData, 'base64').toString('utf8') } : {}),
         loginUser: 'ec2-user',
         iamRoleName: inst.roleName,
         spot: inst.spot,
@@ -371,6 +376,7 @@ export class Lifecycle {
       roleName: profile?.roleName,
       tags: new Map(),
       reservationId: ids.reservation(),
+      ...(spec.UserData ? { userData: spec.UserData } : {}),
     });
     for (const t of req.timers) this.clock.cancel(t);
     req.timers = [];

@@ -7,6 +7,7 @@ import { currentAttempt, poolKey, resourceTags, type Attempt } from '../job/mode
 import { jobRegions } from '../job/regions.js';
 import { jobs, tasks, type JobRow, type TaskRow } from '../job/repo.js';
 import { cancelSpotRequest, terminateInstance } from './cleanup.js';
+import { attemptHostKey, hostKeyUserData } from './host-keys.js';
 import { choosePool } from './placement.js';
 import { currentPrices } from './pricing.js';
 import { failTask } from '../step/outcome.js';
@@ -72,6 +73,8 @@ export async function requestAttempt(ctx: Ctx, job: JobRow, task: TaskRow, n: nu
   const imageId = job.images[pool.region]?.[pool.type];
   if (!imageId) throw new PermanentError(`no image resolved for ${pool.type} in ${pool.region}`);
   const tags = Object.entries({ ...resourceTags(job.jobId, spec), 'spotbatch:task': task.taskId, 'spotbatch:attempt': String(n) }).map(([Key, Value]) => ({ Key, Value }));
+  // The instance's host key, pinned: the same for every delivery of this attempt (see host-keys.ts).
+  const hostKey = attemptHostKey(ctx.config, job, task.taskId, n);
   const out = await cloud.ec2(pool.region).send(
     new RequestSpotInstancesCommand({
       // The same attempt asks once, however often this message is delivered.
@@ -87,13 +90,14 @@ export async function requestAttempt(ctx: Ctx, job: JobRow, task: TaskRow, n: nu
         SecurityGroupIds: [sec.securityGroupId],
         IamInstanceProfile: { Arn: security.instanceProfileArn },
         Placement: { AvailabilityZone: pool.zone },
+        UserData: hostKeyUserData(hostKey),
       },
       TagSpecifications: [{ ResourceType: 'spot-instances-request', Tags: tags }],
     }),
   );
   const requestId = out.SpotInstanceRequests?.[0]?.SpotInstanceRequestId;
   if (!requestId) throw new Error('RequestSpotInstances answered without a request id');
-  return { n, pool, price: placement.price, spotRequestId: requestId, requestedAt: now, placement: placement.why };
+  return { n, pool, price: placement.price, spotRequestId: requestId, hostKey: hostKey.public, requestedAt: now, placement: placement.why };
 }
 
 export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {

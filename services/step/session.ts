@@ -12,8 +12,9 @@ import { PermanentError, TransientError } from '../../shared/errors.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { Attempt } from '../job/model.js';
 import type { JobRow } from '../job/repo.js';
-import { secretBox } from '../job/secrets.js';
+import { privateKeyContext, secretBox } from '../job/secrets.js';
 import { connectSsh, type ExecResult, type SshSession, type SshTarget } from './ssh.js';
+import { HostKeyMismatchError } from './ssh-errors.js';
 
 /** The attempt's run folder on the instance, relative to the login home. */
 export const taskDir = (jobId: string, taskId: string, attempt: number): string => `.spotbatch/tasks/${jobId}/${taskId}/${attempt}`;
@@ -123,23 +124,29 @@ class PooledSession implements SshSession {
  * reached, PermanentError when it never will (as connectSsh). close() hands
  * the connection back to the dispatcher's pool.
  */
-export async function sshSessionFor(ctx: Pick<HandlerContext, 'config'>, job: JobRow, attempt: Attempt): Promise<SshSession> {
+export async function sshSessionFor(ctx: Pick<HandlerContext, 'config'> & Partial<Pick<HandlerContext, 'log'>>, job: JobRow, attempt: Attempt): Promise<SshSession> {
   const region = job.security?.regions[attempt.pool.region];
   if (!region || !attempt.ip) throw new PermanentError(`attempt ${attempt.n} has no instance address or key`);
+  // Every connection checks the instance's host key against the one the attempt gave it (services/spot/host-keys.ts).
+  if (!attempt.hostKey) throw new PermanentError(`attempt ${attempt.n} has no pinned host key: refusing to connect to ${attempt.instanceId ?? attempt.ip}`);
   const target: SshTarget = {
+    hostPublicKey: attempt.hostKey,
     host: attempt.ip,
     port: ctx.config.lifecycle.sshPort,
     username: job.spec.instances.user,
-    privateKey: secretBox(ctx.config).decrypt(region.privateKey),
+    privateKey: secretBox(ctx.config).decrypt(region.privateKey, privateKeyContext(job.jobId, attempt.pool.region)),
     readyTimeoutMs: 10_000,
   };
   // The instance id keeps two instances that had the same address apart.
-  const key = `${attempt.instanceId ?? '-'}|${target.username}@${target.host}:${target.port}|${job.jobId}`;
+  const key = `${attempt.instanceId ?? '-'}|${target.username}@${target.host}:${target.port}|${job.jobId}|${attempt.hostKey}`;
   const { entry, reused } = acquire(key, target);
   try {
     await entry.session;
   } catch (err) {
     release(key, entry);
+    if (err instanceof HostKeyMismatchError) {
+      ctx.log?.warn({ attempt: attempt.n, instanceId: attempt.instanceId, ip: attempt.ip, pinned: err.pinned, presented: err.presented }, 'SSH host key mismatch: not connecting to this instance');
+    }
     throw err;
   }
   return new PooledSession(key, target, entry, reused);

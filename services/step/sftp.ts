@@ -1,7 +1,8 @@
 import type { Dirent } from 'node:fs';
-import { chmod, mkdir, readdir, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Attributes, FileEntry, SFTPWrapper, Stats } from 'ssh2';
+import { PermanentError } from '../../shared/errors.js';
 
 /** Promise wrappers over ssh2's callback SFTP client, and whole-tree copies. */
 
@@ -61,14 +62,62 @@ export async function readRemote(sftp: SFTPWrapper, p: string): Promise<Buffer |
   }
 }
 
-/** Copy a local file or folder (recursively, following symlinks) to an absolute remote path; modes kept. */
+/** How deep a tree copy goes: deeper is a symlink loop or a hostile server, not a checkpoint. */
+export const MAX_TREE_DEPTH = 64;
+
+/** A name in a folder listing that would leave the folder: refused, nothing of it copied. */
+export class UnsafeNameError extends PermanentError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnsafeNameError';
+  }
+}
+
+/**
+ * A name from a folder listing must be one path component: not empty, not
+ * `.` or `..`, no `/` (so not absolute either) and no NUL. Anything else is
+ * refused, naming the entry (JSON-quoted, so a NUL or a newline shows).
+ */
+export function checkEntryName(name: string, folder: string): string {
+  if (typeof name !== 'string' || name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
+    throw new UnsafeNameError(`the listing of ${folder} has an entry named ${JSON.stringify(name)}: a name must be one path component (no "/", "..", "." or NUL); nothing of it is copied`);
+  }
+  return name;
+}
+
+function tooDeep(where: string): UnsafeNameError {
+  return new UnsafeNameError(`${where} is more than ${MAX_TREE_DEPTH} folders deep (a symbolic link loop?); copy refused there`);
+}
+
+function within(root: string, p: string): boolean {
+  const rel = path.relative(root, p);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/**
+ * Copy a local file or folder (recursively) to an absolute remote path; modes
+ * kept. Symbolic links are followed when they stay inside the folder copied;
+ * one that leads out of it is refused (PermanentError naming it), so a tree
+ * cannot carry files from elsewhere on this host.
+ */
 export async function putTree(sftp: SFTPWrapper, localPath: string, remotePath: string): Promise<void> {
+  const root = await realpath(localPath);
+  await putEntry(sftp, localPath, remotePath, root, 0);
+}
+
+async function putEntry(sftp: SFTPWrapper, localPath: string, remotePath: string, root: string, depth: number): Promise<void> {
+  if (depth > MAX_TREE_DEPTH) throw tooDeep(localPath);
+  if (depth > 0 && (await lstat(localPath)).isSymbolicLink()) {
+    const target = await realpath(localPath);
+    if (!within(root, target)) throw new UnsafeNameError(`${localPath} is a symbolic link out of the folder being copied; refused (nothing copied from there)`);
+  }
   const info = await stat(localPath);
   if (info.isDirectory()) {
     await mkdirp(sftp, remotePath);
     const entries: Dirent[] = await readdir(localPath, { withFileTypes: true });
     for (const entry of entries) {
-      await putTree(sftp, path.join(localPath, entry.name), path.posix.join(remotePath, entry.name));
+      const name = checkEntryName(entry.name, localPath);
+      await putEntry(sftp, path.join(localPath, name), path.posix.join(remotePath, name), root, depth + 1);
     }
     return;
   }
@@ -77,14 +126,31 @@ export async function putTree(sftp: SFTPWrapper, localPath: string, remotePath: 
   await call((cb) => sftp.chmod(remotePath, info.mode & 0o7777, cb));
 }
 
-/** Copy a remote file or folder (recursively) to a local path; modes kept. */
+/**
+ * Copy a remote file or folder (recursively) to a local path; modes kept.
+ * The server's names are checked (checkEntryName) and nothing is written
+ * through a symbolic link below `localPath`: every file lands inside it.
+ */
 export async function getTree(sftp: SFTPWrapper, remotePath: string, localPath: string): Promise<void> {
   const attrs = await call<Stats>((cb) => sftp.stat(remotePath, cb));
   await mkdir(path.dirname(localPath), { recursive: true });
-  await getEntry(sftp, remotePath, localPath, attrs);
+  await getEntry(sftp, remotePath, localPath, attrs, 0);
 }
 
-async function getEntry(sftp: SFTPWrapper, remotePath: string, localPath: string, attrs: Attributes): Promise<void> {
+/** Below the copy's root, a local path must not exist as a symbolic link (writing through it would land elsewhere). */
+async function refuseLocalLink(localPath: string): Promise<void> {
+  try {
+    if ((await lstat(localPath)).isSymbolicLink()) {
+      throw new UnsafeNameError(`${localPath} is a symbolic link here; refusing to write through it`);
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+async function getEntry(sftp: SFTPWrapper, remotePath: string, localPath: string, attrs: Attributes, depth: number): Promise<void> {
+  if (depth > MAX_TREE_DEPTH) throw tooDeep(remotePath);
+  if (depth > 0) await refuseLocalLink(localPath);
   let kind = attrs.mode & S_IFMT;
   if (kind === S_IFLNK) {
     attrs = await call<Stats>((cb) => sftp.stat(remotePath, cb));
@@ -93,9 +159,10 @@ async function getEntry(sftp: SFTPWrapper, remotePath: string, localPath: string
   if (kind === S_IFDIR) {
     await mkdir(localPath, { recursive: true });
     const entries = await call<FileEntry[]>((cb) => sftp.readdir(remotePath, cb));
+    // Every name first: a listing with one bad name copies nothing of that folder.
+    for (const entry of entries) checkEntryName(entry.filename, remotePath);
     for (const entry of entries) {
-      if (entry.filename === '.' || entry.filename === '..') continue;
-      await getEntry(sftp, path.posix.join(remotePath, entry.filename), path.join(localPath, entry.filename), entry.attrs);
+      await getEntry(sftp, path.posix.join(remotePath, entry.filename), path.join(localPath, entry.filename), entry.attrs, depth + 1);
     }
     return;
   }

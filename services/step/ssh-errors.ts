@@ -1,4 +1,27 @@
+import { createHash } from 'node:crypto';
 import { PermanentError, TransientError } from '../../shared/errors.js';
+
+/**
+ * The instance presented a host key other than the attempt's pinned one: the
+ * handshake was ended before authentication. Permanent for that attempt (an
+ * impostor at the address, or an instance that is not the one launched); the
+ * message names both fingerprints, nothing secret.
+ */
+export class HostKeyMismatchError extends PermanentError {
+  constructor(
+    where: string,
+    readonly pinned: string,
+    readonly presented: string,
+  ) {
+    super(`SSH to ${where}: host key mismatch: the server presented ${presented}, the attempt's pinned host key is ${pinned}; refusing to connect`);
+    this.name = 'HostKeyMismatchError';
+  }
+}
+
+/** The SHA256 fingerprint of a public key blob, as ssh-keygen -l prints it. */
+export function fingerprintOfBlob(blob: Buffer): string {
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
 
 /**
  * How a failed SSH connection attempt is classified. Whatever the cause, the
@@ -16,10 +39,10 @@ export function classifyConnectError(err: unknown, where: string): PermanentErro
   if (level === 'client-authentication') {
     return new PermanentError(`SSH authentication failed for ${where}: the server refused the key`);
   }
-  if (typeof e.message === 'string' && /host denied/i.test(e.message)) {
-    return new PermanentError(`SSH to ${where}: the host key is not the expected one`);
-  }
   if (err instanceof PermanentError) return err;
+  if (typeof e.message === 'string' && /host denied/i.test(e.message)) {
+    return new PermanentError(`SSH to ${where}: host key mismatch: the server's host key is not the attempt's pinned one; refusing to connect`);
+  }
   if (typeof e.message === 'string' && /cannot parse privatekey|unsupported key format|encrypted private key/i.test(e.message)) {
     return new PermanentError(`SSH private key for ${where} cannot be used: not an unencrypted OpenSSH or PEM private key`);
   }
@@ -28,8 +51,10 @@ export function classifyConnectError(err: unknown, where: string): PermanentErro
   return new TransientError(`SSH to ${where}: ${reason}`);
 }
 
-/** An SFTP failure: a missing or forbidden path is permanent, anything else (connection gone) transient. */
+/** An SFTP failure: a missing or forbidden path, or a name or link refused by the copy, is permanent; anything else (connection gone) transient. */
 export function classifySftpError(err: unknown, what: string): PermanentError | TransientError {
+  // Already decided (an unsafe name, a refused link): keep the verdict, say where.
+  if (err instanceof PermanentError) return new PermanentError(`${what}: ${err.message}`, { cause: err });
   const e = (err ?? {}) as { code?: unknown; message?: unknown };
   const message = typeof e.message === 'string' ? firstLine(e.message) : String(err);
   // SFTP status codes: 2 NO_SUCH_FILE, 3 PERMISSION_DENIED; local fs: ENOENT, EACCES, ENOTDIR, EISDIR.

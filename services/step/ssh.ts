@@ -1,7 +1,7 @@
 import path from 'node:path';
 import ssh2, { type ClientChannel, type SFTPWrapper } from 'ssh2';
 import { PermanentError, TransientError } from '../../shared/errors.js';
-import { classifyConnectError, classifySftpError } from './ssh-errors.js';
+import { classifyConnectError, classifySftpError, fingerprintOfBlob, HostKeyMismatchError } from './ssh-errors.js';
 import { call, getTree, mkdirp, putTree, readRemote, writeRemote } from './sftp.js';
 
 /**
@@ -19,11 +19,12 @@ export interface SshTarget {
   /** Handshake and authentication must finish within this; default 20 s. */
   readyTimeoutMs?: number;
   /**
-   * Optional: the host key the instance must present (OpenSSH one-line
-   * `ssh-ed25519 AAAA...`, e.g. the simulator's `hostPublicKey` or a key read
-   * from the console output). Without it any host key is accepted.
+   * The host key the instance must present (OpenSSH one-line `ssh-ed25519
+   * AAAA...`): the attempt's pinned key (services/spot/host-keys.ts). Required:
+   * no connection accepts any host key. Another key ends the handshake before
+   * authentication (nothing is sent to the impostor) with a HostKeyMismatchError.
    */
-  hostPublicKey?: string;
+  hostPublicKey: string;
 }
 
 export interface ExecResult {
@@ -75,11 +76,12 @@ function connectWith<T>(target: SshTarget, wrap: (client: ssh2.Client, where: st
   return new Promise((resolve, reject) => {
     const client = new ssh2.Client();
     let settled = false;
+    let mismatch: HostKeyMismatchError | undefined;
     const fail = (err: unknown): void => {
       if (settled) return;
       settled = true;
       client.end();
-      reject(classifyConnectError(err, where));
+      reject(mismatch ?? classifyConnectError(err, where));
     };
     client.once('ready', () => {
       if (settled) return;
@@ -89,13 +91,20 @@ function connectWith<T>(target: SshTarget, wrap: (client: ssh2.Client, where: st
     client.on('error', fail);
     client.once('close', () => fail(new Error('connection closed before authentication')));
     try {
+      const pin = pinnedHostKey(target.hostPublicKey, where);
       client.connect({
         host: target.host,
         port: target.port,
         username: target.username,
         privateKey: target.privateKey,
         readyTimeout: target.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
-        ...(target.hostPublicKey === undefined ? {} : { hostVerifier: pinnedHostKey(target.hostPublicKey) }),
+        // Ask only for the pinned key's type, so that a server with several host keys shows that one.
+        ...(pin.algorithms ? { algorithms: { serverHostKey: pin.algorithms } } : {}),
+        hostVerifier: (key: Buffer) => {
+          const ok = pin.verify(key);
+          if (!ok) mismatch = new HostKeyMismatchError(where, pin.fingerprint, fingerprintOfBlob(key));
+          return ok;
+        },
         keepaliveInterval: 15_000,
         keepaliveCountMax: 4,
       });
@@ -106,13 +115,24 @@ function connectWith<T>(target: SshTarget, wrap: (client: ssh2.Client, where: st
   });
 }
 
+/** Host key algorithms that present a key of this type (undefined: ssh2's defaults). */
+const ALGORITHMS: Record<string, ssh2.ServerHostKeyAlgorithm[]> = {
+  'ssh-ed25519': ['ssh-ed25519'],
+  'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
+  'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
+  'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
+  'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+};
+
 /** A host verifier that accepts only this public key. */
-function pinnedHostKey(line: string): (key: Buffer) => boolean {
-  const parsed = ssh2.utils.parseKey(line);
+function pinnedHostKey(line: string, where: string): { verify: (key: Buffer) => boolean; fingerprint: string; algorithms?: ssh2.ServerHostKeyAlgorithm[] } {
+  const parsed = typeof line === 'string' && line.trim() !== '' ? ssh2.utils.parseKey(line) : undefined;
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
-  if (!key || key instanceof Error) throw new PermanentError('hostPublicKey is not an OpenSSH public key line');
+  if (!key || key instanceof Error || key.isPrivateKey()) {
+    throw new PermanentError(`SSH to ${where}: no pinned host key to check (hostPublicKey is not an OpenSSH public key line): refusing to connect`);
+  }
   const expected = key.getPublicSSH();
-  return (offered: Buffer) => offered.equals(expected);
+  return { verify: (offered: Buffer) => offered.equals(expected), fingerprint: fingerprintOfBlob(expected), algorithms: ALGORITHMS[key.type] };
 }
 
 class Session implements SshSession {

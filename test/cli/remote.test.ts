@@ -165,6 +165,7 @@ describe('spotbatch CLI: ssh, exec, upload, download, logs on a running task', f
     const wrong = await cli(['download', jobId, '0', 'inbox', dir], { env: { SPOTBATCH_SECRET_KEY: generateSecretKey() } });
     expect(wrong.code).to.equal(2);
     expect(wrong.stderr).to.contain('not the secret key of the fleet that ran the job');
+    expect(wrong.stderr).to.match(/made with key id [0-9a-f]{16}/).and.contain('SPOTBATCH_SECRET_KEYS_PREVIOUS');
     for (const r of [job, task, nokey, wrong]) noSecrets(r);
   });
 

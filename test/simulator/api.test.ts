@@ -45,6 +45,8 @@ import {
   RemoveRoleFromInstanceProfileCommand,
 } from '@aws-sdk/client-iam';
 import ssh2 from 'ssh2';
+import { hostKeyUserData } from '../../services/spot/host-keys.js';
+import { generateEd25519KeyPair } from '../../services/simulator/runtime/index.js';
 import { fetchSimulatorClock, startSimulator } from '../../services/simulator/index.js';
 import { errorOf, startHarness, waitFor } from './helpers.js';
 import type { Harness } from './helpers.js';
@@ -274,6 +276,49 @@ describe('simulator: EC2 and IAM API', function () {
     expect((await waitUntilInstanceTerminated(waiter, { InstanceIds: [id] })).state).to.equal('SUCCESS');
     const closed = await h.ec2.send(new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [sirId] }));
     expect(closed.SpotInstanceRequests![0]!.Status!.Code).to.equal('instance-terminated-by-user');
+  });
+
+  it('honours cloud-init ssh_keys in user data (RunInstances, RequestSpotInstances): the instance presents that host key', async () => {
+    const viaRun = generateEd25519KeyPair();
+    const viaSpot = generateEd25519KeyPair();
+    const waiter = { client: h.ec2, maxWaitTime: 20, minDelay: 1, maxDelay: 1 };
+    const sg = await h.ec2.send(new CreateSecurityGroupCommand({ GroupName: 'ssh-host-keys', Description: 'ssh from here' }));
+    await h.ec2.send(
+      new AuthorizeSecurityGroupIngressCommand({ GroupId: sg.GroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: '127.0.0.1/32' }] }] }),
+    );
+    const SecurityGroupIds = [sg.GroupId!];
+    const runId = await runningInstance({ UserData: hostKeyUserData(viaRun), SecurityGroupIds });
+    const sir = await h.ec2.send(
+      new RequestSpotInstancesCommand({ LaunchSpecification: { ImageId: imageId, InstanceType: 'm5.large', UserData: hostKeyUserData(viaSpot), SecurityGroupIds } }),
+    );
+    const sirId = sir.SpotInstanceRequests![0]!.SpotInstanceRequestId!;
+    await waitUntilSpotInstanceRequestFulfilled(waiter, { SpotInstanceRequestIds: [sirId] });
+    const spotId = (await h.ec2.send(new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [sirId] }))).SpotInstanceRequests![0]!.InstanceId!;
+    const plain = await runningInstance({ SecurityGroupIds });
+    await waitUntilInstanceRunning(waiter, { InstanceIds: [runId, spotId, plain] });
+    const presented = async (id: string): Promise<string> => {
+      const d = await h.ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }));
+      const ip = d.Reservations![0]!.Instances![0]!.PublicIpAddress!;
+      // What the SSH server shows in the handshake (authentication then fails: no key pair here, and none needed).
+      return new Promise((resolve, reject) => {
+        const c = new ssh2.Client();
+        let seen: Buffer | undefined;
+        c.on('error', () => (seen ? resolve(`ssh-ed25519 ${seen.toString('base64')}`) : reject(new Error('no host key seen'))));
+        c.connect({ host: ip, port: h.sim.sshPort, username: 'ec2-user', privateKey: generateEd25519KeyPair().private, hostVerifier: (key: Buffer) => ((seen = key), true) });
+      });
+    };
+    expect(await presented(runId)).to.equal(viaRun.public);
+    expect(await presented(spotId)).to.equal(viaSpot.public);
+    const own = await presented(plain);
+    expect(own).to.not.be.oneOf([viaRun.public, viaSpot.public]);
+    expect((await h.admin<{ hostPublicKey: string }>('GET', `/_sim/instances/${runId}/host-key`)).body.hostPublicKey).to.equal(viaRun.public);
+    // An impostor at the address (POST): another key from then on.
+    const forged = await h.admin<{ hostPublicKey: string }>('POST', `/_sim/instances/${runId}/host-key`);
+    expect(await presented(runId)).to.equal(forged.body.hostPublicKey).and.not.equal(viaRun.public);
+    const bad = await errorOf(h.ec2.send(new RunInstancesCommand({ ImageId: imageId, MinCount: 1, MaxCount: 1, UserData: 'not base64!' })));
+    expect(bad.name).to.equal('InvalidParameterValue');
+    await terminated([runId, spotId, plain]);
+    await h.ec2.send(new DeleteSecurityGroupCommand({ GroupId: sg.GroupId }));
   });
 
   it('keeps regions apart', async () => {

@@ -3,10 +3,11 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PermanentError, TransientError } from '../../shared/errors.js';
-import { generateEd25519KeyPair } from '../../services/simulator/runtime/index.js';
+import { createInstanceRuntime, generateEd25519KeyPair } from '../../services/simulator/runtime/index.js';
+import { HostKeyMismatchError } from '../../services/step/ssh-errors.js';
 import { shellQuote, shellWords } from '../../services/step/shell.js';
 import { connectSsh, type SshSession } from '../../services/step/ssh.js';
-import { nextIp, rejection, startInstance, type TestInstance } from './helpers.js';
+import { nextIp, rejection, startForger, startInstance, type TestInstance } from './helpers.js';
 
 const NASTY = ['plain', '', ' lead and trail ', "it's", '"double"', '$HOME', '$(id)', '`id`', 'a;b|c&d', 'line1\nline2', 'trailing\n\n', 'ünïcödé ✓ 日本', '-n', '*', '\\', "'", "''", 'tab\there', '~', '!x'];
 
@@ -69,13 +70,74 @@ describe('step/ssh', function () {
     expect((err as Error).message).to.not.include('SECRETSECRET');
   });
 
-  it('checks a pinned host key when given one', async function () {
-    const pinned = await connectSsh({ ...inst.target, hostPublicKey: inst.runtime.hostPublicKey });
+  it('checks the pinned host key: the one of the user data passes, any other is a HostKeyMismatchError', async function () {
+    // The helper's instance got its host key through cloud-init ssh_keys in its user data.
+    expect(inst.runtime.hostPublicKey(inst.instanceId)).to.equal(inst.target.hostPublicKey);
+    const pinned = await connectSsh(inst.target);
     expect((await pinned.exec('echo pinned')).stdout).to.equal('pinned\n');
     pinned.close();
-    const wrong = await rejection(connectSsh({ ...inst.target, hostPublicKey: generateEd25519KeyPair().public }));
+    const other = generateEd25519KeyPair();
+    const wrong = await rejection(connectSsh({ ...inst.target, hostPublicKey: other.public }));
+    expect(wrong).to.be.instanceOf(HostKeyMismatchError);
     expect(wrong).to.be.instanceOf(PermanentError);
-    expect((wrong as Error).message).to.match(/host key/);
+    expect((wrong as Error).message).to.match(/host key mismatch/);
+    expect((wrong as Error).message).to.not.match(/PRIVATE KEY/);
+  });
+
+  it('refuses to connect without a pinned host key (empty, garbage, a private key)', async function () {
+    const secret = generateEd25519KeyPair().private;
+    for (const hostPublicKey of ['', 'not a key', secret, undefined as unknown as string]) {
+      const err = await rejection(connectSsh({ ...inst.target, hostPublicKey }));
+      expect(err, String(hostPublicKey)).to.be.instanceOf(PermanentError);
+      expect((err as Error).message).to.match(/no pinned host key/);
+      expect((err as Error).message).to.not.include(secret.split('\n')[1]!);
+    }
+  });
+
+  it('a changed host key is refused before authentication (nothing reaches the impostor)', async function () {
+    const second = await startInstance();
+    try {
+      const changed = second.runtime.replaceHostKey(second.instanceId);
+      expect(changed).to.be.a('string').and.not.equal(second.target.hostPublicKey);
+      const err = await rejection(connectSsh(second.target));
+      expect(err).to.be.instanceOf(HostKeyMismatchError);
+      expect((err as Error).message).to.match(/host key mismatch/);
+      // No command ran: the impostor's sandbox got nothing.
+      const pinnedNow = await connectSsh({ ...second.target, hostPublicKey: changed! });
+      expect((await pinnedNow.exec('ls -A "$HOME" | wc -l')).stdout.trim()).to.equal('0');
+      pinnedNow.close();
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('a second ssh2 server on the address with another key sees no authentication attempt', async function () {
+    const forger = await startForger();
+    try {
+      const err = await rejection(connectSsh({ ...inst.target, host: forger.host, port: forger.port }));
+      expect(err).to.be.instanceOf(HostKeyMismatchError);
+      expect(forger.authAttempts).to.equal(0);
+    } finally {
+      await forger.close();
+    }
+  });
+
+  it('without user data ssh_keys, each instance generates a host key of its own', async function () {
+    const sandboxRoot = await mkdtemp(path.join(tmpdir(), 'spotbatch-hostkeys-'));
+    const runtime = await createInstanceRuntime({ sandboxRoot, sshPort: 0, imdsPort: 0 });
+    try {
+      const base = { region: 'us-east-1', availabilityZone: 'us-east-1a', instanceType: 't3.micro', imageId: 'ami-12345678', authorizedKeys: [], loginUser: 'ec2-user', spot: true, launchTime: new Date() };
+      await runtime.start({ ...base, instanceId: 'i-0000000000000a1', ip: nextIp(), userData: '#!/bin/sh\necho not a cloud-config\n' });
+      await runtime.start({ ...base, instanceId: 'i-0000000000000a2', ip: nextIp() });
+      const a = runtime.hostPublicKey('i-0000000000000a1');
+      const b = runtime.hostPublicKey('i-0000000000000a2');
+      expect(a).to.match(/^ssh-ed25519 /);
+      expect(b).to.match(/^ssh-ed25519 /);
+      expect(a).to.not.equal(b);
+    } finally {
+      await runtime.close();
+      await rm(sandboxRoot, { recursive: true, force: true });
+    }
   });
 
   it('answers TransientError when nobody listens (instance still booting)', async function () {

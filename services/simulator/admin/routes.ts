@@ -1,4 +1,4 @@
-/** The admin API under /_sim/: inventory, stats, interrupt, faults, reset, healthz. JSON in and out. */
+/** The admin API under /_sim/: inventory, stats, interrupt, rebalance, host-key, faults, reset, healthz. JSON in and out. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
 import type { SimContext } from '../context.js';
@@ -70,6 +70,15 @@ export async function handleAdmin(sim: SimContext, stats: Stats, hooks: AdminHoo
       noticeTime: new Date(inst.noticeTime!).toISOString(),
       terminationTime: new Date(inst.noticeTime! + 120_000).toISOString(),
     });
+  }
+  const hostKey = /^\/_sim\/instances\/([^/]+)\/host-key$/.exec(route);
+  if (hostKey && (method === 'POST' || method === 'GET')) {
+    const id = decodeURIComponent(hostKey[1]!);
+    if (!sim.world.instances.get(id)) return error(res, 404, 'InstanceNotFound', `no instance ${id}`, { field: 'id' });
+    // GET: the host key the instance presents; POST: it presents a new one from now on (an impostor at its address).
+    const key = method === 'POST' ? sim.runtime.replaceHostKey(id) : sim.runtime.hostPublicKey(id);
+    if (!key) return error(res, 409, 'NotRunning', `instance ${id} has no running SSH server`, { field: 'id' });
+    return json(res, 200, { instanceId: id, hostPublicKey: key });
   }
   const rebalance = /^\/_sim\/instances\/([^/]+)\/rebalance$/.exec(route);
   if (rebalance && method === 'POST') {

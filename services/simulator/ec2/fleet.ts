@@ -19,7 +19,7 @@ import { ids } from '../ids.js';
 import { invalidParameter, required } from '../protocol/errors.js';
 import type { ResolvedProfile } from '../state/profiles.js';
 import type { Tags } from '../state/records.js';
-import { checkArchitecture, checkGroups, checkImage, checkKey, checkProfile, checkType, checkZone, parsePrice } from './launch.js';
+import { checkArchitecture, checkGroups, checkImage, checkKey, checkProfile, checkType, checkUserData, checkZone, parsePrice } from './launch.js';
 import { launchInstances } from './launch-instances.js';
 import { findLaunchTemplate } from './launch-templates.js';
 import { tagsFor } from './tags.js';
@@ -44,6 +44,7 @@ interface Candidate {
   spotCapacity: boolean;
   onDemandCapacity: boolean;
   templateTags: Tags;
+  userData?: string;
 }
 
 const SPOT_STRATEGIES = ['lowest-price', 'diversified', 'capacity-optimized', 'capacity-optimized-prioritized', 'price-capacity-optimized'];
@@ -99,6 +100,7 @@ function candidates(call: CallContext, input: CreateFleetCommandInput): Candidat
           spotCapacity: !faulted && call.sim.market.hasCapacity(pool, now),
           onDemandCapacity: !faulted,
           templateTags: tagsFor(data.TagSpecifications, 'instance'),
+          userData: checkUserData(data.UserData, 'LaunchTemplateData.UserData'),
         });
       }
     });
@@ -189,6 +191,7 @@ export const fleetActions: Record<string, ActionDef> = {
           profile: c.profile,
           tags,
           reservationId: ids.reservation(),
+          ...(c.userData ? { userData: c.userData } : {}),
         });
         instances.push({
           LaunchTemplateAndOverrides: spec(c),

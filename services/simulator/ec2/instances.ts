@@ -25,6 +25,7 @@ import {
   checkKey,
   checkProfile,
   checkType,
+  checkUserData,
   checkZone,
   insufficientCapacity,
   parsePrice,
@@ -77,6 +78,7 @@ export const instanceActions = {
     const groupIds = checkGroups(call, input.SecurityGroupIds, input.SecurityGroups);
     const wanted = checkZone(call, input.Placement?.AvailabilityZone, 'Placement.AvailabilityZone');
     const profile = checkProfile(call, input.IamInstanceProfile, 'IamInstanceProfile');
+    const userData = checkUserData(input.UserData, 'UserData');
     const market = input.InstanceMarketOptions;
     const spot = market?.MarketType === 'spot';
     if (market?.MarketType && !spot) throw invalidParameter('InstanceMarketOptions.MarketType', `'${market.MarketType}' is not supported`);
@@ -114,6 +116,7 @@ export const instanceActions = {
       tags: tagsFor(input.TagSpecifications, 'instance'),
       reservationId,
       clientToken: input.ClientToken,
+      ...(userData ? { userData } : {}),
     });
     return { ReservationId: reservationId, OwnerId: ACCOUNT_ID, Groups: [], Instances: launched.map((i, n) => instanceView(call.sim, i, n)) };
   }),

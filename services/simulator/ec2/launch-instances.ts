@@ -20,6 +20,8 @@ export interface LaunchBatch {
   tags: Tags;
   reservationId: string;
   clientToken?: string;
+  /** User data, base64. */
+  userData?: string;
 }
 
 export function launchInstances(call: CallContext, b: LaunchBatch): InstanceRecord[] {
@@ -41,6 +43,7 @@ export function launchInstances(call: CallContext, b: LaunchBatch): InstanceReco
       tags: new Map(b.tags),
       reservationId: b.reservationId,
       clientToken: b.clientToken,
+      ...(b.userData ? { userData: b.userData } : {}),
     });
     if (spotRequestId) {
       const now = call.sim.clock.date();
@@ -60,6 +63,7 @@ export function launchInstances(call: CallContext, b: LaunchBatch): InstanceReco
           SecurityGroups: groupIdentifiers(call, b.groupIds),
           Placement: { AvailabilityZone: b.zone },
           ...(b.profileSpec ? { IamInstanceProfile: b.profileSpec } : {}),
+          ...(b.userData ? { UserData: b.userData } : {}),
         },
         instanceId: inst.instanceId,
         createTime: now,

@@ -77,6 +77,14 @@ export function spotZones(call: CallContext, type: string, wanted?: string): { z
     .sort((a, b) => a.price - b.price || a.zone.localeCompare(b.zone));
 }
 
+/** User data as EC2 takes it: base64, at most 16 KB decoded (InvalidParameterValue otherwise). The base64 is kept as given. */
+export function checkUserData(userData: string | undefined, param: string): string | undefined {
+  if (userData === undefined || userData === '') return undefined;
+  if (!/^[A-Za-z0-9+/\r\n]*={0,2}[\r\n]*$/.test(userData)) throw invalidParameter(param, 'Invalid BASE64 encoding of user data.');
+  if (Buffer.from(userData, 'base64').length > 16 * 1024) throw invalidParameter(param, 'User data is limited to 16384 bytes');
+  return userData;
+}
+
 export function parsePrice(value: string | undefined, param: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);

@@ -18,7 +18,7 @@ import { applyFilters, tagFilterValues } from '../protocol/filters.js';
 import { paginate } from '../protocol/paginate.js';
 import { tagList } from '../state/records.js';
 import type { SpotRequestRecord } from '../state/records.js';
-import { checkArchitecture, checkGroups, checkImage, checkKey, checkProfile, checkType, checkZone, groupIdentifiers, parsePrice } from './launch.js';
+import { checkArchitecture, checkGroups, checkImage, checkKey, checkProfile, checkType, checkUserData, checkZone, groupIdentifiers, parsePrice } from './launch.js';
 import { tagsFor } from './tags.js';
 
 type Out<T> = Omit<T, '$metadata'>;
@@ -87,6 +87,7 @@ export const spotRequestActions = {
     const groupIds = checkGroups(call, spec.SecurityGroupIds, spec.SecurityGroups);
     const zone = checkZone(call, spec.Placement?.AvailabilityZone, 'LaunchSpecification.Placement.AvailabilityZone');
     checkProfile(call, spec.IamInstanceProfile, 'LaunchSpecification.IamInstanceProfile');
+    checkUserData(spec.UserData, 'LaunchSpecification.UserData');
     const count = input.InstanceCount ?? 1;
     if (!Number.isInteger(count) || count < 1 || count > 1000) throw invalidParameter('InstanceCount', 'must be between 1 and 1000');
     const type_ = input.Type ?? 'one-time';

@@ -1,6 +1,7 @@
 import type { Server, Socket } from 'node:net';
 import ssh2, { type ParsedKey } from 'ssh2';
 import { silentLogger, type Logger } from '../../../shared/logger.js';
+import { hostKeysFromUserData } from './cloud-init.js';
 import { createImds } from './imds.js';
 import { mountNamespaceWorks } from './namespace.js';
 import { closeServer, listen, reservePort, trackedServer } from './listeners.js';
@@ -20,8 +21,6 @@ export interface InstanceRuntimeOptions {
   /** Metadata service port on every instance address; default 8009; 0 = pick one free port. */
   imdsPort?: number;
   logger?: Logger;
-  /** Private host key (OpenSSH or PEM) shared by every instance; an ed25519 key is generated when absent. */
-  hostKey?: string;
   /**
    * Run each command in a mount namespace where /home and /tmp are the sandbox's, so that
    * `/home/ec2-user/...` works in commands as on a real instance. true: required (creation fails
@@ -32,8 +31,6 @@ export interface InstanceRuntimeOptions {
 
 /** The runtime as createInstanceRuntime returns it: the contract plus what a local caller may want to show. */
 export interface LocalInstanceRuntime extends InstanceRuntime {
-  /** The SSH host public key every instance presents, OpenSSH one-line format (`ssh-ed25519 AAAA...`), for known_hosts. */
-  readonly hostPublicKey: string;
   /** Whether commands run in a mount namespace (see InstanceRuntimeOptions.mountNamespace). */
   readonly mountNamespace: boolean;
 }
@@ -44,6 +41,8 @@ export const DEFAULT_IMDS_PORT = 8009;
 const LOOPBACK_INSTANCE_IP = /^127\.(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)$/;
 
 interface InstanceState extends MetadataSource {
+  /** The host keys its SSH server presents: from the user data's cloud-init ssh_keys, else one of its own. */
+  hostKeys: ParsedKey[];
   sandbox?: Sandbox;
   ssh?: { server: Server; sockets: Set<Socket> };
   imds?: { server: Server; sockets: Set<Socket> };
@@ -64,14 +63,14 @@ export function generateEd25519KeyPair(): { private: string; public: string } {
   throw new Error('could not generate a well-formed ed25519 key pair');
 }
 
-function parseHostKey(hostKey: string | undefined): ParsedKey {
-  const source = hostKey ?? generateEd25519KeyPair().private;
-  const parsed = ssh2.utils.parseKey(source);
-  if (parsed instanceof Error) throw new Error(`invalid SSH host key: ${parsed.message}`);
+function generatedHostKey(): ParsedKey {
+  const parsed = ssh2.utils.parseKey(generateEd25519KeyPair().private);
   const key = Array.isArray(parsed) ? (parsed[0] as ParsedKey | undefined) : parsed;
-  if (!key || !key.isPrivateKey()) throw new Error('the SSH host key must be a private key');
+  if (!key || key instanceof Error) throw new Error('could not parse a generated host key');
   return key;
 }
+
+const publicLine = (key: ParsedKey): string => `${key.type} ${key.getPublicSSH().toString('base64')}`;
 
 /**
  * The instance runtime: per instance an SSH server and a metadata service on
@@ -80,7 +79,6 @@ function parseHostKey(hostKey: string | undefined): ParsedKey {
  */
 export async function createInstanceRuntime(opts: InstanceRuntimeOptions): Promise<LocalInstanceRuntime> {
   const logger = (opts.logger ?? silentLogger()).child({ component: 'instance-runtime' });
-  const hostKey = parseHostKey(opts.hostKey);
   const reservations: Array<() => Promise<void>> = [];
   const portFor = async (requested: number | undefined, fallback: number): Promise<number> => {
     if (requested !== 0) return requested ?? fallback;
@@ -107,7 +105,7 @@ export async function createInstanceRuntime(opts: InstanceRuntimeOptions): Promi
   const releasing = new Map<string, Promise<void>>();
   const processes = new ProcessTable();
   const imds = createImds((address) => byIp.get(address));
-  const shared: SshShared = { hostKey, processes, logger, imdsPort, mountNamespace };
+  const shared: SshShared = { processes, logger, imdsPort, mountNamespace };
   let closed = false;
 
   async function bringUp(state: InstanceState): Promise<void> {
@@ -121,7 +119,7 @@ export async function createInstanceRuntime(opts: InstanceRuntimeOptions): Promi
         socket.destroy();
         return;
       }
-      serveSshConnection(shared, { spec, sandbox }, socket);
+      serveSshConnection(shared, { spec, sandbox, hostKeys: state.hostKeys }, socket);
     });
     state.imds = trackedServer((socket) => imds.acceptConnection(socket));
     for (const { server } of [state.ssh, state.imds]) {
@@ -167,8 +165,21 @@ export async function createInstanceRuntime(opts: InstanceRuntimeOptions): Promi
   const runtime: LocalInstanceRuntime = {
     sshPort,
     imdsPort,
-    hostPublicKey: `${hostKey.type} ${hostKey.getPublicSSH().toString('base64')}`,
     mountNamespace,
+
+    hostPublicKey(instanceId: string): string | undefined {
+      const key = byId.get(instanceId)?.hostKeys[0];
+      return key ? publicLine(key) : undefined;
+    },
+
+    replaceHostKey(instanceId: string): string | undefined {
+      const state = byId.get(instanceId);
+      if (!state || state.stopped) return undefined;
+      const key = generatedHostKey();
+      state.hostKeys = [key];
+      logger.info({ instanceId }, 'instance host key replaced: SSH clients that pinned the old key must refuse it');
+      return publicLine(key);
+    },
 
     async start(spec: InstanceSpec): Promise<void> {
       if (closed) throw new Error('the instance runtime is closed');
@@ -177,7 +188,10 @@ export async function createInstanceRuntime(opts: InstanceRuntimeOptions): Promi
       }
       if (byId.has(spec.instanceId)) throw new Error(`instance ${spec.instanceId} is already started`);
       if (byIp.has(spec.ip)) throw new Error(`address ${spec.ip} is already used by instance ${byIp.get(spec.ip)?.spec.instanceId}`);
-      const state: InstanceState = { spec, started: Promise.resolve() };
+      // cloud-init's SSH module: the user data's ssh_keys are the host keys; without them, one of its own.
+      const fromUserData = hostKeysFromUserData(spec.userData);
+      for (const why of fromUserData.skipped) logger.warn({ instanceId: spec.instanceId }, 'cloud-init: %s', why);
+      const state: InstanceState = { spec, hostKeys: fromUserData.keys.length ? fromUserData.keys : [generatedHostKey()], started: Promise.resolve() };
       byId.set(spec.instanceId, state);
       byIp.set(spec.ip, state);
       const previous = releasing.get(spec.ip);

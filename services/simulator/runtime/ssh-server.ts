@@ -14,7 +14,6 @@ import type { InstanceSpec } from './types.js';
 
 /** What SSH needs from the runtime, shared by every instance. */
 export interface SshShared {
-  hostKey: ParsedKey;
   processes: ProcessTable;
   logger: Logger;
   imdsPort: number;
@@ -26,6 +25,8 @@ export interface SshShared {
 export interface SshInstance {
   spec: InstanceSpec;
   sandbox: Sandbox;
+  /** The host keys this instance presents (its own: from its user data, or generated at launch). */
+  hostKeys: ParsedKey[];
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -34,11 +35,11 @@ const PROTECTED_ENV = new Set(['SPOTBATCH_INSTANCE_ID', 'SPOTBATCH_SANDBOX']);
 
 /**
  * Serve SSH on a socket accepted on the instance's address. An ssh2 Server is
- * made per connection (the parsed host key is shared), so an instance with no
- * connection holds no SSH objects at all.
+ * made per connection with the instance's own host keys, so an instance with
+ * no connection holds no SSH objects at all.
  */
 export function serveSshConnection(shared: SshShared, instance: SshInstance, socket: Socket): void {
-  const server = new ssh2.Server({ hostKeys: [{ key: shared.hostKey }], ident: 'OpenSSH_8.7' }, (client) =>
+  const server = new ssh2.Server({ hostKeys: instance.hostKeys.map((key) => ({ key })), ident: 'OpenSSH_8.7' }, (client) =>
     handleClient(shared, instance, client),
   );
   server.on('error', () => socket.destroy());

@@ -25,6 +25,12 @@ export interface InstanceSpec {
   /** Whether this is a spot instance (spot/* metadata paths exist only then). */
   spot: boolean;
   launchTime: Date;
+  /**
+   * The user data (decoded text, not base64). A `#cloud-config` with `ssh_keys`
+   * sets the host keys the instance presents (cloud-init's SSH module);
+   * without one the instance generates a host key of its own.
+   */
+  userData?: string;
   /** Security group check for an incoming SSH connection from `sourceIp` on tcp/`port`. */
   allowIngress?: (sourceIp: string, port: number) => boolean;
 }
@@ -46,6 +52,10 @@ export interface InstanceRuntime {
   notice(instanceId: string, notice: InterruptionNotice): void;
   /** events/recommendations/rebalance starts answering. */
   rebalance(instanceId: string, noticeTime: Date): void;
+  /** The host public key the instance presents (OpenSSH line), undefined when it is not started. */
+  hostPublicKey(instanceId: string): string | undefined;
+  /** From now on the instance presents a freshly generated host key (an impostor at its address); the new public key. */
+  replaceHostKey(instanceId: string): string | undefined;
   /** Kill every process tree of the instance, close its SSH sessions, unbind, remove the sandbox. Idempotent. */
   stop(instanceId: string): Promise<void>;
   /** Stop every instance and close the shared resources. */
