@@ -5,7 +5,22 @@
 import { z } from 'zod';
 import { defineCatalog } from '../shared/envelope.js';
 import { JobSpecSchema } from './job/spec.js';
+import { SpecReferenceSchema } from './artifacts/digest.js';
 import { Ec2EventSchema } from './events/schema.js';
+
+/**
+ * The body of job.submit: a job spec, or `{"specArtifact": "sha256:...", "id"?}` for a
+ * spec too large for a queue message (stored in the fleet's artifact store by the CLI).
+ * One schema is chosen by the body's shape, so a bad spec's issues keep their field paths.
+ */
+const JobSubmitBodySchema = z.unknown().transform((body, ctx) => {
+  const schema = typeof body === 'object' && body !== null && 'specArtifact' in body ? SpecReferenceSchema : JobSpecSchema;
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  // The chosen schema's issues as they are (paths and rules), not one "invalid input" for the whole body.
+  for (const issue of result.error.issues) ctx.addIssue({ ...issue } as Parameters<typeof ctx.addIssue>[0]);
+  return z.NEVER;
+});
 
 const jobId = z.string().regex(/^[a-z0-9][a-z0-9-]{2,62}$/, 'a job id');
 const taskId = z.string().regex(/^\d{4,5}$/, 'a task id (0000, 0001, ...)');
@@ -15,8 +30,8 @@ const TaskKey = z.object({ jobId, taskId }).strict();
 export const catalog = defineCatalog({
   'job.submit': {
     queue: 'master',
-    schema: JobSpecSchema,
-    summary: 'validate a job spec, store the job and its tasks, start it',
+    schema: JobSubmitBodySchema,
+    summary: 'validate a job spec (or read the one a `specArtifact` reference names), check the artifacts it names, store the job and its tasks, start it',
     sentBy: 'the CLI (`spotbatch submit`), or any SQS client',
   },
   'job.start': { queue: 'master', schema: JobKey, summary: 'submitted -> securing; asks for the security resources', sentBy: 'job.submit, the reconciler' },

@@ -5,14 +5,36 @@
  */
 import { z } from 'zod';
 import { parseWith } from '../../shared/validation.js';
+import { ownRecord } from '../../shared/records.js';
+import { ArtifactRefSchema, FileModeSchema } from '../artifacts/digest.js';
 import { CheckpointSpecSchema, checkpointPathUser } from '../checkpoint/spec.js';
 import { MAX_JOB_ID_LENGTH } from '../security/names.js';
 import { PolicyStatementSchema, policyDocument } from '../security/policy.js';
+import { checkPolicyGuard, type PolicyGuard } from '../security/guard.js';
+import { ENV_NAME, ENV_NAME_RULE, execBytes, hasNul, isReservedEnvName, MAX_EXEC_BYTES, NUL_RULE, RESERVED_ENV_RULE } from '../step/shell.js';
 
 export type { PolicyStatement } from '../security/policy.js';
 
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name (letters, digits, _; not starting with a digit)');
-const env = z.record(envName, z.string().max(32_768)).refine((e) => Object.keys(e).length <= 200, 'at most 200 variables');
+/** A field only the CLI reads (a local path): refused, with `rule`, in a spec sent to the fleet. */
+const localOnly = (rule: string) =>
+  z
+    .unknown()
+    .refine((v) => v === undefined, rule)
+    .optional();
+
+/*
+ * What the agent can carry (services/step/shell.ts, shared with checkPlan at step.run): a spec that breaks it
+ * is refused here, at submit, with the field path, so nothing is created for a spec that could never run.
+ */
+/** A word the step gets (argument, variable value): no NUL. */
+const word = (max: number) => z.string().max(max).refine((w) => !hasNul(w), NUL_RULE);
+const envName = z.string().regex(ENV_NAME, ENV_NAME_RULE);
+const env = ownRecord(envName, word(32_768))
+  .refine((e) => Object.keys(e).length <= 200, 'at most 200 variables')
+  .superRefine((e, ctx) => {
+    // On the variable (not its key), so the path survives the tasks union: tasks[0].env.SPOTBATCH_X.
+    for (const name of Object.keys(e)) if (isReservedEnvName(name)) ctx.addIssue({ code: 'custom', path: [name], message: RESERVED_ENV_RULE });
+  });
 
 /** A duration: seconds as a number, or "90s", "10m", "2h". */
 export const duration = z.union([
@@ -44,26 +66,51 @@ export const StepSchema = z
     name: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, ".", "_" or "-"').optional(),
     /** An inline POSIX sh script. */
     run: z.string().min(1).max(262_144).optional(),
-    /** A local script file, read at submit time and sent inline. */
-    script: z.string().min(1).optional(),
+    /** Or the script as an artifact of the fleet's store ("sha256:..."): the CLI stores a large `script` file so. */
+    artifact: ArtifactRefSchema.optional(),
+    /** A local script file: read by the CLI at submit time (inline as `run`, or stored as `artifact`); refused in a submitted spec. */
+    script: localOnly('a local file is read by the CLI (spotbatch submit); send the script inline as "run" or stored as "artifact"'),
     timeout: duration.optional(),
   })
   .strict()
-  .refine((s) => (s.run === undefined) !== (s.script === undefined), { message: 'exactly one of "run" or "script"' });
+  .refine((s) => (s.run === undefined) !== (s.artifact === undefined) || s.script !== undefined, { message: 'exactly one of "run" or "artifact"' });
 
 export const TaskInputSchema = z
   .object({
-    args: z.array(z.string().max(32_768)).max(256).optional(),
+    args: z.array(word(32_768)).max(256).optional(),
     env: env.optional(),
   })
   .strict();
 
+/** Inline upload content: at most this many characters (larger files go through the artifact store). */
+export const MAX_INLINE_UPLOAD = 65_536;
+
+/**
+ * A file or folder put on the instance (below the login home) before the step:
+ * inline `content`, one stored file (`artifact`), or a folder (`tree`: the
+ * artifact of its manifest). `from` (a local path) is the CLI's: it stores
+ * the files and sends one of the others; the fleet never opens a path a spec names.
+ */
 export const UploadSchema = z
   .object({
-    from: z.string().min(1),
+    from: localOnly('a local path is read by the CLI (spotbatch submit), which stores the files in the fleet\'s artifact store; a submitted spec gives "content", "artifact" or "tree"'),
     to: remotePath,
+    /** The file's text (UTF-8). */
+    content: z.string().max(MAX_INLINE_UPLOAD).optional(),
+    /** One file: its artifact in the fleet's store. */
+    artifact: ArtifactRefSchema.optional(),
+    /** A folder: the artifact of its manifest ({"files": [{"path", "artifact", "mode"}], "dirs": [...]}). */
+    tree: ArtifactRefSchema.optional(),
+    /** The file's mode (content or artifact); default 0644 (420). */
+    mode: FileModeSchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((u, ctx) => {
+    if (u.from !== undefined) return;
+    const given = [u.content, u.artifact, u.tree].filter((v) => v !== undefined).length;
+    if (given !== 1) ctx.addIssue({ code: 'custom', message: 'give exactly one of "content", "artifact" (a file) or "tree" (a folder)' });
+    else if (u.tree !== undefined && u.mode !== undefined) ctx.addIssue({ code: 'custom', path: ['mode'], message: 'only for a file ("content" or "artifact"); a tree\'s manifest gives each file\'s mode' });
+  });
 
 
 /** The longest job id, for checking the policy's size before the id is known. */
@@ -90,7 +137,7 @@ export const JobSpecSchema = z
       { error: 'must be {"count": N} or a list of tasks ({"args": [...], "env": {...}})' },
     ),
     /** The step as an argument vector: run as is, task args appended, never through a shell string. */
-    command: z.array(z.string().min(1).max(32_768)).min(1).max(256).optional(),
+    command: z.array(word(32_768).min(1)).min(1).max(256).optional(),
     /** Or a list of steps (inline scripts or local script files), run in order. */
     steps: z.array(StepSchema).min(1).max(20).optional(),
     env: env.optional(),
@@ -136,8 +183,7 @@ export const JobSpecSchema = z
     budgetUsd: z.number().positive().max(1_000_000).optional(),
     /** Statements added to the job role's inline policy, after spotbatch's default (its own log group). */
     policyStatements: z.array(PolicyStatementSchema).max(50).optional(),
-    tags: z
-      .record(z.string().min(1).max(120).regex(/^(?!aws:)(?!spotbatch:)/, 'must not start with "aws:" or "spotbatch:"'), z.string().max(250))
+    tags: ownRecord(z.string().min(1).max(120).regex(/^(?!aws:)(?!spotbatch:)/, 'must not start with "aws:" or "spotbatch:"'), z.string().max(250))
       .refine((t) => Object.keys(t).length <= 40, 'at most 40 tags')
       .default({}),
     /**
@@ -155,6 +201,15 @@ export const JobSpecSchema = z
   .superRefine((spec, ctx) => {
     if ((spec.command === undefined) === (spec.steps === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['command'], message: 'give exactly one of "command" or "steps"' });
+    }
+    // A step gets the command, its task's args and the job's and its task's env: no more than exec can pass.
+    let tooBig = 0;
+    for (const [i, t] of (Array.isArray(spec.tasks) ? spec.tasks : [{}]).entries()) {
+      const bytes = execBytes([...(spec.command ?? []), ...(t.args ?? [])], { ...spec.env, ...t.env });
+      if (bytes <= MAX_EXEC_BYTES) continue;
+      const path = Array.isArray(spec.tasks) ? ['tasks', i] : ['env'];
+      ctx.addIssue({ code: 'custom', path, message: `command, args and env come to ${bytes} bytes: more than a program can be given (at most ${MAX_EXEC_BYTES})` });
+      if (++tooBig === 3) break;
     }
     const both = spec.retry.retryExitCodes.filter((c) => spec.retry.failExitCodes.includes(c));
     if (both.length) ctx.addIssue({ code: 'custom', path: ['retry', 'failExitCodes'], message: `exit codes ${both.join(', ')} also listed in retryExitCodes` });
@@ -183,6 +238,16 @@ export const JobSpecSchema = z
 
 export type JobSpecInput = z.input<typeof JobSpecSchema>;
 export type JobSpec = z.output<typeof JobSpecSchema>;
+
+/**
+ * The fleet's IAM guard on the spec's policyStatements (config `security`,
+ * docs/security.md): a ValidationError naming each refused statement's field
+ * and rule. The CLI runs it before sending; job.submit runs it again with the
+ * dispatchers' configuration before anything exists.
+ */
+export function checkSpecPolicy(spec: { policyStatements?: readonly unknown[] | undefined }, guard: PolicyGuard): void {
+  checkPolicyGuard(spec.policyStatements, guard);
+}
 
 /** Parse a spec; throws a ValidationError listing every problem by field path and rule. */
 export function parseJobSpec(input: unknown): JobSpec {

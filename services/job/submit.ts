@@ -4,8 +4,13 @@ import { PermanentError, StateConflictError } from '../../shared/errors.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
 import type { JobSpec } from './spec.js';
-import { taskId, taskInputs } from './spec.js';
+import { checkSpecPolicy, taskId, taskInputs } from './spec.js';
 import { eachLimit, jobs, tasks } from './repo.js';
+import { specDigest } from './spec-digest.js';
+import { pinCheckpointStore } from '../checkpoint/location.js';
+import { configuredArtifactStore } from '../artifacts/index.js';
+import type { SpecReference } from '../artifacts/digest.js';
+import { checkSpecArtifacts, isSpecReference, loadSpecReference, specForRow } from '../artifacts/submit.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 
@@ -14,11 +19,17 @@ export function jobIdFor(spec: JobSpec, messageId: string): string {
   return spec.id ?? `job-${createHash('sha256').update(messageId).digest('hex').slice(0, 12)}`;
 }
 
-export async function jobSubmit(spec: JobSpec, ctx: Ctx): Promise<void> {
-  const badScript = spec.steps?.findIndex((s) => s.script !== undefined) ?? -1;
-  if (badScript >= 0) {
-    throw new PermanentError(`job spec: steps[${badScript}].script: a local file is read by the CLI; send the script inline as "run"`);
-  }
+export async function jobSubmit(body: JobSpec | SpecReference, ctx: Ctx): Promise<void> {
+  // A spec too large for a message comes from the artifact store; every artifact it names must be there.
+  const artifacts = configuredArtifactStore(ctx.config);
+  // A checkpoint store the fleet does not configure is refused here, before anything is stored; the name is pinned in the job row.
+  const received = isSpecReference(body) ? await loadSpecReference(body, artifacts) : body;
+  // Which spec this is, as submitted: the job row keeps the winner's, and only a submit of that spec fills the job in.
+  const digest = specDigest(received);
+  const spec = pinCheckpointStore(received, ctx.config);
+  await checkSpecArtifacts(spec, artifacts);
+  // The fleet's IAM guard, as the CLI checked it: a refused spec creates nothing.
+  checkSpecPolicy(spec, ctx.config.security);
   const ingressCidr = spec.ssh.ingressCidr ?? ctx.config.lifecycle.sshIngressCidr;
   if (!ingressCidr) {
     throw new PermanentError('job spec: ssh.ingressCidr: is required when the fleet has no SPOTBATCH_SSH_INGRESS_CIDR');
@@ -28,10 +39,17 @@ export async function jobSubmit(spec: JobSpec, ctx: Ctx): Promise<void> {
   const inputs = taskInputs(spec);
   let created = true;
   try {
-    await jobs(ctx).create({ jobId }, { name: spec.name, spec, taskCount: inputs.length, submittedAt: ctx.clock.now(), ingressCidr });
+    await jobs(ctx).create({ jobId }, { name: spec.name, spec: specForRow(spec), specDigest: digest, taskCount: inputs.length, submittedAt: ctx.clock.now(), ingressCidr });
   } catch (err) {
     if (!(err instanceof StateConflictError)) throw err;
     created = false;
+    // Two specs under one id (at the same moment, or later): the first stored wins whole; this one changes nothing.
+    const stored = (await jobs(ctx).get({ jobId }))?.specDigest;
+    if (stored !== undefined && stored !== digest) {
+      log.warn({ storedDigest: stored, submittedDigest: digest }, 'job ID already exists with another spec: this submit is ignored');
+      await ctx.store.events.append(jobId, 'job.submit-ignored', { data: { reason: 'job ID already exists with another spec', storedDigest: stored, submittedDigest: digest } });
+      return;
+    }
     if (err.actual?.state !== 'submitted') return; // a duplicate of a job already under way
   }
   // Tasks: conditional creates, so a redelivery after a crash fills in what is missing.

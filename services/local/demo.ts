@@ -12,6 +12,7 @@ import { resolveQueueUrls } from '../../shared/queues.js';
 import { Store } from '../../shared/store/index.js';
 import { catalog } from '../catalog.js';
 import { jobStatus, prepareSpec, submitJob } from '../job/client.js';
+import { configuredArtifactStore } from '../artifacts/index.js';
 import { formatJob, formatTasks } from '../cli/commands/jobs.js';
 import { LOCAL_CREDENTIALS, type LocalFleet } from './local.js';
 
@@ -33,10 +34,11 @@ export async function runDemo(fleet: LocalFleet, print: (line: string) => void, 
   const clients = createCoreClients({ region: fleet.config.region, endpoints: fleet.endpoints, credentials: LOCAL_CREDENTIALS });
   try {
     const file = demoSpecPath();
-    const spec = prepareSpec(JSON.parse(readFileSync(file, 'utf8')), path.dirname(file));
+    const artifacts = configuredArtifactStore(fleet.config);
+    const spec = await prepareSpec(JSON.parse(readFileSync(file, 'utf8')), path.dirname(file), artifacts);
     const bus = new MessageBus(clients.sqs, await resolveQueueUrls(clients.sqs, fleet.config.prefix), catalog);
     const store = new Store(clients.ddb, fleet.config.prefix);
-    const jobId = await submitJob(bus, spec);
+    const jobId = await submitJob(bus, spec, artifacts);
     print(`demo: submitted ${spec.name} as ${jobId} (${file})`);
     let last = '';
     const end = Date.now() + timeoutMs;

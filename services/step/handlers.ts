@@ -12,6 +12,8 @@ import { reclaimed } from '../termination/reconcile.js';
 import { sshSessionFor, taskDir } from './session.js';
 import { shellQuote } from './shell.js';
 import type { SshSession } from './ssh.js';
+import { configuredArtifactStore } from '../artifacts/index.js';
+import { deliverUploads, resolveStepScripts } from '../artifacts/deliver.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 type TaskBody = { jobId: string; taskId: string };
@@ -101,10 +103,12 @@ export async function stepRun(body: TaskBody, ctx: Ctx): Promise<void> {
     // A redelivered step.run after the start must not put an old checkpoint under a running step.
     const started = (await session.exec(`test -d "$HOME"/${shellQuote(`${dir}/lock`)}`, { timeoutMs: 30_000 })).code === 0;
     if (!started) {
-      for (const u of job.spec.uploads ?? []) await session.putLocal(u.from, u.to);
+      // Inputs come from the fleet's artifact store (checked by digest), never from a path on this host.
+      await deliverUploads(job.spec, configuredArtifactStore(ctx.config), session);
       await restoreCheckpoint(ctx, job, task, attempt, session);
     }
-    await startAgent(session, planFor(ctx, job, task, attempt));
+    const spec = await resolveStepScripts(job.spec, configuredArtifactStore(ctx.config));
+    await startAgent(session, planFor(ctx, { ...job, spec }, task, attempt));
   } catch (err) {
     // Reclaimed under our hands? Then that is the news, not a failed start (which SQS would retry).
     const why = err instanceof TransientError ? await reclaimed(cloudOf(ctx), attempt) : undefined;

@@ -3,6 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { JobSpecInput } from '../../services/job/spec.js';
+import { prepareSpec } from '../../services/job/client.js';
+import { configuredArtifactStore } from '../../services/artifacts/index.js';
 import { leftovers, startStack, type Stack } from '../helpers/stack.js';
 import { eventually } from '../helpers/fleet.js';
 
@@ -48,8 +50,8 @@ describe('job lifecycle, end to end: command mode, per-task args and env, upload
   let stack: Stack;
   let dir: string;
   before(async () => {
-    stack = await startStack();
     dir = mkdtempSync(path.join(tmpdir(), 'spotbatch-upload-'));
+    stack = await startStack({ config: { artifacts: `local:${path.join(dir, 'artifacts')}` } });
     mkdirSync(path.join(dir, 'inputs', 'deeper'), { recursive: true });
     writeFileSync(path.join(dir, 'inputs', 'hello.txt'), 'hello from the submitter\n');
     writeFileSync(path.join(dir, 'inputs', 'deeper', 'n.txt'), '42\n');
@@ -61,18 +63,35 @@ describe('job lifecycle, end to end: command mode, per-task args and env, upload
 
   it('passes each task its args as separate arguments and its env as variables, and uploads folders first', async () => {
     const nasty = ['two words', '$HOME;rm -rf /', "it's \"quoted\"", 'line\nbreak', '`whoami`'];
-    const jobId = await stack.submit({
+    // The CLI's library call stores the folder in the fleet's artifact store; the spec refers to it by digest.
+    const jobId = await stack.submit(await prepareSpec({
       name: 'args',
       tasks: [{ args: nasty, env: { GREETING: 'hi $USER' } }, { args: ['plain'], env: { GREETING: 'second' } }],
       command: ['sh', '-c', 'for a in "$@"; do printf "[%s]\\n" "$a"; done; printf "env=[%s]\\n" "$GREETING"; cat inputs/hello.txt inputs/deeper/n.txt', 'argv0'],
       uploads: [{ from: path.join(dir, 'inputs'), to: 'inputs' }],
       instances: { types: ['m5.large'], regions: ['us-east-1'] },
-    });
+    }, dir, configuredArtifactStore(stack.fleet.config)));
     const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
     const [first, second] = await stack.tasks(jobId);
     expect(job.state, `${first!.reason} ${first!.stderrTail}`).to.equal('succeeded');
     expect(first!.stdoutTail).to.equal(`${nasty.map((a) => `[${a}]`).join('\n')}\nenv=[hi $USER]\nhello from the submitter\n42\n`);
     expect(second!.stdoutTail).to.equal('[plain]\nenv=[second]\nhello from the submitter\n42\n');
+  });
+
+  it("runs a job whose env sets the names the agent uses for itself (MODE, PLAN, SH, TASK_DIR) and whose tag key is \"constructor\"", async () => {
+    const env = { MODE: 'production', PLAN: 'gold', SH: 'zsh', TASK_DIR: '/nowhere', constructor: 'c' };
+    const jobId = await stack.submit({
+      name: 'agent-vars',
+      tasks: [{ env: { CHECKPOINT_DIR: '../../x' } }],
+      steps: [{ run: 'printf "%s|" "$MODE" "$PLAN" "$SH" "$TASK_DIR" "$constructor" "$CHECKPOINT_DIR"' }, { run: 'echo "step $SPOTBATCH_STEP"' }],
+      env,
+      tags: { constructor: 'tagged' },
+      instances: { types: ['m5.large'], regions: ['us-east-1'] },
+    });
+    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
+    const [task] = await stack.tasks(jobId);
+    expect(job.state, `${task?.reason} ${task?.stderrTail}`).to.equal('succeeded');
+    expect(task!.stdoutTail).to.equal('production|gold|zsh|/nowhere|c|../../x|step 2\n');
   });
 });
 
