@@ -9,6 +9,9 @@ export interface CheckpointKey {
 
 const SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
 
+/** Whether a name is a plain id part (as checkIdPart wants). */
+export const isIdPart = (value: string): boolean => SEGMENT.test(value);
+
 /** Job and task ids become folder names and key segments: plain ones only. */
 export function checkIdPart(what: 'jobId' | 'taskId', value: string): string {
   if (!SEGMENT.test(value)) throw new PermanentError(`checkpoint ${what} ${JSON.stringify(value)} is not a plain name (letters, digits, ".", "_", "-")`);

@@ -11,7 +11,7 @@
  * expiry frees it when a dispatcher dies mid-save.
  */
 import { randomUUID } from 'node:crypto';
-import { TransientError } from '../../shared/errors.js';
+import { PermanentError, TransientError } from '../../shared/errors.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
 import type { Attempt } from '../job/model.js';
@@ -21,7 +21,7 @@ import { sshSessionFor, taskDir } from '../step/session.js';
 import type { SshSession } from '../step/ssh.js';
 import { terminateInstance } from '../spot/cleanup.js';
 import { checkpointDirOf } from './spec.js';
-import { checkpointStore, parseCheckpointStore, type CheckpointStore, type SavedCheckpoint } from './store.js';
+import { checkpointStore, fleetStoreLocation, type CheckpointStore, type SavedCheckpoint } from './store.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 
@@ -33,16 +33,35 @@ const dueLeaseName = (jobId: string, taskId: string): string => `checkpoint-due:
 
 const stores = new Map<string, CheckpointStore>();
 
-/** The job's store (one per store string per process: the S3 client is reused). */
-export function storeOf(job: JobRow): CheckpointStore | undefined {
+/**
+ * The job's store: the fleet's store its spec names (job.submit pinned the
+ * name), one per location per process (the S3 client is reused). Undefined
+ * without a checkpoint; a PermanentError when this dispatcher's configuration
+ * has no store of that name (it changed since the job was submitted).
+ */
+export function storeOf(ctx: Ctx, job: JobRow): CheckpointStore | undefined {
   const spec = job.spec.checkpoint;
   if (!spec) return undefined;
-  let store = stores.get(spec.store);
+  const location = fleetStoreLocation(ctx.config, spec.store ?? ctx.config.checkpoint.default);
+  const cacheKey = JSON.stringify(location);
+  let store = stores.get(cacheKey);
   if (!store) {
-    store = checkpointStore(parseCheckpointStore(spec.store));
-    stores.set(spec.store, store);
+    store = checkpointStore(location);
+    stores.set(cacheKey, store);
   }
   return store;
+}
+
+/** storeOf, with a missing store logged (and recorded as checkpoint.lost for the task) instead of thrown. */
+async function storeOrLost(ctx: Ctx, job: JobRow, taskId: string, attempt: number): Promise<CheckpointStore | undefined> {
+  try {
+    return storeOf(ctx, job);
+  } catch (err) {
+    if (!(err instanceof PermanentError)) throw err;
+    await ctx.store.events.append(job.jobId, 'checkpoint.lost', { taskId, data: { attempt, reason: err.message } });
+    ctx.log.warn({ attempt, err: err.message }, 'no checkpoint store for the job on this dispatcher; nothing saved or restored');
+    return undefined;
+  }
 }
 
 /** The checkpoint folder relative to the login home, as the agent and the store take it. */
@@ -62,12 +81,13 @@ async function record(ctx: Ctx, task: TaskRow, attempt: number, why: 'notice' | 
  */
 export async function maybePeriodicSave(ctx: Ctx, job: JobRow, task: TaskRow, attempt: Attempt, session: SshSession): Promise<void> {
   const every = job.spec.checkpoint?.every;
-  const store = storeOf(job);
   const dir = checkpointDir(job);
-  if (!every || !store || !dir) return;
+  if (!every || !dir) return;
   if (ctx.clock.now() - (attempt.startedAt ?? ctx.clock.now()) < every * 1000) return;
   // The due lease is taken by one message per period and never released: it expires when the next period starts.
   if (!(await ctx.store.leases.acquire(dueLeaseName(job.jobId, task.taskId), randomUUID(), every * 1000))) return;
+  const store = await storeOrLost(ctx, job, task.taskId, attempt.n);
+  if (!store) return;
   const holder = `periodic:${randomUUID()}`;
   const lease = saveLeaseName(job.jobId, task.taskId);
   if (!(await ctx.store.leases.acquire(lease, holder, COPY_BOUND_MS))) return;
@@ -92,9 +112,10 @@ export async function saveInProgress(ctx: Ctx, job: JobRow, taskId: string): Pro
 
 /** Put the latest checkpoint into the folder on the new instance; true when there was one. */
 export async function restoreCheckpoint(ctx: Ctx, job: JobRow, task: TaskRow, attempt: Attempt, session: SshSession): Promise<boolean> {
-  const store = storeOf(job);
   const dir = checkpointDir(job);
-  if (!store || !dir) return false;
+  if (!dir) return false;
+  const store = await storeOrLost(ctx, job, task.taskId, attempt.n);
+  if (!store) return false;
   const restored = await store.restore(session, dir, { jobId: job.jobId, taskId: task.taskId });
   if (restored) {
     await ctx.store.events.append(job.jobId, 'checkpoint.restored', { taskId: task.taskId, data: { attempt: attempt.n } });
@@ -124,9 +145,8 @@ const noticeHolder = (body: { jobId: string; taskId: string; attempt: number }):
 export async function checkpointSave(body: { jobId: string; taskId: string; attempt: number; since: number }, ctx: Ctx): Promise<void> {
   const [job, task] = await Promise.all([jobs(ctx).get({ jobId: body.jobId }), tasks(ctx).get(body)]);
   const attempt = task?.attempts.find((a) => a.n === body.attempt);
-  const store = job && storeOf(job);
   const dir = job && checkpointDir(job);
-  if (!job || !task || !attempt || !store || !dir) return;
+  if (!job || !task || !attempt || !dir) return;
   const holder = noticeHolder(body);
   const lease = saveLeaseName(job.jobId, task.taskId);
   const grace = ctx.config.lifecycle.checkpointGraceSeconds;
@@ -139,6 +159,8 @@ export async function checkpointSave(body: { jobId: string; taskId: string; atte
     await ctx.store.leases.release(lease, holder);
     if (attempt.instanceId && ctx.cloud) await terminateInstance(ctx.cloud, attempt.pool.region, attempt.instanceId);
   };
+  const store = await storeOrLost(ctx, job, task.taskId, attempt.n);
+  if (!store) return finish();
   if (!(await ctx.store.leases.acquire(lease, holder, ttl))) {
     if (elapsed < grace + COPY_BOUND_MS / 1000) return again();
     ctx.log.warn({ attempt: body.attempt }, 'checkpoint save: the task\'s save lease stayed taken; giving up');
@@ -180,9 +202,9 @@ export async function checkpointSave(body: { jobId: string; taskId: string; atte
 
 /** On job end: its checkpoints are of no further use. A failure is logged, never blocks the teardown. */
 export async function removeCheckpoints(ctx: Ctx, job: JobRow): Promise<void> {
-  const store = storeOf(job);
-  if (!store) return;
   try {
+    const store = storeOf(ctx, job);
+    if (!store) return;
     await store.remove(job.jobId);
   } catch (err) {
     ctx.log.warn({ err: (err as Error).message }, 'could not remove the job\'s checkpoints');

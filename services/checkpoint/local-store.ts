@@ -1,9 +1,9 @@
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { TransientError } from '../../shared/errors.js';
+import { PermanentError, TransientError } from '../../shared/errors.js';
 import type { SshSession } from '../step/ssh.js';
-import { checkIdPart, checkKey, checkRemoteDir, VERSION, versionName, type CheckpointKey } from './keys.js';
+import { checkIdPart, checkKey, checkRemoteDir, isIdPart, VERSION, versionName, type CheckpointKey } from './keys.js';
 import { probeRemoteDir, replaceRemoteDir } from './remote.js';
 import { walkTree } from './tree.js';
 import type { CheckpointStore, SavedCheckpoint, StoreDeps } from './types.js';
@@ -18,6 +18,12 @@ import type { CheckpointStore, SavedCheckpoint, StoreDeps } from './types.js';
  * A copy lands in .partial-*, is renamed to its version name once complete,
  * and only then does `latest` (written to a temporary file, synced, renamed)
  * point at it. Older versions are deleted afterwards.
+ *
+ * DIR is the fleet's (its configuration names it, never a job spec); below
+ * it, every folder name is a checked job id, task id or version, and a
+ * symlink in place of one is refused, never followed. remove(jobId) deletes
+ * only what a save writes (versions, partial copies, the pointer) and then
+ * the folders if they are empty: anything else in them stays.
  */
 
 const LatestSchema = z.object({
@@ -32,7 +38,26 @@ type Latest = z.infer<typeof LatestSchema>;
 const STALE_MS = 3600_000;
 
 export function localCheckpointStore(dir: string, deps: StoreDeps): CheckpointStore {
-  const taskDir = (key: CheckpointKey): string => path.join(dir, key.jobId, key.taskId);
+  /** The task's folder; `create`: made when missing. Undefined when missing and not created. */
+  async function taskDir(key: CheckpointKey, create: boolean): Promise<string | undefined> {
+    if (create) await mkdir(dir, { recursive: true });
+    let at = dir;
+    for (const part of [key.jobId, key.taskId]) {
+      at = path.join(at, part);
+      let info = await lstat(at).catch(notFound);
+      if (!info && create) {
+        await mkdir(at).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'EEXIST') throw err;
+        });
+        info = await lstat(at);
+      }
+      if (!info) return undefined;
+      if (!info.isDirectory()) {
+        throw new PermanentError(`checkpoint store: ${key.jobId}/${key.taskId}: ${part} in the store is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a folder'}; refusing to follow it`);
+      }
+    }
+    return at;
+  }
 
   return {
     async save(session: SshSession, remoteDir: string, rawKey: CheckpointKey): Promise<SavedCheckpoint | undefined> {
@@ -40,8 +65,7 @@ export function localCheckpointStore(dir: string, deps: StoreDeps): CheckpointSt
       const rdir = checkRemoteDir(remoteDir);
       const version = versionName(deps.now());
       if ((await probeRemoteDir(session, rdir)) !== 'present') return undefined;
-      const base = taskDir(key);
-      await mkdir(base, { recursive: true });
+      const base = (await taskDir(key, true))!;
       const partial = path.join(base, `.partial-${version}`);
       try {
         await session.getLocal(rdir, partial);
@@ -66,11 +90,12 @@ export function localCheckpointStore(dir: string, deps: StoreDeps): CheckpointSt
     async restore(session: SshSession, remoteDir: string, rawKey: CheckpointKey): Promise<boolean> {
       const key = checkKey(rawKey);
       const rdir = checkRemoteDir(remoteDir);
-      const base = taskDir(key);
+      const base = await taskDir(key, false);
+      if (!base) return false;
       const latest = await readLatest(base);
       if (!latest) return false;
       const versionDir = path.join(base, latest.version);
-      if (!(await stat(versionDir).catch(() => undefined))?.isDirectory()) {
+      if (!(await lstat(versionDir).catch(() => undefined))?.isDirectory()) {
         throw new TransientError(`checkpoint ${key.jobId}/${key.taskId}: version ${latest.version} is gone (replaced meanwhile?)`);
       }
       await replaceRemoteDir(session, versionDir, rdir);
@@ -78,9 +103,36 @@ export function localCheckpointStore(dir: string, deps: StoreDeps): CheckpointSt
     },
 
     async remove(jobId: string): Promise<void> {
-      await rm(path.join(dir, checkIdPart('jobId', jobId)), { recursive: true, force: true });
+      const jobDir = path.join(dir, checkIdPart('jobId', jobId));
+      // A symlink or a file in the job's place is not the store's: never followed, left alone.
+      if (!(await lstat(jobDir).catch(notFound))?.isDirectory()) return;
+      for (const task of await readdir(jobDir)) {
+        const at = path.join(jobDir, task);
+        if (!isIdPart(task) || !(await lstat(at).catch(notFound))?.isDirectory()) continue;
+        // The pointer first, so nothing reads a version half removed; then only what saves write.
+        const names = (await readdir(at)).sort((a, b) => Number(b === 'latest') - Number(a === 'latest'));
+        for (const name of names) {
+          if (name === 'latest' || VERSION.test(name) || SAVE_LEFTOVER.test(name)) await rm(path.join(at, name), { recursive: true, force: true });
+        }
+        await rmdirIfEmpty(at);
+      }
+      await rmdirIfEmpty(jobDir);
     },
   };
+}
+
+/** What a save leaves behind when it dies: a partial copy, a pointer not yet renamed. */
+const SAVE_LEFTOVER = /^\.(partial|latest)-v\d{15}-[0-9a-f]{8}$/;
+
+function notFound(err: NodeJS.ErrnoException): undefined {
+  if (err.code === 'ENOENT') return undefined;
+  throw err;
+}
+
+async function rmdirIfEmpty(folder: string): Promise<void> {
+  await rmdir(folder).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST' && err.code !== 'ENOENT') throw err;
+  });
 }
 
 async function readLatest(base: string): Promise<Latest | undefined> {

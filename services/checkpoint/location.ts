@@ -1,56 +1,46 @@
-import path from 'node:path';
-import { ValidationError } from '../../shared/errors.js';
+/**
+ * Where checkpoints are kept: stores the fleet's configuration names
+ * (`checkpoint.stores`, shared/config.ts). A job spec picks one by name; a
+ * spec never names a folder or a bucket (docs/security.md).
+ */
+import { CHECKPOINT_STORE_NAME, type Config } from '../../shared/config.js';
+import { PermanentError } from '../../shared/errors.js';
 
-/** Where checkpoints are kept: a folder the dispatchers share, or an S3 bucket and key prefix. */
+/** A folder the fleet owns, or an S3 bucket and key prefix. */
 export type CheckpointLocation = { kind: 'local'; dir: string } | { kind: 's3'; bucket: string; prefix: string };
 
-export const STORE_FORMS = 'must be "local:DIR" (a folder on the dispatcher) or "s3://bucket/prefix"';
+export const STORE_NAME_RULE = "names one of the fleet's checkpoint stores (such as \"default\"), never a path or bucket: the fleet's configuration sets the stores";
 
-/** The rule `spec` breaks, or undefined when it is a usable store. */
-export function checkpointStoreRule(spec: string): string | undefined {
-  try {
-    parseCheckpointStore(spec);
-    return undefined;
-  } catch (err) {
-    if (err instanceof ValidationError) return err.issues[0]?.rule ?? STORE_FORMS;
-    throw err;
-  }
+/** The rule a spec's checkpoint.store breaks, or undefined for a well-formed name (whether the fleet has it is job.submit's check). */
+export function checkpointStoreNameRule(name: string): string | undefined {
+  if (/[/\\:~]/.test(name) || name.startsWith('.')) return STORE_NAME_RULE;
+  if (!CHECKPOINT_STORE_NAME.test(name)) return `${STORE_NAME_RULE}; a store name is 1 to 63 lower-case letters, digits, "-" or "_"`;
+  return undefined;
 }
 
 /**
- * "local:DIR" (relative folders resolve against the dispatcher's working
- * folder) or "s3://bucket" / "s3://bucket/some/prefix". Anything else is a
- * ValidationError naming `checkpoint.store` and the rule it broke.
+ * The spec with its checkpoint store pinned by name (the one it names, or the
+ * fleet's default), so the job saves, restores and removes in one store even
+ * if the default changes meanwhile. A name the fleet does not configure is a
+ * PermanentError naming the field: job.submit refuses the spec before it
+ * stores anything.
  */
-export function parseCheckpointStore(spec: string): CheckpointLocation {
-  const bad = (rule: string): ValidationError => new ValidationError('invalid checkpoint store', [{ path: 'checkpoint.store', rule }]);
-  if (spec.includes('\0')) throw bad('must not contain a NUL character');
-  if (spec.startsWith('local:')) {
-    const dir = spec.slice('local:'.length);
-    if (dir.trim() === '') throw bad('"local:" must be followed by a folder, as in "local:/var/spotbatch/checkpoints"');
-    return { kind: 'local', dir: path.resolve(dir) };
+export function pinCheckpointStore<S extends { checkpoint?: { path: string; store?: string | undefined } | undefined }>(spec: S, config: Config): S {
+  if (!spec.checkpoint) return spec;
+  const names = Object.keys(config.checkpoint.stores).sort();
+  if (names.length === 0) {
+    throw new PermanentError('job spec: checkpoint.store: this fleet has no checkpoint store (its configuration sets none in checkpoint.stores)');
   }
-  if (spec.startsWith('s3://')) {
-    const rest = spec.slice('s3://'.length);
-    const slash = rest.indexOf('/');
-    const bucket = slash < 0 ? rest : rest.slice(0, slash);
-    const prefix = (slash < 0 ? '' : rest.slice(slash + 1)).replace(/\/+$/, '');
-    const bucketRule = bucketNameRule(bucket);
-    if (bucketRule) throw bad(bucketRule);
-    if (prefix.length > 512) throw bad('the S3 prefix must be at most 512 characters long');
-    if (prefix !== '' && prefix.split('/').some((s) => s === '' || s === '.' || s === '..')) {
-      throw bad('the S3 prefix must not start with "/" or contain empty, "." or ".." segments');
-    }
-    return { kind: 's3', bucket, prefix };
+  const name = spec.checkpoint.store ?? config.checkpoint.default;
+  if (!Object.hasOwn(config.checkpoint.stores, name)) {
+    throw new PermanentError(`job spec: checkpoint.store: ${JSON.stringify(name)} is not one of this fleet's checkpoint stores (${names.join(', ')})`);
   }
-  throw bad(STORE_FORMS);
+  return { ...spec, checkpoint: { ...spec.checkpoint, store: name } };
 }
 
-function bucketNameRule(bucket: string): string | undefined {
-  if (bucket === '') return 's3:// must be followed by a bucket name';
-  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
-    return 'the bucket name must be 3 to 63 lower-case letters, digits, "." or "-", starting and ending with a letter or digit';
-  }
-  if (/^\d+\.\d+\.\d+\.\d+$/.test(bucket) || bucket.includes('..')) return 'the bucket name must not look like an IP address or contain ".."';
-  return undefined;
+/** The location of a store by name; a PermanentError when this dispatcher's configuration lacks it (changed since the job was submitted). */
+export function fleetStoreLocation(config: Config, name: string): CheckpointLocation {
+  const store = Object.hasOwn(config.checkpoint.stores, name) ? config.checkpoint.stores[name] : undefined;
+  if (!store) throw new PermanentError(`checkpoint store ${JSON.stringify(name)} is not configured on this dispatcher (checkpoint.stores)`);
+  return store.type === 'local' ? { kind: 'local', dir: store.dir } : { kind: 's3', bucket: store.bucket, prefix: store.prefix };
 }

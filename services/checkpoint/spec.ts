@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { isSafeRelativePath } from '../step/shell.js';
-import { checkpointStoreRule } from './location.js';
+import { checkpointStoreNameRule } from './location.js';
 
 /**
  * A remote checkpoint folder: relative to the login home, below it. Relative
@@ -72,11 +72,18 @@ export const CheckpointSpecSchema = z
       const rule = checkpointPathRule(p);
       if (rule) ctx.addIssue({ code: 'custom', message: rule });
     }),
-    /** "local:DIR" or "s3://bucket/prefix" (see parseCheckpointStore). */
-    store: z.string().superRefine((s, ctx) => {
-      const rule = checkpointStoreRule(s);
-      if (rule) ctx.addIssue({ code: 'custom', message: rule });
-    }),
+    /**
+     * The name of one of the fleet's checkpoint stores ("default", ...); the
+     * fleet's default store when omitted. Never a path or bucket: the fleet's
+     * configuration says where each store is (docs/checkpoint.md).
+     */
+    store: z
+      .string()
+      .superRefine((s, ctx) => {
+        const rule = checkpointStoreNameRule(s);
+        if (rule) ctx.addIssue({ code: 'custom', message: rule });
+      })
+      .optional(),
     /** Also save periodically while the step runs, in seconds once parsed. */
     every: every.optional(),
   })

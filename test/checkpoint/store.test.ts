@@ -1,6 +1,6 @@
 import { ListObjectsV2Command, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { expect } from 'chai';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import S3rver from 's3rver';
@@ -243,6 +243,40 @@ describe('checkpoint/store', function () {
           }
         });
       } else {
+        it('never follows a symlink out of its folder: a save into one is refused, remove() leaves its target alone', async function () {
+          const src = await tree('linked');
+          await place(sa, 'ckpt-ln', src.root);
+          const outside = path.join(work, 'outside-job');
+          await mkdir(outside, { recursive: true });
+          await writeFile(path.join(outside, 'keep.txt'), 'keep');
+          await mkdir(path.join(work, 'store'), { recursive: true });
+          await symlink(outside, path.join(work, 'store', 'job-ln'));
+          expect(await rejection(store.save(sa, 'ckpt-ln', { jobId: 'job-ln', taskId: '0001' }))).to.be.instanceOf(PermanentError);
+          const outsideTask = path.join(work, 'outside-task');
+          await mkdir(outsideTask, { recursive: true });
+          await mkdir(path.join(work, 'store', 'job-ln2'), { recursive: true });
+          await symlink(outsideTask, path.join(work, 'store', 'job-ln2', '0001'));
+          expect(await rejection(store.save(sa, 'ckpt-ln', { jobId: 'job-ln2', taskId: '0001' }))).to.be.instanceOf(PermanentError);
+          await store.remove('job-ln');
+          await store.remove('job-ln2');
+          expect(await readdir(outside)).to.deep.equal(['keep.txt']);
+          expect(await readdir(outsideTask)).to.deep.equal([]);
+        });
+
+        it("remove() takes only the job's checkpoints: anything else in its folder survives", async function () {
+          const src = await tree('bystanders');
+          await place(sa, 'ckpt-by', src.root);
+          await store.save(sa, 'ckpt-by', { jobId: 'job-by', taskId: '0001' });
+          await store.save(sa, 'ckpt-by', { jobId: 'job-by', taskId: '0002' });
+          const jobDir = path.join(work, 'store', 'job-by');
+          await writeFile(path.join(jobDir, 'bystander.txt'), 'mine');
+          await writeFile(path.join(jobDir, '0002', 'notes.txt'), 'mine too');
+          await store.remove('job-by');
+          expect((await readdir(jobDir)).sort()).to.deep.equal(['0002', 'bystander.txt']);
+          expect(await readdir(path.join(jobDir, '0002'))).to.deep.equal(['notes.txt']);
+          expect(await store.restore(sb, 'by/ckpt', { jobId: 'job-by', taskId: '0002' })).to.equal(false);
+        });
+
         it('a copy renamed into place but never pointed to by latest is never restored; the next save clears it', async function () {
           const key = { jobId: 'job-a', taskId: '0005' };
           const good = await tree('good');
