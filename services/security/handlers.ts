@@ -53,6 +53,8 @@ async function secure(body: { jobId: string }, ctx: Ctx): Promise<void> {
         tags: resourceTags(job.jobId, job.spec),
         // The spec's own statements, after the default; validated with the spec, checked again before any AWS call.
         ...(job.spec.policyStatements ? { policyStatements: job.spec.policyStatements } : {}),
+        guard: ctx.config.security,
+        ...(ctx.config.security.permissionsBoundary ? { permissionsBoundary: ctx.config.security.permissionsBoundary } : {}),
         existing: { ...job.security, regions: { ...job.keyPairs, ...job.security?.regions } },
         // Keep each new private key at once: a crash after CreateKeyPair must not lose it.
         onKeyPair: async (created) => {

@@ -13,6 +13,7 @@ import {
   GetRoleCommand,
   ListInstanceProfilesForRoleCommand,
   ListRolePoliciesCommand,
+  PutRolePermissionsBoundaryCommand,
   PutRolePolicyCommand,
   RemoveRoleFromInstanceProfileCommand,
 } from '@aws-sdk/client-iam';
@@ -20,6 +21,7 @@ import type { IAMClient, InstanceProfile, Tag } from '@aws-sdk/client-iam';
 import { PermanentError, TransientError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { awsCode, call, callOr, classify } from './aws-errors.js';
+import { BOUNDARY_SETTING } from './boundary.js';
 import { JOB_TAG, POLICY_NAME } from './names.js';
 import { trustPolicy } from './policy.js';
 
@@ -28,6 +30,8 @@ export interface RoleRequest {
   name: string;
   tags: Tag[];
   policyDocument: string;
+  /** ARN of the managed policy that bounds the role (the fleet's security.permissionsBoundary). */
+  permissionsBoundary: string;
   profileWait: { attempts: number; delayMs: number };
 }
 
@@ -45,14 +49,24 @@ async function ensureRole(iam: IAMClient, req: RoleRequest, log?: Logger): Promi
         RoleName: req.name,
         AssumeRolePolicyDocument: trustPolicy(),
         Description: `spotbatch job ${req.jobId}`,
+        PermissionsBoundary: req.permissionsBoundary,
         Tags: req.tags,
       }),
     );
-    log?.info({ roleName: req.name }, 'role created');
+    log?.info({ roleName: req.name, permissionsBoundary: req.permissionsBoundary }, 'role created');
   } catch (err) {
-    if (awsCode(err) !== 'EntityAlreadyExists') throw classify('CreateRole', err);
+    const code = awsCode(err);
+    if (code === 'NoSuchEntity') {
+      throw new PermanentError(`security: the permissions boundary ${req.permissionsBoundary} (${BOUNDARY_SETTING}) does not exist`, { cause: classify('CreateRole', err) });
+    }
+    if (code !== 'EntityAlreadyExists') throw classify('CreateRole', err);
     const got = await call('GetRole', () => iam.send(new GetRoleCommand({ RoleName: req.name })));
     checkOwner('role', req.name, got.Role?.Tags, req.jobId);
+    // A role made before the fleet had (this) boundary gets it now: never a job role without one.
+    if (got.Role?.PermissionsBoundary?.PermissionsBoundaryArn !== req.permissionsBoundary) {
+      await call('PutRolePermissionsBoundary', () => iam.send(new PutRolePermissionsBoundaryCommand({ RoleName: req.name, PermissionsBoundary: req.permissionsBoundary })));
+      log?.info({ roleName: req.name, permissionsBoundary: req.permissionsBoundary }, 'role permissions boundary set');
+    }
     log?.debug({ roleName: req.name }, 'role already exists');
   }
   await call('PutRolePolicy', () => iam.send(new PutRolePolicyCommand({ RoleName: req.name, PolicyName: POLICY_NAME, PolicyDocument: req.policyDocument })));

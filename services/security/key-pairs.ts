@@ -11,6 +11,7 @@ import { PermanentError, TransientError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { isEncryptedSecret } from '../../shared/secrets.js';
 import type { SecretBox } from '../../shared/secrets.js';
+import { privateKeyContext } from '../job/secrets.js';
 import { awsCode, call, callOr, classify } from './aws-errors.js';
 import { JOB_TAG } from './names.js';
 import type { CreatedKeyPair, RegionSecurity } from './types.js';
@@ -33,10 +34,11 @@ async function findByName(ec2: EC2Client, keyName: string): Promise<KeyPairInfo 
 }
 
 /** Whether what the caller stored is the private key of `found`. */
-function held(secrets: SecretBox, found: KeyPairInfo, stored: Partial<RegionSecurity> | undefined): boolean {
+function held(secrets: SecretBox, found: KeyPairInfo, req: KeyPairRequest): boolean {
+  const stored = req.stored;
   if (!stored || stored.keyPairId !== found.KeyPairId || !isEncryptedSecret(stored.privateKey)) return false;
   try {
-    secrets.decrypt(stored.privateKey);
+    secrets.decrypt(stored.privateKey, privateKeyContext(req.jobId, req.region));
     return true;
   } catch {
     return false;
@@ -51,7 +53,7 @@ export async function ensureKeyPair(ec2: EC2Client, secrets: SecretBox, req: Key
     if (owner !== undefined && owner !== req.jobId) {
       throw new PermanentError(`security: key pair ${keyName} in ${region} belongs to job ${owner}`);
     }
-    if (held(secrets, found, req.stored) && req.stored?.privateKey) {
+    if (held(secrets, found, req) && req.stored?.privateKey) {
       log?.debug({ region, keyName, keyPairId: found.KeyPairId }, 'key pair already exists');
       return { region, keyName, keyPairId: found.KeyPairId!, privateKey: req.stored.privateKey };
     }
@@ -75,7 +77,7 @@ export async function ensureKeyPair(ec2: EC2Client, secrets: SecretBox, req: Key
     throw classify('CreateKeyPair', err);
   }
   if (!created.KeyMaterial || !created.KeyPairId) throw new TransientError(`CreateKeyPair: answer for ${keyName} in ${region} lacks the key`);
-  const result: CreatedKeyPair = { region, keyName, keyPairId: created.KeyPairId, privateKey: secrets.encrypt(created.KeyMaterial) };
+  const result: CreatedKeyPair = { region, keyName, keyPairId: created.KeyPairId, privateKey: secrets.encrypt(created.KeyMaterial, privateKeyContext(req.jobId, region)) };
   created.KeyMaterial = undefined;
   log?.info({ region, keyName, keyPairId: result.keyPairId }, 'key pair created');
   if (req.onKeyPair) await req.onKeyPair(result);

@@ -5,6 +5,8 @@
 import { z } from 'zod';
 import { PermanentError } from '../../shared/errors.js';
 import { issuesOf } from '../../shared/validation.js';
+import { ownRecord } from '../../shared/records.js';
+import { guardIssues, STRICT_GUARD, type PolicyGuard } from './guard.js';
 
 /** IAM's limit on the inline policies of one role, in characters (whitespace excluded). */
 const MAX_POLICY_CHARS = 10_240;
@@ -52,7 +54,7 @@ export const PolicyStatementSchema = z
     Resource: oneOrMore(iamResource).optional(),
     NotResource: oneOrMore(iamResource).optional(),
     /** {"StringEquals": {"s3:prefix": ["data/"]}}: operator, then condition key, then value(s). */
-    Condition: z.record(z.string().min(1).max(128), z.record(z.string().min(1).max(256), z.union([conditionValue, z.array(conditionValue).max(100)]))).optional(),
+    Condition: ownRecord(z.string().min(1).max(128), ownRecord(z.string().min(1).max(256), z.union([conditionValue, z.array(conditionValue).max(100)]))).optional(),
   })
   .strict()
   .superRefine((st, ctx) => {
@@ -71,10 +73,17 @@ function checkStatement(s: unknown, i: number): Record<string, unknown> {
   return parsed.data;
 }
 
-/** The inline policy document (JSON), or PermanentError naming the bad statement. */
-export function inlinePolicy(jobId: string, extra: unknown[] = []): string {
+/**
+ * The inline policy document (JSON), or PermanentError naming the bad
+ * statement: its shape, then the fleet's guard (checked at submit too; again
+ * here in case the guard was narrowed since).
+ */
+export function inlinePolicy(jobId: string, extra: unknown[] = [], guard: PolicyGuard = STRICT_GUARD): string {
   if (!Array.isArray(extra)) throw new PermanentError('security: policyStatements must be an array');
-  return policyDocument(jobId, extra.map(checkStatement));
+  const statements = extra.map(checkStatement);
+  const refused = guardIssues(statements, guard)[0];
+  if (refused) throw new PermanentError(`security: ${refused.path}: ${refused.rule}`);
+  return policyDocument(jobId, statements);
 }
 
 /**

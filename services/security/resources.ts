@@ -9,6 +9,7 @@ import type { CloudClients } from '../../shared/aws.js';
 import { isRetryable, PermanentError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { SecretBox } from '../../shared/secrets.js';
+import { BOUNDARY_SETTING } from './boundary.js';
 import { deleteRoleAndProfile, ensureRoleAndProfile } from './iam.js';
 import { deleteKeyPairs, ensureKeyPair } from './key-pairs.js';
 import { checkCidr, checkJobId, checkRegions, jobTags, resourceName } from './names.js';
@@ -36,13 +37,15 @@ export async function createJobSecurity(cloud: CloudClients, secrets: SecretBox,
   const cidr = checkCidr(input.ingressCidr);
   const name = resourceName(jobId);
   const ec2Tags = jobTags(jobId, input.tags);
-  const policyDocument = inlinePolicy(jobId, input.policyStatements ?? []);
+  const policyDocument = inlinePolicy(jobId, input.policyStatements ?? [], input.guard);
+  const permissionsBoundary = input.permissionsBoundary;
+  if (!permissionsBoundary) throw new PermanentError(`security: the fleet has no permissions boundary for job roles: set ${BOUNDARY_SETTING} (spotbatch setup makes a default one locally)`);
   const keyType = input.keyType ?? 'ed25519';
   if (keyType !== 'ed25519' && keyType !== 'rsa') throw new PermanentError('security: keyType must be ed25519 or rsa');
 
   const iamWork = ensureRoleAndProfile(
     cloud.iam,
-    { jobId, name, tags: ec2Tags, policyDocument, profileWait: input.profileWait ?? DEFAULT_PROFILE_WAIT },
+    { jobId, name, tags: ec2Tags, policyDocument, permissionsBoundary, profileWait: input.profileWait ?? DEFAULT_PROFILE_WAIT },
     log,
   );
   const regionWork = regions.map(async (region): Promise<RegionSecurity> => {

@@ -25,6 +25,7 @@ export const ids = {
   launchTemplate: () => `lt-${hex(17)}`,
   role: () => `AROA${upper(17)}`,
   instanceProfile: () => `AIPA${upper(17)}`,
+  policy: () => `ANPA${upper(17)}`,
   request: () => {
     const h = hex(32);
     return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;

@@ -3,6 +3,7 @@ import { DescribeImagesCommand, RunInstancesCommand, type RunInstancesCommandInp
 import { createCloudClients } from '../../shared/aws.js';
 import type { CloudClients } from '../../shared/aws.js';
 import { generateSecretKey, SecretBox } from '../../shared/secrets.js';
+import { ensureDefaultBoundary } from '../../services/security/boundary.js';
 import { JOB_TAG } from '../../services/security/resources.js';
 import { credentials, startHarness } from '../simulator/helpers.js';
 import type { Harness } from '../simulator/helpers.js';
@@ -25,6 +26,8 @@ export interface SecurityHarness {
   h: Harness;
   cloud: CloudClients;
   secrets: SecretBox;
+  /** ARN of the fleet's permissions boundary (the default one, made in the simulator). */
+  boundary: string;
   /** The job's resources in the inventory, by kind. */
   ofJob(jobId: string): Promise<Inventory>;
   /** API calls served so far. */
@@ -39,6 +42,7 @@ export const newJobId = (): string => `job-${process.pid}-${++counter}`;
 export async function startSecurityHarness(): Promise<SecurityHarness> {
   const h = await startHarness({ launchLatency: { kind: 'fixed', seconds: 1 } });
   const cloud = createCloudClients({ region: 'us-east-1', endpoints: { ec2: h.sim.endpoint, iam: h.sim.endpoint }, credentials, maxAttempts: 1 });
+  const { arn: boundary } = await ensureDefaultBoundary(cloud.iam, 'spotbatch');
   const made = new Set<string>();
   const ec2 = cloud.ec2.bind(cloud);
   cloud.ec2 = (region: string) => {
@@ -49,6 +53,7 @@ export async function startSecurityHarness(): Promise<SecurityHarness> {
     h,
     cloud,
     secrets: SecretBox.fromBase64(generateSecretKey()),
+    boundary,
     async ofJob(jobId) {
       const inv = (await h.admin<Inventory>('GET', '/_sim/inventory')).body;
       const mine = (list: Tagged[]) => list.filter((x) => x.tags[JOB_TAG] === jobId);

@@ -19,6 +19,7 @@ import ssh2 from 'ssh2';
 import { PermanentError, TransientError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
 import { generateSecretKey, SecretBox } from '../../shared/secrets.js';
+import { privateKeyContext } from '../../services/job/secrets.js';
 import { createJobSecurity, JOB_TAG, POLICY_NAME, resourceName, teardownJobSecurity } from '../../services/security/resources.js';
 import type { CreateSecurityInput, JobSecurity } from '../../services/security/resources.js';
 import { trustPolicy } from '../../services/security/policy.js';
@@ -49,6 +50,7 @@ describe('security resources (simulator)', function () {
     ingressCidr: CIDR,
     tags: { team: 'genomics' },
     profileWait: FAST_WAIT,
+    permissionsBoundary: s.boundary,
     ...extra,
   });
 
@@ -106,7 +108,7 @@ describe('security resources (simulator)', function () {
     const json = JSON.stringify(sec);
     expect(json).to.not.include('PRIVATE KEY');
     for (const region of REGIONS) {
-      const pem = s.secrets.decrypt(sec.regions[region]!.privateKey);
+      const pem = s.secrets.decrypt(sec.regions[region]!.privateKey, privateKeyContext(jobId, region));
       expect(pem).to.include('PRIVATE KEY');
       const key = ssh2.utils.parseKey(pem);
       expect(key).to.not.be.instanceOf(Error);
@@ -114,7 +116,7 @@ describe('security resources (simulator)', function () {
     }
     const other = newJobId();
     const rsa = await createJobSecurity(s.cloud, s.secrets, { ...input(), jobId: other, regions: ['us-east-1'], keyType: 'rsa' });
-    const key = ssh2.utils.parseKey(s.secrets.decrypt(rsa.regions['us-east-1']!.privateKey));
+    const key = ssh2.utils.parseKey(s.secrets.decrypt(rsa.regions['us-east-1']!.privateKey, privateKeyContext(other, 'us-east-1')));
     expect(key).to.not.be.instanceOf(Error);
     expect((Array.isArray(key) ? key[0] : key)!.type).to.equal('ssh-rsa');
   });
@@ -134,7 +136,7 @@ describe('security resources (simulator)', function () {
     for (const region of REGIONS) {
       expect(second.regions[region]!.keyPairId).to.not.equal(first.regions[region]!.keyPairId);
       expect(second.regions[region]!.securityGroupId).to.equal(first.regions[region]!.securityGroupId);
-      expect(ssh2.utils.parseKey(s.secrets.decrypt(second.regions[region]!.privateKey))).to.not.be.instanceOf(Error);
+      expect(ssh2.utils.parseKey(s.secrets.decrypt(second.regions[region]!.privateKey, privateKeyContext(jobId, region)))).to.not.be.instanceOf(Error);
     }
     expect(second.instanceProfileArn).to.equal(first.instanceProfileArn);
     const inv = await s.ofJob(jobId);
@@ -147,8 +149,21 @@ describe('security resources (simulator)', function () {
     const rotated = SecretBox.fromBase64(generateSecretKey());
     const second = await createJobSecurity(s.cloud, rotated, input({ regions: ['us-east-1'], existing: first }));
     expect(second.regions['us-east-1']!.keyPairId).to.not.equal(first.regions['us-east-1']!.keyPairId);
-    expect(ssh2.utils.parseKey(rotated.decrypt(second.regions['us-east-1']!.privateKey))).to.not.be.instanceOf(Error);
+    expect(ssh2.utils.parseKey(rotated.decrypt(second.regions['us-east-1']!.privateKey, privateKeyContext(jobId, 'us-east-1')))).to.not.be.instanceOf(Error);
     expect((await s.ofJob(jobId)).keyPairs).to.have.length(1);
+  });
+
+  it("a private key copied from another job's row is bound to that job: it does not decrypt here and counts as lost", async () => {
+    const first = await createJobSecurity(s.cloud, s.secrets, input({ regions: ['us-east-1'] }));
+    const other = await createJobSecurity(s.cloud, s.secrets, { ...input({ regions: ['us-east-1'] }), jobId: newJobId() });
+    const stolen = other.regions['us-east-1']!.privateKey;
+    expect(stolen).to.include({ v: 2, kid: s.secrets.keyId });
+    expect(() => s.secrets.decrypt(stolen, privateKeyContext(jobId, 'us-east-1'))).to.throw(PermanentError, /could not be decrypted/);
+    expect(() => s.secrets.decrypt(first.regions['us-east-1']!.privateKey, privateKeyContext(jobId, 'eu-west-1'))).to.throw(PermanentError);
+    const forged = { ...first, regions: { 'us-east-1': { ...first.regions['us-east-1']!, privateKey: stolen } } };
+    const second = await createJobSecurity(s.cloud, s.secrets, input({ regions: ['us-east-1'], existing: forged }));
+    expect(second.regions['us-east-1']!.keyPairId).to.not.equal(first.regions['us-east-1']!.keyPairId);
+    expect(ssh2.utils.parseKey(s.secrets.decrypt(second.regions['us-east-1']!.privateKey, privateKeyContext(jobId, 'us-east-1')))).to.not.be.instanceOf(Error);
   });
 
   it('two runs at once (a duplicate delivery): no duplicates, and a retry with what was stored settles it', async () => {
@@ -182,7 +197,7 @@ describe('security resources (simulator)', function () {
     expect(text).to.not.include('PRIVATE KEY');
     for (const r of REGIONS) {
       const secret = sec.regions[r]!.privateKey;
-      for (const part of [secret.data, secret.iv, secret.tag, s.secrets.decrypt(secret).split('\n')[1]!]) expect(text).to.not.include(part);
+      for (const part of [secret.data, secret.iv, secret.tag, s.secrets.decrypt(secret, privateKeyContext(jobId, r)).split('\n')[1]!]) expect(text).to.not.include(part);
     }
   });
 

@@ -1,4 +1,4 @@
-/** IAM roles: CreateRole, GetRole, PutRolePolicy, DeleteRolePolicy, DeleteRole. */
+/** IAM roles: CreateRole (with a permissions boundary), PutRolePermissionsBoundary, GetRole, PutRolePolicy, GetRolePolicy, ListRolePolicies, DeleteRolePolicy, DeleteRole. */
 import type {
   CreateRoleCommandInput,
   CreateRoleCommandOutput,
@@ -10,10 +10,11 @@ import type {
   GetRolePolicyCommandOutput,
   ListRolePoliciesCommandInput,
   ListRolePoliciesCommandOutput,
+  PutRolePermissionsBoundaryCommandInput,
   PutRolePolicyCommandInput,
   Role,
 } from '@aws-sdk/client-iam';
-import { CreateRole$, DeleteRole$, DeleteRolePolicy$, GetRole$, GetRolePolicy$, ListRolePolicies$, PutRolePolicy$ } from '@aws-sdk/client-iam';
+import { CreateRole$, DeleteRole$, DeleteRolePolicy$, GetRole$, GetRolePolicy$, ListRolePolicies$, PutRolePermissionsBoundary$, PutRolePolicy$ } from '@aws-sdk/client-iam';
 import { markerPage } from './marker.js';
 import { action } from '../context.js';
 import type { CallContext } from '../context.js';
@@ -39,7 +40,7 @@ export function checkPath(value: string | undefined): string {
   return p;
 }
 
-function checkPolicy(doc: string | undefined, param: string): string {
+export function checkPolicy(doc: string | undefined, param: string): string {
   const d = required(doc, param);
   try {
     const parsed: unknown = JSON.parse(d);
@@ -66,6 +67,7 @@ export function roleView(r: RoleRecord): Role {
     AssumeRolePolicyDocument: encodeURIComponent(r.assumeRolePolicyDocument),
     Description: r.description,
     MaxSessionDuration: r.maxSessionDuration,
+    ...(r.permissionsBoundary ? { PermissionsBoundary: { PermissionsBoundaryType: 'PermissionsBoundaryPolicy', PermissionsBoundaryArn: r.permissionsBoundary } } : {}),
     Tags: r.tags.size ? [...r.tags].map(([Key, Value]) => ({ Key, Value })) : undefined,
     RoleLastUsed: {},
   };
@@ -79,6 +81,11 @@ export const roleActions = {
     if (call.sim.world.roles.has(name)) throw new ApiError('EntityAlreadyExists', `Role with name ${name} already exists.`, 409);
     const maxSession = input.MaxSessionDuration ?? 3600;
     if (maxSession < 3600 || maxSession > 43200) throw invalidParameter('MaxSessionDuration', 'must be between 3600 and 43200');
+    const boundary = input.PermissionsBoundary;
+    // As IAM answers a boundary that is not a managed policy of the account.
+    if (boundary !== undefined && !call.sim.world.managedPolicies.has(boundary)) {
+      throw new ApiError('NoSuchEntity', `Scope ARN: ${boundary} does not exist or is not attachable.`, 404);
+    }
     const r: RoleRecord = {
       roleName: name,
       roleId: ids.role(),
@@ -89,6 +96,7 @@ export const roleActions = {
       description: input.Description,
       maxSessionDuration: maxSession,
       policies: new Map(),
+      ...(boundary !== undefined ? { permissionsBoundary: boundary } : {}),
       tags: tagsFrom(input.Tags),
     };
     call.sim.world.roles.set(name, r);
@@ -97,6 +105,14 @@ export const roleActions = {
 
   GetRole: action<GetRoleCommandInput, Out<GetRoleCommandOutput>>(GetRole$, (input, call) => {
     return { Role: roleView(findRole(call, checkName(input.RoleName, 'RoleName'))) };
+  }),
+
+  PutRolePermissionsBoundary: action<PutRolePermissionsBoundaryCommandInput, object>(PutRolePermissionsBoundary$, (input, call) => {
+    const role = findRole(call, checkName(input.RoleName, 'RoleName'));
+    const boundary = required(input.PermissionsBoundary, 'PermissionsBoundary');
+    if (!call.sim.world.managedPolicies.has(boundary)) throw new ApiError('NoSuchEntity', `Scope ARN: ${boundary} does not exist or is not attachable.`, 404);
+    role.permissionsBoundary = boundary;
+    return {};
   }),
 
   PutRolePolicy: action<PutRolePolicyCommandInput, object>(PutRolePolicy$, (input, call) => {

@@ -70,6 +70,8 @@ export interface InstanceRecord {
   roleName?: string;
   tags: Tags;
   clientToken?: string;
+  /** User data (base64, as given at launch): cloud-init's ssh_keys set the instance's host keys. */
+  userData?: string;
   launchOrdinal: number;
   /** Pending timers (launch, notice, kill), cancelled on terminate. */
   timers: TimerHandle[];
@@ -115,6 +117,20 @@ export interface RoleRecord {
   description?: string;
   maxSessionDuration: number;
   policies: Map<string, string>;
+  /** ARN of the managed policy that is the role's permissions boundary. */
+  permissionsBoundary?: string;
+  tags: Tags;
+}
+
+/** A customer managed policy (one version, v1). */
+export interface ManagedPolicyRecord {
+  policyName: string;
+  policyId: string;
+  arn: string;
+  path: string;
+  description?: string;
+  document: string;
+  createDate: Date;
   tags: Tags;
 }
 

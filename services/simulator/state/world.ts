@@ -4,6 +4,7 @@ import type {
   InstanceRecord,
   KeyPairRecord,
   LaunchTemplateRecord,
+  ManagedPolicyRecord,
   RoleRecord,
   SecurityGroupRecord,
   SpotRequestRecord,
@@ -16,6 +17,8 @@ export class World {
   readonly spotRequests = new Map<string, SpotRequestRecord>();
   readonly roles = new Map<string, RoleRecord>();
   readonly instanceProfiles = new Map<string, InstanceProfileRecord>();
+  /** Customer managed policies by ARN. */
+  readonly managedPolicies = new Map<string, ManagedPolicyRecord>();
   readonly launchTemplates = new Map<string, LaunchTemplateRecord>();
   /** Per-region default VPC id. */
   readonly vpcs = new Map<string, string>();
@@ -29,6 +32,7 @@ export class World {
     this.spotRequests.clear();
     this.roles.clear();
     this.instanceProfiles.clear();
+    this.managedPolicies.clear();
     this.launchTemplates.clear();
     this.vpcs.clear();
     this.launches = 0;

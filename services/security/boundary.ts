@@ -1,0 +1,141 @@
+/**
+ * The permissions boundary of job roles: the most any job role can ever do,
+ * whatever its inline policy says. The fleet names it (security.permissionsBoundary);
+ * `spotbatch setup` makes a default one where none is configured and IAM is an
+ * emulator (`spotbatch local`, the simulator), and the deploy template makes it on AWS.
+ */
+import { CreatePolicyCommand, GetPolicyCommand, ListPoliciesCommand, type IAMClient } from '@aws-sdk/client-iam';
+import type { Config } from '../../shared/config.js';
+import { ConfigError, PermanentError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import { awsCode, call, callOr, classify } from './aws-errors.js';
+
+/** The setting, as errors name it. */
+export const BOUNDARY_SETTING = 'security.permissionsBoundary (SPOTBATCH_PERMISSIONS_BOUNDARY)';
+/** Where spotbatch keeps its managed policies. */
+export const BOUNDARY_PATH = '/spotbatch/';
+
+export const boundaryPolicyName = (prefix: string): string => `${prefix}-job-boundary`;
+
+/**
+ * The default boundary: a job may write its own logs (`/spotbatch/<job>`
+ * log groups), read and write S3 objects, publish metrics and pull container
+ * images; what it gets of that is what its inline policy names. It can never
+ * touch IAM, STS, Organizations or the account, the fleet's queues and tables,
+ * the fleet's artifact and checkpoint buckets, nor any EC2 resource spotbatch
+ * tagged (instances, key pairs, security groups).
+ */
+export function defaultBoundaryDocument(prefix: string, denyBuckets: readonly string[] = []): string {
+  const buckets = [...new Set(denyBuckets)].flatMap((b) => [`arn:aws:s3:::${b}`, `arn:aws:s3:::${b}/*`]);
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'JobLogs',
+        Effect: 'Allow',
+        Action: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
+        Resource: ['arn:aws:logs:*:*:log-group:/spotbatch/*'],
+      },
+      {
+        Sid: 'JobData',
+        Effect: 'Allow',
+        Action: [
+          's3:GetObject',
+          's3:PutObject',
+          's3:ListBucket',
+          's3:GetBucketLocation',
+          's3:AbortMultipartUpload',
+          's3:ListMultipartUploadParts',
+          'cloudwatch:PutMetricData',
+          'ecr:GetAuthorizationToken',
+          'ecr:BatchGetImage',
+          'ecr:GetDownloadUrlForLayer',
+          'ecr:BatchCheckLayerAvailability',
+        ],
+        Resource: '*',
+      },
+      { Sid: 'NoAccount', Effect: 'Deny', Action: ['iam:*', 'sts:*', 'organizations:*', 'account:*'], Resource: '*' },
+      {
+        Sid: 'NoFleet',
+        Effect: 'Deny',
+        Action: ['sqs:*', 'dynamodb:*', 'events:*'],
+        Resource: [`arn:aws:sqs:*:*:${prefix}-*`, `arn:aws:dynamodb:*:*:table/${prefix}-*`, `arn:aws:events:*:*:rule/${prefix}-*`],
+      },
+      // The fleet's artifact and checkpoint buckets: what a dispatcher streams to an instance or restores from.
+      ...(buckets.length ? [{ Sid: 'NoFleetBuckets', Effect: 'Deny', Action: 's3:*', Resource: buckets }] : []),
+      { Sid: 'NoFleetEc2', Effect: 'Deny', Action: 'ec2:*', Resource: '*', Condition: { StringLike: { 'aws:ResourceTag/spotbatch:job': '*' } } },
+    ],
+  });
+}
+
+async function findDefault(iam: IAMClient, name: string): Promise<string | undefined> {
+  let marker: string | undefined;
+  do {
+    const page = await call('ListPolicies', () => iam.send(new ListPoliciesCommand({ Scope: 'Local', PathPrefix: BOUNDARY_PATH, ...(marker ? { Marker: marker } : {}) })));
+    const hit = page.Policies?.find((p) => p.PolicyName === name);
+    if (hit?.Arn) return hit.Arn;
+    marker = page.IsTruncated ? page.Marker : undefined;
+  } while (marker);
+  return undefined;
+}
+
+/** The fleet's default boundary policy `<prefix>-job-boundary`, made if missing (a present one is left as it is). */
+export async function ensureDefaultBoundary(iam: IAMClient, prefix: string, denyBuckets: readonly string[] = [], log?: Logger): Promise<{ arn: string; created: boolean }> {
+  const name = boundaryPolicyName(prefix);
+  const found = await findDefault(iam, name);
+  if (found) return { arn: found, created: false };
+  try {
+    const out = await iam.send(
+      new CreatePolicyCommand({
+        PolicyName: name,
+        Path: BOUNDARY_PATH,
+        PolicyDocument: defaultBoundaryDocument(prefix, denyBuckets),
+        Description: `spotbatch fleet ${prefix}: the permissions boundary of every job role`,
+        Tags: [{ Key: 'spotbatch:fleet', Value: prefix }],
+      }),
+    );
+    if (!out.Policy?.Arn) throw new PermanentError(`CreatePolicy: the answer for ${name} lacks the ARN`);
+    log?.info({ policyArn: out.Policy.Arn }, 'permissions boundary created');
+    return { arn: out.Policy.Arn, created: true };
+  } catch (err) {
+    // Another setup made it meanwhile.
+    if (awsCode(err) !== 'EntityAlreadyExists') throw classify('CreatePolicy', err);
+    const arn = await findDefault(iam, name);
+    if (!arn) throw new PermanentError(`CreatePolicy: ${name} exists but not under ${BOUNDARY_PATH}; set ${BOUNDARY_SETTING} to its ARN`);
+    return { arn, created: false };
+  }
+}
+
+export interface BoundarySetup {
+  /** The boundary the dispatchers must use. */
+  arn: string;
+  /** Whether it came from the configuration (else: the default, made or found). */
+  configured: boolean;
+  /** Whether this run created it. */
+  created: boolean;
+}
+
+/**
+ * What `setup` does for job roles: a configured boundary must exist
+ * (PermanentError naming the setting otherwise); without one, the default is
+ * made (once: a second run changes nothing). A configured one that does not
+ * exist is a ConfigError naming the setting.
+ */
+export async function setupBoundary(iam: IAMClient, config: Config, log?: Logger): Promise<BoundarySetup> {
+  const configured = config.security.permissionsBoundary;
+  if (configured) {
+    const got = await callOr('GetPolicy', () => iam.send(new GetPolicyCommand({ PolicyArn: configured })), ['NoSuchEntity']);
+    if (!got) throw new ConfigError([{ path: BOUNDARY_SETTING, rule: `names a policy that does not exist (${configured})` }]);
+    return { arn: configured, configured: true, created: false };
+  }
+  return { ...(await ensureDefaultBoundary(iam, config.prefix, fleetBuckets(config), log)), configured: false };
+}
+
+/** The S3 buckets the fleet's configuration names (artifact store, checkpoint stores). */
+export function fleetBuckets(config: Config): string[] {
+  const out: string[] = [];
+  const artifacts = /^s3:\/\/([^/]+)/.exec(config.artifacts ?? '');
+  if (artifacts) out.push(artifacts[1]!);
+  for (const store of Object.values(config.checkpoint.stores)) if (store.type === 's3') out.push(store.bucket);
+  return out;
+}
