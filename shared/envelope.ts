@@ -98,26 +98,55 @@ export class MessageBus<C extends Catalog = Catalog> {
   }
 }
 
-/** Copy of a message for the dead-letter queue, with why it is there. */
+/** SQS allows at most this many message attributes on one message. */
+export const MAX_MESSAGE_ATTRIBUTES = 10;
+/** The attribute that carries, as JSON, the original attributes a dead-letter copy had no room for. */
+export const MERGED_ATTRIBUTES = 'originalAttributes';
+
+/**
+ * The attributes of a dead-letter copy: the original ones (`service` first), then
+ * `deadLetterReason` and `originalMessageId`, never more than SQS's 10. When the
+ * original has too many, those that do not fit are merged into one String
+ * attribute, `originalAttributes`: a JSON object of name -> {DataType, StringValue
+ * or BinaryValue (base64)}, so nothing is lost.
+ */
+export function deadLetterAttributes(
+  original: Record<string, MessageAttributeValue> | undefined,
+  reason: string,
+  messageId: string | undefined,
+): Record<string, MessageAttributeValue> {
+  const own: Record<string, MessageAttributeValue> = { deadLetterReason: { DataType: 'String', StringValue: reason.slice(0, 1000) } };
+  if (messageId) own.originalMessageId = { DataType: 'String', StringValue: messageId };
+  const copies = Object.entries(original ?? {})
+    .filter(([k, v]) => !(k in own) && k !== MERGED_ATTRIBUTES && v.DataType && (v.StringValue !== undefined || v.BinaryValue !== undefined))
+    .sort(([a], [b]) => (a === SERVICE_ATTRIBUTE ? -1 : b === SERVICE_ATTRIBUTE ? 1 : 0))
+    .map(([k, v]) => [k, { DataType: v.DataType, StringValue: v.StringValue, BinaryValue: v.BinaryValue }] as const);
+  const room = MAX_MESSAGE_ATTRIBUTES - Object.keys(own).length;
+  const attributes: Record<string, MessageAttributeValue> = {};
+  const kept = copies.length <= room ? copies : copies.slice(0, room - 1);
+  for (const [k, v] of kept) attributes[k] = v;
+  if (kept.length < copies.length) {
+    const rest: Record<string, { DataType: string; StringValue?: string; BinaryValue?: string }> = {};
+    for (const [k, v] of copies.slice(kept.length)) {
+      rest[k] = { DataType: v.DataType!, ...(v.StringValue !== undefined ? { StringValue: v.StringValue } : { BinaryValue: Buffer.from(v.BinaryValue!).toString('base64') }) };
+    }
+    attributes[MERGED_ATTRIBUTES] = { DataType: 'String', StringValue: JSON.stringify(rest) };
+  }
+  return { ...attributes, ...own };
+}
+
+/** Copy of a message for the dead-letter queue, with why it is there (attributes: see deadLetterAttributes). */
 export async function sendToDeadLetter(
   sqs: SQSClient,
   dlqUrl: string,
   message: { Body?: string; MessageAttributes?: Record<string, MessageAttributeValue>; MessageId?: string },
   reason: string,
 ): Promise<void> {
-  const attributes: Record<string, MessageAttributeValue> = {};
-  for (const [k, v] of Object.entries(message.MessageAttributes ?? {})) {
-    if (v.DataType && (v.StringValue !== undefined || v.BinaryValue !== undefined)) {
-      attributes[k] = { DataType: v.DataType, StringValue: v.StringValue, BinaryValue: v.BinaryValue };
-    }
-  }
-  attributes.deadLetterReason = { DataType: 'String', StringValue: reason.slice(0, 1000) };
-  if (message.MessageId) attributes.originalMessageId = { DataType: 'String', StringValue: message.MessageId };
   await sqs.send(
     new SendMessageCommand({
       QueueUrl: dlqUrl,
       MessageBody: message.Body && message.Body.length > 0 ? message.Body : '(empty body)',
-      MessageAttributes: attributes,
+      MessageAttributes: deadLetterAttributes(message.MessageAttributes, reason, message.MessageId),
     }),
   );
 }

@@ -96,9 +96,19 @@ export class StateConflictError extends SpotbatchError {
   }
 }
 
-/** Whether an error (ours or the AWS SDK's) is worth retrying. Unknown errors are assumed transient. */
+/**
+ * An error of the DynamoDB document client's marshaller (@aws-sdk/util-dynamodb),
+ * thrown before any request is sent: the same value fails the same way every time.
+ */
+export function isMarshallError(err: unknown): boolean {
+  if (!(err instanceof Error) || err instanceof SpotbatchError || '$metadata' in err) return false;
+  return /^(Unsupported type passed|Pass options\.|Pass a non-empty set|Only Number Set|Special numeric value|NumberValue should not|No value defined)/.test(err.message);
+}
+
+/** Whether an error (ours or the AWS SDK's) is worth retrying. Unknown errors are assumed transient; marshalling errors are not. */
 export function isRetryable(err: unknown): boolean {
   if (err instanceof SpotbatchError) return err.retryable;
+  if (isMarshallError(err)) return false;
   if (err && typeof err === 'object') {
     const e = err as { $retryable?: unknown; $fault?: unknown; name?: unknown };
     if (e.$retryable) return true;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { PermanentError } from '../../shared/errors.js';
-import { isEnvName, isSafeRelativePath, shellQuote, shellWords } from './shell.js';
+import { ENV_NAME_RULE, execBytes, hasNul, isEnvName, isSafeRelativePath, MAX_EXEC_BYTES, NUL_RULE, shellQuote, shellWords } from './shell.js';
 
 /**
  * The plan of one task attempt as files for the agent (docs/agent.md). Every
@@ -44,9 +44,16 @@ export function checkPlan(plan: StepPlan): void {
   if (hasSteps === hasArgv) problems.push('give exactly one of steps or argv');
   if (hasSteps && plan.steps!.length === 0) problems.push('steps must not be empty');
   if (hasArgv && (plan.argv!.length === 0 || plan.argv![0] === '')) problems.push('argv must name a program');
-  for (const name of Object.keys(plan.env)) if (!isEnvName(name)) problems.push(`env name ${JSON.stringify(name)} is not a valid variable name`);
-  const words = [...(plan.argv ?? []), ...(plan.args ?? []), ...Object.values(plan.env), ...(plan.steps ?? []).map((s) => s.name)];
-  if (words.some((w) => w.includes('\0'))) problems.push('args, env values and step names cannot contain NUL');
+  for (const name of Object.keys(plan.env)) if (!isEnvName(name)) problems.push(`env.${JSON.stringify(name)}: ${ENV_NAME_RULE}`);
+  const words: Array<[string, string]> = [
+    ...(plan.argv ?? []).map((w, i): [string, string] => [`argv[${i}]`, w]),
+    ...(plan.args ?? []).map((w, i): [string, string] => [`args[${i}]`, w]),
+    ...Object.entries(plan.env).map(([k, v]): [string, string] => [`env.${k}`, v]),
+    ...(plan.steps ?? []).map((s, i): [string, string] => [`steps[${i}].name`, s.name]),
+  ];
+  for (const [where, w] of words) if (hasNul(w)) problems.push(`${where}: ${NUL_RULE}`);
+  const bytes = execBytes([...(plan.argv ?? []), ...(plan.args ?? [])], plan.env);
+  if (bytes > MAX_EXEC_BYTES) problems.push(`argv, args and env: ${bytes} bytes, more than exec can pass (${MAX_EXEC_BYTES})`);
   if (!Number.isInteger(plan.stepTimeoutSeconds) || plan.stepTimeoutSeconds < 0) problems.push('stepTimeoutSeconds must be an integer >= 0');
   (plan.steps ?? []).forEach((s, i) => {
     if (s.timeoutSeconds !== undefined && (!Number.isInteger(s.timeoutSeconds) || s.timeoutSeconds < 0)) problems.push(`steps[${i}].timeoutSeconds must be an integer >= 0`);

@@ -233,10 +233,18 @@ run_step() {
   rm -f "$TASK_DIR/timed-out"
   log "step $_n ($_name) starting, timeout ${_limit}s"
   (
-    # The step's own environment: the plan's variables, the task args as "$@".
+    # The step's own environment: the login environment, SPOTBATCH_* and the plan's variables.
+    # What runs is fixed before the user's env.sh is sourced, as the positional parameters
+    # "<steps|command> <setsid or -> <program> <args>...": after env.sh only "$@" is read and
+    # nothing is assigned, so no user variable (MODE, PLAN, SH, TASK_DIR, PATH ...) can change
+    # what the agent does, and none of the agent's own (unexported) variables reach the step.
     cd "$WORK_DIR" || exit 126
-    . "$PLAN/env.sh"
     . "$PLAN/args.sh"
+    if [ "$MODE" = steps ]; then
+      set -- steps "${SETSID:--}" "$SH" "$PLAN/step-$_n.sh" "$@"
+    else
+      set -- command "${SETSID:--}" "$@"
+    fi
     SPOTBATCH_TASK_DIR=$TASK_DIR
     SPOTBATCH_STEP=$_n
     SPOTBATCH_STEP_NAME=$_name
@@ -245,13 +253,13 @@ run_step() {
       SPOTBATCH_CHECKPOINT_DIR=$WORK_DIR/$CHECKPOINT_DIR
       export SPOTBATCH_CHECKPOINT_DIR
     fi
-    if [ "$MODE" = steps ]; then
-      set -- "$SH" "$PLAN/step-$_n.sh" "$@"
-    elif ! command -v "$1" >/dev/null 2>&1; then
-      printf 'spotbatch agent: %s: command not found\n' "$1" >&2
+    . "$PLAN/env.sh"
+    # Command mode: the program is looked up on the step's PATH (the user's, when env sets one).
+    if [ "$1" = command ] && ! command -v "$3" >/dev/null 2>&1; then
+      printf 'spotbatch agent: %s: command not found\n' "$3" >&2
       exit 127
     fi
-    if [ -n "$SETSID" ]; then exec "$SETSID" "$@"; fi
+    if [ "$2" = - ]; then shift 2; else shift 1; fi
     exec "$@"
   ) </dev/null >>"$TASK_DIR/stdout" 2>>"$TASK_DIR/stderr" &
   _pid=$!

@@ -16,10 +16,49 @@ export function shellWords(values: readonly string[]): string {
   return values.map(shellQuote).join(' ');
 }
 
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/*
+ * The rules for what the agent can carry, shared by the job spec's schema
+ * (services/job/spec.ts, refused at submit with the field path) and checkPlan
+ * (agent-files.ts, refused at step.run): one definition, so a spec that passes
+ * submit never fails at the instance for a reason submit could have seen.
+ */
+
+/** A variable name sh can assign and export. */
+export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const ENV_NAME_RULE = 'must be an environment variable name (letters, digits, _; not starting with a digit)';
 
 export function isEnvName(name: string): boolean {
   return ENV_NAME.test(name);
+}
+
+/** Variables spotbatch sets for the step (SPOTBATCH_JOB_ID, SPOTBATCH_TASK_DIR ...): a user's env may not name one. */
+export const RESERVED_ENV_PREFIX = 'SPOTBATCH_';
+export const RESERVED_ENV_RULE = `must not start with "${RESERVED_ENV_PREFIX}" (reserved for the variables spotbatch sets)`;
+
+export function isReservedEnvName(name: string): boolean {
+  return name.startsWith(RESERVED_ENV_PREFIX);
+}
+
+/** No program can receive a NUL in an argument, a variable or a name. */
+export const NUL_RULE = 'must not contain a NUL character';
+
+export function hasNul(value: string): boolean {
+  return value.includes('\0');
+}
+
+/**
+ * The most bytes of arguments and environment one step may get: Linux refuses
+ * an exec whose arguments and environment pass ARG_MAX (2 MiB with the default
+ * 8 MiB stack); this leaves room for the login environment.
+ */
+export const MAX_EXEC_BYTES = 1024 * 1024;
+
+/** Bytes exec needs for these words and variables (each NUL-terminated, NAME=value). */
+export function execBytes(words: readonly string[], env: Record<string, string>): number {
+  let n = 0;
+  for (const w of words) n += Buffer.byteLength(w) + 1;
+  for (const [k, v] of Object.entries(env)) n += Buffer.byteLength(k) + Buffer.byteLength(v) + 2;
+  return n;
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { StateConflictError } from '../errors.js';
+import { storable, storeError } from './marshal.js';
 import type { Clock } from '../clock.js';
 import { DEFAULT_STUCK_SECONDS, canMove, isTerminal, type Machine } from '../states.js';
 import { OPEN_INDEX } from './tables.js';
@@ -99,14 +100,14 @@ export class EntityStore<S extends string, K extends Record<string, string>, A e
       await this.ddb.send(
         new PutCommand({
           TableName: this.table,
-          Item: item as Record<string, unknown>,
+          Item: storable(item as Record<string, unknown>),
           ConditionExpression: `attribute_not_exists(#k)`,
           ExpressionAttributeNames: { '#k': this.keyNames[0]! },
         }),
       );
       return item;
     } catch (err) {
-      if (!isConditionFailed(err)) throw err;
+      if (!isConditionFailed(err)) throw storeError(err, `${this.machine.entity} ${this.keyString(key)}`);
       const current = await this.get(key);
       throw new StateConflictError(this.machine.entity, this.keyString(key), {}, current && { state: current.state, version: current.version }, {
         cause: err,
@@ -213,13 +214,13 @@ export class EntityStore<S extends string, K extends Record<string, string>, A e
           UpdateExpression: expression,
           ConditionExpression: conditions.join(' AND '),
           ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
+          ExpressionAttributeValues: storable(values),
           ReturnValues: 'ALL_NEW',
         }),
       );
       return out.Attributes as Row<S, A> & K;
     } catch (err) {
-      if (!isConditionFailed(err)) throw err;
+      if (!isConditionFailed(err)) throw storeError(err, `${this.machine.entity} ${this.keyString(key)}`);
       const current = await this.get(key);
       throw new StateConflictError(
         this.machine.entity,

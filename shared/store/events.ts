@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { storable, storeError } from './marshal.js';
 import type { Clock } from '../clock.js';
 
 export interface JobEvent {
@@ -27,7 +28,11 @@ export class EventLog {
   async append(jobId: string, type: string, fields: { taskId?: string; data?: Record<string, unknown> } = {}): Promise<JobEvent> {
     const at = this.clock.now();
     const event: JobEvent = { jobId, sk: `${new Date(at).toISOString()}#${randomBytes(4).toString('hex')}`, at, type, ...fields };
-    await this.ddb.send(new PutCommand({ TableName: this.table, Item: event }));
+    try {
+      await this.ddb.send(new PutCommand({ TableName: this.table, Item: storable(event) }));
+    } catch (err) {
+      throw storeError(err, `event ${type} of job ${jobId}`);
+    }
     return event;
   }
 

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { tableNames } from '../../shared/store/index.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { eventually } from '../helpers/fleet.js';
 
@@ -19,7 +21,9 @@ const cases: Array<[string, unknown, string]> = [
   ['tasks not a count or list', { ...good, tasks: 5 }, 'tasks: must be {"count": N}'],
   ['neither command nor steps', { ...good, command: undefined }, 'command: give exactly one of "command" or "steps"'],
   ['both command and steps', { ...good, steps: [{ run: 'true' }] }, 'command: give exactly one of "command" or "steps"'],
-  ['step with run and script', { ...good, command: undefined, steps: [{ run: 'x', script: 'y.sh' }] }, 'steps[0]: exactly one of "run" or "script"'],
+  ['step with run and script', { ...good, command: undefined, steps: [{ run: 'x', script: 'y.sh' }] }, 'steps[0].script: a local file is read by the CLI'],
+  ['step with run and artifact', { ...good, command: undefined, steps: [{ run: 'x', artifact: `sha256:${'0'.repeat(64)}` }] }, 'steps[0]: exactly one of "run" or "artifact"'],
+  ['upload from a path on the dispatcher', { ...good, uploads: [{ from: '/etc/passwd', to: 'p' }] }, 'uploads[0].from: a local path is read by the CLI'],
   ['bad instance type', { ...good, instances: { types: ['M5 large'] } }, 'instances.types[0]: must be an instance type'],
   ['no instance types', { ...good, instances: { types: [] } }, 'instances.types: must have at least 1 item(s)'],
   ['bad region', { ...good, instances: { types: ['m5.large'], regions: ['mars-1'] } }, 'instances.regions'],
@@ -41,6 +45,16 @@ const cases: Array<[string, unknown, string]> = [
   ['policy statement with a bad action', { ...good, policyStatements: [{ Effect: 'Allow', Action: ['s3:GetObject', 'GetObject'], Resource: '*' }] }, 'policyStatements[0].Action[1]: must be an IAM action'],
   ['policy statement without a resource', { ...good, policyStatements: [{ Effect: 'Allow', Action: '*' }] }, 'policyStatements[0].Resource: give exactly one of "Resource" or "NotResource"'],
   ['policy statement with a principal', { ...good, policyStatements: [{ Effect: 'Allow', Action: '*', Resource: '*', Principal: '*' }] }, 'policyStatements[0]: unknown field(s) "Principal"'],
+  // What the agent could never carry is refused here, at submit, with the field path (not at step.run on a running instance).
+  ['NUL in a task env value', { ...good, tasks: [{}, {}, { env: { FOO: 'a\0b' } }] }, 'tasks[2].env.FOO: must not contain a NUL character'],
+  ['NUL in the job env', { ...good, env: { BAR: '\0' } }, 'env.BAR: must not contain a NUL character'],
+  ['NUL in a task arg', { ...good, tasks: [{ args: ['ok', 'x\0y'] }] }, 'tasks[0].args[1]: must not contain a NUL character'],
+  ['NUL in a command word', { ...good, command: ['echo', 'a\0'] }, 'command[1]: must not contain a NUL character'],
+  ['a SPOTBATCH_ variable in the job env', { ...good, env: { SPOTBATCH_JOB_ID: 'other' } }, 'env.SPOTBATCH_JOB_ID: must not start with "SPOTBATCH_"'],
+  // JSON.parse makes "__proto__" an own key; z.record used to drop it without a word.
+  ['a "__proto__" variable in the job env', { ...good, env: JSON.parse('{"__proto__": "x", "B": "b"}') as unknown }, 'env.__proto__: the name "__proto__" cannot be carried'],
+  ['a "__proto__" tag', { ...good, tags: JSON.parse('{"__proto__": "x"}') as unknown }, 'tags.__proto__: the name "__proto__" cannot be carried'],
+  ['a SPOTBATCH_ variable in a task env', { ...good, tasks: [{ env: { SPOTBATCH_TASK_DIR: '/' } }] }, 'tasks[0].env.SPOTBATCH_TASK_DIR: must not start with "SPOTBATCH_"'],
   ['local script file sent raw', { ...good, command: undefined, steps: [{ script: 'run.sh' }] }, 'steps[0].script: a local file is read by the CLI'],
 ];
 
@@ -82,6 +96,9 @@ describe('bad job specs (end to end)', function () {
     for (const action of ['CreateKeyPair', 'CreateSecurityGroup', 'CreateRole', 'CreateInstanceProfile', 'RequestSpotInstances']) {
       expect(text, `${action} was called`).not.to.contain(action);
     }
+    // Nothing created: no job row for any of them.
+    const rows = await stack.fleet.clients.ddb.send(new ScanCommand({ TableName: tableNames(stack.fleet.config.prefix).jobs, Select: 'COUNT' }));
+    expect(rows.Count).to.equal(0);
     const dlqEmpty = await stack.fleet.queueDepth('master');
     expect(dlqEmpty.visible).to.equal(0);
   });
