@@ -26,6 +26,9 @@ export const REDACT_PATHS = [
   'secretKey',
   '*.secretKey',
   'lifecycle.secretKey',
+  'previousSecretKeys',
+  '*.previousSecretKeys',
+  'lifecycle.previousSecretKeys',
 ];
 
 export interface LoggerSettings {

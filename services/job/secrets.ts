@@ -1,4 +1,8 @@
-/** The fleet's SecretBox, from SPOTBATCH_SECRET_KEY; a lifecycle handler without it cannot run. */
+/**
+ * The fleet's SecretBox, from SPOTBATCH_SECRET_KEY (encrypts and decrypts) and
+ * SPOTBATCH_SECRET_KEYS_PREVIOUS (only decrypt: key rotation); a lifecycle
+ * handler without the key cannot run.
+ */
 import { PermanentError } from '../../shared/errors.js';
 import { SecretBox } from '../../shared/secrets.js';
 import type { Config } from '../../shared/config.js';
@@ -8,10 +12,21 @@ const boxes = new Map<string, SecretBox>();
 export function secretBox(config: Config): SecretBox {
   const key = config.lifecycle.secretKey;
   if (!key) throw new PermanentError('SPOTBATCH_SECRET_KEY (lifecycle.secretKey) is not set: the fleet cannot keep private keys');
-  let box = boxes.get(key);
+  const previous = config.lifecycle.previousSecretKeys ?? [];
+  const cacheKey = [key, ...previous].join(',');
+  let box = boxes.get(cacheKey);
   if (!box) {
-    box = SecretBox.fromBase64(key);
-    boxes.set(key, box);
+    box = SecretBox.fromBase64(key, previous);
+    boxes.set(cacheKey, box);
   }
   return box;
+}
+
+/**
+ * What a job's private key in a region is bound to (AES-GCM additional data):
+ * a ciphertext copied to another job's row, or to another region of the same
+ * job, does not decrypt.
+ */
+export function privateKeyContext(jobId: string, region: string): string {
+  return `spotbatch:job-key:${jobId}:${region}`;
 }

@@ -145,4 +145,20 @@ describe('spotbatch CLI: setup, local', function () {
     const host = await runCli(['local', '--data', data, '--host', 'nosuchhost.invalid', ...FREE_PORTS], {}, 60_000, { built: true });
     expectUsageError(host, 'cannot listen on nosuchhost.invalid (--host): no such host name');
   });
+
+  it('--host other than loopback: refused (exit 2) since the emulators have no authentication, unless --i-know-the-emulators-have-no-auth, which warns', async function () {
+    this.timeout(180_000);
+    for (const host of ['192.0.2.1', '0.0.0.0', '::']) {
+      const out = await runCli(['local', '--data', data, '--host', host, ...FREE_PORTS], {}, 60_000, { built: true });
+      expectUsageError(out, `--host ${host} is not a loopback address`);
+      expect(out.stderr).to.contain('the SQS and DynamoDB emulators').and.contain('no authentication').and.contain('--i-know-the-emulators-have-no-auth');
+      expect(out.stdout).to.equal('');
+    }
+    // With the flag it goes ahead, loudly. 192.0.2.1 (TEST-NET-1) is no address of this machine: the
+    // warning comes first, then the bind fails (exit 2), so nothing is ever exposed by this test.
+    const out = await runCli(['local', '--data', data, '--host', '192.0.2.1', '--i-know-the-emulators-have-no-auth', ...FREE_PORTS], {}, 60_000, { built: true });
+    expect(out.stderr).to.match(/WARNING.*192\.0\.2\.1/).and.contain('no authentication');
+    expect(out.stderr.indexOf('WARNING')).to.be.below(out.stderr.indexOf('cannot listen on 192.0.2.1'));
+    expectUsageError(out, "cannot listen on 192.0.2.1 (--host): the address is not one of this machine's");
+  });
 });

@@ -13,7 +13,7 @@ import { eachLimit, jobs } from '../../services/job/repo.js';
 import { parseJobSpec, taskId, type JobSpecInput } from '../../services/job/spec.js';
 
 /** An encrypted private key as a job row holds one (never to be shown). */
-export const FAKE_SEALED_KEY = new SecretBox(randomBytes(32)).encrypt('-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n');
+export const FAKE_SEALED_KEY = new SecretBox(randomBytes(32)).encrypt('-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n', 'spotbatch:job-key:seed:us-east-1');
 
 export interface SeedOptions {
   jobId: string;

@@ -1,3 +1,5 @@
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { Command } from 'commander';
 import { createLogger } from '../../../shared/logger.js';
@@ -7,13 +9,49 @@ import { UsageError, listening } from '../errors.js';
 import { parseCount, parsePort } from './common.js';
 import { STATUS_TOKEN_ENV, statusToken } from './status-page.js';
 
+const NO_AUTH_FLAG = '--i-know-the-emulators-have-no-auth';
+
+/** Whether an address is this machine's loopback (127.0.0.0/8, ::1, ::ffff:127.x.y.z). */
+function loopbackAddress(address: string): boolean {
+  const a = address.toLowerCase().replace(/^\[|\]$/g, '');
+  if (isIP(a) === 4) return a.startsWith('127.');
+  return a === '::1' || a === '0:0:0:0:0:0:0:1' || /^::ffff:127\./.test(a);
+}
+
+/**
+ * Whether --host reaches this machine only: an IP literal is looked at as it
+ * is; a name when every address it resolves to is loopback. A name that does
+ * not resolve: undefined (the bind then says so, naming --host).
+ */
+async function loopbackOnly(host: string): Promise<boolean | undefined> {
+  const h = host.replace(/^\[|\]$/g, '');
+  if (isIP(h)) return loopbackAddress(h);
+  try {
+    const all = await lookup(h, { all: true });
+    return all.length > 0 && all.every((a) => loopbackAddress(a.address));
+  } catch {
+    return undefined;
+  }
+}
+
+/** What --host exposes, said once for the refusal and the warning. */
+function exposure(host: string): string {
+  return (
+    `spotbatch local would serve the SQS and DynamoDB emulators, the spot market simulator's EC2/IAM endpoint with its /_sim/ admin API, ` +
+    `and the status page on ${host}, and the emulators and the simulator have no authentication (they accept any credentials): ` +
+    'whoever reaches that address can read and change every queue and table, submit and cancel jobs, and start or terminate simulated instances ' +
+    '(the simulated instances\' SSH and metadata stay on loopback addresses)'
+  );
+}
+
 export function localCommand(entry: string): Command {
   return new Command('local')
     .description('run the whole fleet on this machine with embedded emulators (no AWS account); Ctrl-C stops it')
     .option('--data <dir>', 'folder for the emulators\' data', '.spotbatch')
     .option('--port <port>', 'port of the status page (/healthz answers there)', '8080')
     .option('--token <token>', `the status page wants this bearer token on every route (also ${STATUS_TOKEN_ENV})`)
-    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--host <host>', `address the emulators, the simulator and the status page bind; anything but loopback needs ${NO_AUTH_FLAG}`, '127.0.0.1')
+    .option(NO_AUTH_FLAG, 'allow a --host other than loopback although the emulators and the simulator have no authentication (warns on stderr)')
     .option('--sqs-port <port>', 'port of the SQS emulator', '9324')
     .option('--dynamodb-port <port>', 'port of the DynamoDB emulator', '8000')
     .option('--sim-port <port>', 'port of the simulator\'s EC2/IAM endpoint', '4566')
@@ -23,10 +61,16 @@ export function localCommand(entry: string): Command {
     .option('--demo', 'submit examples/testsleep.json, show its progress and a summary')
     .option('--exit-when-done', 'with --demo: exit when the demo job ends (0 if it succeeded and left nothing behind)')
     .option('--json', 'once running, print one JSON line {"url", "endpoints", "sshPort", "dataDir", "dispatcherPids", "env"} instead of the banner (--demo\'s lines go to stderr)')
-    .action(async (opts: { data: string; port: string; token?: string; host: string; sqsPort: string; dynamodbPort: string; simPort: string; sshPort: string; dispatchers: string; timeScale: string; demo?: boolean; exitWhenDone?: boolean; json?: boolean }) => {
+    .action(async (opts: { data: string; port: string; token?: string; host: string; iKnowTheEmulatorsHaveNoAuth?: boolean; sqsPort: string; dynamodbPort: string; simPort: string; sshPort: string; dispatchers: string; timeScale: string; demo?: boolean; exitWhenDone?: boolean; json?: boolean }) => {
       if (opts.exitWhenDone && !opts.demo) throw new UsageError('--exit-when-done: only with --demo');
       const timeScale = Number(opts.timeScale);
       if (!(timeScale > 0)) throw new UsageError(`--time-scale: must be a number > 0, got ${JSON.stringify(opts.timeScale)}`);
+      if ((await loopbackOnly(opts.host)) === false) {
+        if (!opts.iKnowTheEmulatorsHaveNoAuth) {
+          throw new UsageError(`--host ${opts.host} is not a loopback address: ${exposure(opts.host)}. Use --host 127.0.0.1 (the default), or give ${NO_AUTH_FLAG} on a network you trust entirely`);
+        }
+        console.error(`\nWARNING: --host ${opts.host} with ${NO_AUTH_FLAG}: ${exposure(opts.host)}. Give it a network you trust entirely, or a firewall.\n`);
+      }
       const log = createLogger({ name: 'local', stderr: opts.json === true });
       const dataDir = path.resolve(opts.data);
       const ports = {
