@@ -6,12 +6,47 @@
  * emulators.
  */
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import YAML from 'yaml';
 import { ConfigError, type ValidationIssue } from './errors.js';
+import { artifactLocationRule } from '../services/artifacts/location.js';
 import { pathOf, ruleOf } from './validation.js';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
+
+/** A checkpoint store's name: what a job spec's checkpoint.store says. */
+export const CHECKPOINT_STORE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const checkpointStoreName = z.string().regex(CHECKPOINT_STORE_NAME, 'must be a store name: 1 to 63 lower-case letters, digits, "-" or "_"');
+
+/** A checkpoint store the fleet owns (docs/checkpoint.md): a folder of the dispatchers, or an S3 bucket and prefix. */
+export const CheckpointStoreConfigSchema = z.discriminatedUnion('type', [
+  z
+    .object({
+      type: z.literal('local'),
+      /** An absolute folder only the fleet writes to: <dir>/<jobId>/<taskId>/... */
+      dir: z
+        .string()
+        .refine((d) => path.isAbsolute(d) && path.normalize(d) === d.replace(/\/+$/, '') && d !== '/' && !d.includes('\0'), 'must be an absolute folder (not "/", no ".." or "." segments) that the fleet owns'),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal('s3'),
+      bucket: z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a bucket name: 3 to 63 lower-case letters, digits, "." or "-", starting and ending with a letter or digit')
+        .refine((b) => !/^\d+\.\d+\.\d+\.\d+$/.test(b) && !b.includes('..'), 'must be a bucket name that does not look like an IP address or contain ".."'),
+      /** Key prefix; keys are <prefix>/<jobId>/<taskId>/... */
+      prefix: z
+        .string()
+        .max(512)
+        .refine((p) => p === '' || !p.split('/').some((s) => s === '' || s === '.' || s === '..'), 'must not start with "/" or contain empty, "." or ".." segments')
+        .default(''),
+    })
+    .strict(),
+], { error: 'must be a store: {"type": "local", "dir"} or {"type": "s3", "bucket", "prefix"}' });
+export type CheckpointStoreConfig = z.infer<typeof CheckpointStoreConfigSchema>;
 
 export const ConfigSchema = z
   .object({
@@ -22,6 +57,15 @@ export const ConfigSchema = z
       .default('spotbatch'),
     /** Region of the fleet's own queues and tables. */
     region: z.string().min(1).default('us-east-1'),
+    /**
+     * The fleet's artifact store: where the CLI stages the files and scripts a spec names (and specs too large
+     * for a queue message), addressed by sha256, and where dispatchers read them. "local:/absolute/folder"
+     * or "s3://bucket/prefix". Without one, a spec can only inline its inputs.
+     */
+    artifacts: z
+      .string()
+      .refine((s) => artifactLocationRule(s) === undefined, { error: (i) => artifactLocationRule(String(i.input)) ?? 'an artifact store' })
+      .optional(),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -93,6 +137,10 @@ export const ConfigSchema = z
           .string()
           .refine((k) => Buffer.from(k, 'base64').length === 32, 'base64 of exactly 32 bytes (openssl rand -base64 32)')
           .optional(),
+        /** Earlier values of secretKey, base64 of 32 bytes each: they only decrypt what they made (key rotation); the current key encrypts. */
+        previousSecretKeys: z
+          .array(z.string().refine((k) => Buffer.from(k, 'base64').length === 32, 'base64 of exactly 32 bytes (an earlier SPOTBATCH_SECRET_KEY)'))
+          .optional(),
         /** Regions a spec's "auto" means until placement chooses regions itself. */
         regions: z.array(z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'a region such as us-east-1')).min(1).default(['us-east-1']),
         /** How long step.run waits for SSH on a running instance before giving the attempt up. */
@@ -111,9 +159,45 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ pollSeconds: 5, sshPort: 22, regions: ['us-east-1'], sshWaitSeconds: 300, cooldownSeconds: 1800, metadataPollSeconds: 5, checkpointGraceSeconds: 60, teardownMaxDelaySeconds: 60 }),
+    /** The fleet's checkpoint stores by name; a job spec picks one by name (docs/checkpoint.md). */
+    checkpoint: z
+      .object({
+        stores: z.record(checkpointStoreName, CheckpointStoreConfigSchema).default({}),
+        /** The store of a spec that names none. */
+        default: checkpointStoreName.default('default'),
+      })
+      .strict()
+      .default({ stores: {}, default: 'default' }),
+    /** What a job role may be (docs/security.md, "What a submitter can and cannot grant"). */
+    security: z
+      .object({
+        /** ARN of the managed policy every job role gets as its permissions boundary; security.create makes no role without it. */
+        permissionsBoundary: z
+          .string()
+          .max(2048)
+          .regex(/^arn:aws[a-z-]*:iam::(\d{12}|aws):policy\/[\w+=,.@/-]+$/, 'the ARN of a managed policy, such as arn:aws:iam::123456789012:policy/spotbatch-job-boundary')
+          .optional(),
+        /** IAM action patterns the guard lets through in a spec's policyStatements although a rule refuses them ("iam:PassRole", "*"). */
+        allowActions: z
+          .array(z.string().max(256).regex(/^(\*|[a-z0-9-]+:[A-Za-z0-9*?]+)$/, 'an IAM action such as "iam:PassRole", "sts:Get*" or "*"'))
+          .max(100)
+          .default([]),
+        /** Let a spec's Allow statements grant write actions on Resource "*" (or with NotResource). */
+        allowWildcardResourceWrites: z.boolean().default(false),
+      })
+      .strict()
+      .default({ allowActions: [], allowWildcardResourceWrites: false }),
   })
   .strict()
   .superRefine((c, ctx) => {
+    const storeNames = Object.keys(c.checkpoint.stores);
+    if (storeNames.length > 0 && !storeNames.includes(c.checkpoint.default)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['checkpoint', 'default'],
+        message: `names no store of checkpoint.stores (${storeNames.sort().join(', ')}): set SPOTBATCH_CHECKPOINT_DEFAULT_STORE or name a store "${c.checkpoint.default}"`,
+      });
+    }
     if (c.dispatcher.heartbeatSeconds >= c.dispatcher.visibilityTimeoutSeconds) {
       ctx.addIssue({
         code: 'custom',
@@ -133,11 +217,12 @@ export const ConfigSchema = z
 export type Config = z.infer<typeof ConfigSchema>;
 export type ConfigInput = z.input<typeof ConfigSchema>;
 
-type Kind = 'string' | 'int' | 'bool' | 'list';
+type Kind = 'string' | 'int' | 'bool' | 'list' | 'stores';
 
 /** Environment variables and the setting each one sets. */
 export const ENV_SETTINGS: ReadonlyArray<{ env: string; path: string[]; kind: Kind }> = [
   { env: 'SPOTBATCH_PREFIX', path: ['prefix'], kind: 'string' },
+  { env: 'SPOTBATCH_ARTIFACTS', path: ['artifacts'], kind: 'string' },
   { env: 'AWS_REGION', path: ['region'], kind: 'string' },
   { env: 'LOG_LEVEL', path: ['log', 'level'], kind: 'string' },
   { env: 'SPOTBATCH_LOG_FORMAT', path: ['log', 'format'], kind: 'string' },
@@ -159,13 +244,23 @@ export const ENV_SETTINGS: ReadonlyArray<{ env: string; path: string[]; kind: Ki
   { env: 'SPOTBATCH_SSH_PORT', path: ['lifecycle', 'sshPort'], kind: 'int' },
   { env: 'SPOTBATCH_SSH_INGRESS_CIDR', path: ['lifecycle', 'sshIngressCidr'], kind: 'string' },
   { env: 'SPOTBATCH_SECRET_KEY', path: ['lifecycle', 'secretKey'], kind: 'string' },
+  { env: 'SPOTBATCH_SECRET_KEYS_PREVIOUS', path: ['lifecycle', 'previousSecretKeys'], kind: 'list' },
   { env: 'SPOTBATCH_REGIONS', path: ['lifecycle', 'regions'], kind: 'list' },
   { env: 'SPOTBATCH_SSH_WAIT_SECONDS', path: ['lifecycle', 'sshWaitSeconds'], kind: 'int' },
   { env: 'SPOTBATCH_COOLDOWN_SECONDS', path: ['lifecycle', 'cooldownSeconds'], kind: 'int' },
   { env: 'SPOTBATCH_METADATA_POLL_SECONDS', path: ['lifecycle', 'metadataPollSeconds'], kind: 'int' },
   { env: 'SPOTBATCH_CHECKPOINT_GRACE_SECONDS', path: ['lifecycle', 'checkpointGraceSeconds'], kind: 'int' },
   { env: 'SPOTBATCH_TEARDOWN_MAX_DELAY_SECONDS', path: ['lifecycle', 'teardownMaxDelaySeconds'], kind: 'int' },
+  { env: 'SPOTBATCH_CHECKPOINT_STORES', path: ['checkpoint', 'stores'], kind: 'stores' },
+  { env: 'SPOTBATCH_CHECKPOINT_DEFAULT_STORE', path: ['checkpoint', 'default'], kind: 'string' },
+  { env: 'SPOTBATCH_PERMISSIONS_BOUNDARY', path: ['security', 'permissionsBoundary'], kind: 'string' },
+  { env: 'SPOTBATCH_ALLOW_ACTIONS', path: ['security', 'allowActions'], kind: 'list' },
+  { env: 'SPOTBATCH_ALLOW_WILDCARD_RESOURCE_WRITES', path: ['security', 'allowWildcardResourceWrites'], kind: 'bool' },
 ];
+
+/** What an unreadable SPOTBATCH_CHECKPOINT_STORES becomes: loadConfig reports it with its rule. */
+const STORES_NOT_JSON = Symbol('not JSON');
+const STORES_RULE = 'must be a JSON object of stores, as {"default": {"type": "local", "dir": "/var/lib/spotbatch/checkpoints"}}';
 
 function convert(raw: string, kind: Kind): unknown {
   switch (kind) {
@@ -177,6 +272,13 @@ function convert(raw: string, kind: Kind): unknown {
       if (/^(1|true|yes|on)$/i.test(raw)) return true;
       if (/^(0|false|no|off)$/i.test(raw)) return false;
       return raw;
+    case 'stores':
+      // JSON: {"default": {"type": "local", "dir": "/var/lib/spotbatch/checkpoints"}, "archive": {"type": "s3", "bucket": "b", "prefix": "p"}}
+      try {
+        return JSON.parse(raw) as unknown;
+      } catch {
+        return STORES_NOT_JSON;
+      }
     case 'list':
       return raw
         .split(',')
@@ -246,7 +348,9 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   for (const s of ENV_SETTINGS) {
     const raw = env[s.env];
     if (raw === undefined || raw === '') continue;
-    setPath(fromEnv, s.path, convert(raw, s.kind));
+    const value = convert(raw, s.kind);
+    if (value === STORES_NOT_JSON) throw new ConfigError([{ path: `${s.env} (${s.path.join('.')})`, rule: STORES_RULE }]);
+    setPath(fromEnv, s.path, value);
     envOf.set(s.path.join('.'), s.env);
   }
   const input = merge(merge(fromFile, fromEnv), options.overrides ?? {});
@@ -254,7 +358,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (result.success) return result.data;
   const issues: ValidationIssue[] = result.error.issues.map((issue) => {
     const path = pathOf(issue);
-    const variable = [...envOf.entries()].find(([p]) => path === p || path.startsWith(`${p}[`))?.[1];
+    const variable = [...envOf.entries()].find(([p]) => path === p || path.startsWith(`${p}[`) || path.startsWith(`${p}.`))?.[1];
     return { path: variable ? `${variable} (${path})` : path, rule: ruleOf(issue) };
   });
   throw new ConfigError(issues);

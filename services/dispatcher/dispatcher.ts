@@ -21,7 +21,7 @@ import { hostname } from 'node:os';
 import { Consumer } from 'sqs-consumer';
 import { ChangeMessageVisibilityCommand, DeleteMessageBatchCommand, type Message } from '@aws-sdk/client-sqs';
 import { SERVICE_ATTRIBUTE, sendToDeadLetter } from '../../shared/envelope.js';
-import { StateConflictError, describeError, isRetryable } from '../../shared/errors.js';
+import { StateConflictError, TransientError, describeError, isRetryable } from '../../shared/errors.js';
 import { QUEUE_KINDS, type QueueKind } from '../../shared/queues.js';
 import { parseWith } from '../../shared/validation.js';
 import type { FleetDeps, HandlerContext } from './context.js';
@@ -162,19 +162,19 @@ export class Dispatcher {
       const reason = service
         ? `unknown service ${JSON.stringify(service)} (known: ${this.registry.services().join(', ') || 'none'})`
         : `message attribute "${SERVICE_ATTRIBUTE}" is missing`;
-      return this.deadLetter(kind, message, reason, early());
+      return this.deadLetter(kind, message, reason, early(), service);
     }
     let raw: unknown;
     try {
       raw = JSON.parse(message.Body ?? '');
     } catch (err) {
-      return this.deadLetter(kind, message, `body is not JSON: ${(err as Error).message}`, early());
+      return this.deadLetter(kind, message, `body is not JSON: ${(err as Error).message}`, early(), service);
     }
     let body: unknown;
     try {
       body = parseWith(entry.def.schema, raw, `body of ${entry.service}`);
     } catch (err) {
-      return this.deadLetter(kind, message, (err as Error).message, early());
+      return this.deadLetter(kind, message, (err as Error).message, early(), service);
     }
     const keys = body as { jobId?: unknown; taskId?: unknown };
     // The one child logger of this message: service, message and, where the body has them, job and task.
@@ -194,7 +194,7 @@ export class Dispatcher {
         log.info({ conflict: err.message }, 'stale or duplicate message: no-op');
         return message;
       }
-      if (!isRetryable(err)) return this.deadLetter(kind, message, describeError(err), log);
+      if (!isRetryable(err)) return this.deadLetter(kind, message, describeError(err), log, service);
       this.stats.retried++;
       const max = this.deps.config.dispatcher.maxReceiveCount;
       if (receiveCount >= max) {
@@ -237,11 +237,38 @@ export class Dispatcher {
     }
   }
 
-  private async deadLetter(kind: QueueKind, message: Message, reason: string, log: HandlerContext['log']): Promise<Message> {
-    await sendToDeadLetter(this.deps.clients.sqs, this.deps.queues.dlq[kind], message, reason);
+  private async deadLetter(kind: QueueKind, message: Message, reason: string, log: HandlerContext['log'], service?: string): Promise<Message> {
+    try {
+      await sendToDeadLetter(this.deps.clients.sqs, this.deps.queues.dlq[kind], message, reason);
+    } catch (err) {
+      // Not acknowledged: the message comes back, and SQS's redrive moves it after maxReceiveCount deliveries.
+      log.error(
+        { reason, messageId: message.MessageId ?? '(none)', err: describeError(err) },
+        'could not copy the message to the dead-letter queue: left on its queue for redelivery',
+      );
+      throw new TransientError(`dead-letter copy failed: ${describeError(err)}`, { cause: err });
+    }
     this.stats.deadLettered++;
     log.error({ reason }, 'message can never succeed: moved to the dead-letter queue');
+    await this.recordOnJob(service, message, reason, log);
     return message;
+  }
+
+  /**
+   * A message that can never succeed for a job is recorded on that job's event log, so the reason is where
+   * the user looks (status, the page, `submit --wait`), not only in a dead-letter queue: `job.refused` for a
+   * job.submit (no job row may exist: the spec was refused before anything was stored), else
+   * `message.dead-lettered`. Best effort: the copy in the dead-letter queue is the record that counts.
+   */
+  private async recordOnJob(service: string | undefined, message: Message, reason: string, log: HandlerContext['log']): Promise<void> {
+    const jobId = jobIdOf(service, message.Body);
+    if (!jobId) return;
+    const type = service === SUBMIT_SERVICE ? 'job.refused' : 'message.dead-lettered';
+    try {
+      await this.deps.store.events.append(jobId, type, { data: { service: service ?? '(none)', reason: reason.slice(0, 2000), messageId: message.MessageId ?? '(none)' } });
+    } catch (err) {
+      log.warn({ jobId, err: describeError(err) }, 'could not record the dead-lettered message on its job');
+    }
   }
 
   /** Stop receiving, let in-flight handlers finish (bounded by shutdownTimeoutSeconds). True if all finished. */
@@ -276,4 +303,21 @@ function receiveCountOf(message: Message | undefined): number {
 async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+}
+
+/** The service that submits jobs: its body names the job as `id` (every other message as `jobId`). */
+const SUBMIT_SERVICE = 'job.submit';
+const JOB_ID = /^[a-z0-9][a-z0-9-]{2,62}$/;
+
+/** The job a message's body names, when it is JSON with a well-formed job id. */
+function jobIdOf(service: string | undefined, body: string | undefined): string | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body ?? '');
+  } catch {
+    return undefined;
+  }
+  if (raw === null || typeof raw !== 'object') return undefined;
+  const value = (raw as Record<string, unknown>)[service === SUBMIT_SERVICE ? 'id' : 'jobId'];
+  return typeof value === 'string' && JOB_ID.test(value) ? value : undefined;
 }

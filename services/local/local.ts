@@ -9,9 +9,10 @@ import path from 'node:path';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { generateSecretKey } from '../../shared/secrets.js';
 import type { Logger } from '../../shared/logger.js';
-import { createCoreClients, destroyClients } from '../../shared/aws.js';
+import { createCloudClients, createCoreClients, destroyClients } from '../../shared/aws.js';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { setup } from '../../shared/setup.js';
+import { ensureDefaultBoundary, fleetBuckets } from '../security/boundary.js';
 import { startSimulator, type Simulator } from '../simulator/index.js';
 import { startStatusServer, type StatusServer } from '../status/server.js';
 import { startEmulators, type Emulators } from './emulators.js';
@@ -88,6 +89,8 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
     AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
     AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+    // The fleet's artifact store (uploads, large scripts and specs): a folder of its data dir, exported so a CLI in another shell stages there.
+    SPOTBATCH_ARTIFACTS: process.env.SPOTBATCH_ARTIFACTS || `local:${path.resolve(o.dataDir, 'artifacts')}`,
   };
   // The local emulator answers a receive only when the batch is full or the wait ends: short waits.
   const fleetEnv: NodeJS.ProcessEnv = {
@@ -97,6 +100,9 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
     SPOTBATCH_METADATA_POLL_SECONDS: process.env.SPOTBATCH_METADATA_POLL_SECONDS ?? '1',
     SPOTBATCH_SSH_INGRESS_CIDR: '127.0.0.1/32',
     SPOTBATCH_SECRET_KEY: localSecretKey(o.dataDir),
+    // Checkpoints go to a folder the fleet owns under its data folder: the "default" store a spec names (or gets).
+    SPOTBATCH_CHECKPOINT_STORES:
+      process.env.SPOTBATCH_CHECKPOINT_STORES || JSON.stringify({ default: { type: 'local', dir: path.join(path.resolve(o.dataDir), 'checkpoints') } }),
   };
   let config: Config;
   let sim: Simulator;
@@ -123,6 +129,18 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
   } catch (err) {
     await emulators.stop();
     throw err;
+  }
+  // Job roles get a permissions boundary: the fleet's default one, made in the simulator's IAM (fresh at every start,
+  // so a boundary configured for another account could not exist there).
+  const iam = createCloudClients({ region: config.region, endpoints: { iam: sim.endpoint }, credentials: LOCAL_CREDENTIALS }).iam;
+  try {
+    fleetEnv.SPOTBATCH_PERMISSIONS_BOUNDARY = (await ensureDefaultBoundary(iam, config.prefix, fleetBuckets(config), o.log)).arn;
+  } catch (err) {
+    await sim.stop();
+    await emulators.stop();
+    throw err;
+  } finally {
+    iam.destroy();
   }
   env.AWS_ENDPOINT_URL_EC2 = sim.endpoint;
   env.AWS_ENDPOINT_URL_IAM = sim.endpoint;

@@ -129,6 +129,44 @@ describe('spotbatch CLI: submit, status, tasks, logs, cancel', function () {
     expect(quiet.stderr).to.contain('--quiet: only with --wait');
   });
 
+  it('submit --wait of a spec only the fleet can refuse (a checkpoint store it lacks): exit 2 with the fleet\'s reason, not a wait for ever; status says so', async () => {
+    const id = `refused-${process.pid}`;
+    const spec = JSON.stringify({ id, name: 'refused', tasks: { count: 1 }, steps: [{ run: 'true' }], instances: { types: ['m5.large'] }, checkpoint: { path: 'ckpt', store: 'nosuch' } });
+    const out = await cli(['submit', '-', '--wait'], { stdin: spec });
+    expect(out.code, out.stderr).to.equal(2);
+    expect(out.stderr).to.contain(`job ${id} was refused by the fleet:`);
+    expect(out.stderr).to.contain('checkpoint.store');
+    const status = await cli(['status', id]);
+    expect(status.code).to.equal(2);
+    expect(status.stderr).to.contain(`job ${id} was refused by the fleet:`);
+    // The same id without the checkpoint: the earlier refusal is not this submit's.
+    const fixed = await cli(['submit', '-'], { stdin: spec.replace(', "checkpoint":{"path":"ckpt","store":"nosuch"}', '').replace(',"checkpoint":{"path":"ckpt","store":"nosuch"}', '') });
+    expect(fixed.code === 0 ? '' : fixed.stderr).not.to.contain('checkpoint');
+    expect(fixed.code, fixed.stderr).to.equal(0);
+    expect(fixed.stdout).to.equal(`${id}\n`);
+  });
+
+  it('submit of a spec whose id another spec holds: exit 1 "job ID already exists with another spec"; the same spec again: exit 0, a no-op', async () => {
+    const id = `same-id-${process.pid}`;
+    const specOf = (name: string, run: string) => JSON.stringify({ id, name, tasks: { count: 1 }, steps: [{ run }], instances: { types: ['m5.large'] } });
+    const first = await cli(['submit', '-'], { stdin: specOf('first', 'true') });
+    expect(first.code, first.stderr).to.equal(0);
+    expect(first.stdout).to.equal(`${id}\n`);
+    const again = await cli(['submit', '-'], { stdin: specOf('first', 'true') });
+    expect(again.code, again.stderr).to.equal(0);
+    const other = await cli(['submit', '-'], { stdin: specOf('second', 'echo other') });
+    expect(other.code).to.equal(1);
+    expect(other.stderr).to.contain(`job ID already exists with another spec: ${id}`);
+    // Two at the same moment under a new id: one wins, the other is told so.
+    const raceId = `${id}-race`;
+    const race = (name: string) => cli(['submit', '-'], { stdin: specOf(name, 'true').replace(`"${id}"`, `"${raceId}"`) });
+    const results = await Promise.all([race('one'), race('two')]);
+    expect(results.map((r) => r.code).sort(), results.map((r) => r.stderr).join('\n')).to.deep.equal([0, 1]);
+    expect(results.find((r) => r.code === 1)!.stderr).to.contain(`job ID already exists with another spec: ${raceId}`);
+    const status = JSON.parse((await cli(['status', raceId, '--json'])).stdout) as { job: { name: string } };
+    expect(status.job.name).to.equal(results.find((r) => r.code === 0) === results[0] ? 'one' : 'two');
+  });
+
   it('reads a local script file named by a step, and cancels a running job', async () => {
     writeFileSync(path.join(dir, 'long.sh'), 'echo started; sleep 600\n');
     const file = path.join(dir, 'long.json');

@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { createCloudClients, type CloudClients } from '../../shared/aws.js';
 import { generateSecretKey } from '../../shared/secrets.js';
 import type { JobState } from '../../shared/states.js';
@@ -20,6 +21,7 @@ import { TEST_CREDENTIALS, clientsFor, eventually, testConfig, testEmulators, te
 import { destroyClients } from '../../shared/aws.js';
 import { setup } from '../../shared/setup.js';
 import { closeSshPool } from '../../services/step/session.js';
+import { ensureDefaultBoundary } from '../../services/security/boundary.js';
 import type { HandlerMap } from '../../services/dispatcher/registry.js';
 
 export interface Stack {
@@ -70,11 +72,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     launchLatency: { kind: 'fixed', seconds: options.launchSeconds ?? 2 },
   });
   const cloud = createCloudClients({ region: 'us-east-1', endpoints: { ec2: sim.endpoint, iam: sim.endpoint }, credentials: TEST_CREDENTIALS });
+  // Job roles get the fleet's permissions boundary: the default one, as `spotbatch setup` makes it locally.
+  const { arn: permissionsBoundary } = await ensureDefaultBoundary(cloud.iam, prefix);
   const fleet = await testFleet(emu, catalog, options.handlers ?? handlers, {
     prefix,
     config: {
       dispatcher: { concurrency: 4, batchSize: 10, visibilityTimeoutSeconds: 30, heartbeatSeconds: 10 },
       ...options.config,
+      security: { permissionsBoundary, ...(options.config?.security as Record<string, unknown> | undefined) },
       // A test's lifecycle settings go over these (the simulator's SSH port is always this one).
       lifecycle: {
         pollSeconds: 1,
@@ -131,4 +136,15 @@ export async function leftovers(stack: Stack, jobId: string): Promise<string[]> 
     for (const item of items) if (item.tags?.['spotbatch:job'] === jobId) out.push(`${kind}:${JSON.stringify(item)}`);
   }
   return out;
+}
+
+/** Send a spec as any SQS client would (no client-side checks), so that the fleet's own refusal is what a test sees. */
+export async function rawSubmit(stack: Stack, spec: unknown): Promise<void> {
+  await stack.fleet.clients.sqs.send(
+    new SendMessageCommand({
+      QueueUrl: stack.fleet.deps.queues.main.master,
+      MessageBody: JSON.stringify(spec),
+      MessageAttributes: { service: { DataType: 'String', StringValue: 'job.submit' } },
+    }),
+  );
 }

@@ -1,10 +1,15 @@
 import { expect } from 'chai';
+import { Writable } from 'node:stream';
 import { z } from 'zod';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Emulators } from '../../services/local/emulators.js';
 import { defineCatalog } from '../../shared/envelope.js';
 import { TransientError } from '../../shared/errors.js';
 import { queueName } from '../../shared/queues.js';
+import { createLogger } from '../../shared/logger.js';
+import { Dispatcher } from '../../services/dispatcher/dispatcher.js';
+import type { FleetDeps } from '../../services/dispatcher/context.js';
+import type { Registry } from '../../services/dispatcher/registry.js';
 import { TEST_CREDENTIALS, eventually, keySchema, testEmulators, testFleet } from '../helpers/fleet.js';
 
 describe('dispatcher (local-aws-sqs + dynalite)', function () {
@@ -176,6 +181,86 @@ describe('dispatcher (local-aws-sqs + dynalite)', function () {
     // after one receive: nothing is left to redeliver
     const depth = await fleet.queueDepth('master');
     expect(depth.visible + depth.inFlight).to.equal(0);
+  });
+
+  it('records a dead-lettered message on the job it names: message.dead-lettered, or job.refused for a job.submit', async () => {
+    const fleet = await testFleet(emu, catalog, { 'test.echo': async () => undefined });
+    closers.push(fleet.close);
+    await fleet.start();
+    const send = (body: string, service: string) =>
+      fleet.clients.sqs.send(new SendMessageCommand({ QueueUrl: fleet.deps.queues.main.master, MessageBody: body, MessageAttributes: { service: { DataType: 'String', StringValue: service } } }));
+    const bad = await send('{"jobId":"job-dead-1","n":"nan"}', 'test.echo');
+    // This fleet has no job.submit handler: refused all the same, and the submitter can find out why.
+    const submit = await send('{"id":"job-refused-1","name":"x"}', 'job.submit');
+    // No job named (or not a job id): nothing to record on, the dead-letter copy is the record.
+    await send('{"jobId":"../x","n":"nan"}', 'test.echo');
+    await eventually('three messages dead-lettered', async () => (await fleet.drainDlq('master')).length > 0 && (await fleet.queueDepth('master')).visible === 0);
+    const dead = await eventually('the job event', async () => {
+      const { events } = await fleet.deps.store.events.page('job-dead-1', { limit: 10 });
+      return events.length ? events : undefined;
+    });
+    expect(dead.map((e) => e.type)).to.deep.equal(['message.dead-lettered']);
+    expect(dead[0]!.data).to.deep.include({ service: 'test.echo', messageId: bad.MessageId });
+    expect(String(dead[0]!.data?.reason)).to.include('n: must be a number');
+    const refused = await eventually('the refusal', async () => {
+      const { events } = await fleet.deps.store.events.page('job-refused-1', { limit: 10 });
+      return events.length ? events : undefined;
+    });
+    expect(refused.map((e) => e.type)).to.deep.equal(['job.refused']);
+    expect(refused[0]!.data).to.deep.include({ service: 'job.submit', messageId: submit.MessageId });
+    expect(String(refused[0]!.data?.reason)).to.include('unknown service "job.submit"');
+  });
+
+  it('dead-letters a message that already has 10 attributes, with its reason, and keeps its attributes', async () => {
+    const fleet = await testFleet(emu, catalog, {
+      'test.echo': async () => undefined,
+    });
+    closers.push(fleet.close);
+    await fleet.start();
+    const attributes: Record<string, { DataType: string; StringValue: string }> = { service: { DataType: 'String', StringValue: 'test.echo' } };
+    for (let i = 1; i <= 9; i++) attributes[`extra${i}`] = { DataType: 'String', StringValue: `value ${i}` };
+    await fleet.clients.sqs.send(new SendMessageCommand({ QueueUrl: fleet.deps.queues.main.master, MessageBody: '{"jobId":"x","n":"nan"}', MessageAttributes: attributes }));
+    const dead = await eventually('the message dead-lettered', async () => {
+      const got = await fleet.drainDlq('master');
+      return got.length ? got : undefined;
+    });
+    expect(dead).to.have.length(1);
+    const attrs = dead[0]!.MessageAttributes ?? {};
+    expect(attrs.deadLetterReason?.StringValue).to.include('n: must be a number');
+    expect(Object.keys(attrs).length).to.be.at.most(10);
+    expect(attrs.service?.StringValue).to.equal('test.echo');
+    // Every original attribute is still there: as itself, or in the merged "originalAttributes" JSON.
+    const merged = JSON.parse(attrs.originalAttributes?.StringValue ?? '{}') as Record<string, { StringValue?: string }>;
+    for (let i = 1; i <= 9; i++) expect(attrs[`extra${i}`]?.StringValue ?? merged[`extra${i}`]?.StringValue).to.equal(`value ${i}`);
+    const depth = await fleet.queueDepth('master');
+    expect(depth.visible + depth.inFlight).to.equal(0);
+  });
+
+  it('logs a dead-letter copy that fails (reason, message id) and leaves the message for redelivery', async () => {
+    const fleet = await testFleet(emu, catalog, { 'test.echo': async () => undefined });
+    closers.push(fleet.close);
+    const lines: Array<Record<string, unknown>> = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
+        done();
+      },
+    });
+    const log = createLogger({ format: 'json', level: 'info', destination });
+    const gone = `${fleet.deps.queues.dlq.master}-no-such-queue`;
+    const deps = { ...fleet.deps, log, queues: { ...fleet.deps.queues, dlq: { ...fleet.deps.queues.dlq, master: gone } } } as FleetDeps;
+    const dispatcher = new Dispatcher(deps, fleet.registry as unknown as Registry);
+    const message = { MessageId: 'm-42', Body: 'not json', MessageAttributes: { service: { DataType: 'String', StringValue: 'test.echo' } } };
+    let thrown: unknown;
+    try {
+      await dispatcher.handle('master', message);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown, 'the message is not acknowledged').to.be.instanceOf(Error);
+    const line = lines.find((l) => l.msg === 'could not copy the message to the dead-letter queue: left on its queue for redelivery');
+    expect(line, JSON.stringify(lines)).to.include({ level: 50, messageId: 'm-42' });
+    expect(String(line!.reason)).to.include('body is not JSON');
   });
 
   it('keeps a long handler\'s message invisible with a heartbeat: delivered once, deleted after', async () => {

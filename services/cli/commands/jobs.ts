@@ -2,7 +2,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
-import { prepareSpec, submitJob } from '../../job/client.js';
+import { checkJobId, confirmJobId, JobRefusedError, prepareSpec, refusalOf, sendSubmission, submission, submissionDigest } from '../../job/client.js';
+import { checkSpecPolicy } from '../../job/spec.js';
+import { configuredArtifactStore } from '../../artifacts/index.js';
 import { BadRequest } from '../../status/cursor.js';
 import { NotFound, parseJobStates, type JobSummaryView } from '../../status/views.js';
 import { isTerminal, jobMachine, JOB_STATES, type JobState } from '../../../shared/states.js';
@@ -41,7 +43,7 @@ async function jobText(c: Connection, summary: JobSummaryView, heading = formatJ
 }
 
 /** Wait for the job to end, showing progress on stderr: a bar on a terminal, a line on each change otherwise. */
-async function waitJob(c: Connection, jobId: string, quiet: boolean): Promise<JobSummaryView> {
+async function waitJob(c: Connection, jobId: string, messageId: string, quiet: boolean): Promise<JobSummaryView> {
   const views = c.views();
   const tty = process.stderr.isTTY === true;
   let lastCounts = '';
@@ -65,6 +67,14 @@ async function waitJob(c: Connection, jobId: string, quiet: boolean): Promise<Jo
         if (err instanceof NotFound) return undefined;
         throw err;
       });
+      if (!row) {
+        // Refused by the fleet (a rule only its configuration can check): the reason, not a wait for ever.
+        const refused = await refusalOf(c.store, jobId, messageId);
+        if (refused !== undefined) {
+          clear();
+          throw new JobRefusedError(jobId, refused);
+        }
+      }
       if (row) {
         const summary = await views.summary(row);
         if (ended(row.state)) {
@@ -101,20 +111,31 @@ export function submitCommand(): Command {
     .option('--wait', 'wait until the job ends, showing progress on stderr, then print a summary; exit 0 only if it succeeded')
     .option('--quiet', 'with --wait: no progress')
     .option('--json', 'print JSON: {"id"}, or with --wait the job as `status JOB --json` shows it')
-    .addHelpText('after', '\nExit codes: 0 submitted (with --wait: the job succeeded), 1 failed (with --wait: the job did not succeed), 2 bad spec or usage.')
+    .addHelpText('after', '\nExit codes: 0 submitted (with --wait: the job succeeded), 1 failed (the job ID already exists with another spec; with --wait: the job did not succeed), 2 bad spec or usage.')
     .action(async (file: string, opts: { wait?: boolean; json?: boolean; quiet?: boolean }, cmd: Command) => {
       if (opts.quiet && !opts.wait) throw new UsageError('--quiet: only with --wait');
       const { raw, baseDir } = readSpec(file);
-      const spec = prepareSpec(raw, baseDir);
       const c = connect(cmd);
       try {
-        const jobId = await submitJob(await c.bus(), spec);
+        // Files and scripts the spec names go to the fleet's artifact store; the fleet never reads this machine's paths.
+        const artifacts = configuredArtifactStore(c.config);
+        const spec = await prepareSpec(raw, baseDir, artifacts);
+        // The fleet's IAM guard (config security.*), before anything is sent; job.submit checks again.
+        checkSpecPolicy(spec, c.config.security);
+        // An id the spec chose may be another spec's: refused before sending, and checked again once the
+        // fleet has stored the job (two submits of one id at the same moment: one wins whole, the other exits 1).
+        const body = await submission(spec, artifacts);
+        const digest = submissionDigest(body);
+        const jobId = body.id;
+        if (spec.id !== undefined) await checkJobId(c.store, jobId, digest);
+        const { messageId } = await sendSubmission(await c.bus(), body, artifacts);
+        if (spec.id !== undefined) await confirmJobId(c.store, jobId, digest, messageId);
         if (!opts.wait) {
           console.log(opts.json ? JSON.stringify({ id: jobId }) : jobId);
           return;
         }
         if (!opts.quiet) process.stderr.write(`submitted ${jobId}; waiting for it to end (Ctrl-C stops waiting, not the job)\n`);
-        const summary = await waitJob(c, jobId, opts.quiet === true);
+        const summary = await waitJob(c, jobId, messageId, opts.quiet === true);
         if (opts.json) console.log(JSON.stringify(await c.views().job(jobId), null, 2));
         else console.log(await jobText(c, summary, formatSummary(summary, progressOf(summary, Date.now()))));
         process.exitCode = summary.state === 'succeeded' ? 0 : 1;
@@ -154,7 +175,16 @@ export function statusCommand(): Command {
           else console.log(formatJobList(list));
           return;
         }
-        const detail = await orUnknown(c.views().job(jobId));
+        const detail = await orUnknown(
+          c.views().job(jobId).catch(async (err: unknown) => {
+            // No job row: was a submit under this id refused? Then that is the answer, with its reason.
+            if (!(err instanceof NotFound)) throw err;
+            const { events } = await c.store.events.page(jobId, { limit: 50 });
+            const refused = events.find((e) => e.type === 'job.refused');
+            if (refused) throw new JobRefusedError(jobId, String(refused.data?.reason ?? 'no reason recorded'));
+            throw err;
+          }),
+        );
         console.log(opts.json ? JSON.stringify(detail, null, 2) : await jobText(c, detail.job));
       } finally {
         c.close();
