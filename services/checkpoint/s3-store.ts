@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { LOCAL_MODE_MASK } from '../step/sftp.js';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -50,6 +51,9 @@ const ManifestSchema = z.object({
   dirs: z.array(z.object({ path: relPath, mode: z.number().int().min(0).max(0o7777) })),
 });
 type Manifest = z.infer<typeof ManifestSchema>;
+
+/** A task id as saves write it (checkIdPart's rule). */
+const SAVED_TASK = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
 
 export function s3CheckpointStore(location: { bucket: string; prefix: string }, s3: S3Client, deps: StoreDeps): CheckpointStore {
   const { bucket } = location;
@@ -204,10 +208,10 @@ export function s3CheckpointStore(location: { bucket: string; prefix: string }, 
             if (!(res.Body instanceof Readable)) throw new TransientError('no body stream in the answer');
             await pipeline(res.Body, createWriteStream(target));
           });
-          await chmod(target, file.mode);
+          await chmod(target, file.mode & LOCAL_MODE_MASK);
         });
         // Folder modes last: a read-only folder would refuse the files above.
-        for (const dir of [...manifest.data.dirs].reverse()) await chmod(path.join(local, ...dir.path.split('/')), dir.mode);
+        for (const dir of [...manifest.data.dirs].reverse()) await chmod(path.join(local, ...dir.path.split('/')), dir.mode & LOCAL_MODE_MASK);
         await replaceRemoteDir(session, local, rdir);
         return true;
       } finally {
@@ -215,9 +219,20 @@ export function s3CheckpointStore(location: { bucket: string; prefix: string }, 
       }
     },
 
+    /**
+     * Only what saves write: `<prefix>/<jobId>/<taskId>/latest.json` and the
+     * version folders `<prefix>/<jobId>/<taskId>/v.../...`. Anything else under
+     * `<prefix>/<jobId>/` (a bucket or prefix the store shares with other data,
+     * a job id that names someone's folder) is left alone, as the local store does.
+     */
     async remove(jobId: string): Promise<void> {
       const prefix = `${join(location.prefix, checkIdPart('jobId', jobId))}/`;
-      await deleteKeys(await listKeys(prefix), prefix);
+      const ours = (await listKeys(prefix)).filter((key) => {
+        const [task, second, ...rest] = key.slice(prefix.length).split('/');
+        if (task === undefined || second === undefined || !SAVED_TASK.test(task)) return false;
+        return (second === 'latest.json' && rest.length === 0) || (VERSION.test(second) && rest.length > 0);
+      });
+      await deleteKeys(ours, prefix);
     },
   };
 }

@@ -34,7 +34,8 @@ export function defaultBoundaryDocument(prefix: string, denyBuckets: readonly st
         Sid: 'JobLogs',
         Effect: 'Allow',
         Action: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
-        Resource: ['arn:aws:logs:*:*:log-group:/spotbatch/*'],
+        // Its own job's log group only: the role carries the spotbatch:job tag (an instance cannot write into another job's logs).
+        Resource: ['arn:aws:logs:*:*:log-group:/spotbatch/${aws:PrincipalTag/spotbatch:job}', 'arn:aws:logs:*:*:log-group:/spotbatch/${aws:PrincipalTag/spotbatch:job}:*'],
       },
       {
         Sid: 'JobData',

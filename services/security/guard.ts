@@ -78,11 +78,20 @@ export function isWriteAction(action: string): boolean {
   return !READ_VERBS.some((r) => verb.startsWith(r));
 }
 
-/** "*", or an ARN that is only wildcards after its partition ("arn:*", "arn:aws:*:*:*:*"): every resource. */
+/** "*", an ARN that is only wildcards after its partition ("arn:*"), or every resource of one service ("arn:aws:s3:::*", every object of every bucket, "table/*"): every resource. */
 export function everyResource(resource: string): boolean {
   if (resource === '*') return true;
   const parts = resource.split(':');
-  return parts[0] === 'arn' && parts.slice(2).every((p) => /^[*?]*$/.test(p));
+  if (parts[0] !== 'arn') return false;
+  const wild = (p: string): boolean => /^[*?]*$/.test(p);
+  if (parts.slice(2).every(wild)) return true;
+  // Every resource of one service, in any region and account: arn:aws:s3:::* and every object of every bucket,
+  // arn:aws:dynamodb:*:*:table/*, arn:aws:logs:*:*:log-group:* (a resource type, then only wildcards).
+  if (!wild(parts[3] ?? '') || !wild(parts[4] ?? '')) return false;
+  // S3's first segment is a bucket name; other services' is a resource type (table/, log-group:).
+  const named = parts.slice(5).join(':');
+  const rest = parts[2] === 's3' ? named : named.replace(/^[A-Za-z][A-Za-z0-9-]*[:/](?=.)/, '');
+  return rest.split(/[:/]/).every(wild);
 }
 
 /** Every refusal of the guard, each naming the statement's field and the rule (empty: all fine). */

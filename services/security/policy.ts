@@ -33,6 +33,9 @@ export function defaultStatements(jobId: string): Record<string, unknown>[] {
   ];
 }
 
+/** The Sids of the default statements: a policy's Sids must differ. */
+const RESERVED_SIDS = ['JobLogs'];
+
 /** One or more of a policy's strings: "s3:GetObject" or ["s3:GetObject", "s3:PutObject"]. */
 const oneOrMore = (item: z.ZodString) => z.union([item, z.array(item).min(1).max(100)], { error: 'must be a string or a list of strings' });
 const iamAction = z.string().max(256).regex(/^(\*|[a-z0-9-]+:[A-Za-z0-9*?]+)$/, 'an IAM action such as "s3:GetObject", "s3:Get*" or "*"');
@@ -47,7 +50,7 @@ const conditionValue = z.union([z.string(), z.number(), z.boolean()]);
  */
 export const PolicyStatementSchema = z
   .object({
-    Sid: z.string().max(128).regex(/^[A-Za-z0-9]+$/, 'letters and digits only').optional(),
+    Sid: z.string().max(128).regex(/^[A-Za-z0-9]+$/, 'letters and digits only').refine((sid) => !RESERVED_SIDS.includes(sid), { error: (i) => `${JSON.stringify(i.input)} is spotbatch's own statement (the job's logs): choose another Sid` }).optional(),
     Effect: z.enum(['Allow', 'Deny']),
     Action: oneOrMore(iamAction).optional(),
     NotAction: oneOrMore(iamAction).optional(),

@@ -273,8 +273,8 @@ function specView(spec: JobSpec): SpecView {
     command: spec.command ? [...spec.command] : undefined,
     steps: spec.steps?.map((s) => defined({ name: s.name, run: s.run, timeoutSeconds: s.timeout })),
     envNames: Object.keys(spec.env ?? {}),
-    // Where each upload comes from: an artifact digest, a folder manifest's digest, or inline content (never shown).
-    uploads: (spec.uploads ?? []).map((u) => ({ from: u.artifact ?? (u.tree ? `folder ${u.tree}` : 'inline content'), to: u.to })),
+    // What each upload is, never its digest: a digest is all it takes to have the file copied into another job.
+    uploads: (spec.uploads ?? []).map((u) => ({ from: u.artifact ? 'stored file' : u.tree ? 'stored folder' : 'inline content', to: u.to })),
     instances: defined({
       types: [...spec.instances.types],
       regions: spec.instances.regions,

@@ -168,5 +168,10 @@ async function getEntry(sftp: SFTPWrapper, remotePath: string, localPath: string
   }
   if (kind !== S_IFREG) return;
   await call((cb) => sftp.fastGet(remotePath, localPath, cb));
-  await chmod(localPath, attrs.mode & 0o7777);
+  // The server's mode, without setuid/setgid/sticky or group/other write: a file an instance sends never
+  // lands on this machine as something other local users could change or run as this user.
+  await chmod(localPath, attrs.mode & LOCAL_MODE_MASK);
 }
+
+/** What of a remote file's mode a local copy keeps (rwxr-xr-x at most). */
+export const LOCAL_MODE_MASK = 0o755;

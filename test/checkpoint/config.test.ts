@@ -25,6 +25,26 @@ function permanent(run: () => unknown): string {
 }
 
 describe('checkpoint stores in the fleet configuration', function () {
+  it('refuses a checkpoint store that overlaps the artifact store (its cleanup would reach the artifacts)', function () {
+    const stores = (v: unknown) => JSON.stringify({ default: v });
+    const refused = [
+      { SPOTBATCH_ARTIFACTS: 's3://shared', SPOTBATCH_CHECKPOINT_STORES: stores({ type: 's3', bucket: 'shared' }) },
+      { SPOTBATCH_ARTIFACTS: 's3://shared/a', SPOTBATCH_CHECKPOINT_STORES: stores({ type: 's3', bucket: 'shared', prefix: 'a/ckpt' }) },
+      { SPOTBATCH_ARTIFACTS: 's3://shared/a/b', SPOTBATCH_CHECKPOINT_STORES: stores({ type: 's3', bucket: 'shared', prefix: 'a' }) },
+      { SPOTBATCH_ARTIFACTS: 'local:/var/sb', SPOTBATCH_CHECKPOINT_STORES: stores({ type: 'local', dir: '/var/sb/ckpt' }) },
+    ];
+    for (const env of refused) {
+      expect(configIssues(() => loadConfig({ env })).join('\n'), JSON.stringify(env)).to.match(/checkpoint\.stores\.default\)?: overlaps the artifact store/);
+    }
+    const apart = [
+      { SPOTBATCH_ARTIFACTS: 's3://shared/artifacts', SPOTBATCH_CHECKPOINT_STORES: stores({ type: 's3', bucket: 'shared', prefix: 'ckpt' }) },
+      { SPOTBATCH_ARTIFACTS: 's3://shared/ab', SPOTBATCH_CHECKPOINT_STORES: stores({ type: 's3', bucket: 'shared', prefix: 'a' }) },
+      { SPOTBATCH_ARTIFACTS: 'local:/var/sb/artifacts', SPOTBATCH_CHECKPOINT_STORES: stores({ type: 'local', dir: '/var/sb/checkpoints' }) },
+      { SPOTBATCH_ARTIFACTS: 's3://one', SPOTBATCH_CHECKPOINT_STORES: stores({ type: 's3', bucket: 'two' }) },
+    ];
+    for (const env of apart) expect(loadConfig({ env }).checkpoint.stores.default, JSON.stringify(env)).to.be.an('object');
+  });
+
   it('none by default; SPOTBATCH_CHECKPOINT_STORES (JSON) and SPOTBATCH_CHECKPOINT_DEFAULT_STORE set them', function () {
     expect(loadConfig({ env: {} }).checkpoint).to.deep.equal({ stores: {}, default: 'default' });
     const config = loadConfig({

@@ -1,4 +1,4 @@
-import { ListObjectsV2Command, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { expect } from 'chai';
 import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -192,6 +192,18 @@ describe('checkpoint/store', function () {
       });
 
       if (kind.name === 's3') {
+        it("remove() takes only what saves wrote: other objects under the job's prefix survive (a shared bucket, an id naming someone's folder)", async function () {
+          const src = await tree('s3-bystanders');
+          await place(sa, 'ckpt-s3by', src.root);
+          await store.save(sa, 'ckpt-s3by', { jobId: 'job-s3by', taskId: '0001' });
+          await store.save(sa, 'ckpt-s3by', { jobId: 'job-s3by', taskId: '0002' });
+          const others = ['runs/test/job-s3by/bystander.txt', 'runs/test/job-s3by/0002/notes.txt', 'runs/test/job-s3by/sha256/0123abcd', 'runs/test/job-s3by/0001/latest.json.bak'];
+          for (const Key of others) await s3!.send(new PutObjectCommand({ Bucket: 'ckpt', Key, Body: 'not a checkpoint' }));
+          await store.remove('job-s3by');
+          expect((await listKeys('runs/test/job-s3by/')).sort()).to.deep.equal([...others].sort());
+          expect(await store.restore(sb, 's3by/ckpt', { jobId: 'job-s3by', taskId: '0002' })).to.equal(false);
+        });
+
         it('without a client of its own, finds the endpoint in AWS_ENDPOINT_URL_S3', async function () {
           const names = ['AWS_ENDPOINT_URL_S3', 'AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const;
           const saved = names.map((name) => [name, process.env[name]] as const);

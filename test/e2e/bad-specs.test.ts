@@ -54,6 +54,7 @@ const cases: Array<[string, unknown, string]> = [
   // JSON.parse makes "__proto__" an own key; z.record used to drop it without a word.
   ['a "__proto__" variable in the job env', { ...good, env: JSON.parse('{"__proto__": "x", "B": "b"}') as unknown }, 'env.__proto__: the name "__proto__" cannot be carried'],
   ['a "__proto__" tag', { ...good, tags: JSON.parse('{"__proto__": "x"}') as unknown }, 'tags.__proto__: the name "__proto__" cannot be carried'],
+  ['a statement reusing the Sid of the default statement', { ...good, policyStatements: [{ Sid: 'JobLogs', Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::genomes/*' }] }, 'policyStatements[0].Sid: "JobLogs" is spotbatch\'s own statement'],
   ['a SPOTBATCH_ variable in a task env', { ...good, tasks: [{ env: { SPOTBATCH_TASK_DIR: '/' } }] }, 'tasks[0].env.SPOTBATCH_TASK_DIR: must not start with "SPOTBATCH_"'],
   ['local script file sent raw', { ...good, command: undefined, steps: [{ script: 'run.sh' }] }, 'steps[0].script: a local file is read by the CLI'],
 ];

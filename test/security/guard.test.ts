@@ -57,6 +57,15 @@ describe('the IAM guard on policyStatements', () => {
     expect(out[0]).to.contain('"*" is not allowed for write actions ("s3:PutObject")').and.to.contain('security.allowWildcardResourceWrites');
   });
 
+  it('counts every resource of a service as every resource: arn:aws:s3:::*, arn:aws:s3:::*/*, table/*, log-group:*', () => {
+    const everything = ['arn:aws:s3:::*', 'arn:aws:s3:::*/*', 'arn:aws:dynamodb:*:*:table/*', 'arn:aws:logs:*:*:log-group:*', 'arn:aws:sqs:*:*:*'];
+    const out = refusals(everything.map((Resource) => ({ Effect: 'Allow', Action: ['s3:PutObject'], Resource })));
+    expect(out.map((l) => l.split(': ')[0])).to.deep.equal(everything.map((_, i) => `policyStatements[${i}].Resource`));
+    // A named bucket, table or account is a resource of its own, even with wildcards after it.
+    const named = ['arn:aws:s3:::genomes/*', 'arn:aws:s3:::genomes-*/*', 'arn:aws:dynamodb:us-east-1:123456789012:table/*', 'arn:aws:logs:*:*:log-group:/mine/*'];
+    expect(refusals(named.map((Resource) => ({ Effect: 'Allow', Action: ['s3:PutObject'], Resource })))).to.deep.equal([]);
+  });
+
   it('lets every Deny statement through', () => {
     expect(refusals([{ Effect: 'Deny', Action: '*', NotResource: bucket }, { Effect: 'Deny', NotAction: 'iam:PassRole', Resource: '*' }])).to.deep.equal([]);
   });

@@ -4,7 +4,7 @@
  * symbolic link does not carry a copy out of its folder either way.
  */
 import { expect } from 'chai';
-import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -51,6 +51,17 @@ describe('step/sftp: names and links', function () {
       expect(() => checkEntryName(bad, '/d'), JSON.stringify(bad)).to.throw(PermanentError, JSON.stringify(bad));
     }
     for (const good of ['a', '.hidden', '..dots', 'a b', 'ünï', 'back\\slash', '-n']) expect(checkEntryName(good, '/d')).to.equal(good);
+  });
+
+  it('a download keeps no setuid/setgid/sticky bit and no group/other write of the server\'s modes', async function () {
+    const made = await session.exec('mkdir -p "$HOME/modes" && cd "$HOME/modes" && : > suid && chmod 4777 suid && : > open && chmod 666 open && : > plain && chmod 640 plain && echo ok');
+    expect(made.stdout.trim(), made.stderr).to.equal('ok');
+    const local = path.join(work, 'modes');
+    await session.getLocal('modes', local);
+    const modeOf = async (name: string): Promise<number> => (await stat(path.join(local, name))).mode & 0o7777;
+    expect((await modeOf('suid')).toString(8)).to.equal('755');
+    expect((await modeOf('open')).toString(8)).to.equal('644');
+    expect((await modeOf('plain')).toString(8)).to.equal('640');
   });
 
   it('step getLocal: a hostile name from the server is refused, naming it; nothing is written outside the folder', async function () {
