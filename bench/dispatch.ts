@@ -64,7 +64,7 @@ export default async function dispatchBench(args: string[]): Promise<void> {
     },
   });
   const { queues } = await setup(clients, config);
-  const catalog = defineCatalog({ 'bench.write': { queue: 'master', schema: z.object({ jobId: z.string() }), summary: 'bench', sentBy: 'bench' } });
+  const catalog = defineCatalog({ 'bench.write': { queue: 'master', schema: z.object({ jobId: z.string() }), summary: 'bench', sentBy: 'bench', public: true } });
 
   const deps = await buildDeps({ config, log: silentLogger(), catalog, clients, queues });
   let round = 0;

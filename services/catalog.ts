@@ -1,6 +1,8 @@
 /**
  * The fleet's message catalogue: every service a message can name, its queue,
- * its body schema, who sends it. docs/messages.md is this table in words.
+ * its body schema, who sends it, and whether it is public (may come from
+ * outside the fleet, unsigned); every other service is internal and needs the
+ * fleet's signature (shared/message-auth.ts). docs/messages.md is this table in words.
  */
 import { z } from 'zod';
 import { defineCatalog } from '../shared/envelope.js';
@@ -33,6 +35,7 @@ export const catalog = defineCatalog({
     schema: JobSubmitBodySchema,
     summary: 'validate a job spec (or read the one a `specArtifact` reference names), check the artifacts it names, store the job and its tasks, start it',
     sentBy: 'the CLI (`spotbatch submit`), or any SQS client',
+    public: true,
   },
   'job.start': { queue: 'master', schema: JobKey, summary: 'submitted -> securing; asks for the security resources', sentBy: 'job.submit, the reconciler' },
   'security.create': {
@@ -122,12 +125,27 @@ export const catalog = defineCatalog({
     schema: Ec2EventSchema,
     summary: 'an EC2 event from EventBridge (interruption warning, rebalance recommendation, state change)',
     sentBy: 'EventBridge (the simulator sends the same shapes); EventBridge sets no message attributes, so a message without `service` on the events queue is this',
+    public: true,
+  },
+  'job.fail': {
+    queue: 'master',
+    schema: JobKey.extend({
+      /** The task whose message can never succeed; absent for a job-level message. */
+      taskId: taskId.optional(),
+      /** The service of that message. */
+      service: z.string().max(64).optional(),
+      reason: z.string().min(1).max(2000),
+    }).strict(),
+    summary:
+      "a message of the job can never succeed (its handler failed for good): a task's message ends that task failed with the reason; a job's message fails the job (open tasks end failed, everything torn down); a teardown that can never finish ends the job failed saying so",
+    sentBy: 'the dispatcher, when it dead-letters a message naming a job',
   },
   'job.cancel': {
     queue: 'master',
     schema: JobKey.extend({ reason: z.string().max(500).optional() }).strict(),
-    summary: 'cancel open requests, terminate instances, tear down; the job ends cancelled',
-    sentBy: 'the CLI (`spotbatch cancel`), the reconciler',
+    summary: 'from any open state (finishing too): open tasks cancelled and their attempts ended, open requests cancelled, instances terminated, tear down; the job ends cancelled',
+    sentBy: 'the CLI (`spotbatch cancel`) or any SQS client (anyone who may submit may cancel a job by id), the reconciler',
+    public: true,
   },
 });
 

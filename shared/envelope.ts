@@ -2,13 +2,17 @@
  * The message contract: one SQS message = one unit of work. Its message
  * attribute `service` (String) names the microservice; the body is a JSON
  * object validated against that service's schema. Anything that can send an
- * SQS message (the CLI, `aws sqs send-message`, any SDK) can drive the fleet.
+ * SQS message (the CLI, `aws sqs send-message`, any SDK) can send a public
+ * service's message (job.submit, job.cancel, ec2.event); every other service
+ * is internal, and its messages count only with the fleet's signature, the
+ * `sig` attribute the MessageBus adds (shared/message-auth.ts).
  */
 import { SendMessageBatchCommand, SendMessageCommand, type MessageAttributeValue, type SQSClient } from '@aws-sdk/client-sqs';
 import type { z } from 'zod';
 import { PermanentError, TransientError } from './errors.js';
 import type { QueueKind, QueueUrls } from './queues.js';
 import { parseWith } from './validation.js';
+import { SIGNATURE_ATTRIBUTE, SECRET_KEY_SETTING, type MessageSigner } from './message-auth.js';
 
 export const SERVICE_ATTRIBUTE = 'service';
 
@@ -21,6 +25,16 @@ export interface ServiceDef<S extends z.ZodType = z.ZodType> {
   summary: string;
   /** Who sends it. */
   sentBy: string;
+  /**
+   * May come from outside the fleet (a user's SQS client, EventBridge): its messages are accepted unsigned.
+   * Absent or false: internal, accepted only with the fleet's signature (the safe default for a new service).
+   */
+  public?: boolean;
+}
+
+/** Whether a service's messages may come from outside the fleet (unsigned). */
+export function isPublic(def: ServiceDef): boolean {
+  return def.public === true;
 }
 
 export type Catalog = Record<string, ServiceDef>;
@@ -50,7 +64,20 @@ export class MessageBus<C extends Catalog = Catalog> {
     private readonly sqs: SQSClient,
     private readonly urls: QueueUrls,
     readonly catalog: C,
+    /** The fleet's signer: without one, only public services can be sent. */
+    private readonly signer?: MessageSigner,
   ) {}
+
+  /** The message attributes of one body: `service`, and `sig` when this bus has the fleet's key. */
+  private attributesFor(service: string, def: ServiceDef, body: string): Record<string, MessageAttributeValue> {
+    const attributes: Record<string, MessageAttributeValue> = { [SERVICE_ATTRIBUTE]: { DataType: 'String', StringValue: service } };
+    if (this.signer) {
+      attributes[SIGNATURE_ATTRIBUTE] = { DataType: 'String', StringValue: this.signer.sign(service, def.queue, body) };
+    } else if (!isPublic(def)) {
+      throw new PermanentError(`internal service ${service} needs the fleet's signature, and ${SECRET_KEY_SETTING} is not set where this sends`);
+    }
+    return attributes;
+  }
 
   async send<K extends keyof C & string>(service: K, body: z.input<C[K]['schema']>, options: SendOptions = {}): Promise<SentMessage> {
     const def = this.catalog[service];
@@ -60,12 +87,14 @@ export class MessageBus<C extends Catalog = Catalog> {
     if (!Number.isInteger(delay) || delay < 0 || delay > MAX_DELAY_SECONDS) {
       throw new PermanentError(`delaySeconds: must be an integer from 0 to ${MAX_DELAY_SECONDS}, got ${delay}`);
     }
+    const text = JSON.stringify(parsed);
+    const attributes = this.attributesFor(service, def, text);
     const out = await this.sqs.send(
       new SendMessageCommand({
         QueueUrl: this.urls.main[def.queue],
-        MessageBody: JSON.stringify(parsed),
+        MessageBody: text,
         DelaySeconds: delay || undefined,
-        MessageAttributes: { [SERVICE_ATTRIBUTE]: { DataType: 'String', StringValue: service } },
+        MessageAttributes: attributes,
       }),
     );
     return { messageId: out.MessageId!, queue: def.queue };
@@ -76,18 +105,20 @@ export class MessageBus<C extends Catalog = Catalog> {
     const def = this.catalog[service];
     if (!def) throw new PermanentError(`unknown service ${JSON.stringify(service)}`);
     const parsed = bodies.map((b) => parseWith(def.schema, b, `body of ${service}`));
-    const attributes = { [SERVICE_ATTRIBUTE]: { DataType: 'String', StringValue: service } };
     for (let i = 0; i < parsed.length; i += 10) {
       const chunk = parsed.slice(i, i + 10);
       const out = await this.sqs.send(
         new SendMessageBatchCommand({
           QueueUrl: this.urls.main[def.queue],
-          Entries: chunk.map((body, j) => ({
-            Id: String(j),
-            MessageBody: JSON.stringify(body),
-            DelaySeconds: options.delaySeconds || undefined,
-            MessageAttributes: attributes,
-          })),
+          Entries: chunk.map((body, j) => {
+            const text = JSON.stringify(body);
+            return {
+              Id: String(j),
+              MessageBody: text,
+              DelaySeconds: options.delaySeconds || undefined,
+              MessageAttributes: this.attributesFor(service, def, text),
+            };
+          }),
         }),
       );
       if (out.Failed?.length) {

@@ -2,8 +2,11 @@
  * The long-lived consumer: one or more sqs-consumer loops per queue, routing
  * each message by its `service` attribute to the registered handler.
  *
- * - unknown service, missing attribute, non-JSON or schema-breaking body: to
- *   the dead-letter queue at once, reason logged once, never retried;
+ * - unknown service, missing attribute, a service on another queue than its
+ *   own, an internal service without the fleet's signature (`sig`, checked
+ *   before the body is read; shared/message-auth.ts), non-JSON or
+ *   schema-breaking body: to the dead-letter queue at once, reason logged
+ *   once, never retried;
  * - handler throws a retryable error: not deleted, redelivered after a backoff
  *   (visibility), and SQS's redrive policy moves it to the dead-letter queue
  *   after maxReceiveCount deliveries;
@@ -20,14 +23,26 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Consumer } from 'sqs-consumer';
 import { ChangeMessageVisibilityCommand, DeleteMessageBatchCommand, type Message } from '@aws-sdk/client-sqs';
-import { SERVICE_ATTRIBUTE, sendToDeadLetter } from '../../shared/envelope.js';
+import { SERVICE_ATTRIBUTE, isPublic, sendToDeadLetter } from '../../shared/envelope.js';
+import { SIGNATURE_ATTRIBUTE, messageSigner, missingKeyError, type MessageSigner } from '../../shared/message-auth.js';
 import { StateConflictError, TransientError, describeError, isRetryable } from '../../shared/errors.js';
 import { QUEUE_KINDS, type QueueKind } from '../../shared/queues.js';
 import { parseWith } from '../../shared/validation.js';
+import { backoffSeconds, type Random } from '../../shared/backoff.js';
 import type { FleetDeps, HandlerContext } from './context.js';
 import type { Registry } from './registry.js';
 
 /** The service of a message on the events queue that names none (EventBridge's own messages). */
+
+/**
+ * How long a failed message stays hidden before its next delivery: 1, 2, 4 ...
+ * seconds by receive count, each drawn between half and all of that (equal
+ * jitter, so failures that came together do not all come back together),
+ * never more than `cap` (dispatcher.retryBackoffMaxSeconds).
+ */
+export function retryVisibilitySeconds(receiveCount: number, cap: number, random: Random = Math.random): number {
+  return backoffSeconds(Math.max(0, receiveCount - 1), { base: 1, cap, jitter: 'equal', min: 1 }, random);
+}
 export const EVENT_SERVICE = 'ec2.event';
 
 export interface DispatcherStats {
@@ -45,13 +60,19 @@ export class Dispatcher {
   private readonly inFlight = new Set<Promise<unknown>>();
   private stopping = false;
   readonly stats: DispatcherStats = { received: 0, succeeded: 0, retried: 0, deadLettered: 0, noops: 0, inFlight: 0 };
+  /** Checks the signature of internal messages; absent only when every service served is public. */
+  private readonly signer: MessageSigner | undefined;
 
+  /** Throws a ConfigError when it serves an internal service and the fleet's secret key is not configured. */
   constructor(
     private readonly deps: FleetDeps,
     private readonly registry: Registry,
     id?: string,
   ) {
     this.id = id ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.signer = messageSigner(deps.config);
+    const internal = registry.services().filter((s) => !isPublic(registry.get(s)!.def));
+    if (!this.signer && internal.length) throw missingKeyError(internal);
   }
 
   get running(): boolean {
@@ -121,7 +142,7 @@ export class Dispatcher {
     if (acked.length) void this.track(this.acknowledge(kind, acked));
     const cap = this.deps.config.dispatcher.retryBackoffMaxSeconds;
     if (cap > 0 && failed.length) {
-      // Retry backoff: hide a failed message for 1, 2, 4 ... seconds, capped.
+      // Retry backoff: hide a failed message for 1, 2, 4 ... seconds (jittered, capped; shared/backoff.ts).
       await Promise.all(
         failed.map((m) =>
           this.deps.clients.sqs
@@ -129,7 +150,7 @@ export class Dispatcher {
               new ChangeMessageVisibilityCommand({
                 QueueUrl: this.deps.queues.main[kind],
                 ReceiptHandle: m.ReceiptHandle,
-                VisibilityTimeout: Math.min(cap, 2 ** Math.max(0, receiveCountOf(m) - 1)),
+                VisibilityTimeout: retryVisibilitySeconds(receiveCountOf(m), cap),
               }),
             )
             .catch((err) => this.deps.log.warn({ queue: kind, messageId: m.MessageId, err: describeError(err) }, 'could not set retry backoff')),
@@ -162,19 +183,30 @@ export class Dispatcher {
       const reason = service
         ? `unknown service ${JSON.stringify(service)} (known: ${this.registry.services().join(', ') || 'none'})`
         : `message attribute "${SERVICE_ATTRIBUTE}" is missing`;
-      return this.deadLetter(kind, message, reason, early(), service);
+      // Not served here, so not checked: recorded on the job only for a job.submit (its submitter looks there).
+      return this.deadLetter(kind, message, reason, early(), service, false, service === SUBMIT_SERVICE);
+    }
+    if (entry.def.queue !== kind) {
+      return this.deadLetter(kind, message, `service ${entry.service} belongs on the ${entry.def.queue} queue, not the ${kind} queue`, early(), service, false, false);
+    }
+    // Internal services act only on the fleet's word: the signature is checked before the body is even read.
+    // Authentic: signed by the fleet, or a job.submit (public, and the only message a submitter's job log must show).
+    const authentic = isPublic(entry.def) ? entry.service === SUBMIT_SERVICE : this.verify(entry.service, kind, message);
+    if (!isPublic(entry.def) && !authentic) {
+      const reason = `internal service ${entry.service} needs the fleet's signature (no valid "${SIGNATURE_ATTRIBUTE}" attribute)`;
+      return this.deadLetter(kind, message, reason, early(), service, false, false);
     }
     let raw: unknown;
     try {
       raw = JSON.parse(message.Body ?? '');
     } catch (err) {
-      return this.deadLetter(kind, message, `body is not JSON: ${(err as Error).message}`, early(), service);
+      return this.deadLetter(kind, message, `body is not JSON: ${(err as Error).message}`, early(), service, false, authentic);
     }
     let body: unknown;
     try {
       body = parseWith(entry.def.schema, raw, `body of ${entry.service}`);
     } catch (err) {
-      return this.deadLetter(kind, message, (err as Error).message, early(), service);
+      return this.deadLetter(kind, message, (err as Error).message, early(), service, false, authentic);
     }
     const keys = body as { jobId?: unknown; taskId?: unknown };
     // The one child logger of this message: service, message and, where the body has them, job and task.
@@ -194,7 +226,7 @@ export class Dispatcher {
         log.info({ conflict: err.message }, 'stale or duplicate message: no-op');
         return message;
       }
-      if (!isRetryable(err)) return this.deadLetter(kind, message, describeError(err), log, service);
+      if (!isRetryable(err)) return this.deadLetter(kind, message, describeError(err), log, service, true);
       this.stats.retried++;
       const max = this.deps.config.dispatcher.maxReceiveCount;
       if (receiveCount >= max) {
@@ -237,7 +269,26 @@ export class Dispatcher {
     }
   }
 
-  private async deadLetter(kind: QueueKind, message: Message, reason: string, log: HandlerContext['log'], service?: string): Promise<Message> {
+  /** Whether an internal message carries the fleet's signature over its service, this queue and its exact body. */
+  private verify(service: string, kind: QueueKind, message: Message): boolean {
+    const signature = message.MessageAttributes?.[SIGNATURE_ATTRIBUTE]?.StringValue;
+    return this.signer?.verify(service, kind, message.Body ?? '', signature) ?? false;
+  }
+
+  /**
+   * To the dead-letter queue with its reason. `record`: also on the job the body names (recordOnJob); only for
+   * an authentic message (see handle), or one whose handler ran (its body was accepted: an internal message
+   * was authentic, a public one may act on its job), so a forged message never writes on another user's job.
+   */
+  private async deadLetter(
+    kind: QueueKind,
+    message: Message,
+    reason: string,
+    log: HandlerContext['log'],
+    service?: string,
+    handlerFailed = false,
+    record: boolean = handlerFailed,
+  ): Promise<Message> {
     try {
       await sendToDeadLetter(this.deps.clients.sqs, this.deps.queues.dlq[kind], message, reason);
     } catch (err) {
@@ -250,7 +301,7 @@ export class Dispatcher {
     }
     this.stats.deadLettered++;
     log.error({ reason }, 'message can never succeed: moved to the dead-letter queue');
-    await this.recordOnJob(service, message, reason, log);
+    if (record) await this.recordOnJob(service, message, reason, log, handlerFailed);
     return message;
   }
 
@@ -259,8 +310,12 @@ export class Dispatcher {
    * the user looks (status, the page, `submit --wait`), not only in a dead-letter queue: `job.refused` for a
    * job.submit (no job row may exist: the spec was refused before anything was stored), else
    * `message.dead-lettered`. Best effort: the copy in the dead-letter queue is the record that counts.
+   *
+   * When the message's own handler failed for good (not a body that never reached one), the job cannot wait
+   * on it: `job.fail` ends the task (a task's message) or the job (teardown runs) with the reason. Never
+   * for job.submit (no job yet) nor for job.fail itself (no loop).
    */
-  private async recordOnJob(service: string | undefined, message: Message, reason: string, log: HandlerContext['log']): Promise<void> {
+  private async recordOnJob(service: string | undefined, message: Message, reason: string, log: HandlerContext['log'], handlerFailed: boolean): Promise<void> {
     const jobId = jobIdOf(service, message.Body);
     if (!jobId) return;
     const type = service === SUBMIT_SERVICE ? 'job.refused' : 'message.dead-lettered';
@@ -268,6 +323,14 @@ export class Dispatcher {
       await this.deps.store.events.append(jobId, type, { data: { service: service ?? '(none)', reason: reason.slice(0, 2000), messageId: message.MessageId ?? '(none)' } });
     } catch (err) {
       log.warn({ jobId, err: describeError(err) }, 'could not record the dead-lettered message on its job');
+    }
+    if (!handlerFailed || !service || service === SUBMIT_SERVICE || service === FAIL_SERVICE || !this.registry.catalog[FAIL_SERVICE]) return;
+    const taskId = taskIdOf(message.Body);
+    try {
+      await this.deps.bus.send(FAIL_SERVICE, { jobId, ...(taskId ? { taskId } : {}), service, reason: reason.slice(0, 2000) });
+    } catch (err) {
+      // The reconciler still finds the job stuck; the event above says why.
+      log.warn({ jobId, err: describeError(err) }, 'could not send job.fail for the dead-lettered message');
     }
   }
 
@@ -307,6 +370,20 @@ async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<void> 
 
 /** The service that submits jobs: its body names the job as `id` (every other message as `jobId`). */
 const SUBMIT_SERVICE = 'job.submit';
+/** The service that ends a task or a job whose message can never succeed. */
+const FAIL_SERVICE = 'job.fail';
+const TASK_ID = /^\d{4,5}$/;
+
+/** The task a message's body names (`taskId`), when it has a well-formed one. */
+function taskIdOf(body: string | undefined): string | undefined {
+  try {
+    const raw = JSON.parse(body ?? '') as unknown;
+    const value = raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>).taskId : undefined;
+    return typeof value === 'string' && TASK_ID.test(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
 const JOB_ID = /^[a-z0-9][a-z0-9-]{2,62}$/;
 
 /** The job a message's body names, when it is JSON with a well-formed job id. */

@@ -7,6 +7,7 @@ import { systemClock, type Clock } from '../../shared/clock.js';
 import type { Config } from '../../shared/config.js';
 import { createCloudClients, createCoreClients, type CloudClients, type CoreClients } from '../../shared/aws.js';
 import { MessageBus, type Catalog } from '../../shared/envelope.js';
+import { messageSigner } from '../../shared/message-auth.js';
 import { resolveQueueUrls, type QueueUrls } from '../../shared/queues.js';
 import { Store } from '../../shared/store/index.js';
 import type { FleetDeps } from './context.js';
@@ -37,7 +38,8 @@ export async function buildDeps(o: FleetOptions): Promise<FleetDeps> {
     cloud: o.cloud ?? createCloudClients({ region: o.config.region }),
     queues,
     store: new Store(clients.ddb, o.config.prefix, clock),
-    bus: new MessageBus(clients.sqs, queues, o.catalog),
+    // Signs every message with the fleet's key (internal services need it: shared/message-auth.ts).
+    bus: new MessageBus(clients.sqs, queues, o.catalog, messageSigner(o.config)),
   };
 }
 

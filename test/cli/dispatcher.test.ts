@@ -5,6 +5,7 @@
  */
 import { expect } from 'chai';
 import type { Emulators } from '../../services/local/emulators.js';
+import { generateSecretKey } from '../../shared/secrets.js';
 import { emulatorsWithSetup, ensureBuilt, expectUsageError, occupiedPort, runCli, serveCli } from '../helpers/cli.js';
 
 describe('spotbatch CLI: dispatcher', function () {
@@ -17,7 +18,8 @@ describe('spotbatch CLI: dispatcher', function () {
     await ensureBuilt();
     const ready = await emulatorsWithSetup();
     emu = ready.emu;
-    env = { ...ready.env, LOG_LEVEL: 'info', SPOTBATCH_LOG_FORMAT: 'json' };
+    // The fleet's key: a dispatcher serving internal services does not start without it.
+    env = { ...ready.env, LOG_LEVEL: 'info', SPOTBATCH_LOG_FORMAT: 'json', SPOTBATCH_SECRET_KEY: generateSecretKey() };
   });
   after(() => emu?.stop());
 
@@ -30,6 +32,12 @@ describe('spotbatch CLI: dispatcher', function () {
     } finally {
       d.child.kill('SIGKILL');
     }
+  });
+
+  it('without SPOTBATCH_SECRET_KEY: exit 2 naming the setting (internal messages could not be checked)', async () => {
+    const out = await runCli(['dispatcher'], { ...env, SPOTBATCH_SECRET_KEY: '' }, 120_000, { built: true });
+    expect(out.code, out.stderr).to.equal(2);
+    expect(out.stderr).to.contain('SPOTBATCH_SECRET_KEY (lifecycle.secretKey): is not set').and.contain('internal services');
   });
 
   it('a health port in use: exit 2 naming the address and --health-port', async () => {

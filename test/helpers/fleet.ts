@@ -35,6 +35,12 @@ export function clientsFor(emu: Emulators): CoreClients {
   return createCoreClients({ region: 'us-east-1', endpoints: emu.endpoints, credentials: TEST_CREDENTIALS });
 }
 
+/**
+ * The fleet secret key of test fleets: fixed, so that a dispatcher in a child process (testConfig with the
+ * same prefix) checks the signatures of what the test process sends. A stack uses a fresh one of its own.
+ */
+export const TEST_SECRET_KEY = Buffer.alloc(32, 7).toString('base64');
+
 /** Settings that keep tests quick on the local emulators. */
 export function testConfig(prefix: string, overrides: Record<string, unknown> = {}): Config {
   const base = {
@@ -50,6 +56,7 @@ export function testConfig(prefix: string, overrides: Record<string, unknown> = 
       shutdownTimeoutSeconds: 15,
     },
     reconciler: { enabled: false, intervalSeconds: 1, leaseSeconds: 3 },
+    lifecycle: { secretKey: TEST_SECRET_KEY },
   };
   return loadConfig({ env: {}, overrides: deepMerge(base, overrides) });
 }

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Emulators } from '../../services/local/emulators.js';
 import { defineCatalog } from '../../shared/envelope.js';
+import { MessageSigner } from '../../shared/message-auth.js';
 import { TransientError } from '../../shared/errors.js';
 import { queueName } from '../../shared/queues.js';
 import { createLogger } from '../../shared/logger.js';
@@ -27,7 +28,8 @@ describe('dispatcher (local-aws-sqs + dynalite)', function () {
   });
 
   const catalog = defineCatalog({
-    'test.echo': { queue: 'master', schema: z.object({ jobId: z.string(), n: z.number().int() }).strict(), summary: 'echo', sentBy: 'tests' },
+    // Public, like job.submit: any SQS client may send it unsigned (the others are internal: the bus signs them).
+    'test.echo': { queue: 'master', schema: z.object({ jobId: z.string(), n: z.number().int() }).strict(), summary: 'echo', sentBy: 'tests', public: true },
     'test.work': { queue: 'request', schema: z.object({ jobId: z.string() }).strict(), summary: 'work', sentBy: 'tests' },
     'test.advance': { queue: 'master', schema: keySchema, summary: 'moves a job submitted -> securing', sentBy: 'tests' },
     'test.fail': { queue: 'request', schema: z.object({ jobId: z.string() }).strict(), summary: 'always throws', sentBy: 'tests' },
@@ -184,12 +186,20 @@ describe('dispatcher (local-aws-sqs + dynalite)', function () {
   });
 
   it('records a dead-lettered message on the job it names: message.dead-lettered, or job.refused for a job.submit', async () => {
-    const fleet = await testFleet(emu, catalog, { 'test.echo': async () => undefined });
+    const fleet = await testFleet(emu, catalog, { 'test.echo': async () => undefined, 'test.advance': async () => undefined });
     closers.push(fleet.close);
     await fleet.start();
+    // Signed as the fleet signs (only an authentic message, or a job.submit, is recorded on the job it names).
+    const signer = MessageSigner.fromBase64(fleet.config.lifecycle.secretKey!);
     const send = (body: string, service: string) =>
-      fleet.clients.sqs.send(new SendMessageCommand({ QueueUrl: fleet.deps.queues.main.master, MessageBody: body, MessageAttributes: { service: { DataType: 'String', StringValue: service } } }));
-    const bad = await send('{"jobId":"job-dead-1","n":"nan"}', 'test.echo');
+      fleet.clients.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: fleet.deps.queues.main.master,
+          MessageBody: body,
+          MessageAttributes: { service: { DataType: 'String', StringValue: service }, sig: { DataType: 'String', StringValue: signer.sign(service, 'master', body) } },
+        }),
+      );
+    const bad = await send('{"jobId":"job-dead-1","n":"nan"}', 'test.advance');
     // This fleet has no job.submit handler: refused all the same, and the submitter can find out why.
     const submit = await send('{"id":"job-refused-1","name":"x"}', 'job.submit');
     // No job named (or not a job id): nothing to record on, the dead-letter copy is the record.
@@ -200,8 +210,8 @@ describe('dispatcher (local-aws-sqs + dynalite)', function () {
       return events.length ? events : undefined;
     });
     expect(dead.map((e) => e.type)).to.deep.equal(['message.dead-lettered']);
-    expect(dead[0]!.data).to.deep.include({ service: 'test.echo', messageId: bad.MessageId });
-    expect(String(dead[0]!.data?.reason)).to.include('n: must be a number');
+    expect(dead[0]!.data).to.deep.include({ service: 'test.advance', messageId: bad.MessageId });
+    expect(String(dead[0]!.data?.reason)).to.include('unknown field(s) "n"');
     const refused = await eventually('the refusal', async () => {
       const { events } = await fleet.deps.store.events.page('job-refused-1', { limit: 10 });
       return events.length ? events : undefined;
@@ -289,7 +299,7 @@ describe('dispatcher (local-aws-sqs + dynalite)', function () {
   it('routes an EventBridge event (no message attributes) on the events queue to ec2.event', async () => {
     const seen: unknown[] = [];
     const events = defineCatalog({
-      'ec2.event': { queue: 'events', schema: z.object({ source: z.literal('aws.ec2'), 'detail-type': z.string() }).passthrough(), summary: '', sentBy: '' },
+      'ec2.event': { queue: 'events', schema: z.object({ source: z.literal('aws.ec2'), 'detail-type': z.string() }).passthrough(), summary: '', sentBy: '', public: true },
     });
     const fleet = await testFleet(emu, events, {
       'ec2.event': async (body) => {
