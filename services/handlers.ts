@@ -1,7 +1,7 @@
 /** The production registry: service name -> handler, for `spotbatch dispatcher`. */
 import { catalog } from './catalog.js';
 import { Registry, type HandlerMap } from './dispatcher/registry.js';
-import { jobCancel, jobCheck, jobComplete } from './job/lifecycle.js';
+import { jobCancel, jobCheck, jobComplete, jobFail } from './job/lifecycle.js';
 import { jobStart, jobSubmit } from './job/submit.js';
 import { securityCreate, securityTeardown } from './security/handlers.js';
 import { spotCheck, spotRequest } from './spot/handlers.js';
@@ -24,6 +24,7 @@ export const handlers: HandlerMap<typeof catalog> = {
   'job.complete': jobComplete,
   'security.teardown': securityTeardown,
   'job.cancel': jobCancel,
+  'job.fail': jobFail,
   'ec2.event': ec2Event,
   'termination.detected': terminationDetected,
   'checkpoint.save': checkpointSave,

@@ -62,14 +62,16 @@ export const jobMachine = defineMachine<JobState>({
   entity: 'job',
   initial: 'submitted',
   states: {
-    submitted: { next: ['securing', 'cancelling', 'failed'], redrive: { service: 'job.start', afterSeconds: 60 } },
+    // finishing from an open state with outcome failed: a step that can never succeed (job.fail, security.create).
+    submitted: { next: ['securing', 'cancelling', 'finishing', 'failed'], redrive: { service: 'job.start', afterSeconds: 60 } },
     securing: { next: ['running', 'cancelling', 'finishing'], redrive: { service: 'security.create', afterSeconds: 120 } },
     running: { next: ['finishing', 'cancelling'], redrive: { service: 'job.check', afterSeconds: 120 } },
+    // cancelling: a cancel works from every open state; failed straight from finishing or cancelling: a teardown that can never finish.
     finishing: {
-      next: ['succeeded', 'partially-failed', 'failed'],
+      next: ['succeeded', 'partially-failed', 'failed', 'cancelling'],
       redrive: { service: 'security.teardown', afterSeconds: 120 },
     },
-    cancelling: { next: ['cancelled'], redrive: { service: 'job.cancel', afterSeconds: 120 } },
+    cancelling: { next: ['cancelled', 'failed'], redrive: { service: 'job.cancel', afterSeconds: 120 } },
     succeeded: { next: [], terminal: true },
     'partially-failed': { next: [], terminal: true },
     failed: { next: [], terminal: true },

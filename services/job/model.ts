@@ -115,3 +115,25 @@ export function attemptCost(a: Attempt, now: number): number {
   const end = a.endedAt ?? now;
   return (a.price * Math.max(0, end - a.runningAt)) / 3_600_000;
 }
+
+/**
+ * The attempts with every one still open ended at `now` (an ended attempt keeps its own end): a task that
+ * ends, by a cancel or a failure, stops its spend and runtime there.
+ */
+export function closeAttempts(attempts: readonly Attempt[], now: number, outcome: AttemptOutcome, reason: string): Attempt[] {
+  return attempts.map((a) => (a.endedAt !== undefined && a.outcome ? a : { ...a, endedAt: a.endedAt ?? now, outcome: a.outcome ?? outcome, reason: a.reason ?? reason }));
+}
+
+/** Every spot request id a task has recorded (its attempts and a standby), by region. */
+export function requestIdsByRegion(tasks: ReadonlyArray<Pick<TaskAttrs, 'attempts' | 'standby'>>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const t of tasks) {
+    for (const a of [...t.attempts, ...(t.standby ? [t.standby] : [])]) {
+      if (!a.spotRequestId) continue;
+      const list = out.get(a.pool.region) ?? [];
+      list.push(a.spotRequestId);
+      out.set(a.pool.region, list);
+    }
+  }
+  return out;
+}

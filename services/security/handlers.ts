@@ -1,14 +1,18 @@
 /** security.create and security.teardown: the job's own key pairs, security groups, IAM role and profile. */
+import { backoffSeconds, type Random } from '../../shared/backoff.js';
 import { PermanentError, StateConflictError, TransientError } from '../../shared/errors.js';
+import { isTerminal, jobMachine, type JobState } from '../../shared/states.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
-import { allTasks, jobs } from '../job/repo.js';
+import { allTasks, jobs, type JobRow } from '../job/repo.js';
+import { failJob } from '../job/lifecycle.js';
 import { jobRegions } from '../job/regions.js';
-import { resourceTags } from '../job/model.js';
+import { requestIdsByRegion, resourceTags } from '../job/model.js';
 import { secretBox } from '../job/secrets.js';
 import { resolveImages } from '../spot/images.js';
 import { stopJobResources } from '../spot/cleanup.js';
 import { createJobSecurity, teardownJobSecurity } from './resources.js';
+import { checkOfferedRegions, offeredRegions } from './regions.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 
@@ -43,6 +47,8 @@ async function secure(body: { jobId: string }, ctx: Ctx): Promise<void> {
   let images: Record<string, Record<string, string>>;
   const keyPairs = { ...job.keyPairs };
   try {
+    // A region EC2 does not offer (a typo, one not enabled) can never hold the job: found before anything is made.
+    await checkOfferedRegions(cloud, ctx.config.region, regions);
     security = await createJobSecurity(
       cloud,
       secretBox(ctx.config),
@@ -68,10 +74,8 @@ async function secure(body: { jobId: string }, ctx: Ctx): Promise<void> {
     for (const region of regions) images[region] = await resolveImages(cloud, region, job.spec);
   } catch (err) {
     if (err instanceof PermanentError) {
-      // Nothing can run: record why, and tear down what was made.
-      await jobs(ctx).transition({ jobId: job.jobId }, { from: 'securing', to: 'finishing', set: { outcome: 'failed', error: err.message } });
-      await ctx.store.events.append(job.jobId, 'job.failed', { data: { reason: err.message } });
-      await ctx.bus.send('security.teardown', { jobId: job.jobId });
+      // Nothing can run: the job and its tasks end failed with the reason, and what was made is torn down.
+      await failJob(ctx, job, err.message);
       return;
     }
     throw err;
@@ -95,19 +99,49 @@ async function secure(body: { jobId: string }, ctx: Ctx): Promise<void> {
 
 /**
  * How long security.teardown waits before its next look after `tries` earlier
- * ones: pollSeconds, doubled per try, at most teardownMaxDelaySeconds (which
- * the configuration keeps within SQS's 900 s and below the reconciler's redrive).
+ * ones: pollSeconds doubled per try, drawn between half and all of that (equal
+ * jitter, shared/backoff.ts), at most teardownMaxDelaySeconds (which the
+ * configuration keeps within SQS's 900 s and below the reconciler's redrive).
  */
-export function teardownDelaySeconds(tries: number, lifecycle: { pollSeconds: number; teardownMaxDelaySeconds: number }): number {
-  // 2 ** 30 s is past any cap: no need to compute larger powers.
-  return Math.min(lifecycle.teardownMaxDelaySeconds, lifecycle.pollSeconds * 2 ** Math.min(Math.max(0, tries), 30));
+export function teardownDelaySeconds(tries: number, lifecycle: { pollSeconds: number; teardownMaxDelaySeconds: number }, random: Random = Math.random): number {
+  return backoffSeconds(tries, { base: lifecycle.pollSeconds, cap: lifecycle.teardownMaxDelaySeconds, jitter: 'equal', min: 1 }, random);
+}
+
+/**
+ * Where the job may have left something: every region it secured (or began to: a saved key pair) or placed
+ * an attempt in, and those of the spec it never got to that EC2 offers (a region EC2 does not know holds
+ * nothing, and asking it would fail for ever).
+ */
+async function teardownRegions(ctx: Ctx, job: JobRow, attemptRegions: string[]): Promise<string[]> {
+  const made = new Set([...Object.keys(job.security?.regions ?? {}), ...Object.keys(job.keyPairs ?? {}), ...attemptRegions]);
+  const asked = jobRegions(job.spec, ctx.config).filter((r) => !made.has(r));
+  if (!asked.length) return [...made];
+  const offered = await offeredRegions(cloudOf(ctx), ctx.config.region);
+  const skipped = asked.filter((r) => !offered.has(r));
+  if (skipped.length) ctx.log.info({ skipped }, 'regions EC2 does not offer hold nothing of the job: skipped');
+  return [...made, ...asked.filter((r) => offered.has(r))];
+}
+
+/**
+ * Whether security.teardown may act on a job in `state`: one that is ending (finishing, cancelling), or has
+ * ended (a security.create that lost a race with a cancel tears down what it made after the job closed).
+ * Never while the job may still run or start tasks (submitted, securing, running).
+ */
+export function teardownAllowed(state: JobState): boolean {
+  return state === 'finishing' || state === 'cancelling' || isTerminal(jobMachine, state);
 }
 
 export async function securityTeardown(body: { jobId: string; tries?: number }, ctx: Ctx): Promise<void> {
   const job = await jobs(ctx).get({ jobId: body.jobId });
   if (!job) return;
+  if (!teardownAllowed(job.state)) {
+    ctx.log.warn({ state: job.state }, 'security.teardown for a job that is not ending: nothing done');
+    return;
+  }
   const cloud = cloudOf(ctx);
-  const regions = job.security ? Object.keys(job.security.regions) : jobRegions(job.spec, ctx.config);
+  // The spot requests the job's attempts recorded, by region: found whatever their state or tags.
+  const requestIds = requestIdsByRegion(await allTasks(ctx, job.jobId));
+  const regions = await teardownRegions(ctx, job, [...requestIds.keys()]);
   const tries = body.tries ?? 0;
   // Not yet: keep the job from looking stuck to the reconciler, and look again later, a little later each time.
   const again = async (): Promise<void> => {
@@ -116,7 +150,7 @@ export async function securityTeardown(body: { jobId: string; tries?: number }, 
     await ctx.bus.send('security.teardown', { jobId: job.jobId, tries: tries + 1 }, { delaySeconds });
   };
   let alive = 0;
-  for (const region of regions) alive += (await stopJobResources(cloud, region, job.jobId)).alive;
+  for (const region of regions) alive += (await stopJobResources(cloud, region, job.jobId, requestIds.get(region) ?? [])).alive;
   if (alive > 0) {
     // Security groups cannot go while instances use them.
     ctx.log.info({ alive, tries }, 'waiting for the job\'s instances to terminate before teardown');

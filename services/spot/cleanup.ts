@@ -1,14 +1,27 @@
-/** Find and stop what a job still has running: open spot requests and live instances, by the job tag. */
+/**
+ * Find and stop what a job still has running: its spot requests (open, active, or cancelled with their
+ * instance still running) and its live instances. Found by every handle the fleet has: the job tag on
+ * requests and instances, the request ids its attempts recorded, and the instance id of each of those
+ * requests in any state (an instance launched by a request carries no job tag until spot.check adds it).
+ */
 import {
   CancelSpotInstanceRequestsCommand,
   DescribeInstancesCommand,
   DescribeSpotInstanceRequestsCommand,
   TerminateInstancesCommand,
+  type Filter,
+  type Instance,
+  type SpotInstanceRequest,
 } from '@aws-sdk/client-ec2';
-import type { CloudClients } from '../../shared/aws.js';
+import { untilVisible, type CloudClients } from '../../shared/aws.js';
+import { call, callOr } from '../security/aws-errors.js';
 import type { Attempt } from '../job/model.js';
 
 const JOB_TAG = 'spotbatch:job';
+/** Ids per Describe filter: well under EC2's limits. */
+const CHUNK = 100;
+/** Request statuses that say the request's instance still runs, whatever DescribeInstances shows yet. */
+const INSTANCE_RUNNING_CODES = new Set(['fulfilled', 'request-canceled-and-instance-running', 'marked-for-termination', 'marked-for-stop']);
 
 export interface Leftovers {
   /** Instances not yet terminated (including shutting-down). */
@@ -17,39 +30,100 @@ export interface Leftovers {
   terminated: number;
 }
 
-/** Cancel the job's open spot requests and terminate its instances in `region`. */
-export async function stopJobResources(cloud: CloudClients, region: string, jobId: string): Promise<Leftovers> {
-  const ec2 = cloud.ec2(region);
-  const tagFilter = { Name: `tag:${JOB_TAG}`, Values: [jobId] };
-  const requests = await ec2.send(
-    new DescribeSpotInstanceRequestsCommand({ Filters: [tagFilter, { Name: 'state', Values: ['open', 'active'] }] }),
-  );
-  const open = (requests.SpotInstanceRequests ?? []).map((r) => r.SpotInstanceRequestId!).filter(Boolean);
-  if (open.length) await ec2.send(new CancelSpotInstanceRequestsCommand({ SpotInstanceRequestIds: open }));
-  // Instances of the job: tagged at launch, or launched by one of its requests.
-  const ids = new Set<string>((requests.SpotInstanceRequests ?? []).map((r) => r.InstanceId!).filter(Boolean));
-  const described = await ec2.send(
-    new DescribeInstancesCommand({ Filters: [tagFilter, { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped', 'shutting-down'] }] }),
-  );
+function chunks<T>(items: T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
+  return out;
+}
+
+/** Every spot request matching the filters, in any state (a filter never answers NotFound, unlike ids). */
+async function describeRequests(cloud: CloudClients, region: string, filters: Filter[]): Promise<SpotInstanceRequest[]> {
+  const out: SpotInstanceRequest[] = [];
+  let token: string | undefined;
+  do {
+    const page = await call('DescribeSpotInstanceRequests', () =>
+      cloud.ec2(region).send(new DescribeSpotInstanceRequestsCommand({ Filters: filters, ...(token ? { NextToken: token } : {}) })),
+    );
+    out.push(...(page.SpotInstanceRequests ?? []));
+    token = page.NextToken;
+  } while (token);
+  return out;
+}
+
+async function describeInstances(cloud: CloudClients, region: string, filters: Filter[]): Promise<Instance[]> {
+  const out: Instance[] = [];
+  let token: string | undefined;
+  do {
+    const page = await call('DescribeInstances', () => cloud.ec2(region).send(new DescribeInstancesCommand({ Filters: filters, ...(token ? { NextToken: token } : {}) })));
+    for (const r of page.Reservations ?? []) out.push(...(r.Instances ?? []));
+    token = page.NextToken;
+  } while (token);
+  return out;
+}
+
+/**
+ * Cancel the job's open and active spot requests and terminate its instances in `region`. `requestIds`:
+ * the spot requests the job's attempts recorded there (found even if their tags never arrived).
+ */
+export async function stopJobResources(cloud: CloudClients, region: string, jobId: string, requestIds: readonly string[] = []): Promise<Leftovers> {
+  const tagFilter: Filter = { Name: `tag:${JOB_TAG}`, Values: [jobId] };
+  const requests = new Map<string, SpotInstanceRequest>();
+  const remember = (list: SpotInstanceRequest[]) => {
+    for (const r of list) if (r.SpotInstanceRequestId) requests.set(r.SpotInstanceRequestId, r);
+  };
+  remember(await describeRequests(cloud, region, [tagFilter]));
+  const untold = [...new Set(requestIds)].filter((id) => !requests.has(id));
+  for (const ids of chunks(untold)) remember(await describeRequests(cloud, region, [{ Name: 'spot-instance-request-id', Values: ids }]));
+
+  const open = [...requests.values()].filter((r) => r.State === 'open' || r.State === 'active').map((r) => r.SpotInstanceRequestId!);
+  for (const ids of chunks(open)) {
+    await callOr('CancelSpotInstanceRequests', () => cloud.ec2(region).send(new CancelSpotInstanceRequestsCommand({ SpotInstanceRequestIds: ids })), [
+      'InvalidSpotInstanceRequestID.NotFound',
+    ]);
+    // A request fulfilled between the describe and the cancel has an instance now: look again.
+    remember(await describeRequests(cloud, region, [{ Name: 'spot-instance-request-id', Values: ids }]));
+  }
+
+  // Instances of the job: tagged, or launched by one of its requests (whatever their state).
+  const fromRequests = new Map<string, string>();
+  for (const r of requests.values()) if (r.InstanceId) fromRequests.set(r.InstanceId, r.Status?.Code ?? '');
   const states = new Map<string, string>();
-  for (const r of described.Reservations ?? []) for (const i of r.Instances ?? []) if (i.InstanceId) states.set(i.InstanceId, i.State?.Name ?? '');
-  for (const id of ids) if (!states.has(id)) states.set(id, 'unknown');
-  const toTerminate = [...states].filter(([, s]) => s !== 'shutting-down' && s !== 'terminated').map(([id]) => id);
+  const note = (list: Instance[]) => {
+    for (const i of list) if (i.InstanceId) states.set(i.InstanceId, i.State?.Name ?? '');
+  };
+  note(await describeInstances(cloud, region, [tagFilter]));
+  for (const ids of chunks([...fromRequests.keys()].filter((id) => !states.has(id)))) {
+    note(await describeInstances(cloud, region, [{ Name: 'instance-id', Values: ids }]));
+  }
+  // Not described (yet: EC2 is eventually consistent): alive if its request says it runs.
+  for (const [id, code] of fromRequests) if (!states.has(id)) states.set(id, INSTANCE_RUNNING_CODES.has(code) ? 'unknown-running' : 'unknown');
+
+  const toTerminate = [...states].filter(([, s]) => s !== 'shutting-down' && s !== 'terminated' && s !== 'unknown').map(([id]) => id);
   let terminated = 0;
-  if (toTerminate.length) {
-    const out = await ec2.send(new TerminateInstancesCommand({ InstanceIds: toTerminate })).catch((err: { name?: string }) => {
-      if (err.name === 'InvalidInstanceID.NotFound') return undefined;
-      throw err;
-    });
-    terminated = out?.TerminatingInstances?.length ?? 0;
+  for (const ids of chunks(toTerminate)) {
+    const out = await callOr('TerminateInstances', () => cloud.ec2(region).send(new TerminateInstancesCommand({ InstanceIds: ids })), ['InvalidInstanceID.NotFound']);
+    if (out) {
+      terminated += out.TerminatingInstances?.length ?? 0;
+      continue;
+    }
+    // One id EC2 does not see (yet) fails the whole call: the others one by one.
+    for (const id of ids.length > 1 ? ids : []) {
+      await terminateInstance(cloud, region, id);
+      terminated++;
+    }
   }
   const alive = [...states.values()].filter((s) => s !== 'terminated' && s !== 'unknown').length;
   return { alive, cancelledRequests: open.length, terminated };
 }
 
+/**
+ * Terminate one instance. A NotFound right after its launch does not prove it gone (EC2 eventual
+ * consistency): the call is tried again with backoff a few times (untilVisible) before a NotFound
+ * counts as gone; teardown still finds it by tag and by its request if it was not.
+ */
 export async function terminateInstance(cloud: CloudClients, region: string, instanceId: string): Promise<void> {
   try {
-    await cloud.ec2(region).send(new TerminateInstancesCommand({ InstanceIds: [instanceId] }));
+    await untilVisible(() => cloud.ec2(region).send(new TerminateInstancesCommand({ InstanceIds: [instanceId] })));
   } catch (err) {
     if ((err as { name?: string }).name !== 'InvalidInstanceID.NotFound') throw err;
   }
@@ -57,7 +131,7 @@ export async function terminateInstance(cloud: CloudClients, region: string, ins
 
 export async function cancelSpotRequest(cloud: CloudClients, region: string, requestId: string): Promise<void> {
   try {
-    await cloud.ec2(region).send(new CancelSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [requestId] }));
+    await untilVisible(() => cloud.ec2(region).send(new CancelSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [requestId] })));
   } catch (err) {
     if ((err as { name?: string }).name !== 'InvalidSpotInstanceRequestID.NotFound') throw err;
   }

@@ -4,12 +4,19 @@
  */
 import { DescribeImagesCommand, DescribeInstanceTypesCommand } from '@aws-sdk/client-ec2';
 import { PermanentError } from '../../shared/errors.js';
+import { AwsCallError, call } from '../security/aws-errors.js';
 import type { CloudClients } from '../../shared/aws.js';
 import type { JobSpec } from '../job/spec.js';
 
 /** Architecture of each instance type (x86_64 or arm64). */
 export async function architectures(cloud: CloudClients, region: string, types: string[]): Promise<Record<string, string>> {
-  const out = await cloud.ec2(region).send(new DescribeInstanceTypesCommand({ InstanceTypes: types as never }));
+  const out = await call('DescribeInstanceTypes', () => cloud.ec2(region).send(new DescribeInstanceTypesCommand({ InstanceTypes: types as never }))).catch((err: unknown) => {
+    // A type EC2 does not know (a typo such as c5.largee): no retry can make it one.
+    if (err instanceof PermanentError && err.cause instanceof AwsCallError && err.cause.code === 'InvalidInstanceType') {
+      throw new PermanentError(`instances.types: ${types.join(', ')}: not every one is an instance type EC2 knows in ${region} (${err.message})`, { cause: err.cause });
+    }
+    throw err;
+  });
   const arch: Record<string, string> = {};
   for (const t of out.InstanceTypes ?? []) {
     const a = t.ProcessorInfo?.SupportedArchitectures?.find((x) => x === 'x86_64' || x === 'arm64');
@@ -30,7 +37,7 @@ export async function resolveImages(cloud: CloudClients, region: string, spec: J
       images[a] = spec.instances.image;
       continue;
     }
-    const out = await cloud.ec2(region).send(
+    const out = await call('DescribeImages', () => cloud.ec2(region).send(
       new DescribeImagesCommand({
         Owners: ['amazon'],
         Filters: [
@@ -39,7 +46,7 @@ export async function resolveImages(cloud: CloudClients, region: string, spec: J
           { Name: 'state', Values: ['available'] },
         ],
       }),
-    );
+    ));
     const newest = (out.Images ?? []).filter((i) => i.ImageId).sort((x, y) => (y.CreationDate ?? '').localeCompare(x.CreationDate ?? ''))[0];
     if (!newest?.ImageId) throw new PermanentError(`instances.image: no Amazon Linux 2023 image for ${a} in ${region}`);
     images[a] = newest.ImageId;

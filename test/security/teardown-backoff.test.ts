@@ -11,11 +11,24 @@ import { newJobId, runInstance, startSecurityHarness, type SecurityHarness } fro
 describe('security.teardown backs off', function () {
   this.timeout(60_000);
 
-  it('waits pollSeconds, doubling per try, up to teardownMaxDelaySeconds', function () {
-    const delays = (pollSeconds: number, teardownMaxDelaySeconds: number, n: number) => Array.from({ length: n }, (_, tries) => teardownDelaySeconds(tries, { pollSeconds, teardownMaxDelaySeconds }));
+  it('waits pollSeconds, doubling per try, up to teardownMaxDelaySeconds (at the top of its jitter)', function () {
+    const top = () => 0.999999999;
+    const delays = (pollSeconds: number, teardownMaxDelaySeconds: number, n: number) =>
+      Array.from({ length: n }, (_, tries) => teardownDelaySeconds(tries, { pollSeconds, teardownMaxDelaySeconds }, top));
     expect(delays(5, 60, 6)).to.deep.equal([5, 10, 20, 40, 60, 60]);
     expect(delays(1, 110, 9)).to.deep.equal([1, 2, 4, 8, 16, 32, 64, 110, 110]);
-    expect(teardownDelaySeconds(10_000, { pollSeconds: 1, teardownMaxDelaySeconds: 110 })).to.equal(110);
+    expect(teardownDelaySeconds(10_000, { pollSeconds: 1, teardownMaxDelaySeconds: 110 }, top)).to.equal(110);
+  });
+
+  it('jitters each delay between half and all of it, never above teardownMaxDelaySeconds', function () {
+    for (let tries = 0; tries < 40; tries++) {
+      const ceiling = Math.min(110, 5 * 2 ** tries);
+      const seen = Array.from({ length: 30 }, () => teardownDelaySeconds(tries, { pollSeconds: 5, teardownMaxDelaySeconds: 110 }));
+      for (const d of seen) {
+        expect(Number.isInteger(d)).to.equal(true);
+        expect(d).to.be.within(Math.floor(ceiling / 2), 110);
+      }
+    }
   });
 
   it('refuses a cap the reconciler would take for a stuck teardown (above 110 s), naming the setting', function () {
@@ -69,6 +82,10 @@ describe('security.teardown backs off', function () {
               keptAlive++;
             },
           },
+          // The job has no task rows (teardown reads them for the spot request ids of their attempts).
+          tasks: {
+            listPartition: async function* () {},
+          },
         },
         bus: {
           send: async (service: string, body: { jobId: string; tries?: number }, opts?: { delaySeconds?: number }) => {
@@ -96,7 +113,9 @@ describe('security.teardown backs off', function () {
       }
       expect(sent.map((m) => m.service)).to.deep.equal(Array(6).fill('security.teardown'));
       expect(sent.map((m) => m.body.tries)).to.deep.equal([1, 2, 3, 4, 5, 6]);
-      expect(sent.map((m) => m.delaySeconds)).to.deep.equal([2, 4, 8, 16, 20, 20]);
+      // 2, 4, 8, 16, 20, 20 each jittered to between half and all of it
+      const ceilings = [2, 4, 8, 16, 20, 20];
+      sent.forEach((m, i) => expect(m.delaySeconds, `delay ${i + 1}`).to.be.within(ceilings[i]! / 2, ceilings[i]!));
       expect(keptAlive).to.equal(6);
       await s.cloud.ec2('us-east-1').send(new TerminateInstancesCommand({ InstanceIds: [instanceId] }));
     });
@@ -104,7 +123,8 @@ describe('security.teardown backs off', function () {
     it('while an instance of the job is alive, backs off the same way from the try count it was given', async () => {
       await instanceInGroup(true);
       await securityTeardown({ jobId, tries: 2 }, ctx);
-      expect(sent).to.deep.equal([{ service: 'security.teardown', body: { jobId, tries: 3 }, delaySeconds: 8 }]);
+      expect(sent.map(({ service, body }) => ({ service, body }))).to.deep.equal([{ service: 'security.teardown', body: { jobId, tries: 3 } }]);
+      expect(sent[0]!.delaySeconds).to.be.within(4, 8);
     });
   });
 });

@@ -194,7 +194,7 @@ export function statusCommand(): Command {
 
 export function cancelCommand(): Command {
   return new Command('cancel')
-    .description('cancel a job: open requests cancelled, instances terminated, resources torn down')
+    .description('cancel a job in any open state (finishing too): open requests cancelled, instances terminated, resources torn down')
     .argument('<job>', 'a job id')
     .option('--wait', 'wait until the job is cancelled')
     .option('--timeout <seconds>', 'with --wait: give up after this long (exit 1)', '600')
@@ -219,6 +219,12 @@ export function cancelCommand(): Command {
         for (;;) {
           const now = await c.store.jobs.get({ jobId });
           if (now?.state === 'cancelled') return say('cancelled', `${jobId} cancelled`);
+          if (now && ended(now.state)) {
+            // Its teardown could not finish (or it ended before the cancel came): the state and the reason.
+            say(now.state, `${jobId} ended ${now.state}${now.error ? `: ${String(now.error)}` : ''}`);
+            process.exitCode = 1;
+            return;
+          }
           if (Date.now() > until) {
             say(now?.state ?? 'unknown', `${jobId} is still ${now?.state ?? 'unknown'} after ${timeoutS} s`);
             process.exitCode = 1;

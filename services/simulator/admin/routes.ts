@@ -1,10 +1,13 @@
-/** The admin API under /_sim/: inventory, stats, interrupt, rebalance, host-key, faults, reset, healthz. JSON in and out. */
+/** The admin API under /_sim/: inventory, stats, interrupt, rebalance, host-key, faults, spot request hold and fulfil, reset, healthz. JSON in and out. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { SimContext } from '../context.js';
 import { faultsSchema } from '../faults.js';
 import type { Stats } from '../stats.js';
 import { inventory } from './inventory.js';
+
+/** POST /_sim/spot-requests/hold: whether new spot requests wait for POST /_sim/spot-requests/{id}/fulfil. */
+const holdSchema = z.object({ hold: z.boolean() }).strict();
 
 export interface AdminHooks {
   reset(): Promise<void>;
@@ -54,7 +57,25 @@ export async function handleAdmin(sim: SimContext, stats: Stats, hooks: AdminHoo
   }
   if (route === '/_sim/reset' && method === 'POST') {
     await hooks.reset();
+    sim.lifecycle.holdRequests = false;
     return json(res, 200, { ok: true });
+  }
+  if (route === '/_sim/spot-requests/hold' && method === 'POST') {
+    const parsed = parseJson(body);
+    if (!parsed.ok) return error(res, 400, 'InvalidJson', 'the body is not JSON');
+    const result = holdSchema.safeParse(parsed.value);
+    if (!result.success) return validationError(res, result.error);
+    sim.lifecycle.holdRequests = result.data.hold;
+    return json(res, 200, { hold: sim.lifecycle.holdRequests });
+  }
+  const fulfil = /^\/_sim\/spot-requests\/([^/]+)\/fulfil$/.exec(route);
+  if (fulfil && method === 'POST') {
+    const id = decodeURIComponent(fulfil[1]!);
+    const req = sim.world.spotRequests.get(id);
+    if (!req) return error(res, 404, 'SpotRequestNotFound', `no spot request ${id}`, { field: 'id' });
+    const out = sim.lifecycle.fulfilNow(req);
+    if ('error' in out) return error(res, 409, 'NotFulfillable', `spot request ${id} cannot be fulfilled: ${out.error}`, { field: 'id' });
+    return json(res, 200, { spotInstanceRequestId: id, instanceId: out.instanceId });
   }
   const interrupt = /^\/_sim\/instances\/([^/]+)\/interrupt$/.exec(route);
   if (interrupt && method === 'POST') {
