@@ -8,6 +8,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { IAMClient } from '@aws-sdk/client-iam';
+import { retrying, type BackoffPolicy } from './backoff.js';
 
 export interface ClientOptions {
   region: string;
@@ -31,14 +32,68 @@ export interface CloudClients {
   iam: IAMClient;
 }
 
+/**
+ * Every client retries inside a call with the SDK's `standard` retry mode:
+ * throttling (RequestLimitExceeded, Throttling), 5xx and network errors, up
+ * to 3 tries (maxAttempts; AWS_MAX_ATTEMPTS), exponential backoff with full
+ * jitter (base 100 ms, cap 20 s) and a client-wide retry quota, so a throttled
+ * fleet slows down instead of multiplying its calls. The fleet does not retry
+ * those again inside the handler: past the SDK's tries, the handler's error
+ * is transient and the message comes back after the dispatcher's backoff
+ * (shared/backoff.ts). What the SDK does not retry (a NotFound right after a
+ * create, below) the fleet retries with the same backoff module.
+ */
 function base(options: ClientOptions, service: keyof NonNullable<ClientOptions['endpoints']>) {
   const endpoint = options.endpoints?.[service];
   return {
     region: options.region,
+    retryMode: 'standard',
     ...(endpoint ? { endpoint } : {}),
     ...(options.credentials ? { credentials: options.credentials } : {}),
     ...(options.maxAttempts ? { maxAttempts: options.maxAttempts } : {}),
   };
+}
+
+/**
+ * EC2 answers that, right after a create, mean "not visible yet" rather than
+ * "gone" ("Eventual consistency in the Amazon EC2 API"): a describe, tag or
+ * terminate by id of what was just made. A TerminateInstances NotFound does
+ * not prove the instance is gone.
+ */
+export const EVENTUAL_NOT_FOUND: ReadonlySet<string> = new Set([
+  'InvalidInstanceID.NotFound',
+  'InvalidSpotInstanceRequestID.NotFound',
+  'InvalidGroup.NotFound',
+  'InvalidKeyPair.NotFound',
+]);
+
+/** How long after a create the fleet reads a NotFound for it as "not yet" (then as "gone"). */
+export const EVENTUAL_CONSISTENCY_WINDOW_MS = 5 * 60_000;
+
+/** The AWS error code of an SDK error (its name), undefined for anything else. */
+export function errorCodeOf(err: unknown): string | undefined {
+  if (!err || typeof err !== 'object') return undefined;
+  const e = err as { name?: unknown; $metadata?: unknown; $fault?: unknown };
+  if (e.$metadata === undefined && e.$fault === undefined) return undefined;
+  return typeof e.name === 'string' ? e.name : undefined;
+}
+
+/** Whether an error is a NotFound that eventual consistency may explain. */
+export function isEventualNotFound(err: unknown): boolean {
+  const code = errorCodeOf(err);
+  return code !== undefined && EVENTUAL_NOT_FOUND.has(code);
+}
+
+/** In-call retries of a NotFound right after a create: 5 tries, 0.5 s doubling to 4 s, full jitter (about 7 s at most in all). */
+export const NOT_FOUND_RETRY: BackoffPolicy = { base: 500, cap: 4000, jitter: 'full', min: 100 };
+
+/**
+ * Run an AWS call on something just created; while it answers an eventual
+ * NotFound, wait (shared/backoff.ts) and try again, a bounded number of times,
+ * then let the NotFound through for the caller to judge.
+ */
+export function untilVisible<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
+  return retrying(fn, { policy: NOT_FOUND_RETRY, attempts, retryable: isEventualNotFound });
 }
 
 export function createCoreClients(options: ClientOptions): CoreClients {

@@ -23,6 +23,8 @@ const TRANSIENT = new Set([
   'InternalFailure',
   'DependencyViolation',
   'IncorrectState',
+  // right after a create, EC2 may not see the new resource by id yet (eventual consistency)
+  'InvalidGroup.NotFound',
 ]);
 
 interface SdkErrorLike {

@@ -66,6 +66,7 @@ export async function createJobSecurity(cloud: CloudClients, secrets: SecretBox,
     instanceProfileName: name,
     instanceProfileArn: arn as string,
     regions: Object.fromEntries((perRegion as RegionSecurity[]).map((r) => [r.region, r])),
+    createdAt: Date.now(),
   };
 }
 

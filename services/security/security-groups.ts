@@ -11,6 +11,7 @@ import {
   RevokeSecurityGroupIngressCommand,
 } from '@aws-sdk/client-ec2';
 import type { EC2Client, IpPermission, SecurityGroup } from '@aws-sdk/client-ec2';
+import { untilVisible } from '../../shared/aws.js';
 import { PermanentError, TransientError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { awsCode, call, callOr, classify } from './aws-errors.js';
@@ -93,21 +94,24 @@ export async function ensureSecurityGroup(ec2: EC2Client, req: GroupRequest, log
   const groupId = group.GroupId!;
   const perms = group.IpPermissions ?? [];
   if (!hasSsh(perms, cidr)) {
+    // A group made moments ago may answer InvalidGroup.NotFound by id for a while (EC2 eventual consistency).
     await callOr(
       'AuthorizeSecurityGroupIngress',
       () =>
-        ec2.send(
-          new AuthorizeSecurityGroupIngressCommand({
-            GroupId: groupId,
-            IpPermissions: [{ IpProtocol: 'tcp', FromPort: SSH_PORT, ToPort: SSH_PORT, IpRanges: [{ CidrIp: cidr, Description: 'spotbatch ssh' }] }],
-          }),
+        untilVisible(() =>
+          ec2.send(
+            new AuthorizeSecurityGroupIngressCommand({
+              GroupId: groupId,
+              IpPermissions: [{ IpProtocol: 'tcp', FromPort: SSH_PORT, ToPort: SSH_PORT, IpRanges: [{ CidrIp: cidr, Description: 'spotbatch ssh' }] }],
+            }),
+          ),
         ),
       ['InvalidPermission.Duplicate'],
     );
   }
   const extra = extraIngress(perms, cidr);
   if (extra.length) {
-    await callOr('RevokeSecurityGroupIngress', () => ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions: extra })), [
+    await callOr('RevokeSecurityGroupIngress', () => untilVisible(() => ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions: extra }))), [
       'InvalidPermission.NotFound',
     ]);
     log?.info({ region, groupId, revoked: extra.length }, 'security group: other ingress rules revoked');

@@ -17,6 +17,8 @@ export interface JobSecurity {
   instanceProfileName: string;
   instanceProfileArn: string;
   regions: Record<string, RegionSecurity>;
+  /** When these were ready (epoch ms, real time): spot.request reads an "Invalid IAM Instance Profile" answer as IAM propagation for a while after. */
+  createdAt?: number;
 }
 
 /** A key pair just made, handed to `onKeyPair` so the caller can store it before anything else can fail. */

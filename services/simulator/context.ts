@@ -3,6 +3,7 @@ import type { StaticOperationSchema } from '@smithy/types';
 import type { Logger } from '../../shared/logger.js';
 import type { SimClock } from './clock.js';
 import type { EventSink } from './events.js';
+import type { Consistency } from './consistency.js';
 import type { Faults } from './faults.js';
 import type { LatencyDistribution } from './latency.js';
 import type { Catalog } from './market/catalog.js';
@@ -10,6 +11,7 @@ import type { Market } from './market/market.js';
 import type { InstanceRuntime } from './runtime/types.js';
 import type { World } from './state/world.js';
 import type { Lifecycle } from './lifecycle.js';
+import type { RequestLimiter } from './throttle.js';
 
 export interface SimContext {
   seed: number;
@@ -18,6 +20,10 @@ export interface SimContext {
   catalog: Catalog;
   clock: SimClock;
   faults: Faults;
+  /** Eventual consistency: NotFound windows after creates, instance profile propagation. */
+  consistency: Consistency;
+  /** EC2 request rate limits (token buckets). */
+  limiter: RequestLimiter;
   events: EventSink;
   runtime: InstanceRuntime;
   lifecycle: Lifecycle;

@@ -1,4 +1,8 @@
-/** Injected faults (POST /_sim/faults): throttling, capacity, added latency. */
+/**
+ * Faults and AWS behaviours (POST /_sim/faults): injected throttling, capacity,
+ * added latency; standing request limits (token buckets), EC2 eventual
+ * consistency and IAM propagation windows.
+ */
 import { z } from 'zod';
 import { Prng } from './random.js';
 
@@ -20,16 +24,31 @@ export const faultsSchema = z
     forgedHostKeys: z.boolean().optional(),
     /** Milliseconds added (real time) before every API answer. */
     latencyMs: z.number().int().min(0).max(60_000).optional(),
+    /**
+     * EC2 request rate limits: token buckets per region and action with AWS's
+     * sizes and refill rates times this factor (1 = AWS's defaults, 0.1 = a
+     * tenth); 0 or absent: none. Real time (see throttle.ts).
+     */
+    requestLimits: z.number().min(0).max(100).optional(),
+    /** Real seconds after a create during which EC2 calls naming the new instance, spot request or security group answer NotFound. */
+    notFoundSeconds: z.number().min(0).max(600).optional(),
+    /** Real seconds after an instance profile is created or gets its role during which EC2 launch calls refuse it. */
+    iamPropagationSeconds: z.number().min(0).max(600).optional(),
   })
   .strict();
 export type FaultSettings = z.infer<typeof faultsSchema>;
 
 export class Faults {
-  private settings: FaultSettings = {};
+  private settings: FaultSettings;
   private readonly rng: Prng;
 
-  constructor(seed: number) {
+  /** `initial`: the start-up settings (simulator options), which POST /_sim/reset restores. */
+  constructor(
+    seed: number,
+    private readonly initial: FaultSettings = {},
+  ) {
     this.rng = new Prng(seed ^ 0x5eed);
+    this.settings = { ...initial };
   }
 
   set(settings: FaultSettings): void {
@@ -40,8 +59,9 @@ export class Faults {
     return this.settings;
   }
 
-  clear(): void {
-    this.settings = {};
+  /** Back to the start-up settings. */
+  reset(): void {
+    this.settings = { ...this.initial };
   }
 
   throttled(action: string): boolean {
@@ -66,5 +86,9 @@ export class Faults {
 
   latencyMs(): number {
     return this.settings.latencyMs ?? 0;
+  }
+
+  requestLimits(): number {
+    return this.settings.requestLimits ?? 0;
   }
 }

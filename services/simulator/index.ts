@@ -16,7 +16,9 @@ import { simulatorClock } from './client-clock.js';
 import type { SimulatorClock } from './client-clock.js';
 import type { SimContext } from './context.js';
 import { EventSink } from './events.js';
-import { Faults } from './faults.js';
+import { Consistency } from './consistency.js';
+import { Faults, faultsSchema } from './faults.js';
+import type { FaultSettings } from './faults.js';
 import { DEFAULT_LAUNCH_LATENCY, latencySchema } from './latency.js';
 import type { LatencyDistribution } from './latency.js';
 import { Lifecycle } from './lifecycle.js';
@@ -27,10 +29,12 @@ import { createInstanceRuntime } from './runtime/index.js';
 import { createSimServer } from './server.js';
 import { World } from './state/world.js';
 import { Stats } from './stats.js';
+import { RequestLimiter } from './throttle.js';
 
 export { fetchSimulatorClock, simulatorClock } from './client-clock.js';
 export { parseLatency } from './latency.js';
 export type { ClockOrigin, SimulatorClock } from './client-clock.js';
+export type { FaultSettings } from './faults.js';
 
 export interface SimulatorOptions {
   /** HTTP port; 0 = a free one. Default 4566. */
@@ -59,6 +63,11 @@ export interface SimulatorOptions {
   sandboxRoot?: string;
   /** Launch latency (fulfilment to running), simulated seconds. */
   launchLatency?: LatencyDistribution;
+  /**
+   * Faults and AWS behaviours from the start (the body of POST /_sim/faults), restored by POST /_sim/reset:
+   * `requestLimits` (EC2 token buckets, 1 = AWS's), `notFoundSeconds`, `iamPropagationSeconds`, ... Default none.
+   */
+  faults?: FaultSettings;
   logger?: Logger;
 }
 
@@ -84,6 +93,7 @@ const optionsSchema = z.object({
   imdsPort: z.number().int().min(0).max(65535).optional(),
   sandboxRoot: z.string().min(1).optional(),
   launchLatency: latencySchema.optional(),
+  faults: faultsSchema.optional(),
 });
 
 function defaultDataDir(): string {
@@ -116,12 +126,14 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     catalog,
     market: new Market(o.seed, data, catalog),
     clock: new SimClock(o.timeScale, o.start),
-    faults: new Faults(o.seed),
+    faults: new Faults(o.seed, o.faults ?? {}),
+    limiter: new RequestLimiter(),
     events: new EventSink(o.eventsQueueUrl, logger),
     runtime,
     launchLatency: o.launchLatency ?? DEFAULT_LAUNCH_LATENCY,
     logger,
-  } as Omit<SimContext, 'lifecycle'> as SimContext;
+  } as Omit<SimContext, 'lifecycle' | 'consistency'> as SimContext;
+  sim.consistency = new Consistency(() => sim.faults.current());
   sim.lifecycle = new Lifecycle(sim);
   const stats = new Stats();
 
@@ -136,7 +148,9 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       await stopAllInstances();
       sim.clock.cancelAll();
       sim.world.clear();
-      sim.faults.clear();
+      sim.faults.reset();
+      sim.consistency.clear();
+      sim.limiter.clear();
       stats.clear();
     },
   });

@@ -93,6 +93,7 @@ export class Lifecycle {
       started: false,
     };
     this.sim.world.instances.set(inst.instanceId, inst);
+    this.sim.consistency.createdNow(inst.instanceId);
     this.stateEvent(inst);
     const latency = drawLatencyMs(this.sim.launchLatency, this.sim.seed, ordinal);
     inst.timers.push(this.clock.after(latency, () => void this.start(inst)));
@@ -300,9 +301,16 @@ export class Lifecycle {
     req.statusUpdate = this.clock.date();
   }
 
+  /** Admin (POST /_sim/spot-requests/hold): new requests stay open, pending evaluation, until fulfilNow, a cancel or their expiry. */
+  holdRequests = false;
+
   /** A new request: pending-evaluation, then evaluated on the market. */
   submit(req: SpotRequestRecord): void {
     this.setRequestStatus(req, 'pending-evaluation', 'Your Spot request has been submitted for review, and is pending evaluation.');
+    if (this.holdRequests) {
+      if (req.validUntil) req.timers.push(this.clock.at(req.validUntil.getTime(), () => this.expire(req)));
+      return;
+    }
     const wait = req.validFrom ? Math.max(0, req.validFrom.getTime() - this.clock.now()) : 0;
     req.timers.push(this.clock.after(wait + EVALUATION_MS, () => this.evaluate(req)));
     if (req.validUntil) req.timers.push(this.clock.at(req.validUntil.getTime(), () => this.expire(req)));
@@ -384,6 +392,18 @@ export class Lifecycle {
     req.instanceId = inst.instanceId;
     req.launchedAvailabilityZone = zone;
     this.setRequestStatus(req, 'fulfilled', 'Your Spot request is fulfilled.');
+  }
+
+  /**
+   * Admin (POST /_sim/spot-requests/{id}/fulfil): fulfil an open request now, in its cheapest zone with
+   * capacity. The instance, or why not.
+   */
+  fulfilNow(req: SpotRequestRecord): { instanceId: string } | { error: string } {
+    if (req.state !== 'open') return { error: `the request is ${req.state}` };
+    const choice = this.choosePool(req);
+    if (!choice.zone) return { error: choice.code ?? 'no pool' };
+    this.fulfil(req, choice.zone);
+    return req.instanceId ? { instanceId: req.instanceId } : { error: req.statusCode };
   }
 
   /** CancelSpotInstanceRequests for one request. */

@@ -1,5 +1,7 @@
 /** spot.request and spot.check: place a task's attempt in a pool and follow its spot request. */
 import { CreateTagsCommand, DescribeInstancesCommand, DescribeSpotInstanceRequestsCommand, RequestSpotInstancesCommand } from '@aws-sdk/client-ec2';
+import { EVENTUAL_CONSISTENCY_WINDOW_MS, errorCodeOf, isEventualNotFound, untilVisible } from '../../shared/aws.js';
+import { backoffSeconds, type BackoffPolicy } from '../../shared/backoff.js';
 import { PermanentError, StateConflictError } from '../../shared/errors.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
@@ -40,6 +42,36 @@ const REPLACE_CODES = new Set([
  * instances by retry.maxAttempts (step.complete).
  */
 export const MAX_REPLACEMENTS = 10;
+
+/**
+ * How long after the job's security was created an "Invalid IAM Instance
+ * Profile" (or a NotFound for its new security group) from the spot request is
+ * read as IAM / EC2 propagation and asked again: AWS says a new profile takes
+ * "a few seconds" to reach EC2; past this it is permanent, with AWS's words.
+ */
+export const PROPAGATION_WINDOW_MS = 2 * 60_000;
+
+/** Re-sends while something propagates: 1 s doubling to 20 s, full jitter (at least 1 s). */
+const PROPAGATION_BACKOFF: BackoffPolicy = { base: 1, cap: 20, jitter: 'full', min: 1 };
+
+/** Tries so far, from the time waited: 0 in the first second, then one more per doubling. */
+const triesAfter = (elapsedMs: number): number => Math.floor(Math.log2(1 + Math.max(0, elapsedMs) / 1000));
+
+/** EC2 throttled the call past the SDK's own retries. */
+export function isThrottled(err: unknown): boolean {
+  const code = errorCodeOf(err);
+  return code !== undefined && /RequestLimitExceeded|Throttl/.test(code);
+}
+
+/** The delay before a throttled handler looks again: up to 8 polls (at most 60 s), full jitter, so throttled tasks spread out. */
+export const throttledDelaySeconds = (pollSeconds: number): number => backoffSeconds(3, { base: Math.max(1, pollSeconds), cap: 60, jitter: 'full', min: 1 });
+
+/** An answer to RequestSpotInstances that IAM or EC2 propagation explains: the new instance profile or security group not visible yet. */
+export function isPropagationError(err: unknown): boolean {
+  const code = errorCodeOf(err);
+  if (code === 'InvalidGroup.NotFound') return true;
+  return code === 'InvalidParameterValue' && /iamInstanceProfile|Invalid IAM Instance Profile/i.test((err as Error).message ?? '');
+}
 
 function cloudOf(ctx: Ctx) {
   if (!ctx.cloud) throw new PermanentError('this dispatcher has no EC2/IAM clients');
@@ -126,6 +158,26 @@ export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
         await failTask(ctx, job, task, { from: 'pending', reason: err.message });
         return;
       }
+      if (isPropagationError(err)) {
+        // The job's new instance profile (or group) has not reached EC2 yet: ask again later, for a bounded while.
+        const since = Date.now() - (job.security.createdAt ?? job.submittedAt);
+        const message = `RequestSpotInstances: ${errorCodeOf(err)}: ${(err as Error).message}`;
+        if (since < PROPAGATION_WINDOW_MS) {
+          const delaySeconds = backoffSeconds(triesAfter(since), PROPAGATION_BACKOFF);
+          ctx.log.info({ attempt: n, delaySeconds, reason: message }, 'job security not visible to EC2 yet (propagation): asking again later');
+          await tasks(ctx).keepAlive(task);
+          await ctx.bus.send('spot.request', body, { delaySeconds });
+          return;
+        }
+        await failTask(ctx, job, task, { from: 'pending', reason: `${message} (still refused ${Math.round(since / 1000)} s after the job's security was created)` });
+        return;
+      }
+      if (isThrottled(err)) {
+        // Past the SDK's retries: come back later (jittered) instead of failing the message towards its dead-letter queue.
+        await tasks(ctx).keepAlive(task);
+        await ctx.bus.send('spot.request', body, { delaySeconds: throttledDelaySeconds(ctx.config.lifecycle.pollSeconds) });
+        return;
+      }
       throw err;
     }
   }
@@ -148,6 +200,19 @@ export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
 }
 
 export async function spotCheck(body: TaskBody, ctx: Ctx): Promise<void> {
+  try {
+    await checkRequest(body, ctx);
+  } catch (err) {
+    if (!isThrottled(err)) throw err;
+    // Throttled past the SDK's retries: poll again later (jittered), the task stays where it is.
+    const task = await tasks(ctx).get(body);
+    if (task?.state !== 'waiting') throw err;
+    await tasks(ctx).keepAlive(task);
+    await ctx.bus.send('spot.check', body, { delaySeconds: throttledDelaySeconds(ctx.config.lifecycle.pollSeconds) });
+  }
+}
+
+async function checkRequest(body: TaskBody, ctx: Ctx): Promise<void> {
   const loaded = await load(ctx, body);
   if (!loaded) return;
   const { job, task } = loaded;
@@ -157,7 +222,25 @@ export async function spotCheck(body: TaskBody, ctx: Ctx): Promise<void> {
   const region = attempt.pool.region;
   const poll = ctx.config.lifecycle.pollSeconds;
   const now = ctx.clock.now();
-  const out = await cloud.ec2(region).send(new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [attempt.spotRequestId] }));
+  // Right after RequestSpotInstances (and a fulfilment), EC2 may answer NotFound for the new request or
+  // instance by id: look again later with backoff, for a bounded while (then the request counts as missing).
+  const notYet = async (err: unknown, what: string): Promise<boolean> => {
+    const age = now - (attempt.fulfilledAt ?? attempt.requestedAt);
+    if (!isEventualNotFound(err) || age > EVENTUAL_CONSISTENCY_WINDOW_MS) return false;
+    const delaySeconds = Math.max(poll, backoffSeconds(triesAfter(age), PROPAGATION_BACKOFF));
+    ctx.log.info({ attempt: attempt.n, delaySeconds, code: errorCodeOf(err) }, `${what} not visible yet (EC2 eventual consistency): looking again later`);
+    await tasks(ctx).keepAlive(task);
+    await ctx.bus.send('spot.check', body, { delaySeconds });
+    return true;
+  };
+  let out;
+  try {
+    out = await untilVisible(() => cloud.ec2(region).send(new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [attempt.spotRequestId!] })), 2);
+  } catch (err) {
+    if (await notYet(err, 'spot request')) return;
+    if (!isEventualNotFound(err)) throw err;
+    out = { SpotInstanceRequests: [] };
+  }
   const request = out.SpotInstanceRequests?.[0];
   const code = request?.Status?.Code ?? 'unknown';
   const instanceId = request?.InstanceId;
@@ -168,14 +251,26 @@ export async function spotCheck(body: TaskBody, ctx: Ctx): Promise<void> {
     return;
   }
   if (instanceId && (request?.State === 'active' || code === 'fulfilled')) {
-    const described = await cloud.ec2(region).send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+    let described;
+    try {
+      described = await untilVisible(() => cloud.ec2(region).send(new DescribeInstancesCommand({ InstanceIds: [instanceId] })), 2);
+    } catch (err) {
+      if (!attempt.fulfilledAt && isEventualNotFound(err)) {
+        // first sight of the instance: remember when, so the window counts from its fulfilment
+        await tasks(ctx).update(body, { state: 'waiting', version: task.version, set: { attempts: [...task.attempts.slice(0, -1), { ...attempt, instanceId, fulfilledAt: now }] } });
+        await ctx.bus.send('spot.check', body, { delaySeconds: poll });
+        return;
+      }
+      if (await notYet(err, 'instance')) return;
+      throw err;
+    }
     const instance = described.Reservations?.[0]?.Instances?.[0];
     const state = instance?.State?.Name;
     const ip = instance?.PublicIpAddress ?? instance?.PrivateIpAddress;
     if (state === 'running' && ip) {
       // Spot request tags do not reach the instance: tag it, so teardown and people find it.
       const tags = Object.entries({ ...resourceTags(job.jobId, job.spec), 'spotbatch:task': task.taskId, 'spotbatch:attempt': String(attempt.n) }).map(([Key, Value]) => ({ Key, Value }));
-      await cloud.ec2(region).send(new CreateTagsCommand({ Resources: [instanceId], Tags: tags }));
+      await untilVisible(() => cloud.ec2(region).send(new CreateTagsCommand({ Resources: [instanceId], Tags: tags })));
       const updated: Attempt = { ...attempt, instanceId, ip, fulfilledAt: attempt.fulfilledAt ?? now, runningAt: now };
       await tasks(ctx).transition(body, { from: 'waiting', to: 'starting', version: task.version, set: { attempts: [...task.attempts.slice(0, -1), updated] } });
       await ctx.bus.send('step.run', body);

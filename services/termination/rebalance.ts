@@ -10,6 +10,7 @@
  * standby instead of asking again.
  */
 import { CreateTagsCommand, DescribeInstancesCommand, DescribeSpotInstanceRequestsCommand } from '@aws-sdk/client-ec2';
+import { isEventualNotFound, untilVisible } from '../../shared/aws.js';
 import { PermanentError, StateConflictError } from '../../shared/errors.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
@@ -90,17 +91,25 @@ export async function rebalanceCheck(body: { jobId: string; taskId: string; atte
   if (!cloud) throw new PermanentError('this dispatcher has no EC2/IAM clients');
   const region = standby.pool.region;
   const now = ctx.clock.now();
-  const out = await cloud.ec2(region).send(new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [standby.spotRequestId!] }));
-  const request = out.SpotInstanceRequests?.[0];
+  // The standby's request and instance are new: a NotFound for them by id means "not visible yet" (EC2 eventual consistency).
+  let notVisible = false;
+  const visible = async <T>(fn: () => Promise<T>): Promise<T | undefined> =>
+    untilVisible(fn, 2).catch((err: unknown) => {
+      if (!isEventualNotFound(err)) throw err;
+      notVisible = true;
+      return undefined;
+    });
+  const out = await visible(() => cloud.ec2(region).send(new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [standby.spotRequestId!] })));
+  const request = out?.SpotInstanceRequests?.[0];
   const instanceId = request?.InstanceId;
   let ip: string | undefined;
   if (instanceId) {
-    const described = await cloud.ec2(region).send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
-    const instance = described.Reservations?.[0]?.Instances?.[0];
+    const described = await visible(() => cloud.ec2(region).send(new DescribeInstancesCommand({ InstanceIds: [instanceId] })));
+    const instance = described?.Reservations?.[0]?.Instances?.[0];
     if (instance?.State?.Name === 'running') ip = instance.PublicIpAddress ?? instance.PrivateIpAddress;
   }
   if (!ip || !instanceId) {
-    const open = request?.State === 'open' || (request?.State === 'active' && instanceId);
+    const open = notVisible || request?.State === 'open' || (request?.State === 'active' && instanceId);
     if (open && now - standby.requestedAt < STANDBY_WAIT_MS) {
       await tasks(ctx).keepAlive(task);
       await ctx.bus.send('rebalance.check', body, { delaySeconds: ctx.config.lifecycle.pollSeconds });
@@ -113,7 +122,7 @@ export async function rebalanceCheck(body: { jobId: string; taskId: string; atte
     return;
   }
   const tags = Object.entries({ ...resourceTags(job.jobId, job.spec), 'spotbatch:task': task.taskId, 'spotbatch:attempt': String(standby.n) }).map(([Key, Value]) => ({ Key, Value }));
-  await cloud.ec2(region).send(new CreateTagsCommand({ Resources: [instanceId], Tags: tags }));
+  await untilVisible(() => cloud.ec2(region).send(new CreateTagsCommand({ Resources: [instanceId], Tags: tags })));
   // The move: the old attempt ends migrated, the standby is the current attempt, ready for step.run.
   const moved: Attempt = { ...attempt, endedAt: now, outcome: 'migrated', reason: 'moved to a standby after a rebalance recommendation' };
   const next: Attempt = { ...standby, instanceId, ip, fulfilledAt: standby.fulfilledAt ?? now, runningAt: now };

@@ -47,6 +47,20 @@ describe('spotbatch CLI: sim', function () {
     }
   });
 
+  it('the AWS behaviour flags set the start-up faults (off by default)', async () => {
+    const sim = await serveCli(['sim', '--json', '--port', '0', '--ssh-port', '0', '--request-limits', '0.5', '--not-found-seconds', '2', '--iam-propagation-seconds', '3'], {}, /^(\{.*\})\n/, { built: true });
+    try {
+      const { endpoint } = JSON.parse(sim.match[1]!) as { endpoint: string };
+      const faults = (await (await fetch(`${endpoint}/_sim/faults`)).json()) as { faults: object };
+      expect(faults.faults).to.deep.equal({ requestLimits: 0.5, notFoundSeconds: 2, iamPropagationSeconds: 3 });
+      expect(await sim.stop()).to.equal(0);
+    } finally {
+      sim.child.kill('SIGKILL');
+    }
+    expectUsageError(await runCli(['sim', '--request-limits', '-1'], {}, 60_000, { built: true }), '--request-limits: must be a number from 0 to 100, got "-1"');
+    expectUsageError(await runCli(['sim', '--not-found-seconds', 'soon'], {}, 60_000, { built: true }), '--not-found-seconds: must be a number from 0 to 600');
+  });
+
   it('refuses bad flags with exit 2 and a message naming the flag', async () => {
     expectUsageError(await runCli(['sim', '--time-scale', 'fast'], {}, 60_000, { built: true }), '--time-scale: must be a number > 0, got "fast"');
     expectUsageError(await runCli(['sim', '--port', '70000'], {}, 60_000, { built: true }), '--port: must be a port number from 0 to 65535');

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Command } from 'commander';
 import { createLogger } from '../../../shared/logger.js';
-import { parseLatency, startSimulator } from '../../simulator/index.js';
+import { parseLatency, startSimulator, type FaultSettings } from '../../simulator/index.js';
 import { UsageError, listening } from '../errors.js';
 import { parsePort } from './common.js';
 
@@ -28,8 +28,40 @@ function parseLaunchLatency(value: string): ReturnType<typeof parseLatency> {
   }
 }
 
+/** The AWS behaviour flags of `sim` and `local` (docs/simulator.md). */
+export interface BehaviourFlags {
+  requestLimits: string;
+  notFoundSeconds: string;
+  iamPropagationSeconds: string;
+}
+
+/** Add the AWS behaviour flags to a command, with its defaults. */
+export function behaviourOptions(cmd: Command, defaults: FaultSettings): Command {
+  return cmd
+    .option('--request-limits <x>', 'EC2 request limits: AWS\'s token buckets times x (1 = AWS\'s, 0 = none)', String(defaults.requestLimits ?? 0))
+    .option('--not-found-seconds <s>', 'after a create, calls naming the new instance, spot request or security group answer NotFound for s real seconds', String(defaults.notFoundSeconds ?? 0))
+    .option('--iam-propagation-seconds <s>', 'a new instance profile is refused by EC2 launches for s real seconds', String(defaults.iamPropagationSeconds ?? 0));
+}
+
+/** The faults the behaviour flags ask for (zero values left out). */
+export function behaviourFaults(opts: BehaviourFlags): FaultSettings {
+  const read = (value: string, flag: string, max: number): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > max) throw new UsageError(`${flag}: must be a number from 0 to ${max}, got ${JSON.stringify(value)}`);
+    return n;
+  };
+  const requestLimits = read(opts.requestLimits, '--request-limits', 100);
+  const notFoundSeconds = read(opts.notFoundSeconds, '--not-found-seconds', 600);
+  const iamPropagationSeconds = read(opts.iamPropagationSeconds, '--iam-propagation-seconds', 600);
+  return {
+    ...(requestLimits > 0 ? { requestLimits } : {}),
+    ...(notFoundSeconds > 0 ? { notFoundSeconds } : {}),
+    ...(iamPropagationSeconds > 0 ? { iamPropagationSeconds } : {}),
+  };
+}
+
 export function simCommand(): Command {
-  return new Command('sim')
+  return behaviourOptions(new Command('sim'), {})
     .description('run the spot market simulator: EC2 and IAM endpoints, SSH-reachable instances, interruptions')
     .option('--port <port>', 'port of the EC2/IAM endpoint', '4566')
     .option('--host <host>', 'address to bind', '127.0.0.1')
@@ -41,7 +73,7 @@ export function simCommand(): Command {
     .option('--events-queue <url>', 'SQS queue URL for EventBridge-shaped EC2 events')
     .option('--ssh-port <port>', 'SSH port on every instance address', '2222')
     .option('--json', 'print the endpoints as one JSON line ({"endpoint", "sshPort", "imdsPort", "admin"}) instead of the banner')
-    .action(async (opts: { port: string; host: string; timeScale: string; seed: string; start?: string; launchLatency: string; data?: string; eventsQueue?: string; sshPort: string; json?: boolean }) => {
+    .action(async (opts: BehaviourFlags & { port: string; host: string; timeScale: string; seed: string; start?: string; launchLatency: string; data?: string; eventsQueue?: string; sshPort: string; json?: boolean }) => {
       const logger = createLogger({ name: 'sim', stderr: opts.json === true });
       const port = parsePort(opts.port, '--port');
       const sshPort = parsePort(opts.sshPort, '--ssh-port');
@@ -55,6 +87,7 @@ export function simCommand(): Command {
         ...(opts.data ? { dataDir: path.resolve(opts.data) } : {}),
         ...(opts.eventsQueue ? { eventsQueueUrl: opts.eventsQueue } : {}),
         sshPort,
+        faults: behaviourFaults(opts),
         logger,
       };
       const sim = await listening({ host: opts.host, ports: { '--port': port, '--ssh-port': sshPort } }, () => startSimulator(options));

@@ -47,7 +47,8 @@ export function selectInstances(call: CallContext, instanceIds: string[] | undef
   for (const id of instanceIds) {
     if (!/^i-[0-9a-f]{8,17}$/.test(id)) throw new ApiError('InvalidInstanceID.Malformed', `Invalid id: "${id}"`);
     const inst = call.sim.world.instances.get(id);
-    if (!inst || inst.region !== call.region) missing.push(id);
+    // A new instance may not be visible by id yet (eventual consistency): NotFound, and nothing done to it.
+    if (!inst || inst.region !== call.region || call.sim.consistency.hidden(id)) missing.push(id);
     else out.push(inst);
   }
   if (missing.length) {

@@ -72,6 +72,7 @@ export function launchInstances(call: CallContext, b: LaunchBatch): InstanceReco
         timers: [],
       };
       call.sim.world.spotRequests.set(spotRequestId, req);
+      call.sim.consistency.createdNow(spotRequestId);
     }
     out.push(inst);
   }

@@ -58,11 +58,22 @@ export function groupIdentifiers(call: CallContext, groupIds: string[]): GroupId
   return groupIds.map((id) => ({ GroupId: id, GroupName: call.sim.world.securityGroups.get(id)?.groupName }));
 }
 
-export function checkProfile(call: CallContext, spec: IamInstanceProfileSpecification | undefined, param: string): ResolvedProfile | undefined {
+/**
+ * The instance profile named at launch. One that does not exist, and one made
+ * (or given its role) less than `iamPropagationSeconds` ago, get AWS's answer:
+ * InvalidParameterValue "Value (...) for parameter iamInstanceProfile.name|arn
+ * is invalid. Invalid IAM Instance Profile name|ARN" (the same words for both,
+ * as on AWS, where a new profile takes a few seconds to reach EC2).
+ */
+export function checkProfile(call: CallContext, spec: IamInstanceProfileSpecification | undefined, _param: string): ResolvedProfile | undefined {
   if (!spec || (!spec.Name && !spec.Arn)) return undefined;
   const resolved = resolveProfile(call.sim.world, spec);
-  if (!resolved) {
-    throw invalidParameter(`${param}.${spec.Name ? 'Name' : 'Arn'}`, `Invalid IAM Instance Profile ${spec.Name ? 'name' : 'ARN'} '${spec.Name ?? spec.Arn}'`);
+  if (!resolved || call.sim.consistency.profilePropagating(resolved.profile.name)) {
+    const byName = spec.Name !== undefined && spec.Name !== '';
+    throw new ApiError(
+      'InvalidParameterValue',
+      `Value (${byName ? spec.Name : spec.Arn}) for parameter iamInstanceProfile.${byName ? 'name' : 'arn'} is invalid. Invalid IAM Instance Profile ${byName ? 'name' : 'ARN'}`,
+    );
   }
   return resolved;
 }

@@ -66,7 +66,8 @@ export function findGroup(call: CallContext, groupId?: string, groupName?: strin
   if (groupName === 'default' && !groupId) return defaultGroup(call);
   const w = call.sim.world;
   const g = groupId ? w.securityGroups.get(groupId) : [...w.inRegion(w.securityGroups, call.region)].find((x) => x.groupName === groupName);
-  if (!g || g.region !== call.region) {
+  // By id, a group made moments ago may not be visible yet (eventual consistency).
+  if (!g || g.region !== call.region || (groupId !== undefined && call.sim.consistency.hidden(groupId))) {
     throw new ApiError('InvalidGroup.NotFound', `The security group '${groupId ?? groupName}' does not exist`);
   }
   return g;
@@ -175,6 +176,7 @@ export const securityGroupActions = {
       isDefault: false,
     };
     w.securityGroups.set(g.groupId, g);
+    call.sim.consistency.createdNow(g.groupId);
     return { GroupId: g.groupId, Tags: tagList(g.tags), SecurityGroupArn: describe(g).SecurityGroupArn };
   }),
 

@@ -66,7 +66,7 @@ function selectRequests(call: CallContext, requestIds: string[] | undefined): Sp
   return requestIds.map((id) => {
     if (!/^sir-[0-9a-z]{8}$/.test(id)) throw new ApiError('InvalidSpotInstanceRequestID.Malformed', `Invalid id: "${id}"`);
     const r = call.sim.world.spotRequests.get(id);
-    if (!r || r.region !== call.region) throw new ApiError('InvalidSpotInstanceRequestID.NotFound', `The spot instance request ID '${id}' does not exist`);
+    if (!r || r.region !== call.region || call.sim.consistency.hidden(id)) throw new ApiError('InvalidSpotInstanceRequestID.NotFound', `The spot instance request ID '${id}' does not exist`);
     return r;
   });
 }
@@ -98,6 +98,13 @@ export const spotRequestActions = {
     if (input.ValidFrom && validUntil && input.ValidFrom.getTime() >= validUntil.getTime()) {
       throw invalidParameter('ValidFrom', 'must be before ValidUntil');
     }
+    // AWS tags only the request here ("the value for ResourceType must be spot-instances-request, otherwise the
+    // Spot Instance request fails"): its instance gets tags through CreateTags, or RunInstances/CreateFleet instead.
+    (input.TagSpecifications ?? []).forEach((t, i) => {
+      if (t.ResourceType !== 'spot-instances-request') {
+        throw invalidParameter(`TagSpecification.${i + 1}.ResourceType`, `'${t.ResourceType ?? ''}' cannot be tagged by RequestSpotInstances: use spot-instances-request`);
+      }
+    });
     const tags = tagsFor(input.TagSpecifications, 'spot-instances-request');
     const out: SpotRequestRecord[] = [];
     for (let n = 0; n < count; n++) {
@@ -128,6 +135,7 @@ export const spotRequestActions = {
         timers: [],
       };
       call.sim.world.spotRequests.set(rec.spotInstanceRequestId, rec);
+      call.sim.consistency.createdNow(rec.spotInstanceRequestId);
       call.sim.lifecycle.submit(rec);
       out.push(rec);
     }

@@ -25,7 +25,7 @@ export function resourceTags(call: CallContext, id: string): Tags {
     w.securityGroups.get(id) ??
     w.launchTemplates.get(id) ??
     [...w.keyPairs.values()].find((k) => k.keyPairId === id);
-  if (!r || r.region !== call.region) {
+  if (!r || r.region !== call.region || call.sim.consistency.hidden(id)) {
     const code = id.startsWith('i-')
       ? 'InvalidInstanceID.NotFound'
       : id.startsWith('sg-')

@@ -66,6 +66,7 @@ export const instanceProfileActions = {
       tags: tagsFrom(input.Tags),
     };
     call.sim.world.instanceProfiles.set(name, p);
+    call.sim.consistency.profileChangedNow(name);
     return { InstanceProfile: view(call, p) };
   }),
 
@@ -80,6 +81,7 @@ export const instanceProfileActions = {
       throw new ApiError('LimitExceeded', 'Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1', 409);
     }
     p.roles.push(role.roleName);
+    call.sim.consistency.profileChangedNow(p.instanceProfileName);
     return {};
   }),
 

@@ -9,6 +9,7 @@ import { FormParams, decodeInput, encodeError, encodeOutput } from './codec.js';
 import type { Flavor } from './codec.js';
 import { ApiError } from './errors.js';
 import { scopeOf } from './sigv4.js';
+import { categoryOf } from '../throttle.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -54,6 +55,10 @@ export async function handleQuery(sim: SimContext, stats: Stats, req: IncomingMe
     if (latency > 0) await sleep(latency);
     if (sim.faults.throttled(actionName)) {
       throw flavor === 'ec2' ? new ApiError('RequestLimitExceeded', 'Request limit exceeded.', 503) : new ApiError('Throttling', 'Rate exceeded', 400);
+    }
+    // Standing EC2 request limits (token buckets per region and action), as AWS applies them.
+    if (flavor === 'ec2' && !sim.limiter.take(sim.faults.requestLimits(), region, actionName, categoryOf(actionName, pairs.map(([k]) => k)))) {
+      throw new ApiError('RequestLimitExceeded', 'Request limit exceeded.', 503);
     }
     const input = decodeInput(def.op, params, flavor);
     if (input.DryRun === true) {
