@@ -1,6 +1,7 @@
 #!/bin/sh
 # spotbatch on-instance agent: runs one task attempt's step(s), detached from SSH.
-# POSIX sh and standard tools only (date, sleep, mv, rm, cat; setsid when present).
+# POSIX sh (dash, bash) and standard tools only: date sleep cat mv rm mkdir tail tr sed grep;
+# setsid when present (else ps); curl or GNU wget for the watcher. docs/agent.md lists them.
 # See docs/agent.md for the task dir files and the exit code conventions.
 #
 #   cd <task dir> && setsid sh plan/agent.sh run </dev/null >>agent.log 2>&1 &
@@ -13,7 +14,7 @@
 #   plan/env.sh     export NAME='value' lines (single-quote escaped)
 #   plan/args.sh    set -- 'word' ...: the task args (steps mode) or argv + args (command mode)
 #   plan/step-<n>.sh  the step scripts (steps mode)
-# Outputs: agent.pid started-at heartbeat step.pid step.pgid step.current stdout stderr
+# Outputs: agent.pid started-at heartbeat step.pid step.pgid .term-<pid>/ step.current stdout stderr
 #          timed-out notice rebalance ended-at exit-status (last), agent.log (the
 #          agent's own lines), .imds/ (the metadata watcher's scratch files).
 
@@ -163,7 +164,7 @@ poll_metadata() {
       _n=$(imds_json_seen instance-action "$1") && [ ! -e "$TASK_DIR/notice" ]; then
       put "$TASK_DIR/notice" "$_n"
       log "spot interruption notice $(cat "$IMDS_DIR/instance-action"): TERM to the step's process group (once); no further step"
-      signal_step TERM
+      term_step_once || log "(the step had its TERM already)"
     fi
   fi
   if [ ! -e "$TASK_DIR/rebalance" ]; then
@@ -178,17 +179,38 @@ poll_metadata() {
 }
 # <<< INTERRUPTION WATCHER <<<
 
+# TERM to the running step, at most once per step whoever asks (a stop, the timeout, a notice; the agent,
+# its watchdog or stopAgent): the first to create .term-<step pid> sends it. Fails when the TERM was
+# already sent (or there is no step).
+term_step_once() {
+  _sp=$(cat "$TASK_DIR/step.pid" 2>/dev/null) || _sp=
+  [ -n "$_sp" ] && mkdir "$TASK_DIR/.term-$_sp" 2>/dev/null && signal_step TERM
+}
+
+# The watchdog is done: its tick's sleep and a poll in flight go with it.
+watchdog_exit() {
+  [ -n "$_tick" ] && kill "$_tick" 2>/dev/null
+  stop_metadata_poll
+  exit 0
+}
+
 # Runs in the background beside a step: heartbeat, step timeout, stop request.
-# $1: the step's start (epoch seconds), $2: its number, $3: its timeout in seconds (0: none).
+# $1: the step's start (epoch seconds), $2: its number, $3: its timeout in seconds (0: none), $4: its pid.
+# It ends on TERM from the agent, and, whatever became of that TERM (dash drops a signal that arrives
+# before the trap is set), at its first tick after its step's pid left step.pid: a watchdog never
+# outlives its step, so it never applies its timeout to the next one. The agent waits for it.
 watchdog() {
   _t0=$1
   _step=$2
   _limit=$3
+  _spid=$4
   _beat=0
   _term_at=0
   _killed=0
-  trap 'stop_metadata_poll; exit 0' TERM
+  _tick=
+  trap 'watchdog_exit' TERM
   while :; do
+    [ "$(cat "$TASK_DIR/step.pid" 2>/dev/null)" = "$_spid" ] || watchdog_exit
     _t=$(now)
     if [ $((_t - _beat)) -ge "$HEARTBEAT" ]; then
       put "$TASK_DIR/heartbeat" "$_t"
@@ -197,12 +219,14 @@ watchdog() {
     if [ "$_term_at" -eq 0 ]; then
       if [ "$_limit" -gt 0 ] && [ $((_t - _t0)) -ge "$_limit" ]; then
         put "$TASK_DIR/timed-out" "$_step $_limit"
-        log "step $_step ran past its timeout of ${_limit}s: TERM to its process group"
-        signal_step TERM
+        if term_step_once; then
+          log "step $_step ran past its timeout of ${_limit}s: TERM to its process group"
+        else
+          log "step $_step ran past its timeout of ${_limit}s (already sent TERM)"
+        fi
         _term_at=$_t
       elif [ -e "$TASK_DIR/stop-requested" ]; then
-        log "stop requested: TERM to the step's process group"
-        signal_step TERM
+        if term_step_once; then log "stop requested: TERM to the step's process group"; fi
         _term_at=$_t
       fi
     elif [ "$_killed" -eq 0 ] && [ $((_t - _term_at)) -ge "$KILL_GRACE" ]; then
@@ -211,20 +235,25 @@ watchdog() {
       _killed=1
     fi
     watch_metadata "$_t"
-    sleep 1
+    # A trapped TERM ends `wait` at once (it would wait for a foreground sleep to end).
+    sleep 1 &
+    _tick=$!
+    wait "$_tick"
+    _tick=
   done
 }
 
 # TERM or INT to the agent itself: stop like stopAgent does.
 on_stop_signal() {
   : > "$TASK_DIR/stop-requested"
-  signal_step TERM
+  term_step_once
   interrupted=1
 }
 
 # Launch step $1 in its own process group, wait for it; returns its exit code.
 run_step() {
   _n=$1
+  _name=
   eval "_name=\${STEP_NAME_$_n}"
   # The step's own timeout, else the run's.
   eval "_limit=\${STEP_TIMEOUT_$_n:-\$STEP_TIMEOUT}"
@@ -239,6 +268,8 @@ run_step() {
     # nothing is assigned, so no user variable (MODE, PLAN, SH, TASK_DIR, PATH ...) can change
     # what the agent does, and none of the agent's own (unexported) variables reach the step.
     cd "$WORK_DIR" || exit 126
+    # The plan files are written per run by the dispatcher (agent-files.ts): nothing for shellcheck to follow.
+    # shellcheck source=/dev/null
     . "$PLAN/args.sh"
     if [ "$MODE" = steps ]; then
       set -- steps "${SETSID:--}" "$SH" "$PLAN/step-$_n.sh" "$@"
@@ -253,6 +284,7 @@ run_step() {
       SPOTBATCH_CHECKPOINT_DIR=$WORK_DIR/$CHECKPOINT_DIR
       export SPOTBATCH_CHECKPOINT_DIR
     fi
+    # shellcheck source=/dev/null
     . "$PLAN/env.sh"
     # Command mode: the program is looked up on the step's PATH (the user's, when env sets one).
     if [ "$1" = command ] && ! command -v "$3" >/dev/null 2>&1; then
@@ -272,8 +304,8 @@ run_step() {
     if [ "$_pg" = "$_pid" ]; then put "$TASK_DIR/step.pgid" "$_pid"; else log "no process group for the step: signals go to its pid only"; fi
   fi
   # A stop that came while we were launching.
-  [ -e "$TASK_DIR/stop-requested" ] && signal_step TERM
-  watchdog "$(now)" "$_n" "$_limit" &
+  [ -e "$TASK_DIR/stop-requested" ] && term_step_once
+  watchdog "$(now)" "$_n" "$_limit" "$_pid" &
   _wd=$!
   interrupted=0
   _rc=0
@@ -284,8 +316,12 @@ run_step() {
     _rc=0
     wait "$_pid" || _rc=$?
   done
-  kill "$_wd" 2>/dev/null
+  # The step is over: its pid leaves step.pid (which alone ends the watchdog at its next tick), then
+  # TERM for a prompt end, and wait, so that no watchdog outlives its step.
   rm -f "$TASK_DIR/step.pgid" "$TASK_DIR/step.pid"
+  kill "$_wd" 2>/dev/null
+  while kill -0 "$_wd" 2>/dev/null; do wait "$_wd" 2>/dev/null; done
+  rm -rf "$TASK_DIR/.term-$_pid"
   if [ -e "$TASK_DIR/timed-out" ]; then
     _rc=$TIMED_OUT_CODE
   elif [ -e "$TASK_DIR/stop-requested" ]; then
@@ -300,6 +336,7 @@ main() {
   trap on_stop_signal TERM INT
   interrupted=0
   put "$TASK_DIR/agent.pid" "$$"
+  # shellcheck source=/dev/null
   . "$PLAN/config.sh"
   WORK_DIR=${HOME:-$TASK_DIR}
   SH=$(command -v sh) || SH=/bin/sh
@@ -315,8 +352,10 @@ main() {
     log "cannot create the checkpoint folder $WORK_DIR/$CHECKPOINT_DIR"
   fi
   # The metadata service as the step would see it: the plan's env, else the login env.
+  # shellcheck source=/dev/null
   IMDS_ENDPOINT=$(. "$PLAN/env.sh" >/dev/null 2>&1; printf '%s' "${AWS_EC2_METADATA_SERVICE_ENDPOINT:-http://169.254.169.254/}")
   IMDS_ENDPOINT=${IMDS_ENDPOINT%/}/
+  # shellcheck source=/dev/null
   IMDS_ENABLED=$(. "$PLAN/env.sh" >/dev/null 2>&1; case ${AWS_EC2_METADATA_DISABLED:-} in [Tt][Rr][Uu][Ee]) echo 0 ;; *) echo 1 ;; esac)
   IMDS_DIR=$TASK_DIR/.imds
   [ "$IMDS_ENABLED" = 1 ] || log "AWS_EC2_METADATA_DISABLED: no interruption watcher"

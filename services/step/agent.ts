@@ -134,7 +134,11 @@ export async function stopAgent(session: SshSession, taskDir: string, graceSecon
     `[ -f exit-status ] && exit 0`,
     `: > stop-requested`,
     `sig() { pg=$(cat step.pgid 2>/dev/null) || pg=; if [ -n "$pg" ]; then kill -$1 -"$pg" 2>/dev/null; else pid=$(cat step.pid 2>/dev/null) || pid=; [ -n "$pid" ] && kill -$1 "$pid" 2>/dev/null; fi; }`,
-    `if sig TERM; then`,
+    // One TERM per step, whoever sends it first (this script, the agent's watchdog, its TERM trap):
+    // the sender is the one that creates .term-<step pid> (agent.sh term_step_once).
+    `sp=$(cat step.pid 2>/dev/null) || sp=`,
+    `if [ -n "$sp" ]; then`,
+    `  if mkdir ".term-$sp" 2>/dev/null; then sig TERM; fi`,
     `  i=0; while [ $i -lt ${grace} ] && sig 0; do sleep 1; i=$((i+1)); done`,
     `  sig KILL`,
     `fi`,

@@ -51,17 +51,39 @@ export function classifyConnectError(err: unknown, where: string): PermanentErro
   return new TransientError(`SSH to ${where}: ${reason}`);
 }
 
-/** An SFTP failure: a missing or forbidden path, or a name or link refused by the copy, is permanent; anything else (connection gone) transient. */
+/**
+ * An SFTP failure. Permanent: a missing or forbidden path, a name or link refused by the copy, and
+ * an SFTP the image can never give (retrying cannot help, so the task ends with the reason): the
+ * server refuses the sftp subsystem, the sftp-server program exits at once, or the stream is corrupt
+ * (a login script that prints to stdout). Anything else (connection gone) is transient.
+ */
 export function classifySftpError(err: unknown, what: string): PermanentError | TransientError {
   // Already decided (an unsafe name, a refused link): keep the verdict, say where.
   if (err instanceof PermanentError) return new PermanentError(`${what}: ${err.message}`, { cause: err });
-  const e = (err ?? {}) as { code?: unknown; message?: unknown };
+  const e = (err ?? {}) as { code?: unknown; message?: unknown; level?: unknown };
   const message = typeof e.message === 'string' ? firstLine(e.message) : String(err);
+  const hopeless = hopelessSftp(e.level, message);
+  if (hopeless) return new PermanentError(`${what}: ${hopeless} (${message})`, { cause: err });
   // SFTP status codes: 2 NO_SUCH_FILE, 3 PERMISSION_DENIED; local fs: ENOENT, EACCES, ENOTDIR, EISDIR.
   if (e.code === 2 || e.code === 3 || e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'ENOTDIR' || e.code === 'EISDIR') {
     return new PermanentError(`${what}: ${message}`, { cause: err });
   }
   return new TransientError(`${what}: ${message}`, { cause: err });
+}
+
+/** Why SFTP can never work on this image, from ssh2's error; undefined when retrying may help. */
+function hopelessSftp(level: unknown, message: string): string | undefined {
+  if (/^Unable to start subsystem: sftp/.test(message)) {
+    return 'the server refused the sftp subsystem (the image has no `Subsystem sftp` in its sshd_config): install or enable an SFTP server on the image';
+  }
+  const exited = /^Received exit code (\d+) while establishing SFTP session/.exec(message);
+  if (exited) {
+    return `the sftp server exited with status ${exited[1]} before answering (its program is missing or broken on the image; 127: not found)`;
+  }
+  if (level === 'sftp-protocol') {
+    return 'the SFTP stream is corrupt: most likely a login script (.bashrc, .profile) prints to stdout for non-interactive sessions; make it print only when interactive';
+  }
+  return undefined;
 }
 
 function firstLine(s: string): string {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import ssh2, { type ClientChannel, type SFTPWrapper } from 'ssh2';
 import { PermanentError, TransientError } from '../../shared/errors.js';
@@ -36,7 +37,10 @@ export interface ExecResult {
 }
 
 export interface SshSession {
-  /** Run `command` under the login shell (`sh -c`). stdin: fed then closed (always closed). timeoutMs: KILL and TransientError. */
+  /**
+   * Run `command` under the login shell (`sh -c`). stdin: fed then closed (always closed). timeoutMs:
+   * past it the command's process group is KILLed on the instance (a second command), then TransientError.
+   */
   exec(command: string, opts?: { stdin?: string; timeoutMs?: number }): Promise<ExecResult>;
   /** Write a file, creating its parent folders; `mode` is set whether or not the file existed. */
   putFile(remotePath: string, content: string | Buffer, mode?: number): Promise<void>;
@@ -153,15 +157,47 @@ class Session implements SshSession {
   exec(command: string, opts: { stdin?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
     return new Promise((resolve, reject) => {
       if (this.closed) return reject(this.gone());
+      // A bounded command first names its shell's pid on stderr (a line with a random marker, removed
+      // from the result): the shell sshd starts is a session and process group leader, so on timeout a
+      // second command KILLs that group. Closing the channel would not do it (sshd leaves a command
+      // without a PTY running), nor would ssh2's signal() once the input is closed.
+      const marker = opts.timeoutMs === undefined ? undefined : `spotbatch-exec-pid-${randomBytes(8).toString('hex')}`;
+      const wrapped = marker === undefined ? command : `printf '%s %s\\n' ${marker} "$$" >&2\n${command}`;
       const onClose = (): void => reject(this.gone());
       this.client.once('close', onClose);
-      this.client.exec(command, (err, stream) => {
+      this.client.exec(wrapped, (err, stream) => {
         if (err) {
           this.client.off('close', onClose);
           return reject(new TransientError(`SSH to ${this.where}: cannot start a command: ${err.message}`));
         }
-        collect(stream, opts, this.where).then(resolve, reject).finally(() => this.client.off('close', onClose));
+        collect(stream, { ...opts, marker, kill: (pid) => this.killGroup(pid) }, this.where)
+          .then(resolve, reject)
+          .finally(() => this.client.off('close', onClose));
       });
+    });
+  }
+
+  /** KILL a timed-out command's process group (else its pid), bounded; never fails. */
+  private killGroup(pid: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.closed) return resolve();
+      const timer = setTimeout(resolve, KILL_TIMEOUT_MS);
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      try {
+        this.client.exec(`kill -KILL -${pid} 2>/dev/null || kill -KILL ${pid} 2>/dev/null; true`, (err, stream) => {
+          if (err) return done();
+          stream.on('error', () => undefined);
+          stream.resume();
+          stream.stderr.resume();
+          stream.once('close', done);
+          stream.end();
+        });
+      } catch {
+        done();
+      }
     });
   }
 
@@ -225,15 +261,38 @@ class Session implements SshSession {
   }
 }
 
-function collect(stream: ClientChannel, opts: { stdin?: string; timeoutMs?: number }, where: string): Promise<ExecResult> {
+interface CollectOptions {
+  stdin?: string;
+  timeoutMs?: number;
+  /** The marker of the line on stderr that names the command's pid (see exec). */
+  marker?: string | undefined;
+  kill?: (pid: number) => Promise<void>;
+}
+
+/** The pid line is looked for in this much of stderr (a login script may write before it). */
+const PID_LINE_WINDOW = 64 * 1024;
+const KILL_TIMEOUT_MS = 10_000;
+
+function collect(stream: ClientChannel, opts: CollectOptions, where: string): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
+    let errBytes = 0;
     let code: number | null = null;
     let signal: string | undefined;
     let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    let pid: number | undefined;
+    const pidLine = opts.marker === undefined ? undefined : new RegExp(`(^|\\n)${opts.marker} (\\d+)\\n`);
     stream.on('data', (chunk: Buffer) => out.push(chunk));
-    stream.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    stream.stderr.on('data', (chunk: Buffer) => {
+      err.push(chunk);
+      errBytes += chunk.length;
+      if (pidLine && pid === undefined && errBytes - chunk.length < PID_LINE_WINDOW) {
+        const found = pidLine.exec(Buffer.concat(err).toString('utf8'));
+        if (found) pid = Number(found[2]);
+      }
+    });
     stream.on('exit', (exitCode: number | null, exitSignal?: string) => {
       if (typeof exitCode === 'number') code = exitCode;
       if (exitSignal) signal = exitSignal;
@@ -241,15 +300,22 @@ function collect(stream: ClientChannel, opts: { stdin?: string; timeoutMs?: numb
     stream.on('error', () => undefined);
     stream.once('close', () => {
       if (timer) clearTimeout(timer);
-      const result: ExecResult = { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+      if (timedOut) return;
+      let stderr = Buffer.concat(err).toString('utf8');
+      if (pidLine) stderr = stderr.replace(pidLine, '$1');
+      const result: ExecResult = { code, stdout: Buffer.concat(out).toString('utf8'), stderr };
       if (signal !== undefined) result.signal = signal;
       resolve(result);
     });
     if (opts.timeoutMs !== undefined) {
       timer = setTimeout(() => {
-        stream.signal('KILL');
-        stream.close();
-        reject(new TransientError(`SSH to ${where}: command timed out after ${opts.timeoutMs} ms`));
+        timedOut = true;
+        const killed = pid !== undefined && opts.kill ? opts.kill(pid).then(() => true) : Promise.resolve(false);
+        void killed.then((sent) => {
+          stream.close();
+          const what = sent ? 'its process group was killed' : 'no pid from it yet: the channel was closed, the command may run on';
+          reject(new TransientError(`SSH to ${where}: command timed out after ${opts.timeoutMs} ms (${what})`));
+        });
       }, opts.timeoutMs);
     }
     stream.end(opts.stdin ?? '');

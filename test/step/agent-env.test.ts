@@ -19,17 +19,23 @@ const PRINT_ENV = `for n in ${INTERNAL.join(' ')}; do if eval "[ \\"\\\${$n+set}
 
 interface Run {
   exitStatus: string;
+  /** The `timed-out` file ('<step> <seconds>'), '' when none. */
+  timedOut: string;
   stdout: string;
   stderr: string;
 }
 
 /** Runs one plan with `shell plan/agent.sh run` in a fresh task dir (HOME a fresh folder); the step's env printed by `env` in the step. */
-async function runAgent(shell: string, plan: Omit<StepPlan, 'taskDir' | 'stepTimeoutSeconds' | 'heartbeatSeconds'>, extraEnv: Record<string, string> = {}): Promise<Run> {
+async function runAgent(
+  shell: string,
+  plan: Omit<StepPlan, 'taskDir' | 'stepTimeoutSeconds' | 'heartbeatSeconds'> & Partial<Pick<StepPlan, 'stepTimeoutSeconds'>>,
+  extraEnv: Record<string, string> = {},
+): Promise<Run> {
   const home = mkdtempSync(path.join(tmpdir(), 'spotbatch-agent-env-'));
   try {
     const taskDir = path.join(home, 'task');
     mkdirSync(path.join(taskDir, 'plan'), { recursive: true });
-    const full: StepPlan = { ...plan, taskDir: 'task', stepTimeoutSeconds: 60, heartbeatSeconds: 1, killGraceSeconds: 1, metadataPollSeconds: 60 };
+    const full: StepPlan = { taskDir: 'task', stepTimeoutSeconds: 60, heartbeatSeconds: 1, killGraceSeconds: 1, metadataPollSeconds: 60, ...plan };
     for (const f of planFiles(full, readFileSync(AGENT, 'utf8')).files) {
       const file = path.join(taskDir, 'plan', f.path);
       writeFileSync(file, f.content);
@@ -51,7 +57,7 @@ async function runAgent(shell: string, plan: Omit<StepPlan, 'taskDir' | 'stepTim
         return '';
       }
     };
-    return { exitStatus: read('exit-status').trim(), stdout: read('stdout'), stderr: read('stderr') + read('agent.log') };
+    return { exitStatus: read('exit-status').trim(), stdout: read('stdout'), stderr: read('stderr') + read('agent.log'), timedOut: read('timed-out').trim() };
   } finally {
     rmSync(home, { recursive: true, force: true });
   }
@@ -96,6 +102,21 @@ for (const shell of ['dash', 'bash']) {
       const run = await runAgent(shell, { steps: [{ name: 'one', script: 'echo "mode=$MODE sh=$SH"' }], env: { MODE: 'production', SH: 'x' } }, { SPOTBATCH_AGENT_NO_SETSID: '1' });
       expect(run.exitStatus, run.stderr).to.equal('0');
       expect(run.stdout).to.equal('mode=production sh=x\n');
+    });
+  });
+
+  describe(`step/agent under ${shell}: each step's watchdog ends with its step`, function () {
+    it("never applies a quick step's timeout to the next step (several runs at once, to meet the race)", async function () {
+      this.timeout(120_000);
+      // Quick steps under a run-wide 2 s, then one with its own 40 s that sleeps 5 s: a watchdog left
+      // over from a quick step would TERM the long one at about 2 s (exit 124, "step 1 2").
+      const quick = Array.from({ length: 4 }, (_, i) => ({ name: `quick${i + 1}`, script: 'true' }));
+      const runs = await Promise.all(
+        Array.from({ length: 6 }, () => runAgent(shell, { steps: [...quick, { name: 'long', script: 'sleep 5; echo long done', timeoutSeconds: 40 }], env: {}, stepTimeoutSeconds: 2 })),
+      );
+      for (const run of runs) {
+        expect({ exitStatus: run.exitStatus, timedOut: run.timedOut, stdout: run.stdout }, run.stderr).to.deep.equal({ exitStatus: '0', timedOut: '', stdout: 'long done\n' });
+      }
     });
   });
 }

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readAgentStatus, startAgent, type AgentStatus, type StepPlan } from '../../services/step/agent.js';
 import { connectSsh, type SshSession } from '../../services/step/ssh.js';
-import { startInstance, until, type TestInstance } from './helpers.js';
+import { AGENT_SHELLS, shOnPath, startInstance, until, type TestInstance } from './helpers.js';
 
 /**
  * The agent's interruption watcher (docs/agent.md): polls the instance
@@ -65,8 +65,11 @@ async function fakeImds(mode: 'v1-only' | 'v2'): Promise<FakeImds> {
   });
 }
 
-describe('step/agent interruption watcher', function () {
+for (const shell of AGENT_SHELLS) describe(`step/agent interruption watcher (sh: ${shell})`, function () {
   const cleanups: Array<() => Promise<void> | void> = [];
+  before(function () {
+    cleanups.push(shOnPath(shell));
+  });
   after(async function () {
     for (const cleanup of cleanups.reverse()) await cleanup();
   });

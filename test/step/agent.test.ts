@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { PermanentError } from '../../shared/errors.js';
 import { readAgentStatus, startAgent, stopAgent, type AgentStatus, type StepPlan } from '../../services/step/agent.js';
 import { connectSsh, type SshSession } from '../../services/step/ssh.js';
-import { rejection, startInstance, until, type TestInstance } from './helpers.js';
+import { AGENT_SHELLS, alive, rejection, shOnPath, startInstance, until, type TestInstance } from './helpers.js';
 
 const NASTY_ARGS = ['plain', '', ' spaced  out ', "it's", '"double"', '$HOME', '$(touch pwned)', '`touch pwned`', 'a;b|c&d>e', 'line1\nline2', 'trailing\n\n', 'ünïcödé ✓ 日本', '-n', '*', '\\', "'", 'tab\there', '--'];
 const NASTY_ENV: Record<string, string> = {
@@ -31,17 +31,28 @@ function plan(over: Partial<StepPlan> & Pick<StepPlan, 'steps'>): StepPlan {
   return { taskDir: nextDir(), env: { SPOTBATCH_JOB_ID: 'job-t' }, stepTimeoutSeconds: 60, heartbeatSeconds: 1, killGraceSeconds: 2, ...over };
 }
 
-describe('step/agent', function () {
+for (const shell of AGENT_SHELLS) describe(`step/agent (sh: ${shell})`, function () {
   let inst: TestInstance;
   let session: SshSession;
+  let restorePath: (() => void) | undefined;
 
   before(async function () {
+    restorePath = shOnPath(shell);
     inst = await startInstance();
     session = await connectSsh(inst.target);
   });
   after(async function () {
     session?.close();
     await inst?.close();
+    restorePath?.();
+  });
+
+  it(`runs the agent and its steps under ${shell}`, async function () {
+    const p = plan({ steps: [{ name: 'which', script: 'readlink /proc/$PPID/exe; readlink /proc/$$/exe' }] });
+    await startAgent(session, p);
+    const status = await exited(p.taskDir);
+    expect(status.exitCode).to.equal(0);
+    expect(status.stdoutTail.split('\n').filter(Boolean).map((l) => path.basename(l))).to.deep.equal([shell, shell]);
   });
 
   const exited = (taskDir: string, s: SshSession = session): Promise<AgentStatus> =>
@@ -211,6 +222,19 @@ describe('step/agent', function () {
     await until('the child to die', () => !alive(childPid));
   });
 
+  it('stopAgent: the step gets one TERM, not one from stopAgent and another from the watchdog', async function () {
+    // The step counts its TERMs and ignores them: stopAgent KILLs it after the grace, while the watchdog ticks.
+    const p = plan({
+      steps: [{ name: 'count', script: `trap 'echo TERM >> "$SPOTBATCH_TASK_DIR/terms"' TERM; : > "$SPOTBATCH_TASK_DIR/ready"; while :; do sleep 1 & wait $!; done` }],
+    });
+    await startAgent(session, p);
+    await until('the step to be ready', async () => (await session.readFile(`${p.taskDir}/ready`)) !== undefined);
+    await stopAgent(session, p.taskDir, 3);
+    const status = await exited(p.taskDir);
+    expect(status.exitCode).to.equal(143);
+    expect((await session.readFile(`${p.taskDir}/terms`))?.toString()).to.equal('TERM\n');
+  });
+
   it('stopAgent on a task dir that never started or already ended is a no-op', async function () {
     await stopAgent(session, nextDir());
     const p = plan({ steps: [{ name: 'quick', script: 'true' }] });
@@ -236,13 +260,3 @@ describe('step/agent', function () {
     expect(await rejection(readAgentStatus(session, 'a/../../b'))).to.be.instanceOf(PermanentError);
   });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}

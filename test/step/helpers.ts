@@ -1,3 +1,4 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -165,6 +166,90 @@ export async function startForger(tree: Record<string, FakeNode> = {}): Promise<
             handles.delete(h.toString());
             sftp.status(id, STATUS_CODE.OK);
           });
+        });
+      });
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => resolve());
+  });
+  const port = (server.address() as { port: number }).port;
+  return {
+    host,
+    port,
+    hostPublicKey: hostKey.public,
+    get authAttempts() {
+      return state.authAttempts;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** The shells the agent is tested under: /bin/sh is dash on Debian and Ubuntu images, bash on Amazon Linux and RHEL. */
+export const AGENT_SHELLS = ['dash', 'bash'] as const;
+
+/**
+ * Make `sh` on the simulator instances' PATH (which is this process's PATH) be `shell`, as if it were
+ * the image's /bin/sh: the agent is started as `sh plan/agent.sh` and runs its steps with the `sh` it
+ * finds there. Call the result to restore PATH.
+ */
+export function shOnPath(shell: string): () => void {
+  const saved = process.env.PATH;
+  const dir = mkdtempSync(path.join(tmpdir(), `spotbatch-sh-${shell}-`));
+  const target = ['/usr/bin', '/bin'].map((d) => path.join(d, shell)).find((f) => existsSync(f));
+  if (!target) throw new Error(`${shell} is not installed (apt-get install -y ${shell})`);
+  symlinkSync(target, path.join(dir, 'sh'));
+  process.env.PATH = `${dir}:${saved ?? '/usr/bin:/bin'}`;
+  return () => {
+    process.env.PATH = saved;
+    rmSync(dir, { recursive: true, force: true });
+  };
+}
+
+/** Whether a local process (an instance's command: the simulator runs them here) is alive and not a zombie. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * An SSH server whose SFTP cannot work, as on some images: `no-subsystem` refuses the subsystem
+ * request (no `Subsystem sftp` in sshd_config); `chatty-login` starts it but a login script prints
+ * to stdout first (a .bashrc that talks), which corrupts the SFTP stream; `missing-server` starts it
+ * and the shell exits 127 (the sftp-server program is not there). Any client key is accepted.
+ */
+export async function startBrokenSftp(mode: 'no-subsystem' | 'chatty-login' | 'missing-server'): Promise<FakeSsh> {
+  const hostKey = generateEd25519KeyPair();
+  const host = nextIp();
+  const state = { authAttempts: 0 };
+  const server = new ssh2.Server({ hostKeys: [hostKey.private] }, (client) => {
+    client.on('error', () => undefined);
+    client.on('authentication', (ctx) => {
+      state.authAttempts++;
+      if (ctx.method === 'publickey') ctx.accept();
+      else ctx.reject(['publickey']);
+    });
+    client.on('ready', () => {
+      client.on('session', (acceptSession) => {
+        const session = acceptSession();
+        // No 'sftp' listener: ssh2 then hands the raw channel of the sftp subsystem to 'subsystem'.
+        session.on('subsystem', (accept, reject) => {
+          if (mode === 'no-subsystem') return reject();
+          const channel = accept();
+          channel.on('error', () => undefined);
+          if (mode === 'chatty-login') {
+            channel.write('Welcome to the box! Today is a good day.\n');
+          } else {
+            channel.stderr.write('sh: 1: /usr/lib/openssh/sftp-server: not found\n');
+            channel.exit(127);
+            channel.end();
+          }
         });
       });
     });

@@ -7,7 +7,7 @@ import { createInstanceRuntime, generateEd25519KeyPair } from '../../services/si
 import { HostKeyMismatchError } from '../../services/step/ssh-errors.js';
 import { shellQuote, shellWords } from '../../services/step/shell.js';
 import { connectSsh, type SshSession } from '../../services/step/ssh.js';
-import { nextIp, rejection, startForger, startInstance, type TestInstance } from './helpers.js';
+import { alive, nextIp, rejection, startForger, startInstance, until, type TestInstance } from './helpers.js';
 
 const NASTY = ['plain', '', ' lead and trail ', "it's", '"double"', '$HOME', '$(id)', '`id`', 'a;b|c&d', 'line1\nline2', 'trailing\n\n', 'ünïcödé ✓ 日本', '-n', '*', '\\', "'", "''", 'tab\there', '~', '!x'];
 
@@ -45,6 +45,19 @@ describe('step/ssh', function () {
     const err = await rejection(session.exec('sleep 30', { timeoutMs: 300 }));
     expect(err).to.be.instanceOf(TransientError);
     expect((await session.exec('echo still usable')).stdout).to.equal('still usable\n');
+  });
+
+  it('kills the remote command past timeoutMs: it and its children are gone, not only the call', async function () {
+    // Neither the shell nor its child writes to the channel: closing it alone (as sshd) kills nothing.
+    const command = 'echo $$ > "$HOME/exec-shell.pid"; sleep 300 & echo $! > "$HOME/exec-child.pid"; wait';
+    const err = await rejection(session.exec(command, { timeoutMs: 4000 }));
+    expect(err).to.be.instanceOf(TransientError);
+    expect((err as Error).message).to.match(/timed out after 4000 ms/);
+    const pids = await Promise.all(['exec-shell.pid', 'exec-child.pid'].map(async (f) => Number((await session.readFile(f))?.toString().trim())));
+    for (const pid of pids) expect(pid).to.be.greaterThan(1);
+    await until('the timed-out command and its child to be gone', () => pids.every((pid) => !alive(pid)));
+    // The pid line the wrapper uses to find the command never shows in a result.
+    expect(await session.exec('echo err >&2', { timeoutMs: 10_000 })).to.deep.equal({ code: 0, stdout: '', stderr: 'err\n' });
   });
 
   it('quotes any word for sh exactly (shellQuote)', async function () {
