@@ -10,7 +10,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import YAML from 'yaml';
 import { ConfigError, type ValidationIssue } from './errors.js';
-import { artifactLocationRule } from '../services/artifacts/location.js';
+import { artifactLocationRule, parseArtifactLocation, type ArtifactLocation } from '../services/artifacts/location.js';
 import { pathOf, ruleOf } from './validation.js';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
@@ -137,6 +137,8 @@ export const ConfigSchema = z
           .string()
           .refine((k) => Buffer.from(k, 'base64').length === 32, 'base64 of exactly 32 bytes (openssl rand -base64 32)')
           .optional(),
+        /** A file that holds secretKey (read by loadConfig, which sets secretKey from it): the key stays off screens and out of the environment. */
+        secretKeyFile: z.string().min(1).optional(),
         /** Earlier values of secretKey, base64 of 32 bytes each: they only decrypt what they made (key rotation); the current key encrypts. */
         previousSecretKeys: z
           .array(z.string().refine((k) => Buffer.from(k, 'base64').length === 32, 'base64 of exactly 32 bytes (an earlier SPOTBATCH_SECRET_KEY)'))
@@ -190,6 +192,13 @@ export const ConfigSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    // A checkpoint store's cleanup removes a job's keys under its root: it must not share a root with the artifact store.
+    const artifacts = c.artifacts === undefined ? undefined : parseArtifactLocation(c.artifacts);
+    for (const [name, store] of Object.entries(c.checkpoint.stores)) {
+      if (artifacts && locationsOverlap(artifacts, store.type === 'local' ? { kind: 'local', dir: store.dir } : { kind: 's3', bucket: store.bucket, prefix: store.prefix })) {
+        ctx.addIssue({ code: 'custom', path: ['checkpoint', 'stores', name], message: `overlaps the artifact store (artifacts, SPOTBATCH_ARTIFACTS): give checkpoints a folder or prefix of their own, neither inside the other` });
+      }
+    }
     const storeNames = Object.keys(c.checkpoint.stores);
     if (storeNames.length > 0 && !storeNames.includes(c.checkpoint.default)) {
       ctx.addIssue({
@@ -244,6 +253,7 @@ export const ENV_SETTINGS: ReadonlyArray<{ env: string; path: string[]; kind: Ki
   { env: 'SPOTBATCH_SSH_PORT', path: ['lifecycle', 'sshPort'], kind: 'int' },
   { env: 'SPOTBATCH_SSH_INGRESS_CIDR', path: ['lifecycle', 'sshIngressCidr'], kind: 'string' },
   { env: 'SPOTBATCH_SECRET_KEY', path: ['lifecycle', 'secretKey'], kind: 'string' },
+  { env: 'SPOTBATCH_SECRET_KEY_FILE', path: ['lifecycle', 'secretKeyFile'], kind: 'string' },
   { env: 'SPOTBATCH_SECRET_KEYS_PREVIOUS', path: ['lifecycle', 'previousSecretKeys'], kind: 'list' },
   { env: 'SPOTBATCH_REGIONS', path: ['lifecycle', 'regions'], kind: 'list' },
   { env: 'SPOTBATCH_SSH_WAIT_SECONDS', path: ['lifecycle', 'sshWaitSeconds'], kind: 'int' },
@@ -337,6 +347,34 @@ function merge(base: Record<string, unknown>, over: Record<string, unknown>): Re
   return out;
 }
 
+/**
+ * lifecycle.secretKeyFile (SPOTBATCH_SECRET_KEY_FILE): the key is read from the file into lifecycle.secretKey.
+ * Errors name the setting and the file, never what the file holds.
+ */
+function readSecretKeyFile(input: Record<string, unknown>, envOf: Map<string, string>): void {
+  const lifecycle = input.lifecycle;
+  if (!lifecycle || typeof lifecycle !== 'object' || Array.isArray(lifecycle)) return;
+  const l = lifecycle as Record<string, unknown>;
+  const file = l.secretKeyFile;
+  if (typeof file !== 'string' || file === '') return;
+  const setting = `${envOf.get('lifecycle.secretKeyFile') ?? 'SPOTBATCH_SECRET_KEY_FILE'} (lifecycle.secretKeyFile)`;
+  if (l.secretKey !== undefined && l.secretKey !== '') {
+    const other = `${envOf.get('lifecycle.secretKey') ?? 'SPOTBATCH_SECRET_KEY'} (lifecycle.secretKey)`;
+    throw new ConfigError([{ path: setting, rule: `set it or ${other}, not both` }]);
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([{ path: setting, rule: `${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})` }]);
+  }
+  const key = text.trim();
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(key) || Buffer.from(key, 'base64').length !== 32) {
+    throw new ConfigError([{ path: setting, rule: `${file} must hold base64 of exactly 32 bytes (openssl rand -base64 32)` }]);
+  }
+  l.secretKey = key;
+}
+
 /** Load and validate; throws ConfigError naming each bad setting (and its variable) and the rule. */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
   const env = options.env ?? process.env;
@@ -354,6 +392,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     envOf.set(s.path.join('.'), s.env);
   }
   const input = merge(merge(fromFile, fromEnv), options.overrides ?? {});
+  readSecretKeyFile(input, envOf);
   const result = ConfigSchema.safeParse(input);
   if (result.success) return result.data;
   const issues: ValidationIssue[] = result.error.issues.map((issue) => {
@@ -362,4 +401,20 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     return { path: variable ? `${variable} (${path})` : path, rule: ruleOf(issue) };
   });
   throw new ConfigError(issues);
+}
+
+/** Whether one location is inside the other (or the same): folders by path, S3 by bucket and key-prefix segments. */
+function locationsOverlap(a: ArtifactLocation, b: ArtifactLocation): boolean {
+  const within = (outer: string[], inner: string[]): boolean => outer.every((seg, i) => inner[i] === seg);
+  const segments = (p: string): string[] => p.split('/').filter((x) => x !== '');
+  if (a.kind === 'local' && b.kind === 'local') {
+    const [x, y] = [segments(path.resolve(a.dir)), segments(path.resolve(b.dir))];
+    return within(x, y) || within(y, x);
+  }
+  if (a.kind === 's3' && b.kind === 's3') {
+    if (a.bucket !== b.bucket) return false;
+    const [x, y] = [segments(a.prefix), segments(b.prefix)];
+    return within(x, y) || within(y, x);
+  }
+  return false;
 }

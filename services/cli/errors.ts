@@ -85,22 +85,52 @@ export function exitCodeOf(err: unknown): number {
 
 const ENDPOINT_HINT = 'check AWS_ENDPOINT_URL_SQS and AWS_ENDPOINT_URL_DYNAMODB (`spotbatch local` prints them), or start the fleet with `spotbatch local`';
 
-/** What an error from the AWS SDK or the network means for a person at a terminal, when it is a common one. */
+/**
+ * What an error from the AWS SDK or the network means for a person at a terminal, when it is a common one.
+ * An error that wraps another (`cause`, as "queue ... not found" wraps the SDK's failure) is explained by
+ * the first in the chain that is a network or credentials failure: that is the real cause, whatever the
+ * command was doing, so every command says the same.
+ */
 export function explain(err: unknown): string | undefined {
   // Our own errors already say what happened (an SSH ECONNREFUSED is not the fleet's endpoint).
   if (err instanceof SpotbatchError || err instanceof UsageError) return undefined;
-  const e = (err ?? {}) as { name?: unknown; code?: unknown; message?: unknown };
-  const name = typeof e.name === 'string' ? e.name : '';
-  const code = typeof e.code === 'string' ? e.code : '';
-  const message = typeof e.message === 'string' ? e.message : '';
+  const chain: unknown[] = [];
+  for (let e: unknown = err; e !== undefined && e !== null && chain.length < 8 && !chain.includes(e); e = (e as { cause?: unknown }).cause) {
+    if (e instanceof SpotbatchError || e instanceof UsageError) break;
+    chain.push(e);
+  }
+  const found = chain.map(diagnose);
+  const root = found.find((d) => d !== undefined && d.kind !== 'missing');
+  if (root) return root.text;
+  if (!found.some((d) => d?.kind === 'missing')) return undefined;
+  // Something the fleet should have is not there: the outermost message says what it was.
+  const said = messageOf(chain[0]) || nameOf(chain[0]);
+  return `${said}: are SPOTBATCH_PREFIX and the endpoints those of the fleet?${/spotbatch setup/.test(said) ? '' : ' `spotbatch setup` creates the queues and tables'}`;
+}
+
+const messageOf = (e: unknown): string => {
+  const m = (e as { message?: unknown } | null)?.message;
+  return typeof m === 'string' ? m : '';
+};
+const nameOf = (e: unknown): string => {
+  const n = (e as { name?: unknown } | null)?.name;
+  return typeof n === 'string' ? n : '';
+};
+
+/** One error of a chain: a network failure, no credentials, or a queue or table that is not there. */
+function diagnose(err: unknown): { kind: 'unreachable' | 'credentials' | 'missing'; text: string } | undefined {
+  const c = (err as { code?: unknown } | null)?.code;
+  const code = typeof c === 'string' ? c : '';
+  const name = nameOf(err);
+  const message = messageOf(err);
   if (['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ECONNRESET', 'ETIMEDOUT'].includes(code) || /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH/.test(message)) {
-    return `cannot reach the fleet's queues or tables (${message || code}): ${ENDPOINT_HINT}`;
+    return { kind: 'unreachable', text: `cannot reach the fleet's queues or tables (${message || code}): ${ENDPOINT_HINT}` };
   }
   if (name === 'CredentialsProviderError' || /Could not load credentials/i.test(message)) {
-    return 'no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (any values do for `spotbatch local`) or AWS_PROFILE';
+    return { kind: 'credentials', text: 'no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (any values do for `spotbatch local`) or AWS_PROFILE' };
   }
   if (name === 'ResourceNotFoundException' || name === 'QueueDoesNotExist' || name === 'AWS.SimpleQueueService.NonExistentQueue' || /NonExistentQueue|does not exist/i.test(message)) {
-    return `${message || name}: are SPOTBATCH_PREFIX and the endpoints those of the fleet? \`spotbatch setup\` creates the queues and tables`;
+    return { kind: 'missing', text: message || name };
   }
   return undefined;
 }

@@ -16,6 +16,7 @@ import { logsCommand, tasksCommand } from './commands/tasks.js';
 import { EXEC_HINT, downloadCommand, execCommand, sshCommand, uploadCommand } from './commands/remote.js';
 import { packageVersion } from './version.js';
 import { quietOnBrokenPipe } from './pipes.js';
+import { shortenSdkNodeNotice } from './warnings.js';
 
 const entry = fileURLToPath(import.meta.url);
 
@@ -50,6 +51,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+shortenSdkNodeNotice();
 exitOnFatal(debugRequested(process.argv));
 quietOnBrokenPipe();
 main(process.argv).then((code) => {

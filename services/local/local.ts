@@ -6,14 +6,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { generateSecretKey } from '../../shared/secrets.js';
 import type { Logger } from '../../shared/logger.js';
 import { createCloudClients, createCoreClients, destroyClients } from '../../shared/aws.js';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { setup } from '../../shared/setup.js';
 import { ensureDefaultBoundary, fleetBuckets } from '../security/boundary.js';
-import { startSimulator, type Simulator } from '../simulator/index.js';
+import { startSimulator, type FaultSettings, type Simulator } from '../simulator/index.js';
+import { backoffDelay } from '../../shared/backoff.js';
 import { startStatusServer, type StatusServer } from '../status/server.js';
 import { startEmulators, type Emulators } from './emulators.js';
 
@@ -33,6 +34,8 @@ export interface LocalOptions {
   sshPort: number;
   timeScale?: number;
   seed?: number;
+  /** The simulator's AWS behaviours from the start (POST /_sim/faults body); default LOCAL_SIM_FAULTS. */
+  simFaults?: FaultSettings;
   /** How to run this CLI again for a child: node, its flags, the entry script. */
   self: { execPath: string; execArgv: string[]; entry: string };
   log: Logger;
@@ -40,6 +43,8 @@ export interface LocalOptions {
   childEnv?: NodeJS.ProcessEnv;
   /** The children's output (their logs) to our stderr, not stdout (which carries `local --json`'s line). */
   childLogsToStderr?: boolean;
+  /** The children's output (their logs) appended to this file instead (`log` should write there too). */
+  logFile?: string;
 }
 
 export interface LocalFleet {
@@ -47,7 +52,10 @@ export interface LocalFleet {
   sshPort: number;
   url: string;
   config: Config;
-  /** What another shell needs to talk to this fleet (endpoints, credentials the emulators accept, prefix, SSH port). */
+  /**
+   * What another shell needs to talk to this fleet: endpoints, credentials the emulators accept, prefix, SSH port,
+   * the artifact store, and the file that holds the secret key (SPOTBATCH_SECRET_KEY_FILE; never the key itself).
+   */
   env: Record<string, string>;
   /** The same as `export NAME=value` lines. */
   exports: string[];
@@ -56,15 +64,25 @@ export interface LocalFleet {
   stop(): Promise<void>;
 }
 
-/** The key that encrypts job private keys at rest, kept in a 0600 file of the data folder. */
+/** The file of the data folder that holds the key that encrypts job private keys at rest (0600). */
+export const secretKeyFile = (dataDir: string): string => path.resolve(dataDir, 'secret.key');
+
+/** The key that encrypts job private keys at rest, kept in a 0600 file of the data folder (made on first use). */
 export function localSecretKey(dataDir: string): string {
-  const file = path.join(dataDir, 'secret.key');
+  const file = secretKeyFile(dataDir);
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   mkdirSync(dataDir, { recursive: true });
   const key = generateSecretKey();
   writeFileSync(file, `${key}\n`, { mode: 0o600 });
   return key;
 }
+
+/**
+ * What AWS does when it hurts, on by default at small values so the fleet meets it
+ * locally: AWS's EC2 request limits, a 2 s NotFound window after creates, 3 s of
+ * IAM instance profile propagation (docs/simulator.md).
+ */
+export const LOCAL_SIM_FAULTS: FaultSettings = { requestLimits: 1, notFoundSeconds: 2, iamPropagationSeconds: 3 };
 
 /** Credentials the emulators accept (they check none); the SDK needs some to sign. */
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -83,6 +101,7 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
     dynamodbPort: o.dynamodbPort,
     dynamodbPath: path.join(o.dataDir, 'dynamodb'),
   });
+  localSecretKey(o.dataDir); // made now, if this data folder has none yet
   const env: Record<string, string> = {
     AWS_ENDPOINT_URL_SQS: emulators.endpoints.sqs,
     AWS_ENDPOINT_URL_DYNAMODB: emulators.endpoints.dynamodb,
@@ -99,7 +118,9 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
     SPOTBATCH_POLL_SECONDS: process.env.SPOTBATCH_POLL_SECONDS ?? '1',
     SPOTBATCH_METADATA_POLL_SECONDS: process.env.SPOTBATCH_METADATA_POLL_SECONDS ?? '1',
     SPOTBATCH_SSH_INGRESS_CIDR: '127.0.0.1/32',
-    SPOTBATCH_SECRET_KEY: localSecretKey(o.dataDir),
+    // The key stays in its file: the children read it from there (and a key exported in this shell is not theirs).
+    SPOTBATCH_SECRET_KEY: '',
+    SPOTBATCH_SECRET_KEY_FILE: secretKeyFile(o.dataDir),
     // Checkpoints go to a folder the fleet owns under its data folder: the "default" store a spec names (or gets).
     SPOTBATCH_CHECKPOINT_STORES:
       process.env.SPOTBATCH_CHECKPOINT_STORES || JSON.stringify({ default: { type: 'local', dir: path.join(path.resolve(o.dataDir), 'checkpoints') } }),
@@ -124,6 +145,7 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
       sandboxRoot: path.join(o.dataDir, 'instances'),
       ...(o.timeScale ? { timeScale: o.timeScale } : {}),
       ...(o.seed !== undefined ? { seed: o.seed } : {}),
+      faults: o.simFaults ?? LOCAL_SIM_FAULTS,
       logger: o.log.child({ component: 'sim' }),
     });
   } catch (err) {
@@ -148,6 +170,10 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
 
   let stopping = false;
   const children: Child[] = [];
+  // The children's logs: one append-only file (each child writes whole lines), or our stdout / stderr.
+  const logFd = o.logFile ? openSync(o.logFile, 'a', 0o600) : undefined;
+  const childOut = logFd ?? (o.childLogsToStderr ? 2 : 'inherit');
+  const childErr = logFd ?? 'inherit';
   const spawnChild = (child: Child) => {
     const proc = spawn(o.self.execPath, [...o.self.execArgv, o.self.entry, 'dispatcher'], {
       env: {
@@ -160,7 +186,7 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
       },
       // Own process group, so a Ctrl-C in the terminal reaches only us and we stop the
       // children in order; the IPC channel tells a child when we are gone.
-      stdio: ['ignore', o.childLogsToStderr ? 2 : 'inherit', 'inherit', 'ipc'],
+      stdio: ['ignore', childOut, childErr, 'ipc'],
       detached: true,
     });
     child.proc = proc;
@@ -169,7 +195,7 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
       if (stopping) return;
       child.restarts++;
       // Restart at once after a long run; back off when it keeps dying.
-      const delay = Date.now() - child.startedAt > 10_000 ? 200 : Math.min(10_000, 500 * 2 ** Math.min(child.restarts, 5));
+      const delay = Date.now() - child.startedAt > 10_000 ? 200 : Math.round(backoffDelay(child.restarts, { base: 500, cap: 10_000, jitter: 'equal' }));
       o.log.warn({ dispatcher: child.index, pid: proc.pid, code, signal, restartInMs: delay }, 'dispatcher exited: restarting it');
       setTimeout(() => {
         if (!stopping) spawnChild(child);
@@ -213,6 +239,7 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
   } catch (err) {
     stopping = true;
     for (const c of children) c.proc?.kill('SIGTERM');
+    if (logFd !== undefined) closeSync(logFd);
     destroyClients(statusClients);
     await sim.stop();
     await emulators.stop();
@@ -220,8 +247,15 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
   }
   const url = status.url;
 
-  const shellEnv: Record<string, string> = { ...env, SPOTBATCH_PREFIX: config.prefix, SPOTBATCH_SSH_PORT: String(sim.sshPort) };
-  const exports = Object.entries(shellEnv).map(([k, v]) => `export ${k}=${v}`);
+  const shellEnv: Record<string, string> = {
+    ...env,
+    SPOTBATCH_PREFIX: config.prefix,
+    SPOTBATCH_SSH_PORT: String(sim.sshPort),
+    // ssh, exec, upload, download and live logs decrypt the job's key with the fleet's: the file, not the key, goes on the screen.
+    SPOTBATCH_SECRET_KEY_FILE: secretKeyFile(o.dataDir),
+  };
+  // Quoted for the shell when a value needs it (a data folder with a space in its path).
+  const exports = Object.entries(shellEnv).map(([k, v]) => `export ${k}=${/^[\w@%+=:,./-]*$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`}`);
 
   return {
     endpoints: { ...emulators.endpoints, ec2: sim.endpoint, iam: sim.endpoint },
@@ -252,6 +286,7 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
       destroyClients(statusClients);
       await sim.stop();
       await emulators.stop();
+      if (logFd !== undefined) closeSync(logFd);
     },
   };
 }

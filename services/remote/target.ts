@@ -115,7 +115,7 @@ function decryptKey(config: Config, secret: EncryptedSecret, context: string): s
     throw new ConfigError([
       {
         path: 'SPOTBATCH_SECRET_KEY (lifecycle.secretKey)',
-        rule: "is not set: the job's private key is kept encrypted with the fleet's secret key; set the one the dispatchers use (with `spotbatch local`: export SPOTBATCH_SECRET_KEY=\"$(cat .spotbatch/secret.key)\")",
+        rule: "is not set: the job's private key is kept encrypted with the fleet's secret key; set the one the dispatchers use (with `spotbatch local`: the export lines it prints set SPOTBATCH_SECRET_KEY_FILE=.spotbatch/secret.key)",
       },
     ]);
   }

@@ -218,6 +218,16 @@ async function lostUnlessReclaimed(ctx: Ctx, body: TaskBody, attempt: Attempt, l
   await ctx.bus.send('step.complete', { ...body, attempt: attempt.n, lost, ...tails });
 }
 
+/**
+ * What ended the attempt, as a person reads it: the exit code, or the step the agent stopped at its
+ * timeout (its number as the agent counts, from 1, and its `name` when the spec gave it one).
+ */
+export function endedBy(steps: ReadonlyArray<{ name?: string | undefined }>, code: number, timedOut?: { step: number; seconds: number }): string {
+  if (!timedOut) return `exit code ${code}`;
+  const name = steps[timedOut.step - 1]?.name;
+  return `step ${timedOut.step}${name ? ` (${name})` : ''} timed out after ${timedOut.seconds} s (exit code ${code})`;
+}
+
 export async function stepComplete(
   body: TaskBody & { attempt: number; exitCode?: number; lost?: string; timedOut?: { step: number; seconds: number }; stdoutTail: string; stderrTail: string },
   ctx: Ctx,
@@ -236,8 +246,7 @@ export async function stepComplete(
     return;
   }
   const code = body.exitCode ?? 255;
-  // What ended the attempt, as a person reads it: the exit code, or the step the agent stopped at its timeout.
-  const what = body.timedOut ? `step ${body.timedOut.step} timed out after ${body.timedOut.seconds} s (exit code ${code})` : `exit code ${code}`;
+  const what = endedBy(spec.steps ?? [], code, body.timedOut);
   const ended = (outcome: Attempt['outcome'], reason?: string): Attempt[] => [
     ...task.attempts.slice(0, -1),
     { ...attempt, endedAt: now, exitCode: code, outcome, ...(reason ? { reason } : {}) },

@@ -62,6 +62,44 @@ describe('spotbatch CLI: errors', function () {
       });
     }
 
+    // Endpoints where nothing listens (port 9, discard) or that do not resolve; a spec that is valid.
+    const unreachable = { AWS_ENDPOINT_URL_DYNAMODB: 'http://127.0.0.1:9', AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:9', AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'x' };
+    const spec = JSON.stringify({ name: 'unreachable', tasks: { count: 1 }, steps: [{ run: 'true' }], instances: { types: ['m5.large'] } });
+
+    it('submit with an unreachable endpoint or no credentials names that, not a missing queue (as status does)', async () => {
+      const submit = await runCli(['submit', '-'], unreachable, 120_000, { built: true, stdin: spec });
+      expect(submit.code).to.equal(1);
+      expect(submit.stderr).to.contain("cannot reach the fleet's queues or tables (connect ECONNREFUSED 127.0.0.1:9)");
+      expect(submit.stderr).to.contain('AWS_ENDPOINT_URL_SQS');
+      expect(submit.stderr).not.to.contain('run `spotbatch setup` first');
+      const status = await runCli(['status'], unreachable, 120_000, { built: true });
+      expect(status.stderr.split('\n')[0]).to.equal(submit.stderr.split('\n')[0]);
+      // No credentials anywhere (no variables, no profile file): the same diagnosis for both.
+      const bare = { ...unreachable, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_PROFILE: '', HOME: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/c', AWS_CONFIG_FILE: '/nonexistent/c', AWS_EC2_METADATA_DISABLED: 'true' };
+      const nocreds = await runCli(['submit', '-'], bare, 120_000, { built: true, stdin: spec });
+      expect(nocreds.code).to.equal(1);
+      expect(nocreds.stderr).to.contain('no AWS credentials');
+      expect(nocreds.stderr).not.to.contain('not found');
+    });
+
+    it("the AWS SDK's seven-line Node version warning becomes at most one short line; other warnings stay", async () => {
+      const out = await runCli(['status'], { ...unreachable, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '' }, 120_000, { built: true });
+      expect(out.code).to.equal(1);
+      expect(out.stderr).not.to.contain('To continue receiving updates');
+      expect(out.stderr).not.to.contain('NodeVersionSupportWarning');
+      const about = out.stderr.split('\n').filter((l) => /node/i.test(l));
+      if (Number(process.versions.node.split('.')[0]) < 22) {
+        expect(about).to.have.length(1);
+        expect(about[0]!.length).to.be.below(160);
+      } else expect(about).to.deep.equal([]);
+      // Any other warning is printed as node prints it.
+      const other = await runCli(['status'], { ...unreachable, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '' }, 120_000, {
+        built: true,
+        nodeArgs: inject('process.emitWarning("something else went odd", "OddWarning")'),
+      });
+      expect(other.stderr).to.contain('OddWarning: something else went odd');
+    });
+
     it('a --debug after `--` belongs to the remote command: no stack trace', async () => {
       const env = { AWS_ENDPOINT_URL_DYNAMODB: 'http://127.0.0.1:9', AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:9', AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'x', SPOTBATCH_SECRET_KEY: '' };
       const remote = await runCli(['exec', 'job-x', '0', '--', 'tool', '--debug'], env, 60_000, { built: true });

@@ -50,11 +50,12 @@ describe('spotbatch CLI: setup, local', function () {
     }
   });
 
-  it('local --json: one line with the endpoints (emulators and simulator); restarts a killed dispatcher, stops cleanly on SIGTERM', async () => {
+  it('local --json: one line with the endpoints (emulators and simulator) and an env enough for every command (exec, logs); restarts a killed dispatcher, stops cleanly on SIGTERM', async function () {
+    this.timeout(900_000);
     const local = await serveCli(['local', '--json', '--data', data, ...FREE_PORTS], {}, /^(\{.*\})\n/, { built: true });
     const { child, exited } = local;
     try {
-      const shown = JSON.parse(local.match[1]!) as { url: string; endpoints: Record<string, string>; sshPort: number; dataDir: string; dispatcherPids: number[]; env: Record<string, string> };
+      const shown = JSON.parse(local.match[1]!) as { url: string; endpoints: Record<string, string>; sshPort: number; dataDir: string; dispatcherPids: number[]; env: Record<string, string>; logFile: string };
       const { url, endpoints } = shown;
       expect(url).to.match(/^http:\/\/127\.0\.0\.1:\d+$/);
       expect(endpoints.sqs).to.match(/^http:\/\/127\.0\.0\.1:\d+$/);
@@ -64,7 +65,12 @@ describe('spotbatch CLI: setup, local', function () {
       expect(shown.env).to.deep.include({ AWS_ENDPOINT_URL_SQS: endpoints.sqs, AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb, AWS_ENDPOINT_URL_EC2: endpoints.ec2, AWS_ENDPOINT_URL_IAM: endpoints.ec2, SPOTBATCH_SSH_PORT: String(shown.sshPort) });
       expect(shown.env.SPOTBATCH_PREFIX).to.be.a('string');
       expect(shown.env).not.to.have.property('SPOTBATCH_SECRET_KEY');
+      // The key stays in its file: the env names the file, never the key.
+      expect(shown.env.SPOTBATCH_SECRET_KEY_FILE).to.equal(path.join(data, 'secret.key'));
+      expect(JSON.stringify(shown)).not.to.contain(readFileSync(path.join(data, 'secret.key'), 'utf8').trim());
       expect(local.stdout()).to.equal(`${local.match[1]}\n`); // the one line and nothing else
+      // The fleet's logs go to a file of the data folder, not to the terminal.
+      expect(shown.logFile).to.equal(path.join(data, 'local.log'));
       // the simulator answers its admin API: nothing created yet
       const inventory = (await (await fetch(`${endpoints.ec2}/_sim/inventory`)).json()) as Record<string, unknown[]>;
       expect(inventory.instances).to.deep.equal([]);
@@ -77,7 +83,36 @@ describe('spotbatch CLI: setup, local', function () {
         return h.dispatchers.filter((d) => d.alive).length === 2 ? h : undefined;
       });
       // The dispatchers really serve: both started their consumers.
-      await eventually('dispatchers started', () => (local.stdout() + local.stderr()).split('dispatcher started').length - 1 >= 2, 30_000);
+      await eventually('dispatchers started', () => readFileSync(shown.logFile, 'utf8').split('dispatcher started').length - 1 >= 2, 60_000);
+      expect(local.stderr()).not.to.contain('dispatcher started');
+      // What the env holds is enough for every command, with nothing else set (no secret key from this shell).
+      const only: NodeJS.ProcessEnv = { ...shown.env, SPOTBATCH_SECRET_KEY: '', SPOTBATCH_CONFIG: '' };
+      const cli = (args: string[], stdin?: string) => runCli(args, only, 300_000, { built: true, ...(stdin !== undefined ? { stdin } : {}) });
+      const spec = { name: 'envonly', tasks: { count: 1 }, steps: [{ run: 'echo "hello from $SPOTBATCH_TASK_ID"; sleep 900' }], instances: { types: ['m5.large'] } };
+      const submitted = await cli(['submit', '-', '--json'], JSON.stringify(spec));
+      expect(submitted.code, submitted.stderr).to.equal(0);
+      const jobId = (JSON.parse(submitted.stdout) as { id: string }).id;
+      await eventually(
+        'the task running',
+        async () => {
+          const st = await cli(['tasks', jobId, '--json']);
+          return st.code === 0 && (JSON.parse(st.stdout) as Array<{ state: string }>)[0]?.state === 'running';
+        },
+        600_000,
+        1000,
+      );
+      const exec = await cli(['exec', jobId, '0', '--', 'echo "on $SPOTBATCH_INSTANCE_ID"']);
+      expect(exec.code, exec.stderr).to.equal(0);
+      expect(exec.stdout).to.match(/^on i-\w+\n$/);
+      const logs = await eventually('live logs', async () => {
+        const l = await cli(['logs', jobId, '0', '--json']);
+        const parsed = l.code === 0 ? (JSON.parse(l.stdout) as { source: string; stdout: string }) : undefined;
+        return parsed?.stdout ? { ...parsed, stderr: l.stderr } : undefined;
+      }, 120_000, 1000);
+      expect(logs.source, logs.stderr).to.equal('instance');
+      expect(logs.stdout).to.equal('hello from 0000\n');
+      const cancelled = await cli(['cancel', jobId, '--wait', '--json']);
+      expect(cancelled.code, cancelled.stderr).to.equal(0);
       const victim = first.dispatchers[0]!;
       process.kill(victim.pid, 'SIGKILL');
       const after = await eventually(
@@ -106,7 +141,7 @@ describe('spotbatch CLI: setup, local', function () {
     try {
       const out = await runCli(
         ['local', '--demo', '--exit-when-done', '--data', demoData, ...FREE_PORTS],
-        {},
+        { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '' },
         200_000,
         { built: true },
       );
@@ -121,6 +156,16 @@ describe('spotbatch CLI: setup, local', function () {
       expect(out.stdout).to.match(/demo: submitted testsleep as job-[0-9a-f]+/);
       expect(out.stdout).to.match(/^000[012]\s+succeeded\s+1\s+us-east-1/m);
       expect(out.stdout).to.contain('demo: nothing of the job is left in the simulator');
+      // The screen is for the banner, the progress and the summary: the fleet's logs are in a file the banner names.
+      const log = path.join(demoData, 'local.log');
+      expect(out.stdout).to.contain(`logs: ${log}`);
+      expect(readFileSync(log, 'utf8')).to.contain('dispatcher started');
+      expect(out.stdout + out.stderr).not.to.contain('dispatcher started');
+      expect(out.stdout + out.stderr).not.to.contain('To continue receiving updates');
+      expect(out.stdout.split('\n').length, out.stdout).to.be.below(60);
+      expect(out.stderr.split('\n').filter(Boolean).length, out.stderr).to.be.at.most(1);
+      // The secret key's file is in the exports, not the key.
+      expect(out.stdout).to.contain(`  export SPOTBATCH_SECRET_KEY_FILE=${path.join(demoData, 'secret.key')}\n`);
       // The key that encrypts job private keys stays in the data folder, readable by its owner only.
       const { statSync } = await import('node:fs');
       expect(statSync(path.join(demoData, 'secret.key')).mode & 0o777).to.equal(0o600);

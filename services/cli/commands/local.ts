@@ -1,12 +1,15 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { existsSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { Command } from 'commander';
 import { createLogger } from '../../../shared/logger.js';
-import { startLocal } from '../../local/local.js';
+import { LOCAL_SIM_FAULTS, startLocal } from '../../local/local.js';
 import { runDemo } from '../../local/demo.js';
 import { UsageError, listening } from '../errors.js';
 import { parseCount, parsePort } from './common.js';
+import { behaviourFaults, behaviourOptions, type BehaviourFlags } from './sim.js';
 import { STATUS_TOKEN_ENV, statusToken } from './status-page.js';
 
 const NO_AUTH_FLAG = '--i-know-the-emulators-have-no-auth';
@@ -44,8 +47,30 @@ function exposure(host: string): string {
   );
 }
 
+/** Where `local` writes the fleet's logs, in its data folder (the previous run's are kept as LOG_FILE.1). */
+export const LOG_FILE = 'local.log';
+
+/** The log file, opened for appending after moving the previous run's aside; written synchronously so no line is lost at exit. */
+function openLogFile(dataDir: string): { path: string; stream: Writable } {
+  mkdirSync(dataDir, { recursive: true });
+  const file = path.join(dataDir, LOG_FILE);
+  if (existsSync(file)) renameSync(file, `${file}.1`);
+  const fd = openSync(file, 'a', 0o600);
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      try {
+        writeSync(fd, chunk);
+        done();
+      } catch (err) {
+        done(err as Error);
+      }
+    },
+  });
+  return { path: file, stream };
+}
+
 export function localCommand(entry: string): Command {
-  return new Command('local')
+  return behaviourOptions(new Command('local'), LOCAL_SIM_FAULTS)
     .description('run the whole fleet on this machine with embedded emulators (no AWS account); Ctrl-C stops it')
     .option('--data <dir>', 'folder for the emulators\' data', '.spotbatch')
     .option('--port <port>', 'port of the status page (/healthz answers there)', '8080')
@@ -60,8 +85,9 @@ export function localCommand(entry: string): Command {
     .option('--time-scale <n>', 'simulated seconds per real second in the spot market', '10')
     .option('--demo', 'submit examples/testsleep.json, show its progress and a summary')
     .option('--exit-when-done', 'with --demo: exit when the demo job ends (0 if it succeeded and left nothing behind)')
-    .option('--json', 'once running, print one JSON line {"url", "endpoints", "sshPort", "dataDir", "dispatcherPids", "env"} instead of the banner (--demo\'s lines go to stderr)')
-    .action(async (opts: { data: string; port: string; token?: string; host: string; iKnowTheEmulatorsHaveNoAuth?: boolean; sqsPort: string; dynamodbPort: string; simPort: string; sshPort: string; dispatchers: string; timeScale: string; demo?: boolean; exitWhenDone?: boolean; json?: boolean }) => {
+    .option('--json', 'once running, print one JSON line {"url", "endpoints", "sshPort", "dataDir", "dispatcherPids", "env", "logFile"} instead of the banner (--demo\'s lines go to stderr)')
+    .option('--show-logs', `the fleet's logs (dispatchers, simulator) on this terminal instead of in <data>/${LOG_FILE}`)
+    .action(async (opts: BehaviourFlags & { data: string; port: string; token?: string; host: string; iKnowTheEmulatorsHaveNoAuth?: boolean; sqsPort: string; dynamodbPort: string; simPort: string; sshPort: string; dispatchers: string; timeScale: string; demo?: boolean; exitWhenDone?: boolean; json?: boolean; showLogs?: boolean }) => {
       if (opts.exitWhenDone && !opts.demo) throw new UsageError('--exit-when-done: only with --demo');
       const timeScale = Number(opts.timeScale);
       if (!(timeScale > 0)) throw new UsageError(`--time-scale: must be a number > 0, got ${JSON.stringify(opts.timeScale)}`);
@@ -71,8 +97,10 @@ export function localCommand(entry: string): Command {
         }
         console.error(`\nWARNING: --host ${opts.host} with ${NO_AUTH_FLAG}: ${exposure(opts.host)}. Give it a network you trust entirely, or a firewall.\n`);
       }
-      const log = createLogger({ name: 'local', stderr: opts.json === true });
       const dataDir = path.resolve(opts.data);
+      // The fleet's logs go to a file of the data folder: the screen keeps the banner, the demo's progress and its summary.
+      const logFile = opts.showLogs ? undefined : openLogFile(dataDir);
+      const log = logFile ? createLogger({ name: 'local', format: 'json', destination: logFile.stream }) : createLogger({ name: 'local', stderr: opts.json === true });
       const ports = {
         '--port': parsePort(opts.port, '--port'),
         '--sqs-port': parsePort(opts.sqsPort, '--sqs-port'),
@@ -90,17 +118,19 @@ export function localCommand(entry: string): Command {
         dispatchers: parseCount(opts.dispatchers, '--dispatchers', 1, 16),
         simPort: ports['--sim-port'],
         timeScale,
+        simFaults: behaviourFaults(opts),
         sshPort: ports['--ssh-port'],
         self: { execPath: process.execPath, execArgv: process.execArgv, entry },
         log,
-        childEnv: process.stdout.isTTY ? { SPOTBATCH_LOG_FORMAT: 'pretty' } : {},
+        childEnv: logFile ? { SPOTBATCH_LOG_FORMAT: 'json' } : process.stdout.isTTY ? { SPOTBATCH_LOG_FORMAT: 'pretty' } : {},
         childLogsToStderr: opts.json === true,
+        ...(logFile ? { logFile: logFile.path } : {}),
       };
       const fleet = await listening({ host: opts.host, ports }, () => startLocal(options));
       // With --json, stdout carries the one JSON line and nothing else.
       const say = opts.json ? (line: string) => console.error(line) : (line: string) => console.log(line);
       if (opts.json) {
-        console.log(JSON.stringify({ url: fleet.url, endpoints: fleet.endpoints, sshPort: fleet.sshPort, dataDir, dispatcherPids: fleet.dispatcherPids(), env: fleet.env }));
+        console.log(JSON.stringify({ url: fleet.url, endpoints: fleet.endpoints, sshPort: fleet.sshPort, dataDir, dispatcherPids: fleet.dispatcherPids(), env: fleet.env, logFile: logFile?.path ?? null }));
       } else console.log(
         [
           '',
@@ -108,6 +138,7 @@ export function localCommand(entry: string): Command {
           `  status page: ${fleet.url}/ (JSON API under ${fleet.url}/api/jobs; health: ${fleet.url}/healthz)`,
           `  spot market simulator: ${fleet.endpoints.ec2} (admin: ${fleet.endpoints.ec2}/_sim/inventory, SSH port ${fleet.sshPort})`,
           `  dispatchers: pids ${fleet.dispatcherPids().join(', ')}`,
+          ...(logFile ? [`  logs: ${logFile.path} (--show-logs puts them on this screen)`] : []),
           '',
           'To use it from another shell:',
           ...fleet.exports.map((l) => `  ${l}`),
@@ -121,6 +152,7 @@ export function localCommand(entry: string): Command {
         if (stopping) process.exit(1);
         stopping = true;
         log.info({ signal }, 'stopping the local fleet');
+        if (logFile) console.error('stopping the local fleet ...');
         fleet.stop().then(
           () => process.exit(0),
           (err) => {

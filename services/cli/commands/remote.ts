@@ -10,7 +10,8 @@ import { connect } from './connect.js';
 const KEY_NOTE = [
   '',
   "The job's private key is decrypted in this process from the job's row with the fleet's",
-  'secret key (SPOTBATCH_SECRET_KEY, as the dispatchers have it); it is never printed.',
+  'secret key (SPOTBATCH_SECRET_KEY, or SPOTBATCH_SECRET_KEY_FILE naming a file that holds it, as',
+  '`spotbatch local` exports; the one the dispatchers have); it is never printed.',
   "The instance's host key must be the one its attempt pinned at launch: another key (an impostor",
   'at the address, a replaced instance) is refused before anything is sent, exit 1.',
   'The instance port is SPOTBATCH_SSH_PORT (22 on EC2). Relative remote paths are below the',

@@ -73,7 +73,7 @@ export function logsCommand(): Command {
     .option('--stream <which>', 'stdout, stderr or both; with one, it is printed as it is (no headers)', 'both')
     .option('--stored', 'do not connect to the instance: only the tails kept in the task row')
     .option('--json', 'print JSON: {"jobId", "taskId", "state", "attempt", "source", "stdout", "stderr"}')
-    .addHelpText('after', '\nReading a running task live needs SPOTBATCH_SECRET_KEY (as for ssh); without it, or when the instance does not answer, the stored tails are shown and stderr says why.')
+    .addHelpText('after', '\nReading a running task live needs SPOTBATCH_SECRET_KEY or SPOTBATCH_SECRET_KEY_FILE (as for ssh); without it, or when the instance does not answer, the stored tails are shown and stderr says why.')
     .action(async (jobId: string, taskRef: string, opts: { lines: string; stream: string; stored?: boolean; json?: boolean }, cmd: Command) => {
       const lines = parseCount(opts.lines, '--lines', 1, 100_000);
       if (!['stdout', 'stderr', 'both'].includes(opts.stream)) throw new UsageError(`--stream: must be stdout, stderr or both; got ${JSON.stringify(opts.stream)}`);
