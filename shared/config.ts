@@ -193,7 +193,8 @@ export const ConfigSchema = z
   .strict()
   .superRefine((c, ctx) => {
     // A checkpoint store's cleanup removes a job's keys under its root: it must not share a root with the artifact store.
-    const artifacts = c.artifacts === undefined ? undefined : parseArtifactLocation(c.artifacts);
+    // (A bad artifacts value is reported by its own rule; zod still runs this refinement.)
+    const artifacts = c.artifacts === undefined || artifactLocationRule(c.artifacts) !== undefined ? undefined : parseArtifactLocation(c.artifacts);
     for (const [name, store] of Object.entries(c.checkpoint.stores)) {
       if (artifacts && locationsOverlap(artifacts, store.type === 'local' ? { kind: 'local', dir: store.dir } : { kind: 's3', bucket: store.bucket, prefix: store.prefix })) {
         ctx.addIssue({ code: 'custom', path: ['checkpoint', 'stores', name], message: `overlaps the artifact store (artifacts, SPOTBATCH_ARTIFACTS): give checkpoints a folder or prefix of their own, neither inside the other` });
@@ -406,8 +407,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
 /** Whether one location is inside the other (or the same): folders by path, S3 by bucket and key-prefix segments. */
 function locationsOverlap(a: ArtifactLocation, b: ArtifactLocation): boolean {
   const within = (outer: string[], inner: string[]): boolean => outer.every((seg, i) => inner[i] === seg);
-  const segments = (p: string): string[] => p.split('/').filter((x) => x !== '');
+  // Values that broke their own rules may still reach this refinement: nothing to compare then.
+  const segments = (p: unknown): string[] => (typeof p === 'string' ? p.split('/').filter((x) => x !== '') : ['\0']);
   if (a.kind === 'local' && b.kind === 'local') {
+    if (typeof a.dir !== 'string' || typeof b.dir !== 'string') return false;
     const [x, y] = [segments(path.resolve(a.dir)), segments(path.resolve(b.dir))];
     return within(x, y) || within(y, x);
   }
