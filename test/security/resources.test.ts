@@ -124,7 +124,11 @@ describe('security resources (simulator)', function () {
   it('twice with what was stored: the same resources, nothing duplicated', async () => {
     const first = await createJobSecurity(s.cloud, s.secrets, input());
     const second = await createJobSecurity(s.cloud, s.secrets, input({ existing: first }));
-    expect(second).to.deep.equal(first);
+    // createdAt is when this run found everything ready (the start of IAM's propagation window for spot.request): later, never earlier.
+    const { createdAt: firstAt, ...firstRest } = first;
+    const { createdAt: secondAt, ...secondRest } = second;
+    expect(secondRest).to.deep.equal(firstRest);
+    expect(secondAt).to.be.at.least(firstAt!);
     const inv = await s.ofJob(jobId);
     expect([inv.keyPairs.length, inv.securityGroups.length, inv.roles.length, inv.instanceProfiles.length]).to.deep.equal([2, 2, 1, 1]);
   });
