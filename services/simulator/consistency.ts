@@ -25,10 +25,7 @@ export class Consistency {
 
   /** Whether a call naming `id` should not see it yet. */
   hidden(id: string): boolean {
-    const window = (this.settings().notFoundSeconds ?? 0) * 1000;
-    if (window <= 0) return false;
-    const at = this.created.get(id);
-    return at !== undefined && Date.now() - at < window;
+    return within(this.created.get(id), this.settings().notFoundSeconds);
   }
 
   /** An instance profile was created, or got or lost its role. */
@@ -39,10 +36,7 @@ export class Consistency {
 
   /** Whether EC2 cannot use the profile yet. */
   profilePropagating(name: string): boolean {
-    const window = (this.settings().iamPropagationSeconds ?? 0) * 1000;
-    if (window <= 0) return false;
-    const at = this.profileChanged.get(name);
-    return at !== undefined && Date.now() - at < window;
+    return within(this.profileChanged.get(name), this.settings().iamPropagationSeconds);
   }
 
   clear(): void {
@@ -55,4 +49,10 @@ export class Consistency {
     const old = Date.now() - 600_000;
     for (const [k, t] of m) if (t < old) m.delete(k);
   }
+}
+
+/** Whether a change at `at` (epoch ms) is less than `seconds` ago; no window when seconds is 0 or unset. */
+function within(at: number | undefined, seconds: number | undefined): boolean {
+  const window = (seconds ?? 0) * 1000;
+  return window > 0 && at !== undefined && Date.now() - at < window;
 }

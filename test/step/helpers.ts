@@ -170,20 +170,7 @@ export async function startForger(tree: Record<string, FakeNode> = {}): Promise<
       });
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, () => resolve());
-  });
-  const port = (server.address() as { port: number }).port;
-  return {
-    host,
-    port,
-    hostPublicKey: hostKey.public,
-    get authAttempts() {
-      return state.authAttempts;
-    },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
+  return listenFake(server, host, hostKey.public, state);
 }
 
 /** The shells the agent is tested under: /bin/sh is dash on Debian and Ubuntu images, bash on Amazon Linux and RHEL. */
@@ -254,6 +241,11 @@ export async function startBrokenSftp(mode: 'no-subsystem' | 'chatty-login' | 'm
       });
     });
   });
+  return listenFake(server, host, hostKey.public, state);
+}
+
+/** Listen on a free port of `host` and describe the fake server as tests use it. */
+async function listenFake(server: ssh2.Server, host: string, hostPublicKey: string, state: { authAttempts: number }): Promise<FakeSsh> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, host, () => resolve());
@@ -262,7 +254,7 @@ export async function startBrokenSftp(mode: 'no-subsystem' | 'chatty-login' | 'm
   return {
     host,
     port,
-    hostPublicKey: hostKey.public,
+    hostPublicKey,
     get authAttempts() {
       return state.authAttempts;
     },
