@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PermanentError } from '../../shared/errors.js';
 import { parseWith } from '../../shared/validation.js';
-import type { SshSession } from '../step/ssh.js';
+import type { SshSession } from '../ssh/ssh.js';
 import type { JobSpec } from '../job/spec.js';
 import { inPool } from '../checkpoint/tree.js';
 import { TreeManifestSchema, type TreeManifest } from './digest.js';

@@ -2,7 +2,7 @@ import { lstat, mkdir, open, readdir, readFile, rename, rm, rmdir, stat } from '
 import path from 'node:path';
 import { z } from 'zod';
 import { PermanentError, TransientError } from '../../shared/errors.js';
-import type { SshSession } from '../step/ssh.js';
+import type { SshSession } from '../ssh/ssh.js';
 import { checkIdPart, checkKey, checkRemoteDir, isIdPart, VERSION, versionName, type CheckpointKey } from './keys.js';
 import { probeRemoteDir, replaceRemoteDir } from './remote.js';
 import { walkTree } from './tree.js';

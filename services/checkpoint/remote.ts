@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { PermanentError, TransientError } from '../../shared/errors.js';
-import { shellQuote } from '../step/shell.js';
-import type { SshSession } from '../step/ssh.js';
+import { shellQuote } from '../../shared/shell.js';
+import type { SshSession } from '../ssh/ssh.js';
 
 /**
  * The instance side of a checkpoint: whether there is anything to save, and

@@ -7,13 +7,13 @@ import {
 } from '@aws-sdk/client-s3';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { LOCAL_MODE_MASK } from '../step/sftp.js';
+import { LOCAL_MODE_MASK } from '../ssh/sftp.js';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { isRetryable, PermanentError, TransientError } from '../../shared/errors.js';
-import type { SshSession } from '../step/ssh.js';
+import type { SshSession } from '../ssh/ssh.js';
 import { checkIdPart, checkKey, checkRemoteDir, VERSION, versionName, type CheckpointKey } from './keys.js';
 import { probeRemoteDir, replaceRemoteDir } from './remote.js';
 import { inPool, sha256Base64, walkTree } from './tree.js';

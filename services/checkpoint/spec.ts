@@ -4,7 +4,7 @@
  * without an import loop.
  */
 import { z } from 'zod';
-import { isSafeRelativePath } from '../step/shell.js';
+import { isSafeRelativePath } from '../../shared/shell.js';
 import { checkpointStoreNameRule } from './location.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { SshSession } from '../step/ssh.js';
+import type { SshSession } from '../ssh/ssh.js';
 import type { CheckpointKey } from './keys.js';
 
 export interface SavedCheckpoint {

@@ -11,7 +11,7 @@ import { CheckpointSpecSchema, checkpointPathUser } from '../checkpoint/spec.js'
 import { MAX_JOB_ID_LENGTH } from '../security/names.js';
 import { PolicyStatementSchema, policyDocument } from '../security/policy.js';
 import { checkPolicyGuard, type PolicyGuard } from '../security/guard.js';
-import { ENV_NAME, ENV_NAME_RULE, execBytes, hasNul, isReservedEnvName, MAX_EXEC_BYTES, NUL_RULE, RESERVED_ENV_RULE } from '../step/shell.js';
+import { ENV_NAME, ENV_NAME_RULE, execBytes, hasNul, isReservedEnvName, MAX_EXEC_BYTES, NUL_RULE, RESERVED_ENV_RULE } from '../../shared/shell.js';
 
 export type { PolicyStatement } from '../security/policy.js';
 

@@ -7,7 +7,7 @@ import type { Config } from '../../shared/config.js';
 import type { Store } from '../../shared/store/index.js';
 import { readAgentStatus } from '../step/agent.js';
 import { taskDir } from '../step/handlers.js';
-import { connectSsh } from '../step/ssh.js';
+import { connectSsh } from '../ssh/ssh.js';
 import { findTask, liveAttempt, taskInstance } from './target.js';
 
 export interface TaskLogs {

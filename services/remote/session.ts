@@ -3,7 +3,7 @@ import type ssh2 from 'ssh2';
 import { SpotbatchError } from '../../shared/errors.js';
 import type { Config } from '../../shared/config.js';
 import type { Store } from '../../shared/store/index.js';
-import { openSshClient } from '../step/ssh.js';
+import { openSshClient } from '../ssh/ssh.js';
 import { taskInstance, type TaskInstance } from './target.js';
 
 /** How a task's instance is named in messages: its id and address. */

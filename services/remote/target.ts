@@ -13,7 +13,7 @@ import { currentAttempt, type Attempt } from '../job/model.js';
 import { jobs, tasks, type JobRow, type TaskRow } from '../job/repo.js';
 import { privateKeyContext, secretBox } from '../job/secrets.js';
 import { taskId as taskIdOf } from '../job/spec.js';
-import type { SshTarget } from '../step/ssh.js';
+import type { SshTarget } from '../ssh/ssh.js';
 
 /** A job or task id that names nothing: bad input. */
 export class NotFoundError extends PermanentError {

@@ -10,8 +10,8 @@ import path from 'node:path';
 import type ssh2 from 'ssh2';
 import type { SFTPWrapper } from 'ssh2';
 import { PermanentError } from '../../shared/errors.js';
-import { call, getTree, mkdirp, putTree, statOrUndefined } from '../step/sftp.js';
-import { classifySftpError } from '../step/ssh-errors.js';
+import { call, getTree, mkdirp, putTree, statOrUndefined } from '../ssh/sftp.js';
+import { classifySftpError } from '../ssh/errors.js';
 
 /** A path the person named does not exist (or is not what it must be): bad input. */
 export class MissingPathError extends PermanentError {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { PermanentError } from '../../shared/errors.js';
-import { ENV_NAME_RULE, execBytes, hasNul, isEnvName, isSafeRelativePath, MAX_EXEC_BYTES, NUL_RULE, shellQuote, shellWords } from './shell.js';
+import { ENV_NAME_RULE, execBytes, hasNul, isEnvName, isSafeRelativePath, MAX_EXEC_BYTES, NUL_RULE, shellQuote, shellWords } from '../../shared/shell.js';
 
 /**
  * The plan of one task attempt as files for the agent (docs/agent.md). Every

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { PermanentError, TransientError } from '../../shared/errors.js';
 import { boundary, checkPlan, DEFAULT_KILL_GRACE_SECONDS, planFiles, stagingName, type StepPlan } from './agent-files.js';
-import { isSafeRelativePath, shellQuote } from './shell.js';
-import type { SshSession } from './ssh.js';
+import { isSafeRelativePath, shellQuote } from '../../shared/shell.js';
+import type { SshSession } from '../ssh/ssh.js';
 
 /**
  * The dispatcher's side of the on-instance agent (agent.sh, docs/agent.md):

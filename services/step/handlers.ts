@@ -9,9 +9,9 @@ import { checkpointDir, maybePeriodicSave, restoreCheckpoint, saveInProgress } f
 import { readAgentStatus, startAgent, type AgentStatus, type StepPlan } from './agent.js';
 import { endTask } from './outcome.js';
 import { reclaimed } from '../termination/reconcile.js';
-import { sshSessionFor, taskDir } from './session.js';
-import { shellQuote } from './shell.js';
-import type { SshSession } from './ssh.js';
+import { sshSessionFor, taskDir } from '../ssh/session.js';
+import { shellQuote } from '../../shared/shell.js';
+import type { SshSession } from '../ssh/ssh.js';
 import { configuredArtifactStore } from '../artifacts/index.js';
 import { deliverUploads, resolveStepScripts } from '../artifacts/deliver.js';
 
@@ -28,7 +28,7 @@ async function load(ctx: Ctx, body: TaskBody) {
   return job && task ? { job, task } : undefined;
 }
 
-export { taskDir } from './session.js';
+export { taskDir } from '../ssh/session.js';
 
 const ssh = sshSessionFor;
 

@@ -13,7 +13,7 @@ import { jobs, tasks, type JobRow } from '../job/repo.js';
 import { cancelSpotRequest, terminateInstance } from '../spot/cleanup.js';
 import { readAgentStatus, stopAgent } from '../step/agent.js';
 import { failTask } from '../step/outcome.js';
-import { sshSessionFor, taskDir } from '../step/session.js';
+import { sshSessionFor, taskDir } from '../ssh/session.js';
 import { beginNoticeSave } from '../checkpoint/lifecycle.js';
 
 type Ctx = HandlerContext<FleetCatalog>;

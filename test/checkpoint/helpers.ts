@@ -3,7 +3,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TransientError } from '../../shared/errors.js';
 import { walkTree } from '../../services/checkpoint/tree.js';
-import type { SshSession } from '../../services/step/ssh.js';
+import type { SshSession } from '../../services/ssh/ssh.js';
 
 /** Every folder and file under root with its mode, and each file's sha256: equal snapshots mean byte-for-byte equal trees. */
 export async function snapshot(root: string): Promise<string[]> {

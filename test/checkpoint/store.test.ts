@@ -7,7 +7,7 @@ import S3rver from 's3rver';
 import { PermanentError, TransientError } from '../../shared/errors.js';
 import { versionName } from '../../services/checkpoint/keys.js';
 import { checkpointStore, defaultS3Client, type CheckpointLocation, type CheckpointStore } from '../../services/checkpoint/store.js';
-import { connectSsh, type SshSession } from '../../services/step/ssh.js';
+import { connectSsh, type SshSession } from '../../services/ssh/ssh.js';
 import { rejection, startInstance, type TestInstance } from '../step/helpers.js';
 import { failingAfterCopy, makeTree, snapshot } from './helpers.js';
 

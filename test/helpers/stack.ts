@@ -20,7 +20,7 @@ import { startSimulator, type Simulator } from '../../services/simulator/index.j
 import { TEST_CREDENTIALS, clientsFor, eventually, testConfig, testEmulators, testFleet, uniquePrefix, type TestFleet } from './fleet.js';
 import { destroyClients } from '../../shared/aws.js';
 import { setup } from '../../shared/setup.js';
-import { closeSshPool } from '../../services/step/session.js';
+import { closeSshPool } from '../../services/ssh/session.js';
 import { ensureDefaultBoundary } from '../../services/security/boundary.js';
 import type { HandlerMap } from '../../services/dispatcher/registry.js';
 

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import path from 'node:path';
 import { PermanentError } from '../../shared/errors.js';
 import { readAgentStatus, startAgent, stopAgent, type AgentStatus, type StepPlan } from '../../services/step/agent.js';
-import { connectSsh, type SshSession } from '../../services/step/ssh.js';
+import { connectSsh, type SshSession } from '../../services/ssh/ssh.js';
 import { AGENT_SHELLS, alive, rejection, shOnPath, startInstance, until, type TestInstance } from './helpers.js';
 
 const NASTY_ARGS = ['plain', '', ' spaced  out ', "it's", '"double"', '$HOME', '$(touch pwned)', '`touch pwned`', 'a;b|c&d>e', 'line1\nline2', 'trailing\n\n', 'ünïcödé ✓ 日本', '-n', '*', '\\', "'", 'tab\there', '--'];

@@ -5,7 +5,7 @@ import path from 'node:path';
 import ssh2 from 'ssh2';
 import { createInstanceRuntime, generateEd25519KeyPair, type LocalInstanceRuntime } from '../../services/simulator/runtime/index.js';
 import { hostKeyUserData } from '../../services/spot/host-keys.js';
-import type { SshTarget } from '../../services/step/ssh.js';
+import type { SshTarget } from '../../services/ssh/ssh.js';
 
 export const BOUND_MS = 15_000;
 

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { runCommand, runShell } from '../../remote/shell.js';
 import { withTaskInstance } from '../../remote/session.js';
 import { download, upload, type TransferResult } from '../../remote/transfer.js';
-import { shellWords } from '../../step/shell.js';
+import { shellWords } from '../../../shared/shell.js';
 import { formatBytes } from '../format.js';
 import { connect } from './connect.js';
 

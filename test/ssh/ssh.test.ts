@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PermanentError, TransientError } from '../../shared/errors.js';
 import { createInstanceRuntime, generateEd25519KeyPair } from '../../services/simulator/runtime/index.js';
-import { HostKeyMismatchError } from '../../services/step/ssh-errors.js';
-import { shellQuote, shellWords } from '../../services/step/shell.js';
-import { connectSsh, type SshSession } from '../../services/step/ssh.js';
-import { alive, nextIp, rejection, startForger, startInstance, until, type TestInstance } from './helpers.js';
+import { HostKeyMismatchError } from '../../services/ssh/errors.js';
+import { shellQuote, shellWords } from '../../shared/shell.js';
+import { connectSsh, type SshSession } from '../../services/ssh/ssh.js';
+import { alive, nextIp, rejection, startForger, startInstance, until, type TestInstance } from '../step/helpers.js';
 
 const NASTY = ['plain', '', ' lead and trail ', "it's", '"double"', '$HOME', '$(id)', '`id`', 'a;b|c&d', 'line1\nline2', 'trailing\n\n', 'ünïcödé ✓ 日本', '-n', '*', '\\', "'", "''", 'tab\there', '~', '!x'];
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import ssh2, { type ClientChannel, type SFTPWrapper } from 'ssh2';
 import { PermanentError, TransientError } from '../../shared/errors.js';
-import { classifyConnectError, classifySftpError, fingerprintOfBlob, HostKeyMismatchError } from './ssh-errors.js';
+import { classifyConnectError, classifySftpError, fingerprintOfBlob, HostKeyMismatchError } from './errors.js';
 import { call, getTree, mkdirp, putTree, readRemote, writeRemote } from './sftp.js';
 
 /**

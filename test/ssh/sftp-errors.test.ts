@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { PermanentError } from '../../shared/errors.js';
 import { generateEd25519KeyPair } from '../../services/simulator/runtime/index.js';
-import { connectSsh } from '../../services/step/ssh.js';
-import { BOUND_MS, rejection, startBrokenSftp } from './helpers.js';
+import { connectSsh } from '../../services/ssh/ssh.js';
+import { BOUND_MS, rejection, startBrokenSftp } from '../step/helpers.js';
 
 /**
  * SFTP that can never work on an image is a PermanentError with the reason (not retried for minutes):

@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PermanentError } from '../../shared/errors.js';
 import { download } from '../../services/remote/transfer.js';
-import { checkEntryName } from '../../services/step/sftp.js';
-import { connectSsh, openSshClient, type SshSession } from '../../services/step/ssh.js';
-import { rejection, startForger, startInstance, type FakeSsh, type TestInstance } from './helpers.js';
+import { checkEntryName } from '../../services/ssh/sftp.js';
+import { connectSsh, openSshClient, type SshSession } from '../../services/ssh/ssh.js';
+import { rejection, startForger, startInstance, type FakeSsh, type TestInstance } from '../step/helpers.js';
 
 describe('step/sftp: names and links', function () {
   let forger: FakeSsh;

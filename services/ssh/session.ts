@@ -14,7 +14,7 @@ import type { Attempt } from '../job/model.js';
 import type { JobRow } from '../job/repo.js';
 import { privateKeyContext, secretBox } from '../job/secrets.js';
 import { connectSsh, type ExecResult, type SshSession, type SshTarget } from './ssh.js';
-import { HostKeyMismatchError } from './ssh-errors.js';
+import { HostKeyMismatchError } from './errors.js';
 
 /** The attempt's run folder on the instance, relative to the login home. */
 export const taskDir = (jobId: string, taskId: string, attempt: number): string => `.spotbatch/tasks/${jobId}/${taskId}/${attempt}`;
