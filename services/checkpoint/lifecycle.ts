@@ -11,7 +11,9 @@
  * expiry frees it when a dispatcher dies mid-save.
  */
 import { randomUUID } from 'node:crypto';
+import { withAbortSignal } from '../../shared/abort.js';
 import { PermanentError, TransientError } from '../../shared/errors.js';
+import { resource } from '../../shared/resources.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
 import type { Attempt } from '../job/model.js';
@@ -21,7 +23,7 @@ import { sshSessionFor, taskDir } from '../ssh/session.js';
 import type { SshSession } from '../ssh/ssh.js';
 import { terminateInstance } from '../spot/cleanup.js';
 import { checkpointDirOf } from './spec.js';
-import { checkpointStore, fleetStoreLocation, type CheckpointStore, type SavedCheckpoint } from './store.js';
+import { checkpointStore, defaultS3Client, fleetStoreLocation, type CheckpointStore, type SavedCheckpoint } from './store.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 
@@ -31,25 +33,22 @@ const COPY_BOUND_MS = 5 * 60_000;
 export const saveLeaseName = (jobId: string, taskId: string): string => `checkpoint:${jobId}/${taskId}`;
 const dueLeaseName = (jobId: string, taskId: string): string => `checkpoint-due:${jobId}/${taskId}`;
 
-const stores = new Map<string, CheckpointStore>();
+/** The fleet's S3 client for its checkpoint stores: made on first use, destroyed when the fleet stops. */
+const CHECKPOINT_S3 = resource('checkpoint S3 client', () => defaultS3Client(), (s3) => s3.destroy());
 
 /**
  * The job's store: the fleet's store its spec names (job.submit pinned the
- * name), one per location per process (the S3 client is reused). Undefined
- * without a checkpoint; a PermanentError when this dispatcher's configuration
- * has no store of that name (it changed since the job was submitted).
+ * name), over the fleet's S3 client, its calls ended by the drain
+ * (ctx.signal). Undefined without a checkpoint; a PermanentError when this
+ * dispatcher's configuration has no store of that name (it changed since the
+ * job was submitted).
  */
 export function storeOf(ctx: Ctx, job: JobRow): CheckpointStore | undefined {
   const spec = job.spec.checkpoint;
   if (!spec) return undefined;
   const location = fleetStoreLocation(ctx.config, spec.store ?? ctx.config.checkpoint.default);
-  const cacheKey = JSON.stringify(location);
-  let store = stores.get(cacheKey);
-  if (!store) {
-    store = checkpointStore(location);
-    stores.set(cacheKey, store);
-  }
-  return store;
+  if (location.kind !== 's3') return checkpointStore(location);
+  return checkpointStore(location, { s3: withAbortSignal(ctx.resources.get(CHECKPOINT_S3), ctx.signal) });
 }
 
 /** storeOf, with a missing store logged (and recorded as checkpoint.lost for the task) instead of thrown. */

@@ -17,7 +17,10 @@
  *   beside the next receive rather than before it (a message whose delete is
  *   lost comes back once more: a duplicate, which handlers make a no-op);
  * - long handlers keep their message invisible with a heartbeat;
- * - stop(): no new receives, in-flight handlers finish (bounded), then resolve.
+ * - stop(): no new receives, in-flight handlers finish (bounded); when the
+ *   bound is over, the drain's AbortSignal (HandlerContext.signal) ends what
+ *   they still wait on (AWS calls, SSH, sleeps) and their messages are handed
+ *   back for redelivery, never acknowledged.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -29,8 +32,10 @@ import { StateConflictError, TransientError, describeError, isRetryable } from '
 import { QUEUE_KINDS, type QueueKind } from '../../shared/queues.js';
 import { parseWith } from '../../shared/validation.js';
 import { backoffSeconds, type Random } from '../../shared/backoff.js';
+import { DrainAbortError, sleep } from '../../shared/abort.js';
 import type { FleetDeps, HandlerContext } from './context.js';
 import type { Registry } from './registry.js';
+import { signalledDeps } from './signal.js';
 
 /** The service of a message on the events queue that names none (EventBridge's own messages). */
 
@@ -62,6 +67,10 @@ export class Dispatcher {
   readonly stats: DispatcherStats = { received: 0, succeeded: 0, retried: 0, deadLettered: 0, noops: 0, inFlight: 0 };
   /** Checks the signature of internal messages; absent only when every service served is public. */
   private readonly signer: MessageSigner | undefined;
+  /** Fired when stop()'s grace is over: handlers' AWS calls, SSH and waits end (HandlerContext.signal). */
+  private readonly drain = new AbortController();
+  /** The deps as handlers see them: every AWS call passes the drain's signal (made at the first message). */
+  private handlerDeps: FleetDeps | undefined;
 
   /** Throws a ConfigError when it serves an internal service and the fleet's secret key is not configured. */
   constructor(
@@ -215,12 +224,17 @@ export class Dispatcher {
       ...(typeof keys.jobId === 'string' ? { jobId: keys.jobId } : {}),
       ...(typeof keys.taskId === 'string' ? { taskId: keys.taskId } : {}),
     });
-    const ctx: HandlerContext = { ...this.deps, log, service: entry.service, messageId, queue: kind, receiveCount };
+    const signal = this.drain.signal;
+    this.handlerDeps ??= signalledDeps(this.deps, signal);
+    const ctx: HandlerContext = { ...this.handlerDeps, log, service: entry.service, messageId, queue: kind, receiveCount, signal };
     try {
       await entry.handler(body, ctx);
+      // Whatever a handler made of an aborted call, its work may be unfinished: never acknowledged.
+      if (signal.aborted) return this.handBack(kind, message, log);
       this.stats.succeeded++;
       return message;
     } catch (err) {
+      if (signal.aborted) return this.handBack(kind, message, log, err);
       if (err instanceof StateConflictError) {
         this.stats.noops++;
         log.info({ conflict: err.message }, 'stale or duplicate message: no-op');
@@ -257,6 +271,18 @@ export class Dispatcher {
     } catch (err) {
       this.deps.log.warn({ queue: kind, messages: messages.length, err: describeError(err) }, 'could not delete handled messages: they will come back once as duplicates');
     }
+  }
+
+  /**
+   * A handler the drain stopped: its message is made visible again at once (another dispatcher takes it) and
+   * not acknowledged. What the handler did before is safe to do again, as after a crash: every write is
+   * conditional on the state it moves, and the next delivery finds the row where the handler left it.
+   */
+  private async handBack(kind: QueueKind, message: Message, log: HandlerContext['log'], err?: unknown): Promise<undefined> {
+    this.stats.retried++;
+    log.warn({ ...(err === undefined ? {} : { err: describeError(err) }) }, 'handler stopped by the drain: the message is handed back for redelivery');
+    await this.release(kind, message);
+    return undefined;
   }
 
   private async release(kind: QueueKind, message: Message): Promise<void> {
@@ -353,10 +379,24 @@ export class Dispatcher {
     })();
     const finished = await Promise.race([drained, timedOut]);
     clearTimeout(timer);
-    this.deps.log.info({ dispatcher: this.id, finished, stats: this.stats }, finished ? 'dispatcher stopped' : 'dispatcher stopped with handlers still running');
+    if (!finished) {
+      // The grace is over: what handlers still wait on ends now, and their messages go back to the queue.
+      this.deps.log.warn({ dispatcher: this.id, inFlight: this.inFlight.size }, 'drain: grace over, stopping in-flight handlers');
+      this.drain.abort(new DrainAbortError());
+      const settled = new AbortController();
+      await Promise.race([drained, sleep(ABORT_SETTLE_MS, settled.signal).catch(() => undefined)]);
+      settled.abort();
+    }
+    this.deps.log.info(
+      { dispatcher: this.id, finished, stillRunning: this.inFlight.size, stats: this.stats },
+      finished ? 'dispatcher stopped' : 'dispatcher stopped with handlers cut short',
+    );
     return finished;
   }
 }
+
+/** How long stop() waits, after the drain's abort, for the stopped handlers to hand their messages back. */
+const ABORT_SETTLE_MS = 5_000;
 
 function receiveCountOf(message: Message | undefined): number {
   const n = Number(message?.Attributes?.ApproximateReceiveCount ?? 1);

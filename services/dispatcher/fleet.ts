@@ -9,6 +9,7 @@ import { createCloudClients, createCoreClients, type CloudClients, type CoreClie
 import { MessageBus, type Catalog } from '../../shared/envelope.js';
 import { messageSigner } from '../../shared/message-auth.js';
 import { resolveQueueUrls, type QueueUrls } from '../../shared/queues.js';
+import { FleetResources } from '../../shared/resources.js';
 import { Store } from '../../shared/store/index.js';
 import type { FleetDeps } from './context.js';
 import { Dispatcher } from './dispatcher.js';
@@ -40,6 +41,8 @@ export async function buildDeps(o: FleetOptions): Promise<FleetDeps> {
     store: new Store(clients.ddb, o.config.prefix, clock),
     // Signs every message with the fleet's key (internal services need it: shared/message-auth.ts).
     bus: new MessageBus(clients.sqs, queues, o.catalog, messageSigner(o.config)),
+    // Caches and pools of this fleet alone, closed when its last dispatcher stops.
+    resources: new FleetResources(),
   };
 }
 
@@ -47,7 +50,11 @@ export interface RunningDispatcher {
   dispatcher: Dispatcher;
   reconciler: Reconciler | undefined;
   health: HealthServer | undefined;
-  /** Graceful stop: no new messages, in-flight finish, lease released. True when nothing was cut short. */
+  /**
+   * Graceful stop: no new messages, in-flight finish (past the grace, the drain's signal stops them and their
+   * messages go back), lease released, and, when no other dispatcher runs on the same deps, the fleet's
+   * resources closed. True when nothing was cut short.
+   */
   stop(): Promise<boolean>;
 }
 
@@ -67,6 +74,7 @@ export async function startDispatcher(deps: FleetDeps, registry: Registry, id?: 
           stats: dispatcher.stats,
         }))
       : undefined;
+  deps.resources.retain();
   dispatcher.start();
   reconciler?.start();
   let stopped: Promise<boolean> | undefined;
@@ -79,6 +87,7 @@ export async function startDispatcher(deps: FleetDeps, registry: Registry, id?: 
       stopped ??= (async () => {
         const [finished] = await Promise.all([dispatcher.stop(), reconciler?.stop(true)]);
         await health?.close();
+        await deps.resources.release();
         return finished;
       })();
       return stopped;

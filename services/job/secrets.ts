@@ -6,13 +6,18 @@
 import { PermanentError } from '../../shared/errors.js';
 import { SecretBox } from '../../shared/secrets.js';
 import type { Config } from '../../shared/config.js';
+import { resource, type FleetResources } from '../../shared/resources.js';
 
-const boxes = new Map<string, SecretBox>();
+/** A fleet's boxes by key list (its configuration names one): made once, not for every key it decrypts. */
+const SECRET_BOXES = resource('secret boxes', () => new Map<string, SecretBox>());
 
-export function secretBox(config: Config): SecretBox {
+/** The fleet's box (kept in `resources`), or a fresh one for a one-off caller without a fleet (the CLI). */
+export function secretBox(config: Config, resources?: FleetResources): SecretBox {
   const key = config.lifecycle.secretKey;
   if (!key) throw new PermanentError('SPOTBATCH_SECRET_KEY (lifecycle.secretKey) is not set: the fleet cannot keep private keys');
   const previous = config.lifecycle.previousSecretKeys ?? [];
+  if (!resources) return SecretBox.fromBase64(key, previous);
+  const boxes = resources.get(SECRET_BOXES);
   const cacheKey = [key, ...previous].join(',');
   let box = boxes.get(cacheKey);
   if (!box) {

@@ -51,7 +51,7 @@ async function secure(body: { jobId: string }, ctx: Ctx): Promise<void> {
     await checkOfferedRegions(cloud, ctx.config.region, regions);
     security = await createJobSecurity(
       cloud,
-      secretBox(ctx.config),
+      secretBox(ctx.config, ctx.resources),
       {
         jobId: job.jobId,
         regions,

@@ -96,7 +96,7 @@ export async function requestAttempt(ctx: Ctx, job: JobRow, task: TaskRow, n: nu
   const cloud = cloudOf(ctx);
   const now = ctx.clock.now();
   const regions = jobRegions(spec, ctx.config).filter((r) => security.regions[r]);
-  const candidates = (await Promise.all(regions.map((r) => currentPrices(cloud, r, spec.instances.types, now)))).flat();
+  const candidates = (await Promise.all(regions.map((r) => currentPrices({ cloud, resources: ctx.resources }, r, spec.instances.types, now)))).flat();
   // This task's failed pools, and the pools that interrupted any task of the job lately.
   const cooled = Object.entries(job.cooldowns ?? {}).filter(([, until]) => until > now).map(([pool]) => pool);
   const placement = choosePool({ candidates, zones: spec.instances.zones, avoid: [...new Set([...task.avoid, ...cooled, ...avoidAlso])], maxPrice: spec.instances.maxPrice });

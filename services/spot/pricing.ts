@@ -1,10 +1,14 @@
 /**
  * Current spot prices per pool, from DescribeSpotPriceHistory (the newest
- * entry per zone and type). Cached per process for a short while: a price is
- * a hint for placement, and one lookup serves every task of a burst.
+ * entry per zone and type). Cached by the fleet for a short while, by region
+ * and instance types: a price is a hint for placement, and one lookup serves
+ * every task of a burst. The cache is one of the fleet's resources, so two
+ * fleets in one process (two simulators in a test) never see each other's prices.
  */
 import { DescribeSpotPriceHistoryCommand } from '@aws-sdk/client-ec2';
+import { LRUCache } from 'lru-cache';
 import type { CloudClients } from '../../shared/aws.js';
+import { resource, type FleetResources } from '../../shared/resources.js';
 import type { Pool } from '../job/model.js';
 
 export interface PoolPrice extends Pool {
@@ -13,7 +17,17 @@ export interface PoolPrice extends Pool {
 }
 
 const TTL_MS = 60_000;
-const cache = new Map<string, { at: number; prices: Promise<PoolPrice[]> }>();
+/** Region and type lists a fleet keeps prices for at once; the least recently used go first. */
+const MAX_ENTRIES = 500;
+
+interface Cached {
+  /** The fleet clock's time of the lookup. */
+  at: number;
+  prices: Promise<PoolPrice[]>;
+}
+
+/** The fleet's price cache: bounded in size, and in age twice (lru-cache's own TTL in real time, and `at` on the fleet's clock). */
+export const PRICE_CACHE = resource('spot price cache', () => new LRUCache<string, Cached>({ max: MAX_ENTRIES, ttl: TTL_MS }), (cache) => cache.clear());
 
 async function fetchPrices(cloud: CloudClients, region: string, types: string[], now: number): Promise<PoolPrice[]> {
   const newest = new Map<string, PoolPrice>();
@@ -41,18 +55,16 @@ async function fetchPrices(cloud: CloudClients, region: string, types: string[],
   return [...newest.values()];
 }
 
-/** Newest price of every (zone, type) of `types` in `region`. */
-export function currentPrices(cloud: CloudClients, region: string, types: string[], now: number): Promise<PoolPrice[]> {
-  const key = `${region}|${[...types].sort().join(',')}`;
+/** Newest price of every (zone, type) of `types` in `region`, cached in the fleet's `resources`. */
+export function currentPrices(deps: { cloud: CloudClients; resources: FleetResources }, region: string, types: string[], now: number): Promise<PoolPrice[]> {
+  const cache = deps.resources.get(PRICE_CACHE);
+  const key = `${region}|${[...new Set(types)].sort().join(',')}`;
   const hit = cache.get(key);
   if (hit && now - hit.at < TTL_MS && hit.at <= now) return hit.prices;
-  const prices = fetchPrices(cloud, region, types, now);
-  cache.set(key, { at: now, prices });
-  prices.catch(() => cache.delete(key));
-  return prices;
-}
-
-/** Forget cached prices (tests; a dispatcher never needs it). */
-export function clearPriceCache(): void {
-  cache.clear();
+  const entry: Cached = { at: now, prices: fetchPrices(deps.cloud, region, types, now) };
+  cache.set(key, entry);
+  entry.prices.catch(() => {
+    if (cache.get(key) === entry) cache.delete(key);
+  });
+  return entry.prices;
 }

@@ -105,12 +105,11 @@ describe('job lifecycle, end to end: failures and cancel', function () {
   it('re-places a task whose first pool has no capacity, and finishes', async () => {
     stack = await startStack();
     // The pool placement picks first: the cheapest current price among the candidates.
-    const { clearPriceCache, currentPrices } = await import('../../services/spot/pricing.js');
+    const { currentPrices } = await import('../../services/spot/pricing.js');
     const { choosePool } = await import('../../services/spot/placement.js');
-    // Prices cached by an earlier test came from another simulator: look them up afresh here, so the
-    // fleet (same process, same cache) places its first attempt from the same prices as this test.
-    clearPriceCache();
-    const prices = await currentPrices(stack.cloud, 'us-east-1', ['m5.large', 'c5.large'], Date.now());
+    // Through the fleet's own price cache (each stack's fleet has its own), so the fleet places its first
+    // attempt from the same prices as this test.
+    const prices = await currentPrices({ cloud: stack.cloud, resources: stack.fleet.deps.resources }, 'us-east-1', ['m5.large', 'c5.large'], Date.now());
     const first = choosePool({ candidates: prices, zones: 'auto', avoid: [] }).pool;
     await stack.admin('/_sim/faults', { insufficientCapacity: [{ region: first.region, availabilityZone: first.zone, instanceType: first.type }] });
     const jobId = await stack.submit(base({ name: 'capacity', tasks: { count: 2 } }));

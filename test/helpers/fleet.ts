@@ -131,6 +131,8 @@ export async function testFleet<C extends Catalog>(
     },
     async close() {
       await Promise.all(running.map((r) => r.stop()));
+      // The last stop closed them; also when no dispatcher ran (a test used the deps alone).
+      await deps.resources.close();
       destroyClients(clients);
     },
   };

@@ -20,7 +20,6 @@ import { startSimulator, type Simulator } from '../../services/simulator/index.j
 import { TEST_CREDENTIALS, clientsFor, eventually, testConfig, testEmulators, testFleet, uniquePrefix, type TestFleet } from './fleet.js';
 import { destroyClients } from '../../shared/aws.js';
 import { setup } from '../../shared/setup.js';
-import { closeSshPool } from '../../services/ssh/session.js';
 import { ensureDefaultBoundary } from '../../services/security/boundary.js';
 import type { HandlerMap } from '../../services/dispatcher/registry.js';
 
@@ -119,8 +118,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     stats: () => admin('/_sim/stats') as Promise<Record<string, unknown>>,
     admin,
     async close() {
+      // Stops the dispatchers and closes the fleet's resources (its SSH pool among them).
       await fleet.close();
-      closeSshPool();
       await sim.stop();
       await emu.stop();
       rmSync(sandbox, { recursive: true, force: true });

@@ -28,7 +28,7 @@ describe('job.submit: same-id submits (dynalite)', function () {
       },
     });
     const log = createLogger({ format: 'json', level: 'info', destination });
-    ctx = (messageId) => ({ ...fleet.deps, log, service: 'job.submit', messageId, queue: 'master', receiveCount: 1 });
+    ctx = (messageId) => ({ ...fleet.deps, log, service: 'job.submit', messageId, queue: 'master', receiveCount: 1, signal: new AbortController().signal });
   });
   after(async () => {
     await fleet?.close();
