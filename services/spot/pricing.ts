@@ -3,7 +3,7 @@
  * entry per zone and type). Cached per process for a short while: a price is
  * a hint for placement, and one lookup serves every task of a burst.
  */
-import { DescribeSpotPriceHistoryCommand } from '@aws-sdk/client-ec2';
+import { paginateDescribeSpotPriceHistory } from '@aws-sdk/client-ec2';
 import type { CloudClients } from '../../shared/aws.js';
 import type { Pool } from '../job/model.js';
 
@@ -17,18 +17,12 @@ const cache = new Map<string, { at: number; prices: Promise<PoolPrice[]> }>();
 
 async function fetchPrices(cloud: CloudClients, region: string, types: string[], now: number): Promise<PoolPrice[]> {
   const newest = new Map<string, PoolPrice>();
-  let token: string | undefined;
   let pages = 0;
-  do {
-    const out = await cloud.ec2(region).send(
-      new DescribeSpotPriceHistoryCommand({
-        InstanceTypes: types as never,
-        ProductDescriptions: ['Linux/UNIX'],
-        StartTime: new Date(now),
-        NextToken: token,
-        MaxResults: 1000,
-      }),
-    );
+  const history = paginateDescribeSpotPriceHistory(
+    { client: cloud.ec2(region), pageSize: 1000 },
+    { InstanceTypes: types as never, ProductDescriptions: ['Linux/UNIX'], StartTime: new Date(now) },
+  );
+  for await (const out of history) {
     for (const p of out.SpotPriceHistory ?? []) {
       if (!p.AvailabilityZone || !p.InstanceType || !p.SpotPrice) continue;
       const key = `${p.AvailabilityZone}/${p.InstanceType}`;
@@ -36,8 +30,8 @@ async function fetchPrices(cloud: CloudClients, region: string, types: string[],
       const prev = newest.get(key);
       if (!prev || prev.at < at) newest.set(key, { region, zone: p.AvailabilityZone, type: p.InstanceType, price: Number(p.SpotPrice), at });
     }
-    token = out.NextToken || undefined;
-  } while (token && ++pages < 20);
+    if (++pages >= 20) break;
+  }
   return [...newest.values()];
 }
 
