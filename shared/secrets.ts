@@ -17,14 +17,18 @@
  * Errors never carry a key, the plaintext or the ciphertext; they name key ids.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { z } from 'zod';
 import { PermanentError } from './errors.js';
 
 /** The old format: no key id, no context (read only). */
-export type EncryptedSecretV1 = { v: 1; iv: string; tag: string; data: string };
+export const EncryptedSecretV1Schema = z.object({ v: z.literal(1), iv: z.string(), tag: z.string(), data: z.string() });
 /** The format written: key id and context-bound. Every field but `kid` (hex) base64. */
-export type EncryptedSecretV2 = { v: 2; kid: string; iv: string; tag: string; data: string };
-/** An encrypted value, as stored. */
-export type EncryptedSecret = EncryptedSecretV1 | EncryptedSecretV2;
+export const EncryptedSecretV2Schema = z.object({ v: z.literal(2), kid: z.string(), iv: z.string(), tag: z.string(), data: z.string() });
+/** An encrypted value, as stored (the job row's private keys are read with it). */
+export const EncryptedSecretSchema = z.discriminatedUnion('v', [EncryptedSecretV1Schema, EncryptedSecretV2Schema]);
+export type EncryptedSecretV1 = z.infer<typeof EncryptedSecretV1Schema>;
+export type EncryptedSecretV2 = z.infer<typeof EncryptedSecretV2Schema>;
+export type EncryptedSecret = z.infer<typeof EncryptedSecretSchema>;
 
 const KEY_BYTES = 32;
 const IV_BYTES = 12;

@@ -1,7 +1,7 @@
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
-  ListObjectsV2Command,
+  paginateListObjectsV2,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -98,14 +98,11 @@ export function s3CheckpointStore(location: { bucket: string; prefix: string }, 
 
   async function listKeys(prefix: string): Promise<string[]> {
     const keys: string[] = [];
-    let token: string | undefined;
-    do {
-      const res = await call('listing of', prefix, () =>
-        s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) })),
-      );
-      for (const o of res.Contents ?? []) if (o.Key) keys.push(o.Key);
-      token = res.IsTruncated ? res.NextContinuationToken : undefined;
-    } while (token);
+    await call('listing of', prefix, async () => {
+      for await (const res of paginateListObjectsV2({ client: s3 }, { Bucket: bucket, Prefix: prefix })) {
+        for (const o of res.Contents ?? []) if (o.Key) keys.push(o.Key);
+      }
+    });
     return keys;
   }
 

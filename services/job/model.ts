@@ -2,104 +2,130 @@
  * What the lifecycle keeps in the job and task rows (beside the state,
  * version and timestamps the store manages).
  */
-import type { JobSpec } from './spec.js';
-import type { CreatedKeyPair, JobSecurity } from '../security/resources.js';
+import { z } from 'zod';
+import { JobSpecSchema, type JobSpec } from './spec.js';
+import { CreatedKeyPairSchema, JobSecuritySchema } from '../security/types.js';
 
-export interface Pool {
-  region: string;
-  zone: string;
-  type: string;
-}
+export const PoolSchema = z.object({
+  region: z.string(),
+  zone: z.string(),
+  type: z.string(),
+});
+export type Pool = z.infer<typeof PoolSchema>;
 
 export const poolKey = (p: Pool): string => `${p.zone}/${p.type}`;
 
-export type Outcome = 'succeeded' | 'partially-failed' | 'failed' | 'cancelled';
+export const OUTCOMES = ['succeeded', 'partially-failed', 'failed', 'cancelled'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
 
-export interface JobAttrs {
-  name: string;
-  spec: JobSpec;
+/**
+ * The spec as the job row keeps it: written by job.submit after JobSpecSchema
+ * parsed it, so a read checks its shape (fields and their types, defaults for
+ * fields older rows lack) without re-running the submit-time rules over every
+ * task (a spec can list 10,000) on every read of the job.
+ */
+const StoredTaskInputSchema = z.object({ args: z.array(z.string()).optional(), env: z.record(z.string(), z.string()).optional() });
+export const StoredJobSpecSchema = z.object({
+  ...JobSpecSchema.shape,
+  tasks: z.union([z.object({ count: z.number() }), z.array(StoredTaskInputSchema)]),
+});
+// The stored spec reads as the spec: the two types cannot drift apart.
+const _storedIsSpec = (s: z.output<typeof StoredJobSpecSchema>): JobSpec => s;
+const _specIsStored = (s: JobSpec): z.output<typeof StoredJobSpecSchema> => s;
+void _storedIsSpec;
+void _specIsStored;
+
+/** What the lifecycle keeps in the job row (beside the state, version and timestamps the store manages). */
+export const JobAttrsShape = {
+  name: z.string(),
+  spec: StoredJobSpecSchema,
   /** specDigest of the spec as job.submit received it (services/job/spec-digest.ts): which spec won this id. */
-  specDigest?: string;
-  taskCount: number;
-  submittedAt: number;
+  specDigest: z.string().optional(),
+  taskCount: z.number(),
+  submittedAt: z.number(),
   /** Who may reach tcp/22 of the job's instances. */
-  ingressCidr: string;
-  security?: JobSecurity;
+  ingressCidr: z.string(),
+  security: JobSecuritySchema.optional(),
   /** Key pairs made so far while securing (each saved as soon as it exists). */
-  keyPairs?: Record<string, CreatedKeyPair>;
+  keyPairs: z.record(z.string(), CreatedKeyPairSchema).optional(),
   /** AMI per region and architecture, resolved once per job. */
-  images?: Record<string, Record<string, string>>;
+  images: z.record(z.string(), z.record(z.string(), z.string())).optional(),
   /** Fast-path counters, bumped when a task ends; job.check recounts from the tasks. */
-  succeededCount?: number;
-  failedCount?: number;
-  cancelledCount?: number;
-  outcome?: Outcome;
+  succeededCount: z.number().optional(),
+  failedCount: z.number().optional(),
+  cancelledCount: z.number().optional(),
+  outcome: z.enum(OUTCOMES).optional(),
   /** Pools that interrupted one of the job's tasks, avoided until the time given (epoch ms). */
-  cooldowns?: Record<string, number>;
-  error?: string;
-  endedAt?: number;
-}
+  cooldowns: z.record(z.string(), z.number()).optional(),
+  error: z.string().optional(),
+  endedAt: z.number().optional(),
+};
+export type JobAttrs = z.infer<z.ZodObject<typeof JobAttrsShape>>;
 
-export type AttemptOutcome = 'succeeded' | 'failed' | 'retry' | 'replaced' | 'interrupted' | 'migrated' | 'lost' | 'cancelled';
+export const ATTEMPT_OUTCOMES = ['succeeded', 'failed', 'retry', 'replaced', 'interrupted', 'migrated', 'lost', 'cancelled'] as const;
+export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
 
 /** One spot request and what ran on its instance. */
-export interface Attempt {
-  n: number;
-  pool: Pool;
+export const AttemptSchema = z.object({
+  n: z.number(),
+  pool: PoolSchema,
   /** USD per hour when requested. */
-  price?: number;
-  spotRequestId?: string;
-  instanceId?: string;
-  ip?: string;
+  price: z.number().optional(),
+  spotRequestId: z.string().optional(),
+  instanceId: z.string().optional(),
+  ip: z.string().optional(),
   /**
    * The instance's SSH host public key (OpenSSH line, `ssh-ed25519 AAAA...`):
    * given to the instance in its user data (cloud-init ssh_keys) at the
    * request, checked on every SSH connection. Public: safe to show.
    */
-  hostKey?: string;
-  requestedAt: number;
-  fulfilledAt?: number;
-  runningAt?: number;
-  sshReadyAt?: number;
-  startedAt?: number;
-  endedAt?: number;
-  exitCode?: number;
-  outcome?: AttemptOutcome;
-  reason?: string;
+  hostKey: z.string().optional(),
+  requestedAt: z.number(),
+  fulfilledAt: z.number().optional(),
+  runningAt: z.number().optional(),
+  sshReadyAt: z.number().optional(),
+  startedAt: z.number().optional(),
+  endedAt: z.number().optional(),
+  exitCode: z.number().optional(),
+  outcome: z.enum(ATTEMPT_OUTCOMES).optional(),
+  reason: z.string().optional(),
   /** Why this pool: the placement function's words. */
-  placement?: string;
+  placement: z.string().optional(),
   /** Which detection path saw the interruption first: the agent, EventBridge, or reconciliation. */
-  interruptedBy?: 'agent' | 'events' | 'reconcile';
+  interruptedBy: z.enum(['agent', 'events', 'reconcile']).optional(),
   /** The notice's time of action, when known. */
-  noticeTime?: string;
-}
+  noticeTime: z.string().optional(),
+});
+export type Attempt = z.infer<typeof AttemptSchema>;
 
-export interface TaskAttrs {
-  index: number;
-  args: string[];
-  env: Record<string, string>;
+/** What the lifecycle keeps in the task row. */
+export const TaskAttrsShape = {
+  index: z.number(),
+  args: z.array(z.string()),
+  env: z.record(z.string(), z.string()),
   /** Attempts so far, newest last. */
-  attempts: Attempt[];
+  attempts: z.array(AttemptSchema),
   /** Attempts ended by a retryable exit code. */
-  failures: number;
-  interruptions: number;
+  failures: z.number().default(0),
+  interruptions: z.number().default(0),
   /** Moves to a standby instance after a rebalance recommendation (onRebalance "migrate"). */
-  migrations?: number;
+  migrations: z.number().optional(),
   /**
    * The next attempt, requested ahead after a rebalance recommendation while
    * the current one still runs: the task moves to it once it is running, or
    * spot.request adopts it if the notice comes first.
    */
-  standby?: Attempt;
+  standby: AttemptSchema.optional(),
   /** Pools that failed this task (capacity, price), not to be tried again soon. */
-  avoid: string[];
-  exitCode?: number;
-  reason?: string;
-  stdoutTail?: string;
-  stderrTail?: string;
-  costUsd?: number;
-  endedAt?: number;
-}
+  avoid: z.array(z.string()).default([]),
+  exitCode: z.number().optional(),
+  reason: z.string().optional(),
+  stdoutTail: z.string().optional(),
+  stderrTail: z.string().optional(),
+  costUsd: z.number().optional(),
+  endedAt: z.number().optional(),
+};
+export type TaskAttrs = z.infer<z.ZodObject<typeof TaskAttrsShape>>;
 
 export function currentAttempt(task: TaskAttrs): Attempt | undefined {
   return task.attempts[task.attempts.length - 1];

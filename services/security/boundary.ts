@@ -4,7 +4,7 @@
  * `spotbatch setup` makes a default one where none is configured and IAM is an
  * emulator (`spotbatch local`, the simulator), and the deploy template makes it on AWS.
  */
-import { CreatePolicyCommand, GetPolicyCommand, ListPoliciesCommand, type IAMClient } from '@aws-sdk/client-iam';
+import { CreatePolicyCommand, GetPolicyCommand, paginateListPolicies, type IAMClient } from '@aws-sdk/client-iam';
 import type { Config } from '../../shared/config.js';
 import { ConfigError, PermanentError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
@@ -70,14 +70,13 @@ export function defaultBoundaryDocument(prefix: string, denyBuckets: readonly st
 }
 
 async function findDefault(iam: IAMClient, name: string): Promise<string | undefined> {
-  let marker: string | undefined;
-  do {
-    const page = await call('ListPolicies', () => iam.send(new ListPoliciesCommand({ Scope: 'Local', PathPrefix: BOUNDARY_PATH, ...(marker ? { Marker: marker } : {}) })));
-    const hit = page.Policies?.find((p) => p.PolicyName === name);
-    if (hit?.Arn) return hit.Arn;
-    marker = page.IsTruncated ? page.Marker : undefined;
-  } while (marker);
-  return undefined;
+  return call('ListPolicies', async () => {
+    for await (const page of paginateListPolicies({ client: iam }, { Scope: 'Local', PathPrefix: BOUNDARY_PATH })) {
+      const hit = page.Policies?.find((p) => p.PolicyName === name);
+      if (hit?.Arn) return hit.Arn;
+    }
+    return undefined;
+  });
 }
 
 /** The fleet's default boundary policy `<prefix>-job-boundary`, made if missing (a present one is left as it is). */

@@ -1,33 +1,37 @@
-/** What the per-job security resources are, as the job row stores them. */
-import type { EncryptedSecret } from '../../shared/secrets.js';
+/** What the per-job security resources are, as the job row stores them (the job row is read with these schemas). */
+import { z } from 'zod';
+import { EncryptedSecretSchema } from '../../shared/secrets.js';
 import type { PolicyGuard } from './guard.js';
 
-export interface RegionSecurity {
-  region: string;
-  keyName: string;
-  keyPairId: string;
-  securityGroupId: string;
+export const RegionSecuritySchema = z.object({
+  region: z.string(),
+  keyName: z.string(),
+  keyPairId: z.string(),
+  securityGroupId: z.string(),
   /** encrypted private key */
-  privateKey: EncryptedSecret;
-}
+  privateKey: EncryptedSecretSchema,
+});
+export type RegionSecurity = z.infer<typeof RegionSecuritySchema>;
 
-export interface JobSecurity {
-  jobId: string;
-  roleName: string;
-  instanceProfileName: string;
-  instanceProfileArn: string;
-  regions: Record<string, RegionSecurity>;
+export const JobSecuritySchema = z.object({
+  jobId: z.string(),
+  roleName: z.string(),
+  instanceProfileName: z.string(),
+  instanceProfileArn: z.string(),
+  regions: z.record(z.string(), RegionSecuritySchema),
   /** When these were ready (epoch ms, real time): spot.request reads an "Invalid IAM Instance Profile" answer as IAM propagation for a while after. */
-  createdAt?: number;
-}
+  createdAt: z.number().optional(),
+});
+export type JobSecurity = z.infer<typeof JobSecuritySchema>;
 
 /** A key pair just made, handed to `onKeyPair` so the caller can store it before anything else can fail. */
-export interface CreatedKeyPair {
-  region: string;
-  keyName: string;
-  keyPairId: string;
-  privateKey: EncryptedSecret;
-}
+export const CreatedKeyPairSchema = z.object({
+  region: z.string(),
+  keyName: z.string(),
+  keyPairId: z.string(),
+  privateKey: EncryptedSecretSchema,
+});
+export type CreatedKeyPair = z.infer<typeof CreatedKeyPairSchema>;
 
 export interface CreateSecurityInput {
   jobId: string;

@@ -6,8 +6,9 @@
  */
 import {
   CancelSpotInstanceRequestsCommand,
-  DescribeInstancesCommand,
+  paginateDescribeInstances,
   DescribeSpotInstanceRequestsCommand,
+  paginateDescribeSpotInstanceRequests,
   TerminateInstancesCommand,
   type Filter,
   type Instance,
@@ -39,25 +40,19 @@ function chunks<T>(items: T[]): T[][] {
 /** Every spot request matching the filters, in any state (a filter never answers NotFound, unlike ids). */
 async function describeRequests(cloud: CloudClients, region: string, filters: Filter[]): Promise<SpotInstanceRequest[]> {
   const out: SpotInstanceRequest[] = [];
-  let token: string | undefined;
-  do {
-    const page = await call('DescribeSpotInstanceRequests', () =>
-      cloud.ec2(region).send(new DescribeSpotInstanceRequestsCommand({ Filters: filters, ...(token ? { NextToken: token } : {}) })),
-    );
-    out.push(...(page.SpotInstanceRequests ?? []));
-    token = page.NextToken;
-  } while (token);
+  await call('DescribeSpotInstanceRequests', async () => {
+    for await (const page of paginateDescribeSpotInstanceRequests({ client: cloud.ec2(region) }, { Filters: filters })) out.push(...(page.SpotInstanceRequests ?? []));
+  });
   return out;
 }
 
 async function describeInstances(cloud: CloudClients, region: string, filters: Filter[]): Promise<Instance[]> {
   const out: Instance[] = [];
-  let token: string | undefined;
-  do {
-    const page = await call('DescribeInstances', () => cloud.ec2(region).send(new DescribeInstancesCommand({ Filters: filters, ...(token ? { NextToken: token } : {}) })));
-    for (const r of page.Reservations ?? []) out.push(...(r.Instances ?? []));
-    token = page.NextToken;
-  } while (token);
+  await call('DescribeInstances', async () => {
+    for await (const page of paginateDescribeInstances({ client: cloud.ec2(region) }, { Filters: filters })) {
+      for (const r of page.Reservations ?? []) out.push(...(r.Instances ?? []));
+    }
+  });
   return out;
 }
 

@@ -5,7 +5,7 @@
  * every task of a burst. The cache is one of the fleet's resources, so two
  * fleets in one process (two simulators in a test) never see each other's prices.
  */
-import { DescribeSpotPriceHistoryCommand } from '@aws-sdk/client-ec2';
+import { paginateDescribeSpotPriceHistory } from '@aws-sdk/client-ec2';
 import { LRUCache } from 'lru-cache';
 import type { CloudClients } from '../../shared/aws.js';
 import { resource, type FleetResources } from '../../shared/resources.js';
@@ -31,18 +31,12 @@ export const PRICE_CACHE = resource('spot price cache', () => new LRUCache<strin
 
 async function fetchPrices(cloud: CloudClients, region: string, types: string[], now: number): Promise<PoolPrice[]> {
   const newest = new Map<string, PoolPrice>();
-  let token: string | undefined;
   let pages = 0;
-  do {
-    const out = await cloud.ec2(region).send(
-      new DescribeSpotPriceHistoryCommand({
-        InstanceTypes: types as never,
-        ProductDescriptions: ['Linux/UNIX'],
-        StartTime: new Date(now),
-        NextToken: token,
-        MaxResults: 1000,
-      }),
-    );
+  const history = paginateDescribeSpotPriceHistory(
+    { client: cloud.ec2(region), pageSize: 1000 },
+    { InstanceTypes: types as never, ProductDescriptions: ['Linux/UNIX'], StartTime: new Date(now) },
+  );
+  for await (const out of history) {
     for (const p of out.SpotPriceHistory ?? []) {
       if (!p.AvailabilityZone || !p.InstanceType || !p.SpotPrice) continue;
       const key = `${p.AvailabilityZone}/${p.InstanceType}`;
@@ -50,8 +44,8 @@ async function fetchPrices(cloud: CloudClients, region: string, types: string[],
       const prev = newest.get(key);
       if (!prev || prev.at < at) newest.set(key, { region, zone: p.AvailabilityZone, type: p.InstanceType, price: Number(p.SpotPrice), at });
     }
-    token = out.NextToken || undefined;
-  } while (token && ++pages < 20);
+    if (++pages >= 20) break;
+  }
   return [...newest.values()];
 }
 

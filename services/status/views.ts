@@ -19,7 +19,7 @@ import type { Clock } from '../../shared/clock.js';
 import { JOB_STATES, TASK_STATES, isTerminal, jobMachine, type JobState, type TaskState } from '../../shared/states.js';
 import { Store, tableNames, type JobEvent } from '../../shared/store/index.js';
 import { attemptCost, poolKey, type Attempt } from '../job/model.js';
-import { jobs, tasks, type JobRow, type TaskRow } from '../job/repo.js';
+import { jobs, tasks, TaskRowSchema, type JobRow, type TaskRow } from '../job/repo.js';
 import type { JobSpec } from '../job/spec.js';
 import { BadRequest, decodeCursor, encodeCursor } from './cursor.js';
 import { loadOnDemandPrices, type OnDemandPrices } from './prices.js';
@@ -311,7 +311,8 @@ interface Aggregate {
   at: number;
 }
 
-const AGGREGATE_ATTRIBUTES = ['state', 'attempts', 'interruptions', 'costUsd'] as const;
+/** What the aggregate reads of each task (a projection: DynamoDB sends only these). */
+const TaskAggregateSchema = TaskRowSchema.pick({ jobId: true, taskId: true, state: true, attempts: true, interruptions: true, costUsd: true });
 
 interface CacheEntry {
   value: Aggregate;
@@ -523,7 +524,7 @@ export class StatusViews {
     const unpriced = new Set<string>();
     let after: { jobId: string; taskId: string } | undefined;
     for (;;) {
-      const page = await tasks({ store: this.store }).page({ jobId }, { limit: 1000, attributes: AGGREGATE_ATTRIBUTES, ...(after ? { after } : {}) });
+      const page = await tasks({ store: this.store }).pageProjected({ jobId }, TaskAggregateSchema, { limit: 1000, ...(after ? { after } : {}) });
       for (const t of page.rows) {
         byState[t.state] = (byState[t.state] ?? 0) + 1;
         const list = t.attempts ?? [];

@@ -4,16 +4,19 @@
  * a duplicate or stale message loses the race and gets a StateConflictError
  * instead of changing anything. No transactions: one row, one write.
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   GetCommand,
   PutCommand,
   QueryCommand,
   UpdateCommand,
+  paginateQuery,
   type DynamoDBDocumentClient,
+  type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
+import type { z } from 'zod';
 import { StateConflictError } from '../errors.js';
-import { storable, storeError } from './marshal.js';
+import { conditionFailureItem, isConditionFailed, storable, storeError } from './marshal.js';
+import { parseRow } from './rows.js';
 import type { Clock } from '../clock.js';
 import { DEFAULT_STUCK_SECONDS, canMove, isTerminal, type Machine } from '../states.js';
 import { OPEN_INDEX } from './tables.js';
@@ -52,8 +55,8 @@ export interface UpdateOptions<S extends string> {
   add?: Record<string, number>;
 }
 
-const isConditionFailed = (err: unknown): boolean =>
-  err instanceof ConditionalCheckFailedException || (err as { name?: string })?.name === 'ConditionalCheckFailedException';
+/** The schema a store reads its rows with: the output is the row type. */
+export type RowSchema<S extends string, K, A> = z.ZodType<Row<S, A> & K>;
 
 export class EntityStore<S extends string, K extends Record<string, string>, A extends object> {
   constructor(
@@ -62,16 +65,26 @@ export class EntityStore<S extends string, K extends Record<string, string>, A e
     readonly machine: Machine<S>,
     private readonly keyNames: readonly (keyof K & string)[],
     private readonly clock: Clock,
+    /** Every row read (get, query, the row a write returns) is parsed by it. */
+    readonly schema: RowSchema<S, K, A>,
   ) {}
 
-  private keyString(key: K): string {
-    return this.keyNames.map((k) => key[k]).join('/');
+  /** The same table read with the schema of a service that names its attributes. */
+  withRows<B extends object>(schema: RowSchema<S, K, B>): EntityStore<S, K, B> {
+    return new EntityStore(this.ddb, this.table, this.machine, this.keyNames, this.clock, schema);
   }
 
-  private pickKey(key: K): K {
-    const out = {} as K;
-    for (const k of this.keyNames) out[k] = key[k];
-    return out;
+  private keyString(key: Partial<Record<string, unknown>>): string {
+    return this.keyNames.map((k) => String(key[k])).join('/');
+  }
+
+  private pickKey(key: K): Record<string, unknown> {
+    return Object.fromEntries(this.keyNames.map((k) => [k, key[k]]));
+  }
+
+  /** `item` (as read) parsed by the row schema; a CorruptRowError names the table, key and fields. */
+  private parse<T>(schema: z.ZodType<T>, item: Record<string, unknown>): T {
+    return parseRow(schema, item, this.table, this.keyString(item));
   }
 
   dueAtFor(state: S, now: number): number {
@@ -82,33 +95,44 @@ export class EntityStore<S extends string, K extends Record<string, string>, A e
     return isTerminal(this.machine, state) ? { dueAt: now } : { dueAt: this.dueAtFor(state, now), openPk: 'open' };
   }
 
+  /**
+   * The row a failed condition met: the one the exception carries
+   * (ReturnValuesOnConditionCheckFailure ALL_OLD), or, where the service sends
+   * none (dynalite), one read.
+   */
+  private async currentAfter(err: unknown, key: K): Promise<(Row<S, A> & K) | undefined> {
+    const old = conditionFailureItem(err);
+    return old ? this.parse(this.schema, old) : this.get(key);
+  }
+
   /** Insert a new row; a row with that key already there is a StateConflictError (a duplicate create). */
   async create(key: K, attributes: A, state: S = this.machine.initial): Promise<Row<S, A> & K> {
     const now = this.clock.now();
     const meta = this.meta(state, now);
-    const item = {
+    const item: Row<S, A> & K = {
       ...attributes,
-      ...this.pickKey(key),
+      ...key,
       state,
       version: 1,
       createdAt: now,
       updatedAt: now,
       dueAt: meta.dueAt,
       ...(meta.openPk ? { openPk: meta.openPk } : {}),
-    } as unknown as Row<S, A> & K;
+    };
     try {
       await this.ddb.send(
         new PutCommand({
           TableName: this.table,
-          Item: storable(item as Record<string, unknown>),
+          Item: storable({ ...item, ...this.pickKey(key) }),
           ConditionExpression: `attribute_not_exists(#k)`,
           ExpressionAttributeNames: { '#k': this.keyNames[0]! },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
       return item;
     } catch (err) {
       if (!isConditionFailed(err)) throw storeError(err, `${this.machine.entity} ${this.keyString(key)}`);
-      const current = await this.get(key);
+      const current = await this.currentAfter(err, key);
       throw new StateConflictError(this.machine.entity, this.keyString(key), {}, current && { state: current.state, version: current.version }, {
         cause: err,
       });
@@ -117,12 +141,12 @@ export class EntityStore<S extends string, K extends Record<string, string>, A e
 
   async get(key: K): Promise<(Row<S, A> & K) | undefined> {
     const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: this.pickKey(key), ConsistentRead: true }));
-    return out.Item as (Row<S, A> & K) | undefined;
+    return out.Item ? this.parse(this.schema, out.Item) : undefined;
   }
 
   /** Move the row from one of `from` to `to`, bumping its version. Returns the new row. */
   async transition(key: K, opts: TransitionOptions<S>): Promise<Row<S, A> & K> {
-    const from = [opts.from].flat() as S[];
+    const from: readonly S[] = typeof opts.from === 'string' ? [opts.from] : opts.from;
     for (const f of from) {
       if (!canMove(this.machine, f, opts.to)) {
         throw new Error(`${this.machine.entity}: ${f} -> ${opts.to} is not an allowed transition`);
@@ -133,13 +157,13 @@ export class EntityStore<S extends string, K extends Record<string, string>, A e
     const set: Record<string, unknown> = { ...opts.set, state: opts.to, updatedAt: now, dueAt: meta.dueAt };
     if (meta.openPk) set.openPk = meta.openPk;
     const remove = [...(opts.remove ?? []), ...(meta.openPk ? [] : ['openPk'])];
-    return this.write(key, { state: from, version: opts.version, set, remove, add: { version: 1 } }, now);
+    return this.write(key, { state: from, version: opts.version, set, remove, add: { version: 1 } });
   }
 
   /** Change attributes without changing state (version still bumps, so stale writers lose). */
   async update(key: K, opts: UpdateOptions<S>): Promise<Row<S, A> & K> {
     const now = this.clock.now();
-    return this.write(key, { ...opts, set: { ...opts.set, updatedAt: now }, add: { ...opts.add, version: 1 } }, now);
+    return this.write(key, { ...opts, set: { ...opts.set, updatedAt: now }, add: { ...opts.add, version: 1 } });
   }
 
   /**
@@ -164,7 +188,7 @@ export class EntityStore<S extends string, K extends Record<string, string>, A e
 
   private async pushDue(key: K, version: number, state: S, add: Record<string, number>): Promise<boolean> {
     try {
-      await this.write(key, { state, version, set: { dueAt: this.dueAtFor(state, this.clock.now()) }, add }, this.clock.now());
+      await this.write(key, { state, version, set: { dueAt: this.dueAtFor(state, this.clock.now()) }, add });
       return true;
     } catch (err) {
       if (err instanceof StateConflictError) return false;
@@ -172,7 +196,7 @@ export class EntityStore<S extends string, K extends Record<string, string>, A e
     }
   }
 
-  private async write(key: K, opts: UpdateOptions<S>, _now: number): Promise<Row<S, A> & K> {
+  private async write(key: K, opts: UpdateOptions<S>): Promise<Row<S, A> & K> {
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = {};
     const sets: string[] = [];
@@ -196,7 +220,7 @@ export class EntityStore<S extends string, K extends Record<string, string>, A e
     for (const [k, v] of Object.entries(opts.add ?? {})) adds.push(`${name(k)} ${value(v)}`);
     for (const k of opts.remove ?? []) removes.push(name(k));
     const conditions = [`attribute_exists(${name(this.keyNames[0]!)})`];
-    const states = opts.state === undefined ? [] : ([opts.state].flat() as S[]);
+    const states: readonly S[] = opts.state === undefined ? [] : typeof opts.state === 'string' ? [opts.state] : opts.state;
     if (states.length) conditions.push(`${name('state')} IN (${states.map((s) => value(s)).join(', ')})`);
     if (opts.version !== undefined) conditions.push(`${name('version')} = ${value(opts.version)}`);
     const expression = [
@@ -206,6 +230,7 @@ export class EntityStore<S extends string, K extends Record<string, string>, A e
     ]
       .filter(Boolean)
       .join(' ');
+    let attributes: Record<string, unknown> | undefined;
     try {
       const out = await this.ddb.send(
         new UpdateCommand({
@@ -216,12 +241,13 @@ export class EntityStore<S extends string, K extends Record<string, string>, A e
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: storable(values),
           ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
-      return out.Attributes as Row<S, A> & K;
+      attributes = out.Attributes;
     } catch (err) {
       if (!isConditionFailed(err)) throw storeError(err, `${this.machine.entity} ${this.keyString(key)}`);
-      const current = await this.get(key);
+      const current = await this.currentAfter(err, key);
       throw new StateConflictError(
         this.machine.entity,
         this.keyString(key),
@@ -230,6 +256,7 @@ export class EntityStore<S extends string, K extends Record<string, string>, A e
         { cause: err },
       );
     }
+    return this.parse(this.schema, attributes ?? {});
   }
 
   /** Open rows whose dueAt has passed, oldest first. */
@@ -243,64 +270,71 @@ export class EntityStore<S extends string, K extends Record<string, string>, A e
         Limit: limit,
       }),
     );
-    return (out.Items ?? []) as Array<Row<S, A> & K>;
+    return (out.Items ?? []).map((item) => this.parse(this.schema, item));
+  }
+
+  /** The Query of the rows under a partition key value, in key order (`projection`: these attributes and the key). */
+  private partitionQuery(partition: Partial<K>, projection?: readonly string[]): QueryCommandInput {
+    const pk = this.keyNames[0]!;
+    const names: Record<string, string> = { '#pk': pk };
+    let expression: string | undefined;
+    if (projection) {
+      const all = [...new Set([...this.keyNames, ...projection])];
+      all.forEach((a, i) => (names[`#a${i}`] = a));
+      expression = all.map((_, i) => `#a${i}`).join(', ');
+    }
+    return {
+      TableName: this.table,
+      KeyConditionExpression: '#pk = :pk',
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: { ':pk': partition[pk] },
+      ...(expression ? { ProjectionExpression: expression } : {}),
+    };
+  }
+
+  /** At most `limit` rows after `after`, parsed by `schema`; reads limit + 1 so that the last page says so exactly. */
+  private async pageOf<T>(
+    query: QueryCommandInput,
+    schema: z.ZodType<T>,
+    opts: { limit: number; after?: K },
+  ): Promise<{ rows: T[]; more: boolean }> {
+    const rows: T[] = [];
+    const pages = paginateQuery(
+      { client: this.ddb, pageSize: opts.limit + 1, ...(opts.after ? { startingToken: this.pickKey(opts.after) } : {}) },
+      query,
+    );
+    for await (const out of pages) {
+      for (const item of out.Items ?? []) rows.push(this.parse(schema, item));
+      if (rows.length > opts.limit) break;
+    }
+    return { rows: rows.slice(0, opts.limit), more: rows.length > opts.limit };
   }
 
   /**
    * One page of the rows under a partition key value, in key order: at most
-   * `limit` rows after `after` (a full key, exclusive), and whether more
-   * follow. Reads limit + 1 rows so that the last page says so exactly.
-   * `attributes` projects the rows (the key attributes are always included).
+   * `limit` rows after `after` (a full key, exclusive), and whether more follow.
    */
-  async page(
+  async page(partition: Partial<K>, opts: { limit: number; after?: K }): Promise<{ rows: Array<Row<S, A> & K>; more: boolean }> {
+    return this.pageOf(this.partitionQuery(partition), this.schema, opts);
+  }
+
+  /**
+   * A page as `page` gives it, of only the attributes `project` names (and
+   * the key): DynamoDB sends just those, and each row is parsed by `project`
+   * (a pick of the row schema), so the rows' type says what was read.
+   */
+  async pageProjected<T>(
     partition: Partial<K>,
-    opts: { limit: number; after?: K; attributes?: readonly string[] },
-  ): Promise<{ rows: Array<Row<S, A> & K>; more: boolean }> {
-    const pk = this.keyNames[0]!;
-    const names: Record<string, string> = { '#pk': pk };
-    let projection: string | undefined;
-    if (opts.attributes) {
-      const all = [...new Set([...this.keyNames, ...opts.attributes])];
-      all.forEach((a, i) => (names[`#a${i}`] = a));
-      projection = all.map((_, i) => `#a${i}`).join(', ');
-    }
-    const rows: Array<Row<S, A> & K> = [];
-    let start: Record<string, unknown> | undefined = opts.after ? this.pickKey(opts.after) : undefined;
-    do {
-      const out = await this.ddb.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: '#pk = :pk',
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: { ':pk': (partition as Record<string, string>)[pk] },
-          ...(projection ? { ProjectionExpression: projection } : {}),
-          ExclusiveStartKey: start,
-          Limit: opts.limit + 1 - rows.length,
-        }),
-      );
-      rows.push(...((out.Items ?? []) as Array<Row<S, A> & K>));
-      start = out.LastEvaluatedKey;
-    } while (start && rows.length <= opts.limit);
-    return { rows: rows.slice(0, opts.limit), more: rows.length > opts.limit };
+    project: z.ZodType<T> & { shape: object },
+    opts: { limit: number; after?: K },
+  ): Promise<{ rows: T[]; more: boolean }> {
+    return this.pageOf(this.partitionQuery(partition, Object.keys(project.shape)), project, opts);
   }
 
   /** All rows under one partition key value (tasks of a job), in key order, page by page. */
   async *listPartition(partition: Partial<K>, pageSize = 500): AsyncGenerator<Row<S, A> & K> {
-    const pk = this.keyNames[0]!;
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.ddb.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: '#pk = :pk',
-          ExpressionAttributeNames: { '#pk': pk },
-          ExpressionAttributeValues: { ':pk': (partition as Record<string, string>)[pk] },
-          ExclusiveStartKey: start,
-          Limit: pageSize,
-        }),
-      );
-      for (const item of out.Items ?? []) yield item as Row<S, A> & K;
-      start = out.LastEvaluatedKey;
-    } while (start);
+    for await (const out of paginateQuery({ client: this.ddb, pageSize }, this.partitionQuery(partition))) {
+      for (const item of out.Items ?? []) yield this.parse(this.schema, item);
+    }
   }
 }

@@ -4,19 +4,23 @@
  * true, so a duplicate message cannot log an event twice.
  */
 import { randomBytes } from 'node:crypto';
-import { PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, paginateQuery, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
 import { storable, storeError } from './marshal.js';
+import { parseRow } from './rows.js';
 import type { Clock } from '../clock.js';
 
-export interface JobEvent {
-  jobId: string;
+/** An event row. `data` is the event's own (its type says what it holds). */
+export const JobEventSchema = z.object({
+  jobId: z.string(),
   /** `<ISO time>#<random>`: sorts by time. */
-  sk: string;
-  at: number;
-  type: string;
-  taskId?: string;
-  data?: Record<string, unknown>;
-}
+  sk: z.string(),
+  at: z.number(),
+  type: z.string(),
+  taskId: z.string().optional(),
+  data: z.record(z.string(), z.unknown()).optional(),
+});
+export type JobEvent = z.infer<typeof JobEventSchema>;
 
 export class EventLog {
   constructor(
@@ -42,21 +46,19 @@ export class EventLog {
    */
   async page(jobId: string, opts: { limit: number; after?: string; newestFirst?: boolean }): Promise<{ events: JobEvent[]; more: boolean }> {
     const events: JobEvent[] = [];
-    let start: Record<string, unknown> | undefined = opts.after ? { jobId, sk: opts.after } : undefined;
-    do {
-      const out = await this.ddb.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'jobId = :j',
-          ExpressionAttributeValues: { ':j': jobId },
-          ScanIndexForward: !(opts.newestFirst ?? true),
-          ExclusiveStartKey: start,
-          Limit: opts.limit + 1 - events.length,
-        }),
-      );
-      events.push(...((out.Items ?? []) as JobEvent[]));
-      start = out.LastEvaluatedKey;
-    } while (start && events.length <= opts.limit);
+    const pages = paginateQuery(
+      { client: this.ddb, pageSize: opts.limit + 1, ...(opts.after ? { startingToken: { jobId, sk: opts.after } } : {}) },
+      {
+        TableName: this.table,
+        KeyConditionExpression: 'jobId = :j',
+        ExpressionAttributeValues: { ':j': jobId },
+        ScanIndexForward: !(opts.newestFirst ?? true),
+      },
+    );
+    for await (const out of pages) {
+      for (const item of out.Items ?? []) events.push(parseRow(JobEventSchema, item, this.table, `${jobId}/${String(item.sk)}`));
+      if (events.length > opts.limit) break;
+    }
     return { events: events.slice(0, opts.limit), more: events.length > opts.limit };
   }
 

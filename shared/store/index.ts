@@ -4,12 +4,20 @@ import { jobMachine, taskMachine, type JobState, type TaskState } from '../state
 import { EntityStore } from './entities.js';
 import { EventLog } from './events.js';
 import { Leases } from './lease.js';
+import { looseRowSchema } from './rows.js';
 import { tableNames } from './tables.js';
+import { z } from 'zod';
 
+export const JobKeyShape = { jobId: z.string() };
+export const TaskKeyShape = { jobId: z.string(), taskId: z.string() };
 export type JobKey = { jobId: string };
 export type TaskKey = { jobId: string; taskId: string };
 
-/** Job and task attributes are owned by the services that write them; the store only needs an object. */
+/**
+ * Job and task attributes are owned by the services that write them: here the
+ * store checks its own fields and the key, and the services read the rows
+ * with their schemas (`withRows`, services/job/repo.ts).
+ */
 export type Attributes = Record<string, unknown>;
 
 export type JobStore = EntityStore<JobState, JobKey, Attributes>;
@@ -24,14 +32,15 @@ export class Store {
 
   constructor(ddb: DynamoDBDocumentClient, prefix: string, clock: Clock = systemClock) {
     const t = tableNames(prefix);
-    this.jobs = new EntityStore(ddb, t.jobs, jobMachine, ['jobId'], clock);
-    this.tasks = new EntityStore(ddb, t.tasks, taskMachine, ['jobId', 'taskId'], clock);
+    this.jobs = new EntityStore(ddb, t.jobs, jobMachine, ['jobId'], clock, looseRowSchema(jobMachine, JobKeyShape));
+    this.tasks = new EntityStore(ddb, t.tasks, taskMachine, ['jobId', 'taskId'], clock, looseRowSchema(taskMachine, TaskKeyShape));
     this.events = new EventLog(ddb, t.events, clock);
     this.leases = new Leases(ddb, t.leases, clock);
   }
 }
 
-export { EntityStore, type Row, type RowMeta } from './entities.js';
-export { EventLog, type JobEvent } from './events.js';
-export { Leases, type LeaseRow } from './lease.js';
+export { EntityStore, type Row, type RowMeta, type RowSchema } from './entities.js';
+export { EventLog, JobEventSchema, type JobEvent } from './events.js';
+export { Leases, LeaseRowSchema, type LeaseRow } from './lease.js';
+export { CorruptRowError, parseRow, rowSchema, looseRowSchema } from './rows.js';
 export { ensureTables, tableNames, tableDefinitions } from './tables.js';

@@ -2,16 +2,19 @@
  * A lease row with expiry: one holder at a time, taken over when the holder
  * stops renewing. Acquire and renew are the same conditional write.
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
+import { isConditionFailed } from './marshal.js';
+import { parseRow } from './rows.js';
 import type { Clock } from '../clock.js';
 
-export interface LeaseRow {
-  name: string;
-  holder: string;
-  expiresAt: number;
-  acquiredAt: number;
-}
+export const LeaseRowSchema = z.object({
+  name: z.string(),
+  holder: z.string(),
+  expiresAt: z.number(),
+  acquiredAt: z.number(),
+});
+export type LeaseRow = z.infer<typeof LeaseRowSchema>;
 
 export class Leases {
   constructor(
@@ -37,9 +40,7 @@ export class Leases {
       );
       return true;
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException || (err as { name?: string }).name === 'ConditionalCheckFailedException') {
-        return false;
-      }
+      if (isConditionFailed(err)) return false;
       throw err;
     }
   }
@@ -57,12 +58,12 @@ export class Leases {
         }),
       );
     } catch (err) {
-      if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
+      if (!isConditionFailed(err)) throw err;
     }
   }
 
   async get(name: string): Promise<LeaseRow | undefined> {
     const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { name }, ConsistentRead: true }));
-    return out.Item as LeaseRow | undefined;
+    return out.Item ? parseRow(LeaseRowSchema, out.Item, this.table, name) : undefined;
   }
 }

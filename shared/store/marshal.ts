@@ -5,7 +5,13 @@
  * is refused as a "class instance". Such objects travel as a Map, which the
  * marshaller writes as the same map attribute (M): rows read back unchanged.
  * A value that cannot be marshalled at all is a permanent error with its reason.
+ *
+ * What it reads back from a failed condition: the row the exception carries
+ * (ReturnValuesOnConditionCheckFailure: ALL_OLD), which the document client
+ * leaves in DynamoDB's attribute-value form.
  */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { PermanentError, isMarshallError } from '../errors.js';
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -27,4 +33,20 @@ export function storable<T>(value: T): T {
 export function storeError(err: unknown, row: string): unknown {
   if (!isMarshallError(err)) return err;
   return new PermanentError(`store: ${row} cannot be written to DynamoDB: ${(err as Error).message}`, { cause: err });
+}
+
+/** A conditional write lost: the condition did not hold. */
+export function isConditionFailed(err: unknown): boolean {
+  return err instanceof ConditionalCheckFailedException || (err instanceof Error && err.name === 'ConditionalCheckFailedException');
+}
+
+/**
+ * The current row a ConditionalCheckFailedException carries when the write
+ * asked for it (ReturnValuesOnConditionCheckFailure: 'ALL_OLD'), as plain
+ * values; undefined when there is none (no such row, or a service that does
+ * not send it, as dynalite: the caller reads the row instead).
+ */
+export function conditionFailureItem(err: unknown): Record<string, unknown> | undefined {
+  if (!(err instanceof ConditionalCheckFailedException) || !err.Item) return undefined;
+  return unmarshall(err.Item);
 }
