@@ -22,6 +22,8 @@ export interface JobAttrs {
   specDigest?: string;
   taskCount: number;
   submittedAt: number;
+  /** The jobs list's index key (shared/store/tables.ts JOB_LIST_PK): set on every job row, so the list is a Query, not a Scan. */
+  listPk?: string;
   /** Who may reach tcp/22 of the job's instances. */
   ingressCidr: string;
   security?: JobSecurity;

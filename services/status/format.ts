@@ -3,7 +3,7 @@
  * the same functions for its live updates; the browser test checks that a
  * live-updated table reads exactly like a freshly served one.
  */
-import type { AttemptView, SpendView, TaskCounts } from './views.js';
+import type { AttemptView, SpendView, TaskCounts } from '../views/index.js';
 
 export function usd(v: number | null | undefined): string {
   if (v === null || v === undefined) return 'n/a';

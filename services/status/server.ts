@@ -22,13 +22,13 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../shared/logger.js';
 import { STATUS_CSS, STATUS_JS } from './assets.js';
 import { authorize, tokenCookie } from './auth.js';
-import { BadRequest, parseLimit } from './cursor.js';
+import { BadRequest, parseLimit } from '../views/cursor.js';
 import type { Html } from './html.js';
 import { errorPage, jobPage, jobsPage, JOB_PAGE_TASKS } from './pages.js';
 import { timelineSvg } from './timeline.js';
-import { LIMITS, NotFound, StatusViews, parseJobStates, type StatusViewsOptions } from './views.js';
+import { LIMITS, NotFound, JobViews, parseJobStates, type JobViewsOptions } from '../views/index.js';
 
-export interface StatusServerOptions extends StatusViewsOptions {
+export interface StatusServerOptions extends JobViewsOptions {
   port: number;
   host?: string;
   /** Wanted on every route when set. */
@@ -43,7 +43,7 @@ export interface StatusServerOptions extends StatusViewsOptions {
 export interface StatusServer {
   url: string;
   port: number;
-  views: StatusViews;
+  views: JobViews;
   close(): Promise<void>;
 }
 
@@ -74,7 +74,7 @@ const page = (h: Html, status = 200): Answer => ({ status, type: 'text/html; cha
 export async function startStatusServer(o: StatusServerOptions): Promise<StatusServer> {
   const host = o.host ?? '127.0.0.1';
   const pollMs = o.pollMs ?? 2000;
-  const views = new StatusViews(o);
+  const views = new JobViews(o);
   // A page bound to loopback answers only to loopback names, so a web page
   // elsewhere cannot reach it through a DNS name re-pointed at 127.0.0.1.
   const allowedHost = (h: string | undefined) => {
