@@ -20,7 +20,8 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../shared/logger.js';
-import { STATUS_CSS, STATUS_JS } from './assets.js';
+import { STATUS_CSS } from './assets.js';
+import { clientScript } from './client-bundle.js';
 import { authorize, tokenCookie } from './auth.js';
 import { BadRequest, parseLimit } from '../views/cursor.js';
 import type { Html } from './html.js';
@@ -60,9 +61,19 @@ const SECURITY_HEADERS: Record<string, string> = {
 const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/;
 
 const ETAG = (text: string) => `"${createHash('sha1').update(text).digest('base64url')}"`;
-const ASSETS: Record<string, { type: string; body: string; etag: string }> = {
-  '/static/status.js': { type: 'text/javascript; charset=utf-8', body: STATUS_JS, etag: ETAG(STATUS_JS) },
-  '/static/status.css': { type: 'text/css; charset=utf-8', body: STATUS_CSS, etag: ETAG(STATUS_CSS) },
+type Asset = { type: string; body: string; etag: string };
+const asset = (type: string, body: string): Asset => ({ type, body, etag: ETAG(body) });
+/** The stylesheet is a string; the client script is read (or bundled, from source) once, on its first request. */
+let script: Promise<Asset> | undefined;
+const ASSETS: Record<string, () => Promise<Asset>> = {
+  '/static/status.js': () =>
+    (script ??= clientScript()
+      .then((body) => asset('text/javascript; charset=utf-8', body))
+      .catch((err: unknown) => {
+        script = undefined;
+        throw err;
+      })),
+  '/static/status.css': () => Promise.resolve(asset('text/css; charset=utf-8', STATUS_CSS)),
 };
 
 type Answer = { status: number; type: string; body: string; headers?: Record<string, string> };
@@ -90,8 +101,8 @@ export async function startStatusServer(o: StatusServerOptions): Promise<StatusS
       const h = o.health?.() ?? { status: 200, body: { status: 'ok' } };
       return json(h.body, h.status);
     }
-    const asset = ASSETS[p];
-    if (asset) return { status: 200, type: asset.type, body: asset.body, headers: { 'cache-control': 'no-cache', etag: asset.etag } };
+    const file = await ASSETS[p]?.();
+    if (file) return { status: 200, type: file.type, body: file.body, headers: { 'cache-control': 'no-cache', etag: file.etag } };
     if (p === '/api/jobs') {
       return json(await views.jobs({ states: parseJobStates(q.get('state')), limit: parseLimit(q.get('limit'), LIMITS.jobs.default, LIMITS.jobs.max), cursor: q.get('cursor') }));
     }
