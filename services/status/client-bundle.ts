@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** Where `npm run build` writes the bundle (relative to this module in dist). */
-export const CLIENT_BUNDLE = path.join(here, 'client', 'status.js');
+const CLIENT_BUNDLE = path.join(here, 'client', 'status.js');
 const CLIENT_ENTRY = path.join(here, 'client', 'main.ts');
 
 /** The built bundle if there is one, else a bundle made now (the same esbuild options as package.json's build). */

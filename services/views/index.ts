@@ -23,8 +23,7 @@ import { SummaryCache, type ListedJob } from './summaries.js';
 import type { EventPageView, JobDetailView, JobListView, JobSummaryView, TaskPageView } from './types.js';
 
 export type * from './types.js';
-export type { ListedJob } from './summaries.js';
-export { isJobOpen, taskView } from './shape.js';
+export { isJobOpen } from './shape.js';
 
 export interface JobViewsOptions {
   ddb: DynamoDBDocumentClient;

@@ -13,7 +13,7 @@ import { JOB_LIST_INDEX, JOB_LIST_KEY, JOB_LIST_PK } from '../../shared/store/ta
 import type { ListedJob } from './summaries.js';
 
 /** Where the last page ended: the last row's sort key and job id. */
-export interface JobListPosition {
+interface JobListPosition {
   submittedAt: number;
   jobId: string;
 }

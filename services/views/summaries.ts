@@ -51,7 +51,7 @@ interface Entry {
   costMs: number;
 }
 
-export interface SummaryCacheOptions {
+interface SummaryCacheOptions {
   store: Store;
   prices: OnDemandPrices;
   clock: Clock;
@@ -112,7 +112,7 @@ export class SummaryCache {
 }
 
 /** Counts and spend over all of a job's tasks, a page of 1000 projected rows at a time. */
-export async function readAggregate(store: Store, prices: OnDemandPrices, clock: Clock, jobId: string): Promise<Aggregate> {
+async function readAggregate(store: Store, prices: OnDemandPrices, clock: Clock, jobId: string): Promise<Aggregate> {
   const now = clock.now();
   const byState: Partial<Record<TaskState, number>> = {};
   let attempts = 0;
