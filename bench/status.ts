@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { createCoreClients, destroyClients } from '../shared/aws.js';
 import { ensureTables, Store } from '../shared/store/index.js';
 import { startStatusServer } from '../services/status/server.js';
-import type { TaskPageView } from '../services/status/views.js';
+import type { TaskPageView } from '../services/views/index.js';
 import { seedJob } from '../test/status/seed.js';
 import { emulatorsInChild } from './lib.js';
 

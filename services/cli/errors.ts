@@ -2,7 +2,7 @@
 import { ConfigError, SpotbatchError, ValidationError } from '../../shared/errors.js';
 import { NotFoundError } from '../remote/target.js';
 import { MissingPathError } from '../remote/transfer.js';
-import { NotFound } from '../status/views.js';
+import { NotFound } from '../views/index.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;

@@ -1,11 +1,9 @@
 /**
  * How the CLI shows jobs and tasks to a person: tables, durations, sizes, a
  * progress bar. Jobs and tasks come in the status page's JSON shapes
- * (services/status/views.ts), so `--json` and the API say the same; the
- * demo's summary uses the client's shapes (formatJob, formatTasks).
+ * (the read model, services/views), so `--json` and the API say the same.
  */
-import type { JobSummary, TaskSummary } from '../job/client.js';
-import type { JobSummaryView, TaskView } from '../status/views.js';
+import type { JobSummaryView, TaskView } from '../views/index.js';
 
 export function formatDuration(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
@@ -54,28 +52,6 @@ export function taskCells(t: TaskView, now: number): string[] {
     t.exitCode !== undefined ? String(t.exitCode) : '-',
     t.reason ?? '',
   ];
-}
-
-/** The client's task summaries as a table (the demo's). */
-export function formatTasks(tasks: TaskSummary[]): string {
-  const head = ['task', 'state', 'attempts', 'pool', 'instance', 'runtime', 'cost', 'exit', 'reason'];
-  const rows = tasks.map((t) => [
-    t.taskId,
-    t.state,
-    String(t.attempts),
-    t.pool ?? '-',
-    t.instanceId ?? '-',
-    t.runtimeSeconds !== undefined ? formatDuration(t.runtimeSeconds * 1000) : '-',
-    `$${t.costUsd.toFixed(4)}`,
-    t.exitCode !== undefined ? String(t.exitCode) : '-',
-    t.reason ?? '',
-  ]);
-  return formatTable(head, rows);
-}
-
-/** The client's job summary in one line (the demo's). */
-export function formatJob(j: JobSummary): string {
-  return `${j.id}  ${j.name}  ${j.state}  tasks ${j.succeeded}/${j.tasks} succeeded, ${j.failed} failed, ${j.running} running  attempts ${j.attempts}  interruptions ${j.interruptions}  cost $${j.costUsd.toFixed(4)}${j.error ? `  (${j.error})` : ''}`;
 }
 
 /** Spot spend, and the on-demand figure beside it when the data has one. */

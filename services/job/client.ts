@@ -1,14 +1,14 @@
 /**
  * What a submitter does, as library calls the CLI, the demo and the tests
- * share: prepare a spec from a file, submit it, read jobs back, summarise.
+ * share: prepare a spec from a file, submit it, confirm the fleet stored it.
+ * What a job looks like once stored is the read model's (services/views).
  */
 import { randomBytes } from 'node:crypto';
 import { PermanentError, ValidationError } from '../../shared/errors.js';
 import type { MessageBus } from '../../shared/envelope.js';
 import type { Store } from '../../shared/store/index.js';
 import type { FleetCatalog } from '../catalog.js';
-import { attemptCost, poolKey } from './model.js';
-import { allTasks, jobs, type JobRow, type TaskRow } from './repo.js';
+import { jobs } from './repo.js';
 import { parseJobSpec, type JobSpec } from './spec.js';
 import { specDigest } from './spec-digest.js';
 import type { ArtifactStore } from '../artifacts/types.js';
@@ -133,75 +133,4 @@ export async function submitJob(bus: MessageBus<FleetCatalog>, spec: JobSpec, st
   const body = await submission(spec, store);
   await sendSubmission(bus, body, store);
   return body.id;
-}
-
-export interface JobSummary {
-  id: string;
-  name: string;
-  state: string;
-  tasks: number;
-  succeeded: number;
-  failed: number;
-  running: number;
-  attempts: number;
-  interruptions: number;
-  costUsd: number;
-  submittedAt: number;
-  endedAt?: number;
-  error?: string;
-}
-
-export interface TaskSummary {
-  taskId: string;
-  index: number;
-  state: string;
-  attempts: number;
-  pool?: string;
-  instanceId?: string;
-  runtimeSeconds?: number;
-  costUsd: number;
-  exitCode?: number;
-  reason?: string;
-}
-
-export function summariseTask(t: TaskRow, now: number): TaskSummary {
-  const last = t.attempts[t.attempts.length - 1];
-  const cost = t.costUsd ?? t.attempts.reduce((s, a) => s + attemptCost(a, now), 0);
-  const runtime = last?.startedAt ? ((last.endedAt ?? now) - last.startedAt) / 1000 : undefined;
-  return {
-    taskId: t.taskId,
-    index: t.index,
-    state: t.state,
-    attempts: t.attempts.length,
-    ...(last ? { pool: poolKey(last.pool), ...(last.instanceId ? { instanceId: last.instanceId } : {}) } : {}),
-    ...(runtime !== undefined ? { runtimeSeconds: Math.round(runtime * 10) / 10 } : {}),
-    costUsd: Number(cost.toFixed(6)),
-    ...(t.exitCode !== undefined ? { exitCode: t.exitCode } : {}),
-    ...(t.reason ? { reason: t.reason } : {}),
-  };
-}
-
-export function summariseJob(job: JobRow, tasks: TaskRow[], now: number): JobSummary {
-  return {
-    id: job.jobId,
-    name: job.name,
-    state: job.state,
-    tasks: job.taskCount,
-    succeeded: tasks.filter((t) => t.state === 'succeeded').length,
-    failed: tasks.filter((t) => t.state === 'failed').length,
-    running: tasks.filter((t) => t.state === 'running' || t.state === 'starting').length,
-    attempts: tasks.reduce((n, t) => n + t.attempts.length, 0),
-    interruptions: tasks.reduce((n, t) => n + (t.interruptions ?? 0), 0),
-    costUsd: Number(tasks.reduce((s, t) => s + summariseTask(t, now).costUsd, 0).toFixed(6)),
-    submittedAt: job.submittedAt,
-    ...(job.endedAt ? { endedAt: job.endedAt } : {}),
-    ...(job.error ? { error: job.error } : {}),
-  };
-}
-
-export async function jobStatus(store: Store, jobId: string, now: number): Promise<{ job: JobSummary; tasks: TaskSummary[] } | undefined> {
-  const job = await jobs({ store }).get({ jobId });
-  if (!job) return undefined;
-  const tasks = await allTasks({ store }, jobId);
-  return { job: summariseJob(job, tasks, now), tasks: tasks.map((t) => summariseTask(t, now)) };
 }

@@ -43,6 +43,8 @@ export const JobAttrsShape = {
   specDigest: z.string().optional(),
   taskCount: z.number(),
   submittedAt: z.number(),
+  /** The jobs list's index key (shared/store/tables.ts JOB_LIST_PK): set on every job row, so the list is a Query, not a Scan. */
+  listPk: z.string().optional(),
   /** Who may reach tcp/22 of the job's instances. */
   ingressCidr: z.string(),
   security: JobSecuritySchema.optional(),

@@ -1,6 +1,7 @@
 /** job.submit and job.start: store the job and its tasks, then ask for its security resources. */
 import { createHash } from 'node:crypto';
 import { PermanentError, StateConflictError } from '../../shared/errors.js';
+import { JOB_LIST_PK } from '../../shared/store/tables.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
 import type { JobSpec } from './spec.js';
@@ -39,7 +40,7 @@ export async function jobSubmit(body: JobSpec | SpecReference, ctx: Ctx): Promis
   const inputs = taskInputs(spec);
   let created = true;
   try {
-    await jobs(ctx).create({ jobId }, { name: spec.name, spec: specForRow(spec), specDigest: digest, taskCount: inputs.length, submittedAt: ctx.clock.now(), ingressCidr });
+    await jobs(ctx).create({ jobId }, { name: spec.name, spec: specForRow(spec), specDigest: digest, taskCount: inputs.length, submittedAt: ctx.clock.now(), ingressCidr, listPk: JOB_LIST_PK });
   } catch (err) {
     if (!(err instanceof StateConflictError)) throw err;
     created = false;

@@ -9,11 +9,11 @@ import { fileURLToPath } from 'node:url';
 import { createCoreClients, destroyClients } from '../../shared/aws.js';
 import { MessageBus } from '../../shared/envelope.js';
 import { resolveQueueUrls } from '../../shared/queues.js';
-import { Store } from '../../shared/store/index.js';
 import { catalog } from '../catalog.js';
-import { jobStatus, prepareSpec, submitJob } from '../job/client.js';
+import { prepareSpec, submitJob } from '../job/client.js';
 import { configuredArtifactStore } from '../artifacts/index.js';
-import { formatJob, formatTasks } from '../cli/commands/jobs.js';
+import { formatJobView, formatTable, TASK_HEAD, taskCells } from '../cli/format.js';
+import { isJobOpen, JobViews, LIMITS, NotFound } from '../views/index.js';
 import { LOCAL_CREDENTIALS, type LocalFleet } from './local.js';
 
 export function demoSpecPath(): string {
@@ -21,8 +21,6 @@ export function demoSpecPath(): string {
   const candidates = [path.resolve(here, '../../examples/testsleep.json'), path.resolve(here, '../../../examples/testsleep.json')];
   return candidates.find((c) => existsSync(c)) ?? candidates[0]!;
 }
-
-const terminal = new Set(['succeeded', 'partially-failed', 'failed', 'cancelled']);
 
 export interface DemoResult {
   jobId: string;
@@ -37,26 +35,32 @@ export async function runDemo(fleet: LocalFleet, print: (line: string) => void, 
     const artifacts = configuredArtifactStore(fleet.config);
     const spec = await prepareSpec(JSON.parse(readFileSync(file, 'utf8')), path.dirname(file), artifacts);
     const bus = new MessageBus(clients.sqs, await resolveQueueUrls(clients.sqs, fleet.config.prefix), catalog);
-    const store = new Store(clients.ddb, fleet.config.prefix);
+    const views = new JobViews({ ddb: clients.ddb, prefix: fleet.config.prefix });
     const jobId = await submitJob(bus, spec, artifacts);
     print(`demo: submitted ${spec.name} as ${jobId} (${file})`);
     let last = '';
     const end = Date.now() + timeoutMs;
     for (;;) {
-      const s = await jobStatus(store, jobId, Date.now());
-      if (s) {
-        const line = `demo: ${s.job.state}: ${s.tasks.map((t) => `${t.taskId} ${t.state}`).join(', ')}`;
+      // The read model the status page and `spotbatch status` use.
+      const row = await views.jobRow(jobId).catch((err: unknown) => {
+        if (err instanceof NotFound) return undefined;
+        throw err;
+      });
+      if (row) {
+        const page = await views.tasks(jobId, { limit: LIMITS.tasks.max }, row);
+        const line = `demo: ${row.state}: ${page.tasks.map((t) => `${t.taskId} ${t.state}`).join(', ')}`;
         if (line !== last) print(line);
         last = line;
-        if (terminal.has(s.job.state)) {
-          print(`\n${formatJob(s.job)}\n\n${formatTasks(s.tasks)}\n`);
+        if (!isJobOpen(row.state)) {
+          const now = Date.now();
+          print(`\n${formatJobView(await views.summary(row))}\n\n${formatTable(TASK_HEAD, page.tasks.map((t) => taskCells(t, now)))}\n`);
           const inventory = (await (await fetch(`${fleet.endpoints.ec2}/_sim/inventory`)).json()) as Record<string, Array<{ tags?: Record<string, string> }>>;
           const leftovers = Object.values(inventory).flat().filter((r) => r.tags?.['spotbatch:job'] === jobId).length;
           print(leftovers ? `demo: ${leftovers} resource(s) of the job are still in the simulator` : 'demo: nothing of the job is left in the simulator');
-          return { jobId, state: s.job.state, leftovers };
+          return { jobId, state: row.state, leftovers };
         }
       }
-      if (Date.now() > end) return { jobId, state: s?.job.state ?? 'unknown', leftovers: -1 };
+      if (Date.now() > end) return { jobId, state: row?.state ?? 'unknown', leftovers: -1 };
       await new Promise((r) => setTimeout(r, 1000));
     }
   } finally {

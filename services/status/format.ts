@@ -1,9 +1,10 @@
 /**
- * How the page shows numbers and times. The client script (assets.ts) has
- * the same functions for its live updates; the browser test checks that a
- * live-updated table reads exactly like a freshly served one.
+ * How the page shows numbers and times: the server's pages and the client
+ * script's live updates (client/main.ts, bundled) both import these; the
+ * browser test checks that a live-updated table reads exactly like a freshly
+ * served one. No runtime imports: this file goes into the browser bundle.
  */
-import type { AttemptView, SpendView, TaskCounts } from './views.js';
+import type { AttemptView, SpendView, TaskCounts } from '../views/types.js';
 
 export function usd(v: number | null | undefined): string {
   if (v === null || v === undefined) return 'n/a';

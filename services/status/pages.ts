@@ -8,7 +8,7 @@ import { JOB_STATES } from '../../shared/states.js';
 import { age, launchText, lastLines, spendText, tasksText, usd, when } from './format.js';
 import { html, trusted, type Html } from './html.js';
 import { OUTCOME_COLOURS, timelineSvg, type TimelineSpan } from './timeline.js';
-import { isJobOpen, type EventPageView, type EventView, type JobDetailView, type JobListView, type JobSummaryView, type TaskPageView, type TaskView } from './views.js';
+import { isJobOpen, type EventPageView, type EventView, type JobDetailView, type JobListView, type JobSummaryView, type TaskPageView, type TaskView } from '../views/index.js';
 
 export interface PageOptions {
   /** How often the client script polls, ms (0: no live updates). */

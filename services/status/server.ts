@@ -20,15 +20,16 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../shared/logger.js';
-import { STATUS_CSS, STATUS_JS } from './assets.js';
+import { STATUS_CSS } from './assets.js';
+import { clientScript } from './client-bundle.js';
 import { authorize, tokenCookie } from './auth.js';
-import { BadRequest, parseLimit } from './cursor.js';
+import { BadRequest, parseLimit } from '../views/cursor.js';
 import type { Html } from './html.js';
 import { errorPage, jobPage, jobsPage, JOB_PAGE_TASKS } from './pages.js';
 import { timelineSvg } from './timeline.js';
-import { LIMITS, NotFound, StatusViews, parseJobStates, type StatusViewsOptions } from './views.js';
+import { LIMITS, NotFound, JobViews, parseJobStates, type JobViewsOptions } from '../views/index.js';
 
-export interface StatusServerOptions extends StatusViewsOptions {
+export interface StatusServerOptions extends JobViewsOptions {
   port: number;
   host?: string;
   /** Wanted on every route when set. */
@@ -43,7 +44,7 @@ export interface StatusServerOptions extends StatusViewsOptions {
 export interface StatusServer {
   url: string;
   port: number;
-  views: StatusViews;
+  views: JobViews;
   close(): Promise<void>;
 }
 
@@ -60,9 +61,19 @@ const SECURITY_HEADERS: Record<string, string> = {
 const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/;
 
 const ETAG = (text: string) => `"${createHash('sha1').update(text).digest('base64url')}"`;
-const ASSETS: Record<string, { type: string; body: string; etag: string }> = {
-  '/static/status.js': { type: 'text/javascript; charset=utf-8', body: STATUS_JS, etag: ETAG(STATUS_JS) },
-  '/static/status.css': { type: 'text/css; charset=utf-8', body: STATUS_CSS, etag: ETAG(STATUS_CSS) },
+type Asset = { type: string; body: string; etag: string };
+const asset = (type: string, body: string): Asset => ({ type, body, etag: ETAG(body) });
+/** The stylesheet is a string; the client script is read (or bundled, from source) once, on its first request. */
+let script: Promise<Asset> | undefined;
+const ASSETS: Record<string, () => Promise<Asset>> = {
+  '/static/status.js': () =>
+    (script ??= clientScript()
+      .then((body) => asset('text/javascript; charset=utf-8', body))
+      .catch((err: unknown) => {
+        script = undefined;
+        throw err;
+      })),
+  '/static/status.css': () => Promise.resolve(asset('text/css; charset=utf-8', STATUS_CSS)),
 };
 
 type Answer = { status: number; type: string; body: string; headers?: Record<string, string> };
@@ -74,7 +85,7 @@ const page = (h: Html, status = 200): Answer => ({ status, type: 'text/html; cha
 export async function startStatusServer(o: StatusServerOptions): Promise<StatusServer> {
   const host = o.host ?? '127.0.0.1';
   const pollMs = o.pollMs ?? 2000;
-  const views = new StatusViews(o);
+  const views = new JobViews(o);
   // A page bound to loopback answers only to loopback names, so a web page
   // elsewhere cannot reach it through a DNS name re-pointed at 127.0.0.1.
   const allowedHost = (h: string | undefined) => {
@@ -90,8 +101,8 @@ export async function startStatusServer(o: StatusServerOptions): Promise<StatusS
       const h = o.health?.() ?? { status: 200, body: { status: 'ok' } };
       return json(h.body, h.status);
     }
-    const asset = ASSETS[p];
-    if (asset) return { status: 200, type: asset.type, body: asset.body, headers: { 'cache-control': 'no-cache', etag: asset.etag } };
+    const file = await ASSETS[p]?.();
+    if (file) return { status: 200, type: file.type, body: file.body, headers: { 'cache-control': 'no-cache', etag: file.etag } };
     if (p === '/api/jobs') {
       return json(await views.jobs({ states: parseJobStates(q.get('state')), limit: parseLimit(q.get('limit'), LIMITS.jobs.default, LIMITS.jobs.max), cursor: q.get('cursor') }));
     }

@@ -8,7 +8,7 @@
  */
 import { duration } from './format.js';
 import { html, type Html } from './html.js';
-import type { AttemptView, TaskView } from './views.js';
+import type { AttemptView, TaskView } from '../views/types.js';
 
 export const OUTCOME_COLOURS: Record<string, string> = {
   open: '#1565c0',

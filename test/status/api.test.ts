@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { EventPageView, JobDetailView, JobListView, TaskPageView } from '../../services/status/views.js';
+import type { EventPageView, JobDetailView, JobListView, TaskPageView } from '../../services/views/index.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { startTestStatus, secretKeys, type TestStatus } from './helpers.js';
 import { seedJob } from './seed.js';

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import type { TaskPageView } from '../../services/status/views.js';
+import type { TaskPageView } from '../../services/views/index.js';
 import { eventually } from '../helpers/fleet.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { startTestStatus, type TestStatus } from './helpers.js';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { request } from 'node:http';
 import type { Emulators } from '../../services/local/emulators.js';
-import type { JobDetailView, TaskPageView } from '../../services/status/views.js';
+import type { JobDetailView, TaskPageView } from '../../services/views/index.js';
 import { destroyClients } from '../../shared/aws.js';
 import { ensureTables, Store } from '../../shared/store/index.js';
 import { clientsFor, testEmulators, uniquePrefix } from '../helpers/fleet.js';

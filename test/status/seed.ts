@@ -8,6 +8,7 @@ import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dyn
 import { SecretBox } from '../../shared/secrets.js';
 import type { Store } from '../../shared/store/index.js';
 import { isTerminal, taskMachine, type TaskState } from '../../shared/states.js';
+import { JOB_LIST_PK } from '../../shared/store/tables.js';
 import type { Attempt, AttemptOutcome, TaskAttrs } from '../../services/job/model.js';
 import { eachLimit, jobs } from '../../services/job/repo.js';
 import { parseJobSpec, taskId, type JobSpecInput } from '../../services/job/spec.js';
@@ -113,6 +114,7 @@ export async function seedJob(store: Store, ddb: DynamoDBDocumentClient, o: Seed
       spec,
       taskCount: o.tasks,
       submittedAt,
+      listPk: JOB_LIST_PK,
       ingressCidr: '127.0.0.1/32',
       security: {
         jobId: o.jobId,

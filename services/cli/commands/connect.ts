@@ -6,7 +6,7 @@ import { MessageBus } from '../../../shared/envelope.js';
 import { resolveQueueUrls } from '../../../shared/queues.js';
 import { Store } from '../../../shared/store/index.js';
 import { catalog, type FleetCatalog } from '../../catalog.js';
-import { NotFound, StatusViews } from '../../status/views.js';
+import { NotFound, JobViews } from '../../views/index.js';
 import { UsageError } from '../errors.js';
 import { configFor } from './common.js';
 
@@ -16,7 +16,7 @@ export interface Connection {
   store: Store;
   bus(): Promise<MessageBus<FleetCatalog>>;
   /** The status page's views: the JSON shapes the CLI prints, the same as the API's. */
-  views(): StatusViews;
+  views(): JobViews;
   close(): void;
 }
 
@@ -34,7 +34,7 @@ export function connect(cmd: Command): Connection {
   const config = configFor(cmd);
   const clients = createCoreClients({ region: config.region });
   const store = new Store(clients.ddb, config.prefix);
-  let views: StatusViews | undefined;
+  let views: JobViews | undefined;
   return {
     config,
     clients,
@@ -42,7 +42,7 @@ export function connect(cmd: Command): Connection {
     async bus() {
       return new MessageBus(clients.sqs, await resolveQueueUrls(clients.sqs, config.prefix), catalog);
     },
-    views: () => (views ??= new StatusViews({ ddb: clients.ddb, prefix: config.prefix })),
+    views: () => (views ??= new JobViews({ ddb: clients.ddb, prefix: config.prefix })),
     close: () => destroyClients(clients),
   };
 }

@@ -5,15 +5,13 @@ import { Command } from 'commander';
 import { checkJobId, confirmJobId, JobRefusedError, prepareSpec, refusalOf, sendSubmission, submission, submissionDigest } from '../../job/client.js';
 import { checkSpecPolicy } from '../../job/spec.js';
 import { configuredArtifactStore } from '../../artifacts/index.js';
-import { BadRequest } from '../../status/cursor.js';
-import { NotFound, parseJobStates, type JobSummaryView } from '../../status/views.js';
+import { BadRequest } from '../../views/cursor.js';
+import { NotFound, parseJobStates, type JobSummaryView } from '../../views/index.js';
 import { isTerminal, jobMachine, JOB_STATES, type JobState } from '../../../shared/states.js';
 import { UsageError } from '../errors.js';
 import { TASK_HEAD, formatJobList, formatJobView, formatSummary, formatTable, progressBar, progressCounts, progressLine, progressOf, taskCells } from '../format.js';
 import { connect, orUnknown, type Connection } from './connect.js';
 import { parseCount } from './common.js';
-
-export { formatJob, formatTasks } from '../format.js';
 
 function readSpec(file: string): { raw: unknown; baseDir: string } {
   let text: string;

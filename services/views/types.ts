@@ -1,0 +1,160 @@
+/**
+ * The read model's JSON shapes: what the status page's API sends and the CLI
+ * prints (`--json` and the API say the same). Plain types with no runtime
+ * imports, so the page's client script (services/status/client) can import
+ * them too.
+ */
+import type { JobState, TaskState } from '../../shared/states.js';
+
+export interface SpendView {
+  /** Spot spend so far: each attempt's spot price (at request) times the hours its instance ran. An estimate. */
+  spotUsd: number;
+  /** Attempts whose instance ran (the ones that cost anything). */
+  attemptsRun: number;
+  /**
+   * What the same instance-hours cost at the on-demand list price, over the
+   * attempts whose pool has one (`attemptsPriced`); null when none has.
+   */
+  onDemandUsd: number | null;
+  /** Spot spend of those same attempts, to compare like with like. */
+  spotUsdPriced: number;
+  attemptsPriced: number;
+  /** Pools (`region/type`) with no on-demand list price in the data shipped. */
+  unpricedPools: string[];
+  /** 1 - spot / on-demand over the priced attempts, when there is anything to compare. */
+  savedFraction: number | null;
+}
+
+export interface TaskCounts {
+  total: number;
+  succeeded: number;
+  /** starting or running */
+  running: number;
+  failed: number;
+  cancelled: number;
+  /** pending, waiting for a spot instance, or interrupted and about to be placed again */
+  waiting: number;
+  byState: Partial<Record<TaskState, number>>;
+}
+
+export interface JobSummaryView {
+  id: string;
+  name: string;
+  state: JobState;
+  outcome?: string;
+  error?: string;
+  tags: Record<string, string>;
+  submittedAt: string;
+  endedAt?: string;
+  updatedAt: string;
+  ageSeconds: number;
+  tasks: TaskCounts;
+  attempts: number;
+  interruptions: number;
+  spend: SpendView;
+  /** When the counts and spend were read from the task rows. */
+  summaryAt: string;
+}
+
+export interface SpecView {
+  command?: string[];
+  steps?: Array<{ name?: string; run?: string; timeoutSeconds?: number }>;
+  /** Names of the job-wide environment variables; their values are never shown. */
+  envNames: string[];
+  uploads: Array<{ from: string; to: string }>;
+  instances: { types: string[]; regions: string[] | 'auto'; zones: string[] | 'auto'; image: string; user: string; maxPrice?: number };
+  retry: { maxAttempts: number; retryExitCodes: number[]; failExitCodes: number[]; maxInterruptions: number };
+  timeouts: { stepSeconds: number; heartbeatSeconds: number };
+  budgetUsd?: number;
+  deadline?: string;
+}
+
+export interface JobDetailView {
+  job: JobSummaryView;
+  spec: SpecView;
+  /** Who may reach tcp/22 of the job's instances. */
+  ingressCidr?: string;
+  links: { tasks: string; events: string; page: string };
+}
+
+export interface AttemptView {
+  n: number;
+  region: string;
+  zone: string;
+  type: string;
+  /** `zone/type` */
+  pool: string;
+  /** Why placement chose the pool, in its words. */
+  placement?: string;
+  spotRequestId?: string;
+  instanceId?: string;
+  spotPriceUsdPerHour?: number;
+  onDemandPriceUsdPerHour: number | null;
+  requestedAt: string;
+  fulfilledAt?: string;
+  runningAt?: string;
+  sshReadyAt?: string;
+  startedAt?: string;
+  endedAt?: string;
+  exitCode?: number;
+  /** How it ended; `open` while it has not. */
+  outcome: string;
+  reason?: string;
+  interruptedBy?: string;
+  noticeTime?: string;
+  spotUsd: number;
+  onDemandUsd: number | null;
+}
+
+export interface TaskView {
+  taskId: string;
+  index: number;
+  state: TaskState;
+  /** Number of the current (last) attempt; 0 before the first. */
+  attempt: number;
+  args: string[];
+  pool?: string;
+  region?: string;
+  instanceId?: string;
+  exitCode?: number;
+  reason?: string;
+  interruptions: number;
+  failures: number;
+  spotUsd: number;
+  onDemandUsd: number | null;
+  /** The last output the step left (at most 8 KiB each, as the lifecycle keeps it). */
+  stdoutTail: string;
+  stderrTail: string;
+  updatedAt: string;
+  attempts: AttemptView[];
+}
+
+export interface TaskPageView {
+  jobId: string;
+  totalTasks: number;
+  limit: number;
+  tasks: TaskView[];
+  /** Pass as `cursor` for the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+export interface EventView {
+  at: string;
+  type: string;
+  taskId?: string;
+  data?: Record<string, unknown>;
+}
+
+export interface EventPageView {
+  jobId: string;
+  order: 'newest' | 'oldest';
+  limit: number;
+  events: EventView[];
+  nextCursor: string | null;
+}
+
+export interface JobListView {
+  jobs: JobSummaryView[];
+  limit: number;
+  nextCursor: string | null;
+}
