@@ -5,7 +5,7 @@
  */
 import { DescribeSpotPriceHistoryCommand } from '@aws-sdk/client-ec2';
 import type { CloudClients } from '../../shared/aws.js';
-import type { Pool } from '../job/model.js';
+import type { Pool } from '../model/model.js';
 
 export interface PoolPrice extends Pool {
   price: number;

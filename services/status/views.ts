@@ -18,9 +18,9 @@ import { z } from 'zod';
 import type { Clock } from '../../shared/clock.js';
 import { JOB_STATES, TASK_STATES, isTerminal, jobMachine, type JobState, type TaskState } from '../../shared/states.js';
 import { Store, tableNames, type JobEvent } from '../../shared/store/index.js';
-import { attemptCost, poolKey, type Attempt } from '../job/model.js';
-import { jobs, tasks, type JobRow, type TaskRow } from '../job/repo.js';
-import type { JobSpec } from '../job/spec.js';
+import { attemptCost, poolKey, type Attempt } from '../model/model.js';
+import { jobs, tasks, type JobRow, type TaskRow } from '../model/repo.js';
+import type { JobSpec } from '../model/spec.js';
 import { BadRequest, decodeCursor, encodeCursor } from './cursor.js';
 import { loadOnDemandPrices, type OnDemandPrices } from './prices.js';
 

@@ -13,8 +13,8 @@ import { Store } from '../../shared/store/index.js';
 import { catalog } from '../catalog.js';
 import { jobStatus, prepareSpec, submitJob } from '../job/client.js';
 import { configuredArtifactStore } from '../artifacts/index.js';
-import { formatJob, formatTasks } from '../cli/commands/jobs.js';
-import { LOCAL_CREDENTIALS, type LocalFleet } from './local.js';
+import { formatJob, formatTasks } from './commands/jobs.js';
+import { LOCAL_CREDENTIALS, type LocalFleet } from '../local/local.js';
 
 export function demoSpecPath(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));

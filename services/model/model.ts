@@ -3,7 +3,7 @@
  * version and timestamps the store manages).
  */
 import type { JobSpec } from './spec.js';
-import type { CreatedKeyPair, JobSecurity } from '../security/resources.js';
+import type { CreatedKeyPair, JobSecurity } from './security-types.js';
 
 export interface Pool {
   region: string;
@@ -18,7 +18,7 @@ export type Outcome = 'succeeded' | 'partially-failed' | 'failed' | 'cancelled';
 export interface JobAttrs {
   name: string;
   spec: JobSpec;
-  /** specDigest of the spec as job.submit received it (services/job/spec-digest.ts): which spec won this id. */
+  /** specDigest of the spec as job.submit received it (services/model/spec-digest.ts): which spec won this id. */
   specDigest?: string;
   taskCount: number;
   submittedAt: number;
