@@ -1,6 +1,6 @@
 /** `npm run docs:gen`: regenerate the docs that are derived from code. */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { jobSpecJsonSchemaText } from '../services/job/schema-doc.js';
+import { jobSpecJsonSchemaText } from '../services/model/schema-doc.js';
 import { withServicesTable } from '../services/catalog-doc.js';
 
 writeFileSync(new URL('../docs/job-spec.schema.json', import.meta.url), jobSpecJsonSchemaText());

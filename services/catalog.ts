@@ -6,9 +6,9 @@
  */
 import { z } from 'zod';
 import { defineCatalog } from '../shared/envelope.js';
-import { JobSpecSchema } from './job/spec.js';
-import { SpecReferenceSchema } from './artifacts/digest.js';
-import { Ec2EventSchema } from './events/schema.js';
+import { JobSpecSchema } from './model/spec.js';
+import { SpecReferenceSchema } from './model/artifact-digest.js';
+import { Ec2EventSchema } from './model/ec2-event.js';
 
 /**
  * The body of job.submit: a job spec, or `{"specArtifact": "sha256:...", "id"?}` for a

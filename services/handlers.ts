@@ -6,10 +6,11 @@ import { jobStart, jobSubmit } from './job/submit.js';
 import { securityCreate, securityTeardown } from './security/handlers.js';
 import { spotCheck, spotRequest } from './spot/handlers.js';
 import { stepCheck, stepComplete, stepRun } from './step/handlers.js';
-import { ec2Event } from './events/handler.js';
-import { requestResubmit, terminationDetected } from './termination/handlers.js';
+import { ec2Event } from './ec2/handler.js';
+import { terminationDetected } from './termination/handlers.js';
+import { requestResubmit } from './request/handlers.js';
 import { checkpointSave } from './checkpoint/lifecycle.js';
-import { rebalanceCheck, rebalanceDetected } from './termination/rebalance.js';
+import { rebalanceCheck, rebalanceDetected } from './rebalance/handlers.js';
 
 export const handlers: HandlerMap<typeof catalog> = {
   'job.submit': jobSubmit,

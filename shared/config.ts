@@ -10,7 +10,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import YAML from 'yaml';
 import { ConfigError, type ValidationIssue } from './errors.js';
-import { artifactLocationRule, parseArtifactLocation, type ArtifactLocation } from '../services/artifacts/location.js';
+import { artifactLocationRule, parseArtifactLocation, type ArtifactLocation } from './artifact-location.js';
 import { pathOf, ruleOf } from './validation.js';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);

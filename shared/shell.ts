@@ -18,7 +18,7 @@ export function shellWords(values: readonly string[]): string {
 
 /*
  * The rules for what the agent can carry, shared by the job spec's schema
- * (services/job/spec.ts, refused at submit with the field path) and checkPlan
+ * (services/model/spec.ts, refused at submit with the field path) and checkPlan
  * (agent-files.ts, refused at step.run): one definition, so a spec that passes
  * submit never fails at the instance for a reason submit could have seen.
  */

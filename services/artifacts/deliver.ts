@@ -10,9 +10,9 @@ import path from 'node:path';
 import { PermanentError } from '../../shared/errors.js';
 import { parseWith } from '../../shared/validation.js';
 import type { SshSession } from '../ssh/ssh.js';
-import type { JobSpec } from '../job/spec.js';
+import type { JobSpec } from '../model/spec.js';
 import { inPool } from '../checkpoint/tree.js';
-import { TreeManifestSchema, type TreeManifest } from './digest.js';
+import { TreeManifestSchema, type TreeManifest } from '../model/artifact-digest.js';
 import type { ArtifactStore } from './types.js';
 
 /** A stored step script or folder manifest is read whole: at most this many bytes. */

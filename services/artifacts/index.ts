@@ -4,12 +4,12 @@ import { PermanentError } from '../../shared/errors.js';
 import type { Config } from '../../shared/config.js';
 import { defaultS3Client } from '../checkpoint/store.js';
 import { localArtifactStore } from './local-store.js';
-import { parseArtifactLocation, type ArtifactLocation } from './location.js';
+import { parseArtifactLocation, type ArtifactLocation } from '../../shared/artifact-location.js';
 import { s3ArtifactStore } from './s3-store.js';
 import type { ArtifactStore } from './types.js';
 
 export { ArtifactMissingError, type ArtifactStore } from './types.js';
-export { parseArtifactLocation, type ArtifactLocation } from './location.js';
+export { parseArtifactLocation, type ArtifactLocation } from '../../shared/artifact-location.js';
 
 export function artifactStore(location: ArtifactLocation, deps: { s3?: S3Client } = {}): ArtifactStore {
   if (location.kind === 'local') return localArtifactStore(location.dir);

@@ -4,7 +4,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { TransientError } from '../../shared/errors.js';
-import { hexOf } from './digest.js';
+import { hexOf } from '../model/artifact-digest.js';
 import { ArtifactMissingError, type ArtifactStore } from './types.js';
 import { readVerified, writeVerified } from './verify.js';
 

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { isRetryable, PermanentError, TransientError } from '../../shared/errors.js';
-import { digestOf, hexOf } from './digest.js';
+import { digestOf, hexOf } from '../model/artifact-digest.js';
 import { ArtifactMissingError, type ArtifactStore } from './types.js';
 import { readVerified, writeVerified } from './verify.js';
 

@@ -8,7 +8,7 @@ import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ValidationError, type ValidationIssue } from '../../shared/errors.js';
 import { inPool } from '../checkpoint/tree.js';
-import type { TreeManifest } from './digest.js';
+import type { TreeManifest } from '../model/artifact-digest.js';
 import type { ArtifactStore } from './types.js';
 
 /** A step script up to this size travels inline as `run`; a larger one becomes an artifact (when the fleet has a store). */

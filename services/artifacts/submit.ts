@@ -4,9 +4,9 @@
  * artifacts are not there: step.run never waits for something that cannot come.
  */
 import { PermanentError, ValidationError, type ValidationIssue } from '../../shared/errors.js';
-import { parseJobSpec, type JobSpec } from '../job/spec.js';
-import { eachLimit } from '../job/repo.js';
-import type { SpecReference } from './digest.js';
+import { parseJobSpec, type JobSpec } from '../model/spec.js';
+import { eachLimit } from '../model/repo.js';
+import type { SpecReference } from '../model/artifact-digest.js';
 import { readManifest } from './deliver.js';
 import { ArtifactMissingError, type ArtifactStore } from './types.js';
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { PermanentError } from '../../shared/errors.js';
-import { remoteDirRule } from './spec.js';
+import { remoteDirRule } from '../model/checkpoint-spec.js';
 
 export interface CheckpointKey {
   jobId: string;

@@ -16,13 +16,13 @@ import { PermanentError, TransientError } from '../../shared/errors.js';
 import { resource } from '../../shared/resources.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
-import type { Attempt } from '../job/model.js';
-import { jobs, tasks, type JobRow, type TaskRow } from '../job/repo.js';
-import { readAgentStatus, stopAgent } from '../step/agent.js';
+import type { Attempt } from '../model/model.js';
+import { jobs, tasks, type JobRow, type TaskRow } from '../model/repo.js';
+import { readAgentStatus, stopAgent } from '../agent/agent.js';
 import { sshSessionFor, taskDir } from '../ssh/session.js';
 import type { SshSession } from '../ssh/ssh.js';
-import { terminateInstance } from '../spot/cleanup.js';
-import { checkpointDirOf } from './spec.js';
+import { terminateInstance } from '../ec2/cleanup.js';
+import { checkpointDirOf } from '../model/checkpoint-spec.js';
 import { checkpointStore, defaultS3Client, fleetStoreLocation, type CheckpointStore, type SavedCheckpoint } from './store.js';
 
 type Ctx = HandlerContext<FleetCatalog>;

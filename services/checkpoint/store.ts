@@ -6,11 +6,11 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { tmpdir } from 'node:os';
 import { localCheckpointStore } from './local-store.js';
-import type { CheckpointLocation } from './location.js';
+import type { CheckpointLocation } from '../model/checkpoint-location.js';
 import { s3CheckpointStore } from './s3-store.js';
 import type { CheckpointStore } from './types.js';
 
-export { fleetStoreLocation, pinCheckpointStore, type CheckpointLocation } from './location.js';
+export { fleetStoreLocation, pinCheckpointStore, type CheckpointLocation } from '../model/checkpoint-location.js';
 export type { CheckpointKey } from './keys.js';
 export type { CheckpointStore, SavedCheckpoint } from './types.js';
 

@@ -8,9 +8,9 @@ import { PermanentError, ValidationError } from '../../shared/errors.js';
 import type { MessageBus } from '../../shared/envelope.js';
 import type { Store } from '../../shared/store/index.js';
 import type { FleetCatalog } from '../catalog.js';
-import { jobs } from './repo.js';
-import { parseJobSpec, type JobSpec } from './spec.js';
-import { specDigest } from './spec-digest.js';
+import { jobs } from '../model/repo.js';
+import { parseJobSpec, type JobSpec } from '../model/spec.js';
+import { specDigest } from '../model/spec-digest.js';
 import type { ArtifactStore } from '../artifacts/types.js';
 import { INLINE_SCRIPT_MAX, stageSpec } from '../artifacts/stage.js';
 

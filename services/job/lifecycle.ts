@@ -4,10 +4,10 @@ import { isTerminal, jobMachine, taskMachine, type JobState } from '../../shared
 import type { HandlerContext } from '../dispatcher/context.js';
 import { removeCheckpoints } from '../checkpoint/lifecycle.js';
 import type { FleetCatalog } from '../catalog.js';
-import { cancelSpotRequest, terminateInstance } from '../spot/cleanup.js';
-import { failTask } from '../step/outcome.js';
-import { attemptCost, closeAttempts, currentAttempt, type Outcome } from './model.js';
-import { allTasks, eachLimit, jobs, tasks, type JobRow, type TaskRow } from './repo.js';
+import { cancelSpotRequest, terminateInstance } from '../ec2/cleanup.js';
+import { failTask } from './outcome.js';
+import { attemptCost, closeAttempts, currentAttempt, type Outcome } from '../model/model.js';
+import { allTasks, eachLimit, jobs, tasks, type JobRow, type TaskRow } from '../model/repo.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 

@@ -5,9 +5,9 @@
  */
 import type { Config } from '../../shared/config.js';
 import type { Store } from '../../shared/store/index.js';
-import { readAgentStatus } from '../step/agent.js';
-import { taskDir } from '../step/handlers.js';
+import { readAgentStatus } from '../agent/agent.js';
 import { connectSsh } from '../ssh/ssh.js';
+import { taskDir } from '../ssh/session.js';
 import { findTask, liveAttempt, taskInstance } from './target.js';
 
 export interface TaskLogs {

@@ -9,10 +9,10 @@ import { ConfigError, PermanentError } from '../../shared/errors.js';
 import type { Config } from '../../shared/config.js';
 import { UnknownKeyIdError, type EncryptedSecret } from '../../shared/secrets.js';
 import type { Store } from '../../shared/store/index.js';
-import { currentAttempt, type Attempt } from '../job/model.js';
-import { jobs, tasks, type JobRow, type TaskRow } from '../job/repo.js';
-import { privateKeyContext, secretBox } from '../job/secrets.js';
-import { taskId as taskIdOf } from '../job/spec.js';
+import { currentAttempt, type Attempt } from '../model/model.js';
+import { jobs, tasks, type JobRow, type TaskRow } from '../model/repo.js';
+import { privateKeyContext, secretBox } from '../model/secrets.js';
+import { taskId as taskIdOf } from '../model/spec.js';
 import type { SshTarget } from '../ssh/ssh.js';
 
 /** A job or task id that names nothing: bad input. */

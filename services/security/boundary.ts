@@ -8,7 +8,7 @@ import { CreatePolicyCommand, GetPolicyCommand, paginateListPolicies, type IAMCl
 import type { Config } from '../../shared/config.js';
 import { ConfigError, PermanentError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { awsCode, call, callOr, classify } from './aws-errors.js';
+import { awsCode, call, callOr, classify } from '../../shared/aws-errors.js';
 
 /** The setting, as errors name it. */
 export const BOUNDARY_SETTING = 'security.permissionsBoundary (SPOTBATCH_PERMISSIONS_BOUNDARY)';

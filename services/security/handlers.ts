@@ -4,13 +4,13 @@ import { PermanentError, StateConflictError, TransientError } from '../../shared
 import { isTerminal, jobMachine, type JobState } from '../../shared/states.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
-import { allTasks, jobs, type JobRow } from '../job/repo.js';
+import { allTasks, jobs, type JobRow } from '../model/repo.js';
 import { failJob } from '../job/lifecycle.js';
-import { jobRegions } from '../job/regions.js';
-import { requestIdsByRegion, resourceTags } from '../job/model.js';
-import { secretBox } from '../job/secrets.js';
+import { jobRegions } from '../model/regions.js';
+import { requestIdsByRegion, resourceTags } from '../model/model.js';
+import { secretBox } from '../model/secrets.js';
 import { resolveImages } from '../spot/images.js';
-import { stopJobResources } from '../spot/cleanup.js';
+import { stopJobResources } from '../ec2/cleanup.js';
 import { createJobSecurity, teardownJobSecurity } from './resources.js';
 import { checkOfferedRegions, offeredRegions } from './regions.js';
 

@@ -20,10 +20,10 @@ import {
 import type { IAMClient, InstanceProfile, Tag } from '@aws-sdk/client-iam';
 import { PermanentError, TransientError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { awsCode, call, callOr, classify } from './aws-errors.js';
+import { awsCode, call, callOr, classify } from '../../shared/aws-errors.js';
 import { BOUNDARY_SETTING } from './boundary.js';
 import { JOB_TAG, POLICY_NAME } from './names.js';
-import { trustPolicy } from './policy.js';
+import { trustPolicy } from '../model/policy.js';
 
 export interface RoleRequest {
   jobId: string;

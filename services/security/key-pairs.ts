@@ -11,10 +11,10 @@ import { PermanentError, TransientError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { isEncryptedSecret } from '../../shared/secrets.js';
 import type { SecretBox } from '../../shared/secrets.js';
-import { privateKeyContext } from '../job/secrets.js';
-import { awsCode, call, callOr, classify } from './aws-errors.js';
+import { privateKeyContext } from '../model/secrets.js';
+import { awsCode, call, callOr, classify } from '../../shared/aws-errors.js';
 import { JOB_TAG } from './names.js';
-import type { CreatedKeyPair, RegionSecurity } from './types.js';
+import type { CreatedKeyPair, RegionSecurity } from '../model/security-types.js';
 
 export interface KeyPairRequest {
   region: string;

@@ -1,12 +1,12 @@
 /** Names and tags of a job's security resources, and the checks on what the caller gives. */
 import { PermanentError } from '../../shared/errors.js';
+import { MAX_JOB_ID_LENGTH } from '../model/spec.js';
 
 export const JOB_TAG = 'spotbatch:job';
 /** The one inline policy spotbatch puts on a job's role. */
 export const POLICY_NAME = 'spotbatch-job';
 
-/** Job ids fit in an IAM role name (64) after the `spotbatch-` prefix. */
-export const MAX_JOB_ID_LENGTH = 54;
+export { MAX_JOB_ID_LENGTH };
 const JOB_ID = new RegExp(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,${MAX_JOB_ID_LENGTH - 1}}$`);
 const MAX_TAGS = 50;
 

@@ -13,12 +13,12 @@ import { BOUNDARY_SETTING } from './boundary.js';
 import { deleteRoleAndProfile, ensureRoleAndProfile } from './iam.js';
 import { deleteKeyPairs, ensureKeyPair } from './key-pairs.js';
 import { checkCidr, checkJobId, checkRegions, jobTags, resourceName } from './names.js';
-import { inlinePolicy } from './policy.js';
+import { inlinePolicy } from '../model/policy.js';
 import { deleteSecurityGroups, ensureSecurityGroup } from './security-groups.js';
-import type { CreateSecurityInput, JobSecurity, RegionSecurity, TeardownInput } from './types.js';
+import type { CreateSecurityInput, JobSecurity, RegionSecurity, TeardownInput } from '../model/security-types.js';
 
 export { JOB_TAG, POLICY_NAME, resourceName } from './names.js';
-export type { CreatedKeyPair, CreateSecurityInput, JobSecurity, RegionSecurity, TeardownInput } from './types.js';
+export type { CreatedKeyPair, CreateSecurityInput, JobSecurity, RegionSecurity, TeardownInput } from '../model/security-types.js';
 export type { EncryptedSecret } from '../../shared/secrets.js';
 
 const DEFAULT_PROFILE_WAIT = { attempts: 10, delayMs: 1000 };

@@ -14,7 +14,7 @@ import type { EC2Client, IpPermission, SecurityGroup } from '@aws-sdk/client-ec2
 import { untilVisible } from '../../shared/aws.js';
 import { PermanentError, TransientError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { awsCode, call, callOr, classify } from './aws-errors.js';
+import { awsCode, call, callOr, classify } from '../../shared/aws-errors.js';
 import { JOB_TAG } from './names.js';
 
 export interface GroupRequest {

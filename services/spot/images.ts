@@ -4,9 +4,9 @@
  */
 import { DescribeImagesCommand, DescribeInstanceTypesCommand } from '@aws-sdk/client-ec2';
 import { PermanentError } from '../../shared/errors.js';
-import { AwsCallError, call } from '../security/aws-errors.js';
+import { AwsCallError, call } from '../../shared/aws-errors.js';
 import type { CloudClients } from '../../shared/aws.js';
-import type { JobSpec } from '../job/spec.js';
+import type { JobSpec } from '../model/spec.js';
 
 /** Architecture of each instance type (x86_64 or arm64). */
 export async function architectures(cloud: CloudClients, region: string, types: string[]): Promise<Record<string, string>> {

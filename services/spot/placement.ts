@@ -5,7 +5,7 @@
  * (placement scores, interruption frequency); callers keep this signature.
  */
 import { PermanentError } from '../../shared/errors.js';
-import { poolKey, type Pool } from '../job/model.js';
+import { poolKey, type Pool } from '../model/model.js';
 import type { PoolPrice } from './pricing.js';
 
 export interface PlacementInput {

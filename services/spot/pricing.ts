@@ -9,7 +9,7 @@ import { paginateDescribeSpotPriceHistory } from '@aws-sdk/client-ec2';
 import { LRUCache } from 'lru-cache';
 import type { CloudClients } from '../../shared/aws.js';
 import { resource, type FleetResources } from '../../shared/resources.js';
-import type { Pool } from '../job/model.js';
+import type { Pool } from '../model/model.js';
 
 export interface PoolPrice extends Pool {
   price: number;

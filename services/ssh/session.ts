@@ -13,9 +13,9 @@ import { abortable } from '../../shared/abort.js';
 import { PermanentError, TransientError } from '../../shared/errors.js';
 import { resource, type Resource } from '../../shared/resources.js';
 import type { HandlerContext } from '../dispatcher/context.js';
-import type { Attempt } from '../job/model.js';
-import type { JobRow } from '../job/repo.js';
-import { privateKeyContext, secretBox } from '../job/secrets.js';
+import type { Attempt } from '../model/model.js';
+import type { JobRow } from '../model/repo.js';
+import { privateKeyContext, secretBox } from '../model/secrets.js';
 import { connectSsh, type ExecResult, type SshSession, type SshTarget } from './ssh.js';
 import { HostKeyMismatchError } from './errors.js';
 

@@ -1,5 +1,5 @@
 /**
- * termination.detected and request.resubmit. Three detection paths (the agent
+ * termination.detected (request.resubmit, which it sends, is in services/request/). Three detection paths (the agent
  * on the instance, EventBridge's warning, reconciliation against EC2) all send
  * termination.detected; the first one moves the task to `interrupted` with one
  * conditional write, the others find it moved and do nothing, so there is one
@@ -8,11 +8,10 @@
 import { PermanentError, StateConflictError } from '../../shared/errors.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
-import { currentAttempt, poolKey, type Attempt } from '../job/model.js';
-import { jobs, tasks, type JobRow } from '../job/repo.js';
-import { cancelSpotRequest, terminateInstance } from '../spot/cleanup.js';
-import { readAgentStatus, stopAgent } from '../step/agent.js';
-import { failTask } from '../step/outcome.js';
+import { currentAttempt, poolKey, type Attempt } from '../model/model.js';
+import { jobs, tasks, type JobRow } from '../model/repo.js';
+import { cancelSpotRequest, terminateInstance } from '../ec2/cleanup.js';
+import { readAgentStatus, stopAgent } from '../agent/agent.js';
 import { sshSessionFor, taskDir } from '../ssh/session.js';
 import { beginNoticeSave } from '../checkpoint/lifecycle.js';
 
@@ -132,43 +131,4 @@ async function tellStep(ctx: Ctx, job: JobRow, taskId: string, attempt: Attempt)
   } finally {
     clearTimeout(timer);
   }
-}
-
-export async function requestResubmit(body: { jobId: string; taskId: string }, ctx: Ctx): Promise<void> {
-  const [job, task] = await Promise.all([jobs(ctx).get({ jobId: body.jobId }), tasks(ctx).get(body)]);
-  if (!job || !task || task.state !== 'interrupted') return;
-  const attempt = currentAttempt(task);
-  const interruptions = task.interruptions ?? 0;
-  if (interruptions > job.spec.retry.maxInterruptions) {
-    await failTask(ctx, job, task, { from: 'interrupted', reason: `interrupted ${interruptions} times (retry.maxInterruptions ${job.spec.retry.maxInterruptions})` });
-    return;
-  }
-  if (attempt) await coolDown(ctx, job.jobId, poolKey(attempt.pool));
-  await tasks(ctx).transition(body, {
-    from: 'interrupted',
-    to: 'pending',
-    version: task.version,
-    set: { avoid: attempt ? [...new Set([...task.avoid, poolKey(attempt.pool)])] : task.avoid },
-  });
-  await ctx.bus.send('spot.request', body);
-}
-
-/** Record on the job that `pool` is to be avoided until the cool-down ends (read-modify-write, bounded retries). */
-async function coolDown(ctx: Ctx, jobId: string, pool: string): Promise<void> {
-  const seconds = ctx.config.lifecycle.cooldownSeconds;
-  if (seconds <= 0) return;
-  for (let i = 0; i < 5; i++) {
-    const job = await jobs(ctx).get({ jobId });
-    if (!job) return;
-    const now = ctx.clock.now();
-    const cooldowns = Object.fromEntries(Object.entries(job.cooldowns ?? {}).filter(([, until]) => until > now));
-    cooldowns[pool] = now + seconds * 1000;
-    try {
-      await jobs(ctx).update({ jobId }, { version: job.version, set: { cooldowns } });
-      return;
-    } catch (err) {
-      if (!(err instanceof StateConflictError)) throw err;
-    }
-  }
-  ctx.log.warn({ pool }, 'could not record the cool-down after 5 tries; the task still avoids the pool');
 }

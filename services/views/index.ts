@@ -14,7 +14,7 @@ import { z } from 'zod';
 import type { Clock } from '../../shared/clock.js';
 import { JOB_STATES, type JobState } from '../../shared/states.js';
 import { Store, tableNames } from '../../shared/store/index.js';
-import { jobs, tasks, type JobRow } from '../job/repo.js';
+import { jobs, tasks, type JobRow } from '../model/repo.js';
 import { BadRequest, decodeCursor, encodeCursor } from './cursor.js';
 import { listJobs } from './job-list.js';
 import { loadOnDemandPrices, type OnDemandPrices } from './prices.js';

@@ -5,9 +5,9 @@
  */
 import { JOB_STATES, isTerminal, jobMachine, type TaskState } from '../../shared/states.js';
 import type { JobEvent } from '../../shared/store/index.js';
-import { attemptCost, poolKey, type Attempt } from '../job/model.js';
-import type { TaskRow } from '../job/repo.js';
-import type { JobSpec } from '../job/spec.js';
+import { attemptCost, poolKey, type Attempt } from '../model/model.js';
+import type { TaskRow } from '../model/repo.js';
+import type { JobSpec } from '../model/spec.js';
 import type { OnDemandPrices } from './prices.js';
 import type { Aggregate, ListedJob } from './summaries.js';
 import type { AttemptView, EventView, JobSummaryView, SpecView, TaskView } from './types.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { configuredArtifactStore } from '../../services/artifacts/index.js';
-import { DIGEST, digestOf } from '../../services/artifacts/digest.js';
+import { DIGEST, digestOf } from '../../services/model/artifact-digest.js';
 import { prepareSpec, submitJob } from '../../services/job/client.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { eventually } from '../helpers/fleet.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ValidationError } from '../../shared/errors.js';
 import { artifactStore } from '../../services/artifacts/index.js';
-import { TreeManifestSchema } from '../../services/artifacts/digest.js';
+import { TreeManifestSchema } from '../../services/model/artifact-digest.js';
 import { prepareSpec } from '../../services/job/client.js';
 
 const base = { name: 'x', tasks: { count: 1 }, instances: { types: ['m5.large'] } };

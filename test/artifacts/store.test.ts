@@ -7,7 +7,7 @@ import S3rver from 's3rver';
 import { PermanentError } from '../../shared/errors.js';
 import { loadConfig } from '../../shared/config.js';
 import { artifactStore, ArtifactMissingError, configuredArtifactStore, parseArtifactLocation, type ArtifactStore } from '../../services/artifacts/index.js';
-import { digestOf, hexOf } from '../../services/artifacts/digest.js';
+import { digestOf, hexOf } from '../../services/model/artifact-digest.js';
 
 async function rejection(p: Promise<unknown>): Promise<Error> {
   try {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { ConfigError, PermanentError } from '../../shared/errors.js';
 import { loadConfig } from '../../shared/config.js';
-import { fleetStoreLocation, pinCheckpointStore } from '../../services/checkpoint/location.js';
+import { fleetStoreLocation, pinCheckpointStore } from '../../services/model/checkpoint-location.js';
 
 /** The ConfigError's issues as "path: rule" lines. */
 function configIssues(run: () => unknown): string[] {

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { ValidationError } from '../../shared/errors.js';
 import { parseWith } from '../../shared/validation.js';
-import { parseJobSpec } from '../../services/job/spec.js';
-import { CheckpointSpecSchema, checkpointDirOf, checkpointPathUser } from '../../services/checkpoint/spec.js';
+import { parseJobSpec } from '../../services/model/spec.js';
+import { CheckpointSpecSchema, checkpointDirOf, checkpointPathUser } from '../../services/model/checkpoint-spec.js';
 
 function storeIssue(store: unknown): { path: string; rule: string } {
   try {

@@ -8,7 +8,7 @@ import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { destroyClients, type CoreClients } from '../../shared/aws.js';
 import { setup } from '../../shared/setup.js';
 import { tableNames } from '../../shared/store/index.js';
-import { parseJobSpec } from '../../services/job/spec.js';
+import { parseJobSpec } from '../../services/model/spec.js';
 import type { Emulators } from '../../services/local/emulators.js';
 import { clientsFor, testConfig, testEmulators, uniquePrefix } from '../helpers/fleet.js';
 import { emulatorEnv, ensureBuilt, expectUsageError, runCli, startCli, type CliResult, type RunOptions } from '../helpers/cli.js';

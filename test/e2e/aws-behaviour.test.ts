@@ -4,7 +4,7 @@
  * Each job must end with the right state and leave nothing in the simulator.
  */
 import { expect } from 'chai';
-import type { JobSpecInput } from '../../services/job/spec.js';
+import type { JobSpecInput } from '../../services/model/spec.js';
 import { leftovers, startStack, type Stack } from '../helpers/stack.js';
 
 interface Stats {

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { JobSpecInput } from '../../services/job/spec.js';
+import type { JobSpecInput } from '../../services/model/spec.js';
 import { leftovers, rawSubmit, startStack, type Stack } from '../helpers/stack.js';
 import { eventually } from '../helpers/fleet.js';
 

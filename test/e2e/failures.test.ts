@@ -4,8 +4,8 @@
  * job's spend stops at the cancel; teardown finds instances by every handle the fleet has.
  */
 import { expect } from 'chai';
-import type { JobSpecInput } from '../../services/job/spec.js';
-import { attemptCost } from '../../services/job/model.js';
+import type { JobSpecInput } from '../../services/model/spec.js';
+import { attemptCost } from '../../services/model/model.js';
 import { handlers } from '../../services/handlers.js';
 import { PermanentError } from '../../shared/errors.js';
 import { leftovers, startStack, type Stack } from '../helpers/stack.js';

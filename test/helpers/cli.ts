@@ -193,7 +193,7 @@ export function ensureBuilt(): Promise<void> {
     });
     if (!existsSync(BUILT_ENTRY) || statSync(BUILT_ENTRY).mtimeMs < sources) throw new Error(`build failed (exit ${out.code}):\n${out.text}`);
     if (out.code !== 0) console.warn(`ensureBuilt: tsc reported errors (the JavaScript was written anyway):\n${out.text.split('\n').slice(0, 5).join('\n')}`);
-    cpSync(path.join(ROOT, 'services/step/agent.sh'), path.join(ROOT, 'dist/services/step/agent.sh'));
+    cpSync(path.join(ROOT, 'services/agent/agent.sh'), path.join(ROOT, 'dist/services/agent/agent.sh'));
   })();
   return building;
 }

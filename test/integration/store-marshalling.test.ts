@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { Emulators } from '../../services/local/emulators.js';
-import { parseJobSpec } from '../../services/job/spec.js';
+import { parseJobSpec } from '../../services/model/spec.js';
 import { isRetryable, PermanentError } from '../../shared/errors.js';
 import { ensureTables, Store } from '../../shared/store/index.js';
 import { clientsFor, testEmulators, uniquePrefix } from '../helpers/fleet.js';

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Emulators } from '../../services/local/emulators.js';
-import { parseJobSpec } from '../../services/job/spec.js';
-import { jobs, tasks, TaskRowSchema } from '../../services/job/repo.js';
+import { parseJobSpec } from '../../services/model/spec.js';
+import { jobs, tasks, TaskRowSchema } from '../../services/model/repo.js';
 import { conditionFailureItem } from '../../shared/store/marshal.js';
 import { isRetryable, PermanentError, StateConflictError } from '../../shared/errors.js';
 import { CorruptRowError, ensureTables, Store, tableNames } from '../../shared/store/index.js';

@@ -4,9 +4,9 @@ import type { Emulators } from '../../services/local/emulators.js';
 import { catalog, type FleetCatalog } from '../../services/catalog.js';
 import type { HandlerContext } from '../../services/dispatcher/context.js';
 import { jobSubmit } from '../../services/job/submit.js';
-import { parseJobSpec, type JobSpecInput } from '../../services/job/spec.js';
-import { specDigest } from '../../services/job/spec-digest.js';
-import { allTasks, jobs } from '../../services/job/repo.js';
+import { parseJobSpec, type JobSpecInput } from '../../services/model/spec.js';
+import { specDigest } from '../../services/model/spec-digest.js';
+import { allTasks, jobs } from '../../services/model/repo.js';
 import { createLogger } from '../../shared/logger.js';
 import { testEmulators, testFleet, type TestFleet } from '../helpers/fleet.js';
 

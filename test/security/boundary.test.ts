@@ -11,10 +11,10 @@ import {
 } from '@aws-sdk/client-iam';
 import { loadConfig } from '../../shared/config.js';
 import { PermanentError } from '../../shared/errors.js';
-import { awsCode } from '../../services/security/aws-errors.js';
+import { awsCode } from '../../shared/aws-errors.js';
 import { boundaryPolicyName, defaultBoundaryDocument, setupBoundary } from '../../services/security/boundary.js';
 import { createJobSecurity, JOB_TAG, resourceName } from '../../services/security/resources.js';
-import { trustPolicy } from '../../services/security/policy.js';
+import { trustPolicy } from '../../services/model/policy.js';
 import { newJobId, startSecurityHarness, type SecurityHarness } from './helpers.js';
 
 async function failure(p: Promise<unknown>): Promise<Error & { $metadata?: unknown }> {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { GetRoleCommand, GetRolePolicyCommand } from '@aws-sdk/client-iam';
-import { jobs } from '../../services/job/repo.js';
+import { jobs } from '../../services/model/repo.js';
 import { POLICY_NAME, resourceName } from '../../services/security/resources.js';
 import { eventually } from '../helpers/fleet.js';
 import { leftovers, rawSubmit, startStack, type Stack } from '../helpers/stack.js';

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { loadConfig } from '../../shared/config.js';
 import { PermanentError, ValidationError } from '../../shared/errors.js';
-import { checkSpecPolicy, parseJobSpec } from '../../services/job/spec.js';
-import { actionWithin, guardIssues, isWriteAction, STRICT_GUARD } from '../../services/security/guard.js';
-import { inlinePolicy } from '../../services/security/policy.js';
+import { checkSpecPolicy, parseJobSpec } from '../../services/model/spec.js';
+import { actionWithin, guardIssues, isWriteAction, STRICT_GUARD } from '../../services/model/policy-guard.js';
+import { inlinePolicy } from '../../services/model/policy.js';
 
 const spec = (policyStatements: unknown[]) =>
   parseJobSpec({ name: 'g', tasks: { count: 1 }, command: ['true'], instances: { types: ['m5.large'] }, policyStatements });

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { PermanentError, TransientError } from '../../shared/errors.js';
-import { classify } from '../../services/security/aws-errors.js';
+import { classify } from '../../shared/aws-errors.js';
 import { checkCidr, jobTags, JOB_TAG, resourceName } from '../../services/security/names.js';
-import { inlinePolicy, trustPolicy } from '../../services/security/policy.js';
+import { inlinePolicy, trustPolicy } from '../../services/model/policy.js';
 import { extraIngress } from '../../services/security/security-groups.js';
 
 /** An error shaped as the SDK throws them. */

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { GetRolePolicyCommand } from '@aws-sdk/client-iam';
-import type { PolicyStatement } from '../../services/job/spec.js';
+import type { PolicyStatement } from '../../services/model/spec.js';
 import { POLICY_NAME, resourceName } from '../../services/security/resources.js';
 import { leftovers, startStack, type Stack } from '../helpers/stack.js';
 

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { catalog, type FleetCatalog } from '../../services/catalog.js';
 import type { HandlerContext } from '../../services/dispatcher/context.js';
-import { parseJobSpec } from '../../services/job/spec.js';
+import { parseJobSpec } from '../../services/model/spec.js';
 import { securityTeardown, teardownDelaySeconds } from '../../services/security/handlers.js';
 import { createJobSecurity, JOB_TAG } from '../../services/security/resources.js';
 import { testConfig, testLogger, uniquePrefix } from '../helpers/fleet.js';

@@ -9,9 +9,9 @@ import { SecretBox } from '../../shared/secrets.js';
 import type { Store } from '../../shared/store/index.js';
 import { isTerminal, taskMachine, type TaskState } from '../../shared/states.js';
 import { JOB_LIST_PK } from '../../shared/store/tables.js';
-import type { Attempt, AttemptOutcome, TaskAttrs } from '../../services/job/model.js';
-import { eachLimit, jobs } from '../../services/job/repo.js';
-import { parseJobSpec, taskId, type JobSpecInput } from '../../services/job/spec.js';
+import type { Attempt, AttemptOutcome, TaskAttrs } from '../../services/model/model.js';
+import { eachLimit, jobs } from '../../services/model/repo.js';
+import { parseJobSpec, taskId, type JobSpecInput } from '../../services/model/spec.js';
 
 /** An encrypted private key as a job row holds one (never to be shown). */
 export const FAKE_SEALED_KEY = new SecretBox(randomBytes(32)).encrypt('-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n', 'spotbatch:job-key:seed:us-east-1');

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { CreateTableCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Emulators } from '../../services/local/emulators.js';
-import { jobs } from '../../services/job/repo.js';
+import { jobs } from '../../services/model/repo.js';
 import { JobViews, type JobListView } from '../../services/views/index.js';
 import { destroyClients, type CoreClients } from '../../shared/aws.js';
 import { ensureTables, Store, tableDefinitions, tableNames } from '../../shared/store/index.js';

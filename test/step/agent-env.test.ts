@@ -3,14 +3,14 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { planFiles, type StepPlan } from '../../services/step/agent-files.js';
+import { planFiles, type StepPlan } from '../../services/agent/agent-files.js';
 
 /**
  * The agent run directly (no SSH) under dash and under bash: the user's env
  * cannot change what the agent does, and the agent's own variables never
  * reach the step. SPOTBATCH_TEST_AGENT_SCRIPT runs another copy of agent.sh.
  */
-const AGENT = process.env.SPOTBATCH_TEST_AGENT_SCRIPT ?? new URL('../../services/step/agent.sh', import.meta.url).pathname;
+const AGENT = process.env.SPOTBATCH_TEST_AGENT_SCRIPT ?? new URL('../../services/agent/agent.sh', import.meta.url).pathname;
 
 /** Names the agent uses for itself; the step must see each as the user set it, or not at all. */
 const INTERNAL = ['MODE', 'PLAN', 'SH', 'TASK_DIR', 'WORK_DIR', 'SETSID', 'CHECKPOINT_DIR', 'STEP_COUNT', 'STEP_TIMEOUT', 'HEARTBEAT', 'KILL_GRACE', 'METADATA_POLL', 'IMDS_DIR', '_n', '_name', '_limit', 'code', 'i'];

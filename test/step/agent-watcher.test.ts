@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readAgentStatus, startAgent, type AgentStatus, type StepPlan } from '../../services/step/agent.js';
+import { readAgentStatus, startAgent, type AgentStatus, type StepPlan } from '../../services/agent/agent.js';
 import { connectSsh, type SshSession } from '../../services/ssh/ssh.js';
 import { AGENT_SHELLS, shOnPath, startInstance, until, type TestInstance } from './helpers.js';
 

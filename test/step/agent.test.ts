@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import path from 'node:path';
 import { PermanentError } from '../../shared/errors.js';
-import { readAgentStatus, startAgent, stopAgent, type AgentStatus, type StepPlan } from '../../services/step/agent.js';
+import { readAgentStatus, startAgent, stopAgent, type AgentStatus, type StepPlan } from '../../services/agent/agent.js';
 import { connectSsh, type SshSession } from '../../services/ssh/ssh.js';
 import { AGENT_SHELLS, alive, rejection, shOnPath, startInstance, until, type TestInstance } from './helpers.js';
 

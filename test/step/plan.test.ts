@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { parseJobSpec } from '../../services/job/spec.js';
-import { planFiles } from '../../services/step/agent-files.js';
+import { parseJobSpec } from '../../services/model/spec.js';
+import { planFiles } from '../../services/agent/agent-files.js';
 import { planSteps } from '../../services/step/handlers.js';
 
 describe('step/plan', function () {

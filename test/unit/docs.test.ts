@@ -26,7 +26,7 @@ describe('docs stay true to the code', () => {
 
 describe('docs/job-spec.schema.json', () => {
   it('is the schema generated from the job spec (npm run docs:gen)', async () => {
-    const { jobSpecJsonSchemaText } = await import('../../services/job/schema-doc.js');
+    const { jobSpecJsonSchemaText } = await import('../../services/model/schema-doc.js');
     expect(read('docs/job-spec.schema.json')).to.equal(jobSpecJsonSchemaText());
   });
 });

@@ -5,7 +5,7 @@ import { loadConfig } from '../../shared/config.js';
 import { ConfigError, PermanentError } from '../../shared/errors.js';
 import { generateSecretKey, keyIdOf, SecretBox } from '../../shared/secrets.js';
 import type { EncryptedSecret } from '../../shared/secrets.js';
-import { privateKeyContext, secretBox } from '../../services/job/secrets.js';
+import { privateKeyContext, secretBox } from '../../services/model/secrets.js';
 
 const PLAIN = '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAsecret\n-----END OPENSSH PRIVATE KEY-----';
 

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { checkJobId, confirmJobId, JobRefusedError, prepareSpec, refusalOf, sendSubmission, submission, submissionDigest } from '../../job/client.js';
-import { checkSpecPolicy } from '../../job/spec.js';
+import { checkSpecPolicy } from '../../model/spec.js';
 import { configuredArtifactStore } from '../../artifacts/index.js';
 import { BadRequest } from '../../views/cursor.js';
 import { NotFound, parseJobStates, type JobSummaryView } from '../../views/index.js';

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { Command } from 'commander';
 import { createLogger } from '../../../shared/logger.js';
 import { LOCAL_SIM_FAULTS, startLocal } from '../../local/local.js';
-import { runDemo } from '../../local/demo.js';
+import { runDemo } from '../demo.js';
 import { UsageError, listening } from '../errors.js';
 import { parseCount, parsePort } from './common.js';
 import { behaviourFaults, behaviourOptions, type BehaviourFlags } from './sim.js';

@@ -6,14 +6,16 @@
 import { z } from 'zod';
 import { parseWith } from '../../shared/validation.js';
 import { ownRecord } from '../../shared/records.js';
-import { ArtifactRefSchema, FileModeSchema } from '../artifacts/digest.js';
-import { CheckpointSpecSchema, checkpointPathUser } from '../checkpoint/spec.js';
-import { MAX_JOB_ID_LENGTH } from '../security/names.js';
-import { PolicyStatementSchema, policyDocument } from '../security/policy.js';
-import { checkPolicyGuard, type PolicyGuard } from '../security/guard.js';
+import { ArtifactRefSchema, FileModeSchema } from './artifact-digest.js';
+import { CheckpointSpecSchema, checkpointPathUser } from './checkpoint-spec.js';
+import { PolicyStatementSchema, policyDocument } from './policy.js';
+import { checkPolicyGuard, type PolicyGuard } from './policy-guard.js';
 import { ENV_NAME, ENV_NAME_RULE, execBytes, hasNul, isReservedEnvName, MAX_EXEC_BYTES, NUL_RULE, RESERVED_ENV_RULE } from '../../shared/shell.js';
 
-export type { PolicyStatement } from '../security/policy.js';
+export type { PolicyStatement } from './policy.js';
+
+/** Job ids fit in an IAM role name (64) after the `spotbatch-` prefix. */
+export const MAX_JOB_ID_LENGTH = 54;
 
 /** A field only the CLI reads (a local path): refused, with `rule`, in a spec sent to the fleet. */
 const localOnly = (rule: string) =>

@@ -7,7 +7,7 @@
 import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
-import type { Ec2Event } from './schema.js';
+import type { Ec2Event } from '../model/ec2-event.js';
 
 export const INTERRUPTION_WARNING = 'EC2 Spot Instance Interruption Warning';
 export const REBALANCE_RECOMMENDATION = 'EC2 Instance Rebalance Recommendation';

@@ -15,8 +15,8 @@ import {
   type SpotInstanceRequest,
 } from '@aws-sdk/client-ec2';
 import { untilVisible, type CloudClients } from '../../shared/aws.js';
-import { call, callOr } from '../security/aws-errors.js';
-import type { Attempt } from '../job/model.js';
+import { call, callOr } from '../../shared/aws-errors.js';
+import type { Attempt } from '../model/model.js';
 
 const JOB_TAG = 'spotbatch:job';
 /** Ids per Describe filter: well under EC2's limits. */

@@ -46,7 +46,7 @@ let agentScript: string | undefined;
 /** agent.sh beside this module (sources, tsx), or in the source tree when running from dist/. */
 function loadAgentScript(): string {
   if (agentScript !== undefined) return agentScript;
-  for (const candidate of ['./agent.sh', '../../../services/step/agent.sh']) {
+  for (const candidate of ['./agent.sh', '../../../services/agent/agent.sh']) {
     try {
       agentScript = readFileSync(new URL(candidate, import.meta.url), 'utf8');
       return agentScript;
@@ -54,7 +54,7 @@ function loadAgentScript(): string {
       // next
     }
   }
-  throw new PermanentError('services/step/agent.sh not found beside the agent module');
+  throw new PermanentError('services/agent/agent.sh not found beside the agent module');
 }
 
 /**

@@ -2,9 +2,9 @@
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
 import type { TaskState } from '../../shared/states.js';
-import { attemptCost, type Attempt } from '../job/model.js';
-import { jobs, tasks, type JobRow, type TaskRow } from '../job/repo.js';
-import { releaseStandby } from '../spot/cleanup.js';
+import { attemptCost, type Attempt } from '../model/model.js';
+import { jobs, tasks, type JobRow, type TaskRow } from '../model/repo.js';
+import { releaseStandby } from '../ec2/cleanup.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 

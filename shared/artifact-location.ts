@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ValidationError } from '../../shared/errors.js';
+import { ValidationError } from './errors.js';
 
 /** Where the fleet keeps its artifacts: a folder it owns, or an S3 bucket and key prefix. */
 export type ArtifactLocation = { kind: 'local'; dir: string } | { kind: 's3'; bucket: string; prefix: string };

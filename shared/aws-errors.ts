@@ -4,7 +4,7 @@
  * AWS's message. The SDK error itself is never attached (its raw response could
  * hold a KeyMaterial body): the cause is a small record of code, status and id.
  */
-import { PermanentError, SpotbatchError, TransientError } from '../../shared/errors.js';
+import { PermanentError, SpotbatchError, TransientError } from './errors.js';
 
 const TRANSIENT = new Set([
   'RequestLimitExceeded',

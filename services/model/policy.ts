@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { PermanentError } from '../../shared/errors.js';
 import { issuesOf } from '../../shared/validation.js';
 import { ownRecord } from '../../shared/records.js';
-import { guardIssues, STRICT_GUARD, type PolicyGuard } from './guard.js';
+import { guardIssues, STRICT_GUARD, type PolicyGuard } from './policy-guard.js';
 
 /** IAM's limit on the inline policies of one role, in characters (whitespace excluded). */
 const MAX_POLICY_CHARS = 10_240;

@@ -14,10 +14,10 @@ import { isEventualNotFound, untilVisible } from '../../shared/aws.js';
 import { PermanentError, StateConflictError } from '../../shared/errors.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
-import { currentAttempt, poolKey, resourceTags, type Attempt } from '../job/model.js';
-import { jobs, tasks } from '../job/repo.js';
-import { cancelSpotRequest, releaseStandby, terminateInstance } from '../spot/cleanup.js';
-import { requestAttempt } from '../spot/handlers.js';
+import { currentAttempt, poolKey, resourceTags, type Attempt } from '../model/model.js';
+import { jobs, tasks } from '../model/repo.js';
+import { cancelSpotRequest, releaseStandby, terminateInstance } from '../ec2/cleanup.js';
+import { requestAttempt } from '../spot/attempt.js';
 import { beginNoticeSave } from '../checkpoint/lifecycle.js';
 
 type Ctx = HandlerContext<FleetCatalog>;

@@ -1,11 +1,11 @@
 /**
- * The `checkpoint` part of a job spec, for services/job/spec.ts to plug in.
+ * The `checkpoint` part of a job spec, for services/model/spec.ts to plug in.
  * Kept free of imports from services/job so that spec.ts can import it
  * without an import loop.
  */
 import { z } from 'zod';
 import { isSafeRelativePath } from '../../shared/shell.js';
-import { checkpointStoreNameRule } from './location.js';
+import { checkpointStoreNameRule } from './checkpoint-location.js';
 
 /**
  * A remote checkpoint folder: relative to the login home, below it. Relative

@@ -1,7 +1,7 @@
 /** What the per-job security resources are, as the job row stores them (the job row is read with these schemas). */
 import { z } from 'zod';
 import { EncryptedSecretSchema } from '../../shared/secrets.js';
-import type { PolicyGuard } from './guard.js';
+import type { PolicyGuard } from './policy-guard.js';
 
 export const RegionSecuritySchema = z.object({
   region: z.string(),
@@ -42,7 +42,7 @@ export interface CreateSecurityInput {
   tags: Record<string, string>;
   /** Extra IAM statements the spec may add to the role's inline policy. */
   policyStatements?: unknown[];
-  /** The fleet's guard on those statements (security/guard.ts); default: the strict one. */
+  /** The fleet's guard on those statements (model/policy-guard.ts); default: the strict one. */
   guard?: PolicyGuard;
   /** ARN of the role's permissions boundary (security.permissionsBoundary): without one, no role is made (PermanentError). */
   permissionsBoundary?: string;

@@ -4,7 +4,7 @@
  */
 import { DescribeInstancesCommand, DescribeSpotInstanceRequestsCommand } from '@aws-sdk/client-ec2';
 import type { CloudClients } from '../../shared/aws.js';
-import type { Attempt } from '../job/model.js';
+import type { Attempt } from '../model/model.js';
 
 /** Spot request status codes that mean the instance was (or is being) reclaimed. */
 export const INTERRUPTED_CODES = new Set([

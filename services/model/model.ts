@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { JobSpecSchema, type JobSpec } from './spec.js';
-import { CreatedKeyPairSchema, JobSecuritySchema } from '../security/types.js';
+import { CreatedKeyPairSchema, JobSecuritySchema } from './security-types.js';
 
 export const PoolSchema = z.object({
   region: z.string(),
@@ -39,7 +39,7 @@ void _specIsStored;
 export const JobAttrsShape = {
   name: z.string(),
   spec: StoredJobSpecSchema,
-  /** specDigest of the spec as job.submit received it (services/job/spec-digest.ts): which spec won this id. */
+  /** specDigest of the spec as job.submit received it (services/model/spec-digest.ts): which spec won this id. */
   specDigest: z.string().optional(),
   taskCount: z.number(),
   submittedAt: z.number(),
