@@ -8,6 +8,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { IAMClient } from '@aws-sdk/client-iam';
+import { awsCode } from './aws-errors.js';
 import { retrying, type BackoffPolicy } from './backoff.js';
 
 export interface ClientOptions {
@@ -70,17 +71,9 @@ export const EVENTUAL_NOT_FOUND: ReadonlySet<string> = new Set([
 /** How long after a create the fleet reads a NotFound for it as "not yet" (then as "gone"). */
 export const EVENTUAL_CONSISTENCY_WINDOW_MS = 5 * 60_000;
 
-/** The AWS error code of an SDK error (its name), undefined for anything else. */
-export function errorCodeOf(err: unknown): string | undefined {
-  if (!err || typeof err !== 'object') return undefined;
-  const e = err as { name?: unknown; $metadata?: unknown; $fault?: unknown };
-  if (e.$metadata === undefined && e.$fault === undefined) return undefined;
-  return typeof e.name === 'string' ? e.name : undefined;
-}
-
 /** Whether an error is a NotFound that eventual consistency may explain. */
 export function isEventualNotFound(err: unknown): boolean {
-  const code = errorCodeOf(err);
+  const code = awsCode(err);
   return code !== undefined && EVENTUAL_NOT_FOUND.has(code);
 }
 

@@ -12,7 +12,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
-import { isRetryable, PermanentError, TransientError } from '../../shared/errors.js';
+import { TransientError } from '../../shared/errors.js';
+import { awsCode, translateAwsError } from '../../shared/aws-errors.js';
 import type { SshSession } from '../ssh/ssh.js';
 import { checkIdPart, checkKey, checkRemoteDir, VERSION, versionName, type CheckpointKey } from './keys.js';
 import { probeRemoteDir, replaceRemoteDir } from './remote.js';
@@ -65,9 +66,8 @@ export function s3CheckpointStore(location: { bucket: string; prefix: string }, 
     try {
       return await run();
     } catch (err) {
-      const name = (err as { name?: unknown } | null)?.name;
-      const message = `S3 ${what} ${where(key)}: ${typeof name === 'string' ? name : 'error'}${err instanceof Error && err.message && err.message !== name ? ` (${err.message.split('\n', 1)[0]})` : ''}`;
-      throw isRetryable(err) ? new TransientError(message, { cause: err }) : new PermanentError(message, { cause: err });
+      // The SDK's error is never attached (shared/aws-errors.ts): the cause is its code, status and request id.
+      throw translateAwsError(`S3 ${what} ${where(key)}`, err);
     }
   }
 
@@ -77,7 +77,7 @@ export function s3CheckpointStore(location: { bucket: string; prefix: string }, 
       const text = (await res.Body?.transformToString('utf8')) ?? '';
       return JSON.parse(text) as unknown;
     } catch (err) {
-      if ((err as { name?: unknown } | null)?.name === 'NoSuchKey') return undefined;
+      if (awsCode(err) === 'NoSuchKey') return undefined;
       throw err;
     }
   }

@@ -10,7 +10,9 @@
  * - handler throws a retryable error: not deleted, redelivered after a backoff
  *   (visibility), and SQS's redrive policy moves it to the dead-letter queue
  *   after maxReceiveCount deliveries;
- * - handler throws a permanent error: dead-letter queue at once;
+ * - handler throws a permanent error: dead-letter queue at once; a
+ *   programming error (an illegal state transition) is permanent too, and
+ *   logged at error level with its stack;
  * - a StateConflictError that escapes a handler means the message was stale
  *   or a duplicate: acknowledged as a no-op;
  * - what a batch acknowledges is deleted in one DeleteMessageBatch, sent
@@ -25,7 +27,8 @@ import { Consumer } from 'sqs-consumer';
 import { ChangeMessageVisibilityCommand, DeleteMessageBatchCommand, type Message } from '@aws-sdk/client-sqs';
 import { SERVICE_ATTRIBUTE, isPublic, sendToDeadLetter } from '../../shared/envelope.js';
 import { SIGNATURE_ATTRIBUTE, messageSigner, missingKeyError, type MessageSigner } from '../../shared/message-auth.js';
-import { StateConflictError, TransientError, describeError, isRetryable } from '../../shared/errors.js';
+import { ProgrammingError, StateConflictError, TransientError, describeError } from '../../shared/errors.js';
+import { isRetryable, translateAwsError } from '../../shared/aws-errors.js';
 import { QUEUE_KINDS, type QueueKind } from '../../shared/queues.js';
 import { parseWith } from '../../shared/validation.js';
 import { backoffSeconds, type Random } from '../../shared/backoff.js';
@@ -226,13 +229,17 @@ export class Dispatcher {
         log.info({ conflict: err.message }, 'stale or duplicate message: no-op');
         return message;
       }
+      if (err instanceof ProgrammingError) {
+        // A bug, not bad luck: the same message would hit it again. Loud, once, with where it happened.
+        log.error({ ...errorFields(err), stack: err.stack }, 'programming error in the handler: the message is dead-lettered, not retried');
+      }
       if (!isRetryable(err)) return this.deadLetter(kind, message, describeError(err), log, service, true);
       this.stats.retried++;
       const max = this.deps.config.dispatcher.maxReceiveCount;
       if (receiveCount >= max) {
-        log.error({ err: describeError(err), receiveCount }, 'handler failed on its last delivery: SQS moves the message to the dead-letter queue');
+        log.error({ ...errorFields(err), receiveCount }, 'handler failed on its last delivery: SQS moves the message to the dead-letter queue');
       } else {
-        log.warn({ err: describeError(err), receiveCount, maxReceiveCount: max }, 'handler failed: will be retried');
+        log.warn({ ...errorFields(err), receiveCount, maxReceiveCount: max }, 'handler failed: will be retried');
       }
       throw err;
     }
@@ -297,7 +304,7 @@ export class Dispatcher {
         { reason, messageId: message.MessageId ?? '(none)', err: describeError(err) },
         'could not copy the message to the dead-letter queue: left on its queue for redelivery',
       );
-      throw new TransientError(`dead-letter copy failed: ${describeError(err)}`, { cause: err });
+      throw new TransientError(`dead-letter copy failed: ${describeError(err)}`, { cause: translateAwsError('SendMessage', err) });
     }
     this.stats.deadLettered++;
     log.error({ reason }, 'message can never succeed: moved to the dead-letter queue');
@@ -356,6 +363,12 @@ export class Dispatcher {
     this.deps.log.info({ dispatcher: this.id, finished, stats: this.stats }, finished ? 'dispatcher stopped' : 'dispatcher stopped with handlers still running');
     return finished;
   }
+}
+
+/** How an error reaches the log: its one-line reason and, when it has one, its cause's (never a raw SDK error: shared/aws-errors.ts). */
+function errorFields(err: unknown): { err: string; cause?: string } {
+  const cause = err instanceof Error ? err.cause : undefined;
+  return { err: describeError(err), ...(cause === undefined ? {} : { cause: describeError(cause) }) };
 }
 
 function receiveCountOf(message: Message | undefined): number {

@@ -2,7 +2,7 @@
 import { DescribeRegionsCommand } from '@aws-sdk/client-ec2';
 import type { CloudClients } from '../../shared/aws.js';
 import { PermanentError } from '../../shared/errors.js';
-import { call } from './aws-errors.js';
+import { call } from '../../shared/aws-errors.js';
 
 /** The regions EC2 answers for this account (enabled ones), as seen from `home`. */
 export async function offeredRegions(cloud: CloudClients, home: string): Promise<Set<string>> {

@@ -14,7 +14,7 @@ import {
   type SpotInstanceRequest,
 } from '@aws-sdk/client-ec2';
 import { untilVisible, type CloudClients } from '../../shared/aws.js';
-import { call, callOr } from '../security/aws-errors.js';
+import { call, callOr } from '../../shared/aws-errors.js';
 import type { Attempt } from '../job/model.js';
 
 const JOB_TAG = 'spotbatch:job';

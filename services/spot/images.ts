@@ -4,7 +4,7 @@
  */
 import { DescribeImagesCommand, DescribeInstanceTypesCommand } from '@aws-sdk/client-ec2';
 import { PermanentError } from '../../shared/errors.js';
-import { AwsCallError, call } from '../security/aws-errors.js';
+import { AwsCallError, call } from '../../shared/aws-errors.js';
 import type { CloudClients } from '../../shared/aws.js';
 import type { JobSpec } from '../job/spec.js';
 

@@ -12,7 +12,7 @@ import {
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import { StateConflictError } from '../errors.js';
+import { IllegalTransitionError, StateConflictError } from '../errors.js';
 import { storable, storeError } from './marshal.js';
 import type { Clock } from '../clock.js';
 import { DEFAULT_STUCK_SECONDS, canMove, isTerminal, type Machine } from '../states.js';
@@ -125,7 +125,7 @@ export class EntityStore<S extends string, K extends Record<string, string>, A e
     const from = [opts.from].flat() as S[];
     for (const f of from) {
       if (!canMove(this.machine, f, opts.to)) {
-        throw new Error(`${this.machine.entity}: ${f} -> ${opts.to} is not an allowed transition`);
+        throw new IllegalTransitionError(this.machine.entity, f, opts.to);
       }
     }
     const now = this.clock.now();

@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-iam';
 import { loadConfig } from '../../shared/config.js';
 import { PermanentError } from '../../shared/errors.js';
-import { awsCode } from '../../services/security/aws-errors.js';
+import { awsCode } from '../../shared/aws-errors.js';
 import { boundaryPolicyName, defaultBoundaryDocument, setupBoundary } from '../../services/security/boundary.js';
 import { createJobSecurity, JOB_TAG, resourceName } from '../../services/security/resources.js';
 import { trustPolicy } from '../../services/security/policy.js';
