@@ -5,7 +5,8 @@ import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
 import type { JobSpec } from './spec.js';
 import { checkSpecPolicy, taskId, taskInputs } from './spec.js';
-import { eachLimit, jobs, tasks } from './repo.js';
+import pMap from 'p-map';
+import { jobs, tasks } from './repo.js';
 import { specDigest } from './spec-digest.js';
 import { pinCheckpointStore } from '../checkpoint/location.js';
 import { configuredArtifactStore } from '../artifacts/index.js';
@@ -53,9 +54,8 @@ export async function jobSubmit(body: JobSpec | SpecReference, ctx: Ctx): Promis
     if (err.actual?.state !== 'submitted') return; // a duplicate of a job already under way
   }
   // Tasks: conditional creates, so a redelivery after a crash fills in what is missing.
-  await eachLimit(
+  await pMap(
     inputs.map((input, index) => ({ input, index })),
-    16,
     async ({ input, index }) => {
       try {
         await tasks(ctx).create(
@@ -66,6 +66,7 @@ export async function jobSubmit(body: JobSpec | SpecReference, ctx: Ctx): Promis
         if (!(err instanceof StateConflictError)) throw err;
       }
     },
+    { concurrency: 16 },
   );
   if (created) {
     await ctx.store.events.append(jobId, 'job.submitted', { data: { name: spec.name, tasks: inputs.length } });
