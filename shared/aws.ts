@@ -9,7 +9,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { awsCode } from './aws-errors.js';
-import { retrying, type BackoffPolicy } from './backoff.js';
+import { fullJitter, retrying } from './backoff.js';
 
 export interface ClientOptions {
   region: string;
@@ -78,7 +78,7 @@ export function isEventualNotFound(err: unknown): boolean {
 }
 
 /** In-call retries of a NotFound right after a create: 5 tries, 0.5 s doubling to 4 s, full jitter (about 7 s at most in all). */
-export const NOT_FOUND_RETRY: BackoffPolicy = { base: 500, cap: 4000, jitter: 'full', min: 100 };
+export const NOT_FOUND_RETRY = fullJitter({ base: 500, cap: 4000, min: 100 });
 
 /**
  * Run an AWS call on something just created; while it answers an eventual

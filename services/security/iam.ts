@@ -21,6 +21,7 @@ import type { IAMClient, InstanceProfile, Tag } from '@aws-sdk/client-iam';
 import { PermanentError, TransientError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { awsCode, call, callOr, translateAwsError } from '../../shared/aws-errors.js';
+import { fixed, retrying } from '../../shared/backoff.js';
 import { BOUNDARY_SETTING } from './boundary.js';
 import { JOB_TAG, POLICY_NAME } from './names.js';
 import { trustPolicy } from './policy.js';
@@ -34,8 +35,6 @@ export interface RoleRequest {
   permissionsBoundary: string;
   profileWait: { attempts: number; delayMs: number };
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function checkOwner(kind: string, name: string, tags: Tag[] | undefined, jobId: string): void {
   const owner = tags?.find((t) => t.Key === JOB_TAG)?.Value;
@@ -106,11 +105,13 @@ async function ensureProfile(iam: IAMClient, req: RoleRequest, log?: Logger): Pr
 
 /** Poll GetInstanceProfile until it shows the role (bounded), else TransientError. */
 async function waitUsable(iam: IAMClient, req: RoleRequest): Promise<void> {
-  for (let i = 0; i < Math.max(1, req.profileWait.attempts); i++) {
-    if (i > 0) await sleep(req.profileWait.delayMs);
-    if (holds(await getProfile(iam, req.name), req.name)) return;
-  }
-  throw new TransientError(`GetInstanceProfile: ${req.name} does not show role ${req.name} yet`);
+  const notYet = new TransientError(`GetInstanceProfile: ${req.name} does not show role ${req.name} yet`);
+  await retrying(
+    async () => {
+      if (!holds(await getProfile(iam, req.name), req.name)) throw notYet;
+    },
+    { policy: fixed(req.profileWait.delayMs), attempts: req.profileWait.attempts, retryable: (err) => err === notYet },
+  );
 }
 
 /** Role, inline policy and instance profile, ready for RunInstances; the profile's ARN. */

@@ -2,7 +2,7 @@
 import { CreateTagsCommand, DescribeInstancesCommand, DescribeSpotInstanceRequestsCommand, RequestSpotInstancesCommand } from '@aws-sdk/client-ec2';
 import { EVENTUAL_CONSISTENCY_WINDOW_MS, isEventualNotFound, untilVisible } from '../../shared/aws.js';
 import { awsCode, isThrottled } from '../../shared/aws-errors.js';
-import { backoffSeconds, type BackoffPolicy } from '../../shared/backoff.js';
+import { backoffSeconds, fullJitter } from '../../shared/backoff.js';
 import { PermanentError, StateConflictError } from '../../shared/errors.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
@@ -53,13 +53,13 @@ export const MAX_REPLACEMENTS = 10;
 export const PROPAGATION_WINDOW_MS = 2 * 60_000;
 
 /** Re-sends while something propagates: 1 s doubling to 20 s, full jitter (at least 1 s). */
-const PROPAGATION_BACKOFF: BackoffPolicy = { base: 1, cap: 20, jitter: 'full', min: 1 };
+const PROPAGATION_BACKOFF = fullJitter({ base: 1, cap: 20, min: 1 });
 
 /** Tries so far, from the time waited: 0 in the first second, then one more per doubling. */
 const triesAfter = (elapsedMs: number): number => Math.floor(Math.log2(1 + Math.max(0, elapsedMs) / 1000));
 
 /** The delay before a throttled handler looks again: up to 8 polls (at most 60 s), full jitter, so throttled tasks spread out. */
-export const throttledDelaySeconds = (pollSeconds: number): number => backoffSeconds(3, { base: Math.max(1, pollSeconds), cap: 60, jitter: 'full', min: 1 });
+export const throttledDelaySeconds = (pollSeconds: number): number => backoffSeconds(3, fullJitter({ base: Math.max(1, pollSeconds), cap: 60, min: 1 }));
 
 /** An answer to RequestSpotInstances that IAM or EC2 propagation explains: the new instance profile or security group not visible yet. */
 export function isPropagationError(err: unknown): boolean {
