@@ -31,11 +31,9 @@ import { ProgrammingError, StateConflictError, TransientError, describeError } f
 import { isRetryable, translateAwsError } from '../../shared/aws-errors.js';
 import { QUEUE_KINDS, type QueueKind } from '../../shared/queues.js';
 import { parseWith } from '../../shared/validation.js';
-import { backoffSeconds, type Random } from '../../shared/backoff.js';
+import { backoffSeconds, equalJitter, type Random } from '../../shared/backoff.js';
 import type { FleetDeps, HandlerContext } from './context.js';
 import type { Registry } from './registry.js';
-
-/** The service of a message on the events queue that names none (EventBridge's own messages). */
 
 /**
  * How long a failed message stays hidden before its next delivery: 1, 2, 4 ...
@@ -44,8 +42,10 @@ import type { Registry } from './registry.js';
  * never more than `cap` (dispatcher.retryBackoffMaxSeconds).
  */
 export function retryVisibilitySeconds(receiveCount: number, cap: number, random: Random = Math.random): number {
-  return backoffSeconds(Math.max(0, receiveCount - 1), { base: 1, cap, jitter: 'equal', min: 1 }, random);
+  return backoffSeconds(Math.max(0, receiveCount - 1), equalJitter({ base: 1, cap, min: 1 }), random);
 }
+
+/** The service of a message on the events queue that names none (EventBridge's own messages). */
 export const EVENT_SERVICE = 'ec2.event';
 
 export interface DispatcherStats {
@@ -109,9 +109,8 @@ export class Dispatcher {
         consumer.on('error', (err) => {
           if (!this.stopping) this.deps.log.warn({ queue: kind, err: describeError(err) }, 'queue error');
         });
-        // processing_error: already logged once by handle(); nothing more here.
-        consumer.on('processing_error', () => undefined);
-        consumer.on('timeout_error', (err) => this.deps.log.warn({ queue: kind, err: describeError(err) }, 'handler timed out'));
+        // No processing_error or timeout_error listener: sqs-consumer emits those only for a single-message
+        // handleMessage (and timeout_error only with handleMessageTimeout); a batch handler's failure is an 'error'.
         this.consumers.push({ kind, consumer });
       }
     }
@@ -352,9 +351,8 @@ export class Dispatcher {
       timer = setTimeout(() => resolve(false), timeoutMs);
     });
     const drained = (async () => {
+      // The last handlers and their DeleteMessageBatch (acknowledge) are tracked here: sqs-consumer deletes nothing.
       while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
-      // let sqs-consumer delete what the last handlers acknowledged
-      await new Promise((r) => setImmediate(r));
       await waitUntil(() => this.consumers.every(({ consumer }) => !consumer.status.isPolling), 2000);
       return true;
     })();
