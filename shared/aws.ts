@@ -8,7 +8,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { IAMClient } from '@aws-sdk/client-iam';
-import { retrying, type BackoffPolicy } from './backoff.js';
+import { awsCode } from './aws-errors.js';
+import { fullJitter, retrying } from './backoff.js';
 
 export interface ClientOptions {
   region: string;
@@ -70,22 +71,14 @@ export const EVENTUAL_NOT_FOUND: ReadonlySet<string> = new Set([
 /** How long after a create the fleet reads a NotFound for it as "not yet" (then as "gone"). */
 export const EVENTUAL_CONSISTENCY_WINDOW_MS = 5 * 60_000;
 
-/** The AWS error code of an SDK error (its name), undefined for anything else. */
-export function errorCodeOf(err: unknown): string | undefined {
-  if (!err || typeof err !== 'object') return undefined;
-  const e = err as { name?: unknown; $metadata?: unknown; $fault?: unknown };
-  if (e.$metadata === undefined && e.$fault === undefined) return undefined;
-  return typeof e.name === 'string' ? e.name : undefined;
-}
-
 /** Whether an error is a NotFound that eventual consistency may explain. */
 export function isEventualNotFound(err: unknown): boolean {
-  const code = errorCodeOf(err);
+  const code = awsCode(err);
   return code !== undefined && EVENTUAL_NOT_FOUND.has(code);
 }
 
 /** In-call retries of a NotFound right after a create: 5 tries, 0.5 s doubling to 4 s, full jitter (about 7 s at most in all). */
-export const NOT_FOUND_RETRY: BackoffPolicy = { base: 500, cap: 4000, jitter: 'full', min: 100 };
+export const NOT_FOUND_RETRY = fullJitter({ base: 500, cap: 4000, min: 100 });
 
 /**
  * Run an AWS call on something just created; while it answers an eventual

@@ -1,27 +1,52 @@
 /**
- * The one backoff rule of the fleet: exponential, capped, with jitter, for
- * AWS call retries inside a handler and for messages sent back with a delay.
+ * The one backoff module of the fleet: named strategies, as BullMQ's
+ * backoffs, for AWS call retries inside a handler, messages sent back with a
+ * delay, and local restarts. Every hand-written delay rule goes through here.
  *
- * try n (0-based) waits base * 2^n, at most `cap`, jittered:
- * - `full`: uniform in [min, that] (AWS's "full jitter": spreads a herd best);
- * - `equal`: uniform in [that / 2, that] (never less than half: for loops that
- *   must not hammer, such as teardown waiting for instances);
- * - `none`: exactly that (tests and documented fixed sequences).
- * See "Exponential backoff and jitter" (AWS Architecture Blog) and the EC2
- * API's "Retries and exponential backoff".
+ * - `fixed(delay)`: the same delay every try;
+ * - `exponential({ base, cap })`: try n (0-based) waits base * 2^n, at most cap;
+ * - `fullJitter(...)` / `equalJitter(...)`: exponential with jitter 1 / 0.5.
+ *
+ * `jitter` is the share of the delay drawn at random (BullMQ's `jitter`): the
+ * delay d becomes uniform in [d * (1 - jitter), d]. 1 is AWS's "full jitter"
+ * (spreads a herd best), 0.5 "equal jitter" (never less than half: for loops
+ * that must not hammer, such as teardown waiting for instances), 0 none (tests
+ * and documented fixed sequences). `min` applies after jitter, never above
+ * the cap. See "Exponential backoff and jitter" (AWS Architecture Blog) and
+ * the EC2 API's "Retries and exponential backoff".
  */
 
-export type Jitter = 'full' | 'equal' | 'none';
+interface Common {
+  /** Share of the delay drawn at random, 0 to 1 (default 0). */
+  jitter?: number;
+  /** Smallest delay, in the caller's unit (default 0); applied after jitter, never above the cap. */
+  min?: number;
+}
 
-export interface BackoffPolicy {
+export interface FixedBackoff extends Common {
+  strategy: 'fixed';
+  /** Delay of every try before jitter, in the caller's unit (seconds or milliseconds). */
+  delay: number;
+}
+
+export interface ExponentialBackoff extends Common {
+  strategy: 'exponential';
   /** Delay of try 0 before jitter, in the caller's unit (seconds or milliseconds). */
   base: number;
   /** Largest delay, same unit; a jittered delay never exceeds it. */
   cap: number;
-  jitter: Jitter;
-  /** Smallest delay, same unit (default 0); applied after jitter, never above cap. */
-  min?: number;
 }
+
+export type Backoff = FixedBackoff | ExponentialBackoff;
+
+/** The same delay every try. */
+export const fixed = (delay: number, o: Common = {}): FixedBackoff => ({ strategy: 'fixed', delay, ...o });
+/** base * 2^n, at most cap; no jitter unless asked. */
+export const exponential = (o: Omit<ExponentialBackoff, 'strategy'>): ExponentialBackoff => ({ strategy: 'exponential', ...o });
+/** Exponential, uniform in [0, base * 2^n] (AWS's full jitter). */
+export const fullJitter = (o: Omit<ExponentialBackoff, 'strategy' | 'jitter'>): ExponentialBackoff => exponential({ ...o, jitter: 1 });
+/** Exponential, uniform in [half, all] of base * 2^n (equal jitter). */
+export const equalJitter = (o: Omit<ExponentialBackoff, 'strategy' | 'jitter'>): ExponentialBackoff => exponential({ ...o, jitter: 0.5 });
 
 /** A source of numbers in [0, 1): Math.random, or seededRandom(seed) for tests. */
 export type Random = () => number;
@@ -38,18 +63,23 @@ export function seededRandom(seed: number): Random {
   };
 }
 
-/** The ceiling of try n before jitter: base * 2^n, at most cap. */
-export function backoffCeiling(tries: number, policy: BackoffPolicy): number {
+/** The largest delay a strategy can give: its cap, or a fixed delay. */
+const capOf = (b: Backoff): number => (b.strategy === 'fixed' ? b.delay : b.cap);
+
+/** The delay of try n before jitter: the fixed delay, or base * 2^n at most cap. */
+export function backoffCeiling(tries: number, b: Backoff): number {
+  if (b.strategy === 'fixed') return b.delay;
   const n = Math.min(Math.max(0, Math.floor(tries)), 52);
-  return Math.min(policy.cap, policy.base * 2 ** n);
+  return Math.min(b.cap, b.base * 2 ** n);
 }
 
-/** The delay before try n + 1 (after n failed tries), in the policy's unit. */
-export function backoffDelay(tries: number, policy: BackoffPolicy, random: Random = Math.random): number {
-  const ceiling = backoffCeiling(tries, policy);
+/** The delay before try n + 1 (after n failed tries), in the strategy's unit. */
+export function backoffDelay(tries: number, b: Backoff, random: Random = Math.random): number {
+  const ceiling = backoffCeiling(tries, b);
+  const jitter = Math.min(Math.max(b.jitter ?? 0, 0), 1);
   const r = Math.min(Math.max(random(), 0), 1);
-  const jittered = policy.jitter === 'full' ? ceiling * r : policy.jitter === 'equal' ? ceiling / 2 + (ceiling / 2) * r : ceiling;
-  return Math.min(policy.cap, Math.max(policy.min ?? 0, jittered));
+  const jittered = ceiling * (1 - jitter) + ceiling * jitter * r;
+  return Math.min(capOf(b), Math.max(b.min ?? 0, jittered));
 }
 
 /**
@@ -57,13 +87,13 @@ export function backoffDelay(tries: number, policy: BackoffPolicy, random: Rando
  * (integers, 0 to 900 / 43,200): rounded up, so a delay of a fraction of a
  * second is one second, and never above the cap.
  */
-export function backoffSeconds(tries: number, policy: BackoffPolicy, random: Random = Math.random): number {
-  return Math.min(Math.floor(policy.cap), Math.ceil(backoffDelay(tries, policy, random)));
+export function backoffSeconds(tries: number, b: Backoff, random: Random = Math.random): number {
+  return Math.min(Math.floor(capOf(b)), Math.ceil(backoffDelay(tries, b, random)));
 }
 
 export interface RetryOptions {
   /** Delays in milliseconds. */
-  policy: BackoffPolicy;
+  policy: Backoff;
   /** Tries in all (the first call included); at least 1. */
   attempts: number;
   /** Whether this error is worth another try; the last error is thrown as it is. */

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import YAML from 'yaml';
 import { ConfigError, type ValidationIssue } from './errors.js';
 import { artifactLocationRule, parseArtifactLocation, type ArtifactLocation } from './artifact-location.js';
-import { pathOf, ruleOf } from './validation.js';
+import { cidrSchema, DEFAULT_REGION, pathOf, regionSchema, ruleOf } from './validation.js';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 
@@ -56,7 +56,7 @@ export const ConfigSchema = z
       .regex(/^[A-Za-z0-9_-]{1,40}$/, '1 to 40 letters, digits, - or _')
       .default('spotbatch'),
     /** Region of the fleet's own queues and tables. */
-    region: z.string().min(1).default('us-east-1'),
+    region: z.string().min(1).default(DEFAULT_REGION),
     /**
      * The fleet's artifact store: where the CLI stages the files and scripts a spec names (and specs too large
      * for a queue message), addressed by sha256, and where dispatchers read them. "local:/absolute/folder"
@@ -72,7 +72,7 @@ export const ConfigSchema = z
         format: z.enum(['pretty', 'json']).optional(),
       })
       .strict()
-      .default({ level: 'info' }),
+      .prefault({}),
     dispatcher: z
       .object({
         /** Receive loops per queue; each handles up to batchSize messages at once. */
@@ -99,19 +99,7 @@ export const ConfigSchema = z
         queues: z.array(z.enum(['master', 'request', 'events'])).min(1).default(['master', 'request', 'events']),
       })
       .strict()
-      .default({
-        concurrency: 4,
-        batchSize: 1,
-        waitTimeSeconds: 20,
-        visibilityTimeoutSeconds: 60,
-        heartbeatSeconds: 20,
-        retryBackoffMaxSeconds: 300,
-        maxReceiveCount: 5,
-        shutdownTimeoutSeconds: 30,
-        healthPort: -1,
-        healthHost: '127.0.0.1',
-        queues: ['master', 'request', 'events'],
-      }),
+      .prefault({}),
     reconciler: z
       .object({
         enabled: z.boolean().default(true),
@@ -120,7 +108,7 @@ export const ConfigSchema = z
         leaseSeconds: int(2, 3600).default(45),
       })
       .strict()
-      .default({ enabled: true, intervalSeconds: 15, leaseSeconds: 45 }),
+      .prefault({}),
     lifecycle: z
       .object({
         /** How often polling loops (spot.check, step.check) look again. */
@@ -128,10 +116,7 @@ export const ConfigSchema = z
         /** SSH port of the instances (the simulator announces its own). */
         sshPort: int(1, 65_535).default(22),
         /** Default tcp/22 ingress of a job's security group: this dispatcher's public address /32. */
-        sshIngressCidr: z
-          .string()
-          .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'an IPv4 CIDR such as 203.0.113.7/32')
-          .optional(),
+        sshIngressCidr: cidrSchema.optional(),
         /** base64 of 32 bytes: encrypts each job's private keys at rest. */
         secretKey: z
           .string()
@@ -144,7 +129,7 @@ export const ConfigSchema = z
           .array(z.string().refine((k) => Buffer.from(k, 'base64').length === 32, 'base64 of exactly 32 bytes (an earlier SPOTBATCH_SECRET_KEY)'))
           .optional(),
         /** Regions a spec's "auto" means until placement chooses regions itself. */
-        regions: z.array(z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'a region such as us-east-1')).min(1).default(['us-east-1']),
+        regions: z.array(regionSchema).min(1).default([DEFAULT_REGION]),
         /** How long step.run waits for SSH on a running instance before giving the attempt up. */
         sshWaitSeconds: int(10, 3600).default(300),
         /** How long a pool that interrupted a task is avoided for the rest of that job. */
@@ -160,7 +145,7 @@ export const ConfigSchema = z
         teardownMaxDelaySeconds: int(1, 110).default(60),
       })
       .strict()
-      .default({ pollSeconds: 5, sshPort: 22, regions: ['us-east-1'], sshWaitSeconds: 300, cooldownSeconds: 1800, metadataPollSeconds: 5, checkpointGraceSeconds: 60, teardownMaxDelaySeconds: 60 }),
+      .prefault({}),
     /** The fleet's checkpoint stores by name; a job spec picks one by name (docs/checkpoint.md). */
     checkpoint: z
       .object({
@@ -169,7 +154,7 @@ export const ConfigSchema = z
         default: checkpointStoreName.default('default'),
       })
       .strict()
-      .default({ stores: {}, default: 'default' }),
+      .prefault({}),
     /** What a job role may be (docs/security.md, "What a submitter can and cannot grant"). */
     security: z
       .object({
@@ -188,7 +173,7 @@ export const ConfigSchema = z
         allowWildcardResourceWrites: z.boolean().default(false),
       })
       .strict()
-      .default({ allowActions: [], allowWildcardResourceWrites: false }),
+      .prefault({}),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -1,8 +1,12 @@
 /**
- * Typed errors. Every error says whether retrying can help: a handler that
- * throws a retryable error is redelivered by SQS (visibility timeout); one
- * that throws a permanent error goes to the dead-letter queue at once, with
- * its reason logged once.
+ * Typed errors. Every error class of the fleet derives from SpotbatchError,
+ * which has a `name`, a `cause` (logged by the dispatcher, never shown on the
+ * status page; for AWS errors a small record, never the SDK's own error, see
+ * shared/aws-errors.ts) and whether retrying can help: a handler that throws a
+ * retryable error is redelivered by SQS (visibility timeout); one that throws
+ * a permanent error goes to the dead-letter queue at once, with its reason
+ * logged once. The verdict for errors that are not ours (the AWS SDK's, a
+ * socket's) is `isRetryable` in shared/aws-errors.ts.
  */
 
 export interface ErrorOptions {
@@ -33,6 +37,33 @@ export class TransientError extends SpotbatchError {
   constructor(message: string, options: ErrorOptions = {}) {
     super(message, true, options);
     this.name = 'TransientError';
+  }
+}
+
+/**
+ * A bug in the fleet's own code (an illegal state transition, a broken
+ * invariant): the same message would hit it again, so it is permanent, and
+ * the dispatcher logs it at error level with its stack, once.
+ */
+export class ProgrammingError extends SpotbatchError {
+  constructor(message: string, options: ErrorOptions = {}) {
+    super(message, false, options);
+    this.name = 'ProgrammingError';
+  }
+}
+
+/** A move the entity's table of transitions (shared/states.ts) does not allow. */
+export class IllegalTransitionError extends ProgrammingError {
+  readonly entity: string;
+  readonly from: string;
+  readonly to: string;
+
+  constructor(entity: string, from: string, to: string) {
+    super(`${entity}: ${from} -> ${to} is not an allowed transition`);
+    this.name = 'IllegalTransitionError';
+    this.entity = entity;
+    this.from = from;
+    this.to = to;
   }
 }
 
@@ -103,20 +134,6 @@ export class StateConflictError extends SpotbatchError {
 export function isMarshallError(err: unknown): boolean {
   if (!(err instanceof Error) || err instanceof SpotbatchError || '$metadata' in err) return false;
   return /^(Unsupported type passed|Pass options\.|Pass a non-empty set|Only Number Set|Special numeric value|NumberValue should not|No value defined)/.test(err.message);
-}
-
-/** Whether an error (ours or the AWS SDK's) is worth retrying. Unknown errors are assumed transient; marshalling errors are not. */
-export function isRetryable(err: unknown): boolean {
-  if (err instanceof SpotbatchError) return err.retryable;
-  if (isMarshallError(err)) return false;
-  if (err && typeof err === 'object') {
-    const e = err as { $retryable?: unknown; $fault?: unknown; name?: unknown };
-    if (e.$retryable) return true;
-    if (e.$fault === 'client' && typeof e.name === 'string' && !/Throttl|RequestLimitExceeded|TooManyRequests/.test(e.name)) {
-      return false;
-    }
-  }
-  return true;
 }
 
 /** A one-line reason for logs and dead-letter attributes; never includes a stack. */

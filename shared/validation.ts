@@ -1,5 +1,26 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { ValidationError, type ValidationIssue } from './errors.js';
+
+/**
+ * The fleet's one IPv4 CIDR rule (job specs, configuration, security
+ * resources): zod's own `cidrv4` (octets 0 to 255, prefix 0 to 32, no
+ * leading zeros), with the rule in words.
+ */
+const CIDR_RULE = 'an IPv4 CIDR such as 203.0.113.7/32';
+export const cidrSchema = z.cidrv4({ error: CIDR_RULE });
+
+/**
+ * The fleet's one region rule: two letters, one or two words, a number
+ * (`us-east-1`, `us-gov-west-1`, `us-isob-east-1`, `ap-southeast-5`). Whether
+ * EC2 offers it is asked of EC2 (DescribeRegions), not guessed here.
+ */
+/** The region of the fleet's own calls, and of a spec that names none, unless configured. */
+export const DEFAULT_REGION = 'us-east-1';
+const REGION_RULE = 'a region such as us-east-1';
+const REGION_PATTERN = /^[a-z]{2}(-[a-z]+){1,2}-\d{1,2}$/;
+export const regionSchema = z.string().regex(REGION_PATTERN, REGION_RULE);
+/** An availability zone: its region and a letter (`us-east-1a`). */
+export const zoneSchema = z.string().regex(new RegExp(`${REGION_PATTERN.source.slice(0, -1)}[a-z]$`), 'an availability zone such as us-east-1a');
 
 type Issue = z.core.$ZodIssue;
 

@@ -2,7 +2,8 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import { isRetryable, PermanentError, TransientError } from '../../shared/errors.js';
+import { TransientError } from '../../shared/errors.js';
+import { awsCode, translateAwsError } from '../../shared/aws-errors.js';
 import { digestOf, hexOf } from '../model/artifact-digest.js';
 import { ArtifactMissingError, type ArtifactStore } from './types.js';
 import { readVerified, writeVerified } from './verify.js';
@@ -22,11 +23,10 @@ export function s3ArtifactStore(location: { bucket: string; prefix: string }, s3
     try {
       return await run();
     } catch (err) {
-      if (err instanceof PermanentError || err instanceof TransientError) throw err;
-      const name = (err as { name?: unknown } | null)?.name;
-      if (name === 'NoSuchKey' || name === 'NotFound') throw new ArtifactMissingError(digest, where);
-      const message = `artifact store ${where}: ${what} of ${digest}: ${typeof name === 'string' ? name : 'error'}`;
-      throw isRetryable(err) ? new TransientError(message, { cause: err }) : new PermanentError(message, { cause: err });
+      const code = awsCode(err);
+      if (code === 'NoSuchKey' || code === 'NotFound') throw new ArtifactMissingError(digest, where);
+      // The SDK's error is never attached (shared/aws-errors.ts): the cause is its code, status and request id.
+      throw translateAwsError(`artifact store ${where}: ${what} of ${digest}`, err);
     }
   }
 

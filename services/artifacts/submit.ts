@@ -5,7 +5,7 @@
  */
 import { PermanentError, ValidationError, type ValidationIssue } from '../../shared/errors.js';
 import { parseJobSpec, type JobSpec } from '../model/spec.js';
-import { eachLimit } from '../model/repo.js';
+import pMap from 'p-map';
 import type { SpecReference } from '../model/artifact-digest.js';
 import { readManifest } from './deliver.js';
 import { ArtifactMissingError, type ArtifactStore } from './types.js';
@@ -61,12 +61,12 @@ export async function checkSpecArtifacts(spec: JobSpec, store: ArtifactStore | u
     }
     if (!r.tree) continue;
     const manifest = await readManifest(store, r.digest, r.field);
-    await eachLimit(
+    await pMap(
       manifest.files.map((f, j) => ({ f, j })),
-      8,
       async ({ f, j }) => {
         if (!(await store.has(f.artifact))) issues.push(missing(`${r.field} (files[${j}] ${JSON.stringify(f.path)})`, f.artifact));
       },
+      { concurrency: 8 },
     );
   }
   if (issues.length) throw new ValidationError('job spec', issues.slice(0, 20));

@@ -5,6 +5,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { LOCAL_MODE_MASK } from '../ssh/sftp.js';
@@ -12,7 +13,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
-import { isRetryable, PermanentError, TransientError } from '../../shared/errors.js';
+import { TransientError } from '../../shared/errors.js';
+import { awsCode, translateAwsError } from '../../shared/aws-errors.js';
 import type { SshSession } from '../ssh/ssh.js';
 import { checkIdPart, checkKey, checkRemoteDir, VERSION, versionName, type CheckpointKey } from './keys.js';
 import { probeRemoteDir, replaceRemoteDir } from './remote.js';
@@ -32,6 +34,8 @@ import type { CheckpointStore, SavedCheckpoint, StoreDeps } from './types.js';
  */
 
 const PARALLEL = 4;
+/** S3's smallest multipart part (lib-storage's default part size): a file below it goes up in one PutObject. */
+const MIN_PART_BYTES = 5 * 1024 * 1024;
 
 const LatestSchema = z.object({
   version: z.string().regex(VERSION),
@@ -65,9 +69,8 @@ export function s3CheckpointStore(location: { bucket: string; prefix: string }, 
     try {
       return await run();
     } catch (err) {
-      const name = (err as { name?: unknown } | null)?.name;
-      const message = `S3 ${what} ${where(key)}: ${typeof name === 'string' ? name : 'error'}${err instanceof Error && err.message && err.message !== name ? ` (${err.message.split('\n', 1)[0]})` : ''}`;
-      throw isRetryable(err) ? new TransientError(message, { cause: err }) : new PermanentError(message, { cause: err });
+      // The SDK's error is never attached (shared/aws-errors.ts): the cause is its code, status and request id.
+      throw translateAwsError(`S3 ${what} ${where(key)}`, err);
     }
   }
 
@@ -77,7 +80,7 @@ export function s3CheckpointStore(location: { bucket: string; prefix: string }, 
       const text = (await res.Body?.transformToString('utf8')) ?? '';
       return JSON.parse(text) as unknown;
     } catch (err) {
-      if ((err as { name?: unknown } | null)?.name === 'NoSuchKey') return undefined;
+      if (awsCode(err) === 'NoSuchKey') return undefined;
       throw err;
     }
   }
@@ -143,19 +146,19 @@ export function s3CheckpointStore(location: { bucket: string; prefix: string }, 
         await inPool(tree.files, PARALLEL, async (file) => {
           const objectKey = `${vbase}/files/${file.path}`;
           const source = path.join(local, ...file.path.split('/'));
-          // A checksum given up front: S3 verifies it, and the SDK then sends the
-          // stream as is instead of aws-chunked (which emulators store verbatim).
-          const checksum = await sha256Base64(source);
+          // Through lib-storage's Upload: one PutObject up to a part, a multipart upload above it (no 5 GiB cap
+          // of a single PutObject; parts of at least 5 MiB, more when 10,000 parts would not hold the file).
+          // A single PutObject carries the file's SHA-256, which S3 verifies; a multipart upload cannot (S3 takes
+          // no whole-object SHA-256 there), so each part carries the checksum the SDK computes for it. Parts are
+          // buffers either way, never aws-chunked streams (which emulators store verbatim).
+          const single = file.size < MIN_PART_BYTES;
+          const checksum = single ? await sha256Base64(source) : undefined;
           await call('upload to', objectKey, () =>
-            s3.send(
-              new PutObjectCommand({
-                Bucket: bucket,
-                Key: objectKey,
-                Body: createReadStream(source),
-                ContentLength: file.size,
-                ChecksumSHA256: checksum,
-              }),
-            ),
+            new Upload({
+              client: s3,
+              params: { Bucket: bucket, Key: objectKey, Body: createReadStream(source), ContentLength: file.size, ...(checksum ? { ChecksumSHA256: checksum } : {}) },
+              queueSize: 2,
+            }).done(),
           );
         });
         const manifest: Manifest = { version, files: tree.files, dirs: tree.dirs };

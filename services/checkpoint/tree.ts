@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import pMap from 'p-map';
 
 /** What a local copy of a checkpoint folder holds: regular files and folders, paths relative and '/'-separated. */
 export interface Tree {
@@ -31,21 +32,25 @@ export async function walkTree(root: string): Promise<Tree> {
   return tree;
 }
 
-/** Run `work` over `items`, at most `limit` at a time; the first failure rejects (after the running ones settle). */
+/**
+ * Run `work` over `items`, at most `limit` at a time (p-map); after the first failure nothing new starts, and
+ * the call rejects with it once the running ones have settled (a caller then cleans up what they made, and
+ * removes the files they read, knowing nothing still uses them).
+ */
 export async function inPool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
   let failed: { err: unknown } | undefined;
-  const runner = async (): Promise<void> => {
-    while (!failed && next < items.length) {
-      const item = items[next++] as T;
+  await pMap(
+    items,
+    async (item) => {
+      if (failed) return;
       try {
         await work(item);
       } catch (err) {
         failed ??= { err };
       }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, runner));
+    },
+    { concurrency: limit },
+  );
   if (failed) throw failed.err;
 }
 

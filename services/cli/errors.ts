@@ -1,5 +1,5 @@
 /** Exit codes and how errors reach the terminal: a line that says what to fix, a stack only with --debug. */
-import { ConfigError, SpotbatchError, ValidationError } from '../../shared/errors.js';
+import { ConfigError, PermanentError, SpotbatchError, ValidationError, type ErrorOptions } from '../../shared/errors.js';
 import { NotFoundError } from '../remote/target.js';
 import { MissingPathError } from '../remote/transfer.js';
 import { NotFound } from '../views/index.js';
@@ -9,9 +9,9 @@ export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 
 /** Bad input from the command line: exit 2. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
+export class UsageError extends PermanentError {
+  constructor(message: string, options: ErrorOptions = {}) {
+    super(message, options);
     this.name = 'UsageError';
   }
 }
@@ -22,10 +22,9 @@ export class UsageError extends Error {
  * its options, so exit 2, and the message names the address and the option.
  */
 export class BindError extends UsageError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message);
+  constructor(message: string, options: ErrorOptions = {}) {
+    super(message, options);
     this.name = 'BindError';
-    if (options && 'cause' in options) this.cause = options.cause;
   }
 }
 

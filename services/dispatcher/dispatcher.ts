@@ -10,7 +10,9 @@
  * - handler throws a retryable error: not deleted, redelivered after a backoff
  *   (visibility), and SQS's redrive policy moves it to the dead-letter queue
  *   after maxReceiveCount deliveries;
- * - handler throws a permanent error: dead-letter queue at once;
+ * - handler throws a permanent error: dead-letter queue at once; a
+ *   programming error (an illegal state transition) is permanent too, and
+ *   logged at error level with its stack;
  * - a StateConflictError that escapes a handler means the message was stale
  *   or a duplicate: acknowledged as a no-op;
  * - what a batch acknowledges is deleted in one DeleteMessageBatch, sent
@@ -28,16 +30,15 @@ import { Consumer } from 'sqs-consumer';
 import { ChangeMessageVisibilityCommand, DeleteMessageBatchCommand, type Message } from '@aws-sdk/client-sqs';
 import { SERVICE_ATTRIBUTE, isPublic, sendToDeadLetter } from '../../shared/envelope.js';
 import { SIGNATURE_ATTRIBUTE, messageSigner, missingKeyError, type MessageSigner } from '../../shared/message-auth.js';
-import { StateConflictError, TransientError, describeError, isRetryable } from '../../shared/errors.js';
+import { ProgrammingError, StateConflictError, TransientError, describeError } from '../../shared/errors.js';
+import { isRetryable, translateAwsError } from '../../shared/aws-errors.js';
 import { QUEUE_KINDS, type QueueKind } from '../../shared/queues.js';
 import { parseWith } from '../../shared/validation.js';
-import { backoffSeconds, type Random } from '../../shared/backoff.js';
+import { backoffSeconds, equalJitter, type Random } from '../../shared/backoff.js';
 import { DrainAbortError, sleep } from '../../shared/abort.js';
 import type { FleetDeps, HandlerContext } from './context.js';
 import type { Registry } from './registry.js';
 import { signalledDeps } from './signal.js';
-
-/** The service of a message on the events queue that names none (EventBridge's own messages). */
 
 /**
  * How long a failed message stays hidden before its next delivery: 1, 2, 4 ...
@@ -46,8 +47,10 @@ import { signalledDeps } from './signal.js';
  * never more than `cap` (dispatcher.retryBackoffMaxSeconds).
  */
 export function retryVisibilitySeconds(receiveCount: number, cap: number, random: Random = Math.random): number {
-  return backoffSeconds(Math.max(0, receiveCount - 1), { base: 1, cap, jitter: 'equal', min: 1 }, random);
+  return backoffSeconds(Math.max(0, receiveCount - 1), equalJitter({ base: 1, cap, min: 1 }), random);
 }
+
+/** The service of a message on the events queue that names none (EventBridge's own messages). */
 export const EVENT_SERVICE = 'ec2.event';
 
 export interface DispatcherStats {
@@ -115,9 +118,8 @@ export class Dispatcher {
         consumer.on('error', (err) => {
           if (!this.stopping) this.deps.log.warn({ queue: kind, err: describeError(err) }, 'queue error');
         });
-        // processing_error: already logged once by handle(); nothing more here.
-        consumer.on('processing_error', () => undefined);
-        consumer.on('timeout_error', (err) => this.deps.log.warn({ queue: kind, err: describeError(err) }, 'handler timed out'));
+        // No processing_error or timeout_error listener: sqs-consumer emits those only for a single-message
+        // handleMessage (and timeout_error only with handleMessageTimeout); a batch handler's failure is an 'error'.
         this.consumers.push({ kind, consumer });
       }
     }
@@ -240,13 +242,17 @@ export class Dispatcher {
         log.info({ conflict: err.message }, 'stale or duplicate message: no-op');
         return message;
       }
+      if (err instanceof ProgrammingError) {
+        // A bug, not bad luck: the same message would hit it again. Loud, once, with where it happened.
+        log.error({ ...errorFields(err), stack: err.stack }, 'programming error in the handler: the message is dead-lettered, not retried');
+      }
       if (!isRetryable(err)) return this.deadLetter(kind, message, describeError(err), log, service, true);
       this.stats.retried++;
       const max = this.deps.config.dispatcher.maxReceiveCount;
       if (receiveCount >= max) {
-        log.error({ err: describeError(err), receiveCount }, 'handler failed on its last delivery: SQS moves the message to the dead-letter queue');
+        log.error({ ...errorFields(err), receiveCount }, 'handler failed on its last delivery: SQS moves the message to the dead-letter queue');
       } else {
-        log.warn({ err: describeError(err), receiveCount, maxReceiveCount: max }, 'handler failed: will be retried');
+        log.warn({ ...errorFields(err), receiveCount, maxReceiveCount: max }, 'handler failed: will be retried');
       }
       throw err;
     }
@@ -323,7 +329,7 @@ export class Dispatcher {
         { reason, messageId: message.MessageId ?? '(none)', err: describeError(err) },
         'could not copy the message to the dead-letter queue: left on its queue for redelivery',
       );
-      throw new TransientError(`dead-letter copy failed: ${describeError(err)}`, { cause: err });
+      throw new TransientError(`dead-letter copy failed: ${describeError(err)}`, { cause: translateAwsError('SendMessage', err) });
     }
     this.stats.deadLettered++;
     log.error({ reason }, 'message can never succeed: moved to the dead-letter queue');
@@ -371,9 +377,8 @@ export class Dispatcher {
       timer = setTimeout(() => resolve(false), timeoutMs);
     });
     const drained = (async () => {
+      // The last handlers and their DeleteMessageBatch (acknowledge) are tracked here: sqs-consumer deletes nothing.
       while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
-      // let sqs-consumer delete what the last handlers acknowledged
-      await new Promise((r) => setImmediate(r));
       await waitUntil(() => this.consumers.every(({ consumer }) => !consumer.status.isPolling), 2000);
       return true;
     })();
@@ -397,6 +402,12 @@ export class Dispatcher {
 
 /** How long stop() waits, after the drain's abort, for the stopped handlers to hand their messages back. */
 const ABORT_SETTLE_MS = 5_000;
+
+/** How an error reaches the log: its one-line reason and, when it has one, its cause's (never a raw SDK error: shared/aws-errors.ts). */
+function errorFields(err: unknown): { err: string; cause?: string } {
+  const cause = err instanceof Error ? err.cause : undefined;
+  return { err: describeError(err), ...(cause === undefined ? {} : { cause: describeError(cause) }) };
+}
 
 function receiveCountOf(message: Message | undefined): number {
   const n = Number(message?.Attributes?.ApproximateReceiveCount ?? 1);

@@ -7,7 +7,8 @@ import type { FleetCatalog } from '../catalog.js';
 import { cancelSpotRequest, terminateInstance } from '../ec2/cleanup.js';
 import { failTask } from './outcome.js';
 import { attemptCost, closeAttempts, currentAttempt, type Outcome } from '../model/model.js';
-import { allTasks, eachLimit, jobs, tasks, type JobRow, type TaskRow } from '../model/repo.js';
+import pMap from 'p-map';
+import { allTasks, jobs, tasks, type JobRow, type TaskRow } from '../model/repo.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 
@@ -107,7 +108,7 @@ export async function jobCancel(body: { jobId: string; reason?: string }, ctx: C
 export async function endOpenTasks(ctx: Ctx, jobId: string, to: 'failed' | 'cancelled', reason: string): Promise<number> {
   const open = (await allTasks(ctx, jobId)).filter((t) => !isTerminal(taskMachine, t.state));
   let ended = 0;
-  await eachLimit(open, 16, async (first) => {
+  await pMap(open, async (first) => {
     let t: TaskRow | undefined = first;
     for (let i = 0; i < 3 && t && !isTerminal(taskMachine, t.state); i++) {
       const now = ctx.clock.now();
@@ -122,7 +123,7 @@ export async function endOpenTasks(ctx: Ctx, jobId: string, to: 'failed' | 'canc
         t = await tasks(ctx).get({ jobId: t.jobId, taskId: t.taskId });
       }
     }
-  });
+  }, { concurrency: 16 });
   return ended;
 }
 

@@ -6,7 +6,8 @@ import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
 import type { JobSpec } from '../model/spec.js';
 import { checkSpecPolicy, taskId, taskInputs } from '../model/spec.js';
-import { eachLimit, jobs, tasks } from '../model/repo.js';
+import pMap from 'p-map';
+import { jobs, tasks } from '../model/repo.js';
 import { specDigest } from '../model/spec-digest.js';
 import { pinCheckpointStore } from '../model/checkpoint-location.js';
 import { configuredArtifactStore } from '../artifacts/index.js';
@@ -54,9 +55,8 @@ export async function jobSubmit(body: JobSpec | SpecReference, ctx: Ctx): Promis
     if (err.actual?.state !== 'submitted') return; // a duplicate of a job already under way
   }
   // Tasks: conditional creates, so a redelivery after a crash fills in what is missing.
-  await eachLimit(
+  await pMap(
     inputs.map((input, index) => ({ input, index })),
-    16,
     async ({ input, index }) => {
       try {
         await tasks(ctx).create(
@@ -67,6 +67,7 @@ export async function jobSubmit(body: JobSpec | SpecReference, ctx: Ctx): Promis
         if (!(err instanceof StateConflictError)) throw err;
       }
     },
+    { concurrency: 16 },
   );
   if (created) {
     await ctx.store.events.append(jobId, 'job.submitted', { data: { name: spec.name, tasks: inputs.length } });

@@ -14,7 +14,7 @@ import { loadConfig, type Config } from '../../shared/config.js';
 import { setup } from '../../shared/setup.js';
 import { ensureDefaultBoundary, fleetBuckets } from '../security/boundary.js';
 import { startSimulator, type FaultSettings, type Simulator } from '../simulator/index.js';
-import { backoffDelay } from '../../shared/backoff.js';
+import { backoffDelay, equalJitter } from '../../shared/backoff.js';
 import { startStatusServer, type StatusServer } from '../status/server.js';
 import { startEmulators, type Emulators } from './emulators.js';
 
@@ -195,7 +195,7 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
       if (stopping) return;
       child.restarts++;
       // Restart at once after a long run; back off when it keeps dying.
-      const delay = Date.now() - child.startedAt > 10_000 ? 200 : Math.round(backoffDelay(child.restarts, { base: 500, cap: 10_000, jitter: 'equal' }));
+      const delay = Date.now() - child.startedAt > 10_000 ? 200 : Math.round(backoffDelay(child.restarts, equalJitter({ base: 500, cap: 10_000 })));
       o.log.warn({ dispatcher: child.index, pid: proc.pid, code, signal, restartInMs: delay }, 'dispatcher exited: restarting it');
       setTimeout(() => {
         if (!stopping) spawnChild(child);

@@ -29,15 +29,3 @@ export async function allTasks(ctx: Ctx, jobId: string): Promise<TaskRow[]> {
   for await (const t of tasks(ctx).listPartition({ jobId })) out.push(t);
   return out;
 }
-
-/** Run `fn` over `items` with at most `limit` at a time. */
-export async function eachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}

@@ -4,7 +4,7 @@
  * (`npm run docs:gen`) and docs/job-spec.md explains it.
  */
 import { z } from 'zod';
-import { parseWith } from '../../shared/validation.js';
+import { cidrSchema, DEFAULT_REGION, parseWith, regionSchema, zoneSchema } from '../../shared/validation.js';
 import { ownRecord } from '../../shared/records.js';
 import { ArtifactRefSchema, FileModeSchema } from './artifact-digest.js';
 import { CheckpointSpecSchema, checkpointPathUser } from './checkpoint-spec.js';
@@ -53,14 +53,11 @@ const remotePath = z
   .max(1024)
   .refine((p) => !p.split('/').includes('..'), 'must not contain ".."');
 
-const cidr = z
-  .string()
-  .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d|[12]\d|3[0-2])$/, 'an IPv4 CIDR such as 203.0.113.7/32')
-  .refine((c) => c.split('/')[0]!.split('.').every((o) => Number(o) <= 255), 'octets must be 0 to 255');
+const cidr = cidrSchema;
 
 const instanceType = z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an instance type such as m5.large');
-const region = z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'a region such as us-east-1');
-const zone = z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$/, 'an availability zone such as us-east-1a');
+const region = regionSchema;
+const zone = zoneSchema;
 const image = z.union([z.string().regex(/^ami-[0-9a-f]{8,17}$/, 'an AMI id (ami-...)'), z.enum(['al2023'])]);
 
 export const StepSchema = z
@@ -147,7 +144,7 @@ export const JobSpecSchema = z
     instances: z
       .object({
         types: z.array(instanceType).min(1).max(20),
-        regions: z.union([z.array(region).min(1).max(10), z.literal('auto')]).default(['us-east-1']),
+        regions: z.union([z.array(region).min(1).max(10), z.literal('auto')]).default([DEFAULT_REGION]),
         zones: z.union([z.array(zone).min(1).max(30), z.literal('auto')]).default('auto'),
         image: image.default('al2023'),
         user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a login user name').default('ec2-user'),
@@ -173,7 +170,7 @@ export const JobSpecSchema = z
         maxInterruptions: z.number().int().min(0).max(100).default(5),
       })
       .strict()
-      .default({ maxAttempts: 3, retryExitCodes: [], failExitCodes: [], maxInterruptions: 5 }),
+      .prefault({}),
     timeouts: z
       .object({
         step: duration.default(3600),
@@ -181,7 +178,7 @@ export const JobSpecSchema = z
         heartbeat: duration.default(120),
       })
       .strict()
-      .default({ step: 3600, heartbeat: 120 }),
+      .prefault({}),
     budgetUsd: z.number().positive().max(1_000_000).optional(),
     /** Statements added to the job role's inline policy, after spotbatch's default (its own log group). */
     policyStatements: z.array(PolicyStatementSchema).max(50).optional(),

@@ -8,7 +8,7 @@ import { CreatePolicyCommand, GetPolicyCommand, paginateListPolicies, type IAMCl
 import type { Config } from '../../shared/config.js';
 import { ConfigError, PermanentError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { awsCode, call, callOr, classify } from '../../shared/aws-errors.js';
+import { awsCode, call, callOr, translateAwsError } from '../../shared/aws-errors.js';
 
 /** The setting, as errors name it. */
 export const BOUNDARY_SETTING = 'security.permissionsBoundary (SPOTBATCH_PERMISSIONS_BOUNDARY)';
@@ -99,7 +99,7 @@ export async function ensureDefaultBoundary(iam: IAMClient, prefix: string, deny
     return { arn: out.Policy.Arn, created: true };
   } catch (err) {
     // Another setup made it meanwhile.
-    if (awsCode(err) !== 'EntityAlreadyExists') throw classify('CreatePolicy', err);
+    if (awsCode(err) !== 'EntityAlreadyExists') throw translateAwsError('CreatePolicy', err);
     const arn = await findDefault(iam, name);
     if (!arn) throw new PermanentError(`CreatePolicy: ${name} exists but not under ${BOUNDARY_PATH}; set ${BOUNDARY_SETTING} to its ARN`);
     return { arn, created: false };

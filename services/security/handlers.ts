@@ -1,5 +1,5 @@
 /** security.create and security.teardown: the job's own key pairs, security groups, IAM role and profile. */
-import { backoffSeconds, type Random } from '../../shared/backoff.js';
+import { backoffSeconds, equalJitter, type Random } from '../../shared/backoff.js';
 import { PermanentError, StateConflictError, TransientError } from '../../shared/errors.js';
 import { isTerminal, jobMachine, type JobState } from '../../shared/states.js';
 import type { HandlerContext } from '../dispatcher/context.js';
@@ -104,7 +104,7 @@ async function secure(body: { jobId: string }, ctx: Ctx): Promise<void> {
  * configuration keeps within SQS's 900 s and below the reconciler's redrive).
  */
 export function teardownDelaySeconds(tries: number, lifecycle: { pollSeconds: number; teardownMaxDelaySeconds: number }, random: Random = Math.random): number {
-  return backoffSeconds(tries, { base: lifecycle.pollSeconds, cap: lifecycle.teardownMaxDelaySeconds, jitter: 'equal', min: 1 }, random);
+  return backoffSeconds(tries, equalJitter({ base: lifecycle.pollSeconds, cap: lifecycle.teardownMaxDelaySeconds, min: 1 }), random);
 }
 
 /**

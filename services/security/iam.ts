@@ -20,7 +20,8 @@ import {
 import type { IAMClient, InstanceProfile, Tag } from '@aws-sdk/client-iam';
 import { PermanentError, TransientError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { awsCode, call, callOr, classify } from '../../shared/aws-errors.js';
+import { awsCode, call, callOr, translateAwsError } from '../../shared/aws-errors.js';
+import { fixed, retrying } from '../../shared/backoff.js';
 import { BOUNDARY_SETTING } from './boundary.js';
 import { JOB_TAG, POLICY_NAME } from './names.js';
 import { trustPolicy } from '../model/policy.js';
@@ -34,8 +35,6 @@ export interface RoleRequest {
   permissionsBoundary: string;
   profileWait: { attempts: number; delayMs: number };
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function checkOwner(kind: string, name: string, tags: Tag[] | undefined, jobId: string): void {
   const owner = tags?.find((t) => t.Key === JOB_TAG)?.Value;
@@ -57,9 +56,9 @@ async function ensureRole(iam: IAMClient, req: RoleRequest, log?: Logger): Promi
   } catch (err) {
     const code = awsCode(err);
     if (code === 'NoSuchEntity') {
-      throw new PermanentError(`security: the permissions boundary ${req.permissionsBoundary} (${BOUNDARY_SETTING}) does not exist`, { cause: classify('CreateRole', err) });
+      throw new PermanentError(`security: the permissions boundary ${req.permissionsBoundary} (${BOUNDARY_SETTING}) does not exist`, { cause: translateAwsError('CreateRole', err) });
     }
-    if (code !== 'EntityAlreadyExists') throw classify('CreateRole', err);
+    if (code !== 'EntityAlreadyExists') throw translateAwsError('CreateRole', err);
     const got = await call('GetRole', () => iam.send(new GetRoleCommand({ RoleName: req.name })));
     checkOwner('role', req.name, got.Role?.Tags, req.jobId);
     // A role made before the fleet had (this) boundary gets it now: never a job role without one.
@@ -85,7 +84,7 @@ async function ensureProfile(iam: IAMClient, req: RoleRequest, log?: Logger): Pr
     profile = (await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: req.name, Tags: req.tags }))).InstanceProfile;
     log?.info({ instanceProfileName: req.name }, 'instance profile created');
   } catch (err) {
-    if (awsCode(err) !== 'EntityAlreadyExists') throw classify('CreateInstanceProfile', err);
+    if (awsCode(err) !== 'EntityAlreadyExists') throw translateAwsError('CreateInstanceProfile', err);
     profile = await getProfile(iam, req.name);
     if (!profile) throw new TransientError(`CreateInstanceProfile: ${req.name} exists but cannot be read yet`);
     checkOwner('instance profile', req.name, profile.Tags, req.jobId);
@@ -98,7 +97,7 @@ async function ensureProfile(iam: IAMClient, req: RoleRequest, log?: Logger): Pr
       await iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: req.name, RoleName: req.name }));
     } catch (err) {
       // LimitExceeded: the profile already holds a role, ours when another run added it meanwhile.
-      if (awsCode(err) !== 'LimitExceeded' || !holds(await getProfile(iam, req.name), req.name)) throw classify('AddRoleToInstanceProfile', err);
+      if (awsCode(err) !== 'LimitExceeded' || !holds(await getProfile(iam, req.name), req.name)) throw translateAwsError('AddRoleToInstanceProfile', err);
     }
   }
   return profile;
@@ -106,11 +105,13 @@ async function ensureProfile(iam: IAMClient, req: RoleRequest, log?: Logger): Pr
 
 /** Poll GetInstanceProfile until it shows the role (bounded), else TransientError. */
 async function waitUsable(iam: IAMClient, req: RoleRequest): Promise<void> {
-  for (let i = 0; i < Math.max(1, req.profileWait.attempts); i++) {
-    if (i > 0) await sleep(req.profileWait.delayMs);
-    if (holds(await getProfile(iam, req.name), req.name)) return;
-  }
-  throw new TransientError(`GetInstanceProfile: ${req.name} does not show role ${req.name} yet`);
+  const notYet = new TransientError(`GetInstanceProfile: ${req.name} does not show role ${req.name} yet`);
+  await retrying(
+    async () => {
+      if (!holds(await getProfile(iam, req.name), req.name)) throw notYet;
+    },
+    { policy: fixed(req.profileWait.delayMs), attempts: req.profileWait.attempts, retryable: (err) => err === notYet },
+  );
 }
 
 /** Role, inline policy and instance profile, ready for RunInstances; the profile's ARN. */
@@ -145,7 +146,7 @@ async function deleteRole(iam: IAMClient, name: string): Promise<boolean | 'conf
     const code = awsCode(err);
     if (code === 'NoSuchEntity') return false;
     if (code === 'DeleteConflict') return 'conflict';
-    throw classify('DeleteRole', err);
+    throw translateAwsError('DeleteRole', err);
   }
 }
 

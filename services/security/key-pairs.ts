@@ -12,7 +12,7 @@ import type { Logger } from '../../shared/logger.js';
 import { isEncryptedSecret } from '../../shared/secrets.js';
 import type { SecretBox } from '../../shared/secrets.js';
 import { privateKeyContext } from '../model/secrets.js';
-import { awsCode, call, callOr, classify } from '../../shared/aws-errors.js';
+import { awsCode, call, callOr, translateAwsError } from '../../shared/aws-errors.js';
 import { JOB_TAG } from './names.js';
 import type { CreatedKeyPair, RegionSecurity } from '../model/security-types.js';
 
@@ -74,7 +74,7 @@ export async function ensureKeyPair(ec2: EC2Client, secrets: SecretBox, req: Key
     if (awsCode(err) === 'InvalidKeyPair.Duplicate') {
       throw new TransientError(`CreateKeyPair: ${keyName} in ${region} appeared meanwhile (another run); try again`);
     }
-    throw classify('CreateKeyPair', err);
+    throw translateAwsError('CreateKeyPair', err);
   }
   if (!created.KeyMaterial || !created.KeyPairId) throw new TransientError(`CreateKeyPair: answer for ${keyName} in ${region} lacks the key`);
   const result: CreatedKeyPair = { region, keyName, keyPairId: created.KeyPairId, privateKey: secrets.encrypt(created.KeyMaterial, privateKeyContext(req.jobId, region)) };

@@ -1,6 +1,7 @@
 /** Names and tags of a job's security resources, and the checks on what the caller gives. */
 import { PermanentError } from '../../shared/errors.js';
 import { MAX_JOB_ID_LENGTH } from '../model/spec.js';
+import { cidrSchema, regionSchema } from '../../shared/validation.js';
 
 export const JOB_TAG = 'spotbatch:job';
 /** The one inline policy spotbatch puts on a job's role. */
@@ -38,12 +39,9 @@ export function jobTags(jobId: string, user: Record<string, string> = {}): { Key
   return [...out].map(([Key, Value]) => ({ Key, Value }));
 }
 
-const IPV4_CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
-
-/** An IPv4 CIDR, as given (no widening): PermanentError otherwise. */
+/** An IPv4 CIDR (the fleet's one rule, shared/validation.ts), as given (no widening): PermanentError otherwise. */
 export function checkCidr(cidr: string): string {
-  const m = typeof cidr === 'string' ? IPV4_CIDR.exec(cidr) : null;
-  if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 32) {
+  if (!cidrSchema.safeParse(cidr).success) {
     throw new PermanentError(`security: ingress CIDR '${String(cidr).slice(0, 64)}' is not an IPv4 CIDR block (a.b.c.d/n)`);
   }
   return cidr;
@@ -53,7 +51,7 @@ export function checkRegions(regions: string[]): string[] {
   const out = [...new Set(regions)];
   if (out.length === 0) throw new PermanentError('security: at least one region is needed');
   for (const r of out) {
-    if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(r)) throw new PermanentError(`security: '${r.slice(0, 64)}' is not a region name`);
+    if (!regionSchema.safeParse(r).success) throw new PermanentError(`security: '${r.slice(0, 64)}' is not a region name`);
   }
   return out;
 }

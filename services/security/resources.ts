@@ -6,7 +6,8 @@
  * Everything invalid in the input is refused before the first AWS call.
  */
 import type { CloudClients } from '../../shared/aws.js';
-import { isRetryable, PermanentError } from '../../shared/errors.js';
+import { PermanentError } from '../../shared/errors.js';
+import { isRetryable } from '../../shared/aws-errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { SecretBox } from '../../shared/secrets.js';
 import { BOUNDARY_SETTING } from './boundary.js';

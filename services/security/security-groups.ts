@@ -14,7 +14,7 @@ import type { EC2Client, IpPermission, SecurityGroup } from '@aws-sdk/client-ec2
 import { untilVisible } from '../../shared/aws.js';
 import { PermanentError, TransientError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { awsCode, call, callOr, classify } from '../../shared/aws-errors.js';
+import { awsCode, call, callOr, translateAwsError } from '../../shared/aws-errors.js';
 import { JOB_TAG } from './names.js';
 
 export interface GroupRequest {
@@ -72,7 +72,7 @@ async function create(ec2: EC2Client, req: GroupRequest): Promise<SecurityGroup>
     if (!out.GroupId) throw new TransientError(`CreateSecurityGroup: answer for ${req.groupName} in ${req.region} lacks the group id`);
     return { GroupId: out.GroupId, GroupName: req.groupName, IpPermissions: [], Tags: req.tags };
   } catch (err) {
-    if (awsCode(err) !== 'InvalidGroup.Duplicate') throw classify('CreateSecurityGroup', err);
+    if (awsCode(err) !== 'InvalidGroup.Duplicate') throw translateAwsError('CreateSecurityGroup', err);
     const found = await findByName(ec2, req.groupName);
     if (!found) throw new TransientError(`CreateSecurityGroup: ${req.groupName} in ${req.region} is a duplicate but cannot be found yet`);
     return found;
@@ -135,7 +135,7 @@ export async function deleteSecurityGroups(ec2: EC2Client, region: string, jobId
       if (code === 'DependencyViolation') {
         throw new TransientError(`DeleteSecurityGroup: ${g.GroupId} in ${region} is still in use (DependencyViolation); retry once the job's instances are gone`);
       }
-      throw classify('DeleteSecurityGroup', err);
+      throw translateAwsError('DeleteSecurityGroup', err);
     }
     log?.info({ region, groupId: g.GroupId, groupName: g.GroupName }, 'security group deleted');
     deleted.push(`security-group:${region}:${g.GroupId}`);

@@ -1,7 +1,8 @@
 /** spot.request and spot.check: place a task's attempt in a pool and follow its spot request. */
 import { CreateTagsCommand, DescribeInstancesCommand, DescribeSpotInstanceRequestsCommand } from '@aws-sdk/client-ec2';
-import { EVENTUAL_CONSISTENCY_WINDOW_MS, errorCodeOf, isEventualNotFound, untilVisible } from '../../shared/aws.js';
-import { backoffSeconds, type BackoffPolicy } from '../../shared/backoff.js';
+import { EVENTUAL_CONSISTENCY_WINDOW_MS, isEventualNotFound, untilVisible } from '../../shared/aws.js';
+import { awsCode, isThrottled } from '../../shared/aws-errors.js';
+import { backoffSeconds, fullJitter } from '../../shared/backoff.js';
 import { PermanentError, StateConflictError } from '../../shared/errors.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
@@ -49,23 +50,17 @@ export const MAX_REPLACEMENTS = 10;
 export const PROPAGATION_WINDOW_MS = 2 * 60_000;
 
 /** Re-sends while something propagates: 1 s doubling to 20 s, full jitter (at least 1 s). */
-const PROPAGATION_BACKOFF: BackoffPolicy = { base: 1, cap: 20, jitter: 'full', min: 1 };
+const PROPAGATION_BACKOFF = fullJitter({ base: 1, cap: 20, min: 1 });
 
 /** Tries so far, from the time waited: 0 in the first second, then one more per doubling. */
 const triesAfter = (elapsedMs: number): number => Math.floor(Math.log2(1 + Math.max(0, elapsedMs) / 1000));
 
-/** EC2 throttled the call past the SDK's own retries. */
-export function isThrottled(err: unknown): boolean {
-  const code = errorCodeOf(err);
-  return code !== undefined && /RequestLimitExceeded|Throttl/.test(code);
-}
-
 /** The delay before a throttled handler looks again: up to 8 polls (at most 60 s), full jitter, so throttled tasks spread out. */
-export const throttledDelaySeconds = (pollSeconds: number): number => backoffSeconds(3, { base: Math.max(1, pollSeconds), cap: 60, jitter: 'full', min: 1 });
+export const throttledDelaySeconds = (pollSeconds: number): number => backoffSeconds(3, fullJitter({ base: Math.max(1, pollSeconds), cap: 60, min: 1 }));
 
 /** An answer to RequestSpotInstances that IAM or EC2 propagation explains: the new instance profile or security group not visible yet. */
 export function isPropagationError(err: unknown): boolean {
-  const code = errorCodeOf(err);
+  const code = awsCode(err);
   if (code === 'InvalidGroup.NotFound') return true;
   return code === 'InvalidParameterValue' && /iamInstanceProfile|Invalid IAM Instance Profile/i.test((err as Error).message ?? '');
 }
@@ -110,7 +105,7 @@ export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
       if (isPropagationError(err)) {
         // The job's new instance profile (or group) has not reached EC2 yet: ask again later, for a bounded while.
         const since = Date.now() - (job.security.createdAt ?? job.submittedAt);
-        const message = `RequestSpotInstances: ${errorCodeOf(err)}: ${(err as Error).message}`;
+        const message = `RequestSpotInstances: ${awsCode(err)}: ${(err as Error).message}`;
         if (since < PROPAGATION_WINDOW_MS) {
           const delaySeconds = backoffSeconds(triesAfter(since), PROPAGATION_BACKOFF);
           ctx.log.info({ attempt: n, delaySeconds, reason: message }, 'job security not visible to EC2 yet (propagation): asking again later');
@@ -177,7 +172,7 @@ async function checkRequest(body: TaskBody, ctx: Ctx): Promise<void> {
     const age = now - (attempt.fulfilledAt ?? attempt.requestedAt);
     if (!isEventualNotFound(err) || age > EVENTUAL_CONSISTENCY_WINDOW_MS) return false;
     const delaySeconds = Math.max(poll, backoffSeconds(triesAfter(age), PROPAGATION_BACKOFF));
-    ctx.log.info({ attempt: attempt.n, delaySeconds, code: errorCodeOf(err) }, `${what} not visible yet (EC2 eventual consistency): looking again later`);
+    ctx.log.info({ attempt: attempt.n, delaySeconds, code: awsCode(err) }, `${what} not visible yet (EC2 eventual consistency): looking again later`);
     await tasks(ctx).keepAlive(task);
     await ctx.bus.send('spot.check', body, { delaySeconds });
     return true;

@@ -4,9 +4,14 @@
  * does not decode to the expected shape is a 400, never a store query.
  */
 import type { z } from 'zod';
+import { PermanentError } from '../../shared/errors.js';
 
-export class BadRequest extends Error {
-  override readonly name = 'BadRequest';
+/** A query the read model cannot answer as asked (a bad cursor or state): the client's to fix. */
+export class BadRequest extends PermanentError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BadRequest';
+  }
 }
 
 export function encodeCursor(value: Record<string, string>): string {

@@ -12,6 +12,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import pMap from 'p-map';
 import { z } from 'zod';
 import type { Clock } from '../../shared/clock.js';
+import { PermanentError } from '../../shared/errors.js';
 import { JOB_STATES, type JobState } from '../../shared/states.js';
 import { Store, tableNames } from '../../shared/store/index.js';
 import { jobs, tasks, type JobRow } from '../model/repo.js';
@@ -44,8 +45,12 @@ const taskCursor = z.object({ t: z.string().min(1).max(128) }).strict();
 const eventCursor = z.object({ s: z.string().min(1).max(256) }).strict();
 const jobCursor = z.object({ s: z.string().regex(/^\d{1,16}$/), j: z.string().min(1).max(128) }).strict();
 
-export class NotFound extends Error {
-  override readonly name = 'NotFound';
+/** No such job (or task): an answer, not a failure to retry. */
+export class NotFound extends PermanentError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotFound';
+  }
 }
 
 export class JobViews {

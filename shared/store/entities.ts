@@ -14,7 +14,7 @@ import {
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import type { z } from 'zod';
-import { StateConflictError } from '../errors.js';
+import { IllegalTransitionError, StateConflictError } from '../errors.js';
 import { conditionFailureItem, isConditionFailed, storable, storeError } from './marshal.js';
 import { parseRow } from './rows.js';
 import type { Clock } from '../clock.js';
@@ -149,7 +149,7 @@ export class EntityStore<S extends string, K extends Record<string, string>, A e
     const from: readonly S[] = typeof opts.from === 'string' ? [opts.from] : opts.from;
     for (const f of from) {
       if (!canMove(this.machine, f, opts.to)) {
-        throw new Error(`${this.machine.entity}: ${f} -> ${opts.to} is not an allowed transition`);
+        throw new IllegalTransitionError(this.machine.entity, f, opts.to);
       }
     }
     const now = this.clock.now();

@@ -222,6 +222,38 @@ describe('checkpoint/store', function () {
           }
         });
 
+        it('uploads a file larger than a part as a multipart upload (lib-storage) and restores it byte-for-byte', async function () {
+          this.timeout(120_000);
+          const key = { jobId: 'job-big', taskId: '0001' };
+          // 11 MiB and a bit: three parts of S3's smallest size; the small files of the tree go up in one PutObject each.
+          const big = await tree('big', async (root) => {
+            const bytes = Buffer.alloc(11 * 1024 * 1024 + 123);
+            for (let i = 0; i < bytes.length; i += 4096) bytes.writeUInt32BE(i, i);
+            await writeFile(path.join(root, 'state', 'big.bin'), bytes);
+          });
+          const seen: string[] = [];
+          const watched = new S3Client(s3Options);
+          watched.middlewareStack.add(
+            (next, context) => async (args) => {
+              seen.push(context.commandName ?? '');
+              return next(args);
+            },
+            { step: 'initialize', name: 'seeCommands' },
+          );
+          try {
+            await place(sa, 'ckpt-big', big.root);
+            const saved = await checkpointStore(kind.location(), { s3: watched, tmpDir: work }).save(sa, 'ckpt-big', key);
+            expect(saved?.bytes).to.be.greaterThan(11 * 1024 * 1024);
+            expect(seen.filter((c) => c === 'CreateMultipartUploadCommand')).to.have.length(1);
+            expect(seen.filter((c) => c === 'UploadPartCommand')).to.have.length(3);
+            expect(seen).to.include('CompleteMultipartUploadCommand');
+            expect(await store.restore(sb, 'big/ckpt', key)).to.equal(true);
+            expect(await fetch(sb, 'big/ckpt')).to.deep.equal(big.snap);
+          } finally {
+            watched.destroy();
+          }
+        });
+
         it('a save aborted before latest.json leaves the previous checkpoint restorable; the next save clears the debris', async function () {
           const key = { jobId: 'job-a', taskId: '0005' };
           const good = await tree('good');

@@ -30,7 +30,7 @@ const cases: Array<[string, unknown, string]> = [
   ['zone outside the regions', { ...good, instances: { types: ['m5.large'], regions: ['us-east-1'], zones: ['eu-west-1a'] } }, 'instances.zones[0]: zone eu-west-1a is not in one of the regions'],
   ['negative max price', { ...good, instances: { types: ['m5.large'], maxPrice: -1 } }, 'instances.maxPrice: must be > 0'],
   ['bad AMI', { ...good, instances: { types: ['m5.large'], image: 'ubuntu' } }, 'instances.image'],
-  ['bad CIDR', { ...good, ssh: { ingressCidr: '10.0.0.300/32' } }, 'ssh.ingressCidr: octets must be 0 to 255'],
+  ['bad CIDR', { ...good, ssh: { ingressCidr: '10.0.0.300/32' } }, 'ssh.ingressCidr: must be an IPv4 CIDR such as 203.0.113.7/32'],
   ['retry code also a fail code', { ...good, retry: { retryExitCodes: [3], failExitCodes: [3] } }, 'retry.failExitCodes: exit codes 3 also listed in retryExitCodes'],
   ['max attempts 0', { ...good, retry: { maxAttempts: 0 } }, 'retry.maxAttempts: must be >= 1'],
   ['bad duration', { ...good, timeouts: { step: '10 minutes' } }, 'timeouts.step: must be a duration'],

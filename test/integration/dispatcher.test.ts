@@ -145,6 +145,49 @@ describe('dispatcher (local-aws-sqs + dynalite)', function () {
     expect(attempts).to.deep.equal([1, 2, 3].slice(0, fleet.config.dispatcher.maxReceiveCount));
   });
 
+  it('handles an illegal state transition once: a programming error, logged at error level with its stack, dead-lettered, never redelivered', async () => {
+    let calls = 0;
+    const fleet = await testFleet(emu, catalog, {
+      'test.advance': async (body, ctx) => {
+        calls++;
+        // submitted -> succeeded is not in the job's table of transitions (shared/states.ts)
+        await ctx.store.jobs.transition({ jobId: body.jobId }, { from: 'submitted', to: 'succeeded' });
+      },
+    });
+    closers.push(fleet.close);
+    const lines: Array<Record<string, unknown>> = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
+        done();
+      },
+    });
+    const log = createLogger({ format: 'json', level: 'info', destination });
+    const dispatcher = new Dispatcher({ ...fleet.deps, log } as FleetDeps, fleet.registry);
+    closers.push(async () => {
+      await dispatcher.stop();
+    });
+    await fleet.deps.store.jobs.create({ jobId: 'bug-1' }, { name: 'bug' });
+    dispatcher.start();
+    await fleet.deps.bus.send('test.advance', { jobId: 'bug-1' });
+    const dead = await eventually('the message dead-lettered', async () => {
+      const got = await fleet.drainDlq('master');
+      return got.length ? got : undefined;
+    });
+    expect(dead).to.have.length(1);
+    expect(dead[0]!.MessageAttributes?.deadLetterReason?.StringValue).to.include('IllegalTransitionError');
+    // Once: not retried maxReceiveCount times.
+    await eventually('nothing left on the queue', async () => {
+      const d = await fleet.queueDepth('master');
+      return d.visible + d.inFlight === 0;
+    });
+    expect(calls).to.equal(1);
+    const loud = lines.find((l) => l.level === 50 && typeof l.stack === 'string');
+    expect(loud, JSON.stringify(lines)).to.not.equal(undefined);
+    expect(String(loud!.stack)).to.include('IllegalTransitionError');
+    expect((await fleet.deps.store.jobs.get({ jobId: 'bug-1' }))?.state).to.equal('submitted');
+  });
+
   it('sends an invalid body and an unknown service to the dead-letter queue after one receive', async () => {
     let calls = 0;
     const fleet = await testFleet(emu, catalog, {

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import type { Emulators } from '../../services/local/emulators.js';
 import { parseJobSpec } from '../../services/model/spec.js';
-import { isRetryable, PermanentError } from '../../shared/errors.js';
+import { PermanentError } from '../../shared/errors.js';
+import { isRetryable } from '../../shared/aws-errors.js';
 import { ensureTables, Store } from '../../shared/store/index.js';
 import { clientsFor, testEmulators, uniquePrefix } from '../helpers/fleet.js';
 

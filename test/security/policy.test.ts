@@ -1,14 +1,8 @@
 import { expect } from 'chai';
-import { PermanentError, TransientError } from '../../shared/errors.js';
-import { classify } from '../../shared/aws-errors.js';
+import { PermanentError } from '../../shared/errors.js';
 import { checkCidr, jobTags, JOB_TAG, resourceName } from '../../services/security/names.js';
 import { inlinePolicy, trustPolicy } from '../../services/model/policy.js';
 import { extraIngress } from '../../services/security/security-groups.js';
-
-/** An error shaped as the SDK throws them. */
-function sdkError(name: string, message: string, fault: 'client' | 'server', status = 400): Error {
-  return Object.assign(new Error(message), { name, $fault: fault, $metadata: { httpStatusCode: status, requestId: 'req-1' } });
-}
 
 describe('security: policies, names and errors', () => {
   it('trust policy: EC2 may assume the role', () => {
@@ -52,20 +46,5 @@ describe('security: policies, names and errors', () => {
     ]);
     expect(extraIngress([perms[0]!], '1.2.3.4/32')).to.have.length(1);
     expect(extraIngress([{ IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: '1.2.3.4/32' }] }], '1.2.3.4/32')).to.deep.equal([]);
-  });
-
-  it('AWS errors: throttling and server faults transient, client errors permanent, nothing raw attached', () => {
-    for (const name of ['RequestLimitExceeded', 'Throttling', 'DependencyViolation', 'ConcurrentModification']) {
-      expect(classify('X', sdkError(name, 'slow down', 'client'))).to.be.instanceOf(TransientError);
-    }
-    expect(classify('X', sdkError('InternalError', 'oops', 'server', 500))).to.be.instanceOf(TransientError);
-    expect(classify('X', new Error('socket hang up'))).to.be.instanceOf(TransientError);
-    const raw = Object.assign(sdkError('InvalidParameterValue', 'bad value for AKIAABCDEFGHIJKLMNOP', 'client'), { $response: { body: 'KeyMaterial' } });
-    const err = classify('CreateKeyPair', raw);
-    expect(err).to.be.instanceOf(PermanentError);
-    expect(err.message).to.equal('CreateKeyPair: InvalidParameterValue: bad value for [redacted]');
-    expect(err.cause).to.not.equal(raw);
-    expect(JSON.stringify(err.cause)).to.not.include('KeyMaterial');
-    expect(classify('AddRoleToInstanceProfile', sdkError('LimitExceeded', 'quota', 'client', 409))).to.be.instanceOf(PermanentError);
   });
 });

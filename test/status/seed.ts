@@ -10,7 +10,8 @@ import type { Store } from '../../shared/store/index.js';
 import { isTerminal, taskMachine, type TaskState } from '../../shared/states.js';
 import { JOB_LIST_PK } from '../../shared/store/tables.js';
 import type { Attempt, AttemptOutcome, TaskAttrs } from '../../services/model/model.js';
-import { eachLimit, jobs } from '../../services/model/repo.js';
+import pMap from 'p-map';
+import { jobs } from '../../services/model/repo.js';
 import { parseJobSpec, taskId, type JobSpecInput } from '../../services/model/spec.js';
 
 /** An encrypted private key as a job row holds one (never to be shown). */
@@ -145,14 +146,14 @@ export async function seedJob(store: Store, ddb: DynamoDBDocumentClient, o: Seed
     ...(isTerminal(taskMachine, state) ? {} : { openPk: 'open' }),
   }));
   const batches = Array.from({ length: Math.ceil(items.length / 25) }, (_, b) => items.slice(b * 25, b * 25 + 25));
-  await eachLimit(batches, o.concurrency ?? 4, async (batch) => {
+  await pMap(batches, async (batch) => {
     let pending: Record<string, unknown>[] = batch;
     for (let round = 0; pending.length; round++) {
       if (round > 20) throw new Error('seed: BatchWriteItem keeps leaving items unprocessed');
       const out = await ddb.send(new BatchWriteCommand({ RequestItems: { [store.tasks.table]: pending.map((Item) => ({ PutRequest: { Item } })) } }));
       pending = (out.UnprocessedItems?.[store.tasks.table] ?? []).map((r) => r.PutRequest!.Item!);
     }
-  });
+  }, { concurrency: o.concurrency ?? 4 });
   await store.events.append(o.jobId, 'job.submitted', { data: { name: spec.name, tasks: o.tasks } });
   await store.events.append(o.jobId, 'job.running', { data: { regions: ['us-east-1'] } });
 }

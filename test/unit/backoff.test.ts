@@ -1,14 +1,14 @@
 import { expect } from 'chai';
-import { backoffCeiling, backoffDelay, backoffSeconds, retrying, seededRandom, type BackoffPolicy } from '../../shared/backoff.js';
+import { backoffCeiling, backoffDelay, backoffSeconds, equalJitter, exponential, fixed, fullJitter, retrying, seededRandom } from '../../shared/backoff.js';
 import { retryVisibilitySeconds } from '../../services/dispatcher/dispatcher.js';
 
 describe('backoff (shared/backoff.ts)', () => {
-  const full: BackoffPolicy = { base: 1, cap: 60, jitter: 'full' };
+  const full = fullJitter({ base: 1, cap: 60 });
 
   it('doubles per try up to the cap, before jitter', () => {
-    expect(Array.from({ length: 9 }, (_, n) => backoffCeiling(n, { base: 1, cap: 110, jitter: 'none' }))).to.deep.equal([1, 2, 4, 8, 16, 32, 64, 110, 110]);
-    expect(backoffCeiling(10_000, { base: 5, cap: 60, jitter: 'none' })).to.equal(60);
-    expect(backoffCeiling(-3, { base: 5, cap: 60, jitter: 'none' })).to.equal(5);
+    expect(Array.from({ length: 9 }, (_, n) => backoffCeiling(n, exponential({ base: 1, cap: 110 })))).to.deep.equal([1, 2, 4, 8, 16, 32, 64, 110, 110]);
+    expect(backoffCeiling(10_000, exponential({ base: 5, cap: 60 }))).to.equal(60);
+    expect(backoffCeiling(-3, exponential({ base: 5, cap: 60 }))).to.equal(5);
   });
 
   it('full jitter stays in [min, ceiling] and spreads over it', () => {
@@ -26,7 +26,7 @@ describe('backoff (shared/backoff.ts)', () => {
   });
 
   it('equal jitter never waits less than half the ceiling, nor more than the cap', () => {
-    const p: BackoffPolicy = { base: 5, cap: 110, jitter: 'equal' };
+    const p = equalJitter({ base: 5, cap: 110 });
     const random = seededRandom(7);
     for (let n = 0; n < 40; n++) {
       for (let i = 0; i < 50; i++) expect(backoffDelay(n, p, random)).to.be.within(backoffCeiling(n, p) / 2, 110);
@@ -39,12 +39,12 @@ describe('backoff (shared/backoff.ts)', () => {
   it('whole seconds are rounded up and never above the cap (SQS delays)', () => {
     const random = seededRandom(3);
     for (let n = 0; n < 20; n++) {
-      const s = backoffSeconds(n, { base: 1, cap: 110, jitter: 'equal', min: 1 }, random);
+      const s = backoffSeconds(n, equalJitter({ base: 1, cap: 110, min: 1 }), random);
       expect(Number.isInteger(s)).to.equal(true);
       expect(s).to.be.within(1, 110);
     }
-    expect(backoffSeconds(0, { base: 0.2, cap: 900, jitter: 'none' })).to.equal(1);
-    expect(backoffSeconds(50, { base: 1, cap: 110.5, jitter: 'none' })).to.equal(110);
+    expect(backoffSeconds(0, exponential({ base: 0.2, cap: 900 }))).to.equal(1);
+    expect(backoffSeconds(50, exponential({ base: 1, cap: 110.5 }))).to.equal(110);
   });
 
   it('a seeded source gives the same delays twice', () => {
@@ -63,7 +63,7 @@ describe('backoff (shared/backoff.ts)', () => {
       calls++;
       throw new Error('NotFound');
     };
-    const opts = { policy: { base: 100, cap: 1000, jitter: 'none' as const }, attempts: 4, retryable: () => true, sleep: async (ms: number) => void waits.push(ms) };
+    const opts = { policy: exponential({ base: 100, cap: 1000 }), attempts: 4, retryable: () => true, sleep: async (ms: number) => void waits.push(ms) };
     let thrown: unknown;
     await retrying(fail, opts).catch((err: unknown) => (thrown = err));
     expect((thrown as Error).message).to.equal('NotFound');
@@ -81,6 +81,29 @@ describe('backoff (shared/backoff.ts)', () => {
     calls = 0;
     await retrying(fail, { ...opts, retryable: () => false }).catch(() => undefined);
     expect(calls).to.equal(1);
+  });
+
+  it('fixed: the same delay every try, jittered within [delay * (1 - jitter), delay], never above it', () => {
+    expect(Array.from({ length: 6 }, (_, n) => backoffDelay(n, fixed(250)))).to.deep.equal([250, 250, 250, 250, 250, 250]);
+    const random = seededRandom(5);
+    for (let n = 0; n < 200; n++) expect(backoffDelay(n, fixed(1000, { jitter: 0.2 }), random)).to.be.within(800, 1000);
+    expect(backoffDelay(0, fixed(1000, { jitter: 1 }), () => 0)).to.equal(0);
+    expect(backoffDelay(0, fixed(1000, { jitter: 1, min: 100 }), () => 0)).to.equal(100);
+    expect(backoffSeconds(7, fixed(3.2))).to.equal(3);
+  });
+
+  it('jitter is the random share of the delay (BullMQ): an injected random picks the point in the range', () => {
+    const b = exponential({ base: 10, cap: 1000, jitter: 0.3 });
+    // try 2: ceiling 40, range [28, 40]
+    expect(backoffDelay(2, b, () => 0)).to.equal(28);
+    expect(backoffDelay(2, b, () => 0.5)).to.be.closeTo(34, 1e-9);
+    expect(backoffDelay(2, b, () => 1)).to.equal(40);
+    // out-of-range jitter and random values are clamped
+    expect(backoffDelay(2, exponential({ base: 10, cap: 1000, jitter: 7 }), () => 0)).to.equal(0);
+    expect(backoffDelay(2, exponential({ base: 10, cap: 1000, jitter: -1 }), () => 0)).to.equal(40);
+    expect(backoffDelay(2, fullJitter({ base: 10, cap: 1000 }), () => 2)).to.equal(40);
+    // the cap holds past any number of tries, jittered or not
+    for (const r of [0, 0.5, 1]) expect(backoffDelay(60, equalJitter({ base: 1, cap: 90 }), () => r)).to.be.within(45, 90);
   });
 
   it('the dispatcher hides a failed message 1, 2, 4 ... s by receive count, jittered, within retryBackoffMaxSeconds', () => {
