@@ -8,6 +8,7 @@ import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { destroyClients, type CoreClients } from '../../shared/aws.js';
 import { setup } from '../../shared/setup.js';
 import { tableNames } from '../../shared/store/index.js';
+import { JOB_LIST_PK } from '../../shared/store/tables.js';
 import { parseJobSpec } from '../../services/model/spec.js';
 import type { Emulators } from '../../services/local/emulators.js';
 import { clientsFor, testConfig, testEmulators, uniquePrefix } from '../helpers/fleet.js';
@@ -40,7 +41,7 @@ describe('spotbatch CLI: the contract of every command', function () {
     const meta = { version: 3, createdAt: now - 60_000, updatedAt: now, dueAt: now };
     await clients.ddb.send(
       new BatchWriteCommand({
-        RequestItems: { [names.jobs]: [{ PutRequest: { Item: { jobId, name: 'big', state: 'succeeded', taskCount: TASKS, submittedAt: now - 60_000, endedAt: now, spec: parseJobSpec({ name: 'big', tasks: { count: TASKS }, command: ['true'], instances: { types: ['m5.large'] } }), ...meta } } }] },
+        RequestItems: { [names.jobs]: [{ PutRequest: { Item: { jobId, listPk: JOB_LIST_PK, ingressCidr: '127.0.0.1/32', name: 'big', state: 'succeeded', taskCount: TASKS, submittedAt: now - 60_000, endedAt: now, spec: parseJobSpec({ name: 'big', tasks: { count: TASKS }, command: ['true'], instances: { types: ['m5.large'] } }), ...meta } } }] },
       }),
     );
     const rows = Array.from({ length: TASKS }, (_, i) => ({

@@ -77,6 +77,9 @@ describe('security.teardown backs off', function () {
         cloud: s.cloud,
         store: {
           jobs: {
+            withRows() {
+              return this;
+            },
             get: async () => row,
             keepAlive: async () => {
               keptAlive++;
@@ -84,6 +87,9 @@ describe('security.teardown backs off', function () {
           },
           // The job has no task rows (teardown reads them for the spot request ids of their attempts).
           tasks: {
+            withRows() {
+              return this;
+            },
             listPartition: async function* () {},
           },
         },
