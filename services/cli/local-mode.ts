@@ -4,9 +4,10 @@
  * none of them, so the CLI loads local mode only when one of those commands runs, and says in one line
  * what is missing instead of a module-resolution stack.
  */
+import type * as LocalModeModule from '../local/index.js';
 import { UsageError } from './errors.js';
 
-type LocalMode = typeof import('../local/index.js');
+type LocalMode = typeof LocalModeModule;
 
 /** A module (or a package it needs) that is not installed. */
 function moduleNotFound(err: unknown): boolean {
@@ -24,8 +25,9 @@ export async function loadLocalMode(command: string, load: () => Promise<LocalMo
   } catch (err) {
     if (!moduleNotFound(err)) throw err;
     const missing = missingPackage(err as Error);
-    throw new UsageError(
+    const usage = new UsageError(
       `spotbatch ${command} needs the development install (npm ci in the project, without --omit=dev): ${missing ? `${missing} is` : 'its packages are'} not installed here`,
     );
+    throw Object.assign(usage, { cause: err }); // --debug shows what failed to load
   }
 }

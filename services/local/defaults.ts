@@ -5,6 +5,8 @@
  */
 import type { FaultSettings } from '@spotbatch/simulator';
 
+export type { FaultSettings };
+
 /**
  * What AWS does when it hurts, on by default at small values so the fleet meets it
  * locally: AWS's EC2 request limits, a 2 s NotFound window after creates, 3 s of

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Command } from 'commander';
 import { createLogger } from '../../../shared/logger.js';
-import type { FaultSettings } from '@spotbatch/simulator';
+import type { FaultSettings } from '../../local/defaults.js';
 import { UsageError, listening } from '../errors.js';
 import { loadLocalMode } from '../local-mode.js';
 import { parsePort } from './common.js';
