@@ -13,7 +13,7 @@ import vm from 'node:vm';
 import { DescribeImagesCommand, DescribeInstancesCommand, DescribeSpotPriceHistoryCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { CreateKeyPairCommand, CreateSecurityGroupCommand, AuthorizeSecurityGroupIngressCommand } from '@aws-sdk/client-ec2';
 import ssh2 from 'ssh2';
-import { startSimulator } from '../services/simulator/index.js';
+import { startSimulator } from '@spotbatch/simulator';
 
 const credentials = { accessKeyId: 'AKIDBENCH', secretAccessKey: 'bench' };
 

@@ -14,7 +14,8 @@ import { prepareSpec, submitJob } from '../job/client.js';
 import { configuredArtifactStore } from '../artifacts/index.js';
 import { formatJobView, formatTable, TASK_HEAD, taskCells } from './format.js';
 import { isJobOpen, JobViews, LIMITS, NotFound } from '../views/index.js';
-import { LOCAL_CREDENTIALS, type LocalFleet } from '../local/local.js';
+import { LOCAL_CREDENTIALS } from '../local/defaults.js';
+import type { LocalFleet } from '../local/local.js';
 
 export function demoSpecPath(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));

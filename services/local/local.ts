@@ -13,7 +13,8 @@ import { createCloudClients, createCoreClients, destroyClients } from '../../sha
 import { loadConfig, type Config } from '../../shared/config.js';
 import { setup } from '../../shared/setup.js';
 import { ensureDefaultBoundary, fleetBuckets } from '../security/boundary.js';
-import { startSimulator, type FaultSettings, type Simulator } from '../simulator/index.js';
+import { startSimulator, type FaultSettings, type Simulator } from '@spotbatch/simulator';
+import { LOCAL_CREDENTIALS, LOCAL_SIM_FAULTS } from './defaults.js';
 import { backoffDelay, equalJitter } from '../../shared/backoff.js';
 import { startStatusServer, type StatusServer } from '../status/server.js';
 import { startEmulators, type Emulators } from './emulators.js';
@@ -77,15 +78,8 @@ export function localSecretKey(dataDir: string): string {
   return key;
 }
 
-/**
- * What AWS does when it hurts, on by default at small values so the fleet meets it
- * locally: AWS's EC2 request limits, a 2 s NotFound window after creates, 3 s of
- * IAM instance profile propagation (docs/simulator.md).
- */
-export const LOCAL_SIM_FAULTS: FaultSettings = { requestLimits: 1, notFoundSeconds: 2, iamPropagationSeconds: 3 };
 
 /** Credentials the emulators accept (they check none); the SDK needs some to sign. */
-export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 interface Child {
   index: number;

@@ -28,7 +28,10 @@ export interface CliOptions {
 
 export function cliArgs(args: string[], opts: CliOptions = {}): [string, string[]] {
   const node = opts.nodeArgs ?? [];
-  return opts.built ? [process.execPath, [...node, BUILT_ENTRY, ...args]] : [process.execPath, [...node, '--import', 'tsx', CLI_ENTRY, ...args]];
+  // From source, workspace packages resolve to their TypeScript too (the @spotbatch/source export condition).
+  return opts.built
+    ? [process.execPath, [...node, BUILT_ENTRY, ...args]]
+    : [process.execPath, [...node, '--conditions=@spotbatch/source', '--import', 'tsx', CLI_ENTRY, ...args]];
 }
 
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: CliOptions = {}): ChildProcessWithoutNullStreams {
@@ -176,24 +179,30 @@ let building: Promise<void> | undefined;
 /**
  * Make dist/ current: when dist/services/cli/main.js is missing or older than
  * any source under shared/, services/ or types/, compile (as `npm run build`
- * does). Type errors are `npm run typecheck`'s business: tsc still writes the
+ * does), the simulator package's dist/ first in the same way. Type errors are `npm run typecheck`'s business: tsc still writes the
  * JavaScript, which is what the binary runs; only a missing output fails.
  */
 export function ensureBuilt(): Promise<void> {
   building ??= (async () => {
-    const sources = Math.max(...['shared', 'services', 'types'].map((d) => newestSource(path.join(ROOT, d))));
-    if (existsSync(BUILT_ENTRY) && statSync(BUILT_ENTRY).mtimeMs >= sources) return;
-    const tsc = path.join(ROOT, 'node_modules/typescript/bin/tsc');
-    const out = await new Promise<{ code: number | null; text: string }>((resolve) => {
-      const child = spawn(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-      let text = '';
-      child.stdout.on('data', (d) => (text += d));
-      child.stderr.on('data', (d) => (text += d));
-      child.on('close', (code) => resolve({ code, text }));
-    });
-    if (!existsSync(BUILT_ENTRY) || statSync(BUILT_ENTRY).mtimeMs < sources) throw new Error(`build failed (exit ${out.code}):\n${out.text}`);
-    if (out.code !== 0) console.warn(`ensureBuilt: tsc reported errors (the JavaScript was written anyway):\n${out.text.split('\n').slice(0, 5).join('\n')}`);
+    // The simulator package first: the product's dist/services/local imports its dist/.
+    await compileIfStale('packages/simulator/tsconfig.build.json', ['packages/simulator/src'], path.join(ROOT, 'packages/simulator/dist/index.js'));
+    await compileIfStale('tsconfig.build.json', ['shared', 'services', 'types'], BUILT_ENTRY);
     cpSync(path.join(ROOT, 'services/agent/agent.sh'), path.join(ROOT, 'dist/services/agent/agent.sh'));
   })();
   return building;
+}
+
+async function compileIfStale(project: string, sourceDirs: string[], output: string): Promise<void> {
+  const sources = Math.max(...sourceDirs.map((d) => newestSource(path.join(ROOT, d))));
+  if (existsSync(output) && statSync(output).mtimeMs >= sources) return;
+  const tsc = path.join(ROOT, 'node_modules/typescript/bin/tsc');
+  const out = await new Promise<{ code: number | null; text: string }>((resolve) => {
+    const child = spawn(process.execPath, [tsc, '-p', project], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (d) => (text += d));
+    child.stderr.on('data', (d) => (text += d));
+    child.on('close', (code) => resolve({ code, text }));
+  });
+  if (!existsSync(output) || statSync(output).mtimeMs < sources) throw new Error(`build of ${project} failed (exit ${out.code}):\n${out.text}`);
+  if (out.code !== 0) console.warn(`ensureBuilt: tsc -p ${project} reported errors (the JavaScript was written anyway):\n${out.text.split('\n').slice(0, 5).join('\n')}`);
 }

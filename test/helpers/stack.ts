@@ -16,7 +16,7 @@ import { catalog } from '../../services/catalog.js';
 import { handlers } from '../../services/handlers.js';
 import type { JobSpecInput } from '../../services/model/spec.js';
 import { jobs, allTasks, type JobRow, type TaskRow } from '../../services/model/repo.js';
-import { startSimulator, type Simulator } from '../../services/simulator/index.js';
+import { startSimulator, type Simulator } from '@spotbatch/simulator';
 import { TEST_CREDENTIALS, clientsFor, eventually, testConfig, testEmulators, testFleet, uniquePrefix, type TestFleet } from './fleet.js';
 import { destroyClients } from '../../shared/aws.js';
 import { setup } from '../../shared/setup.js';

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import type { Emulators } from '../../services/local/emulators.js';
-import { startSimulator } from '../../services/simulator/index.js';
+import { startSimulator } from '@spotbatch/simulator';
 import { createCloudClients } from '../../shared/aws.js';
 import { defineCatalog } from '../../shared/envelope.js';
 import { TEST_CREDENTIALS, eventually, testEmulators, testFleet, uniquePrefix } from '../helpers/fleet.js';

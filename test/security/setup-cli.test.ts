@@ -3,7 +3,7 @@ import { GetPolicyCommand, IAMClient } from '@aws-sdk/client-iam';
 import { emulatorEnv, runCli } from '../helpers/cli.js';
 import { testEmulators, uniquePrefix } from '../helpers/fleet.js';
 import type { Emulators } from '../../services/local/emulators.js';
-import { startSimulator, type Simulator } from '../../services/simulator/index.js';
+import { startSimulator, type Simulator } from '@spotbatch/simulator';
 
 describe('spotbatch setup: the default permissions boundary (emulators + simulator IAM)', function () {
   this.timeout(180_000);

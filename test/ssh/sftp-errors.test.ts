@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { PermanentError } from '../../shared/errors.js';
-import { generateEd25519KeyPair } from '../../services/simulator/runtime/index.js';
+import { generateEd25519KeyPair } from '@spotbatch/simulator';
 import { connectSsh } from '../../services/ssh/ssh.js';
 import { BOUND_MS, rejection, startBrokenSftp } from '../step/helpers.js';
 

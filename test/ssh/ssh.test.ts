@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PermanentError, TransientError } from '../../shared/errors.js';
-import { createInstanceRuntime, generateEd25519KeyPair } from '../../services/simulator/runtime/index.js';
+import { createInstanceRuntime, generateEd25519KeyPair } from '@spotbatch/simulator';
 import { HostKeyMismatchError } from '../../services/ssh/errors.js';
 import { shellQuote, shellWords } from '../../shared/shell.js';
 import { connectSsh, type SshSession } from '../../services/ssh/ssh.js';

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import ssh2 from 'ssh2';
-import { createInstanceRuntime, generateEd25519KeyPair, type LocalInstanceRuntime } from '../../services/simulator/runtime/index.js';
+import { createInstanceRuntime, generateEd25519KeyPair, type LocalInstanceRuntime } from '@spotbatch/simulator';
 import { hostKeyUserData } from '../../services/spot/host-keys.js';
 import type { SshTarget } from '../../services/ssh/ssh.js';
 

@@ -5,9 +5,10 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { Command } from 'commander';
 import { createLogger } from '../../../shared/logger.js';
-import { LOCAL_SIM_FAULTS, startLocal } from '../../local/local.js';
+import { LOCAL_SIM_FAULTS } from '../../local/defaults.js';
 import { runDemo } from '../demo.js';
 import { UsageError, listening } from '../errors.js';
+import { loadLocalMode } from '../local-mode.js';
 import { parseCount, parsePort } from './common.js';
 import { behaviourFaults, behaviourOptions, type BehaviourFlags } from './sim.js';
 import { STATUS_TOKEN_ENV, statusToken } from './status-page.js';
@@ -89,6 +90,7 @@ export function localCommand(entry: string): Command {
     .option('--show-logs', `the fleet's logs (dispatchers, simulator) on this terminal instead of in <data>/${LOG_FILE}`)
     .action(async (opts: BehaviourFlags & { data: string; port: string; token?: string; host: string; iKnowTheEmulatorsHaveNoAuth?: boolean; sqsPort: string; dynamodbPort: string; simPort: string; sshPort: string; dispatchers: string; timeScale: string; demo?: boolean; exitWhenDone?: boolean; json?: boolean; showLogs?: boolean }) => {
       if (opts.exitWhenDone && !opts.demo) throw new UsageError('--exit-when-done: only with --demo');
+      const { startLocal } = await loadLocalMode('local');
       const timeScale = Number(opts.timeScale);
       if (!(timeScale > 0)) throw new UsageError(`--time-scale: must be a number > 0, got ${JSON.stringify(opts.timeScale)}`);
       if ((await loopbackOnly(opts.host)) === false) {

@@ -1,8 +1,9 @@
 import path from 'node:path';
 import { Command } from 'commander';
 import { createLogger } from '../../../shared/logger.js';
-import { parseLatency, startSimulator, type FaultSettings } from '../../simulator/index.js';
+import type { FaultSettings } from '../../local/defaults.js';
 import { UsageError, listening } from '../errors.js';
+import { loadLocalMode } from '../local-mode.js';
 import { parsePort } from './common.js';
 
 function parseNumber(value: string, flag: string, integer: boolean): number {
@@ -20,7 +21,9 @@ function parseStart(value: string): number {
   return t;
 }
 
-function parseLaunchLatency(value: string): ReturnType<typeof parseLatency> {
+type LocalMode = Awaited<ReturnType<typeof loadLocalMode>>;
+
+function parseLaunchLatency(parseLatency: LocalMode['parseLatency'], value: string): ReturnType<LocalMode['parseLatency']> {
   try {
     return parseLatency(value);
   } catch (err) {
@@ -74,6 +77,7 @@ export function simCommand(): Command {
     .option('--ssh-port <port>', 'SSH port on every instance address', '2222')
     .option('--json', 'print the endpoints as one JSON line ({"endpoint", "sshPort", "imdsPort", "admin"}) instead of the banner')
     .action(async (opts: BehaviourFlags & { port: string; host: string; timeScale: string; seed: string; start?: string; launchLatency: string; data?: string; eventsQueue?: string; sshPort: string; json?: boolean }) => {
+      const { parseLatency, startSimulator } = await loadLocalMode('sim');
       const logger = createLogger({ name: 'sim', stderr: opts.json === true });
       const port = parsePort(opts.port, '--port');
       const sshPort = parsePort(opts.sshPort, '--ssh-port');
@@ -83,7 +87,7 @@ export function simCommand(): Command {
         timeScale: parseNumber(opts.timeScale, '--time-scale', false),
         seed: parseNumber(opts.seed, '--seed', true),
         ...(opts.start ? { start: parseStart(opts.start) } : {}),
-        launchLatency: parseLaunchLatency(opts.launchLatency),
+        launchLatency: parseLaunchLatency(parseLatency, opts.launchLatency),
         ...(opts.data ? { dataDir: path.resolve(opts.data) } : {}),
         ...(opts.eventsQueue ? { eventsQueueUrl: opts.eventsQueue } : {}),
         sshPort,

@@ -45,11 +45,17 @@ import {
   RemoveRoleFromInstanceProfileCommand,
 } from '@aws-sdk/client-iam';
 import ssh2 from 'ssh2';
-import { hostKeyUserData } from '../../services/spot/host-keys.js';
-import { generateEd25519KeyPair } from '../../services/simulator/runtime/index.js';
-import { fetchSimulatorClock, startSimulator } from '../../services/simulator/index.js';
+import { stringify } from 'yaml';
+import { generateEd25519KeyPair } from '../src/runtime/index.js';
+import { fetchSimulatorClock, startSimulator } from '../src/index.js';
 import { errorOf, startHarness, waitFor } from './helpers.js';
 import type { Harness } from './helpers.js';
+
+/** Cloud-config user data that hands the instance its ed25519 host key (as the product's spot/host-keys.ts writes it). */
+function hostKeyUserData(pair: { private: string; public: string }): string {
+  const doc = stringify({ ssh_deletekeys: true, ssh_genkeytypes: [], ssh_keys: { ed25519_private: pair.private, ed25519_public: pair.public } });
+  return Buffer.from(`#cloud-config\n${doc}`, 'utf8').toString('base64');
+}
 
 const trust = JSON.stringify({
   Version: '2012-10-17',

@@ -13,7 +13,7 @@ import {
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand } from '@aws-sdk/client-iam';
-import { categoryOf } from '../../services/simulator/throttle.js';
+import { categoryOf } from '../src/throttle.js';
 import { errorOf, startHarness, waitFor, type Harness } from './helpers.js';
 
 const TRUST = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }] });

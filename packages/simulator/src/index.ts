@@ -1,6 +1,6 @@
 /**
- * The spot market simulator: EC2 and IAM wire-compatible endpoint on one port,
- * instances through the instance runtime, market from data/market.
+ * The spot market simulator (the package's public entry): EC2 and IAM wire-compatible endpoint on one
+ * port, instances through the instance runtime, market from a data/market folder.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -9,8 +9,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import { silentLogger } from '../../shared/logger.js';
-import type { Logger } from '../../shared/logger.js';
+import { silentLogger } from './logger.js';
+import type { Logger } from './logger.js';
 import { SimClock } from './clock.js';
 import { simulatorClock } from './client-clock.js';
 import type { SimulatorClock } from './client-clock.js';
@@ -35,6 +35,11 @@ export { fetchSimulatorClock, simulatorClock } from './client-clock.js';
 export { parseLatency } from './latency.js';
 export type { ClockOrigin, SimulatorClock } from './client-clock.js';
 export type { FaultSettings } from './faults.js';
+export type { LatencyDistribution } from './latency.js';
+export { silentLogger } from './logger.js';
+export type { LogFn, Logger } from './logger.js';
+export { createInstanceRuntime, generateEd25519KeyPair, DEFAULT_IMDS_PORT, DEFAULT_SSH_PORT } from './runtime/index.js';
+export type { InstanceRuntime, InstanceRuntimeOptions, InstanceSpec, InterruptionNotice, LocalInstanceRuntime } from './runtime/index.js';
 
 export interface SimulatorOptions {
   /** HTTP port; 0 = a free one. Default 4566. */
@@ -51,7 +56,7 @@ export interface SimulatorOptions {
    * functions of simulated time.
    */
   start?: number;
-  /** Market data folder; default <repo>/data/market. */
+  /** Market data folder; default the nearest data/market above the package (this repository's). */
   dataDir?: string;
   /** SQS queue URL that receives the EventBridge-shaped EC2 events. */
   eventsQueueUrl?: string;
@@ -76,7 +81,7 @@ export interface Simulator {
   endpoint: string;
   sshPort: number;
   imdsPort: number;
-  /** The simulated clock (a shared/clock.ts Clock): hand it to code that computes absolute times when timeScale > 1. */
+  /** The simulated clock (`now()` in epoch ms): hand it to code that computes absolute times when timeScale > 1. */
   clock: SimulatorClock;
   stop(): Promise<void>;
 }
@@ -96,10 +101,16 @@ const optionsSchema = z.object({
   faults: faultsSchema.optional(),
 });
 
+/** The nearest data/market above this file: from src/ or dist/ of packages/simulator, the repository's. */
 function defaultDataDir(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [path.resolve(here, '../../data/market'), path.resolve(here, '../../../data/market')];
-  return candidates.find((c) => existsSync(c)) ?? candidates[0]!;
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = path.join(dir, 'data', 'market');
+    if (existsSync(candidate)) return candidate;
+    const parent = path.dirname(dir);
+    if (parent === dir) return path.resolve('data', 'market');
+    dir = parent;
+  }
 }
 
 export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> {

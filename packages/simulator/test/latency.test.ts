@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { drawLatencyMs, parseLatency } from '../../services/simulator/latency.js';
+import { drawLatencyMs, parseLatency } from '../src/latency.js';
 
 describe('simulator launch latency on a command line (parseLatency)', () => {
   it('reads fixed, uniform and lognormal distributions', () => {

@@ -1,6 +1,6 @@
 import type { Server, Socket } from 'node:net';
 import ssh2, { type ParsedKey } from 'ssh2';
-import { silentLogger, type Logger } from '../../../shared/logger.js';
+import { silentLogger, type Logger } from '../logger.js';
 import { hostKeysFromUserData } from './cloud-init.js';
 import { createImds } from './imds.js';
 import { mountNamespaceWorks } from './namespace.js';

@@ -1,8 +1,8 @@
 /** Shared test plumbing: a simulator on port 0, SDK clients pointed at it, bounded polling, the admin API. */
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { IAMClient } from '@aws-sdk/client-iam';
-import { startSimulator } from '../../services/simulator/index.js';
-import type { Simulator, SimulatorOptions } from '../../services/simulator/index.js';
+import { startSimulator } from '../src/index.js';
+import type { Simulator, SimulatorOptions } from '../src/index.js';
 
 export const credentials = { accessKeyId: 'AKIDSIMULATOR', secretAccessKey: 'simulator-secret' };
 

@@ -4,7 +4,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Socket } from 'node:net';
 import ssh2, { type Connection, type ParsedKey, type PseudoTtyInfo, type ServerChannel, type Session } from 'ssh2';
-import type { Logger } from '../../../shared/logger.js';
+import type { Logger } from '../logger.js';
 import { type ProcessTable, signalFromName } from './processes.js';
 import type { Sandbox } from './sandbox.js';
 import { inMountNamespace } from './namespace.js';

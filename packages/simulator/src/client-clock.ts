@@ -7,12 +7,14 @@
  * extrapolated locally).
  */
 import { z } from 'zod';
-import type { Clock } from '../../shared/clock.js';
 import type { ClockOrigin } from './clock.js';
 
 export type { ClockOrigin } from './clock.js';
 
-export interface SimulatorClock extends Clock, ClockOrigin {}
+/** A clock in the product's shape (`now()`, epoch ms) that follows simulated time. */
+export interface SimulatorClock extends ClockOrigin {
+  now(): number;
+}
 
 /** A Clock that follows the simulated timeline described by `origin`. */
 export function simulatorClock(origin: ClockOrigin): SimulatorClock {

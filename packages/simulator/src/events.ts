@@ -4,7 +4,7 @@
  * Recommendation", "EC2 Instance State-change Notification".
  */
 import { SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
-import type { Logger } from '../../shared/logger.js';
+import type { Logger } from './logger.js';
 import { ACCOUNT_ID, ids } from './ids.js';
 
 export type Ec2EventType =

@@ -1,6 +1,6 @@
 /** What every action handler and the lifecycle engine share. */
 import type { StaticOperationSchema } from '@smithy/types';
-import type { Logger } from '../../shared/logger.js';
+import type { Logger } from './logger.js';
 import type { SimClock } from './clock.js';
 import type { EventSink } from './events.js';
 import type { Consistency } from './consistency.js';
