@@ -25,6 +25,7 @@
  *   back for redelivery, never acknowledged.
  */
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { Consumer } from 'sqs-consumer';
 import { ChangeMessageVisibilityCommand, DeleteMessageBatchCommand, type Message } from '@aws-sdk/client-sqs';
@@ -83,6 +84,9 @@ export class Dispatcher {
   ) {
     this.id = id ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     this.signer = messageSigner(deps.config);
+    // Every in-flight AWS call and SSH session listens on the one drain signal (and stops listening when it
+    // ends): more than Node's default of 10 at once is the normal case, not a leak.
+    setMaxListeners(0, this.drain.signal);
     const internal = registry.services().filter((s) => !isPublic(registry.get(s)!.def));
     if (!this.signer && internal.length) throw missingKeyError(internal);
   }
