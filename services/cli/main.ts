@@ -54,6 +54,13 @@ async function main(argv: string[]): Promise<number> {
 shortenSdkNodeNotice();
 exitOnFatal(debugRequested(process.argv));
 quietOnBrokenPipe();
-main(process.argv).then((code) => {
-  process.exitCode = code;
-});
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  // main reports its own errors; this is for one thrown while reporting.
+  (err: unknown) => {
+    report(err, debugRequested(process.argv), { hint: false });
+    process.exitCode = exitCodeOf(err);
+  },
+);

@@ -551,7 +551,7 @@ export class StatusViews {
       after = { jobId, taskId: last.taskId };
     }
     return {
-      byState: Object.fromEntries(TASK_STATES.filter((s) => byState[s]).map((s) => [s, byState[s]])) as Partial<Record<TaskState, number>>,
+      byState: Object.fromEntries(TASK_STATES.filter((s) => byState[s]).map((s) => [s, byState[s]])),
       attempts,
       interruptions,
       spend: {

@@ -31,7 +31,7 @@ async function everythingLeft(stack: Stack, jobId: string, requestIds: string[] 
 }
 
 async function eventTypes(stack: Stack, jobId: string): Promise<Array<{ type: string; data?: Record<string, unknown> }>> {
-  return (await stack.fleet.deps.store.events.list(jobId)) as Array<{ type: string; data?: Record<string, unknown> }>;
+  return await stack.fleet.deps.store.events.list(jobId);
 }
 
 describe('failures that could strand a job or leak resources (end to end)', function () {

@@ -99,7 +99,7 @@ export async function testFleet<C extends Catalog>(
     deps,
     registry,
     async start(id?: string) {
-      const r = await startDispatcher(deps as FleetDeps, registry, id);
+      const r = await startDispatcher(deps, registry, id);
       running.push(r);
       return r;
     },
@@ -143,7 +143,7 @@ export async function eventually<T>(what: string, probe: () => Promise<T> | T, t
   for (;;) {
     try {
       const v = await probe();
-      if (v) return v as NonNullable<T>;
+      if (v) return v;
     } catch (err) {
       last = err;
     }

@@ -103,7 +103,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     cloud,
     fleet,
     async submit(spec) {
-      const id = (spec.id as string | undefined) ?? `e2e-${process.pid}-${++counter}`;
+      const id = spec.id ?? `e2e-${process.pid}-${++counter}`;
       await fleet.deps.bus.send('job.submit', { ...spec, id });
       return id;
     },

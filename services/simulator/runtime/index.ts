@@ -227,7 +227,7 @@ export async function createInstanceRuntime(opts: InstanceRuntimeOptions): Promi
       const pending = states.filter((state) => !state.stopped);
       const all = tearDown(pending);
       for (const state of pending) state.stopped = all;
-      await Promise.all(states.map((state) => state.stopped));
+      await Promise.all(states.flatMap((state) => state.stopped ?? []));
       imds.close();
       processes.dispose();
       await Promise.all(reservations.splice(0).map((release) => release()));
