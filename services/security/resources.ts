@@ -18,8 +18,7 @@ import { deleteSecurityGroups, ensureSecurityGroup } from './security-groups.js'
 import type { CreateSecurityInput, JobSecurity, RegionSecurity, TeardownInput } from './types.js';
 
 export { JOB_TAG, POLICY_NAME, resourceName } from './names.js';
-export type { CreatedKeyPair, CreateSecurityInput, JobSecurity, RegionSecurity, TeardownInput } from './types.js';
-export type { EncryptedSecret } from '../../shared/secrets.js';
+export type { CreatedKeyPair, CreateSecurityInput, JobSecurity, TeardownInput } from './types.js';
 
 const DEFAULT_PROFILE_WAIT = { attempts: 10, delayMs: 1000 };
 

@@ -31,7 +31,7 @@ export class Store {
   }
 }
 
-export { EntityStore, type Row, type RowMeta } from './entities.js';
+export { EntityStore, type Row } from './entities.js';
 export { EventLog, type JobEvent } from './events.js';
-export { Leases, type LeaseRow } from './lease.js';
-export { ensureTables, tableNames, tableDefinitions } from './tables.js';
+export { Leases } from './lease.js';
+export { ensureTables, tableNames } from './tables.js';

@@ -8,7 +8,7 @@ import { GetQueueAttributesCommand, ReceiveMessageCommand, type Message } from '
 import { createCoreClients, destroyClients, type CoreClients } from '../../shared/aws.js';
 import type { Clock } from '../../shared/clock.js';
 import { loadConfig, type Config } from '../../shared/config.js';
-import { defineCatalog, type Catalog } from '../../shared/envelope.js';
+import type { Catalog } from '../../shared/envelope.js';
 import { silentLogger, createLogger, type Logger } from '../../shared/logger.js';
 import type { QueueKind } from '../../shared/queues.js';
 import { setup } from '../../shared/setup.js';
@@ -166,4 +166,3 @@ export class TestClock implements Clock {
 export const keySchema = z.object({ jobId: z.string().min(1) }).strict();
 export const taskKeySchema = z.object({ jobId: z.string().min(1), taskId: z.string().min(1) }).strict();
 
-export { defineCatalog };

@@ -11,7 +11,7 @@ import { createSandbox, removeSandbox, type Sandbox } from './sandbox.js';
 import { serveSshConnection, type SshShared } from './ssh-server.js';
 import type { InstanceRuntime, InstanceSpec, InterruptionNotice } from './types.js';
 
-export type { InstanceRuntime, InstanceSpec, InterruptionNotice } from './types.js';
+export type { InstanceRuntime, InstanceSpec } from './types.js';
 
 export interface InstanceRuntimeOptions {
   /** Folder under which each instance gets `<instanceId>/` (its `/`: home/<user>, tmp). */
