@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { JobSpecInput } from '../../services/job/spec.js';
-import { leftovers, startStack, type Stack } from '../helpers/stack.js';
+import { leftovers, sharedEmulators, startStack, type Stack } from '../helpers/stack.js';
 import { eventually } from '../helpers/fleet.js';
 
 /** The first attempt of every task runs long; later attempts finish at once. */
@@ -41,291 +41,296 @@ async function interruptWhenPlaced(stack: Stack, jobId: string, attempt: number,
   return instanceId;
 }
 
-describe('interruptions, end to end', function () {
-  this.timeout(240_000);
-  let stack: Stack;
-  afterEach(async () => {
-    await stack?.close();
-  });
+describe('interruptions (e2e)', function () {
+  // One set of SQS and DynamoDB emulators for the file; every test has its own prefix, simulator and dispatchers.
+  const emulators = sharedEmulators();
 
-  it('with all three paths active: one resubmit at once, in another pool, and it succeeds there', async () => {
-    stack = await startStack();
-    const jobId = await stack.submit(spec());
-    await interruptWhenRunning(stack, jobId, 1);
-    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
-    const [task] = await stack.tasks(jobId);
-    expect(job.state, task!.reason).to.equal('succeeded');
-    expect(task!.interruptions).to.equal(1);
-    const [first, second] = task!.attempts;
-    expect(first!.outcome).to.equal('interrupted');
-    expect(['events', 'reconcile', 'agent']).to.include(first!.interruptedBy);
-    expect(`${second!.pool.zone}/${second!.pool.type}`).not.to.equal(`${first!.pool.zone}/${first!.pool.type}`);
-    expect(second!.outcome).to.equal('succeeded');
-    expect(task!.stdoutTail).to.contain('done on attempt 2');
-    // The resubmit went out before the instance's two minutes were up: the next request came right after the notice.
-    expect(second!.requestedAt - first!.endedAt!).to.be.lessThan(60_000);
-    // Let the slower paths report too (the instance dies two simulated minutes after the notice), then count.
-    await new Promise((r) => setTimeout(r, 8_000));
-    const events = await stack.fleet.deps.store.events.list(jobId);
-    expect(events.filter((e) => e.type === 'task.interrupted')).to.have.length(1);
-    expect((await stack.tasks(jobId))[0]!.attempts).to.have.length(2);
-    expect((await stack.job(jobId))!.cooldowns).to.have.property(`${first!.pool.zone}/${first!.pool.type}`);
-    expect(await leftovers(stack, jobId)).to.deep.equal([]);
-  });
+  describe('interruptions, end to end', function () {
+    this.timeout(240_000);
+    let stack: Stack;
+    afterEach(async () => {
+      await stack?.close();
+    });
 
-  /** The agent's metadata watcher off: the step never hears of the notice. */
-  const noImds = { AWS_EC2_METADATA_DISABLED: 'true' };
+    it('with all three paths active: one resubmit at once, in another pool, and it succeeds there', async () => {
+      stack = await startStack({ emulators: emulators() });
+      const jobId = await stack.submit(spec());
+      await interruptWhenRunning(stack, jobId, 1);
+      const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
+      const [task] = await stack.tasks(jobId);
+      expect(job.state, task!.reason).to.equal('succeeded');
+      expect(task!.interruptions).to.equal(1);
+      const [first, second] = task!.attempts;
+      expect(first!.outcome).to.equal('interrupted');
+      expect(['events', 'reconcile', 'agent']).to.include(first!.interruptedBy);
+      expect(`${second!.pool.zone}/${second!.pool.type}`).not.to.equal(`${first!.pool.zone}/${first!.pool.type}`);
+      expect(second!.outcome).to.equal('succeeded');
+      expect(task!.stdoutTail).to.contain('done on attempt 2');
+      // The resubmit went out before the instance's two minutes were up: the next request came right after the notice.
+      expect(second!.requestedAt - first!.endedAt!).to.be.lessThan(60_000);
+      // Let the slower paths report too (the instance dies two simulated minutes after the notice), then count.
+      await new Promise((r) => setTimeout(r, 8_000));
+      const events = await stack.fleet.deps.store.events.list(jobId);
+      expect(events.filter((e) => e.type === 'task.interrupted')).to.have.length(1);
+      expect((await stack.tasks(jobId))[0]!.attempts).to.have.length(2);
+      expect((await stack.job(jobId))!.cooldowns).to.have.property(`${first!.pool.zone}/${first!.pool.type}`);
+      expect(await leftovers(stack, jobId)).to.deep.equal([]);
+    });
 
-  it('the agent alone (no events queue, instance still up): its notice leads to the resubmit', async () => {
-    stack = await startStack({ events: false });
-    const jobId = await stack.submit(spec({ name: 'agent-only' }));
-    await interruptWhenRunning(stack, jobId, 1);
-    const task = await eventually('interrupted', async () => (await stack.tasks(jobId)).find((t) => t.attempts[0]?.outcome === 'interrupted'), 60_000, 200);
-    expect(task.attempts[0]!.interruptedBy).to.equal('agent');
-    expect(task.attempts[0]!.noticeTime).to.match(/^\d{4}-\d\d-\d\dT/);
-    await stack.waitJob(jobId, ['succeeded']);
-  });
+    /** The agent's metadata watcher off: the step never hears of the notice. */
+    const noImds = { AWS_EC2_METADATA_DISABLED: 'true' };
 
-  it('the events queue alone (no agent notice, SSH still fine): the EventBridge warning leads to the resubmit, and the step is told (TERM over SSH)', async () => {
-    // A slower clock than usual: the instance lives 2 simulated minutes (24 s) after the notice, time enough on a loaded machine.
-    stack = await startStack({ timeScale: 5 });
-    const marks = mkdtempSync(path.join(tmpdir(), 'spotbatch-term-'));
-    const mark = path.join(marks, 'term-seen');
-    try {
+    it('the agent alone (no events queue, instance still up): its notice leads to the resubmit', async () => {
+      stack = await startStack({ emulators: emulators(), events: false });
+      const jobId = await stack.submit(spec({ name: 'agent-only' }));
+      await interruptWhenRunning(stack, jobId, 1);
+      const task = await eventually('interrupted', async () => (await stack.tasks(jobId)).find((t) => t.attempts[0]?.outcome === 'interrupted'), 60_000, 200);
+      expect(task.attempts[0]!.interruptedBy).to.equal('agent');
+      expect(task.attempts[0]!.noticeTime).to.match(/^\d{4}-\d\d-\d\dT/);
+      await stack.waitJob(jobId, ['succeeded']);
+    });
+
+    it('the events queue alone (no agent notice, SSH still fine): the EventBridge warning leads to the resubmit, and the step is told (TERM over SSH)', async () => {
+      // A slower clock than usual: the instance lives 2 simulated minutes (24 s) after the notice, time enough on a loaded machine.
+      stack = await startStack({ emulators: emulators(), timeScale: 5 });
+      const marks = mkdtempSync(path.join(tmpdir(), 'spotbatch-term-'));
+      const mark = path.join(marks, 'term-seen');
+      try {
+        const jobId = await stack.submit(
+          spec({
+            name: 'events-only',
+            env: { ...noImds, MARK: mark },
+            steps: [{ run: 'trap \'echo "TERM on attempt $SPOTBATCH_ATTEMPT" >> "$MARK"; exit 143\' TERM\nif [ "$SPOTBATCH_ATTEMPT" = 1 ]; then sleep 600; fi\necho "done on attempt $SPOTBATCH_ATTEMPT"' }],
+          }),
+        );
+        await interruptWhenRunning(stack, jobId, 1);
+        const noticeAt = Date.now();
+        const task = await eventually('interrupted', async () => (await stack.tasks(jobId)).find((t) => t.attempts[0]?.outcome === 'interrupted'), 60_000, 200);
+        expect(task.attempts[0]!.interruptedBy).to.equal('events');
+        // The agent never saw the notice (its watcher is off): termination.detected stopped the step through the agent.
+        const seen = await eventually('the step got TERM', async () => {
+          try {
+            return readFileSync(mark, 'utf8');
+          } catch {
+            return undefined;
+          }
+        }, 20_000, 100);
+        expect(seen).to.equal('TERM on attempt 1\n');
+        expect(Date.now() - noticeAt).to.be.lessThan(20_000);
+        const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
+        const [done] = await stack.tasks(jobId);
+        expect(job.state, done!.reason).to.equal('succeeded');
+        expect(done!.stdoutTail).to.contain('done on attempt 2');
+      } finally {
+        rmSync(marks, { recursive: true, force: true });
+      }
+    });
+
+    it('reconciliation alone (no events queue, no agent notice): EC2 says the instance was reclaimed', async () => {
+      stack = await startStack({ emulators: emulators(), events: false });
+      const jobId = await stack.submit(spec({ name: 'reconcile-only', env: noImds }));
+      await interruptWhenRunning(stack, jobId, 1);
+      const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed'], 180_000);
+      const [task] = await stack.tasks(jobId);
+      expect(job.state, task!.reason).to.equal('succeeded');
+      expect(task!.attempts[0]!.interruptedBy).to.equal('reconcile');
+    });
+
+    it('a stale heartbeat on a reclaimed instance (SSH still fine) is an interruption, not a lost instance', async () => {
+      // No events queue; the step freezes the agent's watchdog (heartbeat and metadata watcher) and keeps running.
+      stack = await startStack({ emulators: emulators(), events: false, timeScale: 5 });
+      const freeze = 'a=$(cat "$SPOTBATCH_TASK_DIR/agent.pid"); for p in $(ps -o pid= --ppid "$a"); do [ "$p" = $$ ] || kill -STOP "$p"; done';
       const jobId = await stack.submit(
         spec({
-          name: 'events-only',
-          env: { ...noImds, MARK: mark },
-          steps: [{ run: 'trap \'echo "TERM on attempt $SPOTBATCH_ATTEMPT" >> "$MARK"; exit 143\' TERM\nif [ "$SPOTBATCH_ATTEMPT" = 1 ]; then sleep 600; fi\necho "done on attempt $SPOTBATCH_ATTEMPT"' }],
+          name: 'stale-heartbeat',
+          env: noImds,
+          timeouts: { heartbeat: '8s' },
+          // maxAttempts 1: a lost instance would fail the task.
+          retry: { maxAttempts: 1 },
+          steps: [{ run: `if [ "$SPOTBATCH_ATTEMPT" = 1 ]; then ${freeze}; sleep 600; fi; echo "done on attempt $SPOTBATCH_ATTEMPT"` }],
         }),
       );
       await interruptWhenRunning(stack, jobId, 1);
-      const noticeAt = Date.now();
-      const task = await eventually('interrupted', async () => (await stack.tasks(jobId)).find((t) => t.attempts[0]?.outcome === 'interrupted'), 60_000, 200);
-      expect(task.attempts[0]!.interruptedBy).to.equal('events');
-      // The agent never saw the notice (its watcher is off): termination.detected stopped the step through the agent.
-      const seen = await eventually('the step got TERM', async () => {
-        try {
-          return readFileSync(mark, 'utf8');
-        } catch {
-          return undefined;
-        }
-      }, 20_000, 100);
-      expect(seen).to.equal('TERM on attempt 1\n');
-      expect(Date.now() - noticeAt).to.be.lessThan(20_000);
+      const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
+      const [task] = await stack.tasks(jobId);
+      expect(job.state, task!.reason).to.equal('succeeded');
+      const [first] = task!.attempts;
+      expect(first!.outcome).to.equal('interrupted');
+      expect(first!.interruptedBy).to.equal('reconcile');
+      expect(first!.reason).to.contain('marked-for-termination');
+      expect(task!.interruptions).to.equal(1);
+      const events = (await stack.fleet.deps.store.events.list(jobId)).map((e) => e.type);
+      expect(events).to.not.include('task.lost');
+    });
+
+    it('onRebalance "migrate": a rebalance recommendation moves the task to a standby in another pool before any notice', async () => {
+      stack = await startStack({ emulators: emulators() });
+      const jobId = await stack.submit(spec({ name: 'migrate', onRebalance: 'migrate' }));
+      const task = await eventually(
+        'attempt 1 running',
+        async () => (await stack.tasks(jobId)).find((t) => t.state === 'running' && t.attempts.length === 1),
+        120_000,
+        200,
+      );
+      const first = task.attempts[0]!;
+      await stack.admin(`/_sim/instances/${first.instanceId}/rebalance`, {});
       const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
       const [done] = await stack.tasks(jobId);
       expect(job.state, done!.reason).to.equal('succeeded');
+      expect(done!.attempts.map((a) => a.outcome)).to.deep.equal(['migrated', 'succeeded']);
+      expect(`${done!.attempts[1]!.pool.zone}/${done!.attempts[1]!.pool.type}`).to.not.equal(`${first.pool.zone}/${first.pool.type}`);
+      expect(done!.interruptions).to.equal(0);
+      expect(done!.migrations).to.equal(1);
+      expect(done!.standby).to.equal(undefined);
       expect(done!.stdoutTail).to.contain('done on attempt 2');
-    } finally {
-      rmSync(marks, { recursive: true, force: true });
-    }
-  });
-
-  it('reconciliation alone (no events queue, no agent notice): EC2 says the instance was reclaimed', async () => {
-    stack = await startStack({ events: false });
-    const jobId = await stack.submit(spec({ name: 'reconcile-only', env: noImds }));
-    await interruptWhenRunning(stack, jobId, 1);
-    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed'], 180_000);
-    const [task] = await stack.tasks(jobId);
-    expect(job.state, task!.reason).to.equal('succeeded');
-    expect(task!.attempts[0]!.interruptedBy).to.equal('reconcile');
-  });
-
-  it('a stale heartbeat on a reclaimed instance (SSH still fine) is an interruption, not a lost instance', async () => {
-    // No events queue; the step freezes the agent's watchdog (heartbeat and metadata watcher) and keeps running.
-    stack = await startStack({ events: false, timeScale: 5 });
-    const freeze = 'a=$(cat "$SPOTBATCH_TASK_DIR/agent.pid"); for p in $(ps -o pid= --ppid "$a"); do [ "$p" = $$ ] || kill -STOP "$p"; done';
-    const jobId = await stack.submit(
-      spec({
-        name: 'stale-heartbeat',
-        env: noImds,
-        timeouts: { heartbeat: '8s' },
-        // maxAttempts 1: a lost instance would fail the task.
-        retry: { maxAttempts: 1 },
-        steps: [{ run: `if [ "$SPOTBATCH_ATTEMPT" = 1 ]; then ${freeze}; sleep 600; fi; echo "done on attempt $SPOTBATCH_ATTEMPT"` }],
-      }),
-    );
-    await interruptWhenRunning(stack, jobId, 1);
-    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
-    const [task] = await stack.tasks(jobId);
-    expect(job.state, task!.reason).to.equal('succeeded');
-    const [first] = task!.attempts;
-    expect(first!.outcome).to.equal('interrupted');
-    expect(first!.interruptedBy).to.equal('reconcile');
-    expect(first!.reason).to.contain('marked-for-termination');
-    expect(task!.interruptions).to.equal(1);
-    const events = (await stack.fleet.deps.store.events.list(jobId)).map((e) => e.type);
-    expect(events).to.not.include('task.lost');
-  });
-
-  it('onRebalance "migrate": a rebalance recommendation moves the task to a standby in another pool before any notice', async () => {
-    stack = await startStack();
-    const jobId = await stack.submit(spec({ name: 'migrate', onRebalance: 'migrate' }));
-    const task = await eventually(
-      'attempt 1 running',
-      async () => (await stack.tasks(jobId)).find((t) => t.state === 'running' && t.attempts.length === 1),
-      120_000,
-      200,
-    );
-    const first = task.attempts[0]!;
-    await stack.admin(`/_sim/instances/${first.instanceId}/rebalance`, {});
-    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
-    const [done] = await stack.tasks(jobId);
-    expect(job.state, done!.reason).to.equal('succeeded');
-    expect(done!.attempts.map((a) => a.outcome)).to.deep.equal(['migrated', 'succeeded']);
-    expect(`${done!.attempts[1]!.pool.zone}/${done!.attempts[1]!.pool.type}`).to.not.equal(`${first.pool.zone}/${first.pool.type}`);
-    expect(done!.interruptions).to.equal(0);
-    expect(done!.migrations).to.equal(1);
-    expect(done!.standby).to.equal(undefined);
-    expect(done!.stdoutTail).to.contain('done on attempt 2');
-    const events = (await stack.fleet.deps.store.events.list(jobId)).map((e) => e.type);
-    expect(events.filter((t) => t === 'task.rebalance')).to.have.length(1);
-    expect(events.filter((t) => t === 'task.migrated')).to.have.length(1);
-    expect(events).to.not.include('task.interrupted');
-    await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 60_000);
-  });
-
-  it('onRebalance "ignore" (the default): a rebalance recommendation leaves the task where it is', async () => {
-    stack = await startStack();
-    const jobId = await stack.submit(spec({ name: 'ignore-rebalance', steps: [{ run: 'sleep 4; echo "finished on attempt $SPOTBATCH_ATTEMPT"' }] }));
-    const task = await eventually(
-      'attempt 1 running',
-      async () => (await stack.tasks(jobId)).find((t) => t.state === 'running' && t.attempts.length === 1),
-      120_000,
-      200,
-    );
-    await stack.admin(`/_sim/instances/${task.attempts[0]!.instanceId}/rebalance`, {});
-    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
-    const [done] = await stack.tasks(jobId);
-    expect(job.state).to.equal('succeeded');
-    expect(done!.attempts).to.have.length(1);
-    expect(done!.stdoutTail).to.contain('finished on attempt 1');
-  });
-
-  it('fails a task interrupted beyond retry.maxInterruptions with "interrupted N times", and still tears down', async () => {
-    stack = await startStack();
-    const jobId = await stack.submit(spec({ name: 'too-many', steps: [{ run: 'sleep 600' }], retry: { maxInterruptions: 1 } }));
-    await interruptWhenRunning(stack, jobId, 1);
-    await interruptWhenRunning(stack, jobId, 2);
-    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
-    const [task] = await stack.tasks(jobId);
-    expect(job.state).to.equal('failed');
-    expect(task!.reason).to.equal('interrupted 2 times (retry.maxInterruptions 1)');
-    await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 60_000);
-  });
-
-  it('a reclaim before the step runs (spot.check sees it) takes the interruption path: cool-down, another pool, one interruption', async () => {
-    // No events queue: spot.check alone sees it. Instances stay pending 5 s (100 simulated s), so the reclaim comes before any step.
-    stack = await startStack({ events: false, launchSeconds: 100 });
-    const jobId = await stack.submit(spec({ name: 'reclaimed-pending', steps: [{ run: 'echo "done on attempt $SPOTBATCH_ATTEMPT"' }] }));
-    await interruptWhenPlaced(stack, jobId, 1, ['waiting']);
-    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
-    const [task] = await stack.tasks(jobId);
-    expect(job.state, task!.reason).to.equal('succeeded');
-    const [first, second] = task!.attempts;
-    expect(first!.outcome).to.equal('interrupted');
-    expect(first!.interruptedBy).to.equal('reconcile');
-    expect(first!.startedAt).to.equal(undefined);
-    expect(first!.reason).to.match(/marked-for-termination|instance-terminated|SpotInstanceTermination/);
-    expect(task!.interruptions).to.equal(1);
-    expect(task!.attempts).to.have.length(2);
-    expect(`${second!.pool.zone}/${second!.pool.type}`).not.to.equal(`${first!.pool.zone}/${first!.pool.type}`);
-    // request.resubmit ran: the pool is cooled down for the job.
-    expect((await stack.job(jobId))!.cooldowns).to.have.property(`${first!.pool.zone}/${first!.pool.type}`);
-    const events = (await stack.fleet.deps.store.events.list(jobId)).map((e) => e.type);
-    expect(events.filter((t) => t === 'task.interrupted')).to.have.length(1);
-    expect(events).to.not.include('task.replaced');
-    await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 60_000);
-  });
-
-  it('a reclaim before the step runs counts against retry.maxInterruptions', async () => {
-    stack = await startStack({ events: false, launchSeconds: 100 });
-    const jobId = await stack.submit(spec({ name: 'reclaimed-bound', steps: [{ run: 'echo done' }], retry: { maxInterruptions: 0 } }));
-    await interruptWhenPlaced(stack, jobId, 1, ['waiting']);
-    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
-    const [task] = await stack.tasks(jobId);
-    expect(job.state).to.equal('failed');
-    expect(task!.reason).to.equal('interrupted 1 times (retry.maxInterruptions 0)');
-    expect(task!.attempts).to.have.length(1);
-    await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 60_000);
-  });
-
-  it('interruptions and retries are separate limits: maxAttempts 1 still allows 11 interruptions (retry.maxInterruptions 11)', async function () {
-    this.timeout(400_000);
-    stack = await startStack({ config: { lifecycle: { cooldownSeconds: 0 } } });
-    const jobId = await stack.submit(
-      spec({ name: 'many-interruptions', steps: [{ run: 'if [ "$SPOTBATCH_ATTEMPT" -lt 12 ]; then sleep 600; fi; echo "done on attempt $SPOTBATCH_ATTEMPT"' }], retry: { maxAttempts: 1, maxInterruptions: 11 } }),
-    );
-    for (let n = 1; n <= 11; n++) await interruptWhenPlaced(stack, jobId, n);
-    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
-    const [task] = await stack.tasks(jobId);
-    expect(job.state, task!.reason).to.equal('succeeded');
-    expect(task!.interruptions).to.equal(11);
-    expect(task!.attempts.map((a) => a.outcome)).to.deep.equal([...Array<string>(11).fill('interrupted'), 'succeeded']);
-    expect(task!.stdoutTail).to.contain('done on attempt 12');
-  });
-
-  it('re-placements before launch have their own bound: no capacity anywhere fails the task after 10, with the reason', async () => {
-    stack = await startStack();
-    await stack.admin('/_sim/faults', { insufficientCapacity: [{}] });
-    const jobId = await stack.submit(spec({ name: 'no-capacity', steps: [{ run: 'echo done' }], retry: { maxAttempts: 1, maxInterruptions: 20 } }));
-    const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed'], 180_000);
-    const [task] = await stack.tasks(jobId);
-    expect(job.state).to.equal('failed');
-    expect(task!.reason).to.match(/^no instance after 10 re-placements before launch \(last: spot request \w+: capacity-not-available\)$/);
-    expect(task!.attempts.map((a) => a.outcome)).to.deep.equal(Array<string>(10).fill('replaced'));
-    expect(task!.interruptions).to.equal(0);
-    await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 60_000);
-  });
-});
-
-describe('interruptions, end to end: a market that interrupts 30% of instances', function () {
-  this.timeout(300_000);
-  let stack: Stack;
-  after(async () => {
-    await stack?.close();
-  });
-
-  it('finishes a 30-task job with every task succeeded once and nothing left', async () => {
-    stack = await startStack({ config: { dispatcher: { concurrency: 6, batchSize: 10, visibilityTimeoutSeconds: 30, heartbeatSeconds: 10 } } });
-    const jobId = await stack.submit({
-      name: 'chaos',
-      tasks: { count: 30 },
-      steps: [{ run: 'sleep 3; echo "task $SPOTBATCH_TASK_INDEX done on attempt $SPOTBATCH_ATTEMPT"' }],
-      instances: { types: ['m5.large', 'c5.large', 'm5a.large', 'c5a.large'], regions: ['us-east-1'] },
-      retry: { maxInterruptions: 5 },
+      const events = (await stack.fleet.deps.store.events.list(jobId)).map((e) => e.type);
+      expect(events.filter((t) => t === 'task.rebalance')).to.have.length(1);
+      expect(events.filter((t) => t === 'task.migrated')).to.have.length(1);
+      expect(events).to.not.include('task.interrupted');
+      await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 60_000);
     });
-    // The market: 3 of every 10 instances that reach a running step are reclaimed (seeded by order).
-    const seen = new Set<string>();
-    const interrupted: string[] = [];
-    let n = 0;
-    for (;;) {
-      const job = await stack.job(jobId);
-      if (job && ['succeeded', 'failed', 'partially-failed'].includes(job.state)) break;
-      for (const t of await stack.tasks(jobId)) {
-        const a = t.attempts[t.attempts.length - 1];
-        if (t.state !== 'running' || !a?.instanceId || seen.has(a.instanceId)) continue;
-        seen.add(a.instanceId);
-        if (n++ % 10 < 3) {
-          await stack.admin(`/_sim/instances/${a.instanceId}/interrupt`, {});
-          interrupted.push(a.instanceId);
+
+    it('onRebalance "ignore" (the default): a rebalance recommendation leaves the task where it is', async () => {
+      stack = await startStack({ emulators: emulators() });
+      const jobId = await stack.submit(spec({ name: 'ignore-rebalance', steps: [{ run: 'sleep 4; echo "finished on attempt $SPOTBATCH_ATTEMPT"' }] }));
+      const task = await eventually(
+        'attempt 1 running',
+        async () => (await stack.tasks(jobId)).find((t) => t.state === 'running' && t.attempts.length === 1),
+        120_000,
+        200,
+      );
+      await stack.admin(`/_sim/instances/${task.attempts[0]!.instanceId}/rebalance`, {});
+      const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
+      const [done] = await stack.tasks(jobId);
+      expect(job.state).to.equal('succeeded');
+      expect(done!.attempts).to.have.length(1);
+      expect(done!.stdoutTail).to.contain('finished on attempt 1');
+    });
+
+    it('fails a task interrupted beyond retry.maxInterruptions with "interrupted N times", and still tears down', async () => {
+      stack = await startStack({ emulators: emulators() });
+      const jobId = await stack.submit(spec({ name: 'too-many', steps: [{ run: 'sleep 600' }], retry: { maxInterruptions: 1 } }));
+      await interruptWhenRunning(stack, jobId, 1);
+      await interruptWhenRunning(stack, jobId, 2);
+      const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
+      const [task] = await stack.tasks(jobId);
+      expect(job.state).to.equal('failed');
+      expect(task!.reason).to.equal('interrupted 2 times (retry.maxInterruptions 1)');
+      await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 60_000);
+    });
+
+    it('a reclaim before the step runs (spot.check sees it) takes the interruption path: cool-down, another pool, one interruption', async () => {
+      // No events queue: spot.check alone sees it. Instances stay pending 5 s (100 simulated s), so the reclaim comes before any step.
+      stack = await startStack({ emulators: emulators(), events: false, launchSeconds: 100 });
+      const jobId = await stack.submit(spec({ name: 'reclaimed-pending', steps: [{ run: 'echo "done on attempt $SPOTBATCH_ATTEMPT"' }] }));
+      await interruptWhenPlaced(stack, jobId, 1, ['waiting']);
+      const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
+      const [task] = await stack.tasks(jobId);
+      expect(job.state, task!.reason).to.equal('succeeded');
+      const [first, second] = task!.attempts;
+      expect(first!.outcome).to.equal('interrupted');
+      expect(first!.interruptedBy).to.equal('reconcile');
+      expect(first!.startedAt).to.equal(undefined);
+      expect(first!.reason).to.match(/marked-for-termination|instance-terminated|SpotInstanceTermination/);
+      expect(task!.interruptions).to.equal(1);
+      expect(task!.attempts).to.have.length(2);
+      expect(`${second!.pool.zone}/${second!.pool.type}`).not.to.equal(`${first!.pool.zone}/${first!.pool.type}`);
+      // request.resubmit ran: the pool is cooled down for the job.
+      expect((await stack.job(jobId))!.cooldowns).to.have.property(`${first!.pool.zone}/${first!.pool.type}`);
+      const events = (await stack.fleet.deps.store.events.list(jobId)).map((e) => e.type);
+      expect(events.filter((t) => t === 'task.interrupted')).to.have.length(1);
+      expect(events).to.not.include('task.replaced');
+      await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 60_000);
+    });
+
+    it('a reclaim before the step runs counts against retry.maxInterruptions', async () => {
+      stack = await startStack({ emulators: emulators(), events: false, launchSeconds: 100 });
+      const jobId = await stack.submit(spec({ name: 'reclaimed-bound', steps: [{ run: 'echo done' }], retry: { maxInterruptions: 0 } }));
+      await interruptWhenPlaced(stack, jobId, 1, ['waiting']);
+      const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
+      const [task] = await stack.tasks(jobId);
+      expect(job.state).to.equal('failed');
+      expect(task!.reason).to.equal('interrupted 1 times (retry.maxInterruptions 0)');
+      expect(task!.attempts).to.have.length(1);
+      await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 60_000);
+    });
+
+    it('interruptions and retries are separate limits: maxAttempts 1 still allows 11 interruptions (retry.maxInterruptions 11)', async function () {
+      this.timeout(400_000);
+      stack = await startStack({ emulators: emulators(), config: { lifecycle: { cooldownSeconds: 0 } } });
+      const jobId = await stack.submit(
+        spec({ name: 'many-interruptions', steps: [{ run: 'if [ "$SPOTBATCH_ATTEMPT" -lt 12 ]; then sleep 600; fi; echo "done on attempt $SPOTBATCH_ATTEMPT"' }], retry: { maxAttempts: 1, maxInterruptions: 11 } }),
+      );
+      for (let n = 1; n <= 11; n++) await interruptWhenPlaced(stack, jobId, n);
+      const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
+      const [task] = await stack.tasks(jobId);
+      expect(job.state, task!.reason).to.equal('succeeded');
+      expect(task!.interruptions).to.equal(11);
+      expect(task!.attempts.map((a) => a.outcome)).to.deep.equal([...Array<string>(11).fill('interrupted'), 'succeeded']);
+      expect(task!.stdoutTail).to.contain('done on attempt 12');
+    });
+
+    it('re-placements before launch have their own bound: no capacity anywhere fails the task after 10, with the reason', async () => {
+      stack = await startStack({ emulators: emulators() });
+      await stack.admin('/_sim/faults', { insufficientCapacity: [{}] });
+      const jobId = await stack.submit(spec({ name: 'no-capacity', steps: [{ run: 'echo done' }], retry: { maxAttempts: 1, maxInterruptions: 20 } }));
+      const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed'], 180_000);
+      const [task] = await stack.tasks(jobId);
+      expect(job.state).to.equal('failed');
+      expect(task!.reason).to.match(/^no instance after 10 re-placements before launch \(last: spot request \w+: capacity-not-available\)$/);
+      expect(task!.attempts.map((a) => a.outcome)).to.deep.equal(Array<string>(10).fill('replaced'));
+      expect(task!.interruptions).to.equal(0);
+      await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 60_000);
+    });
+  });
+
+  describe('interruptions, end to end: a market that interrupts 30% of instances', function () {
+    this.timeout(300_000);
+    let stack: Stack;
+    after(async () => {
+      await stack?.close();
+    });
+
+    it('finishes a 30-task job with every task succeeded once and nothing left', async () => {
+      stack = await startStack({ emulators: emulators(), config: { dispatcher: { concurrency: 6, batchSize: 10, visibilityTimeoutSeconds: 30, heartbeatSeconds: 10 } } });
+      const jobId = await stack.submit({
+        name: 'chaos',
+        tasks: { count: 30 },
+        steps: [{ run: 'sleep 3; echo "task $SPOTBATCH_TASK_INDEX done on attempt $SPOTBATCH_ATTEMPT"' }],
+        instances: { types: ['m5.large', 'c5.large', 'm5a.large', 'c5a.large'], regions: ['us-east-1'] },
+        retry: { maxInterruptions: 5 },
+      });
+      // The market: 3 of every 10 instances that reach a running step are reclaimed (seeded by order).
+      const seen = new Set<string>();
+      const interrupted: string[] = [];
+      let n = 0;
+      for (;;) {
+        const job = await stack.job(jobId);
+        if (job && ['succeeded', 'failed', 'partially-failed'].includes(job.state)) break;
+        for (const t of await stack.tasks(jobId)) {
+          const a = t.attempts[t.attempts.length - 1];
+          if (t.state !== 'running' || !a?.instanceId || seen.has(a.instanceId)) continue;
+          seen.add(a.instanceId);
+          if (n++ % 10 < 3) {
+            await stack.admin(`/_sim/instances/${a.instanceId}/interrupt`, {});
+            interrupted.push(a.instanceId);
+          }
         }
+        await new Promise((r) => setTimeout(r, 200));
       }
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    const job = (await stack.job(jobId))!;
-    const tasks = await stack.tasks(jobId);
-    expect(interrupted.length).to.be.at.least(9);
-    expect(job.state, tasks.filter((t) => t.state !== 'succeeded').map((t) => `${t.taskId}: ${t.reason}`).join('; ')).to.equal('succeeded');
-    for (const t of tasks) {
-      expect(t.attempts.filter((a) => a.outcome === 'succeeded'), t.taskId).to.have.length(1);
-    }
-    const events = await stack.fleet.deps.store.events.list(jobId);
-    expect(events.filter((e) => e.type === 'task.succeeded')).to.have.length(30);
-    // One resubmit per interruption that hit a running step.
-    const interruptedAttempts = tasks.flatMap((t) => t.attempts).filter((a) => a.outcome === 'interrupted' && interrupted.includes(a.instanceId!));
-    expect(events.filter((e) => e.type === 'task.interrupted').length).to.equal(interruptedAttempts.length);
-    await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 60_000);
+      const job = (await stack.job(jobId))!;
+      const tasks = await stack.tasks(jobId);
+      expect(interrupted.length).to.be.at.least(9);
+      expect(job.state, tasks.filter((t) => t.state !== 'succeeded').map((t) => `${t.taskId}: ${t.reason}`).join('; ')).to.equal('succeeded');
+      for (const t of tasks) {
+        expect(t.attempts.filter((a) => a.outcome === 'succeeded'), t.taskId).to.have.length(1);
+      }
+      const events = await stack.fleet.deps.store.events.list(jobId);
+      expect(events.filter((e) => e.type === 'task.succeeded')).to.have.length(30);
+      // One resubmit per interruption that hit a running step.
+      const interruptedAttempts = tasks.flatMap((t) => t.attempts).filter((a) => a.outcome === 'interrupted' && interrupted.includes(a.instanceId!));
+      expect(events.filter((e) => e.type === 'task.interrupted').length).to.equal(interruptedAttempts.length);
+      await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 60_000);
+    });
   });
 });
