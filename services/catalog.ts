@@ -20,7 +20,7 @@ const JobSubmitBodySchema = z.unknown().transform((body, ctx) => {
   const result = schema.safeParse(body);
   if (result.success) return result.data;
   // The chosen schema's issues as they are (paths and rules), not one "invalid input" for the whole body.
-  for (const issue of result.error.issues) ctx.addIssue({ ...issue } as Parameters<typeof ctx.addIssue>[0]);
+  for (const issue of result.error.issues) ctx.addIssue({ ...issue });
   return z.NEVER;
 });
 

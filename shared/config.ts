@@ -46,7 +46,6 @@ export const CheckpointStoreConfigSchema = z.discriminatedUnion('type', [
     })
     .strict(),
 ], { error: 'must be a store: {"type": "local", "dir"} or {"type": "s3", "bucket", "prefix"}' });
-export type CheckpointStoreConfig = z.infer<typeof CheckpointStoreConfigSchema>;
 
 export const ConfigSchema = z
   .object({
@@ -210,7 +209,6 @@ export const ConfigSchema = z
   });
 
 export type Config = z.infer<typeof ConfigSchema>;
-export type ConfigInput = z.input<typeof ConfigSchema>;
 
 type Kind = 'string' | 'int' | 'bool' | 'list' | 'stores';
 

@@ -39,8 +39,6 @@ export function isPublic(def: ServiceDef): boolean {
 
 export type Catalog = Record<string, ServiceDef>;
 
-export type BodyOf<C extends Catalog, K extends keyof C> = z.infer<C[K]['schema']>;
-
 export interface SendOptions {
   /** 0 to 900 seconds: how polling loops wait without sleeping in a handler. */
   delaySeconds?: number;

@@ -26,7 +26,6 @@ export const EncryptedSecretV1Schema = z.object({ v: z.literal(1), iv: z.string(
 export const EncryptedSecretV2Schema = z.object({ v: z.literal(2), kid: z.string(), iv: z.string(), tag: z.string(), data: z.string() });
 /** An encrypted value, as stored (the job row's private keys are read with it). */
 export const EncryptedSecretSchema = z.discriminatedUnion('v', [EncryptedSecretV1Schema, EncryptedSecretV2Schema]);
-export type EncryptedSecretV1 = z.infer<typeof EncryptedSecretV1Schema>;
 export type EncryptedSecretV2 = z.infer<typeof EncryptedSecretV2Schema>;
 export type EncryptedSecret = z.infer<typeof EncryptedSecretSchema>;
 

@@ -1,6 +1,5 @@
 /** The fleet's artifact store (docs/job-spec.md "Files and scripts", docs/operations.md). */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { PermanentError } from '../../shared/errors.js';
 import type { Config } from '../../shared/config.js';
 import { defaultS3Client } from '../checkpoint/store.js';
 import { localArtifactStore } from './local-store.js';
@@ -26,12 +25,5 @@ export function configuredArtifactStore(config: Config): ArtifactStore | undefin
     store = artifactStore(parseArtifactLocation(config.artifacts));
     byConfig.set(config, store);
   }
-  return store;
-}
-
-/** The configured store, or a PermanentError saying how to configure one. */
-export function requireArtifactStore(config: Config, why: string): ArtifactStore {
-  const store = configuredArtifactStore(config);
-  if (!store) throw new PermanentError(`${why}: the fleet has no artifact store (setting "artifacts", SPOTBATCH_ARTIFACTS)`);
   return store;
 }

@@ -10,8 +10,7 @@ import type { CheckpointLocation } from '../model/checkpoint-location.js';
 import { s3CheckpointStore } from './s3-store.js';
 import type { CheckpointStore } from './types.js';
 
-export { fleetStoreLocation, pinCheckpointStore, type CheckpointLocation } from '../model/checkpoint-location.js';
-export type { CheckpointKey } from './keys.js';
+export { fleetStoreLocation, type CheckpointLocation } from '../model/checkpoint-location.js';
 export type { CheckpointStore, SavedCheckpoint } from './types.js';
 
 export interface CheckpointStoreDeps {

@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { EXIT_USAGE, debugRequested, exitCodeOf, exitOnFatal, report } from './errors.js';
+import { EXIT_OK, EXIT_USAGE, debugRequested, exitCodeOf, exitOnFatal, report } from './errors.js';
 import { dispatcherCommand } from './commands/dispatcher.js';
 import { localCommand } from './commands/local.js';
 import { setupCommand } from './commands/setup.js';
@@ -40,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     await program.parseAsync(argv);
     // A command that ran to the end may still report failure (submit --wait, exec's remote exit code).
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
   } catch (err) {
     if (err instanceof CommanderError) {
       // help and version print and exit 0; parse errors were printed by commander
@@ -54,6 +54,13 @@ async function main(argv: string[]): Promise<number> {
 shortenSdkNodeNotice();
 exitOnFatal(debugRequested(process.argv));
 quietOnBrokenPipe();
-main(process.argv).then((code) => {
-  process.exitCode = code;
-});
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  // main reports its own errors; this is for one thrown while reporting.
+  (err: unknown) => {
+    report(err, debugRequested(process.argv), { hint: false });
+    process.exitCode = exitCodeOf(err);
+  },
+);

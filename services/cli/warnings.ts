@@ -27,7 +27,7 @@ export function shortenSdkNodeNotice(write: (line: string) => void = (line) => p
     }
     (original as (w: string | Error, ...r: unknown[]) => void).call(process, warning, ...rest);
   };
-  process.emitWarning = replacement as typeof process.emitWarning;
+  process.emitWarning = replacement;
   return () => {
     if (process.emitWarning === replacement) process.emitWarning = original;
   };

@@ -35,7 +35,7 @@ export class Registry {
   }
 
   static of<C extends Catalog>(catalog: C, handlers: HandlerMap<C>): Registry {
-    return new Registry(catalog, handlers as Record<string, Handler<never, never> | undefined>);
+    return new Registry(catalog, handlers);
   }
 
   get(service: string): RegistryEntry | undefined {

@@ -45,7 +45,7 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
     createTableMs: 0,
     deleteTableMs: 0,
     updateTableMs: 0,
-  }) as Server;
+  });
   await listen(ddb, options.dynamodbPort ?? 0, host);
   // local-aws-sqs's own createSqsServer never settles when it cannot listen: serve its handler ourselves.
   const { service, requestHandler } = createRequestHandler({ port: options.sqsPort ?? 0, hostname: host, emulateQueueCreationLifecycle: false });

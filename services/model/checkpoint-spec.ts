@@ -88,5 +88,3 @@ export const CheckpointSpecSchema = z
     every: every.optional(),
   })
   .strict();
-
-export type CheckpointSpec = z.infer<typeof CheckpointSpecSchema>;

@@ -19,8 +19,7 @@ import { deleteSecurityGroups, ensureSecurityGroup } from './security-groups.js'
 import type { CreateSecurityInput, JobSecurity, RegionSecurity, TeardownInput } from '../model/security-types.js';
 
 export { JOB_TAG, POLICY_NAME, resourceName } from './names.js';
-export type { CreatedKeyPair, CreateSecurityInput, JobSecurity, RegionSecurity, TeardownInput } from '../model/security-types.js';
-export type { EncryptedSecret } from '../../shared/secrets.js';
+export type { CreateSecurityInput, JobSecurity, TeardownInput } from '../model/security-types.js';
 
 const DEFAULT_PROFILE_WAIT = { attempts: 10, delayMs: 1000 };
 

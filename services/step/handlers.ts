@@ -28,7 +28,6 @@ async function load(ctx: Ctx, body: TaskBody) {
   return job && task ? { job, task } : undefined;
 }
 
-export { taskDir } from '../ssh/session.js';
 
 const ssh = sshSessionFor;
 

@@ -156,7 +156,7 @@ async function readAggregate(store: Store, prices: OnDemandPrices, clock: Clock,
     after = { jobId, taskId: last.taskId };
   }
   return {
-    byState: Object.fromEntries(TASK_STATES.filter((s) => byState[s]).map((s) => [s, byState[s]])) as Partial<Record<TaskState, number>>,
+    byState: Object.fromEntries(TASK_STATES.filter((s) => byState[s]).map((s) => [s, byState[s]])),
     attempts,
     interruptions,
     spend: {

@@ -39,8 +39,8 @@ export class Store {
   }
 }
 
-export { EntityStore, type Row, type RowMeta, type RowSchema } from './entities.js';
-export { EventLog, JobEventSchema, type JobEvent } from './events.js';
-export { Leases, LeaseRowSchema, type LeaseRow } from './lease.js';
-export { CorruptRowError, parseRow, rowSchema, looseRowSchema } from './rows.js';
+export { EntityStore } from './entities.js';
+export { EventLog, type JobEvent } from './events.js';
+export { Leases } from './lease.js';
+export { CorruptRowError, rowSchema } from './rows.js';
 export { ensureTables, tableNames, tableDefinitions } from './tables.js';

@@ -23,7 +23,6 @@ import {
   UpdateTableCommand,
   type CreateTableCommandInput,
   type DynamoDBClient,
-  type GlobalSecondaryIndex,
 } from '@aws-sdk/client-dynamodb';
 
 export interface TableNames {
@@ -164,7 +163,7 @@ async function addMissingIndexes(ddb: DynamoDBClient, def: CreateTableCommandInp
         new UpdateTableCommand({
           TableName: table,
           AttributeDefinitions: def.AttributeDefinitions!.filter((a) => keys.has(a.AttributeName)),
-          GlobalSecondaryIndexUpdates: [{ Create: index as GlobalSecondaryIndex }],
+          GlobalSecondaryIndexUpdates: [{ Create: index }],
         }),
       );
     } catch (err) {

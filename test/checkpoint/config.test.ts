@@ -81,7 +81,8 @@ describe('checkpoint stores in the fleet configuration', function () {
     const spec = { name: 'x', checkpoint: { path: 'ckpt' } };
     expect(pinCheckpointStore(spec, config)).to.deep.equal({ name: 'x', checkpoint: { path: 'ckpt', store: 'default' } });
     expect(pinCheckpointStore({ checkpoint: { path: 'ckpt', store: 'archive' } }, config).checkpoint?.store).to.equal('archive');
-    expect(pinCheckpointStore({ name: 'no checkpoint' } as { name: string; checkpoint?: { path: string } }, config)).to.deep.equal({ name: 'no checkpoint' });
+    const noCheckpoint: { name: string; checkpoint?: { path: string } } = { name: 'no checkpoint' };
+    expect(pinCheckpointStore(noCheckpoint, config)).to.deep.equal({ name: 'no checkpoint' });
     expect(fleetStoreLocation(config, 'default')).to.deep.equal({ kind: 'local', dir: '/srv/ckpt' });
     expect(fleetStoreLocation(config, 'archive')).to.deep.equal({ kind: 's3', bucket: 'b-1', prefix: 'p' });
     expect(permanent(() => pinCheckpointStore({ checkpoint: { path: 'ckpt', store: 'nope' } }, config))).to.equal(

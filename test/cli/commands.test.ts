@@ -69,8 +69,8 @@ describe('spotbatch CLI: the contract of every command', function () {
         while (next < batches.length) {
           let items: Record<string, unknown>[] = batches[next++]!.map((Item) => ({ PutRequest: { Item } }));
           while (items.length) {
-            const out = await clients.ddb.send(new BatchWriteCommand({ RequestItems: { [names.tasks]: items as never } }));
-            items = (out.UnprocessedItems?.[names.tasks] ?? []) as Record<string, unknown>[];
+            const out = await clients.ddb.send(new BatchWriteCommand({ RequestItems: { [names.tasks]: items } }));
+            items = out.UnprocessedItems?.[names.tasks] ?? [];
           }
         }
       }),

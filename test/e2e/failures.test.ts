@@ -8,7 +8,7 @@ import type { JobSpecInput } from '../../services/model/spec.js';
 import { attemptCost } from '../../services/model/model.js';
 import { handlers } from '../../services/handlers.js';
 import { PermanentError } from '../../shared/errors.js';
-import { leftovers, startStack, type Stack } from '../helpers/stack.js';
+import { leftovers, sharedEmulators, startStack, type Stack } from '../helpers/stack.js';
 import { eventually } from '../helpers/fleet.js';
 
 const base = (over: Partial<JobSpecInput> = {}): JobSpecInput => ({
@@ -31,10 +31,12 @@ async function everythingLeft(stack: Stack, jobId: string, requestIds: string[] 
 }
 
 async function eventTypes(stack: Stack, jobId: string): Promise<Array<{ type: string; data?: Record<string, unknown> }>> {
-  return stack.fleet.deps.store.events.list(jobId);
+  return await stack.fleet.deps.store.events.list(jobId);
 }
 
 describe('failures that could strand a job or leak resources (end to end)', function () {
+  // One set of SQS and DynamoDB emulators for the file; every test has its own prefix, simulator and dispatchers.
+  const emulators = sharedEmulators();
   this.timeout(240_000);
   let stack: Stack;
   afterEach(async () => {
@@ -42,7 +44,7 @@ describe('failures that could strand a job or leak resources (end to end)', func
   });
 
   it('a typo in an instance type ends the job failed with the reason, its tasks too, and nothing left', async () => {
-    stack = await startStack();
+    stack = await startStack({ emulators: emulators() });
     const jobId = await stack.submit(base({ tasks: { count: 2 }, instances: { types: ['c5.largee'], regions: ['us-east-1'] } }));
     const job = await stack.waitJob(jobId, [...ENDED]);
     expect(job.state).to.equal('failed');
@@ -58,7 +60,7 @@ describe('failures that could strand a job or leak resources (end to end)', func
   });
 
   it('an unknown region ends the job failed naming the region, with no role or profile left', async () => {
-    stack = await startStack();
+    stack = await startStack({ emulators: emulators() });
     const jobId = await stack.submit(base({ instances: { types: ['m5.large'], regions: ['us-east-1', 'us-nowhere-1'] } }));
     const job = await stack.waitJob(jobId, [...ENDED]);
     expect(job.state).to.equal('failed');
@@ -67,7 +69,7 @@ describe('failures that could strand a job or leak resources (end to end)', func
   });
 
   it('cancel works on a job stuck in securing: it ends cancelled with nothing left', async () => {
-    stack = await startStack();
+    stack = await startStack({ emulators: emulators() });
     // Every CreateRole throttled: security.create fails (transiently) for as long as this lasts.
     await stack.admin('/_sim/faults', { throttleRate: 1, throttleActions: ['CreateRole'] });
     const jobId = await stack.submit(base());
@@ -81,7 +83,7 @@ describe('failures that could strand a job or leak resources (end to end)', func
   });
 
   it('cancel works on a job in finishing whose teardown keeps failing: it ends cancelled with nothing left', async () => {
-    stack = await startStack();
+    stack = await startStack({ emulators: emulators() });
     await stack.admin('/_sim/faults', { throttleRate: 1, throttleActions: ['DeleteSecurityGroup'] });
     const jobId = await stack.submit(base());
     await stack.waitJob(jobId, ['finishing']);
@@ -95,7 +97,7 @@ describe('failures that could strand a job or leak resources (end to end)', func
   });
 
   it("a cancelled job's spend stops at the cancel: every attempt ends with the cancel", async () => {
-    stack = await startStack();
+    stack = await startStack({ emulators: emulators() });
     const jobId = await stack.submit(base({ tasks: { count: 2 }, steps: [{ run: 'sleep 600' }] }));
     await eventually('steps running', async () => (await stack.tasks(jobId)).filter((t) => t.state === 'running').length === 2, 120_000, 250);
     await stack.fleet.deps.bus.send('job.cancel', { jobId, reason: 'test' });
@@ -116,7 +118,7 @@ describe('failures that could strand a job or leak resources (end to end)', func
   });
 
   it('teardown finds an instance launched between its describe and its cancel (untagged, request cancelled)', async () => {
-    stack = await startStack();
+    stack = await startStack({ emulators: emulators() });
     // New spot requests stay open until the test fulfils them.
     await stack.admin('/_sim/spot-requests/hold', { hold: true });
     const jobId = await stack.submit(base({ steps: [{ run: 'sleep 600' }] }));
@@ -148,6 +150,7 @@ describe('failures that could strand a job or leak resources (end to end)', func
 
   it("a task's message that can never succeed ends that task failed with the reason (job.fail); the job goes on and ends, nothing left", async () => {
     stack = await startStack({
+      emulators: emulators(),
       handlers: {
         ...handlers,
         // Any handler's permanent error: here step.run's, for task 0001 only.
@@ -172,6 +175,7 @@ describe('failures that could strand a job or leak resources (end to end)', func
 
   it('a teardown that can never finish ends the job failed saying so, not finishing for ever', async () => {
     stack = await startStack({
+      emulators: emulators(),
       handlers: {
         ...handlers,
         'security.teardown': async () => {

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { JobSpecInput } from '../../services/model/spec.js';
-import { leftovers, startStack, type Stack } from '../helpers/stack.js';
+import { leftovers, sharedEmulators, startStack, type Stack } from '../helpers/stack.js';
 import { eventually } from '../helpers/fleet.js';
 
 /** The first attempt of every task runs long; later attempts finish at once. */
@@ -41,7 +41,11 @@ async function interruptWhenPlaced(stack: Stack, jobId: string, attempt: number,
   return instanceId;
 }
 
-describe('interruptions, end to end', function () {
+describe('interruptions (e2e)', function () {
+  // One set of SQS and DynamoDB emulators for the file; every test has its own prefix, simulator and dispatchers.
+  const emulators = sharedEmulators();
+
+  describe('interruptions, end to end', function () {
   this.timeout(240_000);
   let stack: Stack;
   afterEach(async () => {
@@ -49,7 +53,7 @@ describe('interruptions, end to end', function () {
   });
 
   it('with all three paths active: one resubmit at once, in another pool, and it succeeds there', async () => {
-    stack = await startStack();
+      stack = await startStack({ emulators: emulators() });
     const jobId = await stack.submit(spec());
     await interruptWhenRunning(stack, jobId, 1);
     const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
@@ -77,7 +81,7 @@ describe('interruptions, end to end', function () {
   const noImds = { AWS_EC2_METADATA_DISABLED: 'true' };
 
   it('the agent alone (no events queue, instance still up): its notice leads to the resubmit', async () => {
-    stack = await startStack({ events: false });
+      stack = await startStack({ emulators: emulators(), events: false });
     const jobId = await stack.submit(spec({ name: 'agent-only' }));
     await interruptWhenRunning(stack, jobId, 1);
     const task = await eventually('interrupted', async () => (await stack.tasks(jobId)).find((t) => t.attempts[0]?.outcome === 'interrupted'), 60_000, 200);
@@ -88,7 +92,7 @@ describe('interruptions, end to end', function () {
 
   it('the events queue alone (no agent notice, SSH still fine): the EventBridge warning leads to the resubmit, and the step is told (TERM over SSH)', async () => {
     // A slower clock than usual: the instance lives 2 simulated minutes (24 s) after the notice, time enough on a loaded machine.
-    stack = await startStack({ timeScale: 5 });
+      stack = await startStack({ emulators: emulators(), timeScale: 5 });
     const marks = mkdtempSync(path.join(tmpdir(), 'spotbatch-term-'));
     const mark = path.join(marks, 'term-seen');
     try {
@@ -123,7 +127,7 @@ describe('interruptions, end to end', function () {
   });
 
   it('reconciliation alone (no events queue, no agent notice): EC2 says the instance was reclaimed', async () => {
-    stack = await startStack({ events: false });
+      stack = await startStack({ emulators: emulators(), events: false });
     const jobId = await stack.submit(spec({ name: 'reconcile-only', env: noImds }));
     await interruptWhenRunning(stack, jobId, 1);
     const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed'], 180_000);
@@ -134,7 +138,7 @@ describe('interruptions, end to end', function () {
 
   it('a stale heartbeat on a reclaimed instance (SSH still fine) is an interruption, not a lost instance', async () => {
     // No events queue; the step freezes the agent's watchdog (heartbeat and metadata watcher) and keeps running.
-    stack = await startStack({ events: false, timeScale: 5 });
+      stack = await startStack({ emulators: emulators(), events: false, timeScale: 5 });
     const freeze = 'a=$(cat "$SPOTBATCH_TASK_DIR/agent.pid"); for p in $(ps -o pid= --ppid "$a"); do [ "$p" = $$ ] || kill -STOP "$p"; done';
     const jobId = await stack.submit(
       spec({
@@ -160,7 +164,7 @@ describe('interruptions, end to end', function () {
   });
 
   it('onRebalance "migrate": a rebalance recommendation moves the task to a standby in another pool before any notice', async () => {
-    stack = await startStack();
+      stack = await startStack({ emulators: emulators() });
     const jobId = await stack.submit(spec({ name: 'migrate', onRebalance: 'migrate' }));
     const task = await eventually(
       'attempt 1 running',
@@ -187,7 +191,7 @@ describe('interruptions, end to end', function () {
   });
 
   it('onRebalance "ignore" (the default): a rebalance recommendation leaves the task where it is', async () => {
-    stack = await startStack();
+      stack = await startStack({ emulators: emulators() });
     const jobId = await stack.submit(spec({ name: 'ignore-rebalance', steps: [{ run: 'sleep 4; echo "finished on attempt $SPOTBATCH_ATTEMPT"' }] }));
     const task = await eventually(
       'attempt 1 running',
@@ -204,7 +208,7 @@ describe('interruptions, end to end', function () {
   });
 
   it('fails a task interrupted beyond retry.maxInterruptions with "interrupted N times", and still tears down', async () => {
-    stack = await startStack();
+      stack = await startStack({ emulators: emulators() });
     const jobId = await stack.submit(spec({ name: 'too-many', steps: [{ run: 'sleep 600' }], retry: { maxInterruptions: 1 } }));
     await interruptWhenRunning(stack, jobId, 1);
     await interruptWhenRunning(stack, jobId, 2);
@@ -217,7 +221,7 @@ describe('interruptions, end to end', function () {
 
   it('a reclaim before the step runs (spot.check sees it) takes the interruption path: cool-down, another pool, one interruption', async () => {
     // No events queue: spot.check alone sees it. Instances stay pending 5 s (100 simulated s), so the reclaim comes before any step.
-    stack = await startStack({ events: false, launchSeconds: 100 });
+      stack = await startStack({ emulators: emulators(), events: false, launchSeconds: 100 });
     const jobId = await stack.submit(spec({ name: 'reclaimed-pending', steps: [{ run: 'echo "done on attempt $SPOTBATCH_ATTEMPT"' }] }));
     await interruptWhenPlaced(stack, jobId, 1, ['waiting']);
     const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
@@ -240,7 +244,7 @@ describe('interruptions, end to end', function () {
   });
 
   it('a reclaim before the step runs counts against retry.maxInterruptions', async () => {
-    stack = await startStack({ events: false, launchSeconds: 100 });
+      stack = await startStack({ emulators: emulators(), events: false, launchSeconds: 100 });
     const jobId = await stack.submit(spec({ name: 'reclaimed-bound', steps: [{ run: 'echo done' }], retry: { maxInterruptions: 0 } }));
     await interruptWhenPlaced(stack, jobId, 1, ['waiting']);
     const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
@@ -253,7 +257,7 @@ describe('interruptions, end to end', function () {
 
   it('interruptions and retries are separate limits: maxAttempts 1 still allows 11 interruptions (retry.maxInterruptions 11)', async function () {
     this.timeout(400_000);
-    stack = await startStack({ config: { lifecycle: { cooldownSeconds: 0 } } });
+      stack = await startStack({ emulators: emulators(), config: { lifecycle: { cooldownSeconds: 0 } } });
     const jobId = await stack.submit(
       spec({ name: 'many-interruptions', steps: [{ run: 'if [ "$SPOTBATCH_ATTEMPT" -lt 12 ]; then sleep 600; fi; echo "done on attempt $SPOTBATCH_ATTEMPT"' }], retry: { maxAttempts: 1, maxInterruptions: 11 } }),
     );
@@ -267,7 +271,7 @@ describe('interruptions, end to end', function () {
   });
 
   it('re-placements before launch have their own bound: no capacity anywhere fails the task after 10, with the reason', async () => {
-    stack = await startStack();
+      stack = await startStack({ emulators: emulators() });
     await stack.admin('/_sim/faults', { insufficientCapacity: [{}] });
     const jobId = await stack.submit(spec({ name: 'no-capacity', steps: [{ run: 'echo done' }], retry: { maxAttempts: 1, maxInterruptions: 20 } }));
     const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed'], 180_000);
@@ -278,9 +282,9 @@ describe('interruptions, end to end', function () {
     expect(task!.interruptions).to.equal(0);
     await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 60_000);
   });
-});
+  });
 
-describe('interruptions, end to end: a market that interrupts 30% of instances', function () {
+  describe('interruptions, end to end: a market that interrupts 30% of instances', function () {
   this.timeout(300_000);
   let stack: Stack;
   after(async () => {
@@ -288,7 +292,7 @@ describe('interruptions, end to end: a market that interrupts 30% of instances',
   });
 
   it('finishes a 30-task job with every task succeeded once and nothing left', async () => {
-    stack = await startStack({ config: { dispatcher: { concurrency: 6, batchSize: 10, visibilityTimeoutSeconds: 30, heartbeatSeconds: 10 } } });
+      stack = await startStack({ emulators: emulators(), config: { dispatcher: { concurrency: 6, batchSize: 10, visibilityTimeoutSeconds: 30, heartbeatSeconds: 10 } } });
     const jobId = await stack.submit({
       name: 'chaos',
       tasks: { count: 30 },
@@ -327,5 +331,6 @@ describe('interruptions, end to end: a market that interrupts 30% of instances',
     const interruptedAttempts = tasks.flatMap((t) => t.attempts).filter((a) => a.outcome === 'interrupted' && interrupted.includes(a.instanceId!));
     expect(events.filter((e) => e.type === 'task.interrupted').length).to.equal(interruptedAttempts.length);
     await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 60_000);
+  });
   });
 });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { JobSpecInput } from '../../services/model/spec.js';
 import { prepareSpec } from '../../services/job/client.js';
 import { configuredArtifactStore } from '../../services/artifacts/index.js';
-import { leftovers, startStack, type Stack } from '../helpers/stack.js';
+import { leftovers, sharedEmulators, startStack, type Stack } from '../helpers/stack.js';
 import { eventually } from '../helpers/fleet.js';
 
 const base = (over: Partial<JobSpecInput> = {}): JobSpecInput => ({
@@ -16,11 +16,15 @@ const base = (over: Partial<JobSpecInput> = {}): JobSpecInput => ({
   ...over,
 });
 
-describe('job lifecycle, end to end (emulators + simulator)', function () {
+describe('job lifecycle (e2e)', function () {
+  // One set of SQS and DynamoDB emulators for the file; every test has its own prefix, simulator and dispatchers.
+  const emulators = sharedEmulators();
+
+  describe('job lifecycle, end to end (emulators + simulator)', function () {
   this.timeout(240_000);
   let stack: Stack;
   beforeEach(async () => {
-    stack = await startStack();
+      stack = await startStack({ emulators: emulators() });
   });
   afterEach(async () => {
     await stack.close();
@@ -43,15 +47,15 @@ describe('job lifecycle, end to end (emulators + simulator)', function () {
     }
     expect(await leftovers(stack, jobId)).to.deep.equal([]);
   });
-});
+  });
 
-describe('job lifecycle, end to end: command mode, per-task args and env, uploads', function () {
+  describe('job lifecycle, end to end: command mode, per-task args and env, uploads', function () {
   this.timeout(240_000);
   let stack: Stack;
   let dir: string;
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'spotbatch-upload-'));
-    stack = await startStack({ config: { artifacts: `local:${path.join(dir, 'artifacts')}` } });
+      stack = await startStack({ emulators: emulators(), config: { artifacts: `local:${path.join(dir, 'artifacts')}` } });
     mkdirSync(path.join(dir, 'inputs', 'deeper'), { recursive: true });
     writeFileSync(path.join(dir, 'inputs', 'hello.txt'), 'hello from the submitter\n');
     writeFileSync(path.join(dir, 'inputs', 'deeper', 'n.txt'), '42\n');
@@ -93,9 +97,9 @@ describe('job lifecycle, end to end: command mode, per-task args and env, upload
     expect(job.state, `${task?.reason} ${task?.stderrTail}`).to.equal('succeeded');
     expect(task!.stdoutTail).to.equal('production|gold|zsh|/nowhere|c|../../x|step 2\n');
   });
-});
+  });
 
-describe('job lifecycle, end to end: failures and cancel', function () {
+  describe('job lifecycle, end to end: failures and cancel', function () {
   this.timeout(240_000);
   let stack: Stack;
   afterEach(async () => {
@@ -103,7 +107,7 @@ describe('job lifecycle, end to end: failures and cancel', function () {
   });
 
   it('re-places a task whose first pool has no capacity, and finishes', async () => {
-    stack = await startStack();
+      stack = await startStack({ emulators: emulators() });
     // The pool placement picks first: the cheapest current price among the candidates.
     const { currentPrices } = await import('../../services/spot/pricing.js');
     const { choosePool } = await import('../../services/spot/placement.js');
@@ -128,7 +132,7 @@ describe('job lifecycle, end to end: failures and cancel', function () {
   });
 
   it('retries an exit code listed in retryExitCodes up to maxAttempts, then fails the task with the reason; the job ends partially failed and torn down', async () => {
-    stack = await startStack();
+      stack = await startStack({ emulators: emulators() });
     const jobId = await stack.submit(
       base({
         name: 'exit3',
@@ -152,7 +156,7 @@ describe('job lifecycle, end to end: failures and cancel', function () {
   });
 
   it("stops a step at its own timeout and fails the task saying which step timed out; the job's other steps keep the job-wide limit", async () => {
-    stack = await startStack();
+      stack = await startStack({ emulators: emulators() });
     const jobId = await stack.submit(
       base({
         name: 'step-timeout',
@@ -171,7 +175,7 @@ describe('job lifecycle, end to end: failures and cancel', function () {
   });
 
   it('cancels a job while its steps run: nothing of it left, state cancelled', async () => {
-    stack = await startStack();
+      stack = await startStack({ emulators: emulators() });
     const jobId = await stack.submit(base({ name: 'cancel-me', tasks: { count: 3 }, steps: [{ run: 'sleep 600' }] }));
     await eventually(
       'steps running',
@@ -188,7 +192,7 @@ describe('job lifecycle, end to end: failures and cancel', function () {
   });
 
   it("opens tcp/22 of the job's security group to the configured CIDR only", async () => {
-    stack = await startStack();
+      stack = await startStack({ emulators: emulators() });
     const { DescribeSecurityGroupsCommand } = await import('@aws-sdk/client-ec2');
     const jobId = await stack.submit(base({ name: 'sg', tasks: { count: 1 }, steps: [{ run: 'sleep 600' }], ssh: { ingressCidr: '127.0.0.1/32' } }));
     await eventually('job running', async () => (await stack.job(jobId))?.state === 'running', 60_000, 200);
@@ -201,7 +205,7 @@ describe('job lifecycle, end to end: failures and cancel', function () {
   });
 
   it('reaches the same end with every message delivered twice: each success recorded once', async () => {
-    stack = await startStack();
+      stack = await startStack({ emulators: emulators() });
     // A wrapper around the queue client: every message the fleet sends goes out twice.
     const bus = stack.fleet.deps.bus;
     const send = bus.send.bind(bus);
@@ -210,11 +214,11 @@ describe('job lifecycle, end to end: failures and cancel', function () {
       const first = await send(service, body, options);
       await send(service, body, options);
       return first;
-    }) as typeof bus.send;
+      });
     bus.sendMany = (async (service: never, bodies: never[], options?: never) => {
       await sendMany(service, bodies, options);
       return sendMany(service, bodies, options);
-    }) as typeof bus.sendMany;
+      });
     const jobId = await stack.submit(base({ name: 'twice', tasks: { count: 4 } }));
     const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
     expect(job.state).to.equal('succeeded');
@@ -227,5 +231,6 @@ describe('job lifecycle, end to end: failures and cancel', function () {
       expect(t.attempts.filter((a) => a.outcome === 'succeeded')).to.have.length(1);
     }
     await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 30_000);
+  });
   });
 });

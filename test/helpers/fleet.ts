@@ -8,7 +8,7 @@ import { GetQueueAttributesCommand, ReceiveMessageCommand, type Message } from '
 import { createCoreClients, destroyClients, type CoreClients } from '../../shared/aws.js';
 import type { Clock } from '../../shared/clock.js';
 import { loadConfig, type Config } from '../../shared/config.js';
-import { defineCatalog, type Catalog } from '../../shared/envelope.js';
+import type { Catalog } from '../../shared/envelope.js';
 import { silentLogger, createLogger, type Logger } from '../../shared/logger.js';
 import type { QueueKind } from '../../shared/queues.js';
 import { setup } from '../../shared/setup.js';
@@ -99,7 +99,7 @@ export async function testFleet<C extends Catalog>(
     deps,
     registry,
     async start(id?: string) {
-      const r = await startDispatcher(deps as FleetDeps, registry, id);
+      const r = await startDispatcher(deps, registry, id);
       running.push(r);
       return r;
     },
@@ -145,7 +145,7 @@ export async function eventually<T>(what: string, probe: () => Promise<T> | T, t
   for (;;) {
     try {
       const v = await probe();
-      if (v) return v as NonNullable<T>;
+      if (v) return v;
     } catch (err) {
       last = err;
     }
@@ -168,4 +168,3 @@ export class TestClock implements Clock {
 export const keySchema = z.object({ jobId: z.string().min(1) }).strict();
 export const taskKeySchema = z.object({ jobId: z.string().min(1), taskId: z.string().min(1) }).strict();
 
-export { defineCatalog };

@@ -49,12 +49,38 @@ export interface StackOptions {
   launchSeconds?: number;
   /** Whether the simulator sends its EventBridge-shaped events to the events queue (default true). */
   events?: boolean;
+  /**
+   * SQS and DynamoDB emulators shared with other stacks (see sharedEmulators): this stack's own queue and
+   * table prefix keeps it apart, and close() leaves them running. Omitted: the stack starts and stops its own.
+   */
+  emulators?: Emulators;
 }
 
 let counter = 0;
 
+/**
+ * One set of SQS and DynamoDB emulators for the tests of a describe block (started in its `before`, stopped
+ * in its `after`); pass `emulators: get()` to startStack. Each stack still has its own prefix, simulator and
+ * dispatchers, so no test sees another's queues, rows or instances.
+ */
+export function sharedEmulators(): () => Emulators {
+  let emu: Emulators | undefined;
+  before(async () => {
+    emu = await testEmulators();
+  });
+  after(async () => {
+    await emu?.stop();
+    emu = undefined;
+  });
+  return () => {
+    if (!emu) throw new Error('sharedEmulators: used outside the tests of the describe block that called it');
+    return emu;
+  };
+}
+
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  const emu = await testEmulators();
+  const ownEmulators = options.emulators === undefined;
+  const emu = options.emulators ?? (await testEmulators());
   const sandbox = mkdtempSync(path.join(tmpdir(), 'spotbatch-e2e-'));
   const prefix = uniquePrefix();
   // The queues first, so the simulator can send its events where EventBridge would.
@@ -102,7 +128,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     cloud,
     fleet,
     async submit(spec) {
-      const id = (spec.id as string | undefined) ?? `e2e-${process.pid}-${++counter}`;
+      const id = spec.id ?? `e2e-${process.pid}-${++counter}`;
       await fleet.deps.bus.send('job.submit', { ...spec, id });
       return id;
     },
@@ -121,7 +147,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       // Stops the dispatchers and closes the fleet's resources (its SSH pool among them).
       await fleet.close();
       await sim.stop();
-      await emu.stop();
+      if (ownEmulators) await emu.stop();
       rmSync(sandbox, { recursive: true, force: true });
     },
   };

@@ -10,7 +10,6 @@ import { queueName } from '../../shared/queues.js';
 import { createLogger } from '../../shared/logger.js';
 import { Dispatcher } from '../../services/dispatcher/dispatcher.js';
 import type { FleetDeps } from '../../services/dispatcher/context.js';
-import type { Registry } from '../../services/dispatcher/registry.js';
 import { TEST_CREDENTIALS, eventually, keySchema, testEmulators, testFleet } from '../helpers/fleet.js';
 
 describe('dispatcher (local-aws-sqs + dynalite)', function () {
@@ -163,7 +162,7 @@ describe('dispatcher (local-aws-sqs + dynalite)', function () {
       },
     });
     const log = createLogger({ format: 'json', level: 'info', destination });
-    const dispatcher = new Dispatcher({ ...fleet.deps, log } as FleetDeps, fleet.registry);
+    const dispatcher = new Dispatcher({ ...fleet.deps, log }, fleet.registry);
     closers.push(async () => {
       await dispatcher.stop();
     });
@@ -302,7 +301,7 @@ describe('dispatcher (local-aws-sqs + dynalite)', function () {
     const log = createLogger({ format: 'json', level: 'info', destination });
     const gone = `${fleet.deps.queues.dlq.master}-no-such-queue`;
     const deps = { ...fleet.deps, log, queues: { ...fleet.deps.queues, dlq: { ...fleet.deps.queues.dlq, master: gone } } } as FleetDeps;
-    const dispatcher = new Dispatcher(deps, fleet.registry as unknown as Registry);
+    const dispatcher = new Dispatcher(deps, fleet.registry);
     const message = { MessageId: 'm-42', Body: 'not json', MessageAttributes: { service: { DataType: 'String', StringValue: 'test.echo' } } };
     let thrown: unknown;
     try {

@@ -3,11 +3,10 @@ import { z } from 'zod';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { MessageBus, defineCatalog } from '../../shared/envelope.js';
 import { PermanentError, ValidationError } from '../../shared/errors.js';
-import type { QueueUrls } from '../../shared/queues.js';
 
 describe('message envelope', () => {
   const catalog = defineCatalog({ 'a.b': { queue: 'master', schema: z.object({ jobId: z.string().min(1) }).strict(), summary: '', sentBy: '' } });
-  const urls = { main: { master: 'm', request: 'r', events: 'e' }, dlq: { master: 'md', request: 'rd', events: 'ed' } } as QueueUrls;
+  const urls = { main: { master: 'm', request: 'r', events: 'e' }, dlq: { master: 'md', request: 'rd', events: 'ed' } };
   // Only the refusals are checked here (nothing reaches SQS); sending is covered against the emulator.
   const unreachable = { send: () => Promise.reject(new Error('must not be called')) } as unknown as SQSClient;
   const bus = new MessageBus(unreachable, urls, catalog);

@@ -47,5 +47,5 @@ export interface ActionDef {
  * own input/output types. The codec builds the input from that schema.
  */
 export function action<I, O extends object>(op: StaticOperationSchema, run: (input: I, call: CallContext) => Promise<O> | O): ActionDef {
-  return { op, run: run as (input: never, call: CallContext) => Promise<O> | O };
+  return { op, run };
 }

@@ -39,7 +39,7 @@ export type { LatencyDistribution } from './latency.js';
 export { silentLogger } from './logger.js';
 export type { LogFn, Logger } from './logger.js';
 export { createInstanceRuntime, generateEd25519KeyPair, DEFAULT_IMDS_PORT, DEFAULT_SSH_PORT } from './runtime/index.js';
-export type { InstanceRuntime, InstanceRuntimeOptions, InstanceSpec, InterruptionNotice, LocalInstanceRuntime } from './runtime/index.js';
+export type { InstanceRuntime, InstanceRuntimeOptions, InstanceSpec, LocalInstanceRuntime } from './runtime/index.js';
 
 export interface SimulatorOptions {
   /** HTTP port; 0 = a free one. Default 4566. */

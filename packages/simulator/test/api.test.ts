@@ -476,7 +476,7 @@ describe('simulator: EC2 and IAM API', function () {
     const cancelled = await describe();
     expect(cancelled.State).to.equal('cancelled');
     expect(cancelled.Status!.Code).to.equal('request-canceled-and-instance-running');
-    await terminated([second!]);
+    await terminated([second]);
 
     // ValidUntil is simulated time: read the simulator's clock (from another process: fetchSimulatorClock)
     const clock = await fetchSimulatorClock(h.sim.endpoint);

@@ -193,10 +193,14 @@ describe('simulator: the life of a spot instance', function () {
       expect(stillRunning.Reservations?.[0]?.Instances?.[0]?.State?.Name).to.equal('running');
       expect(sleeperEndedAt, 'the process lives through the notice').to.equal(undefined);
 
+      // The bound's timer is cleared once the race is over: left armed, it held the event loop 30 s after the suite.
+      let bound: NodeJS.Timeout | undefined;
       const ended = await Promise.race([
         sleeper,
-        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 30_000)),
-      ]);
+        new Promise<undefined>((resolve) => {
+          bound = setTimeout(() => resolve(undefined), 30_000);
+        }),
+      ]).finally(() => clearTimeout(bound));
       expect(ended, 'the running process ends with the instance').to.not.equal(undefined);
       // killed at the termination time the notice gave (one simulated second of slack for the timer)
       expect(sleeperEndedAt).to.be.at.least(Date.parse(interrupted.body.terminationTime) - 1000);

@@ -22,7 +22,7 @@ interface Traits {
   xmlFlattened?: number | boolean;
 }
 
-const traitsOf = (ns: NormalizedSchema): Traits => ns.getMergedTraits() as Traits;
+const traitsOf = (ns: NormalizedSchema): Traits => ns.getMergedTraits();
 
 /** The form parameters of one request, with every dotted prefix indexed. */
 export class FormParams {

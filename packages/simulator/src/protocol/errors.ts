@@ -18,8 +18,6 @@ export const invalidParameter = (name: string, detail: string): ApiError =>
 
 export const invalidCombination = (message: string): ApiError => new ApiError('InvalidParameterCombination', message);
 
-export const notFound = (code: string, message: string): ApiError => new ApiError(code, message);
-
 /** Return the value or fail with MissingParameter naming the wire parameter. */
 export function required<T>(value: T | undefined | null, name: string): T {
   if (value === undefined || value === null || (typeof value === 'string' && value === '')) throw missingParameter(name);

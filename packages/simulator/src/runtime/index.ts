@@ -11,7 +11,7 @@ import { createSandbox, removeSandbox, type Sandbox } from './sandbox.js';
 import { serveSshConnection, type SshShared } from './ssh-server.js';
 import type { InstanceRuntime, InstanceSpec, InterruptionNotice } from './types.js';
 
-export type { InstanceRuntime, InstanceSpec, InterruptionNotice } from './types.js';
+export type { InstanceRuntime, InstanceSpec } from './types.js';
 
 export interface InstanceRuntimeOptions {
   /** Folder under which each instance gets `<instanceId>/` (its `/`: home/<user>, tmp). */
@@ -227,7 +227,7 @@ export async function createInstanceRuntime(opts: InstanceRuntimeOptions): Promi
       const pending = states.filter((state) => !state.stopped);
       const all = tearDown(pending);
       for (const state of pending) state.stopped = all;
-      await Promise.all(states.map((state) => state.stopped));
+      await Promise.all(states.flatMap((state) => state.stopped ?? []));
       imds.close();
       processes.dispose();
       await Promise.all(reservations.splice(0).map((release) => release()));
