@@ -10,7 +10,7 @@ import pMap from 'p-map';
 import { jobs, tasks } from '../model/repo.js';
 import { specDigest } from '../model/spec-digest.js';
 import { pinCheckpointStore } from '../model/checkpoint-location.js';
-import { configuredArtifactStore } from '../artifacts/index.js';
+import { fleetArtifactStore } from '../artifacts/index.js';
 import type { SpecReference } from '../model/artifact-digest.js';
 import { checkSpecArtifacts, isSpecReference, loadSpecReference, specForRow } from '../artifacts/submit.js';
 
@@ -23,7 +23,7 @@ export function jobIdFor(spec: JobSpec, messageId: string): string {
 
 export async function jobSubmit(body: JobSpec | SpecReference, ctx: Ctx): Promise<void> {
   // A spec too large for a message comes from the artifact store; every artifact it names must be there.
-  const artifacts = configuredArtifactStore(ctx.config);
+  const artifacts = fleetArtifactStore(ctx);
   // A checkpoint store the fleet does not configure is refused here, before anything is stored; the name is pinned in the job row.
   const received = isSpecReference(body) ? await loadSpecReference(body, artifacts) : body;
   // Which spec this is, as submitted: the job row keeps the winner's, and only a submit of that spec fills the job in.
@@ -41,7 +41,7 @@ export async function jobSubmit(body: JobSpec | SpecReference, ctx: Ctx): Promis
   const inputs = taskInputs(spec);
   let created = true;
   try {
-    await jobs(ctx).create({ jobId }, { name: spec.name, spec: specForRow(spec), specDigest: digest, taskCount: inputs.length, submittedAt: ctx.clock.now(), ingressCidr, listPk: JOB_LIST_PK });
+    await jobs(ctx).create({ jobId }, { name: spec.name, spec: specForRow(spec), specDigest: digest, taskCount: inputs.length, submittedAt: ctx.clock.now(), ingressCidr, listPk: JOB_LIST_PK, tags: spec.tags });
   } catch (err) {
     if (!(err instanceof StateConflictError)) throw err;
     created = false;

@@ -19,21 +19,27 @@ export const OUTCOMES = ['succeeded', 'partially-failed', 'failed', 'cancelled']
 export type Outcome = (typeof OUTCOMES)[number];
 
 /**
- * The spec as the job row keeps it: written by job.submit after JobSpecSchema
- * parsed it, so a read checks its shape (fields and their types, defaults for
- * fields older rows lack) without re-running the submit-time rules over every
- * task (a spec can list 10,000) on every read of the job.
+ * The spec as the job row keeps it. job.submit wrote it after JobSpecSchema
+ * parsed it (every rule, once, naming the field path). A read parses it again
+ * for its defaults (a field an older version did not write) with a light task
+ * list (a spec can list 10,000), and when a rule rejects it, the spec is read
+ * as it was stored: a rule an upgrade tightens (a CIDR form the old rule took)
+ * must not turn every job submitted before it into a corrupt row and a
+ * dead-lettered message. Only a spec that is not an object is corrupt.
  */
 const StoredTaskInputSchema = z.object({ args: z.array(z.string()).optional(), env: z.record(z.string(), z.string()).optional() });
-export const StoredJobSpecSchema = z.object({
+const CheckedStoredSpecSchema = z.object({
   ...JobSpecSchema.shape,
   tasks: z.union([z.object({ count: z.number() }), z.array(StoredTaskInputSchema)]),
 });
 // The stored spec reads as the spec: the two types cannot drift apart.
-const _storedIsSpec = (s: z.output<typeof StoredJobSpecSchema>): JobSpec => s;
-const _specIsStored = (s: JobSpec): z.output<typeof StoredJobSpecSchema> => s;
+const _storedIsSpec = (s: z.output<typeof CheckedStoredSpecSchema>): JobSpec => s;
+const _specIsStored = (s: JobSpec): z.output<typeof CheckedStoredSpecSchema> => s;
 void _storedIsSpec;
 void _specIsStored;
+export const StoredJobSpecSchema = z
+  .custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'must be the spec job.submit stored (an object)')
+  .pipe(CheckedStoredSpecSchema.catch((c) => c.input as JobSpec));
 
 /** What the lifecycle keeps in the job row (beside the state, version and timestamps the store manages). */
 export const JobAttrsShape = {
@@ -45,6 +51,8 @@ export const JobAttrsShape = {
   submittedAt: z.number(),
   /** The jobs list's index key (shared/store/tables.ts JOB_LIST_PK): set on every job row, so the list is a Query, not a Scan. */
   listPk: z.string().optional(),
+  /** The spec's tags, beside it: the jobs list's index projects this, not the whole spec (shared/store/tables.ts). */
+  tags: z.record(z.string(), z.string()).optional(),
   /** Who may reach tcp/22 of the job's instances. */
   ingressCidr: z.string(),
   security: JobSecuritySchema.optional(),

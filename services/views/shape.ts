@@ -141,7 +141,7 @@ export function summaryView(row: ListedJob, agg: Aggregate, now: number): JobSum
     state: row.state,
     outcome: row.outcome,
     error: row.error,
-    tags: { ...(row.spec?.tags ?? {}) },
+    tags: { ...(row.tags ?? row.spec?.tags ?? {}) },
     submittedAt: iso(row.submittedAt),
     endedAt: isoOpt(row.endedAt),
     updatedAt: iso(row.updatedAt),

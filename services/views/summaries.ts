@@ -16,11 +16,11 @@
  * Readers that ask at the same moment share one read.
  */
 import { LRUCache } from 'lru-cache';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Clock } from '../../shared/clock.js';
 import { TASK_STATES, type TaskState } from '../../shared/states.js';
 import type { Store } from '../../shared/store/index.js';
-import { attemptCost, StoredJobSpecSchema } from '../model/model.js';
+import { attemptCost } from '../model/model.js';
 import { JobRowSchema, tasks, TaskRowSchema } from '../model/repo.js';
 import type { OnDemandPrices } from './prices.js';
 import { TERMINAL_JOB, attemptHours, round6 } from './shape.js';
@@ -28,8 +28,9 @@ import type { SpendView } from './types.js';
 
 /** What a job's summary needs of its row (what the jobs list reads). */
 export const ListedJobSchema = JobRowSchema.pick({ jobId: true, name: true, state: true, taskCount: true, submittedAt: true, updatedAt: true })
-  .extend(JobRowSchema.pick({ endedAt: true, outcome: true, error: true, version: true }).partial().shape)
-  .extend({ spec: StoredJobSpecSchema.pick({ tags: true }).optional() });
+  .extend(JobRowSchema.pick({ endedAt: true, outcome: true, error: true, version: true, tags: true }).partial().shape)
+  // A whole job row (the detail view) has its spec; a row of the list has only what the index projects.
+  .extend({ spec: z.object({ tags: z.record(z.string(), z.string()).optional() }).optional() });
 export type ListedJob = z.infer<typeof ListedJobSchema>;
 
 /** What a job's summary needs of all its tasks. */

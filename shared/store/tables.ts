@@ -56,13 +56,20 @@ const openIndex = {
   Projection: { ProjectionType: 'ALL' as const },
 };
 
+/**
+ * Only what a line of the list shows (services/views/job-list.ts): a job row
+ * carries its spec (up to a few hundred KB) and its encrypted keys, and an
+ * index that projected them would copy all of that on every write of the row.
+ */
+export const JOB_LIST_ATTRIBUTES = ['name', 'state', 'taskCount', 'updatedAt', 'endedAt', 'outcome', 'error', 'version', 'tags'];
+
 const jobListIndex = {
   IndexName: JOB_LIST_INDEX,
   KeySchema: [
     { AttributeName: JOB_LIST_KEY, KeyType: 'HASH' as const },
     { AttributeName: 'submittedAt', KeyType: 'RANGE' as const },
   ],
-  Projection: { ProjectionType: 'ALL' as const },
+  Projection: { ProjectionType: 'INCLUDE' as const, NonKeyAttributes: JOB_LIST_ATTRIBUTES },
 };
 
 export function tableDefinitions(prefix: string): CreateTableCommandInput[] {
@@ -152,7 +159,7 @@ async function indexStatus(ddb: DynamoDBClient, table: string): Promise<Map<stri
   return new Map((out.Table?.GlobalSecondaryIndexes ?? []).map((i) => [i.IndexName ?? '', i.IndexStatus]));
 }
 
-/** A table made by an older version: its missing indexes are created (DynamoDB backfills them), then job rows get listPk. */
+/** A table made by an older version: its missing indexes are created (DynamoDB backfills them), then job rows get listPk and top-level tags. */
 async function addMissingIndexes(ddb: DynamoDBClient, def: CreateTableCommandInput): Promise<void> {
   const table = def.TableName!;
   for (const index of def.GlobalSecondaryIndexes ?? []) {
@@ -171,8 +178,10 @@ async function addMissingIndexes(ddb: DynamoDBClient, def: CreateTableCommandInp
       throw cannotAddIndex(table, index.IndexName!, (err as Error).message, err);
     }
     await waitIndexActive(ddb, table, index.IndexName!);
-    if (index.IndexName === JOB_LIST_INDEX) await backfillJobList(ddb, table);
   }
+  // Every setup, not only the one that made the index: a setup cut short after the index was made, and
+  // jobs that dispatchers of the previous version made during a rolling upgrade, are listed by the next.
+  if ((def.GlobalSecondaryIndexes ?? []).some((i) => i.IndexName === JOB_LIST_INDEX)) await backfillJobList(ddb, table);
 }
 
 function cannotAddIndex(table: string, index: string, why: string, cause?: unknown): Error {
@@ -201,9 +210,9 @@ async function backfillJobList(ddb: DynamoDBClient, table: string): Promise<void
     { client: ddb },
     {
       TableName: table,
-      ProjectionExpression: 'jobId',
+      ProjectionExpression: 'jobId, #spec.#tags',
       FilterExpression: 'attribute_not_exists(#lk) AND attribute_exists(submittedAt)',
-      ExpressionAttributeNames: { '#lk': JOB_LIST_KEY },
+      ExpressionAttributeNames: { '#lk': JOB_LIST_KEY, '#spec': 'spec', '#tags': 'tags' },
     },
   );
   for await (const page of pages) {
@@ -213,10 +222,10 @@ async function backfillJobList(ddb: DynamoDBClient, table: string): Promise<void
           new UpdateItemCommand({
             TableName: table,
             Key: { jobId: item.jobId! },
-            UpdateExpression: 'SET #lk = :pk',
+            UpdateExpression: 'SET #lk = :pk, #tags = if_not_exists(#tags, :tags)',
             ConditionExpression: 'attribute_exists(jobId)',
-            ExpressionAttributeNames: { '#lk': JOB_LIST_KEY },
-            ExpressionAttributeValues: { ':pk': { S: JOB_LIST_PK } },
+            ExpressionAttributeNames: { '#lk': JOB_LIST_KEY, '#tags': 'tags' },
+            ExpressionAttributeValues: { ':pk': { S: JOB_LIST_PK }, ':tags': item.spec?.M?.tags ?? { M: {} } },
           }),
         )
         .catch((err: unknown) => {

@@ -116,6 +116,7 @@ export async function seedJob(store: Store, ddb: DynamoDBDocumentClient, o: Seed
       taskCount: o.tasks,
       submittedAt,
       listPk: JOB_LIST_PK,
+      tags: spec.tags,
       ingressCidr: '127.0.0.1/32',
       security: {
         jobId: o.jobId,

@@ -1,12 +1,12 @@
 import { expect } from 'chai';
 import { CreateTableCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Emulators } from '../../services/local/emulators.js';
 import { jobs } from '../../services/model/repo.js';
 import { JobViews, type JobListView } from '../../services/views/index.js';
 import { destroyClients, type CoreClients } from '../../shared/aws.js';
 import { ensureTables, Store, tableDefinitions, tableNames } from '../../shared/store/index.js';
-import { JOB_LIST_INDEX } from '../../shared/store/tables.js';
+import { JOB_LIST_INDEX, JOB_LIST_PK } from '../../shared/store/tables.js';
 import { clientsFor, TestClock, testEmulators, uniquePrefix } from '../helpers/fleet.js';
 import { seedJob } from './seed.js';
 
@@ -57,7 +57,7 @@ describe('read model: the jobs list from its index, summaries from a bounded cac
       await jobs({ store }).transition({ jobId }, { from: 'finishing', to: 'succeeded', set: { endedAt: Date.now() } });
     }
     // The newest row of all, but without the index's key: only the index lists jobs, so it is not listed.
-    await seedJob(store, clients.ddb, { jobId: 'not-indexed', tasks: 1, submittedAt: t0 + 3_600_000 });
+    await seedJob(store, clients.ddb, { jobId: 'not-indexed', tasks: 1, submittedAt: t0 + 3_600_000, spec: { tags: { team: 'before-the-index' } } });
     await clients.ddb.send(new UpdateCommand({ TableName: tableNames(prefix).jobs, Key: { jobId: 'not-indexed' }, UpdateExpression: 'REMOVE listPk' }));
   });
   after(async () => {
@@ -144,6 +144,39 @@ describe('read model: the jobs list from its index, summaries from a bounded cac
     const m = await views.summary(moved);
     expect(taskQueries() - n1, 'another state: read again').to.equal(3);
     expect(m.state).to.equal('finishing');
+  });
+
+  it('the index holds only what a line of the list shows (never the spec or the keys); a row it cannot read is left out, not the whole list', async () => {
+    const { Table } = await clients.dynamodb.send(new DescribeTableCommand({ TableName: tableNames(prefix).jobs }));
+    const index = Table?.GlobalSecondaryIndexes?.find((i) => i.IndexName === JOB_LIST_INDEX);
+    expect(index?.Projection?.ProjectionType).to.equal('INCLUDE');
+    expect(index?.Projection?.NonKeyAttributes).to.include.members(['name', 'state', 'tags']).and.not.include.members(['spec', 'security', 'keyPairs']);
+    const listed = await clients.ddb.send(
+      new QueryCommand({ TableName: tableNames(prefix).jobs, IndexName: JOB_LIST_INDEX, KeyConditionExpression: 'listPk = :pk', ExpressionAttributeValues: { ':pk': JOB_LIST_PK }, Limit: 1 }),
+    );
+    expect(Object.keys(listed.Items?.[0] ?? {})).to.include('name').and.not.include.members(['spec', 'security', 'keyPairs']);
+
+    // A row the list cannot read (a state no version of the machine has): the other jobs are still listed.
+    await seedJob(store, clients.ddb, { jobId: 'unreadable', tasks: 1, submittedAt: t0 + 7_200_000 });
+    await clients.ddb.send(new UpdateCommand({ TableName: tableNames(prefix).jobs, Key: { jobId: 'unreadable' }, UpdateExpression: 'SET #s = :s', ExpressionAttributeNames: { '#s': 'state' }, ExpressionAttributeValues: { ':s': 'melted' } }));
+    try {
+      const page = await new JobViews({ ddb: clients.ddb, prefix }).jobs({ limit: 50 });
+      expect(page.jobs.map((j) => j.id)).to.deep.equal([...ids].reverse());
+    } finally {
+      await clients.ddb.send(new DeleteCommand({ TableName: tableNames(prefix).jobs, Key: { jobId: 'unreadable' } }));
+    }
+  });
+
+  it('a job made without the list key (a dispatcher of the previous version, during an upgrade) is listed, with its tags, after the next setup', async () => {
+    const views = new JobViews({ ddb: clients.ddb, prefix });
+    expect((await views.jobs({ limit: 50 })).jobs.map((j) => j.id)).to.not.include('not-indexed');
+    await clients.ddb.send(new UpdateCommand({ TableName: tableNames(prefix).jobs, Key: { jobId: 'not-indexed' }, UpdateExpression: 'REMOVE tags' }));
+    await ensureTables(clients.dynamodb, prefix);
+    const page = await views.jobs({ limit: 50 });
+    expect(page.jobs.map((j) => j.id)).to.deep.equal(['not-indexed', ...[...ids].reverse()]);
+    const row = await views.jobRow('not-indexed');
+    expect(row.spec.tags).to.deep.equal({ team: 'before-the-index' });
+    expect(page.jobs[0]!.tags).to.deep.equal({ team: 'before-the-index' });
   });
 
   it('setup adds the job-list index to a jobs table made before it, or says plainly that the endpoint cannot', async () => {
