@@ -133,9 +133,8 @@ export class EntityStore<S extends string, K extends Record<string, string>, A e
     } catch (err) {
       if (!isConditionFailed(err)) throw storeError(err, `${this.machine.entity} ${this.keyString(key)}`);
       const current = await this.currentAfter(err, key);
-      throw new StateConflictError(this.machine.entity, this.keyString(key), {}, current && { state: current.state, version: current.version }, {
-        cause: err,
-      });
+      // No cause: the SDK's exception carries the whole current row (ALL_OLD), keys and all; what it says is in `actual`.
+      throw new StateConflictError(this.machine.entity, this.keyString(key), {}, current && { state: current.state, version: current.version });
     }
   }
 
@@ -253,7 +252,6 @@ export class EntityStore<S extends string, K extends Record<string, string>, A e
         this.keyString(key),
         { ...(states.length ? { state: states } : {}), ...(opts.version !== undefined ? { version: opts.version } : {}) },
         current && { state: current.state, version: current.version },
-        { cause: err },
       );
     }
     return this.parse(this.schema, attributes ?? {});
