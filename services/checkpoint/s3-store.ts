@@ -1,4 +1,5 @@
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   paginateListObjectsV2,
@@ -58,6 +59,24 @@ type Manifest = z.infer<typeof ManifestSchema>;
 
 /** A task id as saves write it (checkIdPart's rule). */
 const SAVED_TASK = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
+
+/**
+ * The client an Upload gets: its AbortMultipartUpload, the clean-up of a multipart upload that failed or
+ * was cut short, goes out with a signal of its own. The store's client carries the dispatcher's drain signal
+ * (checkpoint/lifecycle.ts); when a drain ends an upload, the same signal would also refuse its clean-up, and
+ * the parts already sent would stay in the bucket, billed, with nothing left to remove them.
+ */
+function cleanUpSurvivesDrain(s3: S3Client): S3Client {
+  return new Proxy(s3, {
+    get(target, prop, receiver) {
+      if (prop !== 'send') return Reflect.get(target, prop, receiver) as unknown;
+      return (...args: unknown[]) =>
+        args[0] instanceof AbortMultipartUploadCommand
+          ? target.send(args[0], { abortSignal: new AbortController().signal })
+          : (Reflect.apply(target.send, target, args) as unknown);
+    },
+  });
+}
 
 export function s3CheckpointStore(location: { bucket: string; prefix: string }, s3: S3Client, deps: StoreDeps): CheckpointStore {
   const { bucket } = location;
@@ -155,7 +174,7 @@ export function s3CheckpointStore(location: { bucket: string; prefix: string }, 
           const checksum = single ? await sha256Base64(source) : undefined;
           await call('upload to', objectKey, () =>
             new Upload({
-              client: s3,
+              client: cleanUpSurvivesDrain(s3),
               params: { Bucket: bucket, Key: objectKey, Body: createReadStream(source), ContentLength: file.size, ...(checksum ? { ChecksumSHA256: checksum } : {}) },
               queueSize: 2,
             }).done(),

@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import S3rver from 's3rver';
+import { withAbortSignal } from '../../shared/abort.js';
 import { PermanentError, TransientError } from '../../shared/errors.js';
 import { versionName } from '../../services/checkpoint/keys.js';
 import { checkpointStore, defaultS3Client, type CheckpointLocation, type CheckpointStore } from '../../services/checkpoint/store.js';
@@ -251,6 +252,45 @@ describe('checkpoint/store', function () {
             expect(await fetch(sb, 'big/ckpt')).to.deep.equal(big.snap);
           } finally {
             watched.destroy();
+          }
+        });
+
+        it('a drain that cuts a multipart upload short still aborts the upload: its parts do not stay in the bucket', async function () {
+          this.timeout(120_000);
+          const key = { jobId: 'job-drain', taskId: '0001' };
+          const big = await tree('drained', async (root) => {
+            await writeFile(path.join(root, 'state', 'big.bin'), Buffer.alloc(11 * 1024 * 1024 + 7, 1));
+          });
+          const drain = new AbortController();
+          const outcomes: string[] = [];
+          const base = new S3Client(s3Options);
+          base.middlewareStack.add(
+            (next, context) => async (args) => {
+              try {
+                const out = await next(args);
+                outcomes.push(`${context.commandName} ok`);
+                // The drain fires as soon as the multipart upload exists: its parts are refused.
+                if (context.commandName === 'CreateMultipartUploadCommand') drain.abort();
+                return out;
+              } catch (err) {
+                outcomes.push(`${context.commandName} ${(err as Error).name}`);
+                throw err;
+              }
+            },
+            { step: 'initialize', name: 'drainMidUpload' },
+          );
+          try {
+            await place(sa, 'ckpt-drain', big.root);
+            await rejection(checkpointStore(kind.location(), { s3: withAbortSignal(base, drain.signal), tmpDir: work }).save(sa, 'ckpt-drain', key));
+            expect(outcomes).to.include('CreateMultipartUploadCommand ok');
+            expect(outcomes).to.not.include('CompleteMultipartUploadCommand ok');
+            // The clean-up reached S3 instead of dying with the drain (AbortError). s3rver has no
+            // AbortMultipartUpload (it answers MethodNotAllowed); S3 removes the parts.
+            const cleanUp = outcomes.filter((o) => o.startsWith('AbortMultipartUploadCommand'));
+            expect(cleanUp).to.have.length(1);
+            expect(cleanUp[0]).to.not.equal('AbortMultipartUploadCommand AbortError');
+          } finally {
+            base.destroy();
           }
         });
 
