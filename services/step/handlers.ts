@@ -12,7 +12,7 @@ import { reclaimed } from '../ec2/reconcile.js';
 import { sshSessionFor, taskDir } from '../ssh/session.js';
 import { shellQuote } from '../../shared/shell.js';
 import type { SshSession } from '../ssh/ssh.js';
-import { configuredArtifactStore } from '../artifacts/index.js';
+import { fleetArtifactStore } from '../artifacts/index.js';
 import { deliverUploads, resolveStepScripts } from '../artifacts/deliver.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
@@ -103,10 +103,10 @@ export async function stepRun(body: TaskBody, ctx: Ctx): Promise<void> {
     const started = (await session.exec(`test -d "$HOME"/${shellQuote(`${dir}/lock`)}`, { timeoutMs: 30_000 })).code === 0;
     if (!started) {
       // Inputs come from the fleet's artifact store (checked by digest), never from a path on this host.
-      await deliverUploads(job.spec, configuredArtifactStore(ctx.config), session);
+      await deliverUploads(job.spec, fleetArtifactStore(ctx), session);
       await restoreCheckpoint(ctx, job, task, attempt, session);
     }
-    const spec = await resolveStepScripts(job.spec, configuredArtifactStore(ctx.config));
+    const spec = await resolveStepScripts(job.spec, fleetArtifactStore(ctx));
     await startAgent(session, planFor(ctx, { ...job, spec }, task, attempt));
   } catch (err) {
     // Reclaimed under our hands? Then that is the news, not a failed start (which SQS would retry).
