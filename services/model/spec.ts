@@ -25,7 +25,7 @@ const localOnly = (rule: string) =>
     .optional();
 
 /*
- * What the agent can carry (services/step/shell.ts, shared with checkPlan at step.run): a spec that breaks it
+ * What the agent can carry (shared/shell.ts, shared with checkPlan at step.run): a spec that breaks it
  * is refused here, at submit, with the field path, so nothing is created for a spec that could never run.
  */
 /** A word the step gets (argument, variable value): no NUL. */

@@ -16,7 +16,7 @@ export type TaskKey = { jobId: string; taskId: string };
 /**
  * Job and task attributes are owned by the services that write them: here the
  * store checks its own fields and the key, and the services read the rows
- * with their schemas (`withRows`, services/job/repo.ts).
+ * with their schemas (`withRows`, services/model/repo.ts).
  */
 export type Attributes = Record<string, unknown>;
 
