@@ -5,8 +5,8 @@ import type { CloudClients } from '../../shared/aws.js';
 import { generateSecretKey, SecretBox } from '../../shared/secrets.js';
 import { ensureDefaultBoundary } from '../../services/security/boundary.js';
 import { JOB_TAG } from '../../services/security/resources.js';
-import { credentials, startHarness } from '../helpers/simulator.js';
-import type { Harness } from '../helpers/simulator.js';
+import { credentials, startHarness } from '@spotbatch/simulator/testing';
+import type { Harness } from '@spotbatch/simulator/testing';
 
 export interface Tagged {
   region: string;

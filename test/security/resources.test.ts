@@ -23,7 +23,7 @@ import { privateKeyContext } from '../../services/model/secrets.js';
 import { createJobSecurity, JOB_TAG, POLICY_NAME, resourceName, teardownJobSecurity } from '../../services/security/resources.js';
 import type { CreateSecurityInput, JobSecurity } from '../../services/security/resources.js';
 import { trustPolicy } from '../../services/model/policy.js';
-import { waitFor } from '../helpers/simulator.js';
+import { waitFor } from '@spotbatch/simulator/testing';
 import { newJobId, runInstance, startSecurityHarness } from './helpers.js';
 import type { SecurityHarness } from './helpers.js';
 

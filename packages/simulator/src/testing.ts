@@ -1,8 +1,11 @@
-/** The product's tests against the simulator package: a simulator on port 0, SDK clients pointed at it, bounded polling, the admin API. */
+/**
+ * Test plumbing for whoever tests against the simulator (its own tests and the product's): a simulator on
+ * port 0, SDK clients pointed at it, bounded polling, the admin API. `@spotbatch/simulator/testing`.
+ */
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { IAMClient } from '@aws-sdk/client-iam';
-import { startSimulator } from '@spotbatch/simulator';
-import type { Simulator, SimulatorOptions } from '@spotbatch/simulator';
+import { startSimulator } from './index.js';
+import type { Simulator, SimulatorOptions } from './index.js';
 
 export const credentials = { accessKeyId: 'AKIDSIMULATOR', secretAccessKey: 'simulator-secret' };
 
