@@ -5,6 +5,7 @@ import { ApiError, invalidParameter } from '../protocol/errors.js';
 import { resolveProfile } from '../state/profiles.js';
 import type { ResolvedProfile } from '../state/profiles.js';
 import { defaultGroup, findGroup } from './security-groups.js';
+import { standardFamily } from '../faults.js';
 
 export const DEFAULT_INSTANCE_TYPE = 't3.micro';
 
@@ -101,6 +102,29 @@ export function parsePrice(value: string | undefined, param: string): number | u
   const n = Number(value);
   if (!(n > 0) || !Number.isFinite(n)) throw invalidParameter(param, `'${value}' is not a positive price`);
   return n;
+}
+
+/**
+ * How many more spot instances of `type` the region's standard spot vCPU quota admits now (Infinity without
+ * a quota, or for a type outside the standard families). Running and pending spot instances and open spot
+ * requests count (Spot Instance quotas, EC2 User Guide).
+ */
+export function spotQuotaRoom(call: CallContext, type: string): number {
+  const quota = call.sim.faults.spotVcpuQuota(call.region);
+  if (quota === undefined || !standardFamily(type)) return Infinity;
+  const vcpus = call.sim.catalog.type(type)?.vcpus ?? 2;
+  return Math.max(0, Math.floor((quota - call.sim.lifecycle.spotVcpusInUse(call.region)) / vcpus));
+}
+
+/** AWS's answer to a spot request over the account's spot quota in the region. */
+export function maxSpotInstanceCountExceeded(call: CallContext): ApiError {
+  call.sim.lifecycle.spotQuotaRefusals++;
+  return new ApiError('MaxSpotInstanceCountExceeded', 'Max spot instance count exceeded');
+}
+
+/** RequestSpotInstances / RunInstances spot: fail when `count` instances of `type` would pass the quota. */
+export function checkSpotQuota(call: CallContext, type: string, count: number): void {
+  if (spotQuotaRoom(call, type) < count) throw maxSpotInstanceCountExceeded(call);
 }
 
 export function insufficientCapacity(type: string, zone?: string): ApiError {
