@@ -6,13 +6,18 @@ import { resolveProfile } from '../state/profiles.js';
 import type { ResolvedProfile } from '../state/profiles.js';
 import { defaultGroup, findGroup } from './security-groups.js';
 import { standardFamily } from '../faults.js';
+import { findImage } from './images.js';
 
 export const DEFAULT_INSTANCE_TYPE = 't3.micro';
 
 export function checkImage(call: CallContext, imageId: string | undefined, param: string): string {
   if (!imageId) throw new ApiError('MissingParameter', `The request must contain the parameter ${param}`);
   if (!/^ami-[0-9a-f]{8,17}$/.test(imageId)) throw new ApiError('InvalidAMIID.Malformed', `Invalid id: "${imageId}" (expecting "ami-...")`);
-  if (!call.sim.catalog.image(call.region, imageId)) throw new ApiError('InvalidAMIID.NotFound', `The image id '[${imageId}]' does not exist`);
+  const image = findImage(call.sim, call.region, imageId);
+  if (!image) throw new ApiError('InvalidAMIID.NotFound', `The image id '[${imageId}]' does not exist`);
+  if (image.state !== 'available') {
+    throw new ApiError('InvalidAMIID.Unavailable', `The image id '[${imageId}]' is not available yet (its state is ${image.state})`);
+  }
   return imageId;
 }
 
@@ -24,7 +29,7 @@ export function checkType(call: CallContext, type: string | undefined, param: st
 
 /** The image's architecture must match the instance type's. */
 export function checkArchitecture(call: CallContext, imageId: string, type: string): void {
-  const image = call.sim.catalog.image(call.region, imageId);
+  const image = findImage(call.sim, call.region, imageId);
   const info = call.sim.catalog.type(type);
   if (image && info && image.arch !== info.arch) {
     throw invalidParameter(
