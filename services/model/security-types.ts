@@ -10,6 +10,8 @@ export const RegionSecuritySchema = z.object({
   securityGroupId: z.string(),
   /** encrypted private key */
   privateKey: EncryptedSecretSchema,
+  /** When the region's key pair and group were ready (epoch ms, real time): made lazily, the first time a task is placed there. */
+  createdAt: z.number().optional(),
 });
 export type RegionSecurity = z.infer<typeof RegionSecuritySchema>;
 
