@@ -38,6 +38,8 @@ export type CreatedKeyPair = z.infer<typeof CreatedKeyPairSchema>;
 export interface CreateSecurityInput {
   jobId: string;
   regions: string[];
+  /** No region now (regions empty): the regions are secured one by one later (createRegionSecurity). */
+  regionsLater?: boolean;
   /** Who may reach tcp/22; used exactly as given (0.0.0.0/0 only if the caller passes it). */
   ingressCidr: string;
   /** User tags, added to every resource beside `spotbatch:job`. */

@@ -59,6 +59,7 @@ async function secure(body: { jobId: string }, ctx: Ctx): Promise<void> {
       {
         jobId: job.jobId,
         regions: [],
+        regionsLater: true,
         ingressCidr: job.ingressCidr,
         tags: resourceTags(job.jobId, spec),
         // The spec's own statements, after the default; validated with the spec, checked again before any AWS call.

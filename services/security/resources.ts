@@ -46,7 +46,7 @@ async function regionSecurity(cloud: CloudClients, secrets: SecretBox, w: Region
   const ec2 = cloud.ec2(w.region);
   const key = await ensureKeyPair(ec2, secrets, { region: w.region, jobId: w.jobId, keyName: w.name, tags: w.tags, keyType: w.keyType, stored: w.stored, onKeyPair: w.onKeyPair }, log);
   const securityGroupId = await ensureSecurityGroup(ec2, { region: w.region, jobId: w.jobId, groupName: w.name, tags: w.tags, cidr: w.cidr }, log);
-  return { region: w.region, keyName: key.keyName, keyPairId: key.keyPairId, securityGroupId, privateKey: key.privateKey, createdAt: Date.now() };
+  return { region: w.region, keyName: key.keyName, keyPairId: key.keyPairId, securityGroupId, privateKey: key.privateKey };
 }
 
 /**
@@ -65,16 +65,16 @@ export async function createRegionSecurity(
   const keyType = input.keyType ?? 'ed25519';
   if (keyType !== 'ed25519' && keyType !== 'rsa') throw new PermanentError('security: keyType must be ed25519 or rsa');
   const work = { region: region!, jobId, name: resourceName(jobId), tags: jobTags(jobId, input.tags), keyType, cidr: checkCidr(input.ingressCidr), stored: input.stored, onKeyPair: input.onKeyPair };
-  return regionSecurity(cloud, secrets, work, log);
+  return { ...(await regionSecurity(cloud, secrets, work, log)), createdAt: Date.now() };
 }
 
 /**
- * The job's IAM role and instance profile, and its key pair and security group in each of `regions` (none:
- * only IAM; the fleet makes a region's share when a task is first placed there, createRegionSecurity).
+ * The job's IAM role and instance profile, and its key pair and security group in each of `regions` (none,
+ * with `regionsLater`: only IAM; the fleet makes a region's share when a task is first placed there, createRegionSecurity).
  */
 export async function createJobSecurity(cloud: CloudClients, secrets: SecretBox, input: CreateSecurityInput, log?: Logger): Promise<JobSecurity> {
   const jobId = checkJobId(input.jobId);
-  const regions = input.regions.length ? checkRegions(input.regions) : [];
+  const regions = input.regionsLater && !input.regions.length ? [] : checkRegions(input.regions);
   const cidr = checkCidr(input.ingressCidr);
   const name = resourceName(jobId);
   const ec2Tags = jobTags(jobId, input.tags);
