@@ -12,6 +12,8 @@ import type { InstanceRuntime } from './runtime/types.js';
 import type { World } from './state/world.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { RequestLimiter } from './throttle.js';
+import type { InterruptionLog } from './market/interruptions.js';
+import type { PlacementBudget } from './market/sps-budget.js';
 
 export interface SimContext {
   seed: number;
@@ -28,12 +30,18 @@ export interface SimContext {
   runtime: InstanceRuntime;
   lifecycle: Lifecycle;
   launchLatency: LatencyDistribution;
+  /** Interruptions per pool (market, forced, admin): placement scores fall where they happen. */
+  interruptions: InterruptionLog;
+  /** GetSpotPlacementScores: new query configurations per account in a rolling 24 simulated hours. */
+  spsBudget: PlacementBudget;
   logger: Logger;
 }
 
 export interface CallContext {
   sim: SimContext;
   region: string;
+  /** Who calls: the access key id of the SigV4 credential ('anonymous' without one). Each key is an account. */
+  account: string;
   requestId: string;
 }
 

@@ -34,18 +34,66 @@ export const faultsSchema = z
     notFoundSeconds: z.number().min(0).max(600).optional(),
     /** Real seconds after an instance profile is created or gets its role during which EC2 launch calls refuse it. */
     iamPropagationSeconds: z.number().min(0).max(600).optional(),
+    /**
+     * GetSpotPlacementScores: new request configurations an account (access key id) may ask in a rolling
+     * 24 simulated hours before MaxConfigLimitExceeded. Default 50.
+     */
+    placementScoreConfigLimit: z.number().int().min(0).max(1_000_000).optional(),
+    /**
+     * Spot vCPU quota per region ("All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests"):
+     * `{"us-east-1": 16}`; the key `*` sets it for every region not named. Absent: no quota.
+     */
+    spotVcpuQuota: z.record(z.string().min(1), z.number().int().min(0)).optional(),
+    /** Simulated seconds a CopyImage copy stays `pending` before `available`. Default 300. */
+    imageCopySeconds: z.number().min(0).max(86_400).optional(),
+    /**
+     * Opt-in regions this account has not enabled: left out of DescribeRegions (listed `not-opted-in` with
+     * AllRegions), and EC2 calls in them answer AuthFailure.
+     */
+    disabledRegions: z.array(z.string().min(1)).optional(),
   })
   .strict();
 export type FaultSettings = z.infer<typeof faultsSchema>;
+
+/** A pool match: each field narrows it; {} matches every pool. */
+export interface PoolMatch {
+  region?: string;
+  availabilityZone?: string;
+  instanceType?: string;
+}
+
+/** A timed pool event from POST /_sim/pools/interrupt: no capacity and/or interrupting until (simulated ms). */
+export interface PoolOutage {
+  match: PoolMatch;
+  noCapacityUntil?: number;
+  interruptingUntil?: number;
+}
+
+const matches = (f: PoolMatch, region: string, zone: string, type: string): boolean =>
+  (f.region === undefined || f.region === region) &&
+  (f.availabilityZone === undefined || f.availabilityZone === zone) &&
+  (f.instanceType === undefined || f.instanceType === type);
+
+/** Families counted by the "All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests" quota. */
+export function standardFamily(type: string): boolean {
+  const family = type.split('.')[0] ?? '';
+  if (family.startsWith('inf') || family.startsWith('trn') || family.startsWith('dl')) return false;
+  return /^[acdhimrtz]/.test(family);
+}
 
 export class Faults {
   private settings: FaultSettings;
   private readonly rng: Prng;
 
   /** `initial`: the start-up settings (simulator options), which POST /_sim/reset restores. */
+  /** Timed pool outages (admin), in simulated time; cleared by reset. */
+  private outages: PoolOutage[] = [];
+
   constructor(
     seed: number,
     private readonly initial: FaultSettings = {},
+    /** Simulated now (epoch ms), for the timed pool outages. */
+    private readonly now: () => number = Date.now,
   ) {
     this.rng = new Prng(seed ^ 0x5eed);
     this.settings = { ...initial };
@@ -62,6 +110,36 @@ export class Faults {
   /** Back to the start-up settings. */
   reset(): void {
     this.settings = { ...this.initial };
+    this.outages = [];
+  }
+
+  addOutage(outage: PoolOutage): void {
+    this.outages.push(outage);
+  }
+
+  /** Whether instances of the pool are being interrupted as soon as they run (an admin outage). */
+  interrupting(region: string, zone: string, type: string): boolean {
+    const now = this.now();
+    return this.outages.some((o) => o.interruptingUntil !== undefined && o.interruptingUntil > now && matches(o.match, region, zone, type));
+  }
+
+  placementScoreConfigLimit(): number {
+    return this.settings.placementScoreConfigLimit ?? 50;
+  }
+
+  /** The region's standard spot vCPU quota, when one is set. */
+  spotVcpuQuota(region: string): number | undefined {
+    const q = this.settings.spotVcpuQuota;
+    if (!q) return undefined;
+    return Object.hasOwn(q, region) ? q[region] : q['*'];
+  }
+
+  imageCopySeconds(): number {
+    return this.settings.imageCopySeconds ?? 300;
+  }
+
+  regionDisabled(region: string): boolean {
+    return (this.settings.disabledRegions ?? []).includes(region);
   }
 
   throttled(action: string): boolean {
@@ -72,12 +150,11 @@ export class Faults {
   }
 
   noCapacity(region: string, zone: string, instanceType: string): boolean {
-    return (this.settings.insufficientCapacity ?? []).some(
-      (f) =>
-        (f.region === undefined || f.region === region) &&
-        (f.availabilityZone === undefined || f.availabilityZone === zone) &&
-        (f.instanceType === undefined || f.instanceType === instanceType),
-    );
+    if ((this.settings.insufficientCapacity ?? []).some((f) => matches(f, region, zone, instanceType))) return true;
+    if (this.outages.length === 0) return false;
+    const now = this.now();
+    this.outages = this.outages.filter((o) => Math.max(o.noCapacityUntil ?? 0, o.interruptingUntil ?? 0) > now);
+    return this.outages.some((o) => o.noCapacityUntil !== undefined && o.noCapacityUntil > now && matches(o.match, region, zone, instanceType));
   }
 
   forgedHostKeys(): boolean {

@@ -23,6 +23,7 @@ export const ids = {
   vpc: () => `vpc-${hex(17)}`,
   subnet: () => `subnet-${hex(17)}`,
   launchTemplate: () => `lt-${hex(17)}`,
+  image: () => `ami-${hex(17)}`,
   role: () => `AROA${upper(17)}`,
   instanceProfile: () => `AIPA${upper(17)}`,
   policy: () => `ANPA${upper(17)}`,

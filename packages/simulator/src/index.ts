@@ -25,6 +25,8 @@ import { Lifecycle } from './lifecycle.js';
 import { Catalog } from './market/catalog.js';
 import { MarketData } from './market/data.js';
 import { Market } from './market/market.js';
+import { InterruptionLog } from './market/interruptions.js';
+import { PlacementBudget } from './market/sps-budget.js';
 import { createInstanceRuntime } from './runtime/index.js';
 import { createSimServer } from './server.js';
 import { World } from './state/world.js';
@@ -131,13 +133,17 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     imdsPort: o.imdsPort ?? (o.sshPort === 0 ? 0 : undefined),
     logger,
   });
+  const clock = new SimClock(o.timeScale, o.start);
+  const interruptions = new InterruptionLog();
   const sim = {
     seed: o.seed,
     world: new World(),
     catalog,
-    market: new Market(o.seed, data, catalog),
-    clock: new SimClock(o.timeScale, o.start),
-    faults: new Faults(o.seed, o.faults ?? {}),
+    market: new Market(o.seed, data, catalog, interruptions),
+    clock,
+    faults: new Faults(o.seed, o.faults ?? {}, () => clock.now()),
+    interruptions,
+    spsBudget: new PlacementBudget(),
     limiter: new RequestLimiter(),
     events: new EventSink(o.eventsQueueUrl, logger),
     runtime,
@@ -162,6 +168,9 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       sim.faults.reset();
       sim.consistency.clear();
       sim.limiter.clear();
+      sim.interruptions.clear();
+      sim.spsBudget.clear();
+      sim.lifecycle.spotQuotaRefusals = 0;
       stats.clear();
     },
   });

@@ -9,6 +9,7 @@ import { buildEvent } from './events.js';
 import { ids } from './ids.js';
 import { allocateIp, releaseIp } from './ip-pool.js';
 import { drawLatencyMs } from './latency.js';
+import { standardFamily } from './faults.js';
 import { resolveProfile } from './state/profiles.js';
 import type { InstanceRecord, InstanceStateName, SpotRequestRecord, Tags } from './state/records.js';
 
@@ -164,6 +165,11 @@ export class Lifecycle {
   private planInterruption(inst: InstanceRecord): void {
     const now = this.clock.now();
     const pool = { region: inst.region, zone: inst.zone, type: inst.instanceType };
+    if (this.sim.faults.interrupting(inst.region, inst.zone, inst.instanceType)) {
+      // the pool is kept interrupting (POST /_sim/pools/interrupt): the notice comes as soon as it runs
+      this.interrupt(inst.instanceId);
+      return;
+    }
     let when = this.sim.market.interruptionTime(pool, now, inst.launchOrdinal);
     let cause: TerminationCause = 'no-capacity';
     if (inst.maxPrice !== undefined) {
@@ -191,6 +197,7 @@ export class Lifecycle {
     const now = this.clock.now();
     const time = new Date(now + NOTICE_MS);
     inst.noticeTime = now;
+    this.sim.interruptions.record({ region: inst.region, zone: inst.zone, type: inst.instanceType }, now);
     this.recommendRebalance(inst);
     this.sim.runtime.notice(instanceId, { action: 'terminate', time });
     const at = this.clock.date();
@@ -203,6 +210,38 @@ export class Lifecycle {
     }
     inst.timers.push(this.clock.at(time.getTime(), () => void this.terminate(inst, cause)));
     return true;
+  }
+
+  /**
+   * Admin (POST /_sim/pools/interrupt): the notice now to every pending or running spot instance of the
+   * matching pools (not yet noticed). The ids noticed.
+   */
+  interruptPool(match: { region?: string; availabilityZone?: string; instanceType?: string }): string[] {
+    const out: string[] = [];
+    for (const inst of this.sim.world.instances.values()) {
+      if (match.region !== undefined && inst.region !== match.region) continue;
+      if (match.availabilityZone !== undefined && inst.zone !== match.availabilityZone) continue;
+      if (match.instanceType !== undefined && inst.instanceType !== match.instanceType) continue;
+      if (this.interrupt(inst.instanceId)) out.push(inst.instanceId);
+    }
+    return out;
+  }
+
+  /**
+   * Standard spot vCPUs the region's quota counts now: spot instances pending or running, plus open spot
+   * requests waiting for fulfilment (AWS counts both, "running Spot Instances ... or will use pending the
+   * fulfillment of open Spot Instance requests").
+   */
+  spotVcpusInUse(region: string): number {
+    let sum = 0;
+    const vcpus = (type: string): number => (standardFamily(type) ? (this.sim.catalog.type(type)?.vcpus ?? 2) : 0);
+    for (const inst of this.sim.world.instances.values()) {
+      if (inst.region === region && inst.spot && (inst.state === 'pending' || inst.state === 'running')) sum += vcpus(inst.instanceType);
+    }
+    for (const req of this.sim.world.spotRequests.values()) {
+      if (req.region === region && req.state === 'open') sum += vcpus(req.launchSpecification.InstanceType ?? 'm5.large');
+    }
+    return sum;
   }
 
   /** A rebalance recommendation now, without a notice (the admin API's). False when not applicable. */
@@ -300,6 +339,9 @@ export class Lifecycle {
     req.statusMessage = message;
     req.statusUpdate = this.clock.date();
   }
+
+  /** Spot launches refused with MaxSpotInstanceCountExceeded (calls and CreateFleet error entries), for /_sim/stats. */
+  spotQuotaRefusals = 0;
 
   /** Admin (POST /_sim/spot-requests/hold): new requests stay open, pending evaluation, until fulfilNow, a cancel or their expiry. */
   holdRequests = false;

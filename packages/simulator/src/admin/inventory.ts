@@ -41,6 +41,16 @@ export function inventory(sim: SimContext): Record<string, unknown[]> {
       region: t.region,
       tags: tags(t.tags),
     })),
+    images: [...w.images.values()].map((i) => ({
+      imageId: i.imageId,
+      name: i.name,
+      region: i.region,
+      state: i.state,
+      architecture: i.arch,
+      sourceImageId: i.sourceImageId,
+      sourceRegion: i.sourceRegion,
+      tags: tags(i.tags),
+    })),
     keyPairs: [...w.keyPairs.values()].map((k) => ({ keyPairId: k.keyPairId, keyName: k.keyName, region: k.region, keyType: k.keyType, tags: tags(k.tags) })),
     roles: [...w.roles.values()].map((r) => ({ roleName: r.roleName, roleId: r.roleId, arn: r.arn, region: 'global', policies: [...r.policies.keys()], tags: tags(r.tags) })),
     instanceProfiles: [...w.instanceProfiles.values()].map((p) => ({

@@ -9,6 +9,19 @@ import { inventory } from './inventory.js';
 /** POST /_sim/spot-requests/hold: whether new spot requests wait for POST /_sim/spot-requests/{id}/fulfil. */
 const holdSchema = z.object({ hold: z.boolean() }).strict();
 
+/** POST /_sim/pools/interrupt: the pools (each field narrows; {} is every pool) and what follows, in simulated seconds. */
+const poolInterruptSchema = z
+  .object({
+    region: z.string().min(1).optional(),
+    availabilityZone: z.string().min(1).optional(),
+    instanceType: z.string().min(1).optional(),
+    /** The pools have no spot capacity for this long (InsufficientInstanceCapacity, capacity-not-available). */
+    noCapacitySeconds: z.number().min(0).max(30 * 86_400).optional(),
+    /** Spot instances that start running in the pools for this long get the notice at once. */
+    interruptingSeconds: z.number().min(0).max(30 * 86_400).optional(),
+  })
+  .strict();
+
 export interface AdminHooks {
   reset(): Promise<void>;
 }
@@ -45,7 +58,15 @@ export async function handleAdmin(sim: SimContext, stats: Stats, hooks: AdminHoo
     return json(res, 200, { ok: true, simulatedTime: sim.clock.date().toISOString(), clock: sim.clock.origin() });
   }
   if (route === '/_sim/inventory' && method === 'GET') return json(res, 200, inventory(sim));
-  if (route === '/_sim/stats' && method === 'GET') return json(res, 200, { ...stats.toJSON(), eventsSent: sim.events.sent });
+  if (route === '/_sim/stats' && method === 'GET') {
+    return json(res, 200, {
+      ...stats.toJSON(),
+      eventsSent: sim.events.sent,
+      placementScores: sim.spsBudget.toJSON(sim.clock.now(), sim.faults.placementScoreConfigLimit()),
+      interruptions: sim.interruptions.toJSON(),
+      spotQuotaRefusals: sim.lifecycle.spotQuotaRefusals,
+    });
+  }
   if (route === '/_sim/faults' && method === 'GET') return json(res, 200, { faults: sim.faults.current() });
   if (route === '/_sim/faults' && method === 'POST') {
     const parsed = parseJson(body);
@@ -67,6 +88,25 @@ export async function handleAdmin(sim: SimContext, stats: Stats, hooks: AdminHoo
     if (!result.success) return validationError(res, result.error);
     sim.lifecycle.holdRequests = result.data.hold;
     return json(res, 200, { hold: sim.lifecycle.holdRequests });
+  }
+  if (route === '/_sim/pools/interrupt' && method === 'POST') {
+    const parsed = parseJson(body);
+    if (!parsed.ok) return error(res, 400, 'InvalidJson', 'the body is not JSON');
+    const result = poolInterruptSchema.safeParse(parsed.value);
+    if (!result.success) return validationError(res, result.error);
+    const { noCapacitySeconds, interruptingSeconds, ...match } = result.data;
+    const now = sim.clock.now();
+    const noCapacityUntil = noCapacitySeconds ? now + noCapacitySeconds * 1000 : undefined;
+    const interruptingUntil = interruptingSeconds ? now + interruptingSeconds * 1000 : undefined;
+    if (noCapacityUntil !== undefined || interruptingUntil !== undefined) sim.faults.addOutage({ match, noCapacityUntil, interruptingUntil });
+    const interrupted = sim.lifecycle.interruptPool(match);
+    return json(res, 200, {
+      interrupted,
+      noticeTime: new Date(now).toISOString(),
+      terminationTime: new Date(now + 120_000).toISOString(),
+      ...(noCapacityUntil !== undefined ? { noCapacityUntil: new Date(noCapacityUntil).toISOString() } : {}),
+      ...(interruptingUntil !== undefined ? { interruptingUntil: new Date(interruptingUntil).toISOString() } : {}),
+    });
   }
   const fulfil = /^\/_sim\/spot-requests\/([^/]+)\/fulfil$/.exec(route);
   if (fulfil && method === 'POST') {

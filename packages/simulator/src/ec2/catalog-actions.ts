@@ -8,18 +8,36 @@ import type {
   DescribeInstanceTypesCommandOutput,
   DescribeRegionsCommandInput,
   DescribeRegionsCommandOutput,
+  DescribeInstanceTypeOfferingsCommandInput,
+  DescribeInstanceTypeOfferingsCommandOutput,
   Image,
   InstanceTypeInfo as SdkInstanceType,
+  InstanceTypeOffering,
 } from '@aws-sdk/client-ec2';
-import { DescribeAvailabilityZones$, DescribeImages$, DescribeInstanceTypes$, DescribeRegions$ } from '@aws-sdk/client-ec2';
+import {
+  DescribeAvailabilityZones$,
+  DescribeImages$,
+  DescribeInstanceTypeOfferings$,
+  DescribeInstanceTypes$,
+  DescribeRegions$,
+} from '@aws-sdk/client-ec2';
 import { action } from '../context.js';
 import type { ActionDef } from '../context.js';
 import { ApiError } from '../protocol/errors.js';
-import { applyFilters } from '../protocol/filters.js';
+import { applyFilters, tagFilterValues } from '../protocol/filters.js';
+import { ACCOUNT_ID } from '../ids.js';
+import { tagList } from '../state/records.js';
+import type { ImageRecord } from '../state/records.js';
 import { paginate } from '../protocol/paginate.js';
 import type { ImageInfo, InstanceTypeInfo } from '../market/catalog.js';
 
 type Out<T> = Omit<T, '$metadata'>;
+
+/** Regions an account must opt in to (EC2 User Guide, "Regions and Zones": those that are not enabled by default). */
+const OPT_IN_REGIONS = new Set([
+  'af-south-1', 'ap-east-1', 'ap-east-2', 'ap-south-2', 'ap-southeast-3', 'ap-southeast-4', 'ap-southeast-5',
+  'ap-southeast-7', 'ca-west-1', 'eu-central-2', 'eu-south-1', 'eu-south-2', 'il-central-1', 'me-central-1', 'me-south-1', 'mx-central-1',
+]);
 
 /** The owner id of Amazon's public Amazon Linux images. */
 const AMAZON_OWNER = '137112412989';
@@ -45,6 +63,21 @@ function typeView(t: InstanceTypeInfo): SdkInstanceType {
     BurstablePerformanceSupported: t.name.startsWith('t'),
     AutoRecoverySupported: true,
     SupportedBootModes: t.arch === 'arm64' ? ['uefi'] : ['legacy-bios', 'uefi'],
+  };
+}
+
+/** One of the account's own images (CopyImage) as DescribeImages shows it. */
+function ownImageView(i: ImageRecord): Image {
+  return {
+    ...imageView({ imageId: i.imageId, name: i.name, arch: i.arch, region: i.region, creationDate: i.creationDate, description: i.description }),
+    ImageLocation: `${ACCOUNT_ID}/${i.name}`,
+    State: i.state,
+    OwnerId: ACCOUNT_ID,
+    Public: false,
+    ImageOwnerAlias: undefined,
+    SourceImageId: i.sourceImageId,
+    SourceImageRegion: i.sourceRegion,
+    Tags: tagList(i.tags),
   };
 }
 
@@ -78,18 +111,22 @@ function imageView(i: ImageInfo): Image {
 
 export const catalogActions: Record<string, ActionDef> = {
   DescribeRegions: action<DescribeRegionsCommandInput, Out<DescribeRegionsCommandOutput>>(DescribeRegions$, (input, call) => {
+    const faults = call.sim.faults;
+    const status = (r: string): string => (!OPT_IN_REGIONS.has(r) ? 'opt-in-not-required' : faults.regionDisabled(r) ? 'not-opted-in' : 'opted-in');
     let regions = call.sim.catalog.regions();
     for (const name of input.RegionNames ?? []) {
       if (!regions.includes(name)) throw new ApiError('InvalidParameterValue', `Invalid region names: [${name}]`);
     }
     if (input.RegionNames?.length) regions = regions.filter((r) => input.RegionNames!.includes(r));
+    // without AllRegions, only the regions enabled for the account (AWS)
+    else if (input.AllRegions !== true) regions = regions.filter((r) => !faults.regionDisabled(r));
     regions = applyFilters(regions, input.Filters, (r, name) => {
       if (name === 'region-name') return [r];
       if (name === 'endpoint') return [`ec2.${r}.amazonaws.com`];
-      if (name === 'opt-in-status') return ['opt-in-not-required'];
+      if (name === 'opt-in-status') return [status(r)];
       return undefined;
     });
-    return { Regions: regions.map((r) => ({ RegionName: r, Endpoint: `ec2.${r}.amazonaws.com`, OptInStatus: 'opt-in-not-required' })) };
+    return { Regions: regions.map((r) => ({ RegionName: r, Endpoint: `ec2.${r}.amazonaws.com`, OptInStatus: status(r) })) };
   }),
 
   DescribeAvailabilityZones: action<DescribeAvailabilityZonesCommandInput, Out<DescribeAvailabilityZonesCommandOutput>>(
@@ -172,27 +209,31 @@ export const catalogActions: Record<string, ActionDef> = {
   }),
 
   DescribeImages: action<DescribeImagesCommandInput, Out<DescribeImagesCommandOutput>>(DescribeImages$, (input, call) => {
-    let items = call.sim.catalog.images(call.region);
+    const amazon: Image[] = call.sim.catalog.images(call.region).map(imageView);
+    const own: Image[] = [...call.sim.world.inRegion(call.sim.world.images, call.region)].map(ownImageView);
+    const owners = input.Owners ?? [];
+    const wantAmazon = owners.length === 0 || owners.some((o) => o === 'amazon' || o === AMAZON_OWNER);
+    const wantOwn = owners.length === 0 || owners.some((o) => o === 'self' || o === ACCOUNT_ID);
+    let items = [...(wantAmazon ? amazon : []), ...(wantOwn ? own : [])];
     for (const id of input.ImageIds ?? []) {
       if (!/^ami-[0-9a-f]{8,17}$/.test(id)) throw new ApiError('InvalidAMIID.Malformed', `Invalid id: "${id}" (expecting "ami-...")`);
-      if (!items.some((i) => i.imageId === id)) throw new ApiError('InvalidAMIID.NotFound', `The image id '[${id}]' does not exist`);
+      if (![...amazon, ...own].some((i) => i.ImageId === id)) throw new ApiError('InvalidAMIID.NotFound', `The image id '[${id}]' does not exist`);
     }
-    if (input.ImageIds?.length) items = items.filter((i) => input.ImageIds!.includes(i.imageId));
-    if (input.Owners?.length && !input.Owners.some((o) => o === 'amazon' || o === AMAZON_OWNER)) items = [];
+    if (input.ImageIds?.length) items = items.filter((i) => input.ImageIds!.includes(i.ImageId!));
     items = applyFilters(items, input.Filters, (i, name) => {
       switch (name) {
         case 'name':
-          return [i.name];
+          return [i.Name];
         case 'architecture':
-          return [i.arch];
+          return [i.Architecture];
         case 'image-id':
-          return [i.imageId];
+          return [i.ImageId];
         case 'owner-alias':
-          return ['amazon'];
+          return [i.ImageOwnerAlias];
         case 'owner-id':
-          return [AMAZON_OWNER];
+          return [i.OwnerId];
         case 'state':
-          return ['available'];
+          return [i.State];
         case 'image-type':
           return ['machine'];
         case 'root-device-type':
@@ -200,16 +241,40 @@ export const catalogActions: Record<string, ActionDef> = {
         case 'virtualization-type':
           return ['hvm'];
         case 'is-public':
-          return ['true'];
+          return [String(i.Public)];
         case 'platform-details':
           return ['Linux/UNIX'];
         case 'description':
-          return [i.description];
+          return [i.Description];
         default:
-          return undefined;
+          return tagFilterValues(new Map((i.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? ''])), name);
       }
     });
     const page = paginate(items, input.MaxResults, input.NextToken);
-    return { Images: page.items.map(imageView), NextToken: page.nextToken };
+    return { Images: page.items, NextToken: page.nextToken };
   }),
+
+  DescribeInstanceTypeOfferings: action<DescribeInstanceTypeOfferingsCommandInput, Out<DescribeInstanceTypeOfferingsCommandOutput>>(
+    DescribeInstanceTypeOfferings$,
+    (input, call) => {
+      const locationType = input.LocationType ?? 'region';
+      if (!['region', 'availability-zone', 'availability-zone-id'].includes(locationType)) {
+        throw new ApiError('InvalidParameterValue', `Value (${locationType}) for parameter locationType is invalid.`);
+      }
+      const catalog = call.sim.catalog;
+      const zones = catalog.zones(call.region);
+      const locations = locationType === 'region' ? [call.region] : zones.map((z) => (locationType === 'availability-zone' ? z.name : z.id));
+      let items: InstanceTypeOffering[] = [];
+      for (const type of catalog.offeredTypes(call.region)) {
+        for (const location of locations) items.push({ InstanceType: type as InstanceTypeOffering['InstanceType'], LocationType: locationType, Location: location });
+      }
+      items = applyFilters(items, input.Filters, (o, name) => {
+        if (name === 'instance-type') return [o.InstanceType];
+        if (name === 'location') return [o.Location];
+        return undefined;
+      });
+      const page = paginate(items, input.MaxResults, input.NextToken, { min: 5, max: 1000 });
+      return { InstanceTypeOfferings: page.items, NextToken: page.nextToken };
+    },
+  ),
 };

@@ -19,7 +19,7 @@ import { ids } from '../ids.js';
 import { invalidParameter, required } from '../protocol/errors.js';
 import type { ResolvedProfile } from '../state/profiles.js';
 import type { Tags } from '../state/records.js';
-import { checkArchitecture, checkGroups, checkImage, checkKey, checkProfile, checkType, checkUserData, checkZone, parsePrice } from './launch.js';
+import { checkArchitecture, checkGroups, checkImage, checkKey, checkProfile, checkType, checkUserData, checkZone, parsePrice, spotQuotaRoom } from './launch.js';
 import { launchInstances } from './launch-instances.js';
 import { findLaunchTemplate } from './launch-templates.js';
 import { tagsFor } from './tags.js';
@@ -222,7 +222,28 @@ export const fleetActions: Record<string, ActionDef> = {
           });
         }
       } else {
-        launch(fill(chosen, spotTarget), true);
+        // the region's spot vCPU quota: launch what it admits, report the rest as AWS does (an error entry)
+        const counts = fill(chosen, spotTarget);
+        let refused: Candidate | undefined;
+        for (const [c, n] of counts) {
+          const room = spotQuotaRoom(call, c.instanceType);
+          if (room < n) {
+            refused = c;
+            if (room > 0) counts.set(c, room);
+            else counts.delete(c);
+          }
+          // later pools see the vCPUs of the ones before them only once launched: launch pool by pool
+          launch(new Map(counts.has(c) ? [[c, counts.get(c)!]] : []), true);
+        }
+        if (refused) {
+          call.sim.lifecycle.spotQuotaRefusals++;
+          errors.push({
+            LaunchTemplateAndOverrides: spec(refused),
+            Lifecycle: 'spot',
+            ErrorCode: 'MaxSpotInstanceCountExceeded',
+            ErrorMessage: 'Max spot instance count exceeded',
+          });
+        }
       }
     }
     if (onDemandTarget > 0) {

@@ -2,6 +2,7 @@
 import type { ActionDef } from '../context.js';
 import { catalogActions } from './catalog-actions.js';
 import { fleetActions } from './fleet.js';
+import { imageActions } from './images.js';
 import { instanceActions } from './instances.js';
 import { keyPairActions } from './key-pairs.js';
 import { launchTemplateActions } from './launch-templates.js';
@@ -14,6 +15,7 @@ export const EC2_XMLNS = 'http://ec2.amazonaws.com/doc/2016-11-15/';
 
 export const ec2Actions: Record<string, ActionDef> = {
   ...catalogActions,
+  ...imageActions,
   ...marketActions,
   ...keyPairActions,
   ...securityGroupActions,

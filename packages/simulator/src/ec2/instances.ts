@@ -30,6 +30,8 @@ import {
   insufficientCapacity,
   parsePrice,
   spotZones,
+  maxSpotInstanceCountExceeded,
+  spotQuotaRoom,
 } from './launch.js';
 import { instanceFilterValues, instanceView, reservations, statusView } from './instance-view.js';
 import { tagsFor } from './tags.js';
@@ -85,7 +87,11 @@ export const instanceActions = {
     if (market?.MarketType && !spot) throw invalidParameter('InstanceMarketOptions.MarketType', `'${market.MarketType}' is not supported`);
     const maxPrice = spot ? (parsePrice(market?.SpotOptions?.MaxPrice, 'InstanceMarketOptions.SpotOptions.MaxPrice') ?? call.sim.market.onDemand(call.region, type)) : undefined;
     let zone: string;
+    let count = max;
     if (spot) {
+      // as many as the spot vCPU quota admits, at least MinCount (MaxSpotInstanceCountExceeded otherwise)
+      count = Math.min(max, spotQuotaRoom(call, type));
+      if (count < min) throw maxSpotInstanceCountExceeded(call);
       const zones = spotZones(call, type, wanted);
       if (zones.length === 0) throw new ApiError('InsufficientInstanceCapacity', 'There is no Spot capacity available that matches your request.', 500);
       const best = zones[0]!;
@@ -104,7 +110,7 @@ export const instanceActions = {
     }
     const reservationId = ids.reservation();
     const launched = launchInstances(call, {
-      count: max,
+      count,
       zone,
       instanceType: type,
       imageId,

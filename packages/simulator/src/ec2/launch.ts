@@ -5,13 +5,19 @@ import { ApiError, invalidParameter } from '../protocol/errors.js';
 import { resolveProfile } from '../state/profiles.js';
 import type { ResolvedProfile } from '../state/profiles.js';
 import { defaultGroup, findGroup } from './security-groups.js';
+import { standardFamily } from '../faults.js';
+import { findImage } from './images.js';
 
 export const DEFAULT_INSTANCE_TYPE = 't3.micro';
 
 export function checkImage(call: CallContext, imageId: string | undefined, param: string): string {
   if (!imageId) throw new ApiError('MissingParameter', `The request must contain the parameter ${param}`);
   if (!/^ami-[0-9a-f]{8,17}$/.test(imageId)) throw new ApiError('InvalidAMIID.Malformed', `Invalid id: "${imageId}" (expecting "ami-...")`);
-  if (!call.sim.catalog.image(call.region, imageId)) throw new ApiError('InvalidAMIID.NotFound', `The image id '[${imageId}]' does not exist`);
+  const image = findImage(call.sim, call.region, imageId);
+  if (!image) throw new ApiError('InvalidAMIID.NotFound', `The image id '[${imageId}]' does not exist`);
+  if (image.state !== 'available') {
+    throw new ApiError('InvalidAMIID.Unavailable', `The image id '[${imageId}]' is not available yet (its state is ${image.state})`);
+  }
   return imageId;
 }
 
@@ -23,7 +29,7 @@ export function checkType(call: CallContext, type: string | undefined, param: st
 
 /** The image's architecture must match the instance type's. */
 export function checkArchitecture(call: CallContext, imageId: string, type: string): void {
-  const image = call.sim.catalog.image(call.region, imageId);
+  const image = findImage(call.sim, call.region, imageId);
   const info = call.sim.catalog.type(type);
   if (image && info && image.arch !== info.arch) {
     throw invalidParameter(
@@ -101,6 +107,29 @@ export function parsePrice(value: string | undefined, param: string): number | u
   const n = Number(value);
   if (!(n > 0) || !Number.isFinite(n)) throw invalidParameter(param, `'${value}' is not a positive price`);
   return n;
+}
+
+/**
+ * How many more spot instances of `type` the region's standard spot vCPU quota admits now (Infinity without
+ * a quota, or for a type outside the standard families). Running and pending spot instances and open spot
+ * requests count (Spot Instance quotas, EC2 User Guide).
+ */
+export function spotQuotaRoom(call: CallContext, type: string): number {
+  const quota = call.sim.faults.spotVcpuQuota(call.region);
+  if (quota === undefined || !standardFamily(type)) return Infinity;
+  const vcpus = call.sim.catalog.type(type)?.vcpus ?? 2;
+  return Math.max(0, Math.floor((quota - call.sim.lifecycle.spotVcpusInUse(call.region)) / vcpus));
+}
+
+/** AWS's answer to a spot request over the account's spot quota in the region. */
+export function maxSpotInstanceCountExceeded(call: CallContext): ApiError {
+  call.sim.lifecycle.spotQuotaRefusals++;
+  return new ApiError('MaxSpotInstanceCountExceeded', 'Max spot instance count exceeded');
+}
+
+/** RequestSpotInstances / RunInstances spot: fail when `count` instances of `type` would pass the quota. */
+export function checkSpotQuota(call: CallContext, type: string, count: number): void {
+  if (spotQuotaRoom(call, type) < count) throw maxSpotInstanceCountExceeded(call);
 }
 
 export function insufficientCapacity(type: string, zone?: string): ApiError {

@@ -40,6 +40,21 @@ function typesFromRequirements(call: CallContext, input: GetSpotPlacementScoresC
     .slice(0, 60);
 }
 
+/** A value as JSON with object keys sorted, so that the same requirements give the same configuration. */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value instanceof Date) return value.toISOString();
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>)
+        .filter(([, v]) => v !== undefined)
+        .sort((a, b) => a[0].localeCompare(b[0]))
+        .map(([k, v]) => [k, canonical(v)]),
+    );
+  }
+  return value;
+}
+
 export const marketActions: Record<string, ActionDef> = {
   DescribeSpotPriceHistory: action<DescribeSpotPriceHistoryCommandInput, Out<DescribeSpotPriceHistoryCommandOutput>>(
     DescribeSpotPriceHistory$,
@@ -103,6 +118,9 @@ export const marketActions: Record<string, ActionDef> = {
       throw invalidCombination('Specify either InstanceTypes or InstanceRequirementsWithMetadata, not both');
     }
     const catalog = call.sim.catalog;
+    // AWS's bounds (API reference): InstanceType.N at most 1000 items, RegionName.N at most 10
+    if ((input.InstanceTypes?.length ?? 0) > 1000) throw invalidParameter('InstanceTypes', 'at most 1000 instance types');
+    if ((input.RegionNames?.length ?? 0) > 10) throw invalidParameter('RegionNames', 'at most 10 regions');
     let types: string[];
     if (input.InstanceTypes?.length) {
       for (const t of input.InstanceTypes) if (!catalog.type(t)) throw invalidParameter('InstanceTypes', `The instance type '${t}' does not exist`);
@@ -120,6 +138,22 @@ export const marketActions: Record<string, ActionDef> = {
     const regions = input.RegionNames?.length ? input.RegionNames : catalog.regions();
     for (const r of regions) if (!catalog.hasRegion(r)) throw invalidParameter('RegionNames', `Invalid region: ${r}`);
     const now = call.sim.clock.now();
+    // The request configurations limit, per account (access key id) in a rolling 24 simulated hours. A
+    // configuration is what AWS says a score is tied to (instance types or attributes, target capacity and its
+    // unit) plus the single-AZ flag (stricter than AWS's words; regions only narrow the answer and do not count).
+    const config = JSON.stringify({
+      types: input.InstanceTypes?.length ? [...new Set(input.InstanceTypes)].sort() : undefined,
+      requirements: input.InstanceTypes?.length ? undefined : canonical(input.InstanceRequirementsWithMetadata),
+      target,
+      unit,
+      singleAz: input.SingleAvailabilityZone === true,
+    });
+    if (!call.sim.spsBudget.use(call.account, config, now, call.sim.faults.placementScoreConfigLimit()).allowed) {
+      throw new ApiError(
+        'MaxConfigLimitExceeded',
+        'You have exceeded your maximum allowed Spot placement configurations. You can retry configurations that you used within the last 24 hours, or wait for 24 hours before specifying a new configuration.',
+      );
+    }
     const scores: SpotPlacementScore[] = [];
     for (const region of regions) {
       const zones = catalog.zones(region);

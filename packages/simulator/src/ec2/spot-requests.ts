@@ -18,7 +18,7 @@ import { applyFilters, tagFilterValues } from '../protocol/filters.js';
 import { paginate } from '../protocol/paginate.js';
 import { tagList } from '../state/records.js';
 import type { SpotRequestRecord } from '../state/records.js';
-import { checkArchitecture, checkGroups, checkImage, checkKey, checkProfile, checkType, checkUserData, checkZone, groupIdentifiers, parsePrice } from './launch.js';
+import { checkArchitecture, checkGroups, checkSpotQuota, checkImage, checkKey, checkProfile, checkType, checkUserData, checkZone, groupIdentifiers, parsePrice } from './launch.js';
 import { tagsFor } from './tags.js';
 
 type Out<T> = Omit<T, '$metadata'>;
@@ -93,6 +93,7 @@ export const spotRequestActions = {
     const type_ = input.Type ?? 'one-time';
     if (type_ !== 'one-time' && type_ !== 'persistent') throw invalidParameter('Type', `'${type_}' is not one-time or persistent`);
     const maxPrice = parsePrice(input.SpotPrice, 'SpotPrice') ?? call.sim.market.onDemand(call.region, type);
+    checkSpotQuota(call, type, count);
     const now = call.sim.clock.date();
     const validUntil = input.ValidUntil ? simulatedDeadline(call, input.ValidUntil) : undefined;
     if (input.ValidFrom && validUntil && input.ValidFrom.getTime() >= validUntil.getTime()) {

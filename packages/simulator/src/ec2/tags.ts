@@ -24,6 +24,7 @@ export function resourceTags(call: CallContext, id: string): Tags {
     w.spotRequests.get(id) ??
     w.securityGroups.get(id) ??
     w.launchTemplates.get(id) ??
+    w.images.get(id) ??
     [...w.keyPairs.values()].find((k) => k.keyPairId === id);
   if (!r || r.region !== call.region || call.sim.consistency.hidden(id)) {
     const code = id.startsWith('i-')
@@ -34,7 +35,9 @@ export function resourceTags(call: CallContext, id: string): Tags {
           ? 'InvalidSpotInstanceRequestID.NotFound'
           : id.startsWith('key-')
             ? 'InvalidKeyPair.NotFound'
-            : 'InvalidID';
+            : id.startsWith('ami-')
+              ? 'InvalidAMIID.NotFound'
+              : 'InvalidID';
     throw new ApiError(code, `The ID '${id}' does not exist`);
   }
   return r.tags;

@@ -66,6 +66,7 @@ export function zoneIdPrefix(region: string): string {
 
 export class Catalog {
   private typeCache?: Map<string, InstanceTypeInfo>;
+  private readonly offerCache = new Map<string, string[]>();
 
   constructor(private readonly data: MarketData) {}
 
@@ -103,6 +104,23 @@ export class Catalog {
       this.typeCache = m;
     }
     return this.typeCache;
+  }
+
+  /**
+   * Types offered in the region (DescribeInstanceTypeOfferings): those the advisor snapshot lists for the
+   * region, plus the types it has no entry for anywhere (known only by price), offered everywhere. Every zone
+   * of the region offers them.
+   */
+  offeredTypes(region: string): string[] {
+    const cached = this.offerCache.get(region);
+    if (cached) return cached;
+    const advisor = this.data.advisor().spot_advisor;
+    const inRegion = advisor[region]?.Linux ?? {};
+    const anywhere = new Set<string>();
+    for (const r of Object.values(advisor)) for (const t of Object.keys(r.Linux ?? {})) anywhere.add(t);
+    const offered = [...this.types().keys()].filter((t) => t in inRegion || !anywhere.has(t)).sort();
+    this.offerCache.set(region, offered);
+    return offered;
   }
 
   type(name: string): InstanceTypeInfo | undefined {

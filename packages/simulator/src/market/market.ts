@@ -15,6 +15,7 @@
 import type { Catalog } from './catalog.js';
 import type { MarketData, PriceSeries, Trace } from './data.js';
 import { unit } from '../random.js';
+import type { InterruptionLog } from './interruptions.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -40,6 +41,8 @@ export class Market {
     readonly seed: number,
     readonly data: MarketData,
     readonly catalog: Catalog,
+    /** The pools' recent interruptions: a pool that has been interrupting shows less availability. */
+    readonly interruptions?: InterruptionLog,
   ) {}
 
   private advisorEntry(region: string, type: string): { s: number; r: number } | undefined {
@@ -147,8 +150,18 @@ export class Market {
     return tr.data[this.traceIndex(tr, t)] === 1;
   }
 
-  /** Share of time the pool had capacity over the day before t (1 for pools without a trace). */
+  /**
+   * The pool's availability signal at t: the share of time it had capacity over the day before t (1 for
+   * pools without a trace), times exp(-pressure), the pressure being its recent interruptions (each 1 when
+   * it happens, halving every 6 simulated hours, gone after 24): one fresh interruption leaves 37 %, three 5 %.
+   */
   availability(p: Pool, t: number): number {
+    const pressure = this.interruptions?.pressure(p, t) ?? 0;
+    return this.traceAvailability(p, t) * Math.exp(-pressure);
+  }
+
+  /** Share of time the pool had capacity over the day before t (1 for pools without a trace). */
+  private traceAvailability(p: Pool, t: number): number {
     const tr = this.trace(p);
     if (!tr) return 1;
     const ticks = Math.max(1, Math.floor(DAY / tr.gapMs));
@@ -196,8 +209,8 @@ export class Market {
 
   /**
    * Spot placement score 1..10 for launching `target` instances of `types` in
-   * the given zones. Each pool counts by its recent availability and advisor
-   * bucket; the score grows with the number of good pools and falls with the
+   * the given zones. Each pool counts by its availability signal (trace and
+   * recent interruptions, see availability()) and advisor bucket; the score grows with the number of good pools and falls with the
    * target, so one type in one zone scores 1 to 3 (as AWS answers single-type
    * queries in practice) and a diversified request up to 10. A seeded daily
    * nudge of under one point keeps neighbours apart.

@@ -51,6 +51,10 @@ export async function handleQuery(sim: SimContext, stats: Stats, req: IncomingMe
     if (flavor === 'ec2' && !sim.catalog.hasRegion(region)) {
       throw new ApiError('AuthFailure', `The region '${region}' is not known to the simulator.`, 401);
     }
+    if (flavor === 'ec2' && sim.faults.regionDisabled(region)) {
+      // an opt-in region the account has not enabled
+      throw new ApiError('AuthFailure', 'AWS was not able to validate the provided access credentials', 401);
+    }
     const latency = sim.faults.latencyMs();
     if (latency > 0) await sleep(latency);
     if (sim.faults.throttled(actionName)) {
@@ -64,7 +68,7 @@ export async function handleQuery(sim: SimContext, stats: Stats, req: IncomingMe
     if (input.DryRun === true) {
       throw new ApiError('DryRunOperation', 'Request would have succeeded, but DryRun flag is set.', 412);
     }
-    const output = await def.run(input as never, { sim, region, requestId });
+    const output = await def.run(input as never, { sim, region, account: scope?.accessKeyId ?? 'anonymous', requestId });
     stats.record(actionName, statsRegion);
     sim.logger.debug({ action: actionName, region: statsRegion, requestId }, 'api call');
     send(res, 200, encodeOutput(def.op, output as Record<string, unknown>, flavor, requestId, flavor === 'ec2' ? EC2_XMLNS : IAM_XMLNS), requestId);

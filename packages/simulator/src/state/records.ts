@@ -163,3 +163,19 @@ export interface LaunchTemplateRecord {
   data: RequestLaunchTemplateData;
   tags: Tags;
 }
+
+/** An image of the account's own (CopyImage): pending for a while, then available; gone once deregistered. */
+export interface ImageRecord {
+  imageId: string;
+  region: string;
+  name: string;
+  description: string;
+  arch: 'x86_64' | 'arm64';
+  state: 'pending' | 'available';
+  creationDate: string;
+  sourceImageId: string;
+  sourceRegion: string;
+  clientToken?: string;
+  tags: Tags;
+  timers: TimerHandle[];
+}

@@ -1,6 +1,7 @@
 /** Every resource the simulator holds, across all regions (IAM is global). */
 import type {
   InstanceProfileRecord,
+  ImageRecord,
   InstanceRecord,
   KeyPairRecord,
   LaunchTemplateRecord,
@@ -20,6 +21,8 @@ export class World {
   /** Customer managed policies by ARN. */
   readonly managedPolicies = new Map<string, ManagedPolicyRecord>();
   readonly launchTemplates = new Map<string, LaunchTemplateRecord>();
+  /** The account's own images (CopyImage), by id. */
+  readonly images = new Map<string, ImageRecord>();
   /** Per-region default VPC id. */
   readonly vpcs = new Map<string, string>();
   /** Counter of launches, for seeded per-instance draws. */
@@ -34,6 +37,7 @@ export class World {
     this.instanceProfiles.clear();
     this.managedPolicies.clear();
     this.launchTemplates.clear();
+    this.images.clear();
     this.vpcs.clear();
     this.launches = 0;
   }
