@@ -41,10 +41,10 @@ export const catalog = defineCatalog({
   'security.create': {
     queue: 'master',
     schema: JobKey,
-    summary: "create the job's key pairs, security groups, IAM role and instance profile; then request every task",
+    summary: "resolve the job's regions (\"auto\": enabled regions offering a type), create its IAM role and instance profile; then request every task (a region's key pair and group are made when a task is first placed there)",
     sentBy: 'job.start, the reconciler',
   },
-  'spot.request': { queue: 'request', schema: TaskKey, summary: 'choose a pool and request a spot instance for the task', sentBy: 'security.create, spot.check, step.complete, the reconciler' },
+  'spot.request': { queue: 'request', schema: TaskKey, summary: "choose a pool, secure its region for the job the first time (key pair, group, images; a custom image's copy), and request a spot instance for the task", sentBy: 'security.create, spot.check, step.complete, the reconciler' },
   'spot.check': { queue: 'request', schema: TaskKey, summary: "follow the spot request's status; re-place on capacity or price trouble (at most 10 times); a reclaim before the step goes to termination.detected", sentBy: 'spot.request (delayed), itself, the reconciler' },
   'step.run': { queue: 'request', schema: TaskKey, summary: 'wait for SSH, upload the agent and files, start the step', sentBy: 'spot.check, itself (delayed), the reconciler' },
   'step.check': { queue: 'request', schema: TaskKey, summary: "read the agent's heartbeat and exit status over SSH", sentBy: 'step.run (delayed), itself, the reconciler' },

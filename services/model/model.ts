@@ -58,8 +58,12 @@ export const JobAttrsShape = {
   security: JobSecuritySchema.optional(),
   /** Key pairs made so far while securing (each saved as soon as it exists). */
   keyPairs: z.record(z.string(), CreatedKeyPairSchema).optional(),
-  /** AMI per region and architecture, resolved once per job. */
+  /** AMI per region and instance type, resolved the first time a task is placed in the region. */
   images: z.record(z.string(), z.record(z.string(), z.string())).optional(),
+  /** The regions the job may use, resolved once at security time (services/security/regions.ts): "auto" or the list, less those offering none of the types. */
+  regions: z.array(z.string()).optional(),
+  /** The custom image's copies this job made (CopyImage), by region: deregistered at teardown. */
+  imageCopies: z.record(z.string(), z.object({ imageId: z.string(), sourceImageId: z.string(), sourceRegion: z.string() })).optional(),
   /** Fast-path counters, bumped when a task ends; job.check recounts from the tasks. */
   succeededCount: z.number().optional(),
   failedCount: z.number().optional(),

@@ -10,6 +10,8 @@ export const RegionSecuritySchema = z.object({
   securityGroupId: z.string(),
   /** encrypted private key */
   privateKey: EncryptedSecretSchema,
+  /** When the region's key pair and group were ready (epoch ms, real time): made lazily, the first time a task is placed there. */
+  createdAt: z.number().optional(),
 });
 export type RegionSecurity = z.infer<typeof RegionSecuritySchema>;
 
@@ -36,6 +38,8 @@ export type CreatedKeyPair = z.infer<typeof CreatedKeyPairSchema>;
 export interface CreateSecurityInput {
   jobId: string;
   regions: string[];
+  /** No region now (regions empty): the regions are secured one by one later (createRegionSecurity). */
+  regionsLater?: boolean;
   /** Who may reach tcp/22; used exactly as given (0.0.0.0/0 only if the caller passes it). */
   ingressCidr: string;
   /** User tags, added to every resource beside `spotbatch:job`. */

@@ -58,7 +58,13 @@ const cidr = cidrSchema;
 const instanceType = z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an instance type such as m5.large');
 const region = regionSchema;
 const zone = zoneSchema;
-const image = z.union([z.string().regex(/^ami-[0-9a-f]{8,17}$/, 'an AMI id (ami-...)'), z.enum(['al2023'])]);
+const amiId = z.string().regex(/^ami-[0-9a-f]{8,17}$/, 'an AMI id (ami-...)');
+/**
+ * "al2023" (the newest Amazon Linux 2023 image of each region and architecture), an AMI id used as is in
+ * every region, or an image of one region ({"id", "region"}) that the job copies to every other region it
+ * uses (CopyImage) and deregisters at teardown.
+ */
+const image = z.union([amiId, z.enum(['al2023']), z.object({ id: amiId, region }).strict()]);
 
 export const StepSchema = z
   .object({

@@ -9,10 +9,10 @@ import { failJob } from '../job/lifecycle.js';
 import { jobRegions } from '../model/regions.js';
 import { requestIdsByRegion, resourceTags } from '../model/model.js';
 import { secretBox } from '../model/secrets.js';
-import { resolveImages } from '../spot/images.js';
 import { stopJobResources } from '../ec2/cleanup.js';
+import { architectures, checkSourceImage, deregisterJobImages } from '../ec2/images.js';
 import { createJobSecurity, teardownJobSecurity } from './resources.js';
-import { checkOfferedRegions, offeredRegions } from './regions.js';
+import { offeredRegions, resolveJobRegions } from './regions.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 
@@ -42,36 +42,33 @@ async function secure(body: { jobId: string }, ctx: Ctx): Promise<void> {
   const job = await jobs(ctx).get({ jobId: body.jobId });
   if (!job || job.state !== 'securing') return;
   const cloud = cloudOf(ctx);
-  const regions = jobRegions(job.spec, ctx.config);
+  const spec = job.spec;
   let security;
-  let images: Record<string, Record<string, string>>;
-  const keyPairs = { ...job.keyPairs };
+  let resolved;
   try {
-    // A region EC2 does not offer (a typo, one not enabled) can never hold the job: found before anything is made.
-    await checkOfferedRegions(cloud, ctx.config.region, regions);
+    // Once per job: the regions it may use ("auto": every enabled one offering a type), before anything is made.
+    resolved = await resolveJobRegions(cloud, ctx.config.region, spec, ctx.config.lifecycle.regions);
+    const source = typeof spec.instances.image === 'object' ? spec.instances.image : undefined;
+    // The custom image exists and suits every type; else, without offerings to go by, the types are ones EC2 knows.
+    if (source) await checkSourceImage(cloud, source, spec.instances.types);
+    else if (resolved.unchecked) await architectures(cloud, resolved.regions[0]!, spec.instances.types);
+    // The role and profile only: a region's key pair and group are made when a task is first placed there (spot/region-security.ts).
     security = await createJobSecurity(
       cloud,
       secretBox(ctx.config, ctx.resources),
       {
         jobId: job.jobId,
-        regions,
+        regions: [],
+        regionsLater: true,
         ingressCidr: job.ingressCidr,
-        tags: resourceTags(job.jobId, job.spec),
+        tags: resourceTags(job.jobId, spec),
         // The spec's own statements, after the default; validated with the spec, checked again before any AWS call.
-        ...(job.spec.policyStatements ? { policyStatements: job.spec.policyStatements } : {}),
+        ...(spec.policyStatements ? { policyStatements: spec.policyStatements } : {}),
         guard: ctx.config.security,
         ...(ctx.config.security.permissionsBoundary ? { permissionsBoundary: ctx.config.security.permissionsBoundary } : {}),
-        existing: { ...job.security, regions: { ...job.keyPairs, ...job.security?.regions } },
-        // Keep each new private key at once: a crash after CreateKeyPair must not lose it.
-        onKeyPair: async (created) => {
-          keyPairs[created.region] = created;
-          await jobs(ctx).update({ jobId: job.jobId }, { state: 'securing', set: { keyPairs: { ...keyPairs } } });
-        },
       },
       ctx.log,
     );
-    images = {};
-    for (const region of regions) images[region] = await resolveImages(cloud, region, job.spec);
   } catch (err) {
     if (err instanceof PermanentError) {
       // Nothing can run: the job and its tasks end failed with the reason, and what was made is torn down.
@@ -80,21 +77,26 @@ async function secure(body: { jobId: string }, ctx: Ctx): Promise<void> {
     }
     throw err;
   }
+  const { regions, dropped, unchecked } = resolved;
   try {
-    // On the state alone: onKeyPair has bumped the version since we read the row.
-    await jobs(ctx).transition({ jobId: job.jobId }, { from: 'securing', to: 'running', set: { security, images }, remove: ['keyPairs'] });
+    await jobs(ctx).transition({ jobId: job.jobId }, { from: 'securing', to: 'running', set: { security, images: {}, regions } });
   } catch (err) {
     // Cancelled meanwhile: what we just made must not outlive the job.
     if (err instanceof StateConflictError && err.actual?.state !== 'running') await ctx.bus.send('security.teardown', { jobId: job.jobId });
     throw err;
   }
-  await ctx.store.events.append(job.jobId, 'job.running', { data: { regions } });
+  if (dropped.length) {
+    const message = `instances.regions: ${dropped.join(', ')} offer${dropped.length === 1 ? 's' : ''} none of the types ${spec.instances.types.join(', ')} (DescribeInstanceTypeOfferings): not used`;
+    ctx.log.warn({ dropped }, message);
+    await ctx.store.events.append(job.jobId, 'job.warning', { data: { message, dropped } });
+  }
+  await ctx.store.events.append(job.jobId, 'job.running', { data: { regions, ...(unchecked ? { offeringsChecked: false } : {}) } });
   const pending = (await allTasks(ctx, job.jobId)).filter((t) => t.state === 'pending');
   await ctx.bus.sendMany(
     'spot.request',
     pending.map((t) => ({ jobId: t.jobId, taskId: t.taskId })),
   );
-  ctx.log.info({ regions, tasks: pending.length }, 'security resources ready; tasks requested');
+  ctx.log.info({ regions, tasks: pending.length }, 'job security ready (regions are secured as tasks are placed); tasks requested');
 }
 
 /**
@@ -113,8 +115,8 @@ export function teardownDelaySeconds(tries: number, lifecycle: { pollSeconds: nu
  * nothing, and asking it would fail for ever).
  */
 async function teardownRegions(ctx: Ctx, job: JobRow, attemptRegions: string[]): Promise<string[]> {
-  const made = new Set([...Object.keys(job.security?.regions ?? {}), ...Object.keys(job.keyPairs ?? {}), ...attemptRegions]);
-  const asked = jobRegions(job.spec, ctx.config).filter((r) => !made.has(r));
+  const made = new Set([...Object.keys(job.security?.regions ?? {}), ...Object.keys(job.keyPairs ?? {}), ...Object.keys(job.imageCopies ?? {}), ...attemptRegions]);
+  const asked = jobRegions(job.spec, ctx.config, job.regions).filter((r) => !made.has(r));
   if (!asked.length) return [...made];
   const offered = await offeredRegions(cloudOf(ctx), ctx.config.region);
   const skipped = asked.filter((r) => !offered.has(r));
@@ -158,6 +160,12 @@ export async function securityTeardown(body: { jobId: string; tries?: number }, 
     return;
   }
   try {
+    // The custom image's copies the job made (never the source image), then the security resources.
+    const source = typeof job.spec.instances.image === 'object' ? job.spec.instances.image.id : undefined;
+    for (const region of regions) {
+      const copied = job.imageCopies?.[region]?.imageId;
+      if (copied || source) await deregisterJobImages(cloud, region, job.jobId, copied ? [copied] : [], source, ctx.log);
+    }
     await teardownJobSecurity(cloud, { jobId: job.jobId, regions }, ctx.log);
   } catch (err) {
     if (err instanceof TransientError) {

@@ -16,7 +16,7 @@ import { deleteKeyPairs, ensureKeyPair } from './key-pairs.js';
 import { checkCidr, checkJobId, checkRegions, jobTags, resourceName } from './names.js';
 import { inlinePolicy } from '../model/policy.js';
 import { deleteSecurityGroups, ensureSecurityGroup } from './security-groups.js';
-import type { CreateSecurityInput, JobSecurity, RegionSecurity, TeardownInput } from '../model/security-types.js';
+import type { CreatedKeyPair, CreateSecurityInput, JobSecurity, RegionSecurity, TeardownInput } from '../model/security-types.js';
 
 export { JOB_TAG, POLICY_NAME, resourceName } from './names.js';
 export type { CreateSecurityInput, JobSecurity, TeardownInput } from '../model/security-types.js';
@@ -31,9 +31,50 @@ async function settle<T>(work: Promise<T>[]): Promise<T[]> {
   return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
+interface RegionWork {
+  region: string;
+  jobId: string;
+  name: string;
+  tags: { Key: string; Value: string }[];
+  keyType: 'ed25519' | 'rsa';
+  cidr: string;
+  stored?: Partial<RegionSecurity> | undefined;
+  onKeyPair?: ((created: CreatedKeyPair) => Promise<void>) | undefined;
+}
+
+async function regionSecurity(cloud: CloudClients, secrets: SecretBox, w: RegionWork, log?: Logger): Promise<RegionSecurity> {
+  const ec2 = cloud.ec2(w.region);
+  const key = await ensureKeyPair(ec2, secrets, { region: w.region, jobId: w.jobId, keyName: w.name, tags: w.tags, keyType: w.keyType, stored: w.stored, onKeyPair: w.onKeyPair }, log);
+  const securityGroupId = await ensureSecurityGroup(ec2, { region: w.region, jobId: w.jobId, groupName: w.name, tags: w.tags, cidr: w.cidr }, log);
+  return { region: w.region, keyName: key.keyName, keyPairId: key.keyPairId, securityGroupId, privateKey: key.privateKey };
+}
+
+/**
+ * The job's key pair and security group in one region, made the first time a task is placed there
+ * (services/spot/region-security.ts); idempotent like createJobSecurity. `stored`: what the job row holds
+ * for the region (a key pair saved by `onKeyPair` before a crash).
+ */
+export async function createRegionSecurity(
+  cloud: CloudClients,
+  secrets: SecretBox,
+  input: Pick<CreateSecurityInput, 'jobId' | 'ingressCidr' | 'tags' | 'keyType' | 'onKeyPair'> & { region: string; stored?: Partial<RegionSecurity> | undefined },
+  log?: Logger,
+): Promise<RegionSecurity> {
+  const jobId = checkJobId(input.jobId);
+  const [region] = checkRegions([input.region]);
+  const keyType = input.keyType ?? 'ed25519';
+  if (keyType !== 'ed25519' && keyType !== 'rsa') throw new PermanentError('security: keyType must be ed25519 or rsa');
+  const work = { region: region!, jobId, name: resourceName(jobId), tags: jobTags(jobId, input.tags), keyType, cidr: checkCidr(input.ingressCidr), stored: input.stored, onKeyPair: input.onKeyPair };
+  return { ...(await regionSecurity(cloud, secrets, work, log)), createdAt: Date.now() };
+}
+
+/**
+ * The job's IAM role and instance profile, and its key pair and security group in each of `regions` (none,
+ * with `regionsLater`: only IAM; the fleet makes a region's share when a task is first placed there, createRegionSecurity).
+ */
 export async function createJobSecurity(cloud: CloudClients, secrets: SecretBox, input: CreateSecurityInput, log?: Logger): Promise<JobSecurity> {
   const jobId = checkJobId(input.jobId);
-  const regions = checkRegions(input.regions);
+  const regions = input.regionsLater && !input.regions.length ? [] : checkRegions(input.regions);
   const cidr = checkCidr(input.ingressCidr);
   const name = resourceName(jobId);
   const ec2Tags = jobTags(jobId, input.tags);
@@ -48,17 +89,7 @@ export async function createJobSecurity(cloud: CloudClients, secrets: SecretBox,
     { jobId, name, tags: ec2Tags, policyDocument, permissionsBoundary, profileWait: input.profileWait ?? DEFAULT_PROFILE_WAIT },
     log,
   );
-  const regionWork = regions.map(async (region): Promise<RegionSecurity> => {
-    const ec2 = cloud.ec2(region);
-    const key = await ensureKeyPair(
-      ec2,
-      secrets,
-      { region, jobId, keyName: name, tags: ec2Tags, keyType, stored: input.existing?.regions?.[region], onKeyPair: input.onKeyPair },
-      log,
-    );
-    const securityGroupId = await ensureSecurityGroup(ec2, { region, jobId, groupName: name, tags: ec2Tags, cidr }, log);
-    return { region, keyName: key.keyName, keyPairId: key.keyPairId, securityGroupId, privateKey: key.privateKey };
-  });
+  const regionWork = regions.map((region) => regionSecurity(cloud, secrets, { region, jobId, name, tags: ec2Tags, keyType, cidr, stored: input.existing?.regions?.[region], onKeyPair: input.onKeyPair }, log));
   const [arn, ...perRegion] = await settle<string | RegionSecurity>([iamWork, ...regionWork]);
   return {
     jobId,

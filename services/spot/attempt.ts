@@ -8,6 +8,7 @@ import { jobRegions } from '../model/regions.js';
 import type { JobRow, TaskRow } from '../model/repo.js';
 import { attemptHostKey, hostKeyUserData } from './host-keys.js';
 import { choosePool } from './placement.js';
+import { ensureRegion } from './region-security.js';
 import { currentPrices } from './pricing.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
@@ -28,14 +29,15 @@ export async function requestAttempt(ctx: Ctx, job: JobRow, task: TaskRow, n: nu
   if (!security || !job.images) throw new PermanentError('the job has no security resources or images yet');
   const cloud = cloudOf(ctx);
   const now = ctx.clock.now();
-  const regions = jobRegions(spec, ctx.config).filter((r) => security.regions[r]);
+  // Any of the job's regions: its key pair, group and images are made there when a task is first placed there.
+  const regions = jobRegions(spec, ctx.config, job.regions);
   const candidates = (await Promise.all(regions.map((r) => currentPrices({ cloud, resources: ctx.resources }, r, spec.instances.types, now)))).flat();
   // This task's failed pools, and the pools that interrupted any task of the job lately.
   const cooled = Object.entries(job.cooldowns ?? {}).filter(([, until]) => until > now).map(([pool]) => pool);
   const placement = choosePool({ candidates, zones: spec.instances.zones, avoid: [...new Set([...task.avoid, ...cooled, ...avoidAlso])], maxPrice: spec.instances.maxPrice });
   const { pool } = placement;
-  const sec = security.regions[pool.region]!;
-  const imageId = job.images[pool.region]?.[pool.type];
+  const { security: sec, images } = await ensureRegion(ctx, job, pool.region);
+  const imageId = images[pool.type];
   if (!imageId) throw new PermanentError(`no image resolved for ${pool.type} in ${pool.region}`);
   const tags = Object.entries({ ...resourceTags(job.jobId, spec), 'spotbatch:task': task.taskId, 'spotbatch:attempt': String(n) }).map(([Key, Value]) => ({ Key, Value }));
   // The instance's host key, pinned: the same for every delivery of this attempt (see host-keys.ts).

@@ -10,6 +10,7 @@ import { currentAttempt, poolKey, resourceTags, type Attempt } from '../model/mo
 import { jobs, tasks, type JobRow, type TaskRow } from '../model/repo.js';
 import { cancelSpotRequest, terminateInstance } from '../ec2/cleanup.js';
 import { requestAttempt } from './attempt.js';
+import { RegionNotReadyError } from './region-security.js';
 import { failTask } from '../job/outcome.js';
 import { INTERRUPTED_CODES, reclaimedState } from '../ec2/reconcile.js';
 
@@ -102,9 +103,17 @@ export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
         await failTask(ctx, job, task, { from: 'pending', reason: err.message });
         return;
       }
+      if (err instanceof RegionNotReadyError) {
+        // The region is being prepared (by another task, or the job's image copy is pending): look again later.
+        ctx.log.info({ attempt: n, delaySeconds: err.delaySeconds, reason: err.message }, 'region not ready for the job yet: asking again later');
+        await tasks(ctx).keepAlive(task);
+        await ctx.bus.send('spot.request', body, { delaySeconds: err.delaySeconds });
+        return;
+      }
       if (isPropagationError(err)) {
-        // The job's new instance profile (or group) has not reached EC2 yet: ask again later, for a bounded while.
-        const since = Date.now() - (job.security.createdAt ?? job.submittedAt);
+        // The job's new instance profile (or a region's new group, made lazily) has not reached EC2 yet: ask again later, for a bounded while.
+        const secured = Math.max(job.security.createdAt ?? job.submittedAt, ...Object.values((await jobs(ctx).get({ jobId: job.jobId }))?.security?.regions ?? {}).map((r) => r.createdAt ?? 0));
+        const since = Date.now() - secured;
         const message = `RequestSpotInstances: ${awsCode(err)}: ${(err as Error).message}`;
         if (since < PROPAGATION_WINDOW_MS) {
           const delaySeconds = backoffSeconds(triesAfter(since), PROPAGATION_BACKOFF);

@@ -1,58 +1,62 @@
 /**
- * Image and architecture resolution: `al2023` becomes the newest Amazon Linux
- * 2023 AMI of each region and architecture the job's instance types need.
+ * Image resolution per region and architecture: `al2023` becomes the newest Amazon Linux 2023 AMI of the
+ * region for each architecture the job's instance types need (an arm64 type gets the arm64 image); an AMI
+ * id is used as is; a custom image named in one region is used there, and elsewhere its copy (`copied`).
  */
-import { DescribeImagesCommand, DescribeInstanceTypesCommand } from '@aws-sdk/client-ec2';
+import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import { PermanentError } from '../../shared/errors.js';
-import { AwsCallError, call } from '../../shared/aws-errors.js';
+import { call } from '../../shared/aws-errors.js';
 import type { CloudClients } from '../../shared/aws.js';
 import type { JobSpec } from '../model/spec.js';
+import { architectures } from '../ec2/images.js';
 
-/** Architecture of each instance type (x86_64 or arm64). */
-export async function architectures(cloud: CloudClients, region: string, types: string[]): Promise<Record<string, string>> {
-  const out = await call('DescribeInstanceTypes', () => cloud.ec2(region).send(new DescribeInstanceTypesCommand({ InstanceTypes: types as never }))).catch((err: unknown) => {
-    // A type EC2 does not know (a typo such as c5.largee): no retry can make it one.
-    if (err instanceof PermanentError && err.cause instanceof AwsCallError && err.cause.code === 'InvalidInstanceType') {
-      throw new PermanentError(`instances.types: ${types.join(', ')}: not every one is an instance type EC2 knows in ${region} (${err.message})`, { cause: err.cause });
-    }
-    throw err;
-  });
-  const arch: Record<string, string> = {};
-  for (const t of out.InstanceTypes ?? []) {
-    const a = t.ProcessorInfo?.SupportedArchitectures?.find((x) => x === 'x86_64' || x === 'arm64');
-    if (t.InstanceType && a) arch[t.InstanceType] = a;
-  }
-  const missing = types.filter((t) => !arch[t]);
-  if (missing.length) throw new PermanentError(`instances.types: ${missing.join(', ')} not offered in ${region}`);
-  return arch;
+export { architectures };
+
+/** The custom image a spec names in one region ({"id", "region"}), if that is its image. */
+export function customImage(spec: JobSpec): { id: string; region: string } | undefined {
+  const image = spec.instances.image;
+  return typeof image === 'object' ? image : undefined;
 }
 
-/** AMI per architecture for one region. */
-export async function resolveImages(cloud: CloudClients, region: string, spec: JobSpec): Promise<Record<string, string>> {
-  const arch = await architectures(cloud, region, spec.instances.types);
-  const needed = [...new Set(Object.values(arch))];
-  const images: Record<string, string> = {};
-  for (const a of needed) {
-    if (spec.instances.image !== 'al2023') {
-      images[a] = spec.instances.image;
-      continue;
-    }
-    const out = await call('DescribeImages', () => cloud.ec2(region).send(
+/** The newest Amazon Linux 2023 image of the region for one architecture. */
+async function al2023(cloud: CloudClients, region: string, arch: string): Promise<string> {
+  const out = await call('DescribeImages', () =>
+    cloud.ec2(region).send(
       new DescribeImagesCommand({
         Owners: ['amazon'],
         Filters: [
-          { Name: 'name', Values: [`al2023-ami-2023.*-${a}`] },
-          { Name: 'architecture', Values: [a] },
+          { Name: 'name', Values: [`al2023-ami-2023.*-${arch}`] },
+          { Name: 'architecture', Values: [arch] },
           { Name: 'state', Values: ['available'] },
         ],
       }),
-    ));
-    const newest = (out.Images ?? []).filter((i) => i.ImageId).sort((x, y) => (y.CreationDate ?? '').localeCompare(x.CreationDate ?? ''))[0];
-    if (!newest?.ImageId) throw new PermanentError(`instances.image: no Amazon Linux 2023 image for ${a} in ${region}`);
-    images[a] = newest.ImageId;
+    ),
+  );
+  const newest = (out.Images ?? []).filter((i) => i.ImageId && i.Architecture === arch).sort((x, y) => (y.CreationDate ?? '').localeCompare(x.CreationDate ?? ''))[0];
+  if (!newest?.ImageId) throw new PermanentError(`instances.image: no Amazon Linux 2023 image for ${arch} in ${region}`);
+  return newest.ImageId;
+}
+
+/**
+ * AMI per instance type for one region. `copied`: the custom image's id in this region (its copy, once
+ * available); for a custom image in a region other than its own, without it, a PermanentError.
+ */
+export async function resolveImages(cloud: CloudClients, region: string, spec: JobSpec, copied?: string): Promise<Record<string, string>> {
+  const arch = await architectures(cloud, region, spec.instances.types);
+  const image = spec.instances.image;
+  const custom = customImage(spec);
+  const byArch: Record<string, string> = {};
+  for (const a of new Set(Object.values(arch))) {
+    if (custom) {
+      const id = custom.region === region ? custom.id : copied;
+      if (!id) throw new PermanentError(`instances.image: ${custom.id} has no copy in ${region} yet`);
+      byArch[a] = id;
+    } else {
+      byArch[a] = image === 'al2023' ? await al2023(cloud, region, a) : (image as string);
+    }
   }
   // type -> ami, so a request needs no second look-up
   const byType: Record<string, string> = {};
-  for (const [type, a] of Object.entries(arch)) byType[type] = images[a]!;
+  for (const [type, a] of Object.entries(arch)) byType[type] = byArch[a]!;
   return byType;
 }

@@ -105,7 +105,7 @@ ${run}
 <dt>Instance types</dt><dd>${s.instances.types.join(', ')}</dd>
 <dt>Regions</dt><dd>${Array.isArray(s.instances.regions) ? s.instances.regions.join(', ') : s.instances.regions}</dd>
 <dt>Zones</dt><dd>${Array.isArray(s.instances.zones) ? s.instances.zones.join(', ') : s.instances.zones}</dd>
-<dt>Image, user</dt><dd>${s.instances.image}, ${s.instances.user}</dd>
+<dt>Image, user</dt><dd>${typeof s.instances.image === 'string' ? s.instances.image : `${s.instances.image.id} (${s.instances.image.region}, copied to the job's other regions)`}, ${s.instances.user}</dd>
 <dt>Retry</dt><dd>at most ${s.retry.maxAttempts} attempt(s), ${s.retry.maxInterruptions} interruption(s)${s.retry.retryExitCodes.length ? `; retried exit codes ${s.retry.retryExitCodes.join(', ')}` : ''}</dd>
 <dt>Environment</dt><dd>${s.envNames.length ? `${s.envNames.join(', ')} (values not shown)` : 'none'}</dd>
 <dt>Uploads</dt><dd>${s.uploads.map((u) => `${u.from} → ${u.to}`).join('; ') || 'none'}</dd>

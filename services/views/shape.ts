@@ -110,7 +110,7 @@ export function specView(spec: JobSpec): SpecView {
       types: [...spec.instances.types],
       regions: spec.instances.regions,
       zones: spec.instances.zones,
-      image: spec.instances.image,
+      image: typeof spec.instances.image === 'string' ? spec.instances.image : { ...spec.instances.image },
       user: spec.instances.user,
       maxPrice: spec.instances.maxPrice,
     }),

@@ -62,7 +62,7 @@ export interface SpecView {
   /** Names of the job-wide environment variables; their values are never shown. */
   envNames: string[];
   uploads: Array<{ from: string; to: string }>;
-  instances: { types: string[]; regions: string[] | 'auto'; zones: string[] | 'auto'; image: string; user: string; maxPrice?: number };
+  instances: { types: string[]; regions: string[] | 'auto'; zones: string[] | 'auto'; image: string | { id: string; region: string }; user: string; maxPrice?: number };
   retry: { maxAttempts: number; retryExitCodes: number[]; failExitCodes: number[]; maxInterruptions: number };
   timeouts: { stepSeconds: number; heartbeatSeconds: number };
   budgetUsd?: number;

@@ -195,7 +195,8 @@ describe('job lifecycle (e2e)', function () {
       stack = await startStack({ emulators: emulators() });
     const { DescribeSecurityGroupsCommand } = await import('@aws-sdk/client-ec2');
     const jobId = await stack.submit(base({ name: 'sg', tasks: { count: 1 }, steps: [{ run: 'sleep 600' }], ssh: { ingressCidr: '127.0.0.1/32' } }));
-    await eventually('job running', async () => (await stack.job(jobId))?.state === 'running', 60_000, 200);
+    // The region's group is made when the job's first task is placed there.
+    await eventually('task placed', async () => (await stack.tasks(jobId)).some((t) => t.attempts.length > 0), 60_000, 200);
     const out = await stack.cloud.ec2('us-east-1').send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'tag:spotbatch:job', Values: [jobId] }] }));
     expect(out.SecurityGroups).to.have.length(1);
     const rules = out.SecurityGroups![0]!.IpPermissions!;

@@ -1,0 +1,127 @@
+/**
+ * Images as EC2 resources: the architectures of instance types, a named image and its state, the copy of a
+ * custom image into another region (CopyImage), and the deregistration of the copies a job made.
+ */
+import {
+  CopyImageCommand,
+  DeleteSnapshotCommand,
+  DeregisterImageCommand,
+  DescribeImagesCommand,
+  DescribeInstanceTypesCommand,
+  type Image,
+} from '@aws-sdk/client-ec2';
+import { PermanentError } from '../../shared/errors.js';
+import { AwsCallError, call, callOr } from '../../shared/aws-errors.js';
+import type { CloudClients } from '../../shared/aws.js';
+import type { Logger } from '../../shared/logger.js';
+
+const JOB_TAG = 'spotbatch:job';
+
+/** Architecture of each instance type (x86_64 or arm64). */
+export async function architectures(cloud: CloudClients, region: string, types: readonly string[]): Promise<Record<string, string>> {
+  const out = await call('DescribeInstanceTypes', () => cloud.ec2(region).send(new DescribeInstanceTypesCommand({ InstanceTypes: types as never }))).catch((err: unknown) => {
+    // A type EC2 does not know (a typo such as c5.largee): no retry can make it one.
+    if (err instanceof PermanentError && err.cause instanceof AwsCallError && err.cause.code === 'InvalidInstanceType') {
+      throw new PermanentError(`instances.types: ${types.join(', ')}: not every one is an instance type EC2 knows in ${region} (${err.message})`, { cause: err.cause });
+    }
+    throw err;
+  });
+  const arch: Record<string, string> = {};
+  for (const t of out.InstanceTypes ?? []) {
+    const a = t.ProcessorInfo?.SupportedArchitectures?.find((x) => x === 'x86_64' || x === 'arm64');
+    if (t.InstanceType && a) arch[t.InstanceType] = a;
+  }
+  const missing = types.filter((t) => !arch[t]);
+  if (missing.length) throw new PermanentError(`instances.types: ${missing.join(', ')} not offered in ${region}`);
+  return arch;
+}
+
+/** One image by id in a region, or undefined when EC2 does not know it there. */
+export async function describeImage(cloud: CloudClients, region: string, imageId: string): Promise<Image | undefined> {
+  const out = await callOr('DescribeImages', () => cloud.ec2(region).send(new DescribeImagesCommand({ ImageIds: [imageId] })), ['InvalidAMIID.NotFound']);
+  return out?.Images?.find((i) => i.ImageId === imageId);
+}
+
+/**
+ * The custom image a spec names in one region: it must exist there, be available, and suit every one of the
+ * spec's types (its architecture). PermanentError naming the field otherwise. Its architecture.
+ */
+export async function checkSourceImage(cloud: CloudClients, source: { id: string; region: string }, types: readonly string[]): Promise<string> {
+  const image = await describeImage(cloud, source.region, source.id);
+  if (!image) throw new PermanentError(`instances.image.id: ${source.id} is not an image EC2 knows in ${source.region} (DescribeImages)`);
+  if (image.State !== 'available') throw new PermanentError(`instances.image.id: ${source.id} in ${source.region} is ${image.State ?? 'in an unknown state'}, not available`);
+  const arch = await architectures(cloud, source.region, types);
+  const wrong = types.map((t, i) => [t, i] as const).filter(([t]) => arch[t] !== image.Architecture);
+  if (wrong.length) {
+    throw new PermanentError(
+      wrong.map(([t, i]) => `instances.types[${i}]: '${t}' is ${arch[t]}, but instances.image.id ${source.id} is ${image.Architecture ?? 'of no known architecture'}`).join('; '),
+    );
+  }
+  return image.Architecture!;
+}
+
+export interface CopyRequest {
+  jobId: string;
+  source: { id: string; region: string };
+  /** Where the copy goes. */
+  region: string;
+  tags: { Key: string; Value: string }[];
+}
+
+/** Start (or find again: the same ClientToken answers the same copy) the job's copy of its image into `region`; the new image's id. */
+export async function startImageCopy(cloud: CloudClients, req: CopyRequest): Promise<string> {
+  const out = await call('CopyImage', () =>
+    cloud.ec2(req.region).send(
+      new CopyImageCommand({
+        // One copy per job and region, however often this is asked (at most 64 ASCII characters).
+        ClientToken: `spotbatch-${req.jobId}-${req.region}`.slice(0, 64),
+        SourceImageId: req.source.id,
+        SourceRegion: req.source.region,
+        Name: `spotbatch-${req.jobId}-${req.source.id}`.slice(0, 128),
+        Description: `copy of ${req.source.id} (${req.source.region}) for spotbatch job ${req.jobId}`,
+        TagSpecifications: [{ ResourceType: 'image', Tags: req.tags }],
+      }),
+    ),
+  );
+  if (!out.ImageId) throw new PermanentError(`CopyImage: the answer for ${req.source.id} to ${req.region} has no image id`);
+  return out.ImageId;
+}
+
+/** A copy's progress: pending (also while EC2 does not show it yet), available, or failed with AWS's reason. */
+export async function copyState(cloud: CloudClients, region: string, imageId: string): Promise<{ state: 'pending' | 'available' | 'failed'; reason?: string }> {
+  const image = await describeImage(cloud, region, imageId);
+  if (!image || image.State === 'pending') return { state: 'pending' };
+  if (image.State === 'available') return { state: 'available' };
+  return { state: 'failed', reason: `${image.State ?? 'unknown state'}${image.StateReason?.Message ? `: ${image.StateReason.Message}` : image.StateReason?.Code ? `: ${image.StateReason.Code}` : ''}` };
+}
+
+/**
+ * Deregister the images the job copied into `region` (the recorded ids, and any image of this account tagged
+ * with the job), then delete their snapshots. Never `keep` (the user's source image). What is gone is fine.
+ */
+export async function deregisterJobImages(cloud: CloudClients, region: string, jobId: string, recorded: readonly string[], keep: string | undefined, log?: Logger): Promise<string[]> {
+  const ec2 = cloud.ec2(region);
+  const found = new Map<string, Image>();
+  const tagged = await call('DescribeImages', () => ec2.send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: `tag:${JOB_TAG}`, Values: [jobId] }] })));
+  for (const i of tagged.Images ?? []) if (i.ImageId) found.set(i.ImageId, i);
+  for (const id of recorded) {
+    if (found.has(id)) continue;
+    const image = await describeImage(cloud, region, id);
+    if (image) found.set(id, image);
+  }
+  const deleted: string[] = [];
+  for (const [id, image] of found) {
+    if (id === keep || image.State === 'deregistered') continue;
+    await callOr('DeregisterImage', () => ec2.send(new DeregisterImageCommand({ ImageId: id })), ['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable']);
+    log?.info({ region, imageId: id }, 'copied image deregistered');
+    deleted.push(`image:${region}:${id}`);
+    for (const m of image.BlockDeviceMappings ?? []) {
+      const snapshotId = m.Ebs?.SnapshotId;
+      if (!snapshotId) continue;
+      // Gone already, or an endpoint that models no snapshots (InvalidAction): nothing to delete there.
+      const out = await callOr('DeleteSnapshot', () => ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })), ['InvalidSnapshot.NotFound', 'InvalidAction']);
+      if (out) deleted.push(`snapshot:${region}:${snapshotId}`);
+    }
+  }
+  return deleted;
+}

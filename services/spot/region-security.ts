@@ -1,0 +1,164 @@
+/**
+ * A job's share of one region, made the first time a task is placed there (not for every region the job
+ * may use): its key pair and security group (the IAM role and profile are global, made once by
+ * security.create) and its images (for a custom image, the job's copy of it, CopyImage, followed by
+ * spot.request messages until it is available). One task at a time per job and region (a lease), and every
+ * write is conditional on the version read, so two tasks racing for a region make one set: the loser waits
+ * (RegionNotReadyError) and then reads the winner's.
+ */
+import { PermanentError, StateConflictError, TransientError } from '../../shared/errors.js';
+import type { HandlerContext } from '../dispatcher/context.js';
+import type { FleetCatalog } from '../catalog.js';
+import { jobs, type JobRow } from '../model/repo.js';
+import { resourceTags } from '../model/model.js';
+import type { RegionSecurity } from '../model/security-types.js';
+import { secretBox } from '../model/secrets.js';
+import { failJob } from '../job/lifecycle.js';
+import { copyState, deregisterJobImages, startImageCopy } from '../ec2/images.js';
+import { createRegionSecurity } from '../security/resources.js';
+import { deleteKeyPairs } from '../security/key-pairs.js';
+import { deleteSecurityGroups } from '../security/security-groups.js';
+import { customImage, resolveImages } from './images.js';
+
+type Ctx = HandlerContext<FleetCatalog>;
+
+/** Not yet: another task prepares the region, or the job's image copy is still pending. Ask again after `delaySeconds`. */
+export class RegionNotReadyError extends TransientError {
+  constructor(
+    message: string,
+    readonly delaySeconds: number,
+  ) {
+    super(message);
+    this.name = 'RegionNotReadyError';
+  }
+}
+
+/** How long one task may hold a region's preparation. */
+const REGION_LEASE_MS = 5 * 60_000;
+/** Conditional writes tried before giving up (other writers of the job row: counters, cool-downs, other regions). */
+const WRITE_TRIES = 20;
+
+export interface RegionReady {
+  security: RegionSecurity;
+  /** AMI per instance type. */
+  images: Record<string, string>;
+}
+
+function readyIn(job: JobRow, region: string): RegionReady | undefined {
+  const security = job.security?.regions[region];
+  const images = job.images?.[region];
+  return security && images ? { security, images } : undefined;
+}
+
+/** The job is no longer running: whatever asked gives up (its message comes back and finds the job closed). */
+class JobClosedError extends TransientError {}
+
+/** Write `change(row)` into the running job's row, conditional on the version read; again on a conflict. */
+async function record(ctx: Ctx, jobId: string, change: (row: JobRow) => Record<string, unknown>): Promise<JobRow> {
+  for (let i = 0; i < WRITE_TRIES; i++) {
+    const row = await jobs(ctx).get({ jobId });
+    if (!row || row.state !== 'running') throw new JobClosedError(`job ${jobId} is no longer running (${row?.state ?? 'gone'})`);
+    try {
+      return await jobs(ctx).update({ jobId }, { state: 'running', version: row.version, set: change(row) });
+    } catch (err) {
+      if (!(err instanceof StateConflictError)) throw err;
+    }
+  }
+  throw new TransientError(`job ${jobId}: its row kept changing; try again`);
+}
+
+/**
+ * The region's key pair, security group and images for `job`, made now if they are not yet. Throws
+ * RegionNotReadyError (come back later) while another task prepares the region or the image copy is pending.
+ */
+export async function ensureRegion(ctx: Ctx, job: JobRow, region: string): Promise<RegionReady> {
+  const ready = readyIn(job, region);
+  if (ready) return ready;
+  const poll = ctx.config.lifecycle.pollSeconds;
+  const lease = `securing:${job.jobId}:${region}`;
+  if (!(await ctx.store.leases.acquire(lease, ctx.messageId, REGION_LEASE_MS))) {
+    throw new RegionNotReadyError(`${region}: another task of the job is preparing the region`, poll);
+  }
+  try {
+    return await prepare(ctx, job.jobId, region);
+  } finally {
+    await ctx.store.leases.release(lease, ctx.messageId);
+  }
+}
+
+async function prepare(ctx: Ctx, jobId: string, region: string): Promise<RegionReady> {
+  if (!ctx.cloud) throw new PermanentError('this dispatcher has no EC2/IAM clients');
+  const cloud = ctx.cloud;
+  let job = await jobs(ctx).get({ jobId });
+  if (!job || job.state !== 'running' || !job.security) throw new JobClosedError(`job ${jobId} is no longer running`);
+  const already = readyIn(job, region);
+  if (already) return already;
+  const spec = job.spec;
+  let security = job.security.regions[region];
+  if (!security) {
+    try {
+      security = await createRegionSecurity(
+        cloud,
+        secretBox(ctx.config, ctx.resources),
+        {
+          jobId,
+          region,
+          ingressCidr: job.ingressCidr,
+          tags: resourceTags(jobId, spec),
+          stored: job.keyPairs?.[region],
+          // Keep the new private key at once: a crash after CreateKeyPair must not lose it.
+          onKeyPair: async (created) => {
+            await record(ctx, jobId, (row) => ({ keyPairs: { ...row.keyPairs, [region]: created } }));
+          },
+        },
+        ctx.log,
+      );
+      const made = security;
+      job = await record(ctx, jobId, (row) => ({ security: { ...row.security!, regions: { ...row.security!.regions, [region]: made } } }));
+    } catch (err) {
+      // Closed meanwhile (cancelled, failed): what was just made here must not outlive it (teardown may have run already).
+      if (err instanceof JobClosedError) {
+        const ec2 = cloud.ec2(region);
+        await deleteKeyPairs(ec2, region, jobId, ctx.log).catch(() => undefined);
+        await deleteSecurityGroups(ec2, region, jobId, ctx.log).catch(() => undefined);
+      }
+      throw err;
+    }
+    ctx.log.info({ region, keyName: security.keyName, securityGroupId: security.securityGroupId }, 'region secured for the job (first task placed there)');
+    await ctx.store.events.append(jobId, 'job.region', { data: { region, keyName: security.keyName, securityGroupId: security.securityGroupId } });
+  }
+  const images = await regionImages(ctx, job, region);
+  const done = security;
+  await record(ctx, jobId, (row) => ({ images: { ...row.images, [region]: images } }));
+  return { security: done, images };
+}
+
+/** The region's AMI per type; for a custom image from another region, the job's copy (started, followed, or failed). */
+async function regionImages(ctx: Ctx, job: JobRow, region: string): Promise<Record<string, string>> {
+  const cloud = ctx.cloud!;
+  const source = customImage(job.spec);
+  if (!source || source.region === region) return resolveImages(cloud, region, job.spec);
+  let copy = job.imageCopies?.[region];
+  if (!copy) {
+    const imageId = await startImageCopy(cloud, { jobId: job.jobId, source, region, tags: Object.entries(resourceTags(job.jobId, job.spec)).map(([Key, Value]) => ({ Key, Value })) });
+    const made = { imageId, sourceImageId: source.id, sourceRegion: source.region };
+    try {
+      await record(ctx, job.jobId, (row) => ({ imageCopies: { ...row.imageCopies, [region]: made } }));
+    } catch (err) {
+      if (err instanceof JobClosedError) await deregisterJobImages(cloud, region, job.jobId, [imageId], source.id, ctx.log).catch(() => undefined);
+      throw err;
+    }
+    ctx.log.info({ region, imageId, source: source.id, sourceRegion: source.region }, 'custom image copy started (CopyImage)');
+    await ctx.store.events.append(job.jobId, 'job.image-copy', { data: { region, imageId, source: source.id, sourceRegion: source.region } });
+    copy = made;
+  }
+  const state = await copyState(cloud, region, copy.imageId);
+  if (state.state === 'pending') throw new RegionNotReadyError(`${region}: the copy ${copy.imageId} of ${source.id} is not available yet`, ctx.config.lifecycle.pollSeconds);
+  if (state.state === 'failed') {
+    // AWS's reason ends the job: no task can run in a region without its image, and the copy will not recover.
+    const reason = `instances.image: copying ${source.id} from ${source.region} to ${region} failed (${copy.imageId} ${state.reason})`;
+    await failJob(ctx, job, reason);
+    throw new JobClosedError(reason);
+  }
+  return resolveImages(cloud, region, job.spec, copy.imageId);
+}

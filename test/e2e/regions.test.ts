@@ -1,0 +1,89 @@
+/**
+ * Multi-region, end to end (emulators + simulator): a region's key pair and security group are made only
+ * when a task is placed there; a custom image named in one region is copied to the region the job uses and
+ * deregistered at teardown; teardown leaves no key pair, group or copied image (inventory through the SDK).
+ */
+import { expect } from 'chai';
+import { CopyImageCommand, DescribeImagesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
+import type { JobSpecInput } from '../../services/model/spec.js';
+import { leftovers, sharedEmulators, startStack, type Stack } from '../helpers/stack.js';
+import { eventually } from '../helpers/fleet.js';
+
+const REGIONS = ['us-east-1', 'us-west-2'];
+
+const base = (over: Partial<JobSpecInput['instances']> = {}): JobSpecInput => ({
+  name: 'regions',
+  tasks: { count: 2 },
+  steps: [{ run: 'sleep 600' }],
+  // Both regions are the job's; only us-west-2's zone lets a task be placed there.
+  instances: { types: ['m5.large'], regions: REGIONS, zones: ['us-west-2a'], ...over },
+});
+
+/** The job's key pairs and groups per region, as EC2 answers. */
+async function securityByRegion(stack: Stack, jobId: string): Promise<Record<string, { keyPairs: number; groups: number }>> {
+  const out: Record<string, { keyPairs: number; groups: number }> = {};
+  const tag = [{ Name: 'tag:spotbatch:job', Values: [jobId] }];
+  for (const r of REGIONS) {
+    const keys = await stack.cloud.ec2(r).send(new DescribeKeyPairsCommand({ Filters: tag }));
+    const groups = await stack.cloud.ec2(r).send(new DescribeSecurityGroupsCommand({ Filters: tag }));
+    out[r] = { keyPairs: keys.KeyPairs?.length ?? 0, groups: groups.SecurityGroups?.length ?? 0 };
+  }
+  return out;
+}
+
+async function cancelAndWait(stack: Stack, jobId: string): Promise<void> {
+  await stack.fleet.deps.bus.send('job.cancel', { jobId, reason: 'test' });
+  await stack.waitJob(jobId, ['cancelled']);
+}
+
+describe('multi-region jobs (e2e)', function () {
+  this.timeout(240_000);
+  const emulators = sharedEmulators();
+  let stack: Stack;
+  beforeEach(async () => {
+    stack = await startStack({ emulators: emulators() });
+  });
+  afterEach(async () => {
+    await stack.close();
+  });
+
+  it('makes the key pair and security group only in the region its tasks are placed in, once, and tears them down', async () => {
+    const jobId = await stack.submit(base());
+    await eventually('both tasks running', async () => (await stack.tasks(jobId)).filter((t) => t.state === 'running').length === 2, 120_000, 250);
+    for (const t of await stack.tasks(jobId)) expect(t.attempts[0]!.pool.region).to.equal('us-west-2');
+    // Two tasks raced for us-west-2: one set was made, and nothing in us-east-1.
+    expect(await securityByRegion(stack, jobId)).to.deep.equal({ 'us-east-1': { keyPairs: 0, groups: 0 }, 'us-west-2': { keyPairs: 1, groups: 1 } });
+    const job = await stack.job(jobId);
+    expect(job?.regions).to.deep.equal(REGIONS);
+    expect(Object.keys(job?.security?.regions ?? {})).to.deep.equal(['us-west-2']);
+    await cancelAndWait(stack, jobId);
+    expect(await securityByRegion(stack, jobId)).to.deep.equal({ 'us-east-1': { keyPairs: 0, groups: 0 }, 'us-west-2': { keyPairs: 0, groups: 0 } });
+    expect(await leftovers(stack, jobId)).to.deep.equal([]);
+  });
+
+  it('copies a custom image named in us-east-1 to us-west-2 where the task runs, and deregisters the copy (never the source) at teardown', async function () {
+    // The simulator serves CopyImage from branch h14sim on: a copy of an image that does not exist answers NotFound there, InvalidAction before.
+    const probe = await stack.cloud.ec2('us-west-2').send(new CopyImageCommand({ Name: 'probe', SourceImageId: 'ami-00000000', SourceRegion: 'us-east-1' })).catch((e: unknown) => e);
+    if ((probe as { name?: string }).name === 'InvalidAction') this.skip();
+    // The source: an image of us-east-1 (the simulator's Amazon Linux one stands for a prepared image).
+    const source = (await stack.cloud.ec2('us-east-1').send(new DescribeImagesCommand({ Owners: ['amazon'], Filters: [{ Name: 'architecture', Values: ['x86_64'] }] }))).Images![0]!.ImageId!;
+    const jobId = await stack.submit({ ...base({ image: { id: source, region: 'us-east-1' } }), tasks: { count: 1 } });
+    const running = await eventually('task running', async () => (await stack.tasks(jobId)).find((t) => t.state === 'running'), 180_000, 250);
+    const job = await stack.job(jobId);
+    const copy = job?.imageCopies?.['us-west-2'];
+    expect(copy?.sourceImageId).to.equal(source);
+    expect(copy?.imageId).to.match(/^ami-/).and.not.equal(source);
+    expect(job?.images?.['us-west-2']?.['m5.large']).to.equal(copy!.imageId);
+    expect(running.attempts[0]!.pool.region).to.equal('us-west-2');
+    const described = await stack.cloud.ec2('us-west-2').send(new DescribeImagesCommand({ ImageIds: [copy!.imageId] }));
+    expect(described.Images?.[0]?.State).to.equal('available');
+    expect(described.Images?.[0]?.Tags?.find((t) => t.Key === 'spotbatch:job')?.Value).to.equal(jobId);
+    await cancelAndWait(stack, jobId);
+    const after = await stack.cloud.ec2('us-west-2').send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'tag:spotbatch:job', Values: [jobId] }] }));
+    expect(after.Images ?? []).to.deep.equal([]);
+    // The source is the user's: still there.
+    const still = await stack.cloud.ec2('us-east-1').send(new DescribeImagesCommand({ ImageIds: [source] }));
+    expect(still.Images?.[0]?.State).to.equal('available');
+    expect(await leftovers(stack, jobId)).to.deep.equal([]);
+  });
+});
