@@ -10,6 +10,7 @@ import { clientsFor, testConfig, testEmulators, testLogger, TestClock, uniquePre
 import { collectAdvisor, collectOnDemand, collectPrices, collectScores, defaultAdvisorFeed, type CollectContext } from '../../services/market/collect.js';
 import { marketSignals } from '../../services/market/store.js';
 import { buildSummary } from '../../services/market/summary.js';
+import { dueMessages } from '../../services/market/schedule.js';
 
 const DAY = 86_400_000;
 const REGIONS = ['us-east-1', 'us-east-2', 'us-west-1', 'us-west-2', 'eu-west-1', 'eu-central-1', 'ap-northeast-1', 'ap-south-1', 'ca-central-1', 'sa-east-1', 'eu-north-1', 'ap-southeast-1'];
@@ -150,5 +151,20 @@ describe('market collectors (simulator + dynalite)', function () {
     const summary = await buildSummary(ctx, ctx.clock.now());
     expect(summary.cheapestStable.every((c) => c.type !== 'c5.large')).to.equal(true);
     expect(summary.interruptions).to.deep.equal([{ region: 'us-east-1', zone: 'us-east-1a', type: 'm5.large', runs: 1, interruptions: 1 }]);
+  });
+
+  it('schedules each collection when due and the summary once a day', async () => {
+    const ctx = await context({ types: ['m5.large'], regions: ['us-east-1'] });
+    const now = ctx.clock.now();
+    expect(await dueMessages(ctx, now)).to.have.members(['market.collect.price', 'market.collect.sps', 'market.collect.if', 'market.collect.ondemand', 'market.summary']);
+    await collectPrices(ctx);
+    await collectAdvisor(ctx);
+    expect(await dueMessages(ctx, now)).to.have.members(['market.collect.sps', 'market.collect.ondemand']);
+    // Five minutes on: prices again; the summary not before tomorrow.
+    expect(await dueMessages(ctx, now + 5 * 60_000)).to.include('market.collect.price').and.not.include('market.summary');
+    // The next day: the summary again.
+    const tomorrow = (Math.floor(now / DAY) + 1) * DAY + 60_000;
+    ctx.clock.advance(tomorrow - now);
+    expect(await dueMessages(ctx, tomorrow)).to.include('market.summary');
   });
 });
