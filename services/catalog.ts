@@ -147,6 +147,36 @@ export const catalog = defineCatalog({
     sentBy: 'the CLI (`spotbatch cancel`) or any SQS client (anyone who may submit may cancel a job by id), the reconciler',
     public: true,
   },
+  'market.collect.price': {
+    queue: 'master',
+    schema: z.object({}).strict(),
+    summary: 'DescribeSpotPriceHistory per region for the types in use (configured and named by open jobs), paginated, from the last point stored; writes only changed prices, marks vanished pools ceased',
+    sentBy: 'the market schedule (local timer; EventBridge Scheduler `<prefix>-market-price`), `spotbatch market collect`',
+  },
+  'market.collect.sps': {
+    queue: 'master',
+    schema: z.object({}).strict(),
+    summary: "GetSpotPlacementScores (single AZ) for the budget planner's plan: top movers plus a sample, packed, credentials rotated, never over a credential's 24 h budget",
+    sentBy: 'the market schedule (`<prefix>-market-sps`), `spotbatch market collect --kind sps`',
+  },
+  'market.collect.if': {
+    queue: 'master',
+    schema: z.object({}).strict(),
+    summary: 'the Spot Instance Advisor feed (URL or file): interruption bucket and savings per region and type; a type gone from the feed is ceased',
+    sentBy: 'the market schedule (`<prefix>-market-if`), `spotbatch market collect --kind if`',
+  },
+  'market.collect.ondemand': {
+    queue: 'master',
+    schema: z.object({}).strict(),
+    summary: 'on-demand prices from the configured CSV file, per region and type in use',
+    sentBy: 'the market schedule (`<prefix>-market-ondemand`), `spotbatch market collect --kind ondemand`',
+  },
+  'market.summary': {
+    queue: 'master',
+    schema: z.object({}).strict(),
+    summary: "yesterday's market: the pools whose scores moved most, the cheapest stable pools per type, the fleet's interruptions; to the configured webhook and/or folder",
+    sentBy: 'the market schedule, once a day (`<prefix>-market-summary`)',
+  },
 });
 
 export type FleetCatalog = typeof catalog;

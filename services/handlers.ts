@@ -11,6 +11,7 @@ import { terminationDetected } from './termination/handlers.js';
 import { requestResubmit } from './request/handlers.js';
 import { checkpointSave } from './checkpoint/lifecycle.js';
 import { rebalanceCheck, rebalanceDetected } from './rebalance/handlers.js';
+import { marketCollectIf, marketCollectOnDemand, marketCollectPrice, marketCollectSps, marketSummary } from './market/handlers.js';
 
 export const handlers: HandlerMap<typeof catalog> = {
   'job.submit': jobSubmit,
@@ -32,6 +33,11 @@ export const handlers: HandlerMap<typeof catalog> = {
   'rebalance.detected': rebalanceDetected,
   'rebalance.check': rebalanceCheck,
   'request.resubmit': requestResubmit,
+  'market.collect.price': marketCollectPrice,
+  'market.collect.sps': marketCollectSps,
+  'market.collect.if': marketCollectIf,
+  'market.collect.ondemand': marketCollectOnDemand,
+  'market.summary': marketSummary,
 };
 
 export function fleetRegistry(): Registry {

@@ -47,6 +47,73 @@ export const CheckpointStoreConfigSchema = z.discriminatedUnion('type', [
     .strict(),
 ], { error: 'must be a store: {"type": "local", "dir"} or {"type": "s3", "bucket", "prefix"}' });
 
+/** A credential the placement-score collector may use: a named profile, or an access key pair. Never logged. */
+const MarketCredentialSchema = z.union([
+  z.object({ name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, '1 to 64 letters, digits, ".", "_" or "-"'), profile: z.string().min(1).max(128) }).strict(),
+  z
+    .object({
+      name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, '1 to 64 letters, digits, ".", "_" or "-"'),
+      accessKeyId: z.string().min(16).max(128),
+      secretAccessKey: z.string().min(1).max(256),
+      sessionToken: z.string().min(1).optional(),
+    })
+    .strict(),
+], { error: 'must be {"name", "profile"} or {"name", "accessKeyId", "secretAccessKey"}' });
+export type MarketCredential = z.infer<typeof MarketCredentialSchema>;
+
+const instanceTypeName = z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an instance type such as m5.large');
+
+export const MarketConfigSchema = z
+  .object({
+    /** Instance types collected besides those open jobs name. */
+    types: z.array(instanceTypeName).max(200).default(['m5.large', 'm6i.large', 'c5.large', 'c6i.large', 'r5.large', 'm6g.large']),
+    /** Regions collected; default: lifecycle.regions. */
+    regions: z.array(regionSchema).min(1).optional(),
+    /** The Spot Instance Advisor feed (spot-advisor-data.json): an https URL or a file; default the shipped data/market/spot-advisor file. */
+    advisorFeed: z.string().min(1).optional(),
+    /** On-demand prices, a CSV of region,instance_type,ondemand_usd_per_hour; default the shipped data/market/prices/ondemand_prices.csv. */
+    onDemandFile: z.string().min(1).optional(),
+    /** Spot placement scores (GetSpotPlacementScores) within AWS's budget of new query configurations per account per 24 h. */
+    sps: z
+      .object({
+        /** New query configurations per credential per rolling 24 h (AWS does not publish it; about 50). */
+        budget: int(1, 10_000).default(50),
+        /** Pools (region, type) whose scores moved most the day before, then this many picked at random. */
+        topK: int(0, 10_000).default(20),
+        explore: int(0, 10_000).default(10),
+        /** Target capacities, cycled day by day and query by query. */
+        targets: z.array(int(1, 2_000_000_000)).min(1).default([1, 5, 10, 20, 30, 40, 50]),
+        /** How often the collector runs; each run spends its share of the day's budget. */
+        everyHours: int(1, 24).default(24),
+        /** Credentials rotated when one's budget is spent; empty: the fleet's own. */
+        credentials: z.array(MarketCredentialSchema).max(50).default([]),
+      })
+      .strict()
+      .prefault({}),
+    /** The internal timer of `spotbatch local` (and of any dispatcher started with it): EventBridge Scheduler in a deployment. */
+    schedule: z
+      .object({
+        enabled: z.boolean().default(false),
+        priceMinutes: int(1, 1440).default(5),
+        ifHours: int(1, 168).default(24),
+        onDemandHours: int(1, 720).default(24),
+        /** UTC hour of the daily summary. */
+        summaryHour: int(0, 23).default(0),
+      })
+      .strict()
+      .prefault({}),
+    /** Where the daily summary goes: a folder (one JSON file a day) and/or a webhook (POST of the JSON). */
+    summary: z
+      .object({
+        dir: z.string().refine((d) => path.isAbsolute(d), 'must be an absolute folder').optional(),
+        webhook: z.url({ protocol: /^https?$/ }).optional(),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+export type MarketConfig = z.infer<typeof MarketConfigSchema>;
+
 export const ConfigSchema = z
   .object({
     /** Prefix of every queue and table name. */
@@ -154,6 +221,8 @@ export const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /** The fleet's own market data collection (docs/market.md). */
+    market: MarketConfigSchema.prefault({}),
     /** What a job role may be (docs/security.md, "What a submitter can and cannot grant"). */
     security: z
       .object({
@@ -247,6 +316,14 @@ export const ENV_SETTINGS: ReadonlyArray<{ env: string; path: string[]; kind: Ki
   { env: 'SPOTBATCH_TEARDOWN_MAX_DELAY_SECONDS', path: ['lifecycle', 'teardownMaxDelaySeconds'], kind: 'int' },
   { env: 'SPOTBATCH_CHECKPOINT_STORES', path: ['checkpoint', 'stores'], kind: 'stores' },
   { env: 'SPOTBATCH_CHECKPOINT_DEFAULT_STORE', path: ['checkpoint', 'default'], kind: 'string' },
+  { env: 'SPOTBATCH_MARKET_TYPES', path: ['market', 'types'], kind: 'list' },
+  { env: 'SPOTBATCH_MARKET_REGIONS', path: ['market', 'regions'], kind: 'list' },
+  { env: 'SPOTBATCH_MARKET_ADVISOR_FEED', path: ['market', 'advisorFeed'], kind: 'string' },
+  { env: 'SPOTBATCH_MARKET_ONDEMAND_FILE', path: ['market', 'onDemandFile'], kind: 'string' },
+  { env: 'SPOTBATCH_MARKET_SPS_BUDGET', path: ['market', 'sps', 'budget'], kind: 'int' },
+  { env: 'SPOTBATCH_MARKET_SCHEDULE', path: ['market', 'schedule', 'enabled'], kind: 'bool' },
+  { env: 'SPOTBATCH_MARKET_SUMMARY_DIR', path: ['market', 'summary', 'dir'], kind: 'string' },
+  { env: 'SPOTBATCH_MARKET_SUMMARY_WEBHOOK', path: ['market', 'summary', 'webhook'], kind: 'string' },
   { env: 'SPOTBATCH_PERMISSIONS_BOUNDARY', path: ['security', 'permissionsBoundary'], kind: 'string' },
   { env: 'SPOTBATCH_ALLOW_ACTIONS', path: ['security', 'allowActions'], kind: 'list' },
   { env: 'SPOTBATCH_ALLOW_WILDCARD_RESOURCE_WRITES', path: ['security', 'allowWildcardResourceWrites'], kind: 'bool' },

@@ -112,6 +112,8 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
     SPOTBATCH_POLL_SECONDS: process.env.SPOTBATCH_POLL_SECONDS ?? '1',
     SPOTBATCH_METADATA_POLL_SECONDS: process.env.SPOTBATCH_METADATA_POLL_SECONDS ?? '1',
     SPOTBATCH_SSH_INGRESS_CIDR: '127.0.0.1/32',
+    // The market collectors on the internal timer (docs/market.md#schedule).
+    SPOTBATCH_MARKET_SCHEDULE: process.env.SPOTBATCH_MARKET_SCHEDULE ?? 'true',
     // The key stays in its file: the children read it from there (and a key exported in this shell is not theirs).
     SPOTBATCH_SECRET_KEY: '',
     SPOTBATCH_SECRET_KEY_FILE: secretKeyFile(o.dataDir),

@@ -43,7 +43,7 @@ describe('setup', function () {
       expect(Object.keys(before.queues)).to.have.length(6);
       const redrive = JSON.parse(before.queues[first.queues.main.request]!.RedrivePolicy!);
       expect(redrive).to.deep.equal({ deadLetterTargetArn: before.queues[first.queues.dlq.request]!.QueueArn, maxReceiveCount: config.dispatcher.maxReceiveCount });
-      expect(Object.keys(before.tables)).to.have.length(4);
+      expect(Object.keys(before.tables)).to.have.length(5);
 
       const second = await setup(clients, config);
       expect(second.createdTables).to.deep.equal([]);

@@ -3,6 +3,7 @@ import { buildDeps, startDispatcher, stopOnSignals } from '../../dispatcher/flee
 import { catalog } from '../../catalog.js';
 import { fleetRegistry } from '../../handlers.js';
 import { listening } from '../errors.js';
+import { startMarketSchedule } from '../../market/schedule.js';
 import { configFor, loggerFor, parseCount, parsePort } from './common.js';
 
 export function dispatcherCommand(): Command {
@@ -25,6 +26,8 @@ export function dispatcherCommand(): Command {
         () => startDispatcher(deps, fleetRegistry()),
       );
       if (running.health) log.info({ url: `${running.health.url}/healthz` }, 'health endpoint');
+      // The market collectors' timer where no EventBridge Scheduler sends them (spotbatch local turns it on).
+      if (config.market.schedule.enabled) startMarketSchedule({ ...deps, bus: deps.bus }, `dispatcher-${process.pid}-${Date.now()}`);
       stopOnSignals(running, log);
       await new Promise(() => undefined); // until a signal
     });
