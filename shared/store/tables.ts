@@ -5,6 +5,9 @@
  * - tasks  (jobId, taskId)    one row per task, its attempts inside it
  * - events (jobId, sk)        append-only event log per job (timeline, cost report)
  * - leases (name)             leases with expiry (the reconciler's)
+ * - market (pk, sk)           the market store (services/market/store.ts): latest value per
+ *                             pool, the change log, launches, runs, capacity and quota blocks,
+ *                             collection status and the placement-score budget ledger
  *
  * jobs and tasks carry a sparse index `open-due` (openPk, dueAt): only open
  * rows have openPk, and dueAt says when the reconciler should look at the row
@@ -30,6 +33,7 @@ export interface TableNames {
   tasks: string;
   events: string;
   leases: string;
+  market: string;
 }
 
 export const OPEN_INDEX = 'open-due';
@@ -44,6 +48,7 @@ export function tableNames(prefix: string): TableNames {
     tasks: `${prefix}-tasks`,
     events: `${prefix}-events`,
     leases: `${prefix}-leases`,
+    market: `${prefix}-market`,
   };
 }
 
@@ -120,6 +125,18 @@ export function tableDefinitions(prefix: string): CreateTableCommandInput[] {
       BillingMode: 'PAY_PER_REQUEST',
       AttributeDefinitions: [{ AttributeName: 'name', AttributeType: 'S' }],
       KeySchema: [{ AttributeName: 'name', KeyType: 'HASH' }],
+    },
+    {
+      TableName: n.market,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
     },
   ];
 }
