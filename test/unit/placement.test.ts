@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import { choosePool, rankPools, scorePool, slotOf, spreadWeights, taskProfile, DEFAULT_MAX_POOL_SHARE, type PlacementInput } from '../../services/spot/placement.js';
-import { MemorySignals } from '../../services/spot/market-link.js';
 import { parseJobSpec } from '../../services/model/spec.js';
 import { PlacementRecordSchema } from '../../services/model/model.js';
 import type { PoolSignals } from '../../services/market/signals.js';
@@ -156,22 +155,5 @@ describe('placement spread', () => {
     expect(() => parseJobSpec({ ...base, instances: { types: ['m5.large'], maxPoolShare: 0 } })).to.throw(/instances\.maxPoolShare/);
     expect(() => parseJobSpec({ ...base, instances: { types: ['m5.large'], minPlacementScore: 11 } })).to.throw(/instances\.minPlacementScore/);
     expect(parseJobSpec({ ...base, instances: { types: ['m5.large'], maxPoolShare: 0.25 } }).instances.maxPoolShare).to.equal(0.25);
-  });
-});
-
-describe("the fleet's own signals in memory (services/spot/market-link.ts)", () => {
-  it('keeps launch medians, runs, no-capacity marks and region blocks, each for its time', async () => {
-    const m = new MemorySignals();
-    const pool = { region: 'us-east-1', zone: 'us-east-1a', type: 'm5.large' };
-    for (const s of [30, 90, 60]) await m.recordLaunch(pool, { requestedAt: NOW, readyAt: NOW + s * 1000 });
-    await m.recordRun(pool, { hours: 2, interrupted: true, at: NOW });
-    await m.markNoCapacity(pool, NOW + 1000, 'InsufficientInstanceCapacity');
-    await m.markRegionBlocked('us-west-2', { until: NOW + 1000, reason: 'MaxSpotInstanceCountExceeded' });
-    const [s] = await m.pools(['us-east-1'], ['m5.large'], NOW);
-    expect(s).to.include({ launchP50Seconds: 60, launchSamples: 3, noCapacityUntil: NOW + 1000 });
-    expect(s!.observed).to.deep.equal({ runs: 1, interruptions: 1, hours: 2 });
-    expect((await m.pools(['us-east-1'], ['m5.large'], NOW + 2000))[0]!.noCapacityUntil).to.equal(undefined);
-    expect([...(await m.blockedRegions(NOW)).keys()]).to.deep.equal(['us-west-2']);
-    expect((await m.blockedRegions(NOW + 2000)).size).to.equal(0);
   });
 });
