@@ -33,6 +33,8 @@ const UNKNOWN_SCORE = 5;
 export const DEFAULT_SCORE_FLOOR = 2;
 /** No pool holds more than this share of a job's tasks: ceil(1 / 0.34) = 3 pools for any job of 3 tasks or more. */
 export const DEFAULT_MAX_POOL_SHARE = 0.34;
+/** Pools whose expected cost per task is within this of the best are good enough to share the job's tasks. */
+export const SPREAD_TOLERANCE = 0.25;
 /** A task's expected runtime when the spec says nothing better: half the step timeout, within these bounds (hours). */
 const RUNTIME_BOUNDS_H = [0.1, 24] as const;
 /** Work lost when the step checkpoints at the interruption notice only (the restore, a restart of the step). */
@@ -199,7 +201,9 @@ export function rankPools(input: PlacementInput): Ranking {
 }
 
 /**
- * The spread: the best k = ceil(1 / share) pools, each given a weight by how
+ * The spread: the best k = ceil(1 / share) pools of those within
+ * SPREAD_TOLERANCE of the best expected cost (fewer when fewer are that good:
+ * then a pool holds more than the share, and the record says over how many), each given a weight by how
  * cheap it is (1 / expected cost), capped at `share` (water-filling: what the
  * cap takes from one pool goes to the others); task i goes to the pool whose
  * slice of [0, 1) holds frac(i x golden ratio), a low-discrepancy sequence, so
@@ -207,8 +211,10 @@ export function rankPools(input: PlacementInput): Ranking {
  * without reading which pool the other tasks got.
  */
 export function spreadWeights(ranked: readonly ScoredPool[], share: number): number[] {
-  const k = Math.min(ranked.length, Math.max(1, Math.ceil(1 / share - 1e-9)));
-  const top = ranked.slice(0, k);
+  // The best pools only: within SPREAD_TOLERANCE of the best expected cost (a far dearer pool is no hedge worth its price).
+  const good = ranked.filter((p) => p.expectedCost <= ranked[0]!.expectedCost * (1 + SPREAD_TOLERANCE));
+  const k = Math.min(good.length, Math.max(1, Math.ceil(1 / share - 1e-9)));
+  const top = good.slice(0, k);
   const raw = top.map((p) => 1 / Math.max(p.expectedCost, 1e-9));
   const weights = new Array<number>(top.length).fill(0);
   let free = top.map((_, i) => i);

@@ -131,8 +131,12 @@ describe('placement spread', () => {
     expect(w).to.have.length(3);
     expect(w.reduce((a, b) => a + b, 0)).to.be.closeTo(1, 1e-9);
     for (const x of w) expect(x).to.be.at.most(DEFAULT_MAX_POOL_SHARE + 1e-9);
-    const skewed = spreadWeights([ranked[0]!, { ...ranked[1]!, expectedCost: 100 }, { ...ranked[2]!, expectedCost: 100 }, ranked[3]!], 0.5);
-    expect(skewed[0]).to.be.closeTo(0.5, 1e-9);
+    const c = ranked[0]!.expectedCost;
+    const skewed = spreadWeights([ranked[0]!, { ...ranked[1]!, expectedCost: c * 1.2 }, { ...ranked[2]!, expectedCost: c * 1.2 }], 0.4);
+    expect(skewed).to.have.length(3);
+    expect(skewed[0]).to.be.at.most(0.4).and.greaterThan(skewed[1]!);
+    // A pool far dearer than the best shares nothing: only the good ones spread.
+    expect(spreadWeights([ranked[0]!, { ...ranked[1]!, expectedCost: c * 3 }], 0.5)).to.deep.equal([1]);
   });
 
   it('a 20-task job uses at least 3 pools with no pool over its share (plus one task of rounding)', () => {
