@@ -13,8 +13,6 @@ import { poolKey, type Pool, type PlacementRecord, type ScoredPoolRecord } from 
 import type { PoolSignals, RegionBlock } from '../market/signals.js';
 import type { PoolPrice } from './pricing.js';
 
-const HOUR_MS = 3_600_000;
-
 /** Monthly interruption probability taken for each advisor bucket (<5%, 5-10%, 10-15%, 15-20%, >20%): the bucket's middle, 25% for the open one. */
 export const BUCKET_MONTHLY = [0.025, 0.075, 0.125, 0.175, 0.25] as const;
 /** The advisor's words for each bucket. */
@@ -324,5 +322,3 @@ export function choosePool(input: PlacementInput): Placement {
   return { pool: { region: chosen.region, zone: chosen.zone, type: chosen.type }, price: chosen.price, why, record };
 }
 
-/** Hours between two fleet-clock times. */
-export const hoursBetween = (from: number, to: number): number => Math.max(0, to - from) / HOUR_MS;
