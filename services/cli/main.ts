@@ -10,6 +10,7 @@ import { dispatcherCommand } from './commands/dispatcher.js';
 import { localCommand } from './commands/local.js';
 import { setupCommand } from './commands/setup.js';
 import { simCommand } from './commands/sim.js';
+import { advisorCommand } from './commands/advisor.js';
 import { cancelCommand, statusCommand, submitCommand } from './commands/jobs.js';
 import { statusPageCommand } from './commands/status-page.js';
 import { marketCommand } from './commands/market.js';
@@ -29,7 +30,7 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
-  const commands = [submitCommand(), statusCommand(), tasksCommand(), logsCommand(), cancelCommand(), sshCommand(), execCommand(), uploadCommand(), downloadCommand(), setupCommand(), dispatcherCommand(), localCommand(entry), simCommand(), statusPageCommand(), marketCommand()];
+  const commands = [submitCommand(), statusCommand(), tasksCommand(), logsCommand(), cancelCommand(), sshCommand(), execCommand(), uploadCommand(), downloadCommand(), setupCommand(), dispatcherCommand(), localCommand(entry), simCommand(), statusPageCommand(), marketCommand(), advisorCommand()];
   for (const cmd of commands) {
     program.addCommand(cmd.exitOverride().showHelpAfterError(cmd.name() === 'exec' ? EXEC_HINT : '(add --help for usage)'));
   }

@@ -79,6 +79,45 @@ export type JobAttrs = z.infer<z.ZodObject<typeof JobAttrsShape>>;
 export const ATTEMPT_OUTCOMES = ['succeeded', 'failed', 'retry', 'replaced', 'interrupted', 'migrated', 'lost', 'cancelled'] as const;
 export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
 
+/** A pool as placement scored it (services/spot/placement.ts). */
+export const ScoredPoolRecordSchema = z.object({
+  region: z.string(),
+  zone: z.string(),
+  type: z.string(),
+  /** Live spot price, USD/h. */
+  price: z.number(),
+  /** Spot placement score 1..10, when collected. */
+  score: z.number().optional(),
+  /** Spot Instance Advisor interruption bucket 0..4, when known. */
+  bucket: z.number().optional(),
+  launchP50Seconds: z.number().optional(),
+  /** Interruptions per instance-hour: the advisor's rate blended with this fleet's own record. */
+  hazardPerHour: z.number(),
+  /** Expected USD to finish one task in the pool. */
+  expectedCost: z.number(),
+});
+export type ScoredPoolRecord = z.infer<typeof ScoredPoolRecordSchema>;
+
+/** Why an attempt went where it did: the chosen pool and its scores, the runner-up, what was excluded and why, the signals used. */
+export const PlacementRecordSchema = z.object({
+  chosen: ScoredPoolRecordSchema,
+  runnerUp: ScoredPoolRecordSchema.optional(),
+  /** The chosen pool's rank among the usable ones (1 = lowest expected cost; higher when the spread sent the task further down). */
+  rank: z.number(),
+  /** Pools considered (usable and excluded). */
+  candidates: z.number(),
+  /** The job's spread: how many of the best pools share its tasks, and the most any one may hold. */
+  spread: z.object({ pools: z.number(), maxShare: z.number() }),
+  /** Pools left out and why (the first 20; excludedCount has them all). */
+  excluded: z.array(z.object({ region: z.string(), zone: z.string(), type: z.string(), reason: z.string() })),
+  excludedCount: z.number(),
+  /** The market signals the scores used (price, placement score, interruption bucket, own interruptions, launch time). */
+  signals: z.array(z.string()),
+  /** Set when nothing else was left and soft exclusions (cooled, failed this task, low score) were lifted. */
+  relaxed: z.string().optional(),
+});
+export type PlacementRecord = z.infer<typeof PlacementRecordSchema>;
+
 /** One spot request and what ran on its instance. */
 export const AttemptSchema = z.object({
   n: z.number(),
@@ -105,6 +144,8 @@ export const AttemptSchema = z.object({
   reason: z.string().optional(),
   /** Why this pool: the placement function's words. */
   placement: z.string().optional(),
+  /** The same, structured (absent on attempts placed before it existed and on standbys requested without scoring). */
+  placementRecord: PlacementRecordSchema.optional(),
   /** Which detection path saw the interruption first: the agent, EventBridge, or reconciliation. */
   interruptedBy: z.enum(['agent', 'events', 'reconcile']).optional(),
   /** The notice's time of action, when known. */

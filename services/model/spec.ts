@@ -156,6 +156,13 @@ export const JobSpecSchema = z
         user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a login user name').default('ec2-user'),
         /** USD per instance-hour; default: the on-demand price. */
         maxPrice: z.number().positive().max(1000).optional(),
+        /**
+         * The most of the job's tasks one pool (zone and type) may hold, 0.05..1: tasks spread over the best
+         * ceil(1 / share) pools, since interruptions of one pool arrive together. Default 0.34 (three pools).
+         */
+        maxPoolShare: z.number().min(0.05).max(1).optional(),
+        /** Pools whose spot placement score (1..10) is under this are left out while others remain. Default 2. */
+        minPlacementScore: z.number().int().min(1).max(10).optional(),
       })
       .strict(),
     ssh: z

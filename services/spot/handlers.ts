@@ -3,7 +3,7 @@ import { CreateTagsCommand, DescribeInstancesCommand, DescribeSpotInstanceReques
 import { EVENTUAL_CONSISTENCY_WINDOW_MS, isEventualNotFound, untilVisible } from '../../shared/aws.js';
 import { awsCode, isThrottled } from '../../shared/aws-errors.js';
 import { backoffSeconds, fullJitter } from '../../shared/backoff.js';
-import { PermanentError, StateConflictError } from '../../shared/errors.js';
+import { PermanentError, StateConflictError, TransientError } from '../../shared/errors.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
 import { currentAttempt, poolKey, resourceTags, type Attempt } from '../model/model.js';
@@ -13,6 +13,7 @@ import { requestAttempt } from './attempt.js';
 import { RegionNotReadyError } from './region-security.js';
 import { failTask } from '../job/outcome.js';
 import { INTERRUPTED_CODES, reclaimedState } from '../ec2/reconcile.js';
+import { marketOf, NO_CAPACITY_CODES, NO_CAPACITY_MS, record } from './market-link.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 type TaskBody = { jobId: string; taskId: string };
@@ -52,6 +53,9 @@ export const PROPAGATION_WINDOW_MS = 2 * 60_000;
 
 /** Re-sends while something propagates: 1 s doubling to 20 s, full jitter (at least 1 s). */
 const PROPAGATION_BACKOFF = fullJitter({ base: 1, cap: 20, min: 1 });
+
+/** When every pool is out of capacity or quota: look again after this (a third of the no-capacity cool-down). */
+const NO_POOL_RETRY_SECONDS = 60;
 
 /** Tries so far, from the time waited: 0 in the first second, then one more per doubling. */
 const triesAfter = (elapsedMs: number): number => Math.floor(Math.log2(1 + Math.max(0, elapsedMs) / 1000));
@@ -108,6 +112,13 @@ export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
         ctx.log.info({ attempt: n, delaySeconds: err.delaySeconds, reason: err.message }, 'region not ready for the job yet: asking again later');
         await tasks(ctx).keepAlive(task);
         await ctx.bus.send('spot.request', body, { delaySeconds: err.delaySeconds });
+        return;
+      }
+      if (err instanceof TransientError) {
+        // Every pool out of capacity or every region out of quota, for now: ask again after the cool-down.
+        ctx.log.info({ attempt: n, reason: err.message }, 'no pool can take the task now: asking again later');
+        await tasks(ctx).keepAlive(task);
+        await ctx.bus.send('spot.request', body, { delaySeconds: NO_POOL_RETRY_SECONDS });
         return;
       }
       if (isPropagationError(err)) {
@@ -251,7 +262,7 @@ async function checkRequest(body: TaskBody, ctx: Ctx): Promise<void> {
     await ctx.bus.send('spot.check', body, { delaySeconds: poll });
     return;
   }
-  await replace(ctx, job, task, attempt, `spot request ${request?.State ?? 'missing'}: ${code}`);
+  await replace(ctx, job, task, attempt, `spot request ${request?.State ?? 'missing'}: ${code}`, code);
 }
 
 /** Reconciliation against EC2 saw the attempt's instance reclaimed: termination.detected takes it from here. */
@@ -262,7 +273,7 @@ async function reportReclaim(ctx: Ctx, body: TaskBody, attempt: Attempt, why: st
 }
 
 /** Give the current attempt up where it is (not a spot reclaim) and ask for another pool; bounded by MAX_REPLACEMENTS. */
-async function replace(ctx: Ctx, job: JobRow, task: TaskRow, attempt: Attempt, reason: string): Promise<void> {
+async function replace(ctx: Ctx, job: JobRow, task: TaskRow, attempt: Attempt, reason: string, code?: string): Promise<void> {
   const cloud = cloudOf(ctx);
   if (attempt.spotRequestId) await cancelSpotRequest(cloud, attempt.pool.region, attempt.spotRequestId);
   if (attempt.instanceId) await terminateInstance(cloud, attempt.pool.region, attempt.instanceId);
@@ -279,6 +290,10 @@ async function replace(ctx: Ctx, job: JobRow, task: TaskRow, attempt: Attempt, r
     },
   );
   await ctx.store.events.append(job.jobId, 'task.replaced', { taskId: task.taskId, data: { attempt: attempt.n, pool: poolKey(attempt.pool), reason } });
+  if (code && NO_CAPACITY_CODES.has(code)) {
+    // The pool is out of capacity for every task of the fleet, not just this one: the ICE cache (market-link.ts).
+    await record(ctx.log, 'no capacity', attempt.pool, () => marketOf(ctx).markNoCapacity(attempt.pool, now + NO_CAPACITY_MS, code));
+  }
   ctx.log.info({ attempt: attempt.n, pool: poolKey(attempt.pool), reason }, 'attempt re-placed');
   await ctx.bus.send('spot.request', { jobId: task.jobId, taskId: task.taskId });
 }

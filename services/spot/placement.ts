@@ -1,20 +1,110 @@
 /**
- * Where a task's next attempt goes. For now: the cheapest current price among
- * the spec's candidates, skipping pools that failed this task and pools over
- * the max price. The planner will replace the scoring with market signals
- * (placement scores, interruption frequency); callers keep this signature.
+ * Where a task's next attempt goes: every candidate pool (region, zone, type)
+ * is scored by the expected cost to finish one task there, from the live spot
+ * price and the market signals (services/market/signals.ts); pools that
+ * cannot or should not take the task are excluded, each with its reason; the
+ * job's tasks spread over the best pools so that no pool holds more than a
+ * share of them. Pure: spot.request (attempt.ts), `spotbatch advisor` and the
+ * placement benchmark call the same functions. docs/placement.md explains the
+ * model and its defaults.
  */
-import { PermanentError } from '../../shared/errors.js';
-import { poolKey, type Pool } from '../model/model.js';
+import { PermanentError, TransientError } from '../../shared/errors.js';
+import { poolKey, type Pool, type PlacementRecord, type ScoredPoolRecord } from '../model/model.js';
+import type { PoolSignals, RegionBlock } from '../market/signals.js';
 import type { PoolPrice } from './pricing.js';
 
+/** Monthly interruption probability taken for each advisor bucket (<5%, 5-10%, 10-15%, 15-20%, >20%): the bucket's middle, 25% for the open one. */
+export const BUCKET_MONTHLY = [0.025, 0.075, 0.125, 0.175, 0.25] as const;
+/** The advisor's words for each bucket. */
+export const BUCKET_LABELS = ['<5%', '5-10%', '10-15%', '15-20%', '>20%'] as const;
+/** Bucket assumed when the advisor has none for the pool: the middle one. */
+const UNKNOWN_BUCKET = 2;
+/** Instance-hours of the pool's own record that weigh as much as the advisor's rate (the prior's weight, Gamma-Poisson style). */
+export const PRIOR_HOURS = 50;
+/** Request to SSH-ready when the pool has no recorded launch (AWS's spot launches take about a minute or two). */
+export const DEFAULT_LAUNCH_SECONDS = 120;
+/** What a launch that does not happen costs in time: the poll that sees it, the re-placement and a new request. */
+const FAILED_LAUNCH_SECONDS = 60;
+/** Placement score assumed when none was collected: the middle of AWS's 1..10, neither favoured nor excluded. */
+const UNKNOWN_SCORE = 5;
+/** Pools scoring below this are excluded (AWS: 1 means "not likely to succeed"; one type in one zone rarely scores above 3). */
+export const DEFAULT_SCORE_FLOOR = 2;
+/** No pool holds more than this share of a job's tasks: ceil(1 / 0.34) = 3 pools for any job of 3 tasks or more. */
+export const DEFAULT_MAX_POOL_SHARE = 0.34;
+/** Pools whose expected cost per task is within this of the best are good enough to share the job's tasks. */
+export const SPREAD_TOLERANCE = 0.25;
+/** A task's expected runtime when the spec says nothing better: half the step timeout, within these bounds (hours). */
+const RUNTIME_BOUNDS_H = [0.1, 24] as const;
+/** Work lost when the step checkpoints at the interruption notice only (the restore, a restart of the step). */
+const NOTICE_SAVE_HOURS = 0.1;
+/** At most this many excluded pools are kept in the record (the count is always whole). */
+const MAX_EXCLUDED_KEPT = 20;
+
+/** Monthly interruption probability -> hazard per instance-hour (a 30-day month). */
+export const hourlyHazard = (monthly: number): number => -Math.log(1 - monthly) / (30 * 24);
+
+export interface TaskProfile {
+  /** Expected hours of work one task needs. */
+  runtimeHours: number;
+  /** Hours between checkpoints, when the step checkpoints. */
+  checkpointHours?: number;
+}
+
+/** The spec's runtime estimate: half its step timeouts (the default step timeout is 1 h), the checkpoint interval if any. */
+export function taskProfile(spec: { timeouts: { step: number }; steps?: readonly { timeout?: number | undefined }[] | undefined; checkpoint?: { every?: number | undefined } | undefined }): TaskProfile {
+  const stepSeconds = spec.steps ? spec.steps.reduce((s, st) => s + (st.timeout ?? spec.timeouts.step), 0) : spec.timeouts.step;
+  const runtimeHours = Math.min(RUNTIME_BOUNDS_H[1], Math.max(RUNTIME_BOUNDS_H[0], stepSeconds / 2 / 3600));
+  // A checkpoint without `every` is saved at the interruption notice: count a tenth of an hour lost to the restore.
+  const checkpointHours = spec.checkpoint ? (spec.checkpoint.every ?? 0) / 3600 || NOTICE_SAVE_HOURS : undefined;
+  return { runtimeHours, ...(checkpointHours !== undefined ? { checkpointHours } : {}) };
+}
+
 export interface PlacementInput {
+  /** Live prices (DescribeSpotPriceHistory); a pool without a live price is not a candidate. */
   candidates: PoolPrice[];
+  /** What the market store knows (may be empty: the price alone decides then). */
+  signals?: PoolSignals[];
   /** Allowed zones, or 'auto' for any of the regions' zones. */
   zones: string[] | 'auto';
-  /** Pool keys (zone/type) not to use. */
+  /** Pool keys (zone/type) that failed this task. */
   avoid: string[];
+  /** Pool keys the job cooled down after an interruption, until when (ms). */
+  cooled?: Record<string, number>;
+  /** Regions whose spot quota is exhausted. */
+  blockedRegions?: ReadonlyMap<string, RegionBlock>;
   maxPrice?: number;
+  scoreFloor?: number;
+  maxPoolShare?: number;
+  profile?: TaskProfile;
+  /** The task's index in its job, for the spread; without it, the best pool. */
+  taskIndex?: number;
+  now?: number;
+}
+
+export interface ScoredPool extends Pool {
+  price: number;
+  score?: number;
+  bucket?: number;
+  launchP50Seconds?: number;
+  /** Interruptions per instance-hour, blended from the advisor and this fleet's record. */
+  hazardPerHour: number;
+  /** Expected USD to finish one task here, and that per hour of the task's work. */
+  expectedCost: number;
+  expectedCostPerHour: number;
+  /** The signals this pool's score used. */
+  signals: string[];
+}
+
+export interface Exclusion extends Pool {
+  reason: string;
+}
+
+export interface Ranking {
+  /** Usable pools, best (lowest expected cost) first. */
+  ranked: ScoredPool[];
+  excluded: Exclusion[];
+  /** What was relaxed because nothing else was left (a task that failed everywhere starts over). */
+  relaxed?: string;
 }
 
 export interface Placement {
@@ -22,27 +112,213 @@ export interface Placement {
   price: number;
   /** In words, for the status page: why this pool. */
   why: string;
+  /** The same, structured: kept on the attempt and shown in JSON. */
+  record: PlacementRecord;
 }
 
-export function choosePool(input: PlacementInput): Placement {
-  const allowed = input.candidates.filter((c) => input.zones === 'auto' || input.zones.includes(c.zone));
-  const fresh = allowed.filter((c) => !input.avoid.includes(poolKey(c)));
-  const affordable = fresh.filter((c) => input.maxPrice === undefined || c.price <= input.maxPrice);
-  // When every pool has failed this task once, start over rather than give up.
-  const pool = affordable.length ? affordable : allowed.filter((c) => input.maxPrice === undefined || c.price <= input.maxPrice);
-  if (!pool.length) {
-    throw new PermanentError(
-      input.candidates.length
-        ? `no pool within max price ${input.maxPrice} USD/h (cheapest: ${Math.min(...input.candidates.map((c) => c.price)).toFixed(4)})`
-        : 'no spot price for any candidate instance type in the candidate regions and zones',
-    );
-  }
-  const sorted = [...pool].sort((a, b) => a.price - b.price || poolKey(a).localeCompare(poolKey(b)));
-  const best = sorted[0]!;
-  const skipped = allowed.length - fresh.length;
+const round = (n: number, digits = 6): number => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/** Score one pool: expected cost to finish a task of `profile` there. */
+export function scorePool(price: PoolPrice, signals: PoolSignals | undefined, profile: TaskProfile): ScoredPool {
+  const used = ['price'];
+  const bucket = signals?.bucket;
+  if (bucket !== undefined) used.push('interruption bucket');
+  const prior = hourlyHazard(BUCKET_MONTHLY[bucket ?? UNKNOWN_BUCKET] ?? BUCKET_MONTHLY[UNKNOWN_BUCKET]);
+  const observed = signals?.observed;
+  if (observed && observed.hours > 0) used.push('own interruptions');
+  // Gamma-Poisson: the advisor's rate counts as PRIOR_HOURS of observation; the pool's own hours and interruptions add to it.
+  const hazardPerHour = (prior * PRIOR_HOURS + (observed?.interruptions ?? 0)) / (PRIOR_HOURS + (observed?.hours ?? 0));
+  if (signals?.launchP50Seconds !== undefined) used.push('launch time');
+  const score = signals?.score;
+  if (score !== undefined) used.push('placement score');
+  const launchHours = (signals?.launchP50Seconds ?? DEFAULT_LAUNCH_SECONDS) / 3600;
+  // A score of s reads as a launch that succeeds with odds s/10: the failed tries cost time before one succeeds.
+  const failedTriesHours = (10 / Math.max(1, score ?? UNKNOWN_SCORE) - 1) * (FAILED_LAUNCH_SECONDS / 3600);
+  const startHours = launchHours + failedTriesHours;
+  const R = profile.runtimeHours;
+  // What an interruption throws away: half a checkpoint interval, or (no checkpoints) on average half the work.
+  const lostHours = profile.checkpointHours !== undefined ? Math.min(profile.checkpointHours, R) / 2 : R / 2;
+  // Work, one start, and per expected interruption the lost work and another start.
+  const hours = R + startHours + hazardPerHour * R * (lostHours + startHours);
+  const expectedCost = price.price * hours;
   return {
-    pool: { region: best.region, zone: best.zone, type: best.type },
-    price: best.price,
-    why: `cheapest of ${pool.length} pool(s) at ${best.price.toFixed(4)} USD/h${skipped ? `; ${skipped} pool(s) avoided after failing this task` : ''}${affordable.length ? '' : '; every pool had failed, trying again'}`,
+    region: price.region,
+    zone: price.zone,
+    type: price.type,
+    price: price.price,
+    ...(score !== undefined ? { score } : {}),
+    ...(bucket !== undefined ? { bucket } : {}),
+    ...(signals?.launchP50Seconds !== undefined ? { launchP50Seconds: signals.launchP50Seconds } : {}),
+    hazardPerHour: round(hazardPerHour, 8),
+    expectedCost: round(expectedCost),
+    expectedCostPerHour: round(expectedCost / R),
+    signals: used,
   };
 }
+
+const byCost = (a: ScoredPool, b: ScoredPool): number => a.expectedCost - b.expectedCost || poolKey(a).localeCompare(poolKey(b)) || a.region.localeCompare(b.region);
+
+/** Every candidate pool scored, the excluded ones apart with their reasons. */
+export function rankPools(input: PlacementInput): Ranking {
+  const now = input.now ?? Date.now();
+  const profile = input.profile ?? { runtimeHours: 1 };
+  const floor = input.scoreFloor ?? DEFAULT_SCORE_FLOOR;
+  const signalsOf = new Map((input.signals ?? []).map((s) => [`${s.region}|${poolKey(s)}`, s]));
+  const allowed = input.candidates.filter((c) => input.zones === 'auto' || input.zones.includes(c.zone));
+  const hard: Exclusion[] = [];
+  const soft: Array<{ pool: ScoredPool; reason: string }> = [];
+  const ranked: ScoredPool[] = [];
+  for (const c of allowed) {
+    const s = signalsOf.get(`${c.region}|${poolKey(c)}`);
+    const pool = { region: c.region, zone: c.zone, type: c.type };
+    const block = input.blockedRegions?.get(c.region);
+    if (block && block.until > now) {
+      hard.push({ ...pool, reason: `region's spot quota exhausted (${block.reason}) until ${new Date(block.until).toISOString()}` });
+      continue;
+    }
+    if (s?.noCapacityUntil !== undefined && s.noCapacityUntil > now) {
+      hard.push({ ...pool, reason: `out of capacity until ${new Date(s.noCapacityUntil).toISOString()}` });
+      continue;
+    }
+    if (input.maxPrice !== undefined && c.price > input.maxPrice) {
+      hard.push({ ...pool, reason: `price ${c.price.toFixed(4)} over max price ${input.maxPrice}` });
+      continue;
+    }
+    const scored = scorePool(c, s, profile);
+    const cooledUntil = input.cooled?.[poolKey(c)];
+    if (cooledUntil !== undefined && cooledUntil > now) soft.push({ pool: scored, reason: `cooled down after an interruption until ${new Date(cooledUntil).toISOString()}` });
+    else if (input.avoid.includes(poolKey(c))) soft.push({ pool: scored, reason: 'failed this task' });
+    else if (s?.score !== undefined && s.score < floor) soft.push({ pool: scored, reason: `placement score ${s.score} under the floor ${floor}` });
+    else ranked.push(scored);
+  }
+  ranked.sort(byCost);
+  const excluded = [...hard, ...soft.map(({ pool, reason }) => ({ region: pool.region, zone: pool.zone, type: pool.type, reason }))];
+  if (ranked.length || !soft.length) return { ranked, excluded };
+  // Every usable pool is cooled, failed this task or scores low: start over with them rather than give up.
+  return { ranked: soft.map((s) => s.pool).sort(byCost), excluded: hard, relaxed: `all ${soft.length} usable pool(s) were cooled down, had failed this task or scored under the floor: trying them again` };
+}
+
+/**
+ * The spread: the best k = ceil(1 / share) pools of those within
+ * SPREAD_TOLERANCE of the best expected cost (fewer when fewer are that good:
+ * then a pool holds more than the share, and the record says over how many), each given a weight by how
+ * cheap it is (1 / expected cost), capped at `share` (water-filling: what the
+ * cap takes from one pool goes to the others); task i goes to the pool whose
+ * slice of [0, 1) holds frac(i x golden ratio), a low-discrepancy sequence, so
+ * any run of consecutive task indexes fills the pools close to their weights
+ * without reading which pool the other tasks got.
+ */
+export function spreadWeights(ranked: readonly ScoredPool[], share: number): number[] {
+  // The best pools only: within SPREAD_TOLERANCE of the best expected cost (a far dearer pool is no hedge worth its price).
+  const good = ranked.filter((p) => p.expectedCost <= ranked[0]!.expectedCost * (1 + SPREAD_TOLERANCE));
+  const k = Math.min(good.length, Math.max(1, Math.ceil(1 / share - 1e-9)));
+  const top = good.slice(0, k);
+  const raw = top.map((p) => 1 / Math.max(p.expectedCost, 1e-9));
+  const weights = new Array<number>(top.length).fill(0);
+  let free = top.map((_, i) => i);
+  let left = 1;
+  // Water-filling: give each free pool its part of what is left; cap those over the share and go again.
+  while (free.length) {
+    const sum = free.reduce((s, i) => s + raw[i]!, 0);
+    const over = free.filter((i) => (raw[i]! / sum) * left > share);
+    if (!over.length || top.length * share < 1) {
+      for (const i of free) weights[i] = (raw[i]! / sum) * left;
+      break;
+    }
+    for (const i of over) weights[i] = share;
+    left -= over.length * share;
+    free = free.filter((i) => !over.includes(i));
+  }
+  return weights;
+}
+
+const GOLDEN = (Math.sqrt(5) - 1) / 2;
+
+/** Which of the weighted pools task `index` goes to. */
+export function slotOf(index: number, weights: readonly number[]): number {
+  const u = (index * GOLDEN) % 1;
+  let acc = 0;
+  for (let i = 0; i < weights.length; i++) {
+    acc += weights[i]!;
+    if (u < acc) return i;
+  }
+  return weights.length - 1;
+}
+
+function poolRecord(p: ScoredPool): ScoredPoolRecord {
+  return {
+    region: p.region,
+    zone: p.zone,
+    type: p.type,
+    price: p.price,
+    ...(p.score !== undefined ? { score: p.score } : {}),
+    ...(p.bucket !== undefined ? { bucket: p.bucket } : {}),
+    ...(p.launchP50Seconds !== undefined ? { launchP50Seconds: p.launchP50Seconds } : {}),
+    hazardPerHour: p.hazardPerHour,
+    expectedCost: p.expectedCost,
+  };
+}
+
+/** A pool in words: "us-east-1a/m5.large 0.0350 USD/h, score 7, interruptions <5%, launch 95 s, 0.0412 USD per task". */
+export function describePool(p: ScoredPool | ScoredPoolRecord): string {
+  return [
+    `${poolKey(p)} ${p.price.toFixed(4)} USD/h`,
+    p.score !== undefined ? `score ${p.score}` : '',
+    p.bucket !== undefined ? `interruptions ${BUCKET_LABELS[p.bucket] ?? '?'}` : '',
+    p.launchP50Seconds !== undefined ? `launch ${Math.round(p.launchP50Seconds)} s` : '',
+    `${p.expectedCost.toFixed(4)} USD per task`,
+  ]
+    .filter(Boolean)
+    .join(', ');
+}
+
+function summarizeExcluded(excluded: readonly Exclusion[]): string {
+  const counts = new Map<string, number>();
+  for (const e of excluded) {
+    const kind = e.reason.replace(/ (until|\().*$/, '').replace(/^price [\d.]+ over max price.*$/, 'over max price').replace(/^placement score \d+ under.*$/, 'under the score floor');
+    counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  }
+  return [...counts].map(([k, n]) => `${n} ${k}`).join(', ');
+}
+
+/** Choose the pool for a task's attempt; throws PermanentError when no pool fits the spec, TransientError when every pool is blocked for now. */
+export function choosePool(input: PlacementInput): Placement {
+  const { ranked, excluded, relaxed } = rankPools(input);
+  if (!ranked.length) {
+    if (!input.candidates.length) throw new PermanentError('no spot price for any candidate instance type in the candidate regions and zones');
+    const allowed = input.candidates.filter((c) => input.zones === 'auto' || input.zones.includes(c.zone));
+    if (input.maxPrice !== undefined && allowed.length && allowed.every((c) => c.price > input.maxPrice!)) {
+      throw new PermanentError(`no pool within max price ${input.maxPrice} USD/h (cheapest: ${Math.min(...allowed.map((c) => c.price)).toFixed(4)})`);
+    }
+    if (!allowed.length) throw new PermanentError('no spot price for any candidate instance type in the candidate regions and zones');
+    // Out of capacity or quota everywhere: that passes; the caller asks again later.
+    throw new TransientError(`no pool can take the task now: ${summarizeExcluded(excluded)}`);
+  }
+  const share = input.maxPoolShare ?? DEFAULT_MAX_POOL_SHARE;
+  const weights = spreadWeights(ranked, share);
+  const slot = input.taskIndex === undefined ? 0 : slotOf(input.taskIndex, weights);
+  const chosen = ranked[slot]!;
+  const runnerUp = ranked.find((p) => p !== chosen);
+  const signals = [...new Set(ranked.flatMap((p) => p.signals))];
+  const record: PlacementRecord = {
+    chosen: poolRecord(chosen),
+    ...(runnerUp ? { runnerUp: poolRecord(runnerUp) } : {}),
+    rank: slot + 1,
+    candidates: ranked.length + excluded.length,
+    spread: { pools: weights.length, maxShare: share },
+    excluded: excluded.slice(0, MAX_EXCLUDED_KEPT).map((e) => ({ region: e.region, zone: e.zone, type: e.type, reason: e.reason })),
+    excludedCount: excluded.length,
+    signals,
+    ...(relaxed ? { relaxed } : {}),
+  };
+  const why = [
+    slot === 0 ? `lowest expected cost of ${ranked.length} pool(s): ${describePool(chosen)}` : `spread (no pool over ${Math.round(share * 100)}% of the job): #${slot + 1} of ${ranked.length}: ${describePool(chosen)}`,
+    runnerUp ? `runner-up ${describePool(runnerUp)}` : '',
+    excluded.length ? `excluded ${summarizeExcluded(excluded)}` : '',
+    relaxed ?? '',
+  ]
+    .filter(Boolean)
+    .join('; ');
+  return { pool: { region: chosen.region, zone: chosen.zone, type: chosen.type }, price: chosen.price, why, record };
+}
+

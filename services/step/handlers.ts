@@ -14,6 +14,7 @@ import { shellQuote } from '../../shared/shell.js';
 import type { SshSession } from '../ssh/ssh.js';
 import { fleetArtifactStore } from '../artifacts/index.js';
 import { deliverUploads, resolveStepScripts } from '../artifacts/deliver.js';
+import { recordRunEnd, recordLaunchReady } from '../spot/market-link.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 type TaskBody = { jobId: string; taskId: string };
@@ -124,6 +125,7 @@ export async function stepRun(body: TaskBody, ctx: Ctx): Promise<void> {
     version: task.version,
     set: { attempts: [...task.attempts.slice(0, -1), { ...attempt, sshReadyAt: now, startedAt: started }] },
   });
+  await recordLaunchReady(ctx, attempt, now);
   ctx.log.info({ attempt: attempt.n, instanceId: attempt.instanceId }, 'step started');
   await ctx.bus.send('step.check', body, { delaySeconds: ctx.config.lifecycle.pollSeconds });
 }
@@ -252,6 +254,7 @@ export async function stepComplete(
   ];
   if (code === 0) {
     await endTask(ctx, job, task, { from: 'running', to: 'succeeded', exitCode: 0, attempts: ended('succeeded'), ...tails });
+    await recordRunEnd(ctx, attempt, false, now);
     return;
   }
   const failures = task.failures + 1;
@@ -264,12 +267,14 @@ export async function stepComplete(
       set: { attempts: ended('retry', what), failures, exitCode: code, ...tails },
     });
     await ctx.store.events.append(job.jobId, 'task.retry', { taskId: task.taskId, data: { attempt: attempt.n, exitCode: code } });
+    await recordRunEnd(ctx, attempt, false, now);
     ctx.log.info({ attempt: attempt.n, exitCode: code, failures, maxAttempts: spec.retry.maxAttempts }, 'step failed with a retryable exit code: new attempt');
     await ctx.bus.send('spot.request', { jobId: body.jobId, taskId: body.taskId });
     return;
   }
   const reason = retryable ? `${what} on ${failures} attempt(s) (retry.maxAttempts ${spec.retry.maxAttempts})` : what;
   await endTask(ctx, job, task, { from: 'running', to: 'failed', exitCode: code, reason, attempts: ended('failed', reason), ...tails });
+  await recordRunEnd(ctx, attempt, false, now);
 }
 
 /** The attempt's instance is gone or unusable: end it and place the task again (bounded by retry.maxAttempts). */

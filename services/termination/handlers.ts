@@ -14,6 +14,7 @@ import { cancelSpotRequest, terminateInstance } from '../ec2/cleanup.js';
 import { readAgentStatus, stopAgent } from '../agent/agent.js';
 import { sshSessionFor, taskDir } from '../ssh/session.js';
 import { beginNoticeSave } from '../checkpoint/lifecycle.js';
+import { recordRunEnd } from '../spot/market-link.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 
@@ -74,6 +75,7 @@ async function detectOnce(body: Detected, ctx: Ctx): Promise<void> {
     set: { attempts: [...task.attempts.slice(0, -1), ended], interruptions: (task.interruptions ?? 0) + 1 },
   });
   await ctx.store.events.append(task.jobId, 'task.interrupted', { taskId: task.taskId, data: { attempt: attempt.n, pool: poolKey(attempt.pool), source: body.source } });
+  await recordRunEnd(ctx, attempt, true, now);
   ctx.log.info({ attempt: attempt.n, pool: poolKey(attempt.pool), source: body.source, instanceId }, 'spot interruption detected: resubmitting');
   // Resubmit at once, not when the instance dies.
   await ctx.bus.send('request.resubmit', key);

@@ -52,6 +52,7 @@ function attemptView(a: Attempt, prices: OnDemandPrices, now: number): AttemptVi
     type: a.pool.type,
     pool: poolKey(a.pool),
     placement: a.placement,
+    placementDetail: a.placementRecord,
     spotRequestId: a.spotRequestId,
     instanceId: a.instanceId,
     spotPriceUsdPerHour: a.price,

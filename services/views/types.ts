@@ -77,6 +77,38 @@ export interface JobDetailView {
   links: { tasks: string; events: string; page: string };
 }
 
+/** A pool as placement scored it. */
+export interface ScoredPoolView {
+  region: string;
+  zone: string;
+  type: string;
+  /** Spot price, USD/h. */
+  price: number;
+  /** Spot placement score 1..10, when collected. */
+  score?: number;
+  /** Spot Instance Advisor interruption bucket 0..4 (<5%, 5-10%, 10-15%, 15-20%, >20% a month). */
+  bucket?: number;
+  launchP50Seconds?: number;
+  /** Interruptions per instance-hour (the advisor's rate blended with the fleet's own record). */
+  hazardPerHour: number;
+  /** Expected USD to finish one task in the pool. */
+  expectedCost: number;
+}
+
+/** Why placement chose an attempt's pool (services/spot/placement.ts, docs/placement.md). */
+export interface PlacementDetailView {
+  chosen: ScoredPoolView;
+  runnerUp?: ScoredPoolView;
+  /** 1 = the lowest expected cost; higher when the spread sent the task further down. */
+  rank: number;
+  candidates: number;
+  spread: { pools: number; maxShare: number };
+  excluded: Array<{ region: string; zone: string; type: string; reason: string }>;
+  excludedCount: number;
+  signals: string[];
+  relaxed?: string;
+}
+
 export interface AttemptView {
   n: number;
   region: string;
@@ -86,6 +118,11 @@ export interface AttemptView {
   pool: string;
   /** Why placement chose the pool, in its words. */
   placement?: string;
+  /**
+   * The same, structured (services/spot/placement.ts): the chosen pool and its scores, the runner-up, the
+   * excluded pools and why, the spread and the signals used.
+   */
+  placementDetail?: PlacementDetailView;
   spotRequestId?: string;
   instanceId?: string;
   spotPriceUsdPerHour?: number;

@@ -1,0 +1,163 @@
+import { expect } from 'chai';
+import { choosePool, rankPools, scorePool, slotOf, spreadWeights, taskProfile, DEFAULT_MAX_POOL_SHARE, type PlacementInput } from '../../services/spot/placement.js';
+import { parseJobSpec } from '../../services/model/spec.js';
+import { PlacementRecordSchema } from '../../services/model/model.js';
+import type { PoolSignals } from '../../services/market/signals.js';
+import type { PoolPrice } from '../../services/spot/pricing.js';
+
+const NOW = Date.UTC(2025, 0, 1);
+const price = (zone: string, type: string, p: number): PoolPrice => ({ region: zone.slice(0, -1), zone, type, price: p, at: NOW });
+const sig = (zone: string, type: string, s: Partial<PoolSignals>): PoolSignals => ({ region: zone.slice(0, -1), zone, type, ...s });
+const input = (over: Partial<PlacementInput>): PlacementInput => ({ candidates: [], zones: 'auto', avoid: [], now: NOW, ...over });
+
+describe('placement scoring (services/spot/placement.ts)', () => {
+  const profile = { runtimeHours: 1 };
+
+  it('prices the work, one launch and the interruptions: a riskier pool costs more at the same price', () => {
+    const safe = scorePool(price('us-east-1a', 'm5.large', 0.04), sig('us-east-1a', 'm5.large', { bucket: 0, score: 8 }), profile);
+    const risky = scorePool(price('us-east-1a', 'm5.large', 0.04), sig('us-east-1a', 'm5.large', { bucket: 4, score: 8 }), profile);
+    expect(safe.expectedCost).to.be.greaterThan(0.04);
+    expect(risky.expectedCost).to.be.greaterThan(safe.expectedCost);
+    expect(safe.signals).to.include.members(['price', 'interruption bucket', 'placement score']);
+  });
+
+  it("blends the advisor's rate with the fleet's own record, weighted by observed hours", () => {
+    const p = price('us-east-1a', 'm5.large', 0.04);
+    const prior = scorePool(p, sig('us-east-1a', 'm5.large', { bucket: 0 }), profile).hazardPerHour;
+    const few = scorePool(p, sig('us-east-1a', 'm5.large', { bucket: 0, observed: { runs: 2, interruptions: 2, hours: 1 } }), profile).hazardPerHour;
+    const many = scorePool(p, sig('us-east-1a', 'm5.large', { bucket: 0, observed: { runs: 100, interruptions: 0, hours: 500 } }), profile).hazardPerHour;
+    expect(few).to.be.greaterThan(prior * 10);
+    expect(many).to.be.lessThan(prior);
+  });
+
+  it('a slow or low-scoring pool costs more; a checkpointing task loses less to an interruption', () => {
+    const p = price('us-east-1a', 'm5.large', 0.04);
+    const fast = scorePool(p, sig('us-east-1a', 'm5.large', { launchP50Seconds: 40 }), profile).expectedCost;
+    const slow = scorePool(p, sig('us-east-1a', 'm5.large', { launchP50Seconds: 600 }), profile).expectedCost;
+    expect(slow).to.be.greaterThan(fast);
+    expect(scorePool(p, sig('us-east-1a', 'm5.large', { score: 2 }), profile).expectedCost).to.be.greaterThan(scorePool(p, sig('us-east-1a', 'm5.large', { score: 9 }), profile).expectedCost);
+    const risky = sig('us-east-1a', 'm5.large', { bucket: 4, observed: { runs: 5, interruptions: 5, hours: 2 } });
+    expect(scorePool(p, risky, { runtimeHours: 4, checkpointHours: 0.25 }).expectedCost).to.be.lessThan(scorePool(p, risky, { runtimeHours: 4 }).expectedCost);
+  });
+
+  it('reads the runtime from the step timeouts and the checkpoint interval from the spec', () => {
+    const base = { name: 'x', tasks: { count: 1 }, instances: { types: ['m5.large'] } };
+    expect(taskProfile(parseJobSpec({ ...base, command: ['true'] }))).to.deep.equal({ runtimeHours: 0.5 });
+    expect(taskProfile(parseJobSpec({ ...base, steps: [{ run: 'a', timeout: '2h' }, { run: 'b', timeout: '2h' }] })).runtimeHours).to.equal(2);
+    expect(taskProfile(parseJobSpec({ ...base, command: ['true'], checkpoint: { path: 'ckpt', every: '10m' } })).checkpointHours).to.be.closeTo(1 / 6, 1e-9);
+  });
+
+  it('excludes pools over the max price, out of capacity, in a blocked region, under the score floor, cooled or failed, each with its reason', () => {
+    const candidates = [
+      price('us-east-1a', 'm5.large', 0.05),
+      price('us-east-1b', 'm5.large', 0.2),
+      price('us-east-1c', 'm5.large', 0.03),
+      price('us-east-1d', 'm5.large', 0.03),
+      price('us-east-1f', 'm5.large', 0.03),
+      price('us-east-1a', 'c5.large', 0.03),
+      price('us-west-2a', 'm5.large', 0.01),
+    ];
+    const signals = [sig('us-east-1c', 'm5.large', { noCapacityUntil: NOW + 60_000 }), sig('us-east-1d', 'm5.large', { score: 1 })];
+    const r = rankPools(
+      input({
+        candidates,
+        signals,
+        maxPrice: 0.1,
+        avoid: ['us-east-1a/c5.large'],
+        cooled: { 'us-east-1f/m5.large': NOW + 60_000 },
+        blockedRegions: new Map([['us-west-2', { until: NOW + 60_000, reason: 'MaxSpotInstanceCountExceeded' }]]),
+      }),
+    );
+    expect(r.ranked.map((p) => p.zone + '/' + p.type)).to.deep.equal(['us-east-1a/m5.large']);
+    const reasons = Object.fromEntries(r.excluded.map((e) => [`${e.zone}/${e.type}`, e.reason]));
+    expect(reasons['us-east-1b/m5.large']).to.match(/over max price 0.1/);
+    expect(reasons['us-east-1c/m5.large']).to.match(/out of capacity until/);
+    expect(reasons['us-east-1d/m5.large']).to.match(/placement score 1 under the floor 2/);
+    expect(reasons['us-east-1f/m5.large']).to.match(/cooled down/);
+    expect(reasons['us-east-1a/c5.large']).to.equal('failed this task');
+    expect(reasons['us-west-2a/m5.large']).to.match(/spot quota exhausted \(MaxSpotInstanceCountExceeded\)/);
+  });
+
+  it('an expired no-capacity mark or region block no longer excludes', () => {
+    const r = rankPools(
+      input({
+        candidates: [price('us-east-1a', 'm5.large', 0.05)],
+        signals: [sig('us-east-1a', 'm5.large', { noCapacityUntil: NOW - 1 })],
+        blockedRegions: new Map([['us-east-1', { until: NOW - 1, reason: 'VcpuLimitExceeded' }]]),
+      }),
+    );
+    expect(r.ranked).to.have.length(1);
+  });
+
+  it('falls back to another region when one is at its quota, and says what was excluded', () => {
+    const p = choosePool(
+      input({
+        candidates: [price('us-east-1a', 'm5.large', 0.02), price('us-west-2a', 'm5.large', 0.05)],
+        blockedRegions: new Map([['us-east-1', { until: NOW + 60_000, reason: 'MaxSpotInstanceCountExceeded' }]]),
+      }),
+    );
+    expect(p.pool.region).to.equal('us-west-2');
+    expect(p.record.excludedCount).to.equal(1);
+    expect(p.record.excluded[0]!.reason).to.match(/quota/);
+    expect(p.why).to.match(/excluded 1 region's spot quota exhausted/);
+    expect(() => PlacementRecordSchema.parse(p.record)).not.to.throw();
+  });
+
+  it('starts over with cooled and failed pools when nothing else is left; refuses only what the spec forbids', () => {
+    const p = choosePool(input({ candidates: [price('us-east-1a', 'm5.large', 0.02)], avoid: ['us-east-1a/m5.large'] }));
+    expect(p.record.relaxed).to.match(/trying them again/);
+    expect(() => choosePool(input({ candidates: [price('us-east-1a', 'm5.large', 0.2)], maxPrice: 0.1 }))).to.throw(/no pool within max price 0.1/);
+    expect(() => choosePool(input({ candidates: [] }))).to.throw(/no spot price/);
+    const allOut = () => choosePool(input({ candidates: [price('us-east-1a', 'm5.large', 0.02)], signals: [sig('us-east-1a', 'm5.large', { noCapacityUntil: NOW + 1000 })] }));
+    expect(allOut).to.throw(/no pool can take the task now: 1 out of capacity/).with.property('retryable', true);
+  });
+
+  it('names the runner-up and the signals used', () => {
+    const p = choosePool(input({ candidates: [price('us-east-1a', 'm5.large', 0.02), price('us-east-1b', 'm5.large', 0.03)], signals: [sig('us-east-1a', 'm5.large', { score: 7, bucket: 0 })] }));
+    expect(p.pool.zone).to.equal('us-east-1a');
+    expect(p.record.runnerUp?.zone).to.equal('us-east-1b');
+    expect(p.record.signals).to.include.members(['price', 'placement score', 'interruption bucket']);
+    expect(p.why).to.match(/^lowest expected cost of 2 pool\(s\): us-east-1a\/m5.large 0.0200 USD\/h, score 7, interruptions <5%/);
+  });
+});
+
+describe('placement spread', () => {
+  const ranked = rankPools(
+    input({ candidates: ['a', 'b', 'c', 'd', 'f'].map((z, i) => price(`us-east-1${z}`, 'm5.large', 0.02 + i * 0.002)) }),
+  ).ranked;
+
+  it('weights the best ceil(1 / share) pools, none over the share', () => {
+    const w = spreadWeights(ranked, DEFAULT_MAX_POOL_SHARE);
+    expect(w).to.have.length(3);
+    expect(w.reduce((a, b) => a + b, 0)).to.be.closeTo(1, 1e-9);
+    for (const x of w) expect(x).to.be.at.most(DEFAULT_MAX_POOL_SHARE + 1e-9);
+    const c = ranked[0]!.expectedCost;
+    const skewed = spreadWeights([ranked[0]!, { ...ranked[1]!, expectedCost: c * 1.2 }, { ...ranked[2]!, expectedCost: c * 1.2 }], 0.4);
+    expect(skewed).to.have.length(3);
+    expect(skewed[0]).to.be.at.most(0.4).and.greaterThan(skewed[1]!);
+    // A pool far dearer than the best shares nothing: only the good ones spread.
+    expect(spreadWeights([ranked[0]!, { ...ranked[1]!, expectedCost: c * 3 }], 0.5)).to.deep.equal([1]);
+  });
+
+  it('a 20-task job uses at least 3 pools with no pool over its share (plus one task of rounding)', () => {
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 20; i++) {
+      const p = choosePool(input({ candidates: ranked.map((r) => price(r.zone, r.type, r.price)), taskIndex: i }));
+      counts.set(p.pool.zone, (counts.get(p.pool.zone) ?? 0) + 1);
+    }
+    expect(counts.size).to.be.at.least(3);
+    for (const n of counts.values()) expect(n).to.be.at.most(Math.ceil(20 * DEFAULT_MAX_POOL_SHARE) + 1);
+  });
+
+  it('share 1 puts every task in the best pool; the slot is a function of the index alone', () => {
+    for (let i = 0; i < 10; i++) expect(slotOf(i, spreadWeights(ranked, 1))).to.equal(0);
+    expect(slotOf(7, [0.3, 0.3, 0.4])).to.equal(slotOf(7, [0.3, 0.3, 0.4]));
+  });
+
+  it('maxPoolShare and minPlacementScore are validated with their field path', () => {
+    const base = { name: 'x', tasks: { count: 1 }, command: ['true'] };
+    expect(() => parseJobSpec({ ...base, instances: { types: ['m5.large'], maxPoolShare: 0 } })).to.throw(/instances\.maxPoolShare/);
+    expect(() => parseJobSpec({ ...base, instances: { types: ['m5.large'], minPlacementScore: 11 } })).to.throw(/instances\.minPlacementScore/);
+    expect(parseJobSpec({ ...base, instances: { types: ['m5.large'], maxPoolShare: 0.25 } }).instances.maxPoolShare).to.equal(0.25);
+  });
+});
