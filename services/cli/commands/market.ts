@@ -141,7 +141,7 @@ export function marketCommand(): Command {
         );
         console.log(opts.json ? JSON.stringify(result) : formatProbe(result));
         if (!result.clean) process.stderr.write(`probe ${probeId}: cleanup left something behind (see above)\n`);
-        process.exitCode = result.ended === 'interrupted' ? 130 : result.ended === 'done' && result.clean ? 0 : 1;
+        process.exitCode = result.ended === 'interrupted' ? 130 : result.ended === 'done' && result.clean && result.launches.every((l) => l.outcome === 'ready') ? 0 : 1;
       } finally {
         closeCloud(cloud, regions);
         c.close();
