@@ -61,7 +61,12 @@ async function describeInstances(cloud: CloudClients, region: string, filters: F
  * the spot requests the job's attempts recorded there (found even if their tags never arrived).
  */
 export async function stopJobResources(cloud: CloudClients, region: string, jobId: string, requestIds: readonly string[] = []): Promise<Leftovers> {
-  const tagFilter: Filter = { Name: `tag:${JOB_TAG}`, Values: [jobId] };
+  return stopTaggedResources(cloud, region, { key: JOB_TAG, value: jobId }, requestIds);
+}
+
+/** The same for whatever carries the tag `key`=`value` (a job, a market probe) and the requests `requestIds`. */
+export async function stopTaggedResources(cloud: CloudClients, region: string, tag: { key: string; value: string }, requestIds: readonly string[] = []): Promise<Leftovers> {
+  const tagFilter: Filter = { Name: `tag:${tag.key}`, Values: [tag.value] };
   const requests = new Map<string, SpotInstanceRequest>();
   const remember = (list: SpotInstanceRequest[]) => {
     for (const r of list) if (r.SpotInstanceRequestId) requests.set(r.SpotInstanceRequestId, r);
