@@ -59,7 +59,6 @@ const MarketCredentialSchema = z.union([
     })
     .strict(),
 ], { error: 'must be {"name", "profile"} or {"name", "accessKeyId", "secretAccessKey"}' });
-export type MarketCredential = z.infer<typeof MarketCredentialSchema>;
 
 const instanceTypeName = z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an instance type such as m5.large');
 
@@ -112,7 +111,6 @@ export const MarketConfigSchema = z
       .prefault({}),
   })
   .strict();
-export type MarketConfig = z.infer<typeof MarketConfigSchema>;
 
 export const ConfigSchema = z
   .object({

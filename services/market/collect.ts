@@ -316,16 +316,3 @@ export function collectOnDemand(ctx: CollectContext): Promise<CollectResult> {
     return total;
   });
 }
-
-export function collect(ctx: CollectContext, kind: CollectionKind): Promise<CollectResult> {
-  switch (kind) {
-    case 'price':
-      return collectPrices(ctx);
-    case 'sps':
-      return collectScores(ctx);
-    case 'if':
-      return collectAdvisor(ctx);
-    case 'ondemand':
-      return collectOnDemand(ctx);
-  }
-}

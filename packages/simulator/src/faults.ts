@@ -4,6 +4,7 @@
  * consistency and IAM propagation windows.
  */
 import { z } from 'zod';
+import { DEFAULT_SPS_CONFIG_LIMIT } from './market/sps-budget.js';
 import { Prng } from './random.js';
 
 export const faultsSchema = z
@@ -124,7 +125,7 @@ export class Faults {
   }
 
   placementScoreConfigLimit(): number {
-    return this.settings.placementScoreConfigLimit ?? 50;
+    return this.settings.placementScoreConfigLimit ?? DEFAULT_SPS_CONFIG_LIMIT;
   }
 
   /** The region's standard spot vCPU quota, when one is set. */
