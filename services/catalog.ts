@@ -174,7 +174,7 @@ export const catalog = defineCatalog({
   'market.summary': {
     queue: 'master',
     schema: z.object({}).strict(),
-    summary: "yesterday's market: the pools whose scores moved most, the cheapest stable pools per type, the fleet's interruptions; to the configured webhook and/or folder",
+    summary: "yesterday's market: the pools whose scores moved most, the cheapest stable pools per type, the fleet's interruptions; stored in the market table (the status page's /market) and sent to the configured webhook and/or folder",
     sentBy: 'the market schedule, once a day (`<prefix>-market-summary`)',
   },
 });

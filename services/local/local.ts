@@ -226,6 +226,7 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
     status = await startStatusServer({
       ddb: statusClients.ddb,
       prefix: config.prefix,
+      market: config.market,
       port: o.port,
       host: o.host,
       ...(o.statusToken ? { token: o.statusToken } : {}),

@@ -1,5 +1,4 @@
 /** What `spotbatch market status` shows: each collection's last run, and the placement-score budget used per credential in the last 24 h. */
-import type { Config } from '../../shared/config.js';
 import type { CollectionStatus, MarketStore } from './store.js';
 
 export interface MarketStatus {
@@ -8,7 +7,10 @@ export interface MarketStatus {
   budget: Array<{ credential: string; used: number; budget: number; spentUntil?: number }>;
 }
 
-export async function marketStatus(store: MarketStore, config: Config, now: number): Promise<MarketStatus> {
+/** Only the budget settings and the credentials' names are read (the status page passes nothing else). */
+export type MarketStatusConfig = { market: { sps: { budget: number; credentials: ReadonlyArray<{ name: string }> } } };
+
+export async function marketStatus(store: MarketStore, config: MarketStatusConfig, now: number): Promise<MarketStatus> {
   const names = config.market.sps.credentials.length ? config.market.sps.credentials.map((c) => c.name) : ['default'];
   const budget: MarketStatus['budget'] = [];
   for (const credential of names) {

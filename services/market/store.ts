@@ -15,10 +15,11 @@
  * - `collect` / `<kind>`: the last collection of each kind; `cursor` / `<kind>#<region>`: incremental cursors
  * - `sps#<credential>` / `<at>#<config>`: placement-score queries made (the budget ledger);
  *   `spent` / `<credential>`: a credential AWS said was out of budget
+ * - `summary` / `<day>`: the daily summary of that UTC day (what the status page shows)
  *
  * Every write is idempotent or harmless when repeated (at-least-once delivery).
  */
-import { GetCommand, PutCommand, UpdateCommand, paginateQuery, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand, paginateQuery, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import type { Clock } from '../../shared/clock.js';
 import { isConditionFailed } from '../../shared/store/marshal.js';
@@ -112,6 +113,22 @@ export type CollectionStatus = Omit<z.infer<typeof CollectionRowSchema>, 'sk'> &
 
 const LedgerRowSchema = z.object({ sk: z.string(), at: z.number(), config: z.string() });
 const SpentRowSchema = z.object({ sk: z.string(), until: z.number() });
+
+/** The daily market summary of one UTC day (summary.ts builds it; the status page reads it back). */
+export const MarketSummarySchema = z.object({
+  day: z.string(),
+  moved: z.array(z.object({ region: z.string(), type: z.string(), moved: z.number() })),
+  cheapestStable: z.array(z.object({ type: z.string(), region: z.string(), zone: z.string(), price: z.number(), bucket: z.number(), score: z.number().optional() })),
+  interruptions: z.array(z.object({ region: z.string(), zone: z.string(), type: z.string(), runs: z.number(), interruptions: z.number() })),
+});
+export type MarketSummary = z.infer<typeof MarketSummarySchema>;
+/** A stored summary: when it was built, and how many interrupted pools were left out to keep the row small. */
+export type StoredSummary = MarketSummary & { at: number; interruptionsOmitted?: number };
+const SummaryRowSchema = MarketSummarySchema.extend({ sk: z.string(), at: z.number(), interruptionsOmitted: z.number().optional() });
+/** Interrupted pools kept in a stored summary (the most interrupted first): a DynamoDB item holds at most 400 KB. */
+export const SUMMARY_INTERRUPTIONS = 500;
+/** Summaries the store hands back at most in one read. */
+export const SUMMARY_DAYS_MAX = 366;
 
 /** Pool-level fields a collector sets (price collector, single-AZ scores). */
 export interface PoolValue {
@@ -521,6 +538,60 @@ export class MarketStore implements MarketSignals {
   async spentUntil(credential: string): Promise<number | undefined> {
     const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { pk: 'spent', sk: credential }, ConsistentRead: true }));
     return out.Item ? parseRow(SpentRowSchema, out.Item, this.table, `spent/${credential}`).until : undefined;
+  }
+
+  // ---------------------------------------------------------- daily summaries
+
+  /** Store the summary of its day (built at `at`): a redelivered market.summary writes the same row again. */
+  async putSummary(summary: MarketSummary, at: number): Promise<void> {
+    const interruptions = [...summary.interruptions].sort((a, b) => b.interruptions - a.interruptions || a.region.localeCompare(b.region) || a.zone.localeCompare(b.zone) || a.type.localeCompare(b.type));
+    const omitted = Math.max(0, interruptions.length - SUMMARY_INTERRUPTIONS);
+    const item = { pk: 'summary', sk: summary.day, day: summary.day, at, moved: summary.moved, cheapestStable: summary.cheapestStable, interruptions: interruptions.slice(0, SUMMARY_INTERRUPTIONS), ...(omitted ? { interruptionsOmitted: omitted } : {}) };
+    await this.ddb.send(new PutCommand({ TableName: this.table, Item: item }));
+  }
+
+  /** The summary of one UTC day (YYYY-MM-DD), if one was stored. */
+  async summary(day: string): Promise<StoredSummary | undefined> {
+    const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { pk: 'summary', sk: day } }));
+    if (!out.Item) return undefined;
+    const { sk: _sk, ...s } = parseRow(SummaryRowSchema, out.Item, this.table, `summary/${day}`);
+    return s;
+  }
+
+  /** Items of the `summary` partition, newest day first, at most `limit` (DynamoDB pages at 1 MB, so this may take more than one Query). */
+  private async summaryItems(limit: number, projection?: string): Promise<Record<string, unknown>[]> {
+    const n = Math.max(1, Math.min(SUMMARY_DAYS_MAX, Math.floor(limit)));
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.ddb.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': 'summary' },
+          ScanIndexForward: false,
+          Limit: n - items.length,
+          ...(projection ? { ProjectionExpression: projection } : {}),
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      items.push(...(out.Items ?? []));
+      start = out.LastEvaluatedKey;
+    } while (start && items.length < n);
+    return items;
+  }
+
+  /** The newest `limit` stored summaries, newest day first. */
+  async latestSummaries(limit: number): Promise<StoredSummary[]> {
+    return (await this.summaryItems(limit)).map((item) => {
+      const { sk: _sk, ...s } = parseRow(SummaryRowSchema, item, this.table, `summary/${String(item.sk)}`);
+      return s;
+    });
+  }
+
+  /** The days of the newest `limit` stored summaries, newest first (only their keys are read). */
+  async summaryDays(limit: number): Promise<string[]> {
+    return (await this.summaryItems(limit, 'sk')).map((item) => String(item.sk));
   }
 
   /** The fleet clock this store was made with. */

@@ -1,24 +1,19 @@
 /**
  * The daily market summary: the pools whose scores moved most, the cheapest
  * stable pools per type (advisor bucket 0 or 1, not ceased), and yesterday's
- * interruptions of the fleet's own runs. Sent to a webhook and/or written to a
- * folder (market.summary); with neither, only logged. SNS is not used: the
- * project does not depend on @aws-sdk/client-sns.
+ * interruptions of the fleet's own runs. Always stored in the market table
+ * (`summary` / `<day>`, which the status page's /market shows), and sent to a
+ * webhook and/or written to a folder when configured (market.summary). SNS is
+ * not used: the project does not depend on @aws-sdk/client-sns.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { dayOf } from './store.js';
-import { marketSignals } from './store.js';
+import { dayOf, marketSignals, type MarketSummary } from './store.js';
 import { marketRegions, scoreMoves, typesInUse, type CollectContext } from './collect.js';
 
 const DAY_MS = 86_400_000;
 
-export interface MarketSummary {
-  day: string;
-  moved: Array<{ region: string; type: string; moved: number }>;
-  cheapestStable: Array<{ type: string; region: string; zone: string; price: number; bucket: number; score?: number }>;
-  interruptions: Array<{ region: string; zone: string; type: string; runs: number; interruptions: number }>;
-}
+export type { MarketSummary } from './store.js';
 
 /** The summary of the UTC day before `now`. */
 export async function buildSummary(ctx: Pick<CollectContext, 'config' | 'clients' | 'clock' | 'store'>, now: number): Promise<MarketSummary> {
@@ -50,9 +45,12 @@ export async function buildSummary(ctx: Pick<CollectContext, 'config' | 'clients
   return { day, moved, cheapestStable: [...cheapest.values()].sort((a, b) => a.type.localeCompare(b.type)), interruptions };
 }
 
-/** Build yesterday's summary and deliver it where configured. Returns it, and the file written (if any). */
+/** Build yesterday's summary, store it (the status page reads it), and deliver it where configured. Returns it, and the file written (if any). */
 export async function sendSummary(ctx: Pick<CollectContext, 'config' | 'clients' | 'clock' | 'store' | 'log' | 'signal'>): Promise<{ summary: MarketSummary; file?: string }> {
-  const summary = await buildSummary(ctx, ctx.clock.now());
+  const now = ctx.clock.now();
+  const summary = await buildSummary(ctx, now);
+  // Stored first: a webhook that fails retries the message, which writes the same row again.
+  await marketSignals(ctx).putSummary(summary, now);
   const { dir, webhook } = ctx.config.market.summary;
   let file: string | undefined;
   if (dir) {

@@ -10,6 +10,9 @@ export const STATUS_CSS = `
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); background: var(--bg); }
 header.top { display: flex; align-items: center; gap: 1em; padding: .6em 1.2em; background: #263238; color: #fff; }
 header.top a.brand { color: #fff; font-weight: 600; text-decoration: none; letter-spacing: .02em; }
+nav.top-nav { display: flex; gap: .9em; }
+nav.top-nav a { color: #cfd8dc; text-decoration: none; }
+nav.top-nav a:hover { color: #fff; text-decoration: underline; }
 .live { font-size: 12px; color: #b0bec5; }
 .live.bad { color: #ffab91; }
 main { padding: 1em 1.2em 3em; max-width: 1400px; }
@@ -48,4 +51,6 @@ form.filter { margin: .6em 0 1em; }
 nav.pages { margin: .6em 0; }
 .empty { color: var(--muted); }
 details.spec summary { cursor: pointer; font-weight: 600; }
+table.market { margin: .3em 0 .8em; }
+code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; background: #f5f7f8; padding: 0 .2em; border-radius: 3px; }
 `;

@@ -8,7 +8,7 @@ import { JOB_STATES } from '../../shared/states.js';
 import { age, launchText, lastLines, spendText, tasksText, usd, when } from './format.js';
 import { html, trusted, type Html } from './html.js';
 import { OUTCOME_COLOURS, timelineSvg, type TimelineSpan } from './timeline.js';
-import { isJobOpen, type EventPageView, type EventView, type JobDetailView, type JobListView, type JobSummaryView, type TaskPageView, type TaskView } from '../views/index.js';
+import { isJobOpen, type EventPageView, type EventView, type JobDetailView, type JobListView, type JobSummaryView, type MarketView, type TaskPageView, type TaskView } from '../views/index.js';
 
 export interface PageOptions {
   /** How often the client script polls, ms (0: no live updates). */
@@ -33,7 +33,7 @@ function layout(title: string, body: Html, data: Record<string, string>): Html {
 <script src="/static/status.js" defer></script>
 </head>
 <body${attrs}>
-<header class="top"><a class="brand" href="/">spotbatch</a><span class="live" id="live" aria-live="polite"></span></header>
+<header class="top"><a class="brand" href="/">spotbatch</a><nav class="top-nav"><a href="/">Jobs</a><a href="/market">Market</a></nav><span class="live" id="live" aria-live="polite"></span></header>
 <main>
 ${body}
 </main>
@@ -163,6 +163,69 @@ ${summaryList(j)}
     open: isJobOpen(j.state) ? '1' : '0',
     'poll-ms': String(o.pollMs),
   });
+}
+
+/** Spot Instance Advisor buckets in words (a month's interruption frequency). */
+const BUCKETS = ['<5%', '5-10%', '10-15%', '15-20%', '>20%'];
+const bucketText = (b: number) => BUCKETS[b] ?? String(b);
+const marketHref = (day?: string) => (day ? `/market?${new URLSearchParams({ day })}` : '/market');
+
+function marketSummarySection(v: MarketView): Html {
+  const s = v.summary;
+  const chooser = v.days.length
+    ? html`<form class="filter" method="get" action="/market"><label>Day <select name="day" id="day-select">${v.days.map((d) => html`<option value="${d}"${d === v.day ? trusted(' selected') : ''}>${d}</option>`)}</select></label> <button type="submit">Show</button></form>
+<nav class="pages days">${v.days.map((d, i) => html`${i ? ' · ' : ''}${d === v.day ? html`<strong aria-current="page">${d}</strong>` : html`<a href="${marketHref(d)}">${d}</a>`}`)}</nav>`
+    : '';
+  if (!s) {
+    return html`<section id="summary"><h2>Daily summary</h2>
+<p class="empty" id="summary-empty">No daily summary yet. market.summary stores one each UTC day (after <code>market.schedule.summaryHour</code>) for the day before, once the collectors have run.</p></section>`;
+  }
+  const moved = s.moved.length
+    ? html`<table class="market moved"><thead><tr><th>Region</th><th>Type</th><th>Score moved (sum of moves)</th></tr></thead><tbody>${s.moved.map((m) => html`<tr><td>${m.region}</td><td>${m.type}</td><td class="num">${m.moved}</td></tr>`)}</tbody></table>`
+    : html`<p class="empty">No placement score moved that day.</p>`;
+  const cheapest = s.cheapestStable.length
+    ? html`<table class="market cheapest"><thead><tr><th>Type</th><th>Pool</th><th>Spot price</th><th>Interruptions (advisor)</th><th>Placement score</th></tr></thead><tbody>${s.cheapestStable.map((c) => html`<tr><td>${c.type}</td><td>${c.zone}<div class="sub">${c.region}</div></td><td class="num">${usd(c.price)}/h</td><td>${bucketText(c.bucket)}</td><td class="num">${c.score ?? ''}</td></tr>`)}</tbody></table>`
+    : html`<p class="empty">No stable pool with a price (advisor bucket &lt;5% or 5-10%, not ceased).</p>`;
+  const interrupted = s.interruptions.length
+    ? html`<table class="market interruptions"><thead><tr><th>Pool</th><th>Type</th><th>Runs</th><th>Interrupted</th></tr></thead><tbody>${s.interruptions.map((i) => html`<tr><td>${i.zone}<div class="sub">${i.region}</div></td><td>${i.type}</td><td class="num">${i.runs}</td><td class="num">${i.interruptions}</td></tr>`)}</tbody></table>${s.interruptionsOmitted ? html`<p class="note">${s.interruptionsOmitted} less interrupted pools are not shown.</p>` : ''}`
+    : html`<p class="empty">The fleet's runs had no interruption that day.</p>`;
+  return html`<section id="summary"><h2>Daily summary of ${s.day}</h2>
+${chooser}
+<p class="sub">Built ${when(s.builtAt)}.</p>
+<h3>Pools whose placement scores moved most</h3>
+${moved}
+<h3>Cheapest stable pool per type</h3>
+${cheapest}
+<h3>Interruptions of the fleet's runs</h3>
+${interrupted}
+</section>`;
+}
+
+function collectorsSection(v: MarketView): Html {
+  const rows = v.collections.map(
+    (c) =>
+      html`<tr data-kind="${c.kind}"><td>${c.kind}</td><td>${when(c.at)}<div class="sub">${age(c.ageSeconds)} ago</div></td><td>${c.ok ? html`<span class="state state-succeeded">ok</span>` : html`<span class="state state-failed">error</span>`}</td><td class="num">${c.points}</td><td class="num">${c.changed}</td><td class="num">${c.ceased}</td><td class="num">${c.calls}</td><td>${c.note ?? ''}</td></tr>`,
+  );
+  const budget = v.budget.map(
+    (b) => html`<tr data-credential="${b.credential}"><td>${b.credential}</td><td class="num">${b.used} / ${b.budget}</td><td>${b.spentUntil ? html`refused by AWS until ${when(b.spentUntil)}` : ''}</td></tr>`,
+  );
+  return html`<section id="collectors"><h2>Collectors</h2>
+${v.collections.length
+  ? html`<table class="market collectors"><thead><tr><th>Collection</th><th>Last run</th><th>Result</th><th>Points</th><th>Changed</th><th>Ceased</th><th>Calls</th><th>Note</th></tr></thead><tbody>${rows}</tbody></table>`
+  : html`<p class="empty" id="collectors-empty">Nothing collected yet: the dispatchers collect on their schedule, or run <code>spotbatch market collect</code>.</p>`}
+<h3>Placement-score budget (rolling 24 h)</h3>
+<table class="market budget"><thead><tr><th>Credential</th><th>Query configurations used</th><th></th></tr></thead><tbody>${budget}</tbody></table>
+</section>`;
+}
+
+export function marketPage(v: MarketView): Html {
+  const api = v.day ? `/api/market?${new URLSearchParams({ day: v.day })}` : '/api/market';
+  const body = html`<h1>Market</h1>
+<p class="sub">What the fleet collected of the spot market (docs/market.md). Read ${when(v.at)}.</p>
+${marketSummarySection(v)}
+${collectorsSection(v)}
+<p class="api">JSON: <a href="${api}">${api}</a></p>`;
+  return layout('Market', body, { page: 'market', 'poll-ms': '0' });
 }
 
 export function errorPage(status: number, message: string): Html {

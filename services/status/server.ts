@@ -9,10 +9,12 @@
  *   /                         jobs, newest first (?state=, ?cursor=)
  *   /jobs/:id                 one job (?cursor=, ?limit= for its tasks)
  *   /jobs/:id/timeline.svg    the timeline of one page of tasks (the page's live updates)
+ *   /market                   the market: a day's summary (?day=), the collectors, the placement-score budget
  *   /api/jobs                 ?state=a,b &limit= &cursor=
  *   /api/jobs/:id
  *   /api/jobs/:id/tasks       ?limit= &cursor=
  *   /api/jobs/:id/events      ?limit= &cursor= &order=newest|oldest
+ *   /api/market               ?day=YYYY-MM-DD
  *   /static/status.js, /static/status.css
  *   /healthz
  */
@@ -25,11 +27,13 @@ import { clientScript } from './client-bundle.js';
 import { authorize, tokenCookie } from './auth.js';
 import { BadRequest, parseLimit } from '../views/cursor.js';
 import type { Html } from './html.js';
-import { errorPage, jobPage, jobsPage, JOB_PAGE_TASKS } from './pages.js';
+import { errorPage, jobPage, jobsPage, marketPage, JOB_PAGE_TASKS } from './pages.js';
 import { timelineSvg } from './timeline.js';
-import { LIMITS, NotFound, JobViews, parseJobStates, type JobViewsOptions } from '../views/index.js';
+import { LIMITS, MarketViews, NotFound, JobViews, parseJobStates, type JobViewsOptions, type MarketViewsOptions } from '../views/index.js';
 
 export interface StatusServerOptions extends JobViewsOptions {
+  /** The fleet's market settings (config.market) for the placement-score budget; only the credentials' names are kept. */
+  market?: MarketViewsOptions['market'];
   port: number;
   host?: string;
   /** Wanted on every route when set. */
@@ -86,6 +90,7 @@ export async function startStatusServer(o: StatusServerOptions): Promise<StatusS
   const host = o.host ?? '127.0.0.1';
   const pollMs = o.pollMs ?? 2000;
   const views = new JobViews(o);
+  const market = new MarketViews({ ddb: o.ddb, prefix: o.prefix, ...(o.clock ? { clock: o.clock } : {}), ...(o.market ? { market: o.market } : {}) });
   // A page bound to loopback answers only to loopback names, so a web page
   // elsewhere cannot reach it through a DNS name re-pointed at 127.0.0.1.
   const allowedHost = (h: string | undefined) => {
@@ -111,6 +116,8 @@ export async function startStatusServer(o: StatusServerOptions): Promise<StatusS
       const list = await views.jobs({ states: parseJobStates(state), limit: parseLimit(q.get('limit'), LIMITS.jobs.default, LIMITS.jobs.max), cursor: q.get('cursor') });
       return page(jobsPage(list, { state, cursor: q.get('cursor') ?? '' }, { pollMs }));
     }
+    if (p === '/api/market') return json(await market.market({ day: q.get('day') }));
+    if (p === '/market') return page(marketPage(await market.market({ day: q.get('day') })));
     const api = /^\/api\/jobs\/([^/]+)(\/tasks|\/events)?$/.exec(p);
     if (api) {
       const jobId = decodeURIComponent(api[1]!);

@@ -12,11 +12,11 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import pMap from 'p-map';
 import { z } from 'zod';
 import type { Clock } from '../../shared/clock.js';
-import { PermanentError } from '../../shared/errors.js';
 import { JOB_STATES, type JobState } from '../../shared/states.js';
 import { Store, tableNames } from '../../shared/store/index.js';
 import { jobs, tasks, type JobRow } from '../model/repo.js';
 import { BadRequest, decodeCursor, encodeCursor } from './cursor.js';
+import { NotFound } from './errors.js';
 import { listJobs } from './job-list.js';
 import { loadOnDemandPrices, type OnDemandPrices } from './prices.js';
 import { defined, eventView, specView, summaryView, taskView } from './shape.js';
@@ -25,6 +25,7 @@ import type { EventPageView, JobDetailView, JobListView, JobSummaryView, TaskPag
 
 export type * from './types.js';
 export { isJobOpen } from './shape.js';
+export { MarketViews, type MarketViewsOptions } from './market.js';
 
 export interface JobViewsOptions {
   ddb: DynamoDBDocumentClient;
@@ -45,13 +46,7 @@ const taskCursor = z.object({ t: z.string().min(1).max(128) }).strict();
 const eventCursor = z.object({ s: z.string().min(1).max(256) }).strict();
 const jobCursor = z.object({ s: z.string().regex(/^\d{1,16}$/), j: z.string().min(1).max(128) }).strict();
 
-/** No such job (or task): an answer, not a failure to retry. */
-export class NotFound extends PermanentError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'NotFound';
-  }
-}
+export { NotFound };
 
 export class JobViews {
   readonly store: Store;

@@ -195,3 +195,57 @@ export interface JobListView {
   limit: number;
   nextCursor: string | null;
 }
+
+/** The daily market summary of one UTC day, as stored by market.summary (docs/market.md#daily-summary). */
+export interface MarketSummaryView {
+  day: string;
+  /** When the summary was built. */
+  builtAt: string;
+  /** The (region, type) pairs whose placement scores moved most that day (sum of the moves). */
+  moved: Array<{ region: string; type: string; moved: number }>;
+  /** The cheapest pool per type with advisor bucket 0 or 1, not ceased: spot price USD/h, bucket 0..4, placement score 1..10 when collected. */
+  cheapestStable: Array<{ type: string; region: string; zone: string; price: number; bucket: number; score?: number }>;
+  /** The fleet's own runs that day per pool that had interruptions, the most interrupted first. */
+  interruptions: Array<{ region: string; zone: string; type: string; runs: number; interruptions: number }>;
+  /** Interrupted pools left out of the stored summary (it keeps the 500 most interrupted). */
+  interruptionsOmitted: number;
+}
+
+/** The last run of one kind of market collection (price, sps, if, ondemand). */
+export interface MarketCollectionView {
+  kind: string;
+  at: string;
+  ageSeconds: number;
+  ok: boolean;
+  /** Values looked at, change-log points written, pools newly ceased, API calls made. */
+  points: number;
+  changed: number;
+  ceased: number;
+  calls: number;
+  /** Why it was skipped, or what went wrong (key-like strings removed). */
+  note?: string;
+}
+
+/** The placement-score budget of one credential, by its configured name (never a key). */
+export interface MarketBudgetView {
+  credential: string;
+  /** Distinct query configurations made in the rolling 24 h. */
+  used: number;
+  budget: number;
+  /** AWS refused this credential for its budget until then. */
+  spentUntil?: string;
+}
+
+/** What /market and /api/market show: a day's summary, the days stored, the collectors and the budget. */
+export interface MarketView {
+  /** The day shown: the newest stored unless another was asked; null when no summary is stored yet. */
+  day: string | null;
+  summary: MarketSummaryView | null;
+  /** Days with a stored summary, newest first (the newest 30). */
+  days: string[];
+  /** One per collection kind that ran, by kind; empty when nothing was collected yet. */
+  collections: MarketCollectionView[];
+  budget: MarketBudgetView[];
+  /** When this was read. */
+  at: string;
+}

@@ -9,7 +9,7 @@ import { ensureTables, Store } from '../../shared/store/index.js';
 import { clientsFor, testConfig, testEmulators, testLogger, TestClock, uniquePrefix } from '../helpers/fleet.js';
 import { collectAdvisor, collectOnDemand, collectPrices, collectScores, defaultAdvisorFeed, type CollectContext } from '../../services/market/collect.js';
 import { marketSignals } from '../../services/market/store.js';
-import { buildSummary } from '../../services/market/summary.js';
+import { buildSummary, sendSummary } from '../../services/market/summary.js';
 import { dueMessages } from '../../services/market/schedule.js';
 
 const DAY = 86_400_000;
@@ -151,6 +151,13 @@ describe('market collectors (simulator + dynalite)', function () {
     const summary = await buildSummary(ctx, ctx.clock.now());
     expect(summary.cheapestStable.every((c) => c.type !== 'c5.large')).to.equal(true);
     expect(summary.interruptions).to.deep.equal([{ region: 'us-east-1', zone: 'us-east-1a', type: 'm5.large', runs: 1, interruptions: 1 }]);
+    // With neither a webhook nor a folder configured, sending still stores it in the market table (what the status page reads).
+    expect(await store.summaryDays(10)).to.deep.equal([]);
+    const sent = await sendSummary(ctx);
+    expect(sent.file).to.equal(undefined);
+    const stored = await store.summary(summary.day);
+    expect(stored).to.deep.include({ day: summary.day, at: ctx.clock.now(), interruptions: summary.interruptions, cheapestStable: summary.cheapestStable });
+    expect(await store.summaryDays(10)).to.deep.equal([summary.day]);
   });
 
   it('schedules each collection when due and the summary once a day', async () => {

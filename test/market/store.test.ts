@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type { Emulators } from '../../services/local/emulators.js';
 import { ensureTables } from '../../shared/store/index.js';
 import { clientsFor, testEmulators, TestClock, uniquePrefix } from '../helpers/fleet.js';
-import { marketSignals, MarketStore, LAUNCH_SAMPLES } from '../../services/market/store.js';
+import { marketSignals, MarketStore, LAUNCH_SAMPLES, SUMMARY_INTERRUPTIONS } from '../../services/market/store.js';
 import type { CoreClients } from '../../shared/aws.js';
 
 /** The market store over dynalite: what placement reads back of what collectors and the lifecycle wrote. */
@@ -126,5 +126,32 @@ describe('market store (dynalite)', function () {
     await other.markRegionBlocked('eu-west-1', { until: now + 600_000, reason: 'MaxSpotInstanceCountExceeded' });
     expect([...(await store.blockedRegions(now))]).to.deep.equal([['eu-west-1', { until: now + 600_000, reason: 'MaxSpotInstanceCountExceeded' }]]);
     expect((await store.blockedRegions(now + 600_000)).size).to.equal(0);
+  });
+
+  it('stores a daily summary per UTC day and reads back the newest days first, idempotently', async () => {
+    const summary = (day: string, interruptions: number) => ({
+      day,
+      moved: [{ region: 'us-east-1', type: 'm5.large', moved: 3 }],
+      cheapestStable: [{ type: 'm5.large', region: 'us-east-1', zone: 'us-east-1a', price: 0.031, bucket: 0, score: 8 }],
+      interruptions: Array.from({ length: interruptions }, (_, i) => ({ region: 'us-east-1', zone: 'us-east-1a', type: `t${i}.large`, runs: 10, interruptions: 1 + (i % 7) })),
+    });
+    expect(await store.latestSummaries(5)).to.deep.equal([]);
+    expect(await store.summary('2026-02-27')).to.equal(undefined);
+    for (const day of ['2026-02-26', '2026-02-28', '2026-02-27']) await store.putSummary(summary(day, 2), clock.now());
+    // A redelivered market.summary writes the same row again.
+    await store.putSummary(summary('2026-02-28', 2), clock.now() + 1000);
+    expect(await store.summaryDays(10)).to.deep.equal(['2026-02-28', '2026-02-27', '2026-02-26']);
+    const latest = await store.latestSummaries(2);
+    expect(latest.map((s) => s.day)).to.deep.equal(['2026-02-28', '2026-02-27']);
+    expect(latest[0]!.at).to.equal(clock.now() + 1000);
+    expect(latest[0]!.cheapestStable).to.deep.equal([{ type: 'm5.large', region: 'us-east-1', zone: 'us-east-1a', price: 0.031, bucket: 0, score: 8 }]);
+    // The most interrupted pools first; a row stays far under DynamoDB's 400 KB: beyond the cap, the rest are counted, not kept.
+    await store.putSummary(summary('2026-02-25', SUMMARY_INTERRUPTIONS + 20), clock.now());
+    const big = (await store.summary('2026-02-25'))!;
+    expect(big.interruptions).to.have.length(SUMMARY_INTERRUPTIONS);
+    expect(big.interruptionsOmitted).to.equal(20);
+    expect(big.interruptions[0]!.interruptions).to.equal(7);
+    expect(big.interruptions.every((x, i, all) => i === 0 || all[i - 1]!.interruptions >= x.interruptions)).to.equal(true);
+    expect(await store.summaryDays(10)).to.deep.equal(['2026-02-28', '2026-02-27', '2026-02-26', '2026-02-25']);
   });
 });

@@ -64,7 +64,7 @@ export async function startTestStatus(emu: Emulators, prefix: string, options: P
 export function secretKeys(value: unknown, at = '$'): string[] {
   if (Array.isArray(value)) return value.flatMap((v, i) => secretKeys(v, `${at}[${i}]`));
   if (value && typeof value === 'object') {
-    return Object.entries(value).flatMap(([k, v]) => [...(/private|secret|keyPairs|security/i.test(k) ? [`${at}.${k}`] : []), ...secretKeys(v, `${at}.${k}`)]);
+    return Object.entries(value).flatMap(([k, v]) => [...(/private|secret|keyPairs|^security$/i.test(k) ? [`${at}.${k}`] : []), ...secretKeys(v, `${at}.${k}`)]);
   }
   return [];
 }

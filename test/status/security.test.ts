@@ -55,7 +55,7 @@ describe('status page safety: token, escaping, headers (emulators)', function ()
     });
     after(() => status.close());
 
-    const routes = ['/', `/jobs/${jobId}`, `/jobs/${jobId}/timeline.svg`, '/api/jobs', `/api/jobs/${jobId}`, `/api/jobs/${jobId}/tasks`, `/api/jobs/${jobId}/events`, '/static/status.js', '/static/status.css', '/healthz'];
+    const routes = ['/', `/jobs/${jobId}`, `/jobs/${jobId}/timeline.svg`, '/api/jobs', `/api/jobs/${jobId}`, `/api/jobs/${jobId}/tasks`, `/api/jobs/${jobId}/events`, '/market', '/api/market', '/static/status.js', '/static/status.css', '/healthz'];
 
     it('answers 401 on every route without it (or with a wrong one), 200 with it', async () => {
       for (const p of routes) {
@@ -123,7 +123,7 @@ describe('status page safety: token, escaping, headers (emulators)', function ()
     });
 
     it('sends security headers: a CSP without inline script, nosniff, no framing, no referrer', async () => {
-      for (const p of ['/', `/jobs/${jobId}`, '/api/jobs', '/static/status.js']) {
+      for (const p of ['/', `/jobs/${jobId}`, '/api/jobs', '/market', '/api/market', '/static/status.js']) {
         const r = await status.get(p);
         const csp = r.headers.get('content-security-policy')!;
         expect(csp, p).to.contain("default-src 'none'").and.contain("script-src 'self'").and.contain("frame-ancestors 'none'");

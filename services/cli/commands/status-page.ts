@@ -32,7 +32,7 @@ export function statusPageCommand(): Command {
       const log = loggerFor(config, 'status-page', { stderr: opts.json === true });
       const clients = createCoreClients({ region: config.region });
       const server = await listening({ host: opts.host, ports: { '--port': port } }, () =>
-        startStatusServer({ ddb: clients.ddb, prefix: config.prefix, port, host: opts.host, ...(token ? { token } : {}), pollMs: Number(opts.poll), log }),
+        startStatusServer({ ddb: clients.ddb, prefix: config.prefix, market: config.market, port, host: opts.host, ...(token ? { token } : {}), pollMs: Number(opts.poll), log }),
       ).catch((err: unknown) => {
         destroyClients(clients);
         throw err;
