@@ -59,6 +59,7 @@ const MarketCredentialSchema = z.union([
     })
     .strict(),
 ], { error: 'must be {"name", "profile"} or {"name", "accessKeyId", "secretAccessKey"}' });
+export type MarketCredential = z.infer<typeof MarketCredentialSchema>;
 
 const instanceTypeName = z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an instance type such as m5.large');
 
