@@ -161,7 +161,7 @@ export const JobSpecSchema = z
          * ceil(1 / share) pools, since interruptions of one pool arrive together. Default 0.34 (three pools).
          */
         maxPoolShare: z.number().min(0.05).max(1).optional(),
-        /** Pools whose spot placement score (1..10) is under this are left out while others remain. Default 2. */
+        /** Pools whose spot placement score (1..10) is under this are left out while others remain (the best score present, when none reaches it). Default 1: none. */
         minPlacementScore: z.number().int().min(1).max(10).optional(),
       })
       .strict(),

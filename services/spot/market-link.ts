@@ -8,6 +8,8 @@ import type { Logger } from '../../shared/logger.js';
 import { poolKey, type Attempt, type Pool } from '../model/model.js';
 import type { MarketSignals } from '../market/signals.js';
 import { marketSignals } from '../market/store.js';
+import type { FleetResources } from '../../shared/resources.js';
+import { CachedMarketSignals } from './market-cache.js';
 
 /** How long a pool that answered InsufficientInstanceCapacity is left alone (Karpenter's ICE cache keeps 3 minutes). */
 export const NO_CAPACITY_MS = 3 * 60_000;
@@ -22,11 +24,11 @@ export function isQuotaError(code: string | undefined, message = ''): boolean {
   return code === 'MaxSpotInstanceCountExceeded' || code === 'VcpuLimitExceeded' || (code === 'MaxSpotFleetRequestCountExceeded') || /vcpu limit/i.test(message);
 }
 
-type Deps = Parameters<typeof marketSignals>[0];
+type Deps = Parameters<typeof marketSignals>[0] & { resources: FleetResources };
 
-/** The fleet's market signals: the market store (services/market/store.ts) in the fleet's table. */
+/** The fleet's market signals: the market store (services/market/store.ts) in the fleet's table, its reads cached a few seconds by the fleet (market-cache.ts). */
 export function marketOf(deps: Deps): MarketSignals {
-  return marketSignals(deps);
+  return new CachedMarketSignals(marketSignals(deps), deps.resources, deps.clock);
 }
 
 /** Record something with the market; a failure is logged, never thrown (a record must not fail the task). */

@@ -27,8 +27,14 @@ export const DEFAULT_LAUNCH_SECONDS = 120;
 const FAILED_LAUNCH_SECONDS = 60;
 /** Placement score assumed when none was collected: the middle of AWS's 1..10, neither favoured nor excluded. */
 const UNKNOWN_SCORE = 5;
-/** Pools scoring below this are excluded (AWS: 1 means "not likely to succeed"; one type in one zone rarely scores above 3). */
-export const DEFAULT_SCORE_FLOOR = 2;
+/**
+ * Pools scoring below this are excluded: 1, none by default. A low score already prices its failed launches
+ * into the expected cost, and one type in one zone scores 1 to 3 (lower at a large target capacity), so a
+ * floor of 2 threw away cheap pools that launch fine often enough: in `npm run bench -- placement` it cost
+ * 2% per finished task on the memory job and won nothing on cost elsewhere (docs/benchmarks.md).
+ * `instances.minPlacementScore` sets one per job.
+ */
+export const DEFAULT_SCORE_FLOOR = 1;
 /** No pool holds more than this share of a job's tasks: ceil(1 / 0.34) = 3 pools for any job of 3 tasks or more. */
 export const DEFAULT_MAX_POOL_SHARE = 0.34;
 /** Pools whose expected cost per task is within this of the best are good enough to share the job's tasks. */
@@ -167,7 +173,7 @@ export function rankPools(input: PlacementInput): Ranking {
   const allowed = input.candidates.filter((c) => input.zones === 'auto' || input.zones.includes(c.zone));
   const hard: Exclusion[] = [];
   const soft: Array<{ pool: ScoredPool; reason: string }> = [];
-  const ranked: ScoredPool[] = [];
+  const open: Array<{ pool: ScoredPool; score?: number | undefined }> = [];
   for (const c of allowed) {
     const s = signalsOf.get(`${c.region}|${poolKey(c)}`);
     const pool = { region: c.region, zone: c.zone, type: c.type };
@@ -188,8 +194,17 @@ export function rankPools(input: PlacementInput): Ranking {
     const cooledUntil = input.cooled?.[poolKey(c)];
     if (cooledUntil !== undefined && cooledUntil > now) soft.push({ pool: scored, reason: `cooled down after an interruption until ${new Date(cooledUntil).toISOString()}` });
     else if (input.avoid.includes(poolKey(c))) soft.push({ pool: scored, reason: 'failed this task' });
-    else if (s?.score !== undefined && s.score < floor) soft.push({ pool: scored, reason: `placement score ${s.score} under the floor ${floor}` });
-    else ranked.push(scored);
+    else open.push({ pool: scored, score: s?.score });
+  }
+  // The floor reads against what the collection offers: when it would leave no open pool (a large target
+  // capacity scores every single-AZ pool low), the best score there is stands for it, so the floor still
+  // parts the weaker pools from the stronger, and cooled or failed pools stay out.
+  const underAll = open.length > 0 && open.every((o) => o.score !== undefined && o.score < floor);
+  const effectiveFloor = underAll ? Math.max(...open.map((o) => o.score!)) : floor;
+  const ranked: ScoredPool[] = [];
+  for (const o of open) {
+    if (o.score !== undefined && o.score < effectiveFloor) soft.push({ pool: o.pool, reason: `placement score ${o.score} under the floor ${effectiveFloor}` });
+    else ranked.push(o.pool);
   }
   ranked.sort(byCost);
   const excluded = [...hard, ...soft.map(({ pool, reason }) => ({ region: pool.region, zone: pool.zone, type: pool.type, reason }))];

@@ -63,6 +63,7 @@ describe('placement scoring (services/spot/placement.ts)', () => {
         candidates,
         signals,
         maxPrice: 0.1,
+        scoreFloor: 2,
         avoid: ['us-east-1a/c5.large'],
         cooled: { 'us-east-1f/m5.large': NOW + 60_000 },
         blockedRegions: new Map([['us-west-2', { until: NOW + 60_000, reason: 'MaxSpotInstanceCountExceeded' }]]),
@@ -76,6 +77,19 @@ describe('placement scoring (services/spot/placement.ts)', () => {
     expect(reasons['us-east-1f/m5.large']).to.match(/cooled down/);
     expect(reasons['us-east-1a/c5.large']).to.equal('failed this task');
     expect(reasons['us-west-2a/m5.large']).to.match(/spot quota exhausted \(MaxSpotInstanceCountExceeded\)/);
+  });
+
+  it('no floor by default; a floor no open pool reaches becomes the best score present, and cooled or failed pools stay out', () => {
+    const candidates = [price('us-east-1a', 'm5.large', 0.02), price('us-east-1b', 'm5.large', 0.03), price('us-east-1c', 'm5.large', 0.04), price('us-east-1d', 'm5.large', 0.01)];
+    // A target-50 day: every single-AZ score is low.
+    const signals = [sig('us-east-1a', 'm5.large', { score: 1 }), sig('us-east-1b', 'm5.large', { score: 2 }), sig('us-east-1c', 'm5.large', { score: 2 }), sig('us-east-1d', 'm5.large', { score: 3 })];
+    expect(rankPools(input({ candidates, signals })).ranked).to.have.length(4);
+    const r = rankPools(input({ candidates, signals, scoreFloor: 3, cooled: { 'us-east-1d/m5.large': NOW + 60_000 } }));
+    expect(r.relaxed).to.equal(undefined);
+    expect(r.ranked.map((p) => p.zone)).to.deep.equal(['us-east-1b', 'us-east-1c']);
+    const reasons = Object.fromEntries(r.excluded.map((e) => [e.zone, e.reason]));
+    expect(reasons['us-east-1a']).to.equal('placement score 1 under the floor 2');
+    expect(reasons['us-east-1d']).to.match(/cooled down/);
   });
 
   it('an expired no-capacity mark or region block no longer excludes', () => {
