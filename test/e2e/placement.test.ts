@@ -84,8 +84,8 @@ describe('placement (e2e)', function () {
     expect(seen?.observed?.interruptions).to.equal(3);
   });
 
-  // needs h14sim spot quota: the simulator's faults.spotVcpuQuota (branch h14sim) refuses RequestSpotInstances with MaxSpotInstanceCountExceeded.
-  it.skip('a region at its spot quota is skipped, and the job completes in another', async () => {
+  // The simulator's faults.spotVcpuQuota refuses RequestSpotInstances past the region's quota with MaxSpotInstanceCountExceeded.
+  it('a region at its spot quota is skipped, and the job completes in another', async () => {
     stack = await startStack({ emulators: emulators() });
     await stack.admin('/_sim/faults', { spotVcpuQuota: { 'us-east-1': 0 } });
     const jobId = await stack.submit(quick({ name: 'quota', tasks: { count: 2 }, instances: { types: ['m5.large'], regions: ['us-east-1', 'us-west-2'] } }));
