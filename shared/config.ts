@@ -199,6 +199,13 @@ export const ConfigSchema = z
         sshWaitSeconds: int(10, 3600).default(300),
         /** How long a pool that interrupted a task is avoided for the rest of that job. */
         cooldownSeconds: int(0, 7 * 24 * 3600).default(1800),
+        /**
+         * How long a task may wait for a pool (every pool out of capacity, every region at its spot quota)
+         * before it fails with what it waited for; spot.request looks again every 60 s meanwhile.
+         */
+        noPoolWaitSeconds: int(1, 7 * 24 * 3600).default(1800),
+        /** How long a job's copy of its custom image (CopyImage) may stay pending before the job fails. */
+        imageCopyWaitSeconds: int(1, 7 * 24 * 3600).default(3600),
         /** How often the agent on an instance asks the metadata service for a spot interruption notice. */
         metadataPollSeconds: int(1, 60).default(5),
         /** After a notice, how long the checkpoint save waits for the TERMed step to exit before it stops it and copies the folder. */
@@ -310,6 +317,8 @@ export const ENV_SETTINGS: ReadonlyArray<{ env: string; path: string[]; kind: Ki
   { env: 'SPOTBATCH_REGIONS', path: ['lifecycle', 'regions'], kind: 'list' },
   { env: 'SPOTBATCH_SSH_WAIT_SECONDS', path: ['lifecycle', 'sshWaitSeconds'], kind: 'int' },
   { env: 'SPOTBATCH_COOLDOWN_SECONDS', path: ['lifecycle', 'cooldownSeconds'], kind: 'int' },
+  { env: 'SPOTBATCH_NO_POOL_WAIT_SECONDS', path: ['lifecycle', 'noPoolWaitSeconds'], kind: 'int' },
+  { env: 'SPOTBATCH_IMAGE_COPY_WAIT_SECONDS', path: ['lifecycle', 'imageCopyWaitSeconds'], kind: 'int' },
   { env: 'SPOTBATCH_METADATA_POLL_SECONDS', path: ['lifecycle', 'metadataPollSeconds'], kind: 'int' },
   { env: 'SPOTBATCH_CHECKPOINT_GRACE_SECONDS', path: ['lifecycle', 'checkpointGraceSeconds'], kind: 'int' },
   { env: 'SPOTBATCH_TEARDOWN_MAX_DELAY_SECONDS', path: ['lifecycle', 'teardownMaxDelaySeconds'], kind: 'int' },

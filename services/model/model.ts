@@ -63,7 +63,7 @@ export const JobAttrsShape = {
   /** The regions the job may use, resolved once at security time (services/security/regions.ts): "auto" or the list, less those offering none of the types. */
   regions: z.array(z.string()).optional(),
   /** The custom image's copies this job made (CopyImage), by region: deregistered at teardown. */
-  imageCopies: z.record(z.string(), z.object({ imageId: z.string(), sourceImageId: z.string(), sourceRegion: z.string() })).optional(),
+  imageCopies: z.record(z.string(), z.object({ imageId: z.string(), sourceImageId: z.string(), sourceRegion: z.string(), startedAt: z.number().optional() })).optional(),
   /** Fast-path counters, bumped when a task ends; job.check recounts from the tasks. */
   succeededCount: z.number().optional(),
   failedCount: z.number().optional(),
@@ -173,6 +173,11 @@ export const TaskAttrsShape = {
   standby: AttemptSchema.optional(),
   /** Pools that failed this task (capacity, price), not to be tried again soon. */
   avoid: z.array(z.string()).default([]),
+  /**
+   * When the task began waiting for a pool (no pool could take it: out of capacity or spot quota
+   * everywhere); cleared when an attempt is placed. spot.request fails the task past lifecycle.noPoolWaitSeconds.
+   */
+  waitingSince: z.number().optional(),
   exitCode: z.number().optional(),
   reason: z.string().optional(),
   stdoutTail: z.string().optional(),

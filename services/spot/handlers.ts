@@ -10,7 +10,7 @@ import { currentAttempt, poolKey, resourceTags, type Attempt } from '../model/mo
 import { jobs, tasks, type JobRow, type TaskRow } from '../model/repo.js';
 import { cancelSpotRequest, terminateInstance } from '../ec2/cleanup.js';
 import { requestAttempt } from './attempt.js';
-import { RegionNotReadyError } from './region-security.js';
+import { JobClosedError, RegionNotReadyError } from './region-security.js';
 import { failTask } from '../job/outcome.js';
 import { INTERRUPTED_CODES, reclaimedState } from '../ec2/reconcile.js';
 import { marketOf, NO_CAPACITY_CODES, NO_CAPACITY_MS, record } from './market-link.js';
@@ -56,6 +56,9 @@ const PROPAGATION_BACKOFF = fullJitter({ base: 1, cap: 20, min: 1 });
 
 /** When every pool is out of capacity or quota: look again after this (a third of the no-capacity cool-down). */
 const NO_POOL_RETRY_SECONDS = 60;
+
+/** A wait in words: "45 s", "31 min". */
+const waitText = (ms: number): string => (ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`);
 
 /** Tries so far, from the time waited: 0 in the first second, then one more per doubling. */
 const triesAfter = (elapsedMs: number): number => Math.floor(Math.log2(1 + Math.max(0, elapsedMs) / 1000));
@@ -107,18 +110,21 @@ export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
         await failTask(ctx, job, task, { from: 'pending', reason: err.message });
         return;
       }
+      if (err instanceof JobClosedError) {
+        // Cancelled or failed meanwhile (an image copy that failed or never finished, say): nothing to place.
+        ctx.log.info({ attempt: n, reason: err.message }, 'job closed while the task was being placed');
+        return;
+      }
       if (err instanceof RegionNotReadyError) {
-        // The region is being prepared (by another task, or the job's image copy is pending): look again later.
+        // The region is being prepared (by another task, for at most its lease, or the job's image copy is
+        // pending, for at most lifecycle.imageCopyWaitSeconds: then the job fails): look again later.
         ctx.log.info({ attempt: n, delaySeconds: err.delaySeconds, reason: err.message }, 'region not ready for the job yet: asking again later');
         await tasks(ctx).keepAlive(task);
         await ctx.bus.send('spot.request', body, { delaySeconds: err.delaySeconds });
         return;
       }
       if (err instanceof TransientError) {
-        // Every pool out of capacity or every region out of quota, for now: ask again after the cool-down.
-        ctx.log.info({ attempt: n, reason: err.message }, 'no pool can take the task now: asking again later');
-        await tasks(ctx).keepAlive(task);
-        await ctx.bus.send('spot.request', body, { delaySeconds: NO_POOL_RETRY_SECONDS });
+        await waitForPool(ctx, job, task, body, n, err);
         return;
       }
       if (isPropagationError(err)) {
@@ -148,7 +154,9 @@ export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
   const { pool } = attempt;
   const requestId = attempt.spotRequestId!;
   try {
-    await tasks(ctx).transition(body, { from: 'pending', to: 'waiting', version: task.version, set: { attempts: [...task.attempts, attempt] }, remove: adopted ? ['standby'] : [] });
+    // Placed: the wait for a pool, if any, is over.
+    const remove = [...(adopted ? ['standby'] : []), ...(task.waitingSince !== undefined ? ['waitingSince'] : [])];
+    await tasks(ctx).transition(body, { from: 'pending', to: 'waiting', version: task.version, set: { attempts: [...task.attempts, attempt] }, remove });
   } catch (err) {
     if (err instanceof StateConflictError && !adopted) {
       // Someone else moved the task. A duplicate of this message got the same request back
@@ -161,6 +169,32 @@ export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
   }
   ctx.log.info({ attempt: n, pool: poolKey(pool), price: attempt.price, spotRequestId: requestId, adopted: Boolean(adopted) }, adopted ? 'standby adopted as the next attempt' : 'spot instance requested');
   await ctx.bus.send('spot.check', body, { delaySeconds: adopted ? 0 : ctx.config.lifecycle.pollSeconds });
+}
+
+/**
+ * No pool can take the task now (every pool out of capacity, every region at its spot quota, or AWS failing
+ * for now): ask again later, for at most lifecycle.noPoolWaitSeconds from the task's `waitingSince` (set on
+ * the first such answer, kept on the row, so redeliveries and restarts count from the same moment; cleared
+ * when an attempt is placed). Past that the task fails with what it waited for.
+ */
+async function waitForPool(ctx: Ctx, job: JobRow, task: TaskRow, body: TaskBody, n: number, err: TransientError): Promise<void> {
+  const now = ctx.clock.now();
+  const limit = ctx.config.lifecycle.noPoolWaitSeconds;
+  const waited = now - (task.waitingSince ?? now);
+  if (waited >= limit * 1000) {
+    await failTask(ctx, job, task, { from: 'pending', reason: `waited ${waitText(waited)} for a pool (lifecycle.noPoolWaitSeconds ${limit}): ${err.message}` });
+    return;
+  }
+  let row = task;
+  if (task.waitingSince === undefined) {
+    row = await tasks(ctx).update(body, { state: 'pending', version: task.version, set: { waitingSince: now } });
+    await ctx.store.events.append(job.jobId, 'task.waiting', { taskId: task.taskId, data: { attempt: n, reason: err.message, limitSeconds: limit } });
+  }
+  // Every minute (a third of the no-capacity cool-down), and once more when the wait is up, so the failure comes on time.
+  const delaySeconds = Math.max(1, Math.min(NO_POOL_RETRY_SECONDS, Math.ceil((limit * 1000 - waited) / 1000)));
+  ctx.log.info({ attempt: n, reason: err.message, waitedSeconds: Math.round(waited / 1000), delaySeconds }, 'no pool can take the task now: asking again later');
+  await tasks(ctx).keepAlive(row);
+  await ctx.bus.send('spot.request', body, { delaySeconds });
 }
 
 export async function spotCheck(body: TaskBody, ctx: Ctx): Promise<void> {

@@ -287,13 +287,22 @@ export function describePool(p: ScoredPool | ScoredPoolRecord): string {
     .join(', ');
 }
 
+/** "3 out of capacity, 6 in a region at its spot quota (us-east-1)": the excluded pools counted by kind (the regions at their quota named). */
 function summarizeExcluded(excluded: readonly Exclusion[]): string {
-  const counts = new Map<string, number>();
+  const counts = new Map<string, { n: number; regions: Set<string> }>();
   for (const e of excluded) {
     const kind = e.reason.replace(/ (until|\().*$/, '').replace(/^price [\d.]+ over max price.*$/, 'over max price').replace(/^placement score \d+ under.*$/, 'under the score floor');
-    counts.set(kind, (counts.get(kind) ?? 0) + 1);
+    const entry = counts.get(kind) ?? { n: 0, regions: new Set<string>() };
+    entry.n++;
+    if (e.reason.startsWith("region's spot quota")) entry.regions.add(e.region);
+    counts.set(kind, entry);
   }
-  return [...counts].map(([k, n]) => `${n} ${k}`).join(', ');
+  return [...counts]
+    .map(([k, { n, regions }]) => {
+      if (!regions.size) return `${n} ${k}`;
+      return `${n} ${regions.size === 1 ? 'in a region at its spot quota' : 'in regions at their spot quota'} (${[...regions].join(', ')})`;
+    })
+    .join(', ');
 }
 
 /** Choose the pool for a task's attempt; throws PermanentError when no pool fits the spec, TransientError when every pool is blocked for now. */

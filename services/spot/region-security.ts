@@ -50,8 +50,8 @@ function readyIn(job: JobRow, region: string): RegionReady | undefined {
   return security && images ? { security, images } : undefined;
 }
 
-/** The job is no longer running: whatever asked gives up (its message comes back and finds the job closed). */
-class JobClosedError extends TransientError {}
+/** The job is no longer running: whatever asked gives up (spot.request drops its message). */
+export class JobClosedError extends TransientError {}
 
 /** Write `change(row)` into the running job's row, conditional on the version read; again on a conflict. */
 async function record(ctx: Ctx, jobId: string, change: (row: JobRow) => Record<string, unknown>): Promise<JobRow> {
@@ -141,7 +141,7 @@ async function regionImages(ctx: Ctx, job: JobRow, region: string): Promise<Reco
   let copy = job.imageCopies?.[region];
   if (!copy) {
     const imageId = await startImageCopy(cloud, { jobId: job.jobId, source, region, tags: Object.entries(resourceTags(job.jobId, job.spec)).map(([Key, Value]) => ({ Key, Value })) });
-    const made = { imageId, sourceImageId: source.id, sourceRegion: source.region };
+    const made = { imageId, sourceImageId: source.id, sourceRegion: source.region, startedAt: ctx.clock.now() };
     try {
       await record(ctx, job.jobId, (row) => ({ imageCopies: { ...row.imageCopies, [region]: made } }));
     } catch (err) {
@@ -153,7 +153,18 @@ async function regionImages(ctx: Ctx, job: JobRow, region: string): Promise<Reco
     copy = made;
   }
   const state = await copyState(cloud, region, copy.imageId);
-  if (state.state === 'pending') throw new RegionNotReadyError(`${region}: the copy ${copy.imageId} of ${source.id} is not available yet`, ctx.config.lifecycle.pollSeconds);
+  if (state.state === 'pending') {
+    // Bounded: a copy still pending after lifecycle.imageCopyWaitSeconds (from its start, kept on the job row) ends the job.
+    const limit = ctx.config.lifecycle.imageCopyWaitSeconds;
+    const startedAt = copy.startedAt ?? (await noteCopyStart(ctx, job.jobId, region));
+    const waited = ctx.clock.now() - startedAt;
+    if (waited >= limit * 1000) {
+      const reason = `instances.image: the copy ${copy.imageId} of ${source.id} from ${source.region} to ${region} is still pending after ${Math.round(waited / 1000)} s (lifecycle.imageCopyWaitSeconds ${limit})`;
+      await failJob(ctx, job, reason);
+      throw new JobClosedError(reason);
+    }
+    throw new RegionNotReadyError(`${region}: the copy ${copy.imageId} of ${source.id} is not available yet`, ctx.config.lifecycle.pollSeconds);
+  }
   if (state.state === 'failed') {
     // AWS's reason ends the job: no task can run in a region without its image, and the copy will not recover.
     const reason = `instances.image: copying ${source.id} from ${source.region} to ${region} failed (${copy.imageId} ${state.reason})`;
@@ -161,4 +172,14 @@ async function regionImages(ctx: Ctx, job: JobRow, region: string): Promise<Reco
     throw new JobClosedError(reason);
   }
   return resolveImages(cloud, region, job.spec, copy.imageId);
+}
+
+/** A copy recorded without its start (by an older dispatcher): from now, kept on the row so every look counts from the same moment. */
+async function noteCopyStart(ctx: Ctx, jobId: string, region: string): Promise<number> {
+  const now = ctx.clock.now();
+  const row = await record(ctx, jobId, (r) => {
+    const copy = r.imageCopies?.[region];
+    return copy ? { imageCopies: { ...r.imageCopies, [region]: { ...copy, startedAt: copy.startedAt ?? now } } } : {};
+  });
+  return row.imageCopies?.[region]?.startedAt ?? now;
 }

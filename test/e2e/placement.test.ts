@@ -84,8 +84,8 @@ describe('placement (e2e)', function () {
     expect(seen?.observed?.interruptions).to.equal(3);
   });
 
-  // needs h14sim spot quota: the simulator's faults.spotVcpuQuota (branch h14sim) refuses RequestSpotInstances with MaxSpotInstanceCountExceeded.
-  it.skip('a region at its spot quota is skipped, and the job completes in another', async () => {
+  // The simulator's faults.spotVcpuQuota refuses RequestSpotInstances past the region's quota with MaxSpotInstanceCountExceeded.
+  it('a region at its spot quota is skipped, and the job completes in another', async () => {
     stack = await startStack({ emulators: emulators() });
     await stack.admin('/_sim/faults', { spotVcpuQuota: { 'us-east-1': 0 } });
     const jobId = await stack.submit(quick({ name: 'quota', tasks: { count: 2 }, instances: { types: ['m5.large'], regions: ['us-east-1', 'us-west-2'] } }));
@@ -95,5 +95,34 @@ describe('placement (e2e)', function () {
     for (const t of tasks) expect(t.attempts.at(-1)!.pool.region).to.equal('us-west-2');
     const blocked = await marketSignals(stack.fleet.deps).blockedRegions(Date.now());
     expect(blocked.get('us-east-1')?.reason).to.equal('MaxSpotInstanceCountExceeded');
+  });
+
+  it('a job whose only region is at its spot quota fails after lifecycle.noPoolWaitSeconds, saying what it waited for, and tears down', async () => {
+    stack = await startStack({ emulators: emulators(), config: { lifecycle: { noPoolWaitSeconds: 3 } } });
+    await stack.admin('/_sim/faults', { spotVcpuQuota: { 'us-east-1': 0 } });
+    const jobId = await stack.submit(quick({ name: 'quota-only', instances: { types: ['m5.large'], regions: ['us-east-1'] } }));
+    const job = await stack.waitJob(jobId, ['failed', 'partially-failed', 'succeeded'], 120_000);
+    expect(job.state).to.equal('failed');
+    const [task] = await stack.tasks(jobId);
+    expect(task!.state).to.equal('failed');
+    expect(task!.attempts).to.deep.equal([]);
+    expect(task!.reason).to.match(/^waited \d+ s for a pool \(lifecycle\.noPoolWaitSeconds 3\): no pool can take the task now: \d+ in a region at its spot quota \(us-east-1\)$/);
+    const events = await stack.fleet.deps.store.events.list(jobId);
+    expect(events.find((e) => e.type === 'task.waiting')?.data?.reason).to.match(/^no pool can take the task now: \d+ in a region at its spot quota \(us-east-1\)$/);
+    expect(events.find((e) => e.type === 'task.failed')?.data?.reason).to.equal(task!.reason);
+    expect(await leftovers(stack, jobId)).to.deep.equal([]);
+  });
+
+  it('a job whose every pool is out of capacity fails after lifecycle.noPoolWaitSeconds, naming the pools out of capacity', async () => {
+    stack = await startStack({ emulators: emulators(), config: { lifecycle: { noPoolWaitSeconds: 3 } } });
+    await stack.admin('/_sim/faults', { insufficientCapacity: [{}] });
+    const jobId = await stack.submit(quick({ name: 'ice-everywhere', instances: { types: ['m5.large', 'c5.large'], regions: ['us-east-1'], zones: ['us-east-1a'] } }));
+    const job = await stack.waitJob(jobId, ['failed', 'partially-failed', 'succeeded'], 120_000);
+    expect(job.state).to.equal('failed');
+    const [task] = await stack.tasks(jobId);
+    // Each pool was asked once, answered capacity-not-available, and was left for its cool-down.
+    expect(task!.attempts.map((a) => a.outcome)).to.deep.equal(['replaced', 'replaced']);
+    expect(task!.reason).to.match(/^waited \d+ s for a pool \(lifecycle\.noPoolWaitSeconds 3\): no pool can take the task now: 2 out of capacity$/);
+    expect(await leftovers(stack, jobId)).to.deep.equal([]);
   });
 });

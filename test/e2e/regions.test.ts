@@ -87,3 +87,34 @@ describe('multi-region jobs (e2e)', function () {
     expect(await leftovers(stack, jobId)).to.deep.equal([]);
   });
 });
+
+describe('a custom image copy that never becomes available (e2e)', function () {
+  this.timeout(120_000);
+  const emulators = sharedEmulators();
+  let stack: Stack | undefined;
+  afterEach(async () => {
+    await stack?.close();
+  });
+
+  it('fails the job after lifecycle.imageCopyWaitSeconds with that reason, and tears down the copy', async () => {
+    stack = await startStack({ emulators: emulators(), config: { lifecycle: { imageCopyWaitSeconds: 2 } } });
+    // A day of simulated time (over an hour of real time at the stack's time scale) before the copy is available.
+    await stack.admin('/_sim/faults', { imageCopySeconds: 86_400 });
+    const source = (await stack.cloud.ec2('us-east-1').send(new DescribeImagesCommand({ Owners: ['amazon'], Filters: [{ Name: 'architecture', Values: ['x86_64'] }] }))).Images![0]!.ImageId!;
+    const jobId = await stack.submit({ ...base({ image: { id: source, region: 'us-east-1' } }), tasks: { count: 1 } });
+    const job = await stack.waitJob(jobId, ['failed', 'succeeded', 'cancelled'], 100_000);
+    expect(job.state).to.equal('failed');
+    const copy = job.imageCopies?.['us-west-2'];
+    expect(copy?.imageId).to.match(/^ami-/);
+    expect(job.error).to.match(new RegExp(`^instances\\.image: the copy ${copy!.imageId} of ${source} from us-east-1 to us-west-2 is still pending after \\d+ s \\(lifecycle\\.imageCopyWaitSeconds 2\\)$`));
+    const [task] = await stack.tasks(jobId);
+    expect(task!.state).to.equal('failed');
+    expect(task!.reason).to.equal(`job failed: ${job.error}`);
+    const events = await stack.fleet.deps.store.events.list(jobId);
+    expect(events.find((e) => e.type === 'job.failed')?.data?.reason).to.equal(job.error);
+    // The copy the job made is deregistered at teardown, pending or not.
+    const after = await stack.cloud.ec2('us-west-2').send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'tag:spotbatch:job', Values: [jobId] }] }));
+    expect(after.Images ?? []).to.deep.equal([]);
+    expect(await leftovers(stack, jobId)).to.deep.equal([]);
+  });
+});

@@ -18,6 +18,9 @@ describe('regions and images per region (simulator)', function () {
   after(async () => {
     await s.close();
   });
+  afterEach(async () => {
+    await s.h.admin('POST', '/_sim/faults', {});
+  });
 
   it('gives an arm64 type the arm64 Amazon Linux image of each region, and an x86_64 type the x86_64 one', async () => {
     for (const region of ['us-east-1', 'eu-west-1']) {
@@ -37,11 +40,7 @@ describe('regions and images per region (simulator)', function () {
     expect((err as Error).message).to.contain('instances.regions').and.contain('us-nowhere-1');
   });
 
-  /** Whether the endpoint answers DescribeInstanceTypeOfferings (the simulator learns it on branch h14sim). */
-  const offerings = async (): Promise<boolean> => (await typesOffered(s.cloud, 'us-east-1', ['m5.large'])) !== undefined;
-
-  it('"auto" keeps only the enabled regions that offer one of the types, and names a type offered nowhere by its field path', async function () {
-    if (!(await offerings())) this.skip();
+  it('"auto" keeps only the enabled regions that offer one of the types, and names a type offered nowhere by its field path', async () => {
     const auto = await resolveJobRegions(s.cloud, 'us-east-1', spec({ types: ['m6g.large'], regions: 'auto' }), ['us-east-1']);
     expect(auto.unchecked).to.equal(false);
     expect(auto.regions.length).to.be.greaterThan(0);
@@ -54,11 +53,14 @@ describe('regions and images per region (simulator)', function () {
     expect((err as Error).message).to.contain("instances.types[1]: 'zz9.nothing'");
   });
 
-  it('without DescribeInstanceTypeOfferings, "auto" is the fleet\'s configured regions (those enabled) and a list is kept', async function () {
-    if (await offerings()) this.skip();
-    const auto = await resolveJobRegions(s.cloud, 'us-east-1', spec({ types: ['m5.large'], regions: 'auto' }), ['us-west-2', 'us-east-1']);
+  it('without DescribeInstanceTypeOfferings, "auto" is the fleet\'s configured regions (those enabled) and a list is kept', async () => {
+    // EC2 that does not serve the action: the simulator answers InvalidAction, as AWS does for an action it does not know.
+    await s.h.admin('POST', '/_sim/faults', { unsupportedActions: ['DescribeInstanceTypeOfferings'], disabledRegions: ['af-south-1'] });
+    expect(await typesOffered(s.cloud, 'us-east-1', ['m5.large'])).to.equal(undefined);
+    const auto = await resolveJobRegions(s.cloud, 'us-east-1', spec({ types: ['m5.large'], regions: 'auto' }), ['us-west-2', 'af-south-1', 'us-east-1']);
     expect(auto).to.deep.equal({ regions: ['us-west-2', 'us-east-1'], dropped: [], unchecked: true });
     const listed = await resolveJobRegions(s.cloud, 'us-east-1', spec({ types: ['m5.large'], regions: ['eu-west-1', 'us-east-1'] }), ['us-east-1']);
     expect(listed.regions).to.deep.equal(['eu-west-1', 'us-east-1']);
+    expect(listed.unchecked).to.equal(true);
   });
 });

@@ -113,7 +113,7 @@ describe('placement scoring (services/spot/placement.ts)', () => {
     expect(p.pool.region).to.equal('us-west-2');
     expect(p.record.excludedCount).to.equal(1);
     expect(p.record.excluded[0]!.reason).to.match(/quota/);
-    expect(p.why).to.match(/excluded 1 region's spot quota exhausted/);
+    expect(p.why).to.match(/excluded 1 in a region at its spot quota \(us-east-1\)/);
     expect(() => PlacementRecordSchema.parse(p.record)).not.to.throw();
   });
 
@@ -124,6 +124,18 @@ describe('placement scoring (services/spot/placement.ts)', () => {
     expect(() => choosePool(input({ candidates: [] }))).to.throw(/no spot price/);
     const allOut = () => choosePool(input({ candidates: [price('us-east-1a', 'm5.large', 0.02)], signals: [sig('us-east-1a', 'm5.large', { noCapacityUntil: NOW + 1000 })] }));
     expect(allOut).to.throw(/no pool can take the task now: 1 out of capacity/).with.property('retryable', true);
+    // Every region at its quota: the regions are named, so a task that waits too long says what it waited for.
+    const allBlocked = () =>
+      choosePool(
+        input({
+          candidates: [price('us-east-1a', 'm5.large', 0.02), price('us-east-1b', 'm5.large', 0.02), price('us-west-2a', 'm5.large', 0.05)],
+          blockedRegions: new Map([
+            ['us-east-1', { until: NOW + 60_000, reason: 'MaxSpotInstanceCountExceeded' }],
+            ['us-west-2', { until: NOW + 60_000, reason: 'VcpuLimitExceeded' }],
+          ]),
+        }),
+      );
+    expect(allBlocked).to.throw(/^no pool can take the task now: 3 in regions at their spot quota \(us-east-1, us-west-2\)$/).with.property('retryable', true);
   });
 
   it('names the runner-up and the signals used', () => {

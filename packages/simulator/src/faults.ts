@@ -52,6 +52,11 @@ export const faultsSchema = z
      * AllRegions), and EC2 calls in them answer AuthFailure.
      */
     disabledRegions: z.array(z.string().min(1)).optional(),
+    /**
+     * Actions this endpoint answers as AWS answers one it does not serve (an older or partial EC2, a
+     * region that lacks the API): InvalidAction, HTTP 400, in every region. EC2 and IAM action names.
+     */
+    unsupportedActions: z.array(z.string().min(1)).optional(),
   })
   .strict();
 export type FaultSettings = z.infer<typeof faultsSchema>;
@@ -141,6 +146,10 @@ export class Faults {
 
   regionDisabled(region: string): boolean {
     return (this.settings.disabledRegions ?? []).includes(region);
+  }
+
+  unsupported(action: string): boolean {
+    return (this.settings.unsupportedActions ?? []).includes(action);
   }
 
   throttled(action: string): boolean {

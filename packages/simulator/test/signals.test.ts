@@ -286,6 +286,26 @@ describe('simulator: market signals for placement', function () {
       expect(offering.filter((n) => n > 0).length).to.be.within(1, all.Regions!.length - 1);
     });
 
+    it('answers an action made unsupported (faults.unsupportedActions) with InvalidAction, HTTP 400, as AWS an action it does not serve', async () => {
+      const faults = (await h.admin<{ faults: Record<string, unknown> }>('GET', '/_sim/faults')).body.faults;
+      await h.admin('POST', '/_sim/faults', { ...faults, unsupportedActions: ['DescribeInstanceTypeOfferings'] });
+      try {
+        for (const region of ['us-east-1', 'eu-west-1']) {
+          const err = await errorOf(h.ec2In(region).send(new DescribeInstanceTypeOfferingsCommand({ LocationType: 'region', Filters: [{ Name: 'instance-type', Values: ['m5.large'] }] })));
+          expect(err.name, region).to.equal('InvalidAction');
+          expect(err.message).to.equal('The action DescribeInstanceTypeOfferings is not valid for this web service.');
+          expect(err.$metadata?.httpStatusCode).to.equal(400);
+        }
+        // the other actions are served as before
+        expect((await h.ec2.send(new DescribeRegionsCommand({}))).Regions!.length).to.be.greaterThan(0);
+        const stats = (await h.admin<{ errors: Record<string, number> }>('GET', '/_sim/stats')).body;
+        expect(stats.errors.InvalidAction).to.be.at.least(2);
+      } finally {
+        await h.admin('POST', '/_sim/faults', faults);
+      }
+      expect((await h.ec2.send(new DescribeInstanceTypeOfferingsCommand({ Filters: [{ Name: 'instance-type', Values: ['m5.large'] }] }))).InstanceTypeOfferings!.length).to.be.greaterThan(0);
+    });
+
     it('lists enabled regions only, all with AllRegions, and refuses calls in a disabled one', async () => {
       const enabled = (await h.ec2.send(new DescribeRegionsCommand({}))).Regions!;
       expect(enabled.map((r) => r.RegionName)).to.not.include('af-south-1');

@@ -47,7 +47,8 @@ export async function handleQuery(sim: SimContext, stats: Stats, req: IncomingMe
     if (!actionName) throw new ApiError('MissingAction', 'The request must contain the parameter Action');
     const table = flavor === 'ec2' ? ec2Actions : iamActions;
     const def: ActionDef | undefined = Object.hasOwn(table, actionName) ? table[actionName] : undefined;
-    if (!def) throw new ApiError('InvalidAction', `The action ${actionName} is not valid for this web service.`);
+    // An action not served (or made so by faults.unsupportedActions) answers what AWS answers an unknown one.
+    if (!def || sim.faults.unsupported(actionName)) throw new ApiError('InvalidAction', `The action ${actionName} is not valid for this web service.`);
     if (flavor === 'ec2' && !sim.catalog.hasRegion(region)) {
       throw new ApiError('AuthFailure', `The region '${region}' is not known to the simulator.`, 401);
     }
