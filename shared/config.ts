@@ -63,21 +63,52 @@ export type MarketCredential = z.infer<typeof MarketCredentialSchema>;
 
 const instanceTypeName = z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an instance type such as m5.large');
 
+const LOOPBACK = /^(?:localhost|127(?:\.\d{1,3}){3}|\[::1\])$/;
+
+/**
+ * A URL the market fetches: https, or http only to this host (loopback: an
+ * emulator, a local mirror), never with user:password@ (Node's fetch refuses
+ * it and would print the URL, password included, in its error).
+ */
+function checkMarketUrl(value: string, ctx: z.core.$RefinementCtx<string>): void {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be a URL' });
+    return;
+  }
+  if (u.username || u.password) ctx.addIssue({ code: 'custom', message: 'must not carry a user name or password (user:password@host)' });
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && LOOPBACK.test(u.hostname))) ctx.addIssue({ code: 'custom', message: 'must be an https:// URL (http:// only to localhost, 127.0.0.1 or [::1])' });
+}
+
+/** A file, or a URL as checkMarketUrl allows (anything with a scheme is taken for a URL). */
+const marketSource = z
+  .string()
+  .min(1)
+  .superRefine((value, ctx) => {
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) checkMarketUrl(value, ctx);
+  });
+
 export const MarketConfigSchema = z
   .object({
     /** Instance types collected besides those open jobs name. */
     types: z.array(instanceTypeName).max(200).default(['m5.large', 'm6i.large', 'c5.large', 'c6i.large', 'r5.large', 'm6g.large']),
+    /** At most this many more types that open jobs' specs name (known types only, the most named first); 0: none. */
+    specTypes: int(0, 200).default(10),
     /** Regions collected; default: lifecycle.regions. */
     regions: z.array(regionSchema).min(1).optional(),
-    /** The Spot Instance Advisor feed (spot-advisor-data.json): an https URL or a file; default the shipped data/market/spot-advisor file. */
-    advisorFeed: z.string().min(1).optional(),
-    /** On-demand prices, a CSV of region,instance_type,ondemand_usd_per_hour; default the shipped data/market/prices/ondemand_prices.csv. */
-    onDemandFile: z.string().min(1).optional(),
+    /** The Spot Instance Advisor feed (spot-advisor-data.json): an https URL (http only to loopback) or a file; default the shipped data/market/spot-advisor file. */
+    advisorFeed: marketSource.optional(),
+    /** On-demand prices, a CSV of region,instance_type,ondemand_usd_per_hour (a file, or a URL as advisorFeed); default the shipped data/market/prices/ondemand_prices.csv. */
+    onDemandFile: marketSource.optional(),
     /** Spot placement scores (GetSpotPlacementScores) within AWS's budget of new query configurations per account per 24 h. */
     sps: z
       .object({
-        /** New query configurations per credential per rolling 24 h (AWS does not publish it; about 50). */
+        /** New query configurations per credential per rolling 24 h (AWS does not publish it; about 50). AWS counts per account: one credential per account. */
         budget: int(1, 10_000).default(50),
+        /** Share of a run's queries that types only job specs name (market.specTypes) may take. */
+        specShare: z.number().min(0).max(1).default(0.25),
         /** Pools (region, type) whose scores moved most the day before, then this many picked at random. */
         topK: int(0, 10_000).default(20),
         explore: int(0, 10_000).default(10),
@@ -85,7 +116,7 @@ export const MarketConfigSchema = z
         targets: z.array(int(1, 2_000_000_000)).min(1).default([1, 5, 10, 20, 30, 40, 50]),
         /** How often the collector runs; each run spends its share of the day's budget. */
         everyHours: int(1, 24).default(24),
-        /** Credentials rotated when one's budget is spent; empty: the fleet's own. */
+        /** Credentials rotated when one's budget is spent; empty: the fleet's own. The budget is kept per name: one credential per AWS account. */
         credentials: z.array(MarketCredentialSchema).max(50).default([]),
       })
       .strict()
@@ -106,7 +137,7 @@ export const MarketConfigSchema = z
     summary: z
       .object({
         dir: z.string().refine((d) => path.isAbsolute(d), 'must be an absolute folder').optional(),
-        webhook: z.url({ protocol: /^https?$/ }).optional(),
+        webhook: z.string().superRefine(checkMarketUrl).optional(),
       })
       .strict()
       .prefault({}),

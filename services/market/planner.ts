@@ -38,6 +38,8 @@ export interface PlanInput {
   topK: number;
   explore: number;
   targets: readonly number[];
+  /** Types that only job specs name (not market.types): their queries are at most `maxQueries` of the plan. */
+  limited?: { types: ReadonlySet<string>; maxQueries: number };
   /** Day number (ms / 86 400 000): the target capacities cycle with it. */
   day: number;
   seed: number;
@@ -92,11 +94,16 @@ export function plan(input: PlanInput): Plan {
   // Greedy packing: one open query per type until it is full.
   const bins: Array<{ type: string; regions: string[] }> = [];
   const open = new Map<string, { type: string; regions: string[] }>();
+  const limited = input.limited;
+  let limitedBins = 0;
   for (const id of [...top, ...sampled]) {
     const p = unique.get(id)!;
     let bin = open.get(p.type);
     if (!bin || bin.regions.length >= MAX_REGIONS_PER_QUERY) {
       if (bins.length >= budget) continue;
+      const isLimited = limited?.types.has(p.type) === true;
+      if (isLimited && limitedBins >= limited.maxQueries) continue;
+      if (isLimited) limitedBins++;
       bin = { type: p.type, regions: [] };
       bins.push(bin);
       open.set(p.type, bin);

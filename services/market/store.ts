@@ -14,6 +14,8 @@
  * - `blocked` / `<region>`: regions whose spot quota is exhausted
  * - `collect` / `<kind>`: the last collection of each kind; `cursor` / `<kind>#<region>`: incremental cursors
  * - `sps#<credential>` / `<at>#<config>`: placement-score queries made (the budget ledger);
+ *   `slot#<credential>` / `<n>`: the budget's slots, one per new configuration in the rolling 24 h (taken by a
+ *   conditional write, so concurrent runs never take more than the budget);
  *   `spent` / `<credential>`: a credential AWS said was out of budget
  * - `summary` / `<day>`: the daily summary of that UTC day (what the status page shows)
  *
@@ -112,6 +114,17 @@ const CollectionRowSchema = z.object({
 export type CollectionStatus = Omit<z.infer<typeof CollectionRowSchema>, 'sk'> & { kind: string };
 
 const LedgerRowSchema = z.object({ sk: z.string(), at: z.number(), config: z.string() });
+const SlotRowSchema = z.object({ sk: z.string(), at: z.number(), config: z.string() });
+
+/**
+ * A budget slot is free again this long after the day it covered: AWS's 24 h
+ * of a configuration start at its first call, which comes just after the slot
+ * was taken, so a slot reused at exactly 24 h could overlap it.
+ */
+export const SLOT_MARGIN_MS = 10 * 60_000;
+
+/** What takeSlot did: the configuration already holds a live slot (free to ask again), a slot was taken for it, or the budget is used up. */
+export type SlotOutcome = 'reused' | 'taken' | 'none';
 const SpentRowSchema = z.object({ sk: z.string(), until: z.number() });
 
 /** The daily market summary of one UTC day (summary.ts builds it; the status page reads it back). */
@@ -528,6 +541,55 @@ export class MarketStore implements MarketSignals {
   async configsUsed(credential: string, now: number): Promise<Set<string>> {
     const rows = await this.partition(LedgerRowSchema, `sps#${credential}`, pad(now - DAY_MS + 1));
     return new Set(rows.filter((r) => r.at <= now).map((r) => r.config));
+  }
+
+  /** The live slots of `credential` at `now` (taken in the 24 h before, plus the margin). */
+  private async slots(credential: string, now: number): Promise<Array<z.infer<typeof SlotRowSchema>>> {
+    const rows: Array<z.infer<typeof SlotRowSchema>> = [];
+    for await (const item of this.query({ KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `slot#${credential}` }, ConsistentRead: true })) {
+      rows.push(parseRow(SlotRowSchema, item, this.table, `slot#${credential}/${String(item.sk)}`));
+    }
+    return rows.filter((r) => r.at > now - DAY_MS - SLOT_MARGIN_MS);
+  }
+
+  /** How many of its `budget` new configurations `credential` has left at `now` (its live slots counted). */
+  async slotsLeft(credential: string, budget: number, now: number): Promise<number> {
+    return Math.max(0, budget - (await this.slots(credential, now)).length);
+  }
+
+  /**
+   * Before a placement-score query of `config` with `credential`: a configuration
+   * already asked in its live window is free ('reused'); a new one takes one of
+   * the `budget` slots `slot#<credential>` / `0..budget-1` by a conditional write
+   * (the slot missing, or expired), so two runs at once can never take more than
+   * `budget` between them ('taken'); no slot left: 'none' (do not ask).
+   */
+  async takeSlot(credential: string, config: string, now: number, budget: number): Promise<SlotOutcome> {
+    const live = await this.slots(credential, now);
+    // A configuration AWS still counts (our slot is taken before AWS's first call, so AWS's window ends later) is free.
+    if (live.some((r) => r.config === config && r.at > now - DAY_MS)) return 'reused';
+    if (live.length >= budget) return 'none';
+    const busy = new Set(live.map((r) => r.sk));
+    for (let n = 0; n < budget; n++) {
+      const sk = String(n).padStart(6, '0');
+      if (busy.has(sk)) continue;
+      try {
+        await this.ddb.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: { pk: `slot#${credential}`, sk, at: now, config },
+            ConditionExpression: 'attribute_not_exists(pk) OR #at <= :expired',
+            ExpressionAttributeNames: { '#at': 'at' },
+            ExpressionAttributeValues: { ':expired': now - DAY_MS - SLOT_MARGIN_MS },
+          }),
+        );
+        return 'taken';
+      } catch (err) {
+        // Another run took this slot since the read: try the next.
+        if (!isConditionFailed(err)) throw err;
+      }
+    }
+    return 'none';
   }
 
   /** AWS refused `credential` for its budget: none of its queries before `until`. */

@@ -9,7 +9,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { dayOf, marketSignals, type MarketSummary } from './store.js';
-import { marketRegions, scoreMoves, typesInUse, type CollectContext } from './collect.js';
+import { fetchBounded, marketRegions, scoreMoves, typesInUse, type CollectContext } from './collect.js';
 
 const DAY_MS = 86_400_000;
 
@@ -59,8 +59,9 @@ export async function sendSummary(ctx: Pick<CollectContext, 'config' | 'clients'
     writeFileSync(file, `${JSON.stringify(summary, null, 2)}\n`);
   }
   if (webhook) {
-    const res = await fetch(webhook, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(summary), ...(ctx.signal ? { signal: ctx.signal } : {}) });
-    if (!res.ok) throw new Error(`market summary: the webhook answered HTTP ${res.status}`);
+    // Bounded (30 s and the drain), and an error names the webhook by origin and path only.
+    const res = await fetchBounded(webhook, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(summary) }, ctx.signal, 'market summary: the webhook');
+    await res.body?.cancel().catch(() => undefined);
   }
   ctx.log.info({ day: summary.day, moved: summary.moved.length, interruptions: summary.interruptions.length, ...(file ? { file } : {}) }, 'market: daily summary');
   return { summary, ...(file ? { file } : {}) };

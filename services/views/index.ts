@@ -25,7 +25,7 @@ import type { EventPageView, JobDetailView, JobListView, JobSummaryView, TaskPag
 
 export type * from './types.js';
 export { isJobOpen } from './shape.js';
-export { MarketViews, type MarketViewsOptions } from './market.js';
+export { MarketViews, marketNoteRedactor, type MarketViewsOptions } from './market.js';
 
 export interface JobViewsOptions {
   ddb: DynamoDBDocumentClient;

@@ -7,7 +7,8 @@
  *
  * Built field by field. Credentials appear by their configured name only: the
  * views keep the names, never a key, and a collection's note (an error
- * message) has anything that looks like a key removed before it is shown.
+ * message) has anything that looks like a key, and what a URL carries past
+ * its path, removed before it is shown (marketNoteRedactor).
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Clock } from '../../shared/clock.js';
@@ -36,6 +37,22 @@ const iso = (ms: number) => new Date(ms).toISOString();
 const KEY_LIKE = /\b(?:AKIA|ASIA|AIDA|AROA|ANPA)[A-Z0-9]{12,}\b|(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])/g;
 /** A run is taken for a secret when it mixes lower case, upper case and digits (a path or a word does not). */
 const keyLike = (m: string) => /^(?:AKIA|ASIA|AIDA|AROA|ANPA)[A-Z0-9]+$/.test(m) || (/[a-z]/.test(m) && /[A-Z]/.test(m) && /\d/.test(m));
+/** A URL's user info, query and fragment (where tokens go): only its origin and path are kept. */
+const URL_SECRETS = /\b(https?:\/\/)(?:[^\s/?#@]*@)?([^\s/?#]+[^\s?#]*)(?:[?#]\S*)?/gi;
+
+/**
+ * The redactor of a collection's note (an error message), for every place that
+ * shows one (this page, `spotbatch market status`): the configured credentials'
+ * keys, anything key-like, and what a URL carries past its path go.
+ */
+export function marketNoteRedactor(credentials: readonly MarketCredential[]): (text: string) => string {
+  const secrets = credentials.flatMap((c) => ('accessKeyId' in c ? [c.accessKeyId, c.secretAccessKey, c.sessionToken] : [])).filter((s): s is string => !!s && s.length >= 4);
+  return (text) =>
+    secrets
+      .reduce((t, s) => t.split(s).join('[redacted]'), text)
+      .replace(URL_SECRETS, '$1$2')
+      .replace(KEY_LIKE, (m) => (keyLike(m) ? '[redacted]' : m));
+}
 
 export class MarketViews {
   private readonly store: MarketStore;
@@ -51,8 +68,7 @@ export class MarketViews {
     this.budget = o.market?.sps.budget ?? 50;
     const credentials = o.market?.sps.credentials ?? [];
     this.names = credentials.map((c) => c.name);
-    const secrets = credentials.flatMap((c) => ('accessKeyId' in c ? [c.accessKeyId, c.secretAccessKey, c.sessionToken] : [])).filter((s): s is string => !!s && s.length >= 4);
-    this.redact = (text) => secrets.reduce((t, s) => t.split(s).join('[redacted]'), text).replace(KEY_LIKE, (m) => (keyLike(m) ? '[redacted]' : m));
+    this.redact = marketNoteRedactor(credentials);
   }
 
   /** The summary of `day` (YYYY-MM-DD), or the newest stored; the days stored; the collectors and the budget. */

@@ -7,8 +7,10 @@ import type { Emulators } from '../../services/local/emulators.js';
 import { createCloudClients, type CloudClients, type CoreClients } from '../../shared/aws.js';
 import { ensureTables, Store } from '../../shared/store/index.js';
 import { clientsFor, testConfig, testEmulators, testLogger, TestClock, uniquePrefix } from '../helpers/fleet.js';
-import { collectAdvisor, collectOnDemand, collectPrices, collectScores, defaultAdvisorFeed, type CollectContext } from '../../services/market/collect.js';
-import { marketSignals } from '../../services/market/store.js';
+import { collectAdvisor, collectOnDemand, collectPrices, collectScores, defaultAdvisorFeed, marketTypes, typesInUse, type CollectContext } from '../../services/market/collect.js';
+import { jobs } from '../../services/model/repo.js';
+import { parseJobSpec } from '../../services/model/spec.js';
+import { marketSignals, SLOT_MARGIN_MS } from '../../services/market/store.js';
 import { buildSummary, sendSummary } from '../../services/market/summary.js';
 import { dueMessages } from '../../services/market/schedule.js';
 
@@ -38,10 +40,10 @@ describe('market collectors (simulator + dynalite)', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function context(market: Record<string, unknown> = {}): Promise<CollectContext & { clock: TestClock }> {
-    const prefix = uniquePrefix();
-    await ensureTables(clients.dynamodb, prefix);
-    const clock = new TestClock(Date.now());
+  async function context(market: Record<string, unknown> = {}, on?: { prefix: string; at: number }): Promise<CollectContext & { clock: TestClock }> {
+    const prefix = on?.prefix ?? uniquePrefix();
+    if (!on) await ensureTables(clients.dynamodb, prefix);
+    const clock = new TestClock(on?.at ?? Date.now());
     const config = testConfig(prefix, { lifecycle: { regions: REGIONS }, market: { types: TYPES, ...market } });
     let n = 0;
     return {
@@ -99,8 +101,8 @@ describe('market collectors (simulator + dynalite)', function () {
     const again = await collectScores(ctx, { seed: 2 });
     expect(again.plan!.queries).to.deep.equal([]);
     expect(again.calls).to.equal(0);
-    // A day later, the budget is back.
-    ctx.clock.advance(DAY);
+    // A day later (and the slots' margin), the budget is back.
+    ctx.clock.advance(DAY + SLOT_MARGIN_MS);
     expect((await collectScores(ctx, { seed: 3 })).plan!.queries).to.have.length(4);
   });
 
@@ -173,5 +175,100 @@ describe('market collectors (simulator + dynalite)', function () {
     const tomorrow = (Math.floor(now / DAY) + 1) * DAY + 60_000;
     ctx.clock.advance(tomorrow - now);
     expect(await dueMessages(ctx, tomorrow)).to.include('market.summary');
+  });
+
+  type SpsStats = { placementScores: { refusals: number; accounts: Record<string, { newConfigurations: number; refusals: number }> } };
+
+  it('two score collections at once never take more than the budget between them (a slot per new configuration)', async () => {
+    const credentials = [{ name: 'race', accessKeyId: 'AKIDSIMULATORRACE01', secretAccessKey: 'race-secret' }];
+    const market = { sps: { budget: 3, everyHours: 24, topK: 0, explore: 40, targets: [1, 2, 3, 4, 5, 6, 7], credentials } };
+    const a = await context(market);
+    // The second run's clock is past the first's 15-minute lease: without more, both would run and each spend the whole budget.
+    const b = await context(market, { prefix: a.config.prefix, at: a.clock.now() + 16 * 60_000 });
+    await h.admin('POST', '/_sim/faults', { placementScoreConfigLimit: 3 });
+    try {
+      const [ra, rb] = await Promise.all([collectScores(a, { seed: 1 }), collectScores(b, { seed: 2 })]);
+      const sim = (await h.admin<SpsStats>('GET', '/_sim/stats')).body.placementScores.accounts.AKIDSIMULATORRACE01;
+      expect(sim, 'the simulator saw the runs').to.not.equal(undefined);
+      expect(sim!.refusals).to.equal(0);
+      expect(sim!.newConfigurations).to.be.within(1, 3);
+      expect((await marketSignals(b).configsUsed('race', b.clock.now())).size).to.be.at.most(3);
+      expect(ra.points + rb.points).to.be.above(0);
+    } finally {
+      await h.admin('POST', '/_sim/faults', {});
+    }
+  });
+
+  it('takes budget slots by a conditional write: eight at once for a budget of three get three', async () => {
+    const ctx = await context();
+    const store = marketSignals(ctx);
+    const now = ctx.clock.now();
+    const outcomes = await Promise.all(Array.from({ length: 8 }, (_, i) => store.takeSlot('cred', `config-${i}`, now, 3)));
+    expect(outcomes.filter((o) => o === 'taken')).to.have.length(3);
+    expect(outcomes.filter((o) => o === 'none')).to.have.length(5);
+    // A configuration that holds a slot is free to ask again; a new one is not.
+    const holder = outcomes.findIndex((o) => o === 'taken');
+    expect(await store.takeSlot('cred', `config-${holder}`, now + 1000, 3)).to.equal('reused');
+    expect(await store.takeSlot('cred', 'config-new', now + 1000, 3)).to.equal('none');
+    expect(await store.slotsLeft('cred', 3, now + 1000)).to.equal(0);
+    // A day (and the margin) later, the slots are free again.
+    expect(await store.takeSlot('cred', 'config-new', now + DAY + SLOT_MARGIN_MS + 1, 3)).to.equal('taken');
+  });
+
+  it("a credential that fails sits out the run; the other's scores are still written", async () => {
+    const saved = process.env.AWS_EC2_METADATA_DISABLED;
+    process.env.AWS_EC2_METADATA_DISABLED = 'true';
+    try {
+      const ctx = await context({
+        types: ['m5.large', 'c5.large', 'r5.large', 'm6i.large'],
+        sps: {
+          budget: 2,
+          everyHours: 24,
+          topK: 0,
+          explore: 40,
+          credentials: [
+            { name: 'gone', profile: 'spotbatch-test-no-such-profile-4u7' },
+            { name: 'works', accessKeyId: 'AKIDSIMULATORWORKS1', secretAccessKey: 'works-secret' },
+          ],
+        },
+      });
+      const r = await collectScores(ctx, { seed: 5 });
+      expect(r.plan!.queries.map((q) => q.credential)).to.deep.equal(['gone', 'gone', 'works', 'works']);
+      expect(r.note).to.match(/^gone: /);
+      const scored = (await marketSignals(ctx).pools(REGIONS, ctx.config.market.types, ctx.clock.now())).filter((p) => p.score !== undefined);
+      const worked = new Set(r.plan!.queries.filter((q) => q.credential === 'works').map((q) => q.type));
+      expect(scored.length).to.be.above(0);
+      expect(scored.every((p) => worked.has(p.type))).to.equal(true);
+      const [status] = (await marketSignals(ctx).collections()).filter((c) => c.kind === 'sps');
+      expect(status).to.deep.include({ ok: true });
+      expect(status!.note).to.contain('gone');
+    } finally {
+      if (saved === undefined) delete process.env.AWS_EC2_METADATA_DISABLED;
+      else process.env.AWS_EC2_METADATA_DISABLED = saved;
+    }
+  });
+
+  it('the first score collection of a fleet loads the advisor feed first, so the first day ranks pools by bucket', async () => {
+    const ctx = await context({ sps: { budget: 50, everyHours: 24, topK: 5, explore: 0 } });
+    const r = await collectScores(ctx, { seed: 9 });
+    expect((await marketSignals(ctx).collections()).find((c) => c.kind === 'if')).to.deep.include({ ok: true });
+    expect(r.plan!.top).to.have.length(5);
+  });
+
+  it('follows at most market.specTypes of the types open jobs name, known ones only, the most named first', async () => {
+    const ctx = await context({ types: ['m5.large'], specTypes: 2 });
+    const spec = (types: string[]) => parseJobSpec({ name: 'spec-types', command: ['true'], instances: { types }, tasks: { count: 1 } });
+    const now = ctx.clock.now();
+    const open = async (id: string, types: string[]) => jobs(ctx).create({ jobId: id }, { name: id, spec: spec(types), taskCount: 1, submittedAt: now, ingressCidr: '127.0.0.1/32' });
+    await open('job-1', ['c5.large', 'zz9.huge', 'r5.large']);
+    await open('job-2', ['c5.large', 'm7i.large']);
+    await open('job-3', ['r5.large', 'c5.large']);
+    const types = await marketTypes(ctx);
+    expect(types.configured).to.deep.equal(['m5.large']);
+    // c5.large (3 jobs) and r5.large (2) win over m7i.large (1); zz9.huge is no type the on-demand list knows.
+    expect(types.fromSpecs).to.deep.equal(['c5.large', 'r5.large']);
+    expect(await typesInUse(ctx)).to.deep.equal(['c5.large', 'm5.large', 'r5.large']);
+    const none = { ...ctx, config: { ...ctx.config, market: { ...ctx.config.market, specTypes: 0 } } };
+    expect(await typesInUse(none)).to.deep.equal(['m5.large']);
   });
 });

@@ -62,4 +62,15 @@ describe('market: placement-score budget planner', () => {
     expect(d1[0]).to.equal(5);
     expect(new Set(d0).size).to.be.above(1);
   });
+
+  it('gives the types only job specs name at most their share of the queries', () => {
+    const limited = new Set(['m6i.large', 'c6i.large']);
+    const free = plan(base({ topK: 0, explore: 60, maxQueries: 10 }));
+    expect(free.queries.filter((q) => limited.has(q.type)).length).to.be.above(1);
+    const capped = plan(base({ topK: 0, explore: 60, maxQueries: 10, limited: { types: limited, maxQueries: 1 } }));
+    expect(capped.queries.filter((q) => limited.has(q.type))).to.have.length(1);
+    // The configured types still get what they need: two queries each for 12 regions.
+    expect(capped.queries.filter((q) => !limited.has(q.type))).to.have.length(6);
+    expect(plan(base({ topK: 0, explore: 60, limited: { types: limited, maxQueries: 0 } })).queries.some((q) => limited.has(q.type))).to.equal(false);
+  });
 });

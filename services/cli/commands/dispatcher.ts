@@ -27,8 +27,17 @@ export function dispatcherCommand(): Command {
       );
       if (running.health) log.info({ url: `${running.health.url}/healthz` }, 'health endpoint');
       // The market collectors' timer where no EventBridge Scheduler sends them (spotbatch local turns it on).
-      if (config.market.schedule.enabled) startMarketSchedule({ ...deps, bus: deps.bus }, `dispatcher-${process.pid}-${Date.now()}`);
-      stopOnSignals(running, log);
+      const stopSchedule = config.market.schedule.enabled ? startMarketSchedule({ ...deps, bus: deps.bus }, `dispatcher-${process.pid}-${Date.now()}`) : undefined;
+      // On a signal the timer stops first (and gives its lease up, so another dispatcher's timer takes over at once), then the drain.
+      stopOnSignals(
+        {
+          stop: async () => {
+            await stopSchedule?.().catch((err: unknown) => log.warn({ err: String(err) }, 'market schedule: stopping failed'));
+            return running.stop();
+          },
+        },
+        log,
+      );
       await new Promise(() => undefined); // until a signal
     });
 }

@@ -6,6 +6,7 @@ import { COLLECTION_KINDS, type CollectionKind } from '../../market/collect.js';
 import { checkProbeId, cleanUpProbe, formatProbe, newProbeId, runProbe, type ProbeResult } from '../../market/probe.js';
 import { formatMarketStatus, marketStatus } from '../../market/status.js';
 import { marketSignals } from '../../market/store.js';
+import { marketNoteRedactor } from '../../views/index.js';
 import { UsageError } from '../errors.js';
 import { parseCount } from './common.js';
 import { connect } from './connect.js';
@@ -70,7 +71,10 @@ export function marketCommand(): Command {
       const c = connect(cmd);
       try {
         const now = Date.now();
-        const status = await marketStatus(marketSignals({ clients: c.clients, config: c.config, clock: { now: () => now } }), c.config, now);
+        const found = await marketStatus(marketSignals({ clients: c.clients, config: c.config, clock: { now: () => now } }), c.config, now);
+        // A note is an error message: redacted as the status page does (keys, and what a URL carries past its path).
+        const redact = marketNoteRedactor(c.config.market.sps.credentials);
+        const status = { ...found, collections: found.collections.map((x) => (x.note ? { ...x, note: redact(x.note) } : x)) };
         console.log(opts.json ? JSON.stringify(status) : formatMarketStatus(status, now));
       } finally {
         c.close();
