@@ -14,7 +14,7 @@ import { isEventualNotFound, untilVisible } from '../../shared/aws.js';
 import { PermanentError, StateConflictError } from '../../shared/errors.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
-import { currentAttempt, poolKey, resourceTags, type Attempt } from '../model/model.js';
+import { appendAttempts, currentAttempt, poolKey, resourceTags, type Attempt } from '../model/model.js';
 import { jobs, tasks } from '../model/repo.js';
 import { cancelSpotRequest, releaseStandby, terminateInstance } from '../ec2/cleanup.js';
 import { requestAttempt } from '../spot/attempt.js';
@@ -130,7 +130,7 @@ export async function rebalanceCheck(body: { jobId: string; taskId: string; atte
     from: 'running',
     to: 'starting',
     version: task.version,
-    set: { attempts: [...task.attempts.slice(0, -1), moved, next], migrations: (task.migrations ?? 0) + 1, avoid: [...new Set([...task.avoid, poolKey(attempt.pool)])] },
+    set: { attempts: appendAttempts(task.attempts.slice(0, -1), moved, next), migrations: (task.migrations ?? 0) + 1, avoid: [...new Set([...task.avoid, poolKey(attempt.pool)])] },
     remove: ['standby'],
   });
   await ctx.store.events.append(job.jobId, 'task.migrated', { taskId: task.taskId, data: { from: attempt.n, pool: poolKey(attempt.pool), to: poolKey(next.pool) } });

@@ -6,7 +6,7 @@ import { backoffSeconds, fullJitter } from '../../shared/backoff.js';
 import { PermanentError, StateConflictError, TransientError } from '../../shared/errors.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
-import { currentAttempt, poolKey, resourceTags, type Attempt } from '../model/model.js';
+import { appendAttempts, currentAttempt, poolKey, resourceTags, type Attempt } from '../model/model.js';
 import { jobs, tasks, type JobRow, type TaskRow } from '../model/repo.js';
 import { cancelSpotRequest, terminateInstance } from '../ec2/cleanup.js';
 import { requestAttempt } from './attempt.js';
@@ -156,7 +156,7 @@ export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
   try {
     // Placed: the wait for a pool, if any, is over.
     const remove = [...(adopted ? ['standby'] : []), ...(task.waitingSince !== undefined ? ['waitingSince'] : [])];
-    await tasks(ctx).transition(body, { from: 'pending', to: 'waiting', version: task.version, set: { attempts: [...task.attempts, attempt] }, remove });
+    await tasks(ctx).transition(body, { from: 'pending', to: 'waiting', version: task.version, set: { attempts: appendAttempts(task.attempts, attempt) }, remove });
   } catch (err) {
     if (err instanceof StateConflictError && !adopted) {
       // Someone else moved the task. A duplicate of this message got the same request back

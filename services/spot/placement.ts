@@ -43,8 +43,8 @@ export const SPREAD_TOLERANCE = 0.25;
 const RUNTIME_BOUNDS_H = [0.1, 24] as const;
 /** Work lost when the step checkpoints at the interruption notice only (the restore, a restart of the step). */
 const NOTICE_SAVE_HOURS = 0.1;
-/** At most this many excluded pools are kept in the record (the count is always whole). */
-const MAX_EXCLUDED_KEPT = 20;
+/** At most this many excluded pools are kept in the record (the count is always whole; the why counts them all by kind): the record lives in the task row. */
+const MAX_EXCLUDED_KEPT = 5;
 
 /** Monthly interruption probability -> hazard per instance-hour (a 30-day month). */
 export const hourlyHazard = (monthly: number): number => -Math.log(1 - monthly) / (30 * 24);

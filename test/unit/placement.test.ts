@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import { choosePool, rankPools, scorePool, slotOf, spreadWeights, taskProfile, DEFAULT_MAX_POOL_SHARE, type PlacementInput } from '../../services/spot/placement.js';
 import { parseJobSpec } from '../../services/model/spec.js';
-import { PlacementRecordSchema } from '../../services/model/model.js';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { appendAttempts, FULL_PLACEMENT_KEPT, PlacementRecordSchema, SHORT_WHY_CHARS, type Attempt } from '../../services/model/model.js';
 import type { PoolSignals } from '../../services/market/signals.js';
 import type { PoolPrice } from '../../services/spot/pricing.js';
 
@@ -185,5 +187,70 @@ describe('placement spread', () => {
     expect(() => parseJobSpec({ ...base, instances: { types: ['m5.large'], maxPoolShare: 0 } })).to.throw(/instances\.maxPoolShare/);
     expect(() => parseJobSpec({ ...base, instances: { types: ['m5.large'], minPlacementScore: 11 } })).to.throw(/instances\.minPlacementScore/);
     expect(parseJobSpec({ ...base, instances: { types: ['m5.large'], maxPoolShare: 0.25 } }).instances.maxPoolShare).to.equal(0.25);
+  });
+});
+
+/** A DynamoDB item's size by AWS's rules (names and values; a number one byte per two significant digits plus one; a list or map 3 bytes plus one per element). */
+function itemBytes(item: Record<string, AttributeValue>): number {
+  const size = (v: AttributeValue): number => {
+    if (v.S !== undefined) return Buffer.byteLength(v.S);
+    if (v.N !== undefined) return Math.ceil(v.N.replace(/^-|\.|e.*$/g, '').replace(/^0+/, '').length / 2) + 1;
+    if (v.BOOL !== undefined || v.NULL !== undefined) return 1;
+    if (v.L) return 3 + v.L.reduce((s, e) => s + 1 + size(e), 0);
+    if (v.M) return 3 + Object.entries(v.M).reduce((s, [k, e]) => s + 1 + Buffer.byteLength(k) + size(e), 0);
+    throw new Error(`unsized attribute ${JSON.stringify(v)}`);
+  };
+  return Object.entries(item).reduce((s, [k, v]) => s + Buffer.byteLength(k) + size(v), 0);
+}
+
+describe('attempts in the task row (services/model/model.ts appendAttempts)', () => {
+  it('a task with 130 attempts, each placed among 40 pools with 30 excluded, stays far under the 400 KB item limit', () => {
+    const zones = ['a', 'b', 'c', 'd', 'e', 'f'].flatMap((z) => ['us-east-1', 'us-west-2', 'eu-west-1'].map((r) => `${r}${z}`));
+    const types = ['m5.large', 'c5.large', 'r5.large'];
+    const candidates = zones.flatMap((z) => types.map((t, i) => price(z, t, 0.02 + i * 0.01)));
+    const placement = choosePool(
+      input({
+        candidates,
+        signals: candidates.slice(0, 20).map((c) => sig(c.zone, c.type, { noCapacityUntil: NOW + 60_000, score: 7, bucket: 1 })),
+        cooled: Object.fromEntries(candidates.slice(20, 30).map((c) => [`${c.zone}/${c.type}`, NOW + 60_000])),
+        taskIndex: 3,
+      }),
+    );
+    expect(placement.record.excludedCount).to.equal(30);
+    expect(placement.record.excluded).to.have.length(5);
+    
+    const attempt = (n: number): Attempt => ({
+      n,
+      pool: placement.pool,
+      price: placement.price,
+      spotRequestId: 'sir-abcd1234',
+      instanceId: 'i-0123456789abcdef0',
+      ip: '10.0.12.34',
+      hostKey: `ssh-ed25519 ${'A'.repeat(68)}`,
+      requestedAt: NOW,
+      fulfilledAt: NOW + 1,
+      runningAt: NOW + 2,
+      sshReadyAt: NOW + 3,
+      startedAt: NOW + 4,
+      endedAt: NOW + 5,
+      outcome: 'interrupted',
+      reason: 'spot instance interrupted (instance-terminated-no-capacity)',
+      placement: placement.why,
+      placementRecord: placement.record,
+      interruptedBy: 'events',
+      noticeTime: new Date(NOW).toISOString(),
+    });
+    let attempts: Attempt[] = [];
+    for (let n = 1; n <= 130; n++) attempts = appendAttempts(attempts, attempt(n));
+    const row = { jobId: 'job-0123456789', taskId: 't-00042', state: 'running', version: 260, index: 42, args: [], env: {}, attempts, failures: 20, interruptions: 100, avoid: candidates.slice(0, 30).map((c) => `${c.zone}/${c.type}`) };
+    const bytes = itemBytes(marshall(row, { removeUndefinedValues: true }));
+    // A quarter of the limit (it was about 397 000 bytes with every record whole and 20 exclusions kept).
+    expect(bytes, `${bytes} bytes`).to.be.lessThan(100_000);
+    // The newest keep their whole record; older ones the pool and the why's first clause.
+    expect(attempts.slice(-FULL_PLACEMENT_KEPT).every((a) => a.placementRecord !== undefined && a.placement === placement.why)).to.equal(true);
+    expect(attempts[0]!.placementRecord).to.equal(undefined);
+    expect(attempts[0]!.pool).to.deep.equal(placement.pool);
+    expect(placement.why.startsWith(attempts[0]!.placement!)).to.equal(true);
+    expect(attempts[0]!.placement!.length).to.be.at.most(SHORT_WHY_CHARS);
   });
 });
