@@ -86,8 +86,9 @@ export const ScoredPoolRecordSchema = z.object({
   type: z.string(),
   /** Live spot price, USD/h. */
   price: z.number(),
-  /** Spot placement score 1..10, when collected. */
+  /** Spot placement score 1..10, when collected (and not older than 3 days), and the target capacity it was asked with. */
   score: z.number().optional(),
+  scoreTarget: z.number().optional(),
   /** Spot Instance Advisor interruption bucket 0..4, when known. */
   bucket: z.number().optional(),
   launchP50Seconds: z.number().optional(),
@@ -115,6 +116,8 @@ export const PlacementRecordSchema = z.object({
   signals: z.array(z.string()),
   /** Set when nothing else was left and soft exclusions (cooled, failed this task, low score) were lifted. */
   relaxed: z.string().optional(),
+  /** What was not taken at face value: placement scores too old, scores under the floor asked at a larger target capacity than the job needs. */
+  notes: z.array(z.string()).optional(),
 });
 export type PlacementRecord = z.infer<typeof PlacementRecordSchema>;
 

@@ -68,6 +68,7 @@ export async function requestAttempt(ctx: Ctx, job: JobRow, task: TaskRow, n: nu
       ...(spec.instances.maxPrice !== undefined ? { maxPrice: spec.instances.maxPrice } : {}),
       ...(spec.instances.maxPoolShare !== undefined ? { maxPoolShare: spec.instances.maxPoolShare } : {}),
       ...(spec.instances.minPlacementScore !== undefined ? { scoreFloor: spec.instances.minPlacementScore } : {}),
+      taskCount: job.taskCount,
       profile: taskProfile(spec),
       taskIndex: task.index,
       now,

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { choosePool, rankPools, scorePool, slotOf, spreadWeights, taskProfile, DEFAULT_MAX_POOL_SHARE, type PlacementInput } from '../../services/spot/placement.js';
+import { choosePool, poolNeed, rankPools, scorePool, slotOf, spreadWeights, taskProfile, DEFAULT_MAX_POOL_SHARE, type PlacementInput } from '../../services/spot/placement.js';
 import { parseJobSpec } from '../../services/model/spec.js';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
@@ -92,6 +92,67 @@ describe('placement scoring (services/spot/placement.ts)', () => {
     const reasons = Object.fromEntries(r.excluded.map((e) => [e.zone, e.reason]));
     expect(reasons['us-east-1a']).to.equal('placement score 1 under the floor 2');
     expect(reasons['us-east-1d']).to.match(/cooled down/);
+  });
+
+  it('a placement score older than 3 days reads as absent, and the why says so', () => {
+    const p = price('us-east-1a', 'm5.large', 0.02);
+    const DAY = 86_400_000;
+    const stale = sig('us-east-1a', 'm5.large', { score: 1, scoreTarget: 1, scoreAt: NOW - 4 * DAY });
+    const fresh = sig('us-east-1a', 'm5.large', { score: 1, scoreTarget: 1, scoreAt: NOW - 2 * DAY });
+    // Floor 3: the fresh score 1 excludes the pool (then relaxed: it is the only one); the stale one does not count.
+    const withFresh = rankPools(input({ candidates: [p, price('us-east-1b', 'm5.large', 0.03)], signals: [fresh], scoreFloor: 3 }));
+    expect(withFresh.ranked.map((r) => r.zone)).to.deep.equal(['us-east-1b']);
+    const withStale = rankPools(input({ candidates: [p, price('us-east-1b', 'm5.large', 0.03)], signals: [stale], scoreFloor: 3 }));
+    expect(withStale.ranked.map((r) => r.zone)).to.deep.equal(['us-east-1a', 'us-east-1b']);
+    expect(withStale.ranked[0]!.score).to.equal(undefined);
+    expect(withStale.ranked[0]!.signals).to.not.include('placement score');
+    expect(withStale.ranked[0]!.expectedCost).to.equal(scorePool(p, undefined, { runtimeHours: 1 }).expectedCost);
+    const chosen = choosePool(input({ candidates: [p], signals: [stale] }));
+    expect(chosen.why).to.match(/placement score older than 3 days taken as absent for 1 pool\(s\)/);
+    expect(chosen.record.notes).to.deep.equal(['placement score older than 3 days taken as absent for 1 pool(s)']);
+    expect(() => PlacementRecordSchema.parse(chosen.record)).not.to.throw();
+  });
+
+  it('the floor holds a score against a pool only when asked at a target capacity no larger than the job asks of one pool', () => {
+    const candidates = [price('us-east-1a', 'm5.large', 0.02), price('us-east-1b', 'm5.large', 0.021), price('us-east-1c', 'm5.large', 0.022), price('us-east-1d', 'm5.large', 0.05)];
+    const signals = [
+      // Low at a target of 50: a lower bound of the pool's score for fewer instances, proves nothing.
+      sig('us-east-1a', 'm5.large', { score: 2, scoreTarget: 50, scoreAt: NOW }),
+      // Low at a target of 5: the pool cannot give even 5 well, so not 5 or more either.
+      sig('us-east-1b', 'm5.large', { score: 2, scoreTarget: 5, scoreAt: NOW }),
+      // Low, target unknown: taken as it reads.
+      sig('us-east-1c', 'm5.large', { score: 2, scoreAt: NOW }),
+      sig('us-east-1d', 'm5.large', { score: 8, scoreTarget: 50, scoreAt: NOW }),
+    ];
+    // 30 tasks at the default share 0.34: 11 instances of one pool; the target-5 score proves the pool under the floor.
+    expect([poolNeed(30, DEFAULT_MAX_POOL_SHARE), poolNeed(3, DEFAULT_MAX_POOL_SHARE), poolNeed(undefined, 0.5), poolNeed(4, 1)]).to.deep.equal([11, 2, 1, 4]);
+    const big = rankPools(input({ candidates, signals, scoreFloor: 3, taskCount: 30 }));
+    expect(big.ranked.map((r) => r.zone)).to.deep.equal(['us-east-1a', 'us-east-1d']);
+    const reasons = Object.fromEntries(big.excluded.map((e) => [e.zone, e.reason]));
+    expect(reasons['us-east-1b']).to.equal('placement score 2 at target capacity 5 under the floor 3');
+    expect(reasons['us-east-1c']).to.equal('placement score 2 under the floor 3');
+    expect(big.notes).to.deep.equal(['placement score under the floor 3 not held against 1 pool(s): asked at a target capacity over the 11 instance(s) the job asks of a pool']);
+    // 3 tasks: 2 of a pool; now the target-5 score is a lower bound too, and only the target-less one is held.
+    const small = rankPools(input({ candidates, signals, scoreFloor: 3, taskCount: 3 }));
+    expect(small.ranked.map((r) => r.zone)).to.deep.equal(['us-east-1a', 'us-east-1b', 'us-east-1d']);
+    expect(small.excluded.map((e) => e.zone)).to.deep.equal(['us-east-1c']);
+    // The why names the target a score was asked at.
+    const placed = choosePool(input({ candidates, signals, scoreFloor: 3, taskCount: 30, taskIndex: 0 }));
+    expect(placed.why).to.match(/score 2 \(target 50\)/);
+    expect(placed.record.chosen.scoreTarget).to.equal(50);
+    expect(placed.why).to.match(/excluded 2 under the score floor/);
+  });
+
+  it('a floor no pool reaches stands at the best score held, whatever the targets', () => {
+    const candidates = [price('us-east-1a', 'm5.large', 0.02), price('us-east-1b', 'm5.large', 0.03), price('us-east-1c', 'm5.large', 0.04)];
+    const signals = [sig('us-east-1a', 'm5.large', { score: 1, scoreTarget: 1 }), sig('us-east-1b', 'm5.large', { score: 2, scoreTarget: 1 }), sig('us-east-1c', 'm5.large', { score: 1, scoreTarget: 40 })];
+    // One task: the target-40 score is not held, so the pool is open and the floor stays 3 for the others.
+    const r = rankPools(input({ candidates, signals, scoreFloor: 3, taskCount: 1 }));
+    expect(r.ranked.map((p) => p.zone)).to.deep.equal(['us-east-1c']);
+    // Without it, every open pool is held under the floor: the best held score (2) stands for it.
+    const r2 = rankPools(input({ candidates: candidates.slice(0, 2), signals, scoreFloor: 3, taskCount: 1 }));
+    expect(r2.ranked.map((p) => p.zone)).to.deep.equal(['us-east-1b']);
+    expect(r2.excluded[0]!.reason).to.equal('placement score 1 at target capacity 1 under the floor 2');
   });
 
   it('an expired no-capacity mark or region block no longer excludes', () => {
