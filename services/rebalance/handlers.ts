@@ -16,7 +16,7 @@ import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
 import { appendAttempts, currentAttempt, poolKey, resourceTags, type Attempt } from '../model/model.js';
 import { jobs, tasks } from '../model/repo.js';
-import { cancelSpotRequest, releaseStandby, terminateInstance } from '../ec2/cleanup.js';
+import { releaseStandby, terminateInstance } from '../ec2/cleanup.js';
 import { requestAttempt } from '../spot/attempt.js';
 import { beginNoticeSave } from '../checkpoint/lifecycle.js';
 
@@ -62,11 +62,11 @@ export async function rebalanceDetected(body: RebalanceSeen, ctx: Ctx): Promise<
   try {
     await tasks(ctx).update(key, { state: 'running', version: task.version, set: { standby } });
   } catch (err) {
-    // The task moved meanwhile (ended, interrupted): the standby must not linger. A duplicate got the
+    // The task moved meanwhile (ended, interrupted): the standby must not linger (nor its instance, if it launched). A duplicate got the
     // same request back (same ClientToken) and recorded it: leave that one.
     if (err instanceof StateConflictError) {
       const now = await tasks(ctx).get(key);
-      if (now?.standby?.spotRequestId !== standby.spotRequestId) await cancelSpotRequest(ctx.cloud!, standby.pool.region, standby.spotRequestId!);
+      if (now?.standby?.spotRequestId !== standby.spotRequestId) await releaseStandby(ctx.cloud, standby);
     }
     throw err;
   }

@@ -5,6 +5,7 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { appendAttempts, FULL_PLACEMENT_KEPT, PlacementRecordSchema, SHORT_WHY_CHARS, type Attempt } from '../../services/model/model.js';
 import type { PoolSignals } from '../../services/market/signals.js';
+import { requestToken } from '../../services/spot/attempt.js';
 import type { PoolPrice } from '../../services/spot/pricing.js';
 
 const NOW = Date.UTC(2025, 0, 1);
@@ -313,5 +314,21 @@ describe('attempts in the task row (services/model/model.ts appendAttempts)', ()
     expect(attempts[0]!.pool).to.deep.equal(placement.pool);
     expect(placement.why.startsWith(attempts[0]!.placement!)).to.equal(true);
     expect(attempts[0]!.placement!.length).to.be.at.most(SHORT_WHY_CHARS);
+  });
+});
+
+describe('spot request tokens (services/spot/attempt.ts requestToken)', () => {
+  const a = { region: 'us-east-1', zone: 'us-east-1a', type: 'm5.large' };
+  const b = { region: 'us-west-2', zone: 'us-west-2a', type: 'm5.large' };
+  it('one token per attempt and pool, within EC2\'s 64 characters, however long the job id', () => {
+    expect(requestToken('job-1', '0003', 2, a)).to.equal(requestToken('job-1', '0003', 2, { ...a }));
+    expect(requestToken('job-1', '0003', 2, a)).to.match(/^job-1-0003-2-[0-9a-f]{8}$/);
+    expect(requestToken('job-1', '0003', 2, a)).to.not.equal(requestToken('job-1', '0003', 2, b));
+    expect(requestToken('job-1', '0003', 2, a)).to.not.equal(requestToken('job-1', '0003', 3, a));
+    const long = 'j'.repeat(54);
+    const t = requestToken(long, '99999', 999, a);
+    expect(t.length).to.be.at.most(64);
+    expect(t).to.not.equal(requestToken(`${'j'.repeat(53)}k`, '99999', 999, a));
+    expect(t.endsWith(requestToken('job-1', '99999', 999, a).slice('job-1'.length))).to.equal(true);
   });
 });
