@@ -137,13 +137,25 @@ export async function cancelSpotRequest(cloud: CloudClients, region: string, req
   }
 }
 
+/**
+ * Cancel a spot request and terminate its instance, if it launched one (a cancelled request leaves its
+ * instance running): `instanceId` when known, else the one the request names after the cancel.
+ */
+export async function releaseRequest(cloud: CloudClients, region: string, requestId: string, instanceId?: string): Promise<void> {
+  await cancelSpotRequest(cloud, region, requestId);
+  const out = await cloud.ec2(region).send(new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [requestId] })).catch(() => undefined);
+  const launched = instanceId ?? out?.SpotInstanceRequests?.[0]?.InstanceId;
+  if (launched) await terminateInstance(cloud, region, launched);
+}
+
+/** The spot requests in `region` carrying every one of `tags`, in any state. */
+export async function requestsTagged(cloud: CloudClients, region: string, tags: Record<string, string>): Promise<SpotInstanceRequest[]> {
+  return describeRequests(cloud, region, Object.entries(tags).map(([key, value]) => ({ Name: `tag:${key}`, Values: [value] })));
+}
+
 /** Cancel a task's standby request (rebalance migration) and terminate its instance, if any: the task ended or gave it up. */
 export async function releaseStandby(cloud: CloudClients | undefined, standby: Attempt | undefined): Promise<void> {
   if (!standby || !cloud) return;
-  if (standby.spotRequestId) await cancelSpotRequest(cloud, standby.pool.region, standby.spotRequestId);
-  const out = standby.spotRequestId
-    ? await cloud.ec2(standby.pool.region).send(new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [standby.spotRequestId] })).catch(() => undefined)
-    : undefined;
-  const instanceId = standby.instanceId ?? out?.SpotInstanceRequests?.[0]?.InstanceId;
-  if (instanceId) await terminateInstance(cloud, standby.pool.region, instanceId);
+  if (standby.spotRequestId) await releaseRequest(cloud, standby.pool.region, standby.spotRequestId, standby.instanceId);
+  else if (standby.instanceId) await terminateInstance(cloud, standby.pool.region, standby.instanceId);
 }

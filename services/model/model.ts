@@ -86,8 +86,9 @@ export const ScoredPoolRecordSchema = z.object({
   type: z.string(),
   /** Live spot price, USD/h. */
   price: z.number(),
-  /** Spot placement score 1..10, when collected. */
+  /** Spot placement score 1..10, when collected (and not older than 3 days), and the target capacity it was asked with. */
   score: z.number().optional(),
+  scoreTarget: z.number().optional(),
   /** Spot Instance Advisor interruption bucket 0..4, when known. */
   bucket: z.number().optional(),
   launchP50Seconds: z.number().optional(),
@@ -108,13 +109,15 @@ export const PlacementRecordSchema = z.object({
   candidates: z.number(),
   /** The job's spread: how many of the best pools share its tasks, and the most any one may hold. */
   spread: z.object({ pools: z.number(), maxShare: z.number() }),
-  /** Pools left out and why (the first 20; excludedCount has them all). */
+  /** Pools left out and why (the first 5; excludedCount has them all). */
   excluded: z.array(z.object({ region: z.string(), zone: z.string(), type: z.string(), reason: z.string() })),
   excludedCount: z.number(),
   /** The market signals the scores used (price, placement score, interruption bucket, own interruptions, launch time). */
   signals: z.array(z.string()),
   /** Set when nothing else was left and soft exclusions (cooled, failed this task, low score) were lifted. */
   relaxed: z.string().optional(),
+  /** What was not taken at face value: placement scores too old, scores under the floor asked at a larger target capacity than the job needs. */
+  notes: z.array(z.string()).optional(),
 });
 export type PlacementRecord = z.infer<typeof PlacementRecordSchema>;
 
@@ -186,6 +189,32 @@ export const TaskAttrsShape = {
   endedAt: z.number().optional(),
 };
 export type TaskAttrs = z.infer<z.ZodObject<typeof TaskAttrsShape>>;
+
+/** Attempts, newest last, that keep their whole placement record; older ones keep the pool and a short why. */
+export const FULL_PLACEMENT_KEPT = 3;
+/** Characters of the why an older attempt keeps (its first clause: the chosen pool). */
+export const SHORT_WHY_CHARS = 200;
+
+/**
+ * The attempts with `next` appended, bounded for the task row (a DynamoDB item holds at most 400 KB, and a
+ * task can have 130 attempts and more: retries, interruptions, re-placements, migrations): the newest
+ * FULL_PLACEMENT_KEPT keep their placement record, the older ones drop it (their `pool` stays) and keep the
+ * why's first clause, at most SHORT_WHY_CHARS.
+ */
+export function appendAttempts(attempts: readonly Attempt[], ...next: Attempt[]): Attempt[] {
+  const all = [...attempts, ...next];
+  const cut = all.length - FULL_PLACEMENT_KEPT;
+  return all.map((a, i) => (i < cut ? shortened(a) : a));
+}
+
+function shortened(a: Attempt): Attempt {
+  if (a.placementRecord === undefined && (a.placement === undefined || a.placement.length <= SHORT_WHY_CHARS)) return a;
+  const { placementRecord: _dropped, ...rest } = a;
+  void _dropped;
+  if (rest.placement === undefined) return rest;
+  const first = rest.placement.split('; ')[0]!;
+  return { ...rest, placement: first.length > SHORT_WHY_CHARS ? `${first.slice(0, SHORT_WHY_CHARS - 3)}...` : first };
+}
 
 export function currentAttempt(task: TaskAttrs): Attempt | undefined {
   return task.attempts[task.attempts.length - 1];

@@ -14,9 +14,9 @@ import { isEventualNotFound, untilVisible } from '../../shared/aws.js';
 import { PermanentError, StateConflictError } from '../../shared/errors.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
-import { currentAttempt, poolKey, resourceTags, type Attempt } from '../model/model.js';
+import { appendAttempts, currentAttempt, poolKey, resourceTags, type Attempt } from '../model/model.js';
 import { jobs, tasks } from '../model/repo.js';
-import { cancelSpotRequest, releaseStandby, terminateInstance } from '../ec2/cleanup.js';
+import { releaseStandby, terminateInstance } from '../ec2/cleanup.js';
 import { requestAttempt } from '../spot/attempt.js';
 import { beginNoticeSave } from '../checkpoint/lifecycle.js';
 
@@ -62,11 +62,11 @@ export async function rebalanceDetected(body: RebalanceSeen, ctx: Ctx): Promise<
   try {
     await tasks(ctx).update(key, { state: 'running', version: task.version, set: { standby } });
   } catch (err) {
-    // The task moved meanwhile (ended, interrupted): the standby must not linger. A duplicate got the
+    // The task moved meanwhile (ended, interrupted): the standby must not linger (nor its instance, if it launched). A duplicate got the
     // same request back (same ClientToken) and recorded it: leave that one.
     if (err instanceof StateConflictError) {
       const now = await tasks(ctx).get(key);
-      if (now?.standby?.spotRequestId !== standby.spotRequestId) await cancelSpotRequest(ctx.cloud!, standby.pool.region, standby.spotRequestId!);
+      if (now?.standby?.spotRequestId !== standby.spotRequestId) await releaseStandby(ctx.cloud, standby);
     }
     throw err;
   }
@@ -130,7 +130,7 @@ export async function rebalanceCheck(body: { jobId: string; taskId: string; atte
     from: 'running',
     to: 'starting',
     version: task.version,
-    set: { attempts: [...task.attempts.slice(0, -1), moved, next], migrations: (task.migrations ?? 0) + 1, avoid: [...new Set([...task.avoid, poolKey(attempt.pool)])] },
+    set: { attempts: appendAttempts(task.attempts.slice(0, -1), moved, next), migrations: (task.migrations ?? 0) + 1, avoid: [...new Set([...task.avoid, poolKey(attempt.pool)])] },
     remove: ['standby'],
   });
   await ctx.store.events.append(job.jobId, 'task.migrated', { taskId: task.taskId, data: { from: attempt.n, pool: poolKey(attempt.pool), to: poolKey(next.pool) } });

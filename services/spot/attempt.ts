@@ -1,17 +1,19 @@
 /** A task's spot request: the library spot.request and rebalance.detected (a standby) both place attempts with. */
+import { createHash } from 'node:crypto';
 import { RequestSpotInstancesCommand } from '@aws-sdk/client-ec2';
 import { awsCode } from '../../shared/aws-errors.js';
-import { PermanentError } from '../../shared/errors.js';
+import { PermanentError, TransientError } from '../../shared/errors.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
 import { poolKey, resourceTags, type Attempt, type Pool } from '../model/model.js';
 import type { PoolSignals, RegionBlock } from '../market/signals.js';
 import { jobRegions } from '../model/regions.js';
-import type { JobRow, TaskRow } from '../model/repo.js';
+import { jobs, type JobRow, type TaskRow } from '../model/repo.js';
 import { attemptHostKey, hostKeyUserData } from './host-keys.js';
 import { choosePool, taskProfile, type Placement } from './placement.js';
 import { isQuotaError, marketOf, NO_CAPACITY_CODES, NO_CAPACITY_MS, record, REGION_BLOCK_MS } from './market-link.js';
 import { ensureRegion } from './region-security.js';
+import { releaseRequest, requestsTagged } from '../ec2/cleanup.js';
 import { currentPrices } from './pricing.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
@@ -23,6 +25,23 @@ function cloudOf(ctx: Ctx) {
 
 /** Placements a request may try in one delivery when AWS refuses a pool at once (capacity, quota). */
 const MAX_TRIES = 4;
+/** EC2's limit on a ClientToken: 64 ASCII characters. */
+const TOKEN_MAX = 64;
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/**
+ * The ClientToken of attempt `n` of a task in `pool`: `<job>-<task>-<n>-<8 hex of the pool>`, the job id
+ * shortened to its start and a digest of it when the whole would pass 64 characters. The same attempt in
+ * the same pool is always the same request (however many deliveries, whichever try of a delivery asks it);
+ * another pool is another request.
+ */
+export function requestToken(jobId: string, taskId: string, n: number, pool: Pool): string {
+  const rest = `-${taskId}-${n}-${sha256(`${pool.region}/${pool.zone}/${pool.type}`).slice(0, 8)}`;
+  const room = TOKEN_MAX - rest.length;
+  const job = jobId.length <= room ? jobId : `${jobId.slice(0, room - 13)}-${sha256(jobId).slice(0, 12)}`;
+  return `${job}${rest}`;
+}
 
 /** What placement reads of the market for the job: a failure reads as no signals (the live price alone decides). */
 async function readSignals(ctx: Ctx, regions: string[], types: string[], now: number): Promise<{ signals: PoolSignals[]; blocked: Map<string, RegionBlock> }> {
@@ -43,7 +62,8 @@ async function readSignals(ctx: Ctx, regions: string[], types: string[], now: nu
  * `avoidAlso`, pools out of capacity and regions out of spot quota) and send
  * the spot request. A pool AWS refuses at once for capacity, or a region for
  * quota, is recorded with the market and the next best is asked, in the same
- * delivery. Throws PermanentError when no pool fits the spec.
+ * delivery. Throws PermanentError when no pool fits the spec, TransientError when no pool can take the
+ * task now (every pool out of capacity or quota, or the last of MAX_TRIES refused at once for either).
  */
 export async function requestAttempt(ctx: Ctx, job: JobRow, task: TaskRow, n: number, avoidAlso: string[] = []): Promise<Attempt> {
   const spec = job.spec;
@@ -68,32 +88,33 @@ export async function requestAttempt(ctx: Ctx, job: JobRow, task: TaskRow, n: nu
       ...(spec.instances.maxPrice !== undefined ? { maxPrice: spec.instances.maxPrice } : {}),
       ...(spec.instances.maxPoolShare !== undefined ? { maxPoolShare: spec.instances.maxPoolShare } : {}),
       ...(spec.instances.minPlacementScore !== undefined ? { scoreFloor: spec.instances.minPlacementScore } : {}),
+      taskCount: job.taskCount,
       profile: taskProfile(spec),
       taskIndex: task.index,
       now,
     });
     const { pool } = placement;
     try {
-      return await sendRequest(ctx, job, task, n, placement, tryNo, now);
+      return await sendRequest(ctx, job, task, n, placement, now);
     } catch (err) {
       const code = awsCode(err);
       const message = (err as Error).message ?? '';
-      if (tryNo + 1 >= MAX_TRIES) throw err;
+      const last = tryNo + 1 >= MAX_TRIES;
       if (code && NO_CAPACITY_CODES.has(code)) {
-        ctx.log.info({ attempt: n, pool: poolKey(pool), code }, 'pool out of capacity: asking the next best');
+        ctx.log.info({ attempt: n, pool: poolKey(pool), code }, last ? 'pool out of capacity' : 'pool out of capacity: asking the next best');
         await record(ctx.log, 'no capacity', pool, () => market.markNoCapacity(pool, now + NO_CAPACITY_MS, code));
         refused.push(poolKey(pool));
         markLocally(signals, pool, now + NO_CAPACITY_MS);
-        continue;
-      }
-      if (isQuotaError(code, message)) {
+      } else if (isQuotaError(code, message)) {
         const block = { until: now + REGION_BLOCK_MS, reason: code ?? 'vCPU limit' };
-        ctx.log.info({ attempt: n, region: pool.region, code }, "region's spot quota exhausted: asking another region");
+        ctx.log.info({ attempt: n, region: pool.region, code }, last ? "region's spot quota exhausted" : "region's spot quota exhausted: asking another region");
         await record(ctx.log, 'quota', pool.region, () => market.markRegionBlocked(pool.region, block));
         blocked.set(pool.region, block);
-        continue;
+      } else {
+        throw err;
       }
-      throw err;
+      // Every try of this delivery refused at once: the same as no pool now (spot.request waits, bounded).
+      if (last) throw new TransientError(`no pool can take the task now: ${MAX_TRIES} pools refused at once (last: ${code ?? 'vCPU limit'} in ${pool.region} ${poolKey(pool)})`, { cause: err });
     }
   }
 }
@@ -105,7 +126,7 @@ function markLocally(signals: PoolSignals[], pool: Pool, until: number): void {
   else signals.push({ ...pool, noCapacityUntil: until });
 }
 
-async function sendRequest(ctx: Ctx, job: JobRow, task: TaskRow, n: number, placement: Placement, tryNo: number, now: number): Promise<Attempt> {
+async function sendRequest(ctx: Ctx, job: JobRow, task: TaskRow, n: number, placement: Placement, now: number): Promise<Attempt> {
   const spec = job.spec;
   const security = job.security!;
   const cloud = cloudOf(ctx);
@@ -118,9 +139,9 @@ async function sendRequest(ctx: Ctx, job: JobRow, task: TaskRow, n: number, plac
   const hostKey = attemptHostKey(ctx.config, job, task.taskId, n);
   const out = await cloud.ec2(pool.region).send(
     new RequestSpotInstancesCommand({
-      // The same attempt asks once, however often this message is delivered; a pool refused at once
-      // (capacity, quota) makes the next try a request of its own.
-      ClientToken: `${job.jobId}-${task.taskId}-${n}${tryNo ? `-${tryNo}` : ''}`,
+      // One request per attempt and pool, however often this message is delivered and whichever try
+      // asks: a redelivery that lands on the same pool gets the same request back (requestToken).
+      ClientToken: requestToken(job.jobId, task.taskId, n, pool),
       InstanceCount: 1,
       Type: 'one-time',
       ...(spec.instances.maxPrice ? { SpotPrice: String(spec.instances.maxPrice) } : {}),
@@ -140,4 +161,36 @@ async function sendRequest(ctx: Ctx, job: JobRow, task: TaskRow, n: number, plac
   const requestId = out.SpotInstanceRequests?.[0]?.SpotInstanceRequestId;
   if (!requestId) throw new Error('RequestSpotInstances answered without a request id');
   return { n, pool, price: placement.price, spotRequestId: requestId, hostKey: hostKey.public, requestedAt: now, placement: placement.why, placementRecord: placement.record };
+}
+
+/** The tags of attempt `n`'s spot requests (sendRequest sets them): how releaseStrayRequests finds them. */
+const attemptTags = (jobId: string, taskId: string, n: number): Record<string, string> => ({ 'spotbatch:job': jobId, 'spotbatch:task': taskId, 'spotbatch:attempt': String(n) });
+
+/**
+ * Release (cancel, and terminate the instance of) every spot request of attempt `n` of the task but
+ * `keep`, in the regions the job was prepared in (a request can be nowhere else): the requests an earlier
+ * delivery of this message made in another pool and never recorded, because it stopped between the
+ * request and the row's update and the market changed before the redelivery. Returns how many it released.
+ */
+export async function releaseStrayRequests(ctx: Ctx, job: JobRow, taskId: string, n: number, keep: string): Promise<number> {
+  const cloud = cloudOf(ctx);
+  const regions = new Set(Object.keys((await readJobRegions(ctx, job)) ?? {}));
+  let released = 0;
+  for (const region of regions) {
+    for (const r of await requestsTagged(cloud, region, attemptTags(job.jobId, taskId, n))) {
+      const id = r.SpotInstanceRequestId;
+      if (!id || id === keep) continue;
+      if (r.State !== 'open' && r.State !== 'active' && !r.InstanceId) continue;
+      ctx.log.info({ attempt: n, region, spotRequestId: id, instanceId: r.InstanceId }, "releasing a spot request of the attempt an earlier delivery made and never recorded");
+      await releaseRequest(cloud, region, id, r.InstanceId);
+      released++;
+    }
+  }
+  return released;
+}
+
+/** The regions the job's security was prepared in, read again (a delivery that stopped may have prepared one since the job was read). */
+async function readJobRegions(ctx: Ctx, job: JobRow): Promise<Record<string, unknown> | undefined> {
+  const fresh = await jobs(ctx).get({ jobId: job.jobId });
+  return { ...(job.security?.regions ?? {}), ...(fresh?.security?.regions ?? {}) };
 }

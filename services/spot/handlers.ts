@@ -6,10 +6,10 @@ import { backoffSeconds, fullJitter } from '../../shared/backoff.js';
 import { PermanentError, StateConflictError, TransientError } from '../../shared/errors.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
-import { currentAttempt, poolKey, resourceTags, type Attempt } from '../model/model.js';
+import { appendAttempts, currentAttempt, poolKey, resourceTags, type Attempt } from '../model/model.js';
 import { jobs, tasks, type JobRow, type TaskRow } from '../model/repo.js';
-import { cancelSpotRequest, terminateInstance } from '../ec2/cleanup.js';
-import { requestAttempt } from './attempt.js';
+import { cancelSpotRequest, releaseRequest, terminateInstance } from '../ec2/cleanup.js';
+import { releaseStrayRequests, requestAttempt } from './attempt.js';
 import { JobClosedError, RegionNotReadyError } from './region-security.js';
 import { failTask } from '../job/outcome.js';
 import { INTERRUPTED_CODES, reclaimedState } from '../ec2/reconcile.js';
@@ -156,16 +156,29 @@ export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
   try {
     // Placed: the wait for a pool, if any, is over.
     const remove = [...(adopted ? ['standby'] : []), ...(task.waitingSince !== undefined ? ['waitingSince'] : [])];
-    await tasks(ctx).transition(body, { from: 'pending', to: 'waiting', version: task.version, set: { attempts: [...task.attempts, attempt] }, remove });
+    await tasks(ctx).transition(body, { from: 'pending', to: 'waiting', version: task.version, set: { attempts: appendAttempts(task.attempts, attempt) }, remove });
   } catch (err) {
     if (err instanceof StateConflictError && !adopted) {
-      // Someone else moved the task. A duplicate of this message got the same request back
-      // (same ClientToken) and recorded it: leave that one alone. Anything else must not linger.
+      // Someone else moved the task. A duplicate of this message that placed the attempt in the same pool
+      // got the same request back (same ClientToken) and recorded it: leave that one alone. Anything else
+      // must not linger: cancel it, and terminate its instance if it launched one already.
       const now = await tasks(ctx).get(body);
-      const recorded = now && currentAttempt(now)?.spotRequestId === requestId;
-      if (!recorded) await cancelSpotRequest(cloud, pool.region, requestId);
+      const recorded = now && [...now.attempts, ...(now.standby ? [now.standby] : [])].some((a) => a.spotRequestId === requestId);
+      if (!recorded) {
+        ctx.log.info({ attempt: n, pool: poolKey(pool), spotRequestId: requestId }, 'task moved meanwhile: releasing this delivery\'s spot request');
+        await releaseRequest(cloud, pool.region, requestId);
+      }
     }
     throw err;
+  }
+  if (!adopted && ctx.receiveCount > 1) {
+    // A redelivery: the delivery before may have requested the attempt in another pool and stopped before
+    // recording it. Release those (teardown would find them too, but their instances would idle till then).
+    try {
+      await releaseStrayRequests(ctx, job, task.taskId, n, requestId);
+    } catch (err) {
+      ctx.log.warn({ attempt: n, err: (err as Error).message }, "could not look for the attempt's unrecorded spot requests: teardown releases them");
+    }
   }
   ctx.log.info({ attempt: n, pool: poolKey(pool), price: attempt.price, spotRequestId: requestId, adopted: Boolean(adopted) }, adopted ? 'standby adopted as the next attempt' : 'spot instance requested');
   await ctx.bus.send('spot.check', body, { delaySeconds: adopted ? 0 : ctx.config.lifecycle.pollSeconds });

@@ -43,8 +43,13 @@ export const SPREAD_TOLERANCE = 0.25;
 const RUNTIME_BOUNDS_H = [0.1, 24] as const;
 /** Work lost when the step checkpoints at the interruption notice only (the restore, a restart of the step). */
 const NOTICE_SAVE_HOURS = 0.1;
-/** At most this many excluded pools are kept in the record (the count is always whole). */
-const MAX_EXCLUDED_KEPT = 20;
+/**
+ * A placement score collected longer ago than this reads as absent (the middle score, 5, in the expected
+ * cost, and no floor): the collector asks each pool again within days, and a market moves in that time.
+ */
+export const SCORE_MAX_AGE_MS = 3 * 86_400_000;
+/** At most this many excluded pools are kept in the record (the count is always whole; the why counts them all by kind): the record lives in the task row. */
+const MAX_EXCLUDED_KEPT = 5;
 
 /** Monthly interruption probability -> hazard per instance-hour (a 30-day month). */
 export const hourlyHazard = (monthly: number): number => -Math.log(1 - monthly) / (30 * 24);
@@ -81,6 +86,8 @@ export interface PlacementInput {
   maxPrice?: number;
   scoreFloor?: number;
   maxPoolShare?: number;
+  /** The job's task count: with the share, how many instances the job asks of one pool (the floor reads scores against it). */
+  taskCount?: number;
   profile?: TaskProfile;
   /** The task's index in its job, for the spread; without it, the best pool. */
   taskIndex?: number;
@@ -90,6 +97,8 @@ export interface PlacementInput {
 export interface ScoredPool extends Pool {
   price: number;
   score?: number;
+  /** The target capacity the score was asked with, when known. */
+  scoreTarget?: number;
   bucket?: number;
   launchP50Seconds?: number;
   /** Interruptions per instance-hour, blended from the advisor and this fleet's record. */
@@ -111,6 +120,8 @@ export interface Ranking {
   excluded: Exclusion[];
   /** What was relaxed because nothing else was left (a task that failed everywhere starts over). */
   relaxed?: string;
+  /** What the ranking did not take at face value: stale placement scores, low scores asked at a larger target capacity than the job needs. */
+  notes: string[];
 }
 
 export interface Placement {
@@ -153,6 +164,7 @@ export function scorePool(price: PoolPrice, signals: PoolSignals | undefined, pr
     type: price.type,
     price: price.price,
     ...(score !== undefined ? { score } : {}),
+    ...(score !== undefined && signals?.scoreTarget !== undefined ? { scoreTarget: signals.scoreTarget } : {}),
     ...(bucket !== undefined ? { bucket } : {}),
     ...(signals?.launchP50Seconds !== undefined ? { launchP50Seconds: signals.launchP50Seconds } : {}),
     hazardPerHour: round(hazardPerHour, 8),
@@ -164,18 +176,47 @@ export function scorePool(price: PoolPrice, signals: PoolSignals | undefined, pr
 
 const byCost = (a: ScoredPool, b: ScoredPool): number => a.expectedCost - b.expectedCost || poolKey(a).localeCompare(poolKey(b)) || a.region.localeCompare(b.region);
 
+/**
+ * Instances the job asks of one pool: its tasks times the largest share a pool may hold (at least 1; 1 when
+ * the task count is unknown). A placement score is AWS's odds of getting its target capacity, and a pool that
+ * can give T instances can give fewer: a score asked at a target of this many or fewer is an upper bound of
+ * the pool's score for the job, so one under the floor proves the pool under it; a score asked at a larger
+ * target is a lower bound, and one under the floor proves nothing.
+ */
+export function poolNeed(taskCount: number | undefined, share: number): number {
+  return taskCount === undefined ? 1 : Math.max(1, Math.ceil(taskCount * share - 1e-9));
+}
+
+/** The pool's signals without a placement score older than SCORE_MAX_AGE_MS (a score of unknown age is taken). */
+function freshSignals(s: PoolSignals | undefined, now: number): { signals: PoolSignals | undefined; stale: boolean } {
+  if (!s || s.score === undefined || s.scoreAt === undefined || now - s.scoreAt <= SCORE_MAX_AGE_MS) return { signals: s, stale: false };
+  const { score: _s, scoreTarget: _t, scoreAt: _a, ...rest } = s;
+  void _s;
+  void _t;
+  void _a;
+  return { signals: rest, stale: true };
+}
+
+const DAYS = (ms: number): number => Math.round(ms / 86_400_000);
+
 /** Every candidate pool scored, the excluded ones apart with their reasons. */
 export function rankPools(input: PlacementInput): Ranking {
   const now = input.now ?? Date.now();
   const profile = input.profile ?? { runtimeHours: 1 };
   const floor = input.scoreFloor ?? DEFAULT_SCORE_FLOOR;
+  const need = poolNeed(input.taskCount, input.maxPoolShare ?? DEFAULT_MAX_POOL_SHARE);
   const signalsOf = new Map((input.signals ?? []).map((s) => [`${s.region}|${poolKey(s)}`, s]));
+  let stale = 0;
+  let unheld = 0;
   const allowed = input.candidates.filter((c) => input.zones === 'auto' || input.zones.includes(c.zone));
   const hard: Exclusion[] = [];
   const soft: Array<{ pool: ScoredPool; reason: string }> = [];
-  const open: Array<{ pool: ScoredPool; score?: number | undefined }> = [];
+  // `held`: the pool's score, when it can prove the pool under the floor (asked at a target no larger than the need).
+  const open: Array<{ pool: ScoredPool; held?: number | undefined }> = [];
   for (const c of allowed) {
-    const s = signalsOf.get(`${c.region}|${poolKey(c)}`);
+    const fresh = freshSignals(signalsOf.get(`${c.region}|${poolKey(c)}`), now);
+    const s = fresh.signals;
+    if (fresh.stale) stale++;
     const pool = { region: c.region, zone: c.zone, type: c.type };
     const block = input.blockedRegions?.get(c.region);
     if (block && block.until > now) {
@@ -194,23 +235,33 @@ export function rankPools(input: PlacementInput): Ranking {
     const cooledUntil = input.cooled?.[poolKey(c)];
     if (cooledUntil !== undefined && cooledUntil > now) soft.push({ pool: scored, reason: `cooled down after an interruption until ${new Date(cooledUntil).toISOString()}` });
     else if (input.avoid.includes(poolKey(c))) soft.push({ pool: scored, reason: 'failed this task' });
-    else open.push({ pool: scored, score: s?.score });
+    else {
+      const held = s?.score !== undefined && (s.scoreTarget === undefined || s.scoreTarget <= need) ? s.score : undefined;
+      if (s?.score !== undefined && held === undefined && s.score < floor) unheld++;
+      open.push({ pool: scored, held });
+    }
   }
   // The floor reads against what the collection offers: when it would leave no open pool (a large target
   // capacity scores every single-AZ pool low), the best score there is stands for it, so the floor still
   // parts the weaker pools from the stronger, and cooled or failed pools stay out.
-  const underAll = open.length > 0 && open.every((o) => o.score !== undefined && o.score < floor);
-  const effectiveFloor = underAll ? Math.max(...open.map((o) => o.score!)) : floor;
+  const underAll = open.length > 0 && open.every((o) => o.held !== undefined && o.held < floor);
+  const effectiveFloor = underAll ? Math.max(...open.map((o) => o.held!)) : floor;
   const ranked: ScoredPool[] = [];
   for (const o of open) {
-    if (o.score !== undefined && o.score < effectiveFloor) soft.push({ pool: o.pool, reason: `placement score ${o.score} under the floor ${effectiveFloor}` });
-    else ranked.push(o.pool);
+    if (o.held !== undefined && o.held < effectiveFloor) {
+      const target = o.pool.scoreTarget !== undefined ? ` at target capacity ${o.pool.scoreTarget}` : '';
+      soft.push({ pool: o.pool, reason: `placement score ${o.held}${target} under the floor ${effectiveFloor}` });
+    } else ranked.push(o.pool);
   }
   ranked.sort(byCost);
+  const notes = [
+    stale ? `placement score older than ${DAYS(SCORE_MAX_AGE_MS)} days taken as absent for ${stale} pool(s)` : '',
+    unheld ? `placement score under the floor ${floor} not held against ${unheld} pool(s): asked at a target capacity over the ${need} instance(s) the job asks of a pool` : '',
+  ].filter(Boolean);
   const excluded = [...hard, ...soft.map(({ pool, reason }) => ({ region: pool.region, zone: pool.zone, type: pool.type, reason }))];
-  if (ranked.length || !soft.length) return { ranked, excluded };
+  if (ranked.length || !soft.length) return { ranked, excluded, notes };
   // Every usable pool is cooled, failed this task or scores low: start over with them rather than give up.
-  return { ranked: soft.map((s) => s.pool).sort(byCost), excluded: hard, relaxed: `all ${soft.length} usable pool(s) were cooled down, had failed this task or scored under the floor: trying them again` };
+  return { ranked: soft.map((s) => s.pool).sort(byCost), excluded: hard, notes, relaxed: `all ${soft.length} usable pool(s) were cooled down, had failed this task or scored under the floor: trying them again` };
 }
 
 /**
@@ -267,6 +318,7 @@ function poolRecord(p: ScoredPool): ScoredPoolRecord {
     type: p.type,
     price: p.price,
     ...(p.score !== undefined ? { score: p.score } : {}),
+    ...(p.scoreTarget !== undefined ? { scoreTarget: p.scoreTarget } : {}),
     ...(p.bucket !== undefined ? { bucket: p.bucket } : {}),
     ...(p.launchP50Seconds !== undefined ? { launchP50Seconds: p.launchP50Seconds } : {}),
     hazardPerHour: p.hazardPerHour,
@@ -274,11 +326,11 @@ function poolRecord(p: ScoredPool): ScoredPoolRecord {
   };
 }
 
-/** A pool in words: "us-east-1a/m5.large 0.0350 USD/h, score 7, interruptions <5%, launch 95 s, 0.0412 USD per task". */
+/** A pool in words: "us-east-1a/m5.large 0.0350 USD/h, score 7 (target 10), interruptions <5%, launch 95 s, 0.0412 USD per task". */
 export function describePool(p: ScoredPool | ScoredPoolRecord): string {
   return [
     `${poolKey(p)} ${p.price.toFixed(4)} USD/h`,
-    p.score !== undefined ? `score ${p.score}` : '',
+    p.score !== undefined ? `score ${p.score}${p.scoreTarget !== undefined ? ` (target ${p.scoreTarget})` : ''}` : '',
     p.bucket !== undefined ? `interruptions ${BUCKET_LABELS[p.bucket] ?? '?'}` : '',
     p.launchP50Seconds !== undefined ? `launch ${Math.round(p.launchP50Seconds)} s` : '',
     `${p.expectedCost.toFixed(4)} USD per task`,
@@ -291,7 +343,7 @@ export function describePool(p: ScoredPool | ScoredPoolRecord): string {
 function summarizeExcluded(excluded: readonly Exclusion[]): string {
   const counts = new Map<string, { n: number; regions: Set<string> }>();
   for (const e of excluded) {
-    const kind = e.reason.replace(/ (until|\().*$/, '').replace(/^price [\d.]+ over max price.*$/, 'over max price').replace(/^placement score \d+ under.*$/, 'under the score floor');
+    const kind = e.reason.replace(/ (until|\().*$/, '').replace(/^price [\d.]+ over max price.*$/, 'over max price').replace(/^placement score \d+.* under the floor.*$/, 'under the score floor');
     const entry = counts.get(kind) ?? { n: 0, regions: new Set<string>() };
     entry.n++;
     if (e.reason.startsWith("region's spot quota")) entry.regions.add(e.region);
@@ -307,7 +359,7 @@ function summarizeExcluded(excluded: readonly Exclusion[]): string {
 
 /** Choose the pool for a task's attempt; throws PermanentError when no pool fits the spec, TransientError when every pool is blocked for now. */
 export function choosePool(input: PlacementInput): Placement {
-  const { ranked, excluded, relaxed } = rankPools(input);
+  const { ranked, excluded, relaxed, notes } = rankPools(input);
   if (!ranked.length) {
     if (!input.candidates.length) throw new PermanentError('no spot price for any candidate instance type in the candidate regions and zones');
     const allowed = input.candidates.filter((c) => input.zones === 'auto' || input.zones.includes(c.zone));
@@ -334,12 +386,14 @@ export function choosePool(input: PlacementInput): Placement {
     excludedCount: excluded.length,
     signals,
     ...(relaxed ? { relaxed } : {}),
+    ...(notes.length ? { notes } : {}),
   };
   const why = [
     slot === 0 ? `lowest expected cost of ${ranked.length} pool(s): ${describePool(chosen)}` : `spread (no pool over ${Math.round(share * 100)}% of the job): #${slot + 1} of ${ranked.length}: ${describePool(chosen)}`,
     runnerUp ? `runner-up ${describePool(runnerUp)}` : '',
     excluded.length ? `excluded ${summarizeExcluded(excluded)}` : '',
     relaxed ?? '',
+    ...notes,
   ]
     .filter(Boolean)
     .join('; ');

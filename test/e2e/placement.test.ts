@@ -1,9 +1,20 @@
 import { expect } from 'chai';
+import { DescribeInstancesCommand, DescribeSpotInstanceRequestsCommand, type EC2Client, type RequestSpotInstancesCommandInput } from '@aws-sdk/client-ec2';
 import type { JobSpecInput } from '../../services/model/spec.js';
-import { poolKey } from '../../services/model/model.js';
+import { currentAttempt, poolKey, type Pool } from '../../services/model/model.js';
 import { marketSignals } from '../../services/market/store.js';
+import type { HandlerContext } from '../../services/dispatcher/context.js';
+import type { FleetCatalog } from '../../services/catalog.js';
+import { handlers } from '../../services/handlers.js';
+import { requestAttempt } from '../../services/spot/attempt.js';
+import { spotRequest } from '../../services/spot/handlers.js';
+import { choosePool, taskProfile } from '../../services/spot/placement.js';
+import { currentPrices } from '../../services/spot/pricing.js';
+import { marketOf, NO_CAPACITY_MS } from '../../services/spot/market-link.js';
+import { StateConflictError } from '../../shared/errors.js';
+import { createCloudClients, type CloudClients } from '../../shared/aws.js';
 import { leftovers, sharedEmulators, startStack, type Stack } from '../helpers/stack.js';
-import { eventually } from '../helpers/fleet.js';
+import { eventually, TEST_CREDENTIALS } from '../helpers/fleet.js';
 
 const quick = (over: Partial<JobSpecInput>): JobSpecInput => ({
   name: 'placement',
@@ -124,5 +135,115 @@ describe('placement (e2e)', function () {
     expect(task!.attempts.map((a) => a.outcome)).to.deep.equal(['replaced', 'replaced']);
     expect(task!.reason).to.match(/^waited \d+ s for a pool \(lifecycle\.noPoolWaitSeconds 3\): no pool can take the task now: 2 out of capacity$/);
     expect(await leftovers(stack, jobId)).to.deep.equal([]);
+  });
+
+  // One spot request per attempt and pool (the ClientToken is the attempt's and the pool's), whatever the try
+  // that asks it; a request a delivery made and never recorded is released by the redelivery that records
+  // another (receiveCount > 1), or by the delivery itself when it loses the task row to a duplicate; what
+  // neither sees (a duplicate that recorded first, then the stopped delivery's redelivery finds the task
+  // moved) is left to the job's teardown, which finds the requests by their job tag.
+  it('a redelivered placement asks each pool once, and releases what an earlier or concurrent delivery requested and never recorded', async () => {
+    const regions = ['us-east-1', 'us-west-2'];
+    // spot.request is driven by hand here: the dispatchers leave it alone.
+    stack = await startStack({ emulators: emulators(), handlers: { ...handlers, 'spot.request': async () => {} } });
+    const jobId = await stack.submit(quick({ name: 'token', tasks: { count: 2 }, instances: { types: ['m5.large'], regions } }));
+    const job = await eventually('job running with its images', async () => {
+      const j = await stack.job(jobId);
+      return j?.state === 'running' && j.images && j.security ? j : undefined;
+    }, 120_000, 200);
+    const ctx = (messageId: string, receiveCount = 1, cloud: CloudClients = stack.cloud): HandlerContext<FleetCatalog> => ({ ...stack.fleet.deps, cloud, service: 'spot.request', messageId, queue: 'request', receiveCount, signal: new AbortController().signal });
+    const [task0, task1] = await stack.tasks(jobId);
+    const now = Date.now();
+    const prices = (await Promise.all(regions.map((r) => currentPrices({ cloud: stack.cloud, resources: stack.fleet.deps.resources }, r, ['m5.large'], now)))).flat();
+    const first = choosePool({ candidates: prices, zones: 'auto', avoid: [], taskIndex: task0!.index, taskCount: 2, profile: taskProfile(job.spec), now }).pool;
+    // The region placement asks first has no spot quota: the first try is refused there, the second asks another region.
+    await stack.admin('/_sim/faults', { spotVcpuQuota: { [first.region]: 0 } });
+    const requestsOf = async (taskId: string) => {
+      const out = [];
+      for (const region of regions) {
+        const r = await stack.cloud.ec2(region).send(
+          new DescribeSpotInstanceRequestsCommand({ Filters: [{ Name: 'tag:spotbatch:job', Values: [jobId] }, { Name: 'tag:spotbatch:task', Values: [taskId] }, { Name: 'tag:spotbatch:attempt', Values: ['1'] }] }),
+        );
+        out.push(...(r.SpotInstanceRequests ?? []).map((q) => ({ region, id: q.SpotInstanceRequestId!, state: q.State!, instanceId: q.InstanceId })));
+      }
+      return out;
+    };
+    const instanceState = async (region: string, id: string) => (await stack.cloud.ec2(region).send(new DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations?.[0]?.Instances?.[0]?.State?.Name;
+
+    // 1. The delivery that stops after its request: try 0 refused (quota), try 1 asks pool B.
+    const a1 = await requestAttempt(ctx('m-1'), job, task0!, 1);
+    expect(a1.pool.region).to.not.equal(first.region);
+    // Its redelivery, the region now known blocked: try 0 asks pool B and gets the same request back.
+    const again = await requestAttempt(ctx('m-1', 2), job, task0!, 1);
+    expect(again.pool).to.deep.equal(a1.pool);
+    expect(again.spotRequestId).to.equal(a1.spotRequestId);
+    expect((await requestsOf(task0!.taskId)).map((r) => r.id)).to.deep.equal([a1.spotRequestId]);
+
+    // 2. The market moves before the redelivery (pool B out of capacity): it asks pool C, records that, and releases B's request and instance.
+    const launched = await eventually('the unrecorded request launched its instance', async () => (await requestsOf(task0!.taskId)).find((r) => r.instanceId)?.instanceId, 60_000, 100);
+    await marketOf(stack.fleet.deps).markNoCapacity(a1.pool, Date.now() + NO_CAPACITY_MS, 'test');
+    await spotRequest({ jobId, taskId: task0!.taskId }, ctx('m-1', 3));
+    const recorded = currentAttempt((await stack.tasks(jobId))[0]!)!;
+    expect(recorded.n).to.equal(1);
+    expect(poolKey(recorded.pool)).to.not.equal(poolKey(a1.pool));
+    const after = await requestsOf(task0!.taskId);
+    expect(after.filter((r) => r.state === 'open' || r.state === 'active').map((r) => r.id)).to.deep.equal([recorded.spotRequestId]);
+    expect(after.find((r) => r.id === a1.spotRequestId)?.state).to.equal('cancelled');
+    expect(await instanceState(a1.pool.region, launched)).to.be.oneOf(['shutting-down', 'terminated']);
+
+    // 3. Two deliveries at once, the market moving between them: the loser of the row releases its request and instance.
+    const hooked = createCloudClients({ region: 'us-east-1', endpoints: { ec2: stack.sim.endpoint, iam: stack.sim.endpoint }, credentials: TEST_CREDENTIALS });
+    let loserPool: Pool | undefined;
+    let loserInstance: string | undefined;
+    const raceOnce = (client: EC2Client, region: string) =>
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          const out = await next(args);
+          if (context.commandName === 'RequestSpotInstancesCommand' && !loserPool) {
+            const input = args.input as RequestSpotInstancesCommandInput;
+            loserPool = { region, zone: input.LaunchSpecification!.Placement!.AvailabilityZone!, type: input.LaunchSpecification!.InstanceType! };
+            loserInstance = await eventually('the loser\'s instance', async () => (await requestsOf(task1!.taskId)).find((r) => r.instanceId)?.instanceId, 60_000, 100);
+            // The winner: the same message delivered again meanwhile, the loser's pool out of capacity by then.
+            await marketOf(stack.fleet.deps).markNoCapacity(loserPool, Date.now() + NO_CAPACITY_MS, 'test');
+            await spotRequest({ jobId, taskId: task1!.taskId }, ctx('m-2'));
+          }
+          return out;
+        },
+        { step: 'initialize', name: 'raceTheWinner' },
+      );
+    const loserCloud: CloudClients = { iam: hooked.iam, ec2: (region) => hooked.ec2(region) };
+    for (const region of regions) raceOnce(hooked.ec2(region), region);
+    let lost: unknown;
+    await spotRequest({ jobId, taskId: task1!.taskId }, ctx('m-2', 1, loserCloud)).catch((err: unknown) => (lost = err));
+    expect(lost).to.be.instanceOf(StateConflictError);
+    const winner = currentAttempt((await stack.tasks(jobId))[1]!)!;
+    expect(poolKey(winner.pool)).to.not.equal(poolKey(loserPool!));
+    const raced = await requestsOf(task1!.taskId);
+    expect(raced.filter((r) => r.state === 'open' || r.state === 'active').map((r) => r.id)).to.deep.equal([winner.spotRequestId]);
+    expect(await instanceState(loserPool!.region, loserInstance!)).to.be.oneOf(['shutting-down', 'terminated']);
+    for (const region of regions) hooked.ec2(region).destroy();
+    hooked.iam.destroy();
+  });
+
+  it('a delivery whose every try is refused at once for quota waits for a pool like any other no-pool answer', async () => {
+    const regions = ['us-east-1', 'us-east-2', 'us-west-1', 'us-west-2'];
+    stack = await startStack({ emulators: emulators(), handlers: { ...handlers, 'spot.request': async () => {} } });
+    await stack.admin('/_sim/faults', { spotVcpuQuota: { '*': 0 } });
+    const jobId = await stack.submit(quick({ name: 'quota-tries', instances: { types: ['m5.large'], regions } }));
+    await eventually('job running with its images', async () => {
+      const j = await stack.job(jobId);
+      return j?.state === 'running' && j.images && j.security ? j : undefined;
+    }, 120_000, 200);
+    const [task] = await stack.tasks(jobId);
+    const ctx: HandlerContext<FleetCatalog> = { ...stack.fleet.deps, service: 'spot.request', messageId: 'm-1', queue: 'request', receiveCount: 1, signal: new AbortController().signal };
+    // Four regions, four tries, each refused with MaxSpotInstanceCountExceeded: no AWS error escapes towards the dead-letter queue.
+    await spotRequest({ jobId, taskId: task!.taskId }, ctx);
+    const [waiting] = await stack.tasks(jobId);
+    expect(waiting!.state).to.equal('pending');
+    expect(waiting!.waitingSince).to.be.a('number');
+    const events = await stack.fleet.deps.store.events.list(jobId);
+    expect(events.find((e) => e.type === 'task.waiting')?.data?.reason).to.match(/^no pool can take the task now: 4 pools refused at once \(last: MaxSpotInstanceCountExceeded in us-[a-z]+-\d /);
+    const blocked = await marketSignals(stack.fleet.deps).blockedRegions(Date.now());
+    expect([...blocked.keys()].sort()).to.deep.equal([...regions].sort());
   });
 });

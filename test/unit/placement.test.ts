@@ -1,8 +1,11 @@
 import { expect } from 'chai';
-import { choosePool, rankPools, scorePool, slotOf, spreadWeights, taskProfile, DEFAULT_MAX_POOL_SHARE, type PlacementInput } from '../../services/spot/placement.js';
+import { choosePool, poolNeed, rankPools, scorePool, slotOf, spreadWeights, taskProfile, DEFAULT_MAX_POOL_SHARE, type PlacementInput } from '../../services/spot/placement.js';
 import { parseJobSpec } from '../../services/model/spec.js';
-import { PlacementRecordSchema } from '../../services/model/model.js';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { appendAttempts, FULL_PLACEMENT_KEPT, PlacementRecordSchema, SHORT_WHY_CHARS, type Attempt } from '../../services/model/model.js';
 import type { PoolSignals } from '../../services/market/signals.js';
+import { requestToken } from '../../services/spot/attempt.js';
 import type { PoolPrice } from '../../services/spot/pricing.js';
 
 const NOW = Date.UTC(2025, 0, 1);
@@ -90,6 +93,67 @@ describe('placement scoring (services/spot/placement.ts)', () => {
     const reasons = Object.fromEntries(r.excluded.map((e) => [e.zone, e.reason]));
     expect(reasons['us-east-1a']).to.equal('placement score 1 under the floor 2');
     expect(reasons['us-east-1d']).to.match(/cooled down/);
+  });
+
+  it('a placement score older than 3 days reads as absent, and the why says so', () => {
+    const p = price('us-east-1a', 'm5.large', 0.02);
+    const DAY = 86_400_000;
+    const stale = sig('us-east-1a', 'm5.large', { score: 1, scoreTarget: 1, scoreAt: NOW - 4 * DAY });
+    const fresh = sig('us-east-1a', 'm5.large', { score: 1, scoreTarget: 1, scoreAt: NOW - 2 * DAY });
+    // Floor 3: the fresh score 1 excludes the pool (then relaxed: it is the only one); the stale one does not count.
+    const withFresh = rankPools(input({ candidates: [p, price('us-east-1b', 'm5.large', 0.03)], signals: [fresh], scoreFloor: 3 }));
+    expect(withFresh.ranked.map((r) => r.zone)).to.deep.equal(['us-east-1b']);
+    const withStale = rankPools(input({ candidates: [p, price('us-east-1b', 'm5.large', 0.03)], signals: [stale], scoreFloor: 3 }));
+    expect(withStale.ranked.map((r) => r.zone)).to.deep.equal(['us-east-1a', 'us-east-1b']);
+    expect(withStale.ranked[0]!.score).to.equal(undefined);
+    expect(withStale.ranked[0]!.signals).to.not.include('placement score');
+    expect(withStale.ranked[0]!.expectedCost).to.equal(scorePool(p, undefined, { runtimeHours: 1 }).expectedCost);
+    const chosen = choosePool(input({ candidates: [p], signals: [stale] }));
+    expect(chosen.why).to.match(/placement score older than 3 days taken as absent for 1 pool\(s\)/);
+    expect(chosen.record.notes).to.deep.equal(['placement score older than 3 days taken as absent for 1 pool(s)']);
+    expect(() => PlacementRecordSchema.parse(chosen.record)).not.to.throw();
+  });
+
+  it('the floor holds a score against a pool only when asked at a target capacity no larger than the job asks of one pool', () => {
+    const candidates = [price('us-east-1a', 'm5.large', 0.02), price('us-east-1b', 'm5.large', 0.021), price('us-east-1c', 'm5.large', 0.022), price('us-east-1d', 'm5.large', 0.05)];
+    const signals = [
+      // Low at a target of 50: a lower bound of the pool's score for fewer instances, proves nothing.
+      sig('us-east-1a', 'm5.large', { score: 2, scoreTarget: 50, scoreAt: NOW }),
+      // Low at a target of 5: the pool cannot give even 5 well, so not 5 or more either.
+      sig('us-east-1b', 'm5.large', { score: 2, scoreTarget: 5, scoreAt: NOW }),
+      // Low, target unknown: taken as it reads.
+      sig('us-east-1c', 'm5.large', { score: 2, scoreAt: NOW }),
+      sig('us-east-1d', 'm5.large', { score: 8, scoreTarget: 50, scoreAt: NOW }),
+    ];
+    // 30 tasks at the default share 0.34: 11 instances of one pool; the target-5 score proves the pool under the floor.
+    expect([poolNeed(30, DEFAULT_MAX_POOL_SHARE), poolNeed(3, DEFAULT_MAX_POOL_SHARE), poolNeed(undefined, 0.5), poolNeed(4, 1)]).to.deep.equal([11, 2, 1, 4]);
+    const big = rankPools(input({ candidates, signals, scoreFloor: 3, taskCount: 30 }));
+    expect(big.ranked.map((r) => r.zone)).to.deep.equal(['us-east-1a', 'us-east-1d']);
+    const reasons = Object.fromEntries(big.excluded.map((e) => [e.zone, e.reason]));
+    expect(reasons['us-east-1b']).to.equal('placement score 2 at target capacity 5 under the floor 3');
+    expect(reasons['us-east-1c']).to.equal('placement score 2 under the floor 3');
+    expect(big.notes).to.deep.equal(['placement score under the floor 3 not held against 1 pool(s): asked at a target capacity over the 11 instance(s) the job asks of a pool']);
+    // 3 tasks: 2 of a pool; now the target-5 score is a lower bound too, and only the target-less one is held.
+    const small = rankPools(input({ candidates, signals, scoreFloor: 3, taskCount: 3 }));
+    expect(small.ranked.map((r) => r.zone)).to.deep.equal(['us-east-1a', 'us-east-1b', 'us-east-1d']);
+    expect(small.excluded.map((e) => e.zone)).to.deep.equal(['us-east-1c']);
+    // The why names the target a score was asked at.
+    const placed = choosePool(input({ candidates, signals, scoreFloor: 3, taskCount: 30, taskIndex: 0 }));
+    expect(placed.why).to.match(/score 2 \(target 50\)/);
+    expect(placed.record.chosen.scoreTarget).to.equal(50);
+    expect(placed.why).to.match(/excluded 2 under the score floor/);
+  });
+
+  it('a floor no pool reaches stands at the best score held, whatever the targets', () => {
+    const candidates = [price('us-east-1a', 'm5.large', 0.02), price('us-east-1b', 'm5.large', 0.03), price('us-east-1c', 'm5.large', 0.04)];
+    const signals = [sig('us-east-1a', 'm5.large', { score: 1, scoreTarget: 1 }), sig('us-east-1b', 'm5.large', { score: 2, scoreTarget: 1 }), sig('us-east-1c', 'm5.large', { score: 1, scoreTarget: 40 })];
+    // One task: the target-40 score is not held, so the pool is open and the floor stays 3 for the others.
+    const r = rankPools(input({ candidates, signals, scoreFloor: 3, taskCount: 1 }));
+    expect(r.ranked.map((p) => p.zone)).to.deep.equal(['us-east-1c']);
+    // Without it, every open pool is held under the floor: the best held score (2) stands for it.
+    const r2 = rankPools(input({ candidates: candidates.slice(0, 2), signals, scoreFloor: 3, taskCount: 1 }));
+    expect(r2.ranked.map((p) => p.zone)).to.deep.equal(['us-east-1b']);
+    expect(r2.excluded[0]!.reason).to.equal('placement score 1 at target capacity 1 under the floor 2');
   });
 
   it('an expired no-capacity mark or region block no longer excludes', () => {
@@ -185,5 +249,86 @@ describe('placement spread', () => {
     expect(() => parseJobSpec({ ...base, instances: { types: ['m5.large'], maxPoolShare: 0 } })).to.throw(/instances\.maxPoolShare/);
     expect(() => parseJobSpec({ ...base, instances: { types: ['m5.large'], minPlacementScore: 11 } })).to.throw(/instances\.minPlacementScore/);
     expect(parseJobSpec({ ...base, instances: { types: ['m5.large'], maxPoolShare: 0.25 } }).instances.maxPoolShare).to.equal(0.25);
+  });
+});
+
+/** A DynamoDB item's size by AWS's rules (names and values; a number one byte per two significant digits plus one; a list or map 3 bytes plus one per element). */
+function itemBytes(item: Record<string, AttributeValue>): number {
+  const size = (v: AttributeValue): number => {
+    if (v.S !== undefined) return Buffer.byteLength(v.S);
+    if (v.N !== undefined) return Math.ceil(v.N.replace(/^-|\.|e.*$/g, '').replace(/^0+/, '').length / 2) + 1;
+    if (v.BOOL !== undefined || v.NULL !== undefined) return 1;
+    if (v.L) return 3 + v.L.reduce((s, e) => s + 1 + size(e), 0);
+    if (v.M) return 3 + Object.entries(v.M).reduce((s, [k, e]) => s + 1 + Buffer.byteLength(k) + size(e), 0);
+    throw new Error(`unsized attribute ${JSON.stringify(v)}`);
+  };
+  return Object.entries(item).reduce((s, [k, v]) => s + Buffer.byteLength(k) + size(v), 0);
+}
+
+describe('attempts in the task row (services/model/model.ts appendAttempts)', () => {
+  it('a task with 130 attempts, each placed among 40 pools with 30 excluded, stays far under the 400 KB item limit', () => {
+    const zones = ['a', 'b', 'c', 'd', 'e', 'f'].flatMap((z) => ['us-east-1', 'us-west-2', 'eu-west-1'].map((r) => `${r}${z}`));
+    const types = ['m5.large', 'c5.large', 'r5.large'];
+    const candidates = zones.flatMap((z) => types.map((t, i) => price(z, t, 0.02 + i * 0.01)));
+    const placement = choosePool(
+      input({
+        candidates,
+        signals: candidates.slice(0, 20).map((c) => sig(c.zone, c.type, { noCapacityUntil: NOW + 60_000, score: 7, bucket: 1 })),
+        cooled: Object.fromEntries(candidates.slice(20, 30).map((c) => [`${c.zone}/${c.type}`, NOW + 60_000])),
+        taskIndex: 3,
+      }),
+    );
+    expect(placement.record.excludedCount).to.equal(30);
+    expect(placement.record.excluded).to.have.length(5);
+    
+    const attempt = (n: number): Attempt => ({
+      n,
+      pool: placement.pool,
+      price: placement.price,
+      spotRequestId: 'sir-abcd1234',
+      instanceId: 'i-0123456789abcdef0',
+      ip: '10.0.12.34',
+      hostKey: `ssh-ed25519 ${'A'.repeat(68)}`,
+      requestedAt: NOW,
+      fulfilledAt: NOW + 1,
+      runningAt: NOW + 2,
+      sshReadyAt: NOW + 3,
+      startedAt: NOW + 4,
+      endedAt: NOW + 5,
+      outcome: 'interrupted',
+      reason: 'spot instance interrupted (instance-terminated-no-capacity)',
+      placement: placement.why,
+      placementRecord: placement.record,
+      interruptedBy: 'events',
+      noticeTime: new Date(NOW).toISOString(),
+    });
+    let attempts: Attempt[] = [];
+    for (let n = 1; n <= 130; n++) attempts = appendAttempts(attempts, attempt(n));
+    const row = { jobId: 'job-0123456789', taskId: 't-00042', state: 'running', version: 260, index: 42, args: [], env: {}, attempts, failures: 20, interruptions: 100, avoid: candidates.slice(0, 30).map((c) => `${c.zone}/${c.type}`) };
+    const bytes = itemBytes(marshall(row, { removeUndefinedValues: true }));
+    // A quarter of the limit (it was about 397 000 bytes with every record whole and 20 exclusions kept).
+    expect(bytes, `${bytes} bytes`).to.be.lessThan(100_000);
+    // The newest keep their whole record; older ones the pool and the why's first clause.
+    expect(attempts.slice(-FULL_PLACEMENT_KEPT).every((a) => a.placementRecord !== undefined && a.placement === placement.why)).to.equal(true);
+    expect(attempts[0]!.placementRecord).to.equal(undefined);
+    expect(attempts[0]!.pool).to.deep.equal(placement.pool);
+    expect(placement.why.startsWith(attempts[0]!.placement!)).to.equal(true);
+    expect(attempts[0]!.placement!.length).to.be.at.most(SHORT_WHY_CHARS);
+  });
+});
+
+describe('spot request tokens (services/spot/attempt.ts requestToken)', () => {
+  const a = { region: 'us-east-1', zone: 'us-east-1a', type: 'm5.large' };
+  const b = { region: 'us-west-2', zone: 'us-west-2a', type: 'm5.large' };
+  it('one token per attempt and pool, within EC2\'s 64 characters, however long the job id', () => {
+    expect(requestToken('job-1', '0003', 2, a)).to.equal(requestToken('job-1', '0003', 2, { ...a }));
+    expect(requestToken('job-1', '0003', 2, a)).to.match(/^job-1-0003-2-[0-9a-f]{8}$/);
+    expect(requestToken('job-1', '0003', 2, a)).to.not.equal(requestToken('job-1', '0003', 2, b));
+    expect(requestToken('job-1', '0003', 2, a)).to.not.equal(requestToken('job-1', '0003', 3, a));
+    const long = 'j'.repeat(54);
+    const t = requestToken(long, '99999', 999, a);
+    expect(t.length).to.be.at.most(64);
+    expect(t).to.not.equal(requestToken(`${'j'.repeat(53)}k`, '99999', 999, a));
+    expect(t.endsWith(requestToken('job-1', '99999', 999, a).slice('job-1'.length))).to.equal(true);
   });
 });
