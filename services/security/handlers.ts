@@ -10,9 +10,9 @@ import { jobRegions } from '../model/regions.js';
 import { requestIdsByRegion, resourceTags } from '../model/model.js';
 import { secretBox } from '../model/secrets.js';
 import { stopJobResources } from '../ec2/cleanup.js';
-import { architectures, checkSourceImage, deregisterJobImages } from '../ec2/images.js';
+import { checkSourceImage, deregisterJobImages } from '../ec2/images.js';
 import { createJobSecurity, teardownJobSecurity } from './resources.js';
-import { offeredRegions, resolveJobRegions } from './regions.js';
+import { jobArchitectures, offeredRegions, resolveJobRegions } from './regions.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 
@@ -49,9 +49,10 @@ async function secure(body: { jobId: string }, ctx: Ctx): Promise<void> {
     // Once per job: the regions it may use ("auto": every enabled one offering a type), before anything is made.
     resolved = await resolveJobRegions(cloud, ctx.config.region, spec, ctx.config.lifecycle.regions);
     const source = typeof spec.instances.image === 'object' ? spec.instances.image : undefined;
-    // The custom image exists and suits every type; else, without offerings to go by, the types are ones EC2 knows.
-    if (source) await checkSourceImage(cloud, source, spec.instances.types);
-    else if (resolved.unchecked) await architectures(cloud, resolved.regions[0]!, spec.instances.types);
+    // The custom image exists and suits every type (each type's architecture from a region offering it); else,
+    // without offerings to go by, the types are ones EC2 knows.
+    if (source) await checkSourceImage(cloud, source, spec.instances.types, await jobArchitectures(cloud, spec.instances.types, resolved, source.region));
+    else if (resolved.unchecked) await jobArchitectures(cloud, spec.instances.types, resolved);
     // The role and profile only: a region's key pair and group are made when a task is first placed there (spot/region-security.ts).
     security = await createJobSecurity(
       cloud,
