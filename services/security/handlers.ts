@@ -160,8 +160,22 @@ export async function securityTeardown(body: { jobId: string; tries?: number }, 
     await again();
     return;
   }
+  // A task still preparing a region (spot/region-security.ts) may make a key pair, group or image copy there
+  // after this look: wait for it. Held while deleting, so none starts meanwhile; one that starts after reads the
+  // job closed and makes nothing. A holder that died lets its lease expire, and what it made is found by tag.
+  const leases = regions.map((r) => `securing:${job.jobId}:${r}`);
+  const held: string[] = [];
   try {
-    // The custom image's copies the job made (never the source image), then the security resources.
+    for (const lease of leases) {
+      if (!(await ctx.store.leases.acquire(lease, ctx.messageId, SECURING_LEASE_MS))) break;
+      held.push(lease);
+    }
+    if (held.length < leases.length) {
+      ctx.log.info({ region: regions[held.length], tries }, 'a task of the job is still preparing a region: teardown waits for it');
+      await again();
+      return;
+    }
+    // The custom image's copies the job made (never the source image) and their snapshots, then the security resources: all found by tag too.
     const source = typeof job.spec.instances.image === 'object' ? job.spec.instances.image.id : undefined;
     for (const region of regions) {
       const copied = job.imageCopies?.[region]?.imageId;
@@ -176,6 +190,8 @@ export async function securityTeardown(body: { jobId: string; tries?: number }, 
       return;
     }
     throw err;
+  } finally {
+    for (const lease of held) await ctx.store.leases.release(lease, ctx.messageId);
   }
   // Nothing of the job is left in the cloud: job.complete closes it.
   if (job.state === 'finishing' || job.state === 'cancelling') await ctx.bus.send('job.complete', { jobId: job.jobId });
