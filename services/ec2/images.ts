@@ -156,7 +156,7 @@ export async function deregisterJobImages(cloud: CloudClients, region: string, j
 }
 
 /** The account's snapshots in `region` tagged with the job (none where the endpoint models no snapshots). */
-export async function jobSnapshots(cloud: CloudClients, region: string, jobId: string): Promise<string[]> {
+async function jobSnapshots(cloud: CloudClients, region: string, jobId: string): Promise<string[]> {
   const ids: string[] = [];
   let token: string | undefined;
   do {

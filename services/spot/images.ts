@@ -43,7 +43,7 @@ async function al2023(cloud: CloudClients, region: string, arch: string): Promis
  * The spec's types the region offers (DescribeInstanceTypeOfferings; all of them where EC2 does not answer
  * that), with their architectures. None offered: a PermanentError naming the region.
  */
-export async function offeredArchitectures(cloud: CloudClients, region: string, types: readonly string[]): Promise<Record<string, string>> {
+async function offeredArchitectures(cloud: CloudClients, region: string, types: readonly string[]): Promise<Record<string, string>> {
   const offered = await typesOffered(cloud, region, types);
   const here = offered ? types.filter((t) => offered.has(t)) : types;
   if (!here.length) throw new PermanentError(`instances.types: none of ${types.join(', ')} is offered in ${region} (DescribeInstanceTypeOfferings)`);

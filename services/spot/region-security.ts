@@ -61,7 +61,7 @@ export class JobClosedError extends TransientError {}
  * found by its tag and deleted: for a job closed while a task prepared the region (its teardown may be over).
  * Best effort: a group an instance still holds stays for the teardown to find.
  */
-export async function sweepRegion(ctx: Ctx, jobId: string, region: string): Promise<void> {
+async function sweepRegion(ctx: Ctx, jobId: string, region: string): Promise<void> {
   const cloud = ctx.cloud;
   if (!cloud) return;
   const ec2 = cloud.ec2(region);
