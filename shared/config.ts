@@ -235,7 +235,7 @@ export const ConfigSchema = z
          * before it fails with what it waited for; spot.request looks again every 60 s meanwhile.
          */
         noPoolWaitSeconds: int(1, 7 * 24 * 3600).default(1800),
-        /** How long a job's copy of its custom image (CopyImage) may stay pending before the job fails. */
+        /** How long a job's copy of its custom image (CopyImage) may stay pending before its region is left out of the job (the job fails when none is left). */
         imageCopyWaitSeconds: int(1, 7 * 24 * 3600).default(3600),
         /** How often the agent on an instance asks the metadata service for a spot interruption notice. */
         metadataPollSeconds: int(1, 60).default(5),

@@ -8,9 +8,10 @@ import {
   DeregisterImageCommand,
   DescribeImagesCommand,
   DescribeInstanceTypesCommand,
+  DescribeSnapshotsCommand,
   type Image,
 } from '@aws-sdk/client-ec2';
-import { PermanentError } from '../../shared/errors.js';
+import { PermanentError, TransientError } from '../../shared/errors.js';
 import { AwsCallError, call, callOr } from '../../shared/aws-errors.js';
 import type { CloudClients } from '../../shared/aws.js';
 import type { Logger } from '../../shared/logger.js';
@@ -44,17 +45,17 @@ export async function describeImage(cloud: CloudClients, region: string, imageId
 
 /**
  * The custom image a spec names in one region: it must exist there, be available, and suit every one of the
- * spec's types (its architecture). PermanentError naming the field otherwise. Its architecture.
+ * spec's types (its architecture; `arch`: each type's, as a region offering it answers, the source region
+ * need not offer them all). PermanentError naming the field otherwise. Its architecture.
  */
-export async function checkSourceImage(cloud: CloudClients, source: { id: string; region: string }, types: readonly string[]): Promise<string> {
+export async function checkSourceImage(cloud: CloudClients, source: { id: string; region: string }, types: readonly string[], arch: Record<string, string>): Promise<string> {
   const image = await describeImage(cloud, source.region, source.id);
   if (!image) throw new PermanentError(`instances.image.id: ${source.id} is not an image EC2 knows in ${source.region} (DescribeImages)`);
   if (image.State !== 'available') throw new PermanentError(`instances.image.id: ${source.id} in ${source.region} is ${image.State ?? 'in an unknown state'}, not available`);
-  const arch = await architectures(cloud, source.region, types);
   const wrong = types.map((t, i) => [t, i] as const).filter(([t]) => arch[t] !== image.Architecture);
   if (wrong.length) {
     throw new PermanentError(
-      wrong.map(([t, i]) => `instances.types[${i}]: '${t}' is ${arch[t]}, but instances.image.id ${source.id} is ${image.Architecture ?? 'of no known architecture'}`).join('; '),
+      wrong.map(([t, i]) => `instances.types[${i}]: '${t}' is ${arch[t] ?? 'of no known architecture'}, but instances.image.id ${source.id} is ${image.Architecture ?? 'of no known architecture'}`).join('; '),
     );
   }
   return image.Architecture!;
@@ -79,7 +80,11 @@ export async function startImageCopy(cloud: CloudClients, req: CopyRequest): Pro
         SourceRegion: req.source.region,
         Name: `spotbatch-${req.jobId}-${req.source.id}`.slice(0, 128),
         Description: `copy of ${req.source.id} (${req.source.region}) for spotbatch job ${req.jobId}`,
-        TagSpecifications: [{ ResourceType: 'image', Tags: req.tags }],
+        // The image and its snapshots: teardown finds both by the job's tag, whatever the job row recorded.
+        TagSpecifications: [
+          { ResourceType: 'image', Tags: req.tags },
+          { ResourceType: 'snapshot', Tags: req.tags },
+        ],
       }),
     ),
   );
@@ -95,9 +100,15 @@ export async function copyState(cloud: CloudClients, region: string, imageId: st
   return { state: 'failed', reason: `${image.State ?? 'unknown state'}${image.StateReason?.Message ? `: ${image.StateReason.Message}` : image.StateReason?.Code ? `: ${image.StateReason.Code}` : ''}` };
 }
 
+/** Codes that say the endpoint does not model snapshots, or the snapshot is gone: nothing to delete there. */
+const NO_SNAPSHOT = ['InvalidSnapshot.NotFound', 'InvalidAction'];
+
 /**
  * Deregister the images the job copied into `region` (the recorded ids, and any image of this account tagged
- * with the job), then delete their snapshots. Never `keep` (the user's source image). What is gone is fine.
+ * with the job) with their snapshots (DeleteAssociatedSnapshots), then delete every snapshot of this account
+ * tagged with the job (a copy's snapshots carry the job's tag from CopyImage) and those the images named:
+ * a snapshot a failed DeleteSnapshot left (throttling, InvalidSnapshot.InUse just after deregistering) is
+ * found again by its tag on the next teardown. Never `keep` (the user's source image). What is gone is fine.
  */
 export async function deregisterJobImages(cloud: CloudClients, region: string, jobId: string, recorded: readonly string[], keep: string | undefined, log?: Logger): Promise<string[]> {
   const ec2 = cloud.ec2(region);
@@ -110,18 +121,51 @@ export async function deregisterJobImages(cloud: CloudClients, region: string, j
     if (image) found.set(id, image);
   }
   const deleted: string[] = [];
+  // Snapshots to delete: those of the images (a copy made before its snapshots were tagged) and the tagged ones.
+  const snapshots = new Set<string>();
   for (const [id, image] of found) {
     if (id === keep || image.State === 'deregistered') continue;
-    await callOr('DeregisterImage', () => ec2.send(new DeregisterImageCommand({ ImageId: id })), ['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable']);
+    for (const m of image.BlockDeviceMappings ?? []) if (m.Ebs?.SnapshotId) snapshots.add(m.Ebs.SnapshotId);
+    const out = await callOr('DeregisterImage', () => ec2.send(new DeregisterImageCommand({ ImageId: id, DeleteAssociatedSnapshots: true })), [
+      'InvalidAMIID.NotFound',
+      'InvalidAMIID.Unavailable',
+    ]);
     log?.info({ region, imageId: id }, 'copied image deregistered');
     deleted.push(`image:${region}:${id}`);
-    for (const m of image.BlockDeviceMappings ?? []) {
-      const snapshotId = m.Ebs?.SnapshotId;
-      if (!snapshotId) continue;
-      // Gone already, or an endpoint that models no snapshots (InvalidAction): nothing to delete there.
-      const out = await callOr('DeleteSnapshot', () => ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })), ['InvalidSnapshot.NotFound', 'InvalidAction']);
-      if (out) deleted.push(`snapshot:${region}:${snapshotId}`);
+    for (const r of out?.DeleteSnapshotResults ?? []) {
+      if (r.SnapshotId && r.ReturnCode === 'success') {
+        snapshots.delete(r.SnapshotId);
+        deleted.push(`snapshot:${region}:${r.SnapshotId}`);
+      }
+    }
+  }
+  for (const id of await jobSnapshots(cloud, region, jobId)) snapshots.add(id);
+  for (const snapshotId of snapshots) {
+    // InvalidSnapshot.InUse, throttling: a TransientError, and security.teardown looks again later.
+    const out = await callOr('DeleteSnapshot', () => ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })), NO_SNAPSHOT).catch((err: unknown) => {
+      // Still used by an image (one deregistered a moment ago, or another copy): gone once that image is.
+      if (err instanceof PermanentError && err.cause instanceof AwsCallError && err.cause.code === 'InvalidSnapshot.InUse') throw new TransientError(err.message, { cause: err.cause });
+      throw err;
+    });
+    if (out) {
+      log?.info({ region, snapshotId }, 'snapshot of a copied image deleted');
+      deleted.push(`snapshot:${region}:${snapshotId}`);
     }
   }
   return deleted;
+}
+
+/** The account's snapshots in `region` tagged with the job (none where the endpoint models no snapshots). */
+async function jobSnapshots(cloud: CloudClients, region: string, jobId: string): Promise<string[]> {
+  const ids: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await callOr('DescribeSnapshots', () =>
+      cloud.ec2(region).send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: [{ Name: `tag:${JOB_TAG}`, Values: [jobId] }], NextToken: token })),
+    ['InvalidAction'],
+    );
+    for (const s of page?.Snapshots ?? []) if (s.SnapshotId) ids.push(s.SnapshotId);
+    token = page?.NextToken;
+  } while (token);
+  return ids;
 }

@@ -64,6 +64,8 @@ export const JobAttrsShape = {
   regions: z.array(z.string()).optional(),
   /** The custom image's copies this job made (CopyImage), by region: deregistered at teardown. */
   imageCopies: z.record(z.string(), z.object({ imageId: z.string(), sourceImageId: z.string(), sourceRegion: z.string(), startedAt: z.number().optional() })).optional(),
+  /** Regions taken out of `regions` while the job ran (its image copy there failed or timed out), with the reason. */
+  excludedRegions: z.record(z.string(), z.string()).optional(),
   /** Fast-path counters, bumped when a task ends; job.check recounts from the tasks. */
   succeededCount: z.number().optional(),
   failedCount: z.number().optional(),

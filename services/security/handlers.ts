@@ -10,9 +10,9 @@ import { jobRegions } from '../model/regions.js';
 import { requestIdsByRegion, resourceTags } from '../model/model.js';
 import { secretBox } from '../model/secrets.js';
 import { stopJobResources } from '../ec2/cleanup.js';
-import { architectures, checkSourceImage, deregisterJobImages } from '../ec2/images.js';
+import { checkSourceImage, deregisterJobImages } from '../ec2/images.js';
 import { createJobSecurity, teardownJobSecurity } from './resources.js';
-import { offeredRegions, resolveJobRegions } from './regions.js';
+import { jobArchitectures, offeredRegions, resolveJobRegions } from './regions.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 
@@ -49,9 +49,10 @@ async function secure(body: { jobId: string }, ctx: Ctx): Promise<void> {
     // Once per job: the regions it may use ("auto": every enabled one offering a type), before anything is made.
     resolved = await resolveJobRegions(cloud, ctx.config.region, spec, ctx.config.lifecycle.regions);
     const source = typeof spec.instances.image === 'object' ? spec.instances.image : undefined;
-    // The custom image exists and suits every type; else, without offerings to go by, the types are ones EC2 knows.
-    if (source) await checkSourceImage(cloud, source, spec.instances.types);
-    else if (resolved.unchecked) await architectures(cloud, resolved.regions[0]!, spec.instances.types);
+    // The custom image exists and suits every type (each type's architecture from a region offering it); else,
+    // without offerings to go by, the types are ones EC2 knows.
+    if (source) await checkSourceImage(cloud, source, spec.instances.types, await jobArchitectures(cloud, spec.instances.types, resolved, source.region));
+    else if (resolved.unchecked) await jobArchitectures(cloud, spec.instances.types, resolved);
     // The role and profile only: a region's key pair and group are made when a task is first placed there (spot/region-security.ts).
     security = await createJobSecurity(
       cloud,
@@ -159,8 +160,22 @@ export async function securityTeardown(body: { jobId: string; tries?: number }, 
     await again();
     return;
   }
+  // A task still preparing a region (spot/region-security.ts) may make a key pair, group or image copy there
+  // after this look: wait for it. Held while deleting, so none starts meanwhile; one that starts after reads the
+  // job closed and makes nothing. A holder that died lets its lease expire, and what it made is found by tag.
+  const leases = regions.map((r) => `securing:${job.jobId}:${r}`);
+  const held: string[] = [];
   try {
-    // The custom image's copies the job made (never the source image), then the security resources.
+    for (const lease of leases) {
+      if (!(await ctx.store.leases.acquire(lease, ctx.messageId, SECURING_LEASE_MS))) break;
+      held.push(lease);
+    }
+    if (held.length < leases.length) {
+      ctx.log.info({ region: regions[held.length], tries }, 'a task of the job is still preparing a region: teardown waits for it');
+      await again();
+      return;
+    }
+    // The custom image's copies the job made (never the source image) and their snapshots, then the security resources: all found by tag too.
     const source = typeof job.spec.instances.image === 'object' ? job.spec.instances.image.id : undefined;
     for (const region of regions) {
       const copied = job.imageCopies?.[region]?.imageId;
@@ -175,6 +190,8 @@ export async function securityTeardown(body: { jobId: string; tries?: number }, 
       return;
     }
     throw err;
+  } finally {
+    for (const lease of held) await ctx.store.leases.release(lease, ctx.messageId);
   }
   // Nothing of the job is left in the cloud: job.complete closes it.
   if (job.state === 'finishing' || job.state === 'cancelling') await ctx.bus.send('job.complete', { jobId: job.jobId });

@@ -7,6 +7,7 @@ import { DescribeRegionsCommand, DescribeInstanceTypeOfferingsCommand, type Inst
 import type { CloudClients } from '../../shared/aws.js';
 import { PermanentError } from '../../shared/errors.js';
 import { awsCode, call, translateAwsError } from '../../shared/aws-errors.js';
+import { architectures } from '../ec2/images.js';
 
 /** The regions EC2 answers for this account (enabled ones: opt-in not required, or opted in), as seen from `home`. */
 export async function offeredRegions(cloud: CloudClients, home: string): Promise<Set<string>> {
@@ -58,6 +59,8 @@ export interface ResolvedRegions {
   dropped: string[];
   /** True when EC2 did not answer DescribeInstanceTypeOfferings: the list (or config lifecycle.regions for "auto") is used as is. */
   unchecked: boolean;
+  /** The spec's types each kept region offers (absent when unchecked): a region may offer some of them only. */
+  offered?: Record<string, string[]>;
 }
 
 /**
@@ -91,5 +94,25 @@ export async function resolveJobRegions(
     );
   }
   const regions = candidates.filter((r) => where.get(r)!.size > 0);
-  return { regions, dropped: candidates.filter((r) => where.get(r)!.size === 0), unchecked: false };
+  const offered = Object.fromEntries(regions.map((r) => [r, types.filter((t) => where.get(r)!.has(t))]));
+  return { regions, dropped: candidates.filter((r) => where.get(r)!.size === 0), unchecked: false, offered };
+}
+
+/**
+ * The architecture of each of the spec's types, each asked of a region that offers it: `prefer` (the custom
+ * image's region) when it does, else the first of the job's regions that does. Unchecked offerings: every
+ * type asked of `prefer` (or the first region), where one EC2 does not know is a PermanentError.
+ */
+export async function jobArchitectures(cloud: CloudClients, types: readonly string[], resolved: ResolvedRegions, prefer?: string): Promise<Record<string, string>> {
+  if (!resolved.offered) return architectures(cloud, prefer ?? resolved.regions[0]!, types);
+  const where: [string, Set<string>][] = Object.entries(resolved.offered).map(([r, t]) => [r, new Set(t)]);
+  if (prefer && !resolved.offered[prefer]) where.unshift([prefer, (await typesOffered(cloud, prefer, types)) ?? new Set()]);
+  else if (prefer) where.sort(([a], [b]) => Number(b === prefer) - Number(a === prefer));
+  const byRegion = new Map<string, string[]>();
+  for (const t of types) {
+    const region = where.find(([, offered]) => offered.has(t))?.[0];
+    if (region) byRegion.set(region, [...(byRegion.get(region) ?? []), t]);
+  }
+  const answers = await Promise.all([...byRegion].map(([r, ts]) => architectures(cloud, r, ts)));
+  return Object.assign({}, ...answers) as Record<string, string>;
 }

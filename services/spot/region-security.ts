@@ -4,7 +4,9 @@
  * security.create) and its images (for a custom image, the job's copy of it, CopyImage, followed by
  * spot.request messages until it is available). One task at a time per job and region (a lease), and every
  * write is conditional on the version read, so two tasks racing for a region make one set: the loser waits
- * (RegionNotReadyError) and then reads the winner's.
+ * (RegionNotReadyError) and then reads the winner's. A job found closed (or failing) here has what it may have
+ * made in the region deleted by its tag. A copy that fails (or stays pending past imageCopyWaitSeconds) takes
+ * the region out of the job's regions; the job fails only when none is left.
  */
 import { PermanentError, StateConflictError, TransientError } from '../../shared/errors.js';
 import type { HandlerContext } from '../dispatcher/context.js';
@@ -14,6 +16,7 @@ import { resourceTags } from '../model/model.js';
 import type { RegionSecurity } from '../model/security-types.js';
 import { secretBox } from '../model/secrets.js';
 import { failJob } from '../job/lifecycle.js';
+import { jobRegions } from '../model/regions.js';
 import { copyState, deregisterJobImages, startImageCopy } from '../ec2/images.js';
 import { createRegionSecurity } from '../security/resources.js';
 import { deleteKeyPairs } from '../security/key-pairs.js';
@@ -53,6 +56,28 @@ function readyIn(job: JobRow, region: string): RegionReady | undefined {
 /** The job is no longer running: whatever asked gives up (spot.request drops its message). */
 export class JobClosedError extends TransientError {}
 
+/**
+ * What the job may have made in `region` (key pairs, security groups, copied images and their snapshots),
+ * found by its tag and deleted: for a job closed while a task prepared the region (its teardown may be over).
+ * Best effort: a group an instance still holds stays for the teardown to find.
+ */
+async function sweepRegion(ctx: Ctx, jobId: string, region: string): Promise<void> {
+  const cloud = ctx.cloud;
+  if (!cloud) return;
+  const ec2 = cloud.ec2(region);
+  const source = await jobs(ctx)
+    .get({ jobId })
+    .then((row) => (row ? customImage(row.spec)?.id : undefined))
+    .catch(() => undefined);
+  const quiet = (what: string) => (err: unknown) => {
+    ctx.log.info({ region, reason: (err as Error).message }, `closed job: ${what} not deleted here (teardown finds it by tag)`);
+    return [];
+  };
+  await deleteKeyPairs(ec2, region, jobId, ctx.log).catch(quiet('key pair'));
+  await deleteSecurityGroups(ec2, region, jobId, ctx.log).catch(quiet('security group'));
+  await deregisterJobImages(cloud, region, jobId, [], source, ctx.log).catch(quiet('copied image'));
+}
+
 /** Write `change(row)` into the running job's row, conditional on the version read; again on a conflict. */
 async function record(ctx: Ctx, jobId: string, change: (row: JobRow) => Record<string, unknown>): Promise<JobRow> {
   for (let i = 0; i < WRITE_TRIES; i++) {
@@ -88,42 +113,49 @@ export async function ensureRegion(ctx: Ctx, job: JobRow, region: string): Promi
 
 async function prepare(ctx: Ctx, jobId: string, region: string): Promise<RegionReady> {
   if (!ctx.cloud) throw new PermanentError('this dispatcher has no EC2/IAM clients');
-  const cloud = ctx.cloud;
-  let job = await jobs(ctx).get({ jobId });
-  if (!job || job.state !== 'running' || !job.security) throw new JobClosedError(`job ${jobId} is no longer running`);
+  const job = await jobs(ctx).get({ jobId });
+  if (!job || job.state !== 'running' || !job.security) {
+    // A retry after this region's resources were made and the job closed (its teardown maybe over): delete them.
+    if (job) await sweepRegion(ctx, jobId, region);
+    throw new JobClosedError(`job ${jobId} is no longer running`);
+  }
   const already = readyIn(job, region);
   if (already) return already;
+  try {
+    return await prepareRunning(ctx, job, region);
+  } catch (err) {
+    // Closed meanwhile (cancelled, failed), whatever the error: what was made here must not outlive the job.
+    const closed = err instanceof JobClosedError || (await jobs(ctx).get({ jobId }).then((row) => row?.state !== 'running', () => false));
+    if (closed) await sweepRegion(ctx, jobId, region);
+    throw err;
+  }
+}
+
+async function prepareRunning(ctx: Ctx, read: JobRow, region: string): Promise<RegionReady> {
+  const cloud = ctx.cloud!;
+  let job = read;
+  const jobId = job.jobId;
   const spec = job.spec;
-  let security = job.security.regions[region];
+  let security = job.security!.regions[region];
   if (!security) {
-    try {
-      security = await createRegionSecurity(
-        cloud,
-        secretBox(ctx.config, ctx.resources),
-        {
-          jobId,
-          region,
-          ingressCidr: job.ingressCidr,
-          tags: resourceTags(jobId, spec),
-          stored: job.keyPairs?.[region],
-          // Keep the new private key at once: a crash after CreateKeyPair must not lose it.
-          onKeyPair: async (created) => {
-            await record(ctx, jobId, (row) => ({ keyPairs: { ...row.keyPairs, [region]: created } }));
-          },
+    security = await createRegionSecurity(
+      cloud,
+      secretBox(ctx.config, ctx.resources),
+      {
+        jobId,
+        region,
+        ingressCidr: job.ingressCidr,
+        tags: resourceTags(jobId, spec),
+        stored: job.keyPairs?.[region],
+        // Keep the new private key at once: a crash after CreateKeyPair must not lose it.
+        onKeyPair: async (created) => {
+          await record(ctx, jobId, (row) => ({ keyPairs: { ...row.keyPairs, [region]: created } }));
         },
-        ctx.log,
-      );
-      const made = security;
-      job = await record(ctx, jobId, (row) => ({ security: { ...row.security!, regions: { ...row.security!.regions, [region]: made } } }));
-    } catch (err) {
-      // Closed meanwhile (cancelled, failed): what was just made here must not outlive it (teardown may have run already).
-      if (err instanceof JobClosedError) {
-        const ec2 = cloud.ec2(region);
-        await deleteKeyPairs(ec2, region, jobId, ctx.log).catch(() => undefined);
-        await deleteSecurityGroups(ec2, region, jobId, ctx.log).catch(() => undefined);
-      }
-      throw err;
-    }
+      },
+      ctx.log,
+    );
+    const made = security;
+    job = await record(ctx, jobId, (row) => ({ security: { ...row.security!, regions: { ...row.security!.regions, [region]: made } } }));
     ctx.log.info({ region, keyName: security.keyName, securityGroupId: security.securityGroupId }, 'region secured for the job (first task placed there)');
     await ctx.store.events.append(jobId, 'job.region', { data: { region, keyName: security.keyName, securityGroupId: security.securityGroupId } });
   }
@@ -160,18 +192,44 @@ async function regionImages(ctx: Ctx, job: JobRow, region: string): Promise<Reco
     const waited = ctx.clock.now() - startedAt;
     if (waited >= limit * 1000) {
       const reason = `instances.image: the copy ${copy.imageId} of ${source.id} from ${source.region} to ${region} is still pending after ${Math.round(waited / 1000)} s (lifecycle.imageCopyWaitSeconds ${limit})`;
-      await failJob(ctx, job, reason);
-      throw new JobClosedError(reason);
+      return excludeRegion(ctx, job.jobId, region, reason);
     }
     throw new RegionNotReadyError(`${region}: the copy ${copy.imageId} of ${source.id} is not available yet`, ctx.config.lifecycle.pollSeconds);
   }
   if (state.state === 'failed') {
-    // AWS's reason ends the job: no task can run in a region without its image, and the copy will not recover.
+    // No task can run in the region without its image, and the copy will not recover: the job's other regions can.
     const reason = `instances.image: copying ${source.id} from ${source.region} to ${region} failed (${copy.imageId} ${state.reason})`;
-    await failJob(ctx, job, reason);
-    throw new JobClosedError(reason);
+    return excludeRegion(ctx, job.jobId, region, reason);
   }
   return resolveImages(cloud, region, job.spec, copy.imageId);
+}
+
+/**
+ * Take `region` out of the job's regions (the job row's `regions`, which placement reads; the reason kept in
+ * `excludedRegions`, and a `job.warning` event), and ask the task to be placed again (RegionNotReadyError,
+ * at once): it goes to another region. The copy is deregistered now (teardown would find it anyway). When no
+ * region is left, the job fails with the reason.
+ */
+async function excludeRegion(ctx: Ctx, jobId: string, region: string, reason: string): Promise<never> {
+  let left: string[] = [];
+  const row = await record(ctx, jobId, (r) => {
+    left = jobRegions(r.spec, ctx.config, r.regions).filter((x) => x !== region && !r.excludedRegions?.[x]);
+    return { regions: left, excludedRegions: { ...r.excludedRegions, [region]: reason } };
+  });
+  const source = customImage(row.spec);
+  const copied = row.imageCopies?.[region]?.imageId;
+  await deregisterJobImages(ctx.cloud!, region, jobId, copied ? [copied] : [], source?.id, ctx.log).catch((err: unknown) => {
+    ctx.log.info({ region, reason: (err as Error).message }, 'copy of an excluded region not deregistered yet (teardown will)');
+  });
+  if (!left.length) {
+    const text = `${reason}; no other region of the job is left`;
+    await failJob(ctx, row, text);
+    throw new JobClosedError(text);
+  }
+  const message = `${region} left out of the job: ${reason}`;
+  ctx.log.warn({ region, regions: left }, message);
+  await ctx.store.events.append(jobId, 'job.warning', { data: { message, region, regions: left } });
+  throw new RegionNotReadyError(`${region}: excluded from the job (${reason}); placing in another region`, 0);
 }
 
 /** A copy recorded without its start (by an older dispatcher): from now, kept on the row so every look counts from the same moment. */

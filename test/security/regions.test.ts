@@ -1,11 +1,12 @@
 /** Regions and images per region, against the simulator: "auto" and listed regions, the arm64 image of an arm64 type. */
 import { expect } from 'chai';
-import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
-import { resolveJobRegions, typesOffered } from '../../services/security/regions.js';
+import { DeregisterImageCommand, DescribeImagesCommand, DescribeSnapshotsCommand } from '@aws-sdk/client-ec2';
+import { jobArchitectures, resolveJobRegions, typesOffered } from '../../services/security/regions.js';
 import { resolveImages } from '../../services/spot/images.js';
+import { checkSourceImage, deregisterJobImages, startImageCopy } from '../../services/ec2/images.js';
 import { parseJobSpec } from '../../services/model/spec.js';
-import { PermanentError } from '../../shared/errors.js';
-import { startSecurityHarness, type SecurityHarness } from './helpers.js';
+import { PermanentError, TransientError } from '../../shared/errors.js';
+import { newJobId, startSecurityHarness, type SecurityHarness } from './helpers.js';
 
 const spec = (instances: Record<string, unknown>) => parseJobSpec({ name: 'r', tasks: { count: 1 }, command: ['true'], instances });
 
@@ -32,6 +33,51 @@ describe('regions and images per region (simulator)', function () {
       expect(arch[images['m6g.large']!], region).to.equal('arm64');
       expect(arch[images['m5.large']!], region).to.equal('x86_64');
     }
+  });
+
+  it('resolves images in a region that offers only some of the types, for those types (f2.12xlarge: us-east-1 only)', async () => {
+    const both = spec({ types: ['m5.large', 'f2.12xlarge'], regions: ['us-east-1', 'us-west-2'] });
+    const resolved = await resolveJobRegions(s.cloud, 'us-east-1', both, ['us-east-1']);
+    expect(resolved.regions).to.deep.equal(['us-east-1', 'us-west-2']);
+    expect(resolved.offered).to.deep.equal({ 'us-east-1': ['m5.large', 'f2.12xlarge'], 'us-west-2': ['m5.large'] });
+    expect(Object.keys(await resolveImages(s.cloud, 'us-east-1', both)).sort()).to.deep.equal(['f2.12xlarge', 'm5.large']);
+    const west = await resolveImages(s.cloud, 'us-west-2', both);
+    expect(Object.keys(west)).to.deep.equal(['m5.large']);
+    // A custom image of us-west-2 suits both types: f2.12xlarge's architecture comes from us-east-1, which offers it.
+    const source = (await s.cloud.ec2('us-west-2').send(new DescribeImagesCommand({ ImageIds: [west['m5.large']!] }))).Images![0]!;
+    const arch = await jobArchitectures(s.cloud, both.instances.types, resolved, 'us-west-2');
+    expect(arch).to.deep.equal({ 'm5.large': 'x86_64', 'f2.12xlarge': 'x86_64' });
+    expect(await checkSourceImage(s.cloud, { id: source.ImageId!, region: 'us-west-2' }, both.instances.types, arch)).to.equal('x86_64');
+    // A region offering none of them is named.
+    const err = await resolveImages(s.cloud, 'us-west-2', spec({ types: ['f2.12xlarge'], regions: ['us-west-2'] })).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(PermanentError);
+    expect((err as Error).message).to.contain('us-west-2').and.contain('f2.12xlarge');
+  });
+
+  it('deletes the snapshots of a job\'s copied images by their tag, also after an earlier teardown deregistered the image and a DeleteSnapshot failed', async () => {
+    const jobId = newJobId();
+    const west = s.cloud.ec2('us-west-2');
+    const source = (await s.cloud.ec2('us-east-1').send(new DescribeImagesCommand({ Owners: ['amazon'], Filters: [{ Name: 'architecture', Values: ['x86_64'] }] }))).Images![0]!.ImageId!;
+    const tags = [{ Key: 'spotbatch:job', Value: jobId }];
+    const snapshots = async () =>
+      ((await west.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: [{ Name: 'tag:spotbatch:job', Values: [jobId] }] }))).Snapshots ?? []).map((x) => x.SnapshotId);
+    // A copy whose image an earlier run deregistered (its snapshots left behind), and one still registered.
+    const gone = await startImageCopy(s.cloud, { jobId, source: { id: source, region: 'us-east-1' }, region: 'us-west-2', tags });
+    await west.send(new DeregisterImageCommand({ ImageId: gone }));
+    const kept = await startImageCopy(s.cloud, { jobId: `${jobId}-b`, source: { id: source, region: 'us-east-1' }, region: 'us-west-2', tags });
+    expect(await snapshots()).to.have.length(2);
+    // DeleteSnapshot refused (throttled) on the first teardown: it fails, retryable, and the snapshot is still tagged.
+    await s.h.admin('POST', '/_sim/faults', { throttleRate: 1, throttleActions: ['DeleteSnapshot'] });
+    const err = await deregisterJobImages(s.cloud, 'us-west-2', jobId, [gone], source).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(TransientError);
+    expect((await s.cloud.ec2('us-west-2').send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'tag:spotbatch:job', Values: [jobId] }] }))).Images ?? []).to.deep.equal([]);
+    expect(await snapshots()).to.have.length.of.at.least(1);
+    // The next teardown finds what is left by the job's tag alone (no image names it any more).
+    await s.h.admin('POST', '/_sim/faults', {});
+    await deregisterJobImages(s.cloud, 'us-west-2', jobId, [], source);
+    expect(await snapshots()).to.deep.equal([]);
+    expect((await s.h.admin<{ snapshots: { tags: Record<string, string> }[] }>('GET', '/_sim/inventory')).body.snapshots.filter((x) => x.tags['spotbatch:job'] === jobId)).to.deep.equal([]);
+    expect(kept).to.match(/^ami-/);
   });
 
   it('refuses a region EC2 does not offer, naming instances.regions', async () => {

@@ -92,6 +92,8 @@ describe('security.teardown backs off', function () {
             },
             listPartition: async function* () {},
           },
+          // No task holds a region's preparation (teardown takes each region's securing lease before deleting).
+          leases: { acquire: async () => true, release: async () => undefined },
         },
         bus: {
           send: async (service: string, body: { jobId: string; tries?: number }, opts?: { delaySeconds?: number }) => {

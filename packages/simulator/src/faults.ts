@@ -47,6 +47,8 @@ export const faultsSchema = z
     spotVcpuQuota: z.record(z.string().min(1), z.number().int().min(0)).optional(),
     /** Simulated seconds a CopyImage copy stays `pending` before `available`. Default 300. */
     imageCopySeconds: z.number().min(0).max(86_400).optional(),
+    /** Regions where a CopyImage copy ends `failed` (StateReason Client.InternalError) instead of `available`, after imageCopySeconds. */
+    imageCopyFailRegions: z.array(z.string().min(1)).optional(),
     /**
      * Opt-in regions this account has not enabled: left out of DescribeRegions (listed `not-opted-in` with
      * AllRegions), and EC2 calls in them answer AuthFailure.
@@ -142,6 +144,11 @@ export class Faults {
 
   imageCopySeconds(): number {
     return this.settings.imageCopySeconds ?? 300;
+  }
+
+  /** Whether a copy into `region` fails (the fault imageCopyFailRegions). */
+  imageCopyFails(region: string): boolean {
+    return (this.settings.imageCopyFailRegions ?? []).includes(region);
   }
 
   regionDisabled(region: string): boolean {

@@ -24,6 +24,7 @@ export const ids = {
   subnet: () => `subnet-${hex(17)}`,
   launchTemplate: () => `lt-${hex(17)}`,
   image: () => `ami-${hex(17)}`,
+  snapshot: () => `snap-${hex(17)}`,
   role: () => `AROA${upper(17)}`,
   instanceProfile: () => `AIPA${upper(17)}`,
   policy: () => `ANPA${upper(17)}`,

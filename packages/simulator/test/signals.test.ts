@@ -9,11 +9,15 @@ import {
   CopyImageCommand,
   CreateFleetCommand,
   CreateLaunchTemplateCommand,
+  DeleteSnapshotCommand,
   DeregisterImageCommand,
   DescribeImagesCommand,
   DescribeInstanceTypeOfferingsCommand,
+  DescribeInstanceTypesCommand,
   DescribeRegionsCommand,
+  DescribeSnapshotsCommand,
   DescribeSpotInstanceRequestsCommand,
+  DescribeSpotPriceHistoryCommand,
   EC2Client,
   GetSpotPlacementScoresCommand,
   RequestSpotInstancesCommand,
@@ -256,6 +260,84 @@ describe('simulator: market signals for placement', function () {
       expect((await west.send(new DeregisterImageCommand({ ImageId: id }))).Return).to.equal(true);
       expect((await errorOf(west.send(new DescribeImagesCommand({ ImageIds: [id] })))).name).to.equal('InvalidAMIID.NotFound');
       expect((await errorOf(west.send(new DeregisterImageCommand({ ImageId: id })))).name).to.equal('InvalidAMIID.NotFound');
+    });
+
+    it('gives a copy a snapshot of its own (tagged by TagSpecifications snapshot), in use while the image is registered, deleted with DeleteAssociatedSnapshots', async () => {
+      const west = h.ec2In('us-west-2');
+      const source = await amazonImage(h.ec2, 'x86_64');
+      const tag = [{ Key: 'spotbatch:job', Value: 'j-snap' }];
+      const copy = async (name: string) =>
+        (
+          await west.send(
+            new CopyImageCommand({ SourceRegion: 'us-east-1', SourceImageId: source, Name: name, TagSpecifications: [{ ResourceType: 'image', Tags: tag }, { ResourceType: 'snapshot', Tags: tag }] }),
+          )
+        ).ImageId!;
+      const tagged = async () => (await west.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: [{ Name: 'tag:spotbatch:job', Values: ['j-snap'] }] }))).Snapshots ?? [];
+      const first = await copy('snap-one');
+      const image = (await west.send(new DescribeImagesCommand({ ImageIds: [first] }))).Images![0]!;
+      const snapshotId = image.BlockDeviceMappings![0]!.Ebs!.SnapshotId!;
+      expect(snapshotId).to.match(/^snap-[0-9a-f]{17}$/);
+      const [snap] = await tagged();
+      expect(snap).to.include({ SnapshotId: snapshotId, OwnerId: '123456789012', VolumeSize: 8 });
+      expect(snap!.Tags).to.deep.equal(tag);
+      // not in the source region; another owner's list holds none of it
+      expect((await h.ec2.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'] }))).Snapshots).to.deep.equal([]);
+      expect((await west.send(new DescribeSnapshotsCommand({ OwnerIds: ['amazon'] }))).Snapshots).to.deep.equal([]);
+      // the image uses it: refused until the image is deregistered (without DeleteAssociatedSnapshots the snapshot stays)
+      const inUse = await errorOf(west.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })));
+      expect(inUse.name).to.equal('InvalidSnapshot.InUse');
+      expect(inUse.message).to.contain(first);
+      await west.send(new DeregisterImageCommand({ ImageId: first }));
+      expect((await tagged()).map((x) => x.SnapshotId)).to.deep.equal([snapshotId]);
+      await west.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }));
+      expect((await errorOf(west.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })))).name).to.equal('InvalidSnapshot.NotFound');
+      expect((await errorOf(west.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] })))).name).to.equal('InvalidSnapshot.NotFound');
+      expect((await errorOf(west.send(new DeleteSnapshotCommand({ SnapshotId: 'vol-1' })))).name).to.equal('InvalidSnapshotID.Malformed');
+      // DeleteAssociatedSnapshots: the image and its snapshot go together, with a result per snapshot
+      const second = await copy('snap-two');
+      const secondSnap = (await west.send(new DescribeImagesCommand({ ImageIds: [second] }))).Images![0]!.BlockDeviceMappings![0]!.Ebs!.SnapshotId!;
+      const out = await west.send(new DeregisterImageCommand({ ImageId: second, DeleteAssociatedSnapshots: true }));
+      expect(out.DeleteSnapshotResults).to.deep.equal([{ SnapshotId: secondSnap, ReturnCode: 'success' }]);
+      expect(await tagged()).to.deep.equal([]);
+      const inventory = (await h.admin<{ snapshots: { tags: Record<string, string> }[] }>('GET', '/_sim/inventory')).body.snapshots;
+      expect(inventory.filter((x) => x.tags['spotbatch:job'] === 'j-snap')).to.deep.equal([]);
+    });
+
+    it('fails a copy into a region of the fault imageCopyFailRegions (State failed, StateReason), and leaves other regions alone', async () => {
+      const faults = (await h.admin<{ faults: Record<string, unknown> }>('GET', '/_sim/faults')).body.faults;
+      await h.admin('POST', '/_sim/faults', { ...faults, imageCopyFailRegions: ['eu-west-1'] });
+      try {
+        const source = await amazonImage(h.ec2, 'x86_64');
+        const eu = h.ec2In('eu-west-1');
+        const west = h.ec2In('us-west-2');
+        const failing = (await eu.send(new CopyImageCommand({ SourceRegion: 'us-east-1', SourceImageId: source, Name: 'doomed' }))).ImageId!;
+        const fine = (await west.send(new CopyImageCommand({ SourceRegion: 'us-east-1', SourceImageId: source, Name: 'fine' }))).ImageId!;
+        const failed = await waitFor('the copy to fail', async () => {
+          const img = (await eu.send(new DescribeImagesCommand({ ImageIds: [failing] }))).Images![0];
+          return img?.State === 'failed' ? img : undefined;
+        });
+        expect(failed.StateReason?.Code).to.equal('Client.InternalError');
+        expect((await west.send(new DescribeImagesCommand({ ImageIds: [fine] }))).Images![0]!.State).to.equal('available');
+        expect((await eu.send(new DeregisterImageCommand({ ImageId: failing, DeleteAssociatedSnapshots: true }))).Return).to.equal(true);
+        await west.send(new DeregisterImageCommand({ ImageId: fine, DeleteAssociatedSnapshots: true }));
+      } finally {
+        await h.admin('POST', '/_sim/faults', faults);
+      }
+    });
+
+    it('answers DescribeInstanceTypes and DescribeSpotPriceHistory for the types the region offers only', async () => {
+      // f2.12xlarge: offered in us-east-1, not in us-west-2 (the advisor snapshot)
+      const west = h.ec2In('us-west-2');
+      const offered = async (ec2: EC2Client) => (await ec2.send(new DescribeInstanceTypeOfferingsCommand({ Filters: [{ Name: 'instance-type', Values: ['f2.12xlarge'] }] }))).InstanceTypeOfferings!.length;
+      expect([await offered(h.ec2), await offered(west)]).to.deep.equal([1, 0]);
+      expect((await h.ec2.send(new DescribeInstanceTypesCommand({ InstanceTypes: ['f2.12xlarge', 'm5.large'] }))).InstanceTypes!.length).to.equal(2);
+      const err = await errorOf(west.send(new DescribeInstanceTypesCommand({ InstanceTypes: ['f2.12xlarge', 'm5.large'] })));
+      expect(err.name).to.equal('InvalidInstanceType');
+      expect(err.message).to.contain('f2.12xlarge').and.not.contain('m5.large');
+      const prices = async (ec2: EC2Client) =>
+        new Set((await ec2.send(new DescribeSpotPriceHistoryCommand({ InstanceTypes: ['f2.12xlarge', 'm5.large'], ProductDescriptions: ['Linux/UNIX'], StartTime: new Date() }))).SpotPriceHistory!.map((p) => p.InstanceType));
+      expect([...(await prices(h.ec2))].sort()).to.deep.equal(['f2.12xlarge', 'm5.large']);
+      expect([...(await prices(west))]).to.deep.equal(['m5.large']);
     });
 
     it('answers DescribeInstanceTypeOfferings per region and zone, filtered and paginated', async () => {

@@ -51,6 +51,7 @@ export function inventory(sim: SimContext): Record<string, unknown[]> {
       sourceRegion: i.sourceRegion,
       tags: tags(i.tags),
     })),
+    snapshots: [...w.snapshots.values()].map((s) => ({ snapshotId: s.snapshotId, region: s.region, state: s.state, tags: tags(s.tags) })),
     keyPairs: [...w.keyPairs.values()].map((k) => ({ keyPairId: k.keyPairId, keyName: k.keyName, region: k.region, keyType: k.keyType, tags: tags(k.tags) })),
     roles: [...w.roles.values()].map((r) => ({ roleName: r.roleName, roleId: r.roleId, arn: r.arn, region: 'global', policies: [...r.policies.keys()], tags: tags(r.tags) })),
     instanceProfiles: [...w.instanceProfiles.values()].map((p) => ({

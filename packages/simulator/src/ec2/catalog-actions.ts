@@ -77,6 +77,11 @@ function ownImageView(i: ImageRecord): Image {
     ImageOwnerAlias: undefined,
     SourceImageId: i.sourceImageId,
     SourceImageRegion: i.sourceRegion,
+    ...(i.stateReason ? { StateReason: { Code: i.stateReason.code, Message: i.stateReason.message } } : {}),
+    BlockDeviceMappings: i.snapshotIds.map((id, n) => ({
+      DeviceName: n === 0 ? '/dev/xvda' : `/dev/sd${String.fromCharCode(98 + n)}`,
+      Ebs: { DeleteOnTermination: true, VolumeSize: 8, VolumeType: 'gp3', Encrypted: false, SnapshotId: id },
+    })),
     Tags: tagList(i.tags),
   };
 }
@@ -180,10 +185,14 @@ export const catalogActions: Record<string, ActionDef> = {
   ),
 
   DescribeInstanceTypes: action<DescribeInstanceTypesCommandInput, Out<DescribeInstanceTypesCommandOutput>>(DescribeInstanceTypes$, (input, call) => {
+    // AWS: the instance types of the current Region; one the region does not offer is InvalidInstanceType there.
+    const offered = new Set(call.sim.catalog.offeredTypes(call.region));
     const all = call.sim.catalog.types();
-    const missing = (input.InstanceTypes ?? []).filter((t) => !all.has(t));
+    const missing = (input.InstanceTypes ?? []).filter((t) => !all.has(t) || !offered.has(t));
     if (missing.length) throw new ApiError('InvalidInstanceType', `The following supplied instance types do not exist: [${missing.join(', ')}]`);
-    let items = input.InstanceTypes?.length ? input.InstanceTypes.map((t) => all.get(t)!) : [...all.values()].sort((a, b) => a.name.localeCompare(b.name));
+    let items = input.InstanceTypes?.length
+      ? input.InstanceTypes.map((t) => all.get(t)!)
+      : [...all.values()].filter((t) => offered.has(t.name)).sort((a, b) => a.name.localeCompare(b.name));
     items = applyFilters(items, input.Filters, (t, name) => {
       switch (name) {
         case 'instance-type':

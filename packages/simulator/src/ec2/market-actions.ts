@@ -70,7 +70,9 @@ export const marketActions: Record<string, ActionDef> = {
       const zone = input.AvailabilityZone;
       if (zone !== undefined && !catalog.zoneExists(call.region, zone)) throw invalidParameter('AvailabilityZone', `Invalid availability zone: [${zone}]`);
       const zones = zone ? [zone] : catalog.zones(call.region).map((z) => z.name);
-      const types = input.InstanceTypes?.length ? input.InstanceTypes : [...catalog.types().keys()].sort();
+      // A type the region does not offer has no spot price there (no rows, no error), as in AWS.
+      const offered = new Set(catalog.offeredTypes(call.region));
+      const types = (input.InstanceTypes?.length ? input.InstanceTypes : [...catalog.types().keys()].sort()).filter((t) => offered.has(t));
       const products = input.ProductDescriptions?.length ? input.ProductDescriptions.filter((p) => LINUX.includes(p)) : ['Linux/UNIX'];
       let rows: SpotPrice[] = [];
       for (const type of types) {

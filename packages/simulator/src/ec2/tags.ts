@@ -25,6 +25,7 @@ export function resourceTags(call: CallContext, id: string): Tags {
     w.securityGroups.get(id) ??
     w.launchTemplates.get(id) ??
     w.images.get(id) ??
+    w.snapshots.get(id) ??
     [...w.keyPairs.values()].find((k) => k.keyPairId === id);
   if (!r || r.region !== call.region || call.sim.consistency.hidden(id)) {
     const code = id.startsWith('i-')
@@ -37,7 +38,9 @@ export function resourceTags(call: CallContext, id: string): Tags {
             ? 'InvalidKeyPair.NotFound'
             : id.startsWith('ami-')
               ? 'InvalidAMIID.NotFound'
-              : 'InvalidID';
+              : id.startsWith('snap-')
+                ? 'InvalidSnapshot.NotFound'
+                : 'InvalidID';
     throw new ApiError(code, `The ID '${id}' does not exist`);
   }
   return r.tags;

@@ -171,11 +171,26 @@ export interface ImageRecord {
   name: string;
   description: string;
   arch: 'x86_64' | 'arm64';
-  state: 'pending' | 'available';
+  state: 'pending' | 'available' | 'failed';
+  /** Why a copy failed (the fault imageCopyFailRegions). */
+  stateReason?: { code: string; message: string };
   creationDate: string;
   sourceImageId: string;
   sourceRegion: string;
   clientToken?: string;
+  /** The EBS snapshots the image is made of (its root volume's): BlockDeviceMappings Ebs.SnapshotId. */
+  snapshotIds: string[];
   tags: Tags;
   timers: TimerHandle[];
+}
+
+/** An EBS snapshot of the account's own (made by CopyImage for the new image): deleted by DeleteSnapshot, or with its image. */
+export interface SnapshotRecord {
+  snapshotId: string;
+  region: string;
+  volumeSize: number;
+  state: 'pending' | 'completed';
+  description: string;
+  startTime: Date;
+  tags: Tags;
 }

@@ -8,6 +8,7 @@ import type {
   ManagedPolicyRecord,
   RoleRecord,
   SecurityGroupRecord,
+  SnapshotRecord,
   SpotRequestRecord,
 } from './records.js';
 
@@ -23,6 +24,8 @@ export class World {
   readonly launchTemplates = new Map<string, LaunchTemplateRecord>();
   /** The account's own images (CopyImage), by id. */
   readonly images = new Map<string, ImageRecord>();
+  /** The account's own EBS snapshots (those of copied images), by id. */
+  readonly snapshots = new Map<string, SnapshotRecord>();
   /** Per-region default VPC id. */
   readonly vpcs = new Map<string, string>();
   /** Counter of launches, for seeded per-instance draws. */
@@ -38,6 +41,7 @@ export class World {
     this.managedPolicies.clear();
     this.launchTemplates.clear();
     this.images.clear();
+    this.snapshots.clear();
     this.vpcs.clear();
     this.launches = 0;
   }
