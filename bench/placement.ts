@@ -56,7 +56,7 @@ import { InterruptionLog } from '../packages/simulator/src/market/interruptions.
 import { unit } from '../packages/simulator/src/random.js';
 import { poolKey, type Pool } from '../services/model/model.js';
 import type { PoolSignals } from '../services/market/signals.js';
-import { choosePool, DEFAULT_MAX_POOL_SHARE } from '../services/spot/placement.js';
+import { choosePool } from '../services/spot/placement.js';
 import type { PoolPrice } from '../services/spot/pricing.js';
 
 const MINUTE = 60_000;
@@ -394,6 +394,7 @@ export function runJob(bm: BenchMarket, catalog: Catalog, policy: Policy, o: { t
           avoid: avoid[ev.task]!,
           cooled,
           taskIndex: ev.task,
+          taskCount: o.tasks,
           profile: { runtimeHours: sc.hours, ...(ckptH !== undefined ? { checkpointHours: ckptH } : {}) },
           ...(o.share !== undefined ? { maxPoolShare: o.share } : {}),
           now: t,
@@ -523,7 +524,7 @@ export default async function placementBench(args: string[]): Promise<void> {
   const verbose = args.includes('--verbose');
   const data = new MarketData(new URL('../data/market', import.meta.url).pathname);
   const catalog = new Catalog(data);
-  console.log(`placement: ${tasks} tasks a job, the job ${jobs} times 12 h apart on one fleet, ${seeds} seeds a scenario; per job, mean ± sd over seeds; max pool share ${share ?? DEFAULT_MAX_POOL_SHARE}`);
+  console.log(`placement: ${tasks} tasks a job, the job ${jobs} times 12 h apart on one fleet, ${seeds} seeds a scenario; per job, mean ± sd over seeds; spread ${share !== undefined ? `max pool share ${share}` : 'risk-based (no maxPoolShare)'}`);
   console.log('| scenario | policy | USD per finished task (± sd over seeds) | interruptions | failed tasks | failed launches | wall h | launch delay min | pools used |');
   console.log('|---|---|---|---|---|---|---|---|---|');
   await Promise.resolve();

@@ -109,8 +109,8 @@ export const PlacementRecordSchema = z.object({
   rank: z.number(),
   /** Pools considered (usable and excluded). */
   candidates: z.number(),
-  /** The job's spread: how many of the best pools share its tasks, and the most any one may hold. */
-  spread: z.object({ pools: z.number(), maxShare: z.number() }),
+  /** The job's spread: how many of the best pools share its tasks, the most any one may hold, and why so many (maxPoolShare, or the risk-based rule's figures). */
+  spread: z.object({ pools: z.number(), maxShare: z.number(), reason: z.string().optional() }),
   /** Pools left out and why (the first 5; excludedCount has them all). */
   excluded: z.array(z.object({ region: z.string(), zone: z.string(), type: z.string(), reason: z.string() })),
   excludedCount: z.number(),

@@ -35,8 +35,12 @@ const UNKNOWN_SCORE = 5;
  * `instances.minPlacementScore` sets one per job.
  */
 export const DEFAULT_SCORE_FLOOR = 1;
-/** No pool holds more than this share of a job's tasks: ceil(1 / 0.34) = 3 pools for any job of 3 tasks or more. */
-export const DEFAULT_MAX_POOL_SHARE = 0.34;
+/**
+ * The share of a job's tasks one pool is taken to hold when reading placement scores against the floor and the
+ * spec sets no `instances.maxPoolShare` (the risk-based spread is decided after the ranking, so the ranking
+ * cannot know it): ceil(tasks x 0.34) instances, the cautious side (a smaller need holds fewer scores against a pool).
+ */
+export const SCORE_NEED_SHARE = 0.34;
 /** Pools whose expected cost per task is within this of the best are good enough to share the job's tasks. */
 export const SPREAD_TOLERANCE = 0.25;
 /** A task's expected runtime when the spec says nothing better: half the step timeout, within these bounds (hours). */
@@ -103,6 +107,8 @@ export interface ScoredPool extends Pool {
   launchP50Seconds?: number;
   /** Interruptions per instance-hour, blended from the advisor and this fleet's record. */
   hazardPerHour: number;
+  /** Hours from asking to SSH-ready, the failed tries the score predicts included. */
+  startHours: number;
   /** Expected USD to finish one task here, and that per hour of the task's work. */
   expectedCost: number;
   expectedCostPerHour: number;
@@ -135,6 +141,9 @@ export interface Placement {
 
 const round = (n: number, digits = 6): number => Math.round(n * 10 ** digits) / 10 ** digits;
 
+/** What an interruption throws away: half a checkpoint interval, or (no checkpoints) on average half the work. */
+const lostHoursOf = (profile: TaskProfile): number => (profile.checkpointHours !== undefined ? Math.min(profile.checkpointHours, profile.runtimeHours) / 2 : profile.runtimeHours / 2);
+
 /** Score one pool: expected cost to finish a task of `profile` there. */
 export function scorePool(price: PoolPrice, signals: PoolSignals | undefined, profile: TaskProfile): ScoredPool {
   const used = ['price'];
@@ -154,7 +163,7 @@ export function scorePool(price: PoolPrice, signals: PoolSignals | undefined, pr
   const startHours = launchHours + failedTriesHours;
   const R = profile.runtimeHours;
   // What an interruption throws away: half a checkpoint interval, or (no checkpoints) on average half the work.
-  const lostHours = profile.checkpointHours !== undefined ? Math.min(profile.checkpointHours, R) / 2 : R / 2;
+  const lostHours = lostHoursOf(profile);
   // Work, one start, and per expected interruption the lost work and another start.
   const hours = R + startHours + hazardPerHour * R * (lostHours + startHours);
   const expectedCost = price.price * hours;
@@ -168,6 +177,7 @@ export function scorePool(price: PoolPrice, signals: PoolSignals | undefined, pr
     ...(bucket !== undefined ? { bucket } : {}),
     ...(signals?.launchP50Seconds !== undefined ? { launchP50Seconds: signals.launchP50Seconds } : {}),
     hazardPerHour: round(hazardPerHour, 8),
+    startHours,
     expectedCost: round(expectedCost),
     expectedCostPerHour: round(expectedCost / R),
     signals: used,
@@ -204,7 +214,7 @@ export function rankPools(input: PlacementInput): Ranking {
   const now = input.now ?? Date.now();
   const profile = input.profile ?? { runtimeHours: 1 };
   const floor = input.scoreFloor ?? DEFAULT_SCORE_FLOOR;
-  const need = poolNeed(input.taskCount, input.maxPoolShare ?? DEFAULT_MAX_POOL_SHARE);
+  const need = poolNeed(input.taskCount, input.maxPoolShare ?? SCORE_NEED_SHARE);
   const signalsOf = new Map((input.signals ?? []).map((s) => [`${s.region}|${poolKey(s)}`, s]));
   let stale = 0;
   let unheld = 0;
@@ -298,6 +308,63 @@ export function spreadWeights(ranked: readonly ScoredPool[], share: number): num
   return weights;
 }
 
+/** How the job's tasks spread: the weights of the best pools (task i goes by slotOf), the most one may hold, and why so many pools. */
+export interface SpreadPlan {
+  weights: number[];
+  maxShare: number;
+  /** "instances.maxPoolShare 0.34", or the risk-based rule's figures. */
+  reason: string;
+}
+
+/** A USD or probability figure in two significant digits ("0.0000018", "0.084"). */
+const fig = (x: number): string => (x === 0 ? '0' : x.toPrecision(2).replace(/\.?0+$/, '').replace(/\.?0+e/, 'e'));
+
+/**
+ * How many pools the job spreads over. A spec that sets `instances.maxPoolShare` gets a hard cap, the
+ * best ceil(1 / share) good pools (spreadWeights). Without it the spread is risk-based: the expected cost
+ * per task prices each task's interruptions as if they came one by one, but a pool-wide reclaim takes all
+ * of a pool's tasks together, their work lost and their relaunch at once into a market short of that pool.
+ * With k pools sharing the job equally, the best pool holds n/k of its n tasks, and a reclaim there
+ * (probability p = 1 - exp(-h x R) during a task's runtime R, h the best pool's hazard, the advisor bucket
+ * blended with the fleet's record) loses each of them the work L and a start S: p x n/k x price x (L + S).
+ * A (k+1)-th pool takes that down to n/(k+1), saving p x price x (L + S) x n / (k (k+1)); it costs its
+ * n/(k+1) tasks its premium (c_k+1 - c_1 each, expected cost per task over the best's). So the spread grows
+ * while premium < p x price x (L + S) / k, within SPREAD_TOLERANCE of the best and at most one pool a task.
+ * The shares are equal. Deterministic: the ranking and the task count decide, no task row.
+ */
+export function spreadPlan(ranked: readonly ScoredPool[], opts: { maxPoolShare?: number | undefined; profile: TaskProfile; taskCount?: number | undefined }): SpreadPlan {
+  const good = ranked.filter((p) => p.expectedCost <= ranked[0]!.expectedCost * (1 + SPREAD_TOLERANCE));
+  if (opts.maxPoolShare !== undefined) {
+    const share = opts.maxPoolShare;
+    const weights = spreadWeights(ranked, share);
+    const wanted = Math.max(1, Math.ceil(1 / share - 1e-9));
+    const fewer = weights.length < wanted ? `, ${good.length} pool(s) within ${Math.round(SPREAD_TOLERANCE * 100)}% of the best expected cost` : '';
+    return { weights, maxShare: share, reason: `instances.maxPoolShare ${share}${fewer}` };
+  }
+  const best = ranked[0]!;
+  const R = opts.profile.runtimeHours;
+  const p = 1 - Math.exp(-best.hazardPerHour * R);
+  const lossPerTask = best.price * (lostHoursOf(opts.profile) + best.startHours);
+  const insured = p * lossPerTask;
+  const limit = Math.min(good.length, opts.taskCount ?? Infinity);
+  let k = 1;
+  let stop: string;
+  for (;;) {
+    if (k >= limit) {
+      stop = k >= good.length ? `no further pool within ${Math.round(SPREAD_TOLERANCE * 100)}% of the best expected cost` : `the job has ${opts.taskCount} task(s)`;
+      break;
+    }
+    const premium = good[k]!.expectedCost - best.expectedCost;
+    if (premium >= insured / k) {
+      stop = `pool #${k + 1}'s premium ${fig(premium)} USD a task is over the ${fig(insured / k)} it would insure`;
+      break;
+    }
+    k++;
+  }
+  const risk = `a pool-wide reclaim in the best pool (${fig(p * 100)}% in the task's ${fig(R)} h) would lose each of its tasks ${fig(lossPerTask)} USD of work and relaunch, ${fig(insured)} USD a task expected`;
+  return { weights: new Array<number>(k).fill(1 / k), maxShare: round(1 / k, 4), reason: `${risk}; ${stop}` };
+}
+
 const GOLDEN = (Math.sqrt(5) - 1) / 2;
 
 /** Which of the weighted pools task `index` goes to. */
@@ -370,8 +437,9 @@ export function choosePool(input: PlacementInput): Placement {
     // Out of capacity or quota everywhere: that passes; the caller asks again later.
     throw new TransientError(`no pool can take the task now: ${summarizeExcluded(excluded)}`);
   }
-  const share = input.maxPoolShare ?? DEFAULT_MAX_POOL_SHARE;
-  const weights = spreadWeights(ranked, share);
+  const profile = input.profile ?? { runtimeHours: 1 };
+  const spread = spreadPlan(ranked, { maxPoolShare: input.maxPoolShare, profile, taskCount: input.taskCount });
+  const { weights } = spread;
   const slot = input.taskIndex === undefined ? 0 : slotOf(input.taskIndex, weights);
   const chosen = ranked[slot]!;
   const runnerUp = ranked.find((p) => p !== chosen);
@@ -381,7 +449,7 @@ export function choosePool(input: PlacementInput): Placement {
     ...(runnerUp ? { runnerUp: poolRecord(runnerUp) } : {}),
     rank: slot + 1,
     candidates: ranked.length + excluded.length,
-    spread: { pools: weights.length, maxShare: share },
+    spread: { pools: weights.length, maxShare: spread.maxShare, reason: spread.reason },
     excluded: excluded.slice(0, MAX_EXCLUDED_KEPT).map((e) => ({ region: e.region, zone: e.zone, type: e.type, reason: e.reason })),
     excludedCount: excluded.length,
     signals,
@@ -389,8 +457,9 @@ export function choosePool(input: PlacementInput): Placement {
     ...(notes.length ? { notes } : {}),
   };
   const why = [
-    slot === 0 ? `lowest expected cost of ${ranked.length} pool(s): ${describePool(chosen)}` : `spread (no pool over ${Math.round(share * 100)}% of the job): #${slot + 1} of ${ranked.length}: ${describePool(chosen)}`,
+    slot === 0 ? `lowest expected cost of ${ranked.length} pool(s): ${describePool(chosen)}` : `spread (no pool over ${Math.round(spread.maxShare * 100)}% of the job): #${slot + 1} of ${ranked.length}: ${describePool(chosen)}`,
     runnerUp ? `runner-up ${describePool(runnerUp)}` : '',
+    `spread over ${weights.length} pool(s): ${spread.reason}`,
     excluded.length ? `excluded ${summarizeExcluded(excluded)}` : '',
     relaxed ?? '',
     ...notes,

@@ -102,7 +102,7 @@ export interface PlacementDetailView {
   /** 1 = the lowest expected cost; higher when the spread sent the task further down. */
   rank: number;
   candidates: number;
-  spread: { pools: number; maxShare: number };
+  spread: { pools: number; maxShare: number; reason?: string };
   excluded: Array<{ region: string; zone: string; type: string; reason: string }>;
   excludedCount: number;
   signals: string[];

@@ -34,7 +34,9 @@ describe('placement (e2e)', function () {
 
   it('a 20-task job spreads over at least three pools, none over its share, each attempt saying why', async () => {
     stack = await startStack({ emulators: emulators() });
-    const jobId = await stack.submit(quick({ name: 'spread', tasks: { count: 20 } }));
+    // The simulator's m5/c5 market is calm (a pool-wide reclaim every few months), where the default risk-based
+    // spread would keep the job in one pool: the configurable share asks for three.
+    const jobId = await stack.submit(quick({ name: 'spread', tasks: { count: 20 }, instances: { types: ['m5.large', 'c5.large'], regions: ['us-east-1'], maxPoolShare: 0.34 } }));
     const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed'], 280_000);
     expect(job.state).to.equal('succeeded');
     const tasks = await stack.tasks(jobId);

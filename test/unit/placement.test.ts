@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { choosePool, poolNeed, rankPools, scorePool, slotOf, spreadWeights, taskProfile, DEFAULT_MAX_POOL_SHARE, type PlacementInput } from '../../services/spot/placement.js';
+import { choosePool, poolNeed, rankPools, scorePool, slotOf, spreadPlan, spreadWeights, taskProfile, SCORE_NEED_SHARE, type PlacementInput } from '../../services/spot/placement.js';
 import { parseJobSpec } from '../../services/model/spec.js';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
@@ -126,7 +126,7 @@ describe('placement scoring (services/spot/placement.ts)', () => {
       sig('us-east-1d', 'm5.large', { score: 8, scoreTarget: 50, scoreAt: NOW }),
     ];
     // 30 tasks at the default share 0.34: 11 instances of one pool; the target-5 score proves the pool under the floor.
-    expect([poolNeed(30, DEFAULT_MAX_POOL_SHARE), poolNeed(3, DEFAULT_MAX_POOL_SHARE), poolNeed(undefined, 0.5), poolNeed(4, 1)]).to.deep.equal([11, 2, 1, 4]);
+    expect([poolNeed(30, SCORE_NEED_SHARE), poolNeed(3, SCORE_NEED_SHARE), poolNeed(undefined, 0.5), poolNeed(4, 1)]).to.deep.equal([11, 2, 1, 4]);
     const big = rankPools(input({ candidates, signals, scoreFloor: 3, taskCount: 30 }));
     expect(big.ranked.map((r) => r.zone)).to.deep.equal(['us-east-1a', 'us-east-1d']);
     const reasons = Object.fromEntries(big.excluded.map((e) => [e.zone, e.reason]));
@@ -216,11 +216,13 @@ describe('placement spread', () => {
     input({ candidates: ['a', 'b', 'c', 'd', 'f'].map((z, i) => price(`us-east-1${z}`, 'm5.large', 0.02 + i * 0.002)) }),
   ).ranked;
 
+  const SHARE = 0.34;
+
   it('weights the best ceil(1 / share) pools, none over the share', () => {
-    const w = spreadWeights(ranked, DEFAULT_MAX_POOL_SHARE);
+    const w = spreadWeights(ranked, SHARE);
     expect(w).to.have.length(3);
     expect(w.reduce((a, b) => a + b, 0)).to.be.closeTo(1, 1e-9);
-    for (const x of w) expect(x).to.be.at.most(DEFAULT_MAX_POOL_SHARE + 1e-9);
+    for (const x of w) expect(x).to.be.at.most(SHARE + 1e-9);
     const c = ranked[0]!.expectedCost;
     const skewed = spreadWeights([ranked[0]!, { ...ranked[1]!, expectedCost: c * 1.2 }, { ...ranked[2]!, expectedCost: c * 1.2 }], 0.4);
     expect(skewed).to.have.length(3);
@@ -229,19 +231,61 @@ describe('placement spread', () => {
     expect(spreadWeights([ranked[0]!, { ...ranked[1]!, expectedCost: c * 3 }], 0.5)).to.deep.equal([1]);
   });
 
-  it('a 20-task job uses at least 3 pools with no pool over its share (plus one task of rounding)', () => {
+  it('a 20-task job with maxPoolShare 0.34 uses at least 3 pools with no pool over its share (plus one task of rounding)', () => {
     const counts = new Map<string, number>();
     for (let i = 0; i < 20; i++) {
-      const p = choosePool(input({ candidates: ranked.map((r) => price(r.zone, r.type, r.price)), taskIndex: i }));
+      const p = choosePool(input({ candidates: ranked.map((r) => price(r.zone, r.type, r.price)), taskIndex: i, taskCount: 20, maxPoolShare: SHARE }));
+      if (i === 0) expect(p.why).to.contain('spread over 3 pool(s): instances.maxPoolShare 0.34');
       counts.set(p.pool.zone, (counts.get(p.pool.zone) ?? 0) + 1);
     }
     expect(counts.size).to.be.at.least(3);
-    for (const n of counts.values()) expect(n).to.be.at.most(Math.ceil(20 * DEFAULT_MAX_POOL_SHARE) + 1);
+    for (const n of counts.values()) expect(n).to.be.at.most(Math.ceil(20 * SHARE) + 1);
   });
 
   it('share 1 puts every task in the best pool; the slot is a function of the index alone', () => {
     for (let i = 0; i < 10; i++) expect(slotOf(i, spreadWeights(ranked, 1))).to.equal(0);
     expect(slotOf(7, [0.3, 0.3, 0.4])).to.equal(slotOf(7, [0.3, 0.3, 0.4]));
+  });
+
+  // Five m5.large pools 2% apart in price: a calm market (advisor <5%, no interruption on record) and a
+  // reclaiming one (>20%, and the fleet saw 30 interruptions in its 40 instance-hours in each pool).
+  const pools = ['a', 'b', 'c', 'd', 'f'].map((z, i) => price(`us-east-1${z}`, 'm5.large', 0.05 * (1 + 0.02 * i)));
+  const job = (signals: PoolSignals[], i: number, over: Partial<PlacementInput> = {}) =>
+    choosePool(input({ candidates: pools, signals, taskIndex: i, taskCount: 20, profile: { runtimeHours: 2 }, ...over }));
+  const calm = pools.map((p) => sig(p.zone, p.type, { bucket: 0, score: 8, observed: { runs: 50, interruptions: 0, hours: 200 } }));
+  const reclaiming = pools.map((p) => sig(p.zone, p.type, { bucket: 4, score: 8, observed: { runs: 40, interruptions: 30, hours: 40 } }));
+  const zonesOf = (signals: PoolSignals[], over: Partial<PlacementInput> = {}) => new Set(Array.from({ length: 20 }, (_, i) => job(signals, i, over).pool.zone));
+
+  it('without maxPoolShare, a low-hazard market concentrates: the second pool costs more than the reclaim loss it insures', () => {
+    const first = job(calm, 0);
+    expect(first.record.spread.pools).to.equal(1);
+    expect(first.record.spread.maxShare).to.equal(1);
+    expect(first.why).to.match(/spread over 1 pool\(s\): a pool-wide reclaim in the best pool \([\d.e-]+% in the task's 2 h\) would lose each of its tasks [\d.e-]+ USD .*; pool #2's premium [\d.e-]+ USD a task is over the [\d.e-]+ it would insure/);
+    expect(zonesOf(calm)).to.deep.equal(new Set(['us-east-1a']));
+    // What the rule weighed, in its own terms: premium of the second pool against p x price x (L + S).
+    const ranked = rankPools(input({ candidates: pools, signals: calm, profile: { runtimeHours: 2 } })).ranked;
+    const p = 1 - Math.exp(-ranked[0]!.hazardPerHour * 2);
+    expect(ranked[1]!.expectedCost - ranked[0]!.expectedCost).to.be.greaterThan(p * ranked[0]!.price * (1 + ranked[0]!.startHours));
+  });
+
+  it('without maxPoolShare, a high-hazard market spreads over at least 3 pools, equal shares, by task index alone', () => {
+    const first = job(reclaiming, 0);
+    expect(first.record.spread.pools).to.be.at.least(3);
+    expect(first.why).to.contain(`spread over ${first.record.spread.pools} pool(s): a pool-wide reclaim`);
+    const zones = zonesOf(reclaiming);
+    expect(zones.size).to.be.at.least(3);
+    for (let i = 0; i < 20; i++) expect(job(reclaiming, i).pool).to.deep.equal(job(reclaiming, i).pool);
+    const plan = spreadPlan(rankPools(input({ candidates: pools, signals: reclaiming, profile: { runtimeHours: 2 } })).ranked, { profile: { runtimeHours: 2 }, taskCount: 20 });
+    expect(plan.weights.every((w) => Math.abs(w - 1 / plan.weights.length) < 1e-12)).to.equal(true);
+    // Never more pools than tasks.
+    expect(spreadPlan(rankPools(input({ candidates: pools, signals: reclaiming, profile: { runtimeHours: 2 } })).ranked, { profile: { runtimeHours: 2 }, taskCount: 2 }).weights).to.have.length(2);
+  });
+
+  it('an explicit maxPoolShare still caps, whatever the hazard', () => {
+    expect(zonesOf(calm, { maxPoolShare: 0.34 }).size).to.equal(3);
+    expect(job(calm, 0, { maxPoolShare: 0.34 }).record.spread).to.deep.include({ pools: 3, maxShare: 0.34 });
+    expect(zonesOf(reclaiming, { maxPoolShare: 1 })).to.have.length(1);
+    for (let i = 0; i < 20; i++) expect(job(reclaiming, i, { maxPoolShare: 0.5 }).record.spread.pools).to.equal(2);
   });
 
   it('maxPoolShare and minPlacementScore are validated with their field path', () => {
