@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- placement [--seeds 20] [--jobs 4] [--tasks 200] [--scenario gpu,memory,...] [--share 0.34] [--verbose]`
+ * `npm run bench -- placement [--seeds 20] [--jobs 4] [--tasks 200] [--scenario gpu,memory,...] [--share 0.34|auto] [--verbose]`
  *
  * The same 200-task job placed by cheapest-price (the policy before issue 14:
  * the cheapest live price, skipping the task's failed pools and the job's
@@ -284,7 +284,7 @@ const median = (xs: number[]): number => {
 /** What the fleet's market store knows of each pool (`region|zone/type`): kept from one job to the next. */
 export type FleetRecords = Map<string, PoolRecord>;
 
-export function runJob(bm: BenchMarket, catalog: Catalog, policy: Policy, o: { tasks: number; scenario: Scenario; start: number; share?: number; records: FleetRecords }): Result {
+export function runJob(bm: BenchMarket, catalog: Catalog, policy: Policy, o: { tasks: number; scenario: Scenario; start: number; share?: number | 'auto'; records: FleetRecords }): Result {
   const sc = o.scenario;
   const pools: Pool[] = sc.regions.flatMap((region) =>
     catalog
@@ -470,7 +470,7 @@ export interface Summary {
 }
 
 /** Both policies over `seeds` seeds (each its own market and start time) for one scenario. */
-export function compare(data: MarketData, catalog: Catalog, scenario: Scenario, o: { seeds: number; tasks: number; jobs: number; share?: number; verbose?: boolean }): Summary[] {
+export function compare(data: MarketData, catalog: Catalog, scenario: Scenario, o: { seeds: number; tasks: number; jobs: number; share?: number | 'auto'; verbose?: boolean }): Summary[] {
   const out: Summary[] = [];
   for (const policy of ['cheapest-price', 'market'] as const) {
     const s: Summary = { scenario: scenario.name, policy, costUsd: [], finished: [], costPerTask: [], interruptions: [], failed: [], failedLaunches: [], wallHours: [], launchDelay: [], pools: [] };
@@ -520,11 +520,11 @@ export default async function placementBench(args: string[]): Promise<void> {
   const jobs = Number(arg(args, 'jobs', '4'));
   const only = arg(args, 'scenario', '');
   const shareArg = arg(args, 'share', '');
-  const share = shareArg ? Number(shareArg) : undefined;
+  const share = shareArg === 'auto' ? 'auto' : shareArg ? Number(shareArg) : undefined;
   const verbose = args.includes('--verbose');
   const data = new MarketData(new URL('../data/market', import.meta.url).pathname);
   const catalog = new Catalog(data);
-  console.log(`placement: ${tasks} tasks a job, the job ${jobs} times 12 h apart on one fleet, ${seeds} seeds a scenario; per job, mean ± sd over seeds; spread ${share !== undefined ? `max pool share ${share}` : 'risk-based (no maxPoolShare)'}`);
+  console.log(`placement: ${tasks} tasks a job, the job ${jobs} times 12 h apart on one fleet, ${seeds} seeds a scenario; per job, mean ± sd over seeds; spread ${share === 'auto' ? 'risk-based (maxPoolShare "auto")' : `max pool share ${share ?? '0.34 (the default)'}`}`);
   console.log('| scenario | policy | USD per finished task (± sd over seeds) | interruptions | failed tasks | failed launches | wall h | launch delay min | pools used |');
   console.log('|---|---|---|---|---|---|---|---|---|');
   await Promise.resolve();

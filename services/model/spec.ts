@@ -158,10 +158,11 @@ export const JobSpecSchema = z
         maxPrice: z.number().positive().max(1000).optional(),
         /**
          * The most of the job's tasks one pool (zone and type) may hold, 0.05..1, a hard cap: tasks spread over the
-         * best ceil(1 / share) pools, since interruptions of one pool arrive together. Unset: the spread is
-         * risk-based, a further pool while its premium is under the reclaim loss it insures (docs/placement.md).
+         * best ceil(1 / share) pools, since interruptions of one pool arrive together. Default 0.34 (three pools).
+         * "auto": the spread is risk-based, a further pool while its premium is under the reclaim loss it insures
+         * (docs/placement.md).
          */
-        maxPoolShare: z.number().min(0.05).max(1).optional(),
+        maxPoolShare: z.union([z.number().min(0.05).max(1), z.literal('auto')], { error: 'must be a share from 0.05 to 1, or "auto"' }).optional(),
         /** Pools whose spot placement score (1..10) is under this are left out while others remain (the best score present, when none reaches it). Default 1: none. */
         minPlacementScore: z.number().int().min(1).max(10).optional(),
       })

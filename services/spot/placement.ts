@@ -35,12 +35,14 @@ const UNKNOWN_SCORE = 5;
  * `instances.minPlacementScore` sets one per job.
  */
 export const DEFAULT_SCORE_FLOOR = 1;
+/** No pool holds more than this share of a job's tasks unless the spec says otherwise: ceil(1 / 0.34) = 3 pools. */
+export const DEFAULT_MAX_POOL_SHARE = 0.34;
 /**
  * The share of a job's tasks one pool is taken to hold when reading placement scores against the floor and the
- * spec sets no `instances.maxPoolShare` (the risk-based spread is decided after the ranking, so the ranking
- * cannot know it): ceil(tasks x 0.34) instances, the cautious side (a smaller need holds fewer scores against a pool).
+ * spec's `instances.maxPoolShare` is "auto" (the risk-based spread is decided after the ranking, so the ranking
+ * cannot know it) or unset: ceil(tasks x 0.34) instances, the cautious side (a smaller need holds fewer scores against a pool).
  */
-export const SCORE_NEED_SHARE = 0.34;
+const SCORE_NEED_SHARE = DEFAULT_MAX_POOL_SHARE;
 /** Pools whose expected cost per task is within this of the best are good enough to share the job's tasks. */
 export const SPREAD_TOLERANCE = 0.25;
 /** A task's expected runtime when the spec says nothing better: half the step timeout, within these bounds (hours). */
@@ -89,7 +91,8 @@ export interface PlacementInput {
   blockedRegions?: ReadonlyMap<string, RegionBlock>;
   maxPrice?: number;
   scoreFloor?: number;
-  maxPoolShare?: number;
+  /** A hard cap on one pool's share of the job (default DEFAULT_MAX_POOL_SHARE), or 'auto': the risk-based spread. */
+  maxPoolShare?: number | 'auto';
   /** The job's task count: with the share, how many instances the job asks of one pool (the floor reads scores against it). */
   taskCount?: number;
   profile?: TaskProfile;
@@ -214,7 +217,7 @@ export function rankPools(input: PlacementInput): Ranking {
   const now = input.now ?? Date.now();
   const profile = input.profile ?? { runtimeHours: 1 };
   const floor = input.scoreFloor ?? DEFAULT_SCORE_FLOOR;
-  const need = poolNeed(input.taskCount, input.maxPoolShare ?? SCORE_NEED_SHARE);
+  const need = poolNeed(input.taskCount, typeof input.maxPoolShare === 'number' ? input.maxPoolShare : SCORE_NEED_SHARE);
   const signalsOf = new Map((input.signals ?? []).map((s) => [`${s.region}|${poolKey(s)}`, s]));
   let stale = 0;
   let unheld = 0;
@@ -320,8 +323,8 @@ export interface SpreadPlan {
 const fig = (x: number): string => (x === 0 ? '0' : x.toPrecision(2).replace(/\.?0+$/, '').replace(/\.?0+e/, 'e'));
 
 /**
- * How many pools the job spreads over. A spec that sets `instances.maxPoolShare` gets a hard cap, the
- * best ceil(1 / share) good pools (spreadWeights). Without it the spread is risk-based: the expected cost
+ * How many pools the job spreads over. `instances.maxPoolShare` is a hard cap (DEFAULT_MAX_POOL_SHARE when
+ * unset), the best ceil(1 / share) good pools (spreadWeights). With "auto" the spread is risk-based: the expected cost
  * per task prices each task's interruptions as if they came one by one, but a pool-wide reclaim takes all
  * of a pool's tasks together, their work lost and their relaunch at once into a market short of that pool.
  * With k pools sharing the job equally, the best pool holds n/k of its n tasks, and a reclaim there
@@ -332,14 +335,14 @@ const fig = (x: number): string => (x === 0 ? '0' : x.toPrecision(2).replace(/\.
  * while premium < p x price x (L + S) / k, within SPREAD_TOLERANCE of the best and at most one pool a task.
  * The shares are equal. Deterministic: the ranking and the task count decide, no task row.
  */
-export function spreadPlan(ranked: readonly ScoredPool[], opts: { maxPoolShare?: number | undefined; profile: TaskProfile; taskCount?: number | undefined }): SpreadPlan {
+export function spreadPlan(ranked: readonly ScoredPool[], opts: { maxPoolShare?: number | 'auto' | undefined; profile: TaskProfile; taskCount?: number | undefined }): SpreadPlan {
   const good = ranked.filter((p) => p.expectedCost <= ranked[0]!.expectedCost * (1 + SPREAD_TOLERANCE));
-  if (opts.maxPoolShare !== undefined) {
-    const share = opts.maxPoolShare;
+  if (opts.maxPoolShare !== 'auto') {
+    const share = opts.maxPoolShare ?? DEFAULT_MAX_POOL_SHARE;
     const weights = spreadWeights(ranked, share);
     const wanted = Math.max(1, Math.ceil(1 / share - 1e-9));
     const fewer = weights.length < wanted ? `, ${good.length} pool(s) within ${Math.round(SPREAD_TOLERANCE * 100)}% of the best expected cost` : '';
-    return { weights, maxShare: share, reason: `instances.maxPoolShare ${share}${fewer}` };
+    return { weights, maxShare: share, reason: `instances.maxPoolShare ${share}${opts.maxPoolShare === undefined ? ' (the default)' : ''}${fewer}` };
   }
   const best = ranked[0]!;
   const R = opts.profile.runtimeHours;

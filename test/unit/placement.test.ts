@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { choosePool, poolNeed, rankPools, scorePool, slotOf, spreadPlan, spreadWeights, taskProfile, SCORE_NEED_SHARE, type PlacementInput } from '../../services/spot/placement.js';
+import { choosePool, poolNeed, rankPools, scorePool, slotOf, spreadPlan, spreadWeights, taskProfile, DEFAULT_MAX_POOL_SHARE, type PlacementInput } from '../../services/spot/placement.js';
 import { parseJobSpec } from '../../services/model/spec.js';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
@@ -126,7 +126,7 @@ describe('placement scoring (services/spot/placement.ts)', () => {
       sig('us-east-1d', 'm5.large', { score: 8, scoreTarget: 50, scoreAt: NOW }),
     ];
     // 30 tasks at the default share 0.34: 11 instances of one pool; the target-5 score proves the pool under the floor.
-    expect([poolNeed(30, SCORE_NEED_SHARE), poolNeed(3, SCORE_NEED_SHARE), poolNeed(undefined, 0.5), poolNeed(4, 1)]).to.deep.equal([11, 2, 1, 4]);
+    expect([poolNeed(30, DEFAULT_MAX_POOL_SHARE), poolNeed(3, DEFAULT_MAX_POOL_SHARE), poolNeed(undefined, 0.5), poolNeed(4, 1)]).to.deep.equal([11, 2, 1, 4]);
     const big = rankPools(input({ candidates, signals, scoreFloor: 3, taskCount: 30 }));
     expect(big.ranked.map((r) => r.zone)).to.deep.equal(['us-east-1a', 'us-east-1d']);
     const reasons = Object.fromEntries(big.excluded.map((e) => [e.zone, e.reason]));
@@ -254,34 +254,37 @@ describe('placement spread', () => {
     choosePool(input({ candidates: pools, signals, taskIndex: i, taskCount: 20, profile: { runtimeHours: 2 }, ...over }));
   const calm = pools.map((p) => sig(p.zone, p.type, { bucket: 0, score: 8, observed: { runs: 50, interruptions: 0, hours: 200 } }));
   const reclaiming = pools.map((p) => sig(p.zone, p.type, { bucket: 4, score: 8, observed: { runs: 40, interruptions: 30, hours: 40 } }));
+  const AUTO = { maxPoolShare: 'auto' as const };
   const zonesOf = (signals: PoolSignals[], over: Partial<PlacementInput> = {}) => new Set(Array.from({ length: 20 }, (_, i) => job(signals, i, over).pool.zone));
 
-  it('without maxPoolShare, a low-hazard market concentrates: the second pool costs more than the reclaim loss it insures', () => {
-    const first = job(calm, 0);
+  it('with maxPoolShare "auto", a low-hazard market concentrates: the second pool costs more than the reclaim loss it insures', () => {
+    const first = job(calm, 0, AUTO);
     expect(first.record.spread.pools).to.equal(1);
     expect(first.record.spread.maxShare).to.equal(1);
     expect(first.why).to.match(/spread over 1 pool\(s\): a pool-wide reclaim in the best pool \([\d.e-]+% in the task's 2 h\) would lose each of its tasks [\d.e-]+ USD .*; pool #2's premium [\d.e-]+ USD a task is over the [\d.e-]+ it would insure/);
-    expect(zonesOf(calm)).to.deep.equal(new Set(['us-east-1a']));
+    expect(zonesOf(calm, AUTO)).to.deep.equal(new Set(['us-east-1a']));
     // What the rule weighed, in its own terms: premium of the second pool against p x price x (L + S).
     const ranked = rankPools(input({ candidates: pools, signals: calm, profile: { runtimeHours: 2 } })).ranked;
     const p = 1 - Math.exp(-ranked[0]!.hazardPerHour * 2);
     expect(ranked[1]!.expectedCost - ranked[0]!.expectedCost).to.be.greaterThan(p * ranked[0]!.price * (1 + ranked[0]!.startHours));
   });
 
-  it('without maxPoolShare, a high-hazard market spreads over at least 3 pools, equal shares, by task index alone', () => {
-    const first = job(reclaiming, 0);
+  it('with maxPoolShare "auto", a high-hazard market spreads over at least 3 pools, equal shares, by task index alone', () => {
+    const first = job(reclaiming, 0, AUTO);
     expect(first.record.spread.pools).to.be.at.least(3);
     expect(first.why).to.contain(`spread over ${first.record.spread.pools} pool(s): a pool-wide reclaim`);
-    const zones = zonesOf(reclaiming);
+    const zones = zonesOf(reclaiming, AUTO);
     expect(zones.size).to.be.at.least(3);
-    for (let i = 0; i < 20; i++) expect(job(reclaiming, i).pool).to.deep.equal(job(reclaiming, i).pool);
-    const plan = spreadPlan(rankPools(input({ candidates: pools, signals: reclaiming, profile: { runtimeHours: 2 } })).ranked, { profile: { runtimeHours: 2 }, taskCount: 20 });
+    for (let i = 0; i < 20; i++) expect(job(reclaiming, i, AUTO).pool).to.deep.equal(job(reclaiming, i, AUTO).pool);
+    const plan = spreadPlan(rankPools(input({ candidates: pools, signals: reclaiming, profile: { runtimeHours: 2 } })).ranked, { maxPoolShare: 'auto', profile: { runtimeHours: 2 }, taskCount: 20 });
     expect(plan.weights.every((w) => Math.abs(w - 1 / plan.weights.length) < 1e-12)).to.equal(true);
     // Never more pools than tasks.
-    expect(spreadPlan(rankPools(input({ candidates: pools, signals: reclaiming, profile: { runtimeHours: 2 } })).ranked, { profile: { runtimeHours: 2 }, taskCount: 2 }).weights).to.have.length(2);
+    expect(spreadPlan(rankPools(input({ candidates: pools, signals: reclaiming, profile: { runtimeHours: 2 } })).ranked, { maxPoolShare: 'auto', profile: { runtimeHours: 2 }, taskCount: 2 }).weights).to.have.length(2);
   });
 
-  it('an explicit maxPoolShare still caps, whatever the hazard', () => {
+  it('maxPoolShare caps, whatever the hazard; unset, it is 0.34 (three pools)', () => {
+    expect(zonesOf(calm).size).to.equal(3);
+    expect(job(calm, 0).why).to.contain('instances.maxPoolShare 0.34 (the default)');
     expect(zonesOf(calm, { maxPoolShare: 0.34 }).size).to.equal(3);
     expect(job(calm, 0, { maxPoolShare: 0.34 }).record.spread).to.deep.include({ pools: 3, maxShare: 0.34 });
     expect(zonesOf(reclaiming, { maxPoolShare: 1 })).to.have.length(1);
@@ -293,6 +296,8 @@ describe('placement spread', () => {
     expect(() => parseJobSpec({ ...base, instances: { types: ['m5.large'], maxPoolShare: 0 } })).to.throw(/instances\.maxPoolShare/);
     expect(() => parseJobSpec({ ...base, instances: { types: ['m5.large'], minPlacementScore: 11 } })).to.throw(/instances\.minPlacementScore/);
     expect(parseJobSpec({ ...base, instances: { types: ['m5.large'], maxPoolShare: 0.25 } }).instances.maxPoolShare).to.equal(0.25);
+    expect(parseJobSpec({ ...base, instances: { types: ['m5.large'], maxPoolShare: 'auto' } }).instances.maxPoolShare).to.equal('auto');
+    expect(() => parseJobSpec({ ...base, instances: { types: ['m5.large'], maxPoolShare: 'some' } })).to.throw(/instances\.maxPoolShare/);
   });
 });
 
