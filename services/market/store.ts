@@ -178,8 +178,40 @@ export interface ApplyResult {
 /** Fields whose change writes a change-log point; the others (timestamps, targets) follow them. */
 const POOL_TRACKED = ['price', 'score'] as const;
 const RT_TRACKED = ['bucket', 'savings', 'onDemand', 'score'] as const;
-/** Fields carried along with a tracked field (written only when it changes). */
+/** Fields carried along with a tracked field. */
 const COMPANIONS: Record<string, string[]> = { price: ['priceAt'], score: ['scoreTarget', 'scoreAt'], bucket: ['ifAt'], savings: ['ifAt'], onDemand: ['onDemandAt'] };
+/**
+ * Of those, the ones that say when (and how) the value was last observed: written on every observation, the
+ * value changed or not, so a value that stays the same does not read as old (placement drops a score older
+ * than 3 days) nor keep the target capacity of an older query. Never moved back by an older observation.
+ * `priceAt` is not one: it is when the price took effect (the price history's point), written with a change.
+ */
+const OBSERVED = new Set(['scoreTarget', 'scoreAt', 'ifAt', 'onDemandAt']);
+/** The field that dates each observed companion (scoreTarget goes with scoreAt). */
+const OBSERVED_AT: Record<string, string> = { scoreTarget: 'scoreAt', scoreAt: 'scoreAt', ifAt: 'ifAt', onDemandAt: 'onDemandAt' };
+
+/**
+ * The companions of `field` to write for an observation: all of them when the value changed; else the
+ * observed ones that differ from the row, when the observation is not older than the row's.
+ */
+function companionUpdate(field: string, changed: boolean, next: Record<string, unknown>, row: Record<string, unknown> | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const c of COMPANIONS[field] ?? []) {
+    const value = next[c];
+    if (value === undefined) continue;
+    if (changed) {
+      out[c] = value;
+      continue;
+    }
+    if (!OBSERVED.has(c) || row?.[c] === value) continue;
+    const when = OBSERVED_AT[c]!;
+    const seen = next[when];
+    const stored = row?.[when];
+    if (typeof stored === 'number' && (typeof seen !== 'number' || seen < stored)) continue;
+    out[c] = value;
+  }
+  return out;
+}
 
 export const dayOf = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
 const pad = (ms: number): string => String(Math.max(0, Math.floor(ms))).padStart(15, '0');
@@ -417,9 +449,10 @@ export class MarketStore implements MarketSignals {
   }
 
   /**
-   * New values for a region's pools (a price or single-AZ score collection). Only
-   * what changed is written (latest row and a change-log point); an unchanged
-   * market writes nothing. With `ceaseMissing`, a pool of those types that had a
+   * New values for a region's pools (a price or single-AZ score collection). A
+   * changed value is written (latest row and a change-log point); an unchanged
+   * one writes no point, only when it was seen (scoreAt, scoreTarget: see
+   * OBSERVED), so an unchanged price history writes nothing. With `ceaseMissing`, a pool of those types that had a
    * price and is not among `values` is marked ceased (once); one seen again is
    * no longer ceased.
    */
@@ -434,11 +467,15 @@ export class MarketStore implements MarketSignals {
       const update: Record<string, unknown> = {};
       for (const field of POOL_TRACKED) {
         const next = v[field];
-        if (next === undefined || row?.[field] === next) continue;
-        await this.logChange({ region, zone: v.zone, type: v.type, field, at: (field === 'price' ? v.priceAt : v.scoreAt) ?? at, value: next, ...(row?.[field] !== undefined ? { previous: row[field] } : {}) });
-        result.changed++;
-        update[field] = next;
-        for (const c of COMPANIONS[field] ?? []) if (v[c as keyof PoolValue] !== undefined) update[c] = v[c as keyof PoolValue];
+        if (next === undefined) continue;
+        const changed = row?.[field] !== next;
+        if (changed) {
+          await this.logChange({ region, zone: v.zone, type: v.type, field, at: (field === 'price' ? v.priceAt : v.scoreAt) ?? at, value: next, ...(row?.[field] !== undefined ? { previous: row[field] } : {}) });
+          result.changed++;
+          update[field] = next;
+        }
+        // An unchanged value still refreshes when it was seen (scoreAt, scoreTarget): no change-log point for it.
+        Object.assign(update, companionUpdate(field, changed, { ...v }, row));
       }
       const revived = row?.ceased === true && v.price !== undefined;
       if (revived) {
@@ -477,11 +514,16 @@ export class MarketStore implements MarketSignals {
       const update: Record<string, unknown> = {};
       for (const field of RT_TRACKED) {
         const next = v[field];
-        if (next === undefined || row?.[field] === next) continue;
-        await this.logChange({ region, type: v.type, field, at: v.at, value: next, ...(row?.[field] !== undefined ? { previous: row[field] } : {}) });
-        result.changed++;
-        update[field] = next;
-        for (const c of COMPANIONS[field] ?? []) update[c] = c === 'scoreTarget' ? v.scoreTarget : v.at;
+        if (next === undefined) continue;
+        const changed = row?.[field] !== next;
+        if (changed) {
+          await this.logChange({ region, type: v.type, field, at: v.at, value: next, ...(row?.[field] !== undefined ? { previous: row[field] } : {}) });
+          result.changed++;
+          update[field] = next;
+        }
+        // An unchanged value still refreshes when it was seen (ifAt, onDemandAt, scoreAt, scoreTarget): no change-log point for it.
+        const seen = Object.fromEntries((COMPANIONS[field] ?? []).map((c) => [c, c === 'scoreTarget' ? v.scoreTarget : v.at]));
+        Object.assign(update, companionUpdate(field, changed, seen, row));
       }
       const revived = row?.ceased === true && ceaseMissing !== undefined && v[ceaseMissing.field] !== undefined;
       if (revived) {

@@ -1,7 +1,9 @@
 /** A task's spot request: the library spot.request and rebalance.detected (a standby) both place attempts with. */
 import { createHash } from 'node:crypto';
-import { RequestSpotInstancesCommand } from '@aws-sdk/client-ec2';
+import { RequestSpotInstancesCommand, type SpotInstanceRequest } from '@aws-sdk/client-ec2';
+import { NOT_FOUND_RETRY } from '../../shared/aws.js';
 import { awsCode } from '../../shared/aws-errors.js';
+import { retrying } from '../../shared/backoff.js';
 import { PermanentError, TransientError } from '../../shared/errors.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
@@ -27,6 +29,20 @@ function cloudOf(ctx: Ctx) {
 const MAX_TRIES = 4;
 /** EC2's limit on a ClientToken: 64 ASCII characters. */
 const TOKEN_MAX = 64;
+
+/** The window ValidUntil is rounded to: an unfulfilled request stays open 15 to 30 minutes (requestValidUntil). */
+const VALID_WINDOW_MS = 15 * 60_000;
+
+/**
+ * The ValidUntil of a spot request asked at `now`: the end of the window after the current one, 15 to 30
+ * minutes ahead. Every delivery of an attempt in the same 15-minute window sends the same time, so a
+ * redelivery repeats the request exactly and gets it back by its ClientToken (AWS answers a token repeated
+ * with any other parameter IdempotentParameterMismatch); one in a later window is told apart by that answer,
+ * and adopts the request (sendRequest).
+ */
+function requestValidUntil(now: number): Date {
+  return new Date((Math.floor(now / VALID_WINDOW_MS) + 2) * VALID_WINDOW_MS);
+}
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
@@ -137,30 +153,64 @@ async function sendRequest(ctx: Ctx, job: JobRow, task: TaskRow, n: number, plac
   const tags = Object.entries({ ...resourceTags(job.jobId, spec), 'spotbatch:task': task.taskId, 'spotbatch:attempt': String(n) }).map(([Key, Value]) => ({ Key, Value }));
   // The instance's host key, pinned: the same for every delivery of this attempt (see host-keys.ts).
   const hostKey = attemptHostKey(ctx.config, job, task.taskId, n);
-  const out = await cloud.ec2(pool.region).send(
-    new RequestSpotInstancesCommand({
-      // One request per attempt and pool, however often this message is delivered and whichever try
-      // asks: a redelivery that lands on the same pool gets the same request back (requestToken).
-      ClientToken: requestToken(job.jobId, task.taskId, n, pool),
-      InstanceCount: 1,
-      Type: 'one-time',
-      ...(spec.instances.maxPrice ? { SpotPrice: String(spec.instances.maxPrice) } : {}),
-      ValidUntil: new Date(now + 15 * 60_000),
-      LaunchSpecification: {
-        ImageId: imageId,
-        InstanceType: pool.type as never,
-        KeyName: sec.keyName,
-        SecurityGroupIds: [sec.securityGroupId],
-        IamInstanceProfile: { Arn: security.instanceProfileArn },
-        Placement: { AvailabilityZone: pool.zone },
-        UserData: hostKeyUserData(hostKey),
-      },
-      TagSpecifications: [{ ResourceType: 'spot-instances-request', Tags: tags }],
-    }),
-  );
-  const requestId = out.SpotInstanceRequests?.[0]?.SpotInstanceRequestId;
+  // Every parameter is the attempt's and the pool's alone (the job's stored security and images, the derived
+  // host key, a ValidUntil rounded to its window): a redelivery sends the very same request.
+  const input = {
+    // One request per attempt and pool, however often this message is delivered and whichever try
+    // asks: a redelivery that lands on the same pool gets the same request back (requestToken).
+    ClientToken: requestToken(job.jobId, task.taskId, n, pool),
+    InstanceCount: 1,
+    Type: 'one-time' as const,
+    ...(spec.instances.maxPrice ? { SpotPrice: String(spec.instances.maxPrice) } : {}),
+    ValidUntil: requestValidUntil(now),
+    LaunchSpecification: {
+      ImageId: imageId,
+      InstanceType: pool.type as never,
+      KeyName: sec.keyName,
+      SecurityGroupIds: [sec.securityGroupId],
+      IamInstanceProfile: { Arn: security.instanceProfileArn },
+      Placement: { AvailabilityZone: pool.zone },
+      UserData: hostKeyUserData(hostKey),
+    },
+    TagSpecifications: [{ ResourceType: 'spot-instances-request' as const, Tags: tags }],
+  };
+  let requestId: string | undefined;
+  try {
+    const out = await cloud.ec2(pool.region).send(new RequestSpotInstancesCommand(input));
+    requestId = out.SpotInstanceRequests?.[0]?.SpotInstanceRequestId;
+  } catch (err) {
+    if (awsCode(err) !== 'IdempotentParameterMismatch') throw err;
+    // The token was used with other parameters: by an earlier delivery of this attempt in this pool (in
+    // another ValidUntil window, say). That request is this attempt's: adopt it.
+    const found = await attemptRequestIn(cloud, pool, attemptTags(job.jobId, task.taskId, n));
+    requestId = found.SpotInstanceRequestId;
+    ctx.log.info({ attempt: n, pool: poolKey(pool), spotRequestId: requestId }, "the attempt's spot request in this pool exists (IdempotentParameterMismatch): adopting it");
+  }
   if (!requestId) throw new Error('RequestSpotInstances answered without a request id');
   return { n, pool, price: placement.price, spotRequestId: requestId, hostKey: hostKey.public, requestedAt: now, placement: placement.why, placementRecord: placement.record };
+}
+
+/** A spot request the search did not see yet (EC2 is eventually consistent right after a create). */
+class NotVisibleYet extends Error {}
+
+/**
+ * The spot request of the attempt (by `tags`) in `pool`, asked again a few times while not visible (a
+ * request made a moment ago); one open or active first, else the newest. Throws when there is none
+ * (the message is delivered again later).
+ */
+async function attemptRequestIn(cloud: ReturnType<typeof cloudOf>, pool: Pool, tags: Record<string, string>): Promise<SpotInstanceRequest> {
+  return retrying(
+    async () => {
+      const inPool = (await requestsTagged(cloud, pool.region, tags)).filter(
+        (r) => r.LaunchSpecification?.InstanceType === pool.type && (r.LaunchSpecification?.Placement?.AvailabilityZone ?? r.LaunchedAvailabilityZone) === pool.zone && r.SpotInstanceRequestId,
+      );
+      const live = inPool.filter((r) => r.State === 'open' || r.State === 'active');
+      const found = (live.length ? live : inPool).sort((a, b) => (b.CreateTime?.getTime() ?? 0) - (a.CreateTime?.getTime() ?? 0))[0];
+      if (!found) throw new NotVisibleYet(`IdempotentParameterMismatch, and no spot request of the attempt found in ${poolKey(pool)} (${pool.region})`);
+      return found;
+    },
+    { policy: NOT_FOUND_RETRY, attempts: 5, retryable: (err) => err instanceof NotVisibleYet },
+  );
 }
 
 /** The tags of attempt `n`'s spot requests (sendRequest sets them): how releaseStrayRequests finds them. */

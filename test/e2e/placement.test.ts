@@ -227,6 +227,40 @@ describe('placement (e2e)', function () {
     hooked.iam.destroy();
   });
 
+  // AWS answers a ClientToken repeated with any other parameter IdempotentParameterMismatch (the simulator too):
+  // every delivery of an attempt must send the same request. ValidUntil is rounded to a 15-minute window; a
+  // redelivery in a later window gets that answer, and adopts the attempt's request in the pool.
+  it('a spot.request delivered again with the clock moved on gets the same request, in the same ValidUntil window or a later one', async () => {
+    stack = await startStack({ emulators: emulators(), handlers: { ...handlers, 'spot.request': async () => {} } });
+    // One pool: every delivery places the attempt in it, so all ask with the same ClientToken.
+    const jobId = await stack.submit(quick({ name: 'redelivered', instances: { types: ['m5.large'], regions: ['us-east-1'], zones: ['us-east-1a'] } }));
+    const job = await eventually('job running with its images', async () => {
+      const j = await stack.job(jobId);
+      return j?.state === 'running' && j.images && j.security ? j : undefined;
+    }, 120_000, 200);
+    const [task] = await stack.tasks(jobId);
+    const window = 15 * 60_000;
+    // Not in the last seconds of a window: the first delivery's ValidUntil (the current window's end) must still be ahead when sent.
+    if (window - (Date.now() % window) < 10_000) await new Promise((r) => setTimeout(r, 10_000));
+    const start = Math.floor(Date.now() / window) * window;
+    const at = (now: number, receiveCount: number): HandlerContext<FleetCatalog> => ({ ...stack.fleet.deps, clock: { now: () => now }, service: 'spot.request', messageId: 'm-1', queue: 'request', receiveCount, signal: new AbortController().signal });
+    // 1. A delivery in the previous window that stops after its request.
+    const first = await requestAttempt(at(start - window, 1), job, task!, 1);
+    // 2. Its redelivery almost 15 minutes on, in the same window (the same ValidUntil): the same request by its ClientToken.
+    const sameWindow = await requestAttempt(at(start - 1, 2), job, task!, 1);
+    expect(sameWindow.pool).to.deep.equal(first.pool);
+    expect(sameWindow.spotRequestId).to.equal(first.spotRequestId);
+    // 3. Another in the next window (another ValidUntil: IdempotentParameterMismatch): the request is adopted, no error, and recorded.
+    await spotRequest({ jobId, taskId: task!.taskId }, at(Date.now(), 3));
+    const recorded = currentAttempt((await stack.tasks(jobId))[0]!)!;
+    expect(recorded.n).to.equal(1);
+    expect(recorded.spotRequestId).to.equal(first.spotRequestId);
+    const requests = await stack.cloud.ec2('us-east-1').send(new DescribeSpotInstanceRequestsCommand({ Filters: [{ Name: 'tag:spotbatch:job', Values: [jobId] }] }));
+    expect(requests.SpotInstanceRequests!.map((r) => r.SpotInstanceRequestId)).to.deep.equal([first.spotRequestId]);
+    const job2 = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed'], 200_000);
+    expect(job2.state).to.equal('succeeded');
+  });
+
   it('a delivery whose every try is refused at once for quota waits for a pool like any other no-pool answer', async () => {
     const regions = ['us-east-1', 'us-east-2', 'us-west-1', 'us-west-2'];
     stack = await startStack({ emulators: emulators(), handlers: { ...handlers, 'spot.request': async () => {} } });

@@ -51,6 +51,32 @@ describe('market store (dynalite)', function () {
     expect(await store.pools(['us-east-1'], ['c5.large'], clock.now())).to.deep.equal([]);
   });
 
+  it('refreshes when an unchanged value was seen (score time and target, advisor and on-demand times) without a change-log point; a price keeps when it took effect', async () => {
+    const t0 = clock.now();
+    const day = 86_400_000;
+    await store.applyPoolValues('us-east-1', [{ zone: 'us-east-1a', type: 'm5.large', price: 0.031, priceAt: t0, score: 7, scoreTarget: 5, scoreAt: t0 }], t0);
+    await store.applyRegionTypeValues('us-east-1', [{ type: 'm5.large', bucket: 1, savings: 60, onDemand: 0.096, score: 6, scoreTarget: 5, at: t0 }]);
+    const logged = (await store.changes('us-east-1', 0)).length;
+    // Four days on, the same score (asked at another target capacity), the same price, advisor bucket and on-demand price.
+    const t1 = t0 + 4 * day;
+    const same = await store.applyPoolValues('us-east-1', [{ zone: 'us-east-1a', type: 'm5.large', price: 0.031, priceAt: t0, score: 7, scoreTarget: 10, scoreAt: t1 }], t1);
+    const sameRt = await store.applyRegionTypeValues('us-east-1', [{ type: 'm5.large', bucket: 1, savings: 60, onDemand: 0.096, score: 6, scoreTarget: 10, at: t1 }]);
+    expect([same.changed, sameRt.changed]).to.deep.equal([0, 0]);
+    expect(await store.changes('us-east-1', 0)).to.have.length(logged);
+    const [pool] = await store.pools(['us-east-1'], ['m5.large'], t1);
+    expect([pool!.score, pool!.scoreTarget, pool!.scoreAt, pool!.price, pool!.priceAt]).to.deep.equal([7, 10, t1, 0.031, t0]);
+    const [rt] = await store.regionTypeRows('us-east-1');
+    expect([rt!.scoreAt, rt!.scoreTarget, rt!.ifAt, rt!.onDemandAt]).to.deep.equal([t1, 10, t1, t1]);
+    // An older observation arriving late moves nothing back.
+    await store.applyPoolValues('us-east-1', [{ zone: 'us-east-1a', type: 'm5.large', score: 7, scoreTarget: 5, scoreAt: t0 + day }], t0 + day);
+    await store.applyRegionTypeValues('us-east-1', [{ type: 'm5.large', bucket: 1, onDemand: 0.096, score: 6, scoreTarget: 5, at: t0 + day }]);
+    const [again] = await store.pools(['us-east-1'], ['m5.large'], t1);
+    expect([again!.scoreTarget, again!.scoreAt]).to.deep.equal([10, t1]);
+    const [rtAgain] = await store.regionTypeRows('us-east-1');
+    expect([rtAgain!.scoreAt, rtAgain!.scoreTarget, rtAgain!.ifAt, rtAgain!.onDemandAt]).to.deep.equal([t1, 10, t1, t1]);
+    expect(await store.changes('us-east-1', 0)).to.have.length(logged);
+  });
+
   it('marks a pool that is no longer in the answer ceased, and clears it when it comes back', async () => {
     const t0 = clock.now();
     await store.applyPoolValues('us-east-1', [

@@ -284,6 +284,40 @@ describe('simulator: EC2 and IAM API', function () {
     expect(closed.SpotInstanceRequests![0]!.Status!.Code).to.equal('instance-terminated-by-user');
   });
 
+  it('answers IdempotentParameterMismatch to a repeated ClientToken with other parameters, the zone aside', async () => {
+    const validUntil = new Date(Date.now() + 15 * 60_000);
+    const params = { ClientToken: 'job-2-task-1-attempt-1', InstanceCount: 1, Type: 'one-time' as const, SpotPrice: '0.5', ValidUntil: validUntil };
+    const spec = { ImageId: imageId, InstanceType: 'm5.large' as const, Placement: { AvailabilityZone: 'us-east-1a' } };
+    const first = await h.ec2.send(new RequestSpotInstancesCommand({ ...params, LaunchSpecification: spec }));
+    const sirId = first.SpotInstanceRequests![0]!.SpotInstanceRequestId!;
+    // The same parameters (defaults spelled out or not), or only another zone: the same request back.
+    const same = await h.ec2.send(new RequestSpotInstancesCommand({ ClientToken: params.ClientToken, SpotPrice: '0.5', ValidUntil: new Date(validUntil.getTime()), LaunchSpecification: spec }));
+    expect(same.SpotInstanceRequests!.map((r) => r.SpotInstanceRequestId)).to.deep.equal([sirId]);
+    const otherZone = await h.ec2.send(new RequestSpotInstancesCommand({ ...params, LaunchSpecification: { ...spec, Placement: { AvailabilityZone: 'us-east-1b' } } }));
+    expect(otherZone.SpotInstanceRequests!.map((r) => r.SpotInstanceRequestId)).to.deep.equal([sirId]);
+    const changes = [
+      { ...params, ValidUntil: new Date(validUntil.getTime() + 1000), LaunchSpecification: spec },
+      { ...params, ValidFrom: new Date(Date.now() + 60_000), LaunchSpecification: spec },
+      { ...params, SpotPrice: '0.6', LaunchSpecification: spec },
+      { ...params, InstanceCount: 2, LaunchSpecification: spec },
+      { ...params, Type: 'persistent' as const, LaunchSpecification: spec },
+      { ...params, LaunchSpecification: { ...spec, InstanceType: 'c5.large' as const } },
+      { ...params, LaunchSpecification: { ...spec, UserData: Buffer.from('#cloud-config\n').toString('base64') } },
+    ];
+    for (const input of changes) {
+      const err = await errorOf(h.ec2.send(new RequestSpotInstancesCommand(input)));
+      expect(err.name, JSON.stringify(input)).to.equal('IdempotentParameterMismatch');
+      expect(err.message).to.equal('The request uses the same client token as a previous, but non-identical request. Do not reuse a client token with different requests, unless the requests are identical.');
+      expect(err.$metadata?.httpStatusCode).to.equal(400);
+    }
+    // Nothing was made by the refused ones.
+    const tagged = await h.ec2.send(new DescribeSpotInstanceRequestsCommand({}));
+    expect(tagged.SpotInstanceRequests!.filter((r) => r.SpotPrice === '0.500000' || r.SpotPrice === '0.600000').map((r) => r.SpotInstanceRequestId)).to.deep.equal([sirId]);
+    await h.ec2.send(new CancelSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [sirId] }));
+    const launched = (await h.ec2.send(new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [sirId] }))).SpotInstanceRequests![0]!.InstanceId;
+    if (launched) await terminated([launched]);
+  });
+
   it('honours cloud-init ssh_keys in user data (RunInstances, RequestSpotInstances): the instance presents that host key', async () => {
     const viaRun = generateEd25519KeyPair();
     const viaSpot = generateEd25519KeyPair();

@@ -59,6 +59,30 @@ function simulatedDeadline(call: CallContext, validUntil: Date): Date {
   throw invalidParameter('ValidUntil', `must be in the future (simulated time is ${new Date(now).toISOString()})`);
 }
 
+/** JSON with its object keys sorted: the same value whatever order its fields came in. */
+function canonical(value: unknown): string {
+  if (value instanceof Date) return JSON.stringify(value.toISOString());
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * What a repeated ClientToken must repeat: every parameter of the request but the token itself and the
+ * zone, with AWS's defaults filled in: a retry with the same token whose parameters differ in anything but
+ * the Region or Availability Zone fails with IdempotentParameterMismatch (AWS, "Ensuring idempotency in
+ * Amazon EC2 API requests"; the tokens of a region are the region's own here already).
+ */
+function requestParams(input: RequestSpotInstancesCommandInput): string {
+  const { ClientToken: _token, DryRun: _dryRun, LaunchSpecification: spec, InstanceCount, Type, ...rest } = input;
+  const { Placement, ...launch } = spec ?? {};
+  const { AvailabilityZone: _zone, ...placement } = Placement ?? {};
+  return canonical({ ...rest, InstanceCount: InstanceCount ?? 1, Type: Type ?? 'one-time', LaunchSpecification: { ...launch, Placement: placement } });
+}
+
 function selectRequests(call: CallContext, requestIds: string[] | undefined): SpotRequestRecord[] {
   call.sim.lifecycle.purge();
   const all = [...call.sim.world.inRegion(call.sim.world.spotRequests, call.region)];
@@ -73,9 +97,14 @@ function selectRequests(call: CallContext, requestIds: string[] | undefined): Sp
 
 export const spotRequestActions = {
   RequestSpotInstances: action<RequestSpotInstancesCommandInput, Out<RequestSpotInstancesCommandOutput>>(RequestSpotInstances$, (input, call) => {
+    const params = input.ClientToken ? requestParams(input) : undefined;
     if (input.ClientToken) {
-      // idempotency: the same token answers the requests it made (AWS keeps tokens for days)
+      // idempotency: the same token with the same parameters answers the requests it made (AWS keeps tokens
+      // for days); with other parameters (the zone aside) it is IdempotentParameterMismatch (see requestParams)
       const prior = [...call.sim.world.inRegion(call.sim.world.spotRequests, call.region)].filter((r) => r.clientToken === input.ClientToken);
+      if (prior.some((r) => r.clientParams !== params)) {
+        throw new ApiError('IdempotentParameterMismatch', 'The request uses the same client token as a previous, but non-identical request. Do not reuse a client token with different requests, unless the requests are identical.');
+      }
       if (prior.length) return { SpotInstanceRequests: prior.map(view) };
     }
     const spec = input.LaunchSpecification;
@@ -131,6 +160,7 @@ export const spotRequestActions = {
         // AWS's default: seven days from the request
         validUntil: validUntil ?? new Date(now.getTime() + 7 * 86_400_000),
         clientToken: input.ClientToken,
+        ...(params !== undefined ? { clientParams: params } : {}),
         validFrom: input.ValidFrom,
         tags: new Map(tags),
         timers: [],

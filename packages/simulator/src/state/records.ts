@@ -102,6 +102,8 @@ export interface SpotRequestRecord {
   validFrom?: Date;
   /** RequestSpotInstances ClientToken: the same token answers the same requests. */
   clientToken?: string;
+  /** The request's parameters as sent with its ClientToken (canonical JSON, the zone aside): a repeat must send the same. */
+  clientParams?: string;
   launchedAvailabilityZone?: string;
   tags: Tags;
   timers: TimerHandle[];
