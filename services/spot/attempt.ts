@@ -78,7 +78,8 @@ async function readSignals(ctx: Ctx, regions: string[], types: string[], now: nu
  * `avoidAlso`, pools out of capacity and regions out of spot quota) and send
  * the spot request. A pool AWS refuses at once for capacity, or a region for
  * quota, is recorded with the market and the next best is asked, in the same
- * delivery. Throws PermanentError when no pool fits the spec, TransientError when no pool can take the
+ * delivery; a pool whose type has no image in its region is passed over the same way. Throws
+ * PermanentError when no pool fits the spec (or none has an image), TransientError when no pool can take the
  * task now (every pool out of capacity or quota, or the last of MAX_TRIES refused at once for either).
  */
 export async function requestAttempt(ctx: Ctx, job: JobRow, task: TaskRow, n: number, avoidAlso: string[] = []): Promise<Attempt> {
@@ -93,22 +94,36 @@ export async function requestAttempt(ctx: Ctx, job: JobRow, task: TaskRow, n: nu
   const { signals, blocked } = await readSignals(ctx, regions, spec.instances.types, now);
   const market = marketOf(ctx);
   const refused: string[] = [];
+  /** Pools whose type has no image in their region, and why (said if nothing else is left). */
+  const noImage = new Set<string>();
+  const passed: string[] = [];
   for (let tryNo = 0; ; tryNo++) {
-    const placement = choosePool({
-      candidates,
-      signals,
-      zones: spec.instances.zones,
-      avoid: [...new Set([...task.avoid, ...avoidAlso, ...refused])],
-      cooled: job.cooldowns ?? {},
-      blockedRegions: blocked,
-      ...(spec.instances.maxPrice !== undefined ? { maxPrice: spec.instances.maxPrice } : {}),
-      ...(spec.instances.maxPoolShare !== undefined ? { maxPoolShare: spec.instances.maxPoolShare } : {}),
-      ...(spec.instances.minPlacementScore !== undefined ? { scoreFloor: spec.instances.minPlacementScore } : {}),
-      taskCount: job.taskCount,
-      profile: taskProfile(spec),
-      taskIndex: task.index,
-      now,
-    });
+    let placement: Placement;
+    try {
+      placement = choosePool({
+        // A pool without an image is not one for this job: out of the choice (a refused pool is only avoided, and comes back when all are).
+        candidates: candidates.filter((c) => !noImage.has(poolKey(c))),
+        signals,
+        zones: spec.instances.zones,
+        avoid: [...new Set([...task.avoid, ...avoidAlso, ...refused])],
+        cooled: job.cooldowns ?? {},
+        blockedRegions: blocked,
+        ...(spec.instances.maxPrice !== undefined ? { maxPrice: spec.instances.maxPrice } : {}),
+        ...(spec.instances.maxPoolShare !== undefined ? { maxPoolShare: spec.instances.maxPoolShare } : {}),
+        ...(spec.instances.minPlacementScore !== undefined ? { scoreFloor: spec.instances.minPlacementScore } : {}),
+        taskCount: job.taskCount,
+        profile: taskProfile(spec),
+        taskIndex: task.index,
+        now,
+      });
+    } catch (err) {
+      // Nothing left once the pools without an image are out (permanent when no pool with an image is left at all): say so.
+      if (passed.length && (err instanceof PermanentError || err instanceof TransientError)) {
+        const Kind = err instanceof PermanentError ? PermanentError : TransientError;
+        throw new Kind(`${err.message}; passed over: ${passed.join('; ')}`, { cause: err });
+      }
+      throw err;
+    }
     const { pool } = placement;
     try {
       return await sendRequest(ctx, job, task, n, placement, now);
@@ -116,6 +131,15 @@ export async function requestAttempt(ctx: Ctx, job: JobRow, task: TaskRow, n: nu
       const code = awsCode(err);
       const message = (err as Error).message ?? '';
       const last = tryNo + 1 >= MAX_TRIES;
+      if (err instanceof NoImageError) {
+        // A type with a spot price but no image in the region (a retiring type, say): no pool of that type in the
+        // region is one for this job (all passed over at once, so they do not use up the tries).
+        ctx.log.info({ attempt: n, pool: poolKey(pool) }, last ? err.message : `${err.message}: asking the next best`);
+        for (const c of candidates) if (c.region === pool.region && c.type === pool.type) noImage.add(poolKey(c));
+        passed.push(err.message);
+        if (last) throw new TransientError(`no pool can take the task now: ${MAX_TRIES} pools passed over or refused at once (last: ${err.message})`);
+        continue;
+      }
       if (code && NO_CAPACITY_CODES.has(code)) {
         ctx.log.info({ attempt: n, pool: poolKey(pool), code }, last ? 'pool out of capacity' : 'pool out of capacity: asking the next best');
         await record(ctx.log, 'no capacity', pool, () => market.markNoCapacity(pool, now + NO_CAPACITY_MS, code));
@@ -142,6 +166,9 @@ function markLocally(signals: PoolSignals[], pool: Pool, until: number): void {
   else signals.push({ ...pool, noCapacityUntil: until });
 }
 
+/** The chosen pool's type has no image in its region: requestAttempt takes that type's pools there out of the choice. */
+class NoImageError extends Error {}
+
 async function sendRequest(ctx: Ctx, job: JobRow, task: TaskRow, n: number, placement: Placement, now: number): Promise<Attempt> {
   const spec = job.spec;
   const security = job.security!;
@@ -149,7 +176,7 @@ async function sendRequest(ctx: Ctx, job: JobRow, task: TaskRow, n: number, plac
   const { pool } = placement;
   const { security: sec, images } = await ensureRegion(ctx, job, pool.region);
   const imageId = images[pool.type];
-  if (!imageId) throw new PermanentError(`no image resolved for ${pool.type} in ${pool.region}`);
+  if (!imageId) throw new NoImageError(`no image for ${pool.type} in ${pool.region}`);
   const tags = Object.entries({ ...resourceTags(job.jobId, spec), 'spotbatch:task': task.taskId, 'spotbatch:attempt': String(n) }).map(([Key, Value]) => ({ Key, Value }));
   // The instance's host key, pinned: the same for every delivery of this attempt (see host-keys.ts).
   const hostKey = attemptHostKey(ctx.config, job, task.taskId, n);

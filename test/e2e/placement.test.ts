@@ -11,7 +11,7 @@ import { spotRequest } from '../../services/spot/handlers.js';
 import { choosePool, taskProfile } from '../../services/spot/placement.js';
 import { currentPrices } from '../../services/spot/pricing.js';
 import { marketOf, NO_CAPACITY_MS } from '../../services/spot/market-link.js';
-import { StateConflictError } from '../../shared/errors.js';
+import { PermanentError, StateConflictError } from '../../shared/errors.js';
 import { createCloudClients, type CloudClients } from '../../shared/aws.js';
 import { leftovers, sharedEmulators, startStack, type Stack } from '../helpers/stack.js';
 import { eventually, TEST_CREDENTIALS } from '../helpers/fleet.js';
@@ -281,5 +281,32 @@ describe('placement (e2e)', function () {
     expect(events.find((e) => e.type === 'task.waiting')?.data?.reason).to.match(/^no pool can take the task now: 4 pools refused at once \(last: MaxSpotInstanceCountExceeded in us-[a-z]+-\d /);
     const blocked = await marketSignals(stack.fleet.deps).blockedRegions(Date.now());
     expect([...blocked.keys()].sort()).to.deep.equal([...regions].sort());
+  });
+  // Candidates come from the spot price history, images from the types a region offers: a type priced but
+  // without an image there (a retiring type, say) is passed over like a refused pool, not a failed task.
+  it('a pool whose type has no image in its region is passed over; the task fails only when no pool has an image', async () => {
+    stack = await startStack({ emulators: emulators(), handlers: { ...handlers, 'spot.request': async () => {} } });
+    const jobId = await stack.submit(quick({ name: 'no-image', instances: { types: ['m5.large', 'c5.large'], regions: ['us-east-1'], zones: ['us-east-1a'] } }));
+    await eventually('job running with its images', async () => {
+      const j = await stack.job(jobId);
+      return j?.state === 'running' && j.images && j.security ? j : undefined;
+    }, 120_000, 200);
+    const [task] = await stack.tasks(jobId);
+    const ctx: HandlerContext<FleetCatalog> = { ...stack.fleet.deps, service: 'spot.request', messageId: 'm-1', queue: 'request', receiveCount: 1, signal: new AbortController().signal };
+    // The first placement prepares the region (its images recorded on the job) and shows the pool placement asks first.
+    const first = await requestAttempt(ctx, (await stack.job(jobId))!, task!, 1);
+    const job = (await stack.job(jobId))!;
+    const images = job.images!['us-east-1']!;
+    expect(images[first.pool.type]).to.be.a('string');
+    const without = (types: string[]) => ({ ...job, images: { ...job.images, 'us-east-1': Object.fromEntries(Object.entries(images).filter(([t]) => !types.includes(t))) } });
+    // That pool's type without an image: the next pool is asked, in the same delivery.
+    const next = await requestAttempt(ctx, without([first.pool.type]), task!, 2);
+    expect(next.pool.type).to.not.equal(first.pool.type);
+    expect(next.spotRequestId).to.be.a('string');
+    // No image for any type: nothing is left, and waiting cannot help.
+    let failed: unknown;
+    await requestAttempt(ctx, without(['m5.large', 'c5.large']), task!, 3).catch((err: unknown) => (failed = err));
+    expect(failed, String(failed)).to.be.instanceOf(PermanentError);
+    expect((failed as Error).message).to.match(/passed over: no image for (m5|c5)\.large in us-east-1; no image for (m5|c5)\.large in us-east-1/);
   });
 });
