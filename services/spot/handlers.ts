@@ -171,9 +171,11 @@ export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
     }
     throw err;
   }
-  if (!adopted && ctx.receiveCount > 1) {
-    // A redelivery: the delivery before may have requested the attempt in another pool and stopped before
-    // recording it. Release those (teardown would find them too, but their instances would idle till then).
+  if (!adopted) {
+    // Requests of this attempt in another pool that nobody recorded: an earlier delivery's that stopped before
+    // recording it (or whose answer was lost before a retry), a standby's whose rebalance.detected crashed before
+    // recording it. Release those (teardown would find them too, but their instances would idle till then); one
+    // DescribeSpotInstanceRequests per region the job was prepared in.
     try {
       await releaseStrayRequests(ctx, job, task.taskId, n, requestId);
     } catch (err) {
