@@ -11,13 +11,13 @@
  */
 import { CreateTagsCommand, DescribeInstancesCommand, DescribeSpotInstanceRequestsCommand } from '@aws-sdk/client-ec2';
 import { isEventualNotFound, untilVisible } from '../../shared/aws.js';
-import { PermanentError, StateConflictError } from '../../shared/errors.js';
+import { PermanentError, StateConflictError, TransientError } from '../../shared/errors.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
 import { appendAttempts, currentAttempt, poolKey, resourceTags, type Attempt } from '../model/model.js';
 import { jobs, tasks } from '../model/repo.js';
 import { releaseStandby, terminateInstance } from '../ec2/cleanup.js';
-import { requestAttempt } from '../spot/attempt.js';
+import { releaseStrayRequests, requestAttempt } from '../spot/attempt.js';
 import { beginNoticeSave } from '../checkpoint/lifecycle.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
@@ -57,18 +57,35 @@ export async function rebalanceDetected(body: RebalanceSeen, ctx: Ctx): Promise<
       ctx.log.info({ reason: err.message }, 'rebalance recommendation: no other pool to migrate to; the task stays');
       return;
     }
+    if (err instanceof TransientError) {
+      // No pool now (every try refused at once), the job closing, a region still being prepared (JobClosedError and
+      // RegionNotReadyError are TransientErrors): the standby is best effort, so the task stays rather than this
+      // message cycling through its retries into the dead-letter queue.
+      ctx.log.info({ reason: err.message }, 'rebalance recommendation: no standby to be had now; the task stays');
+      return;
+    }
     throw err;
   }
   try {
     await tasks(ctx).update(key, { state: 'running', version: task.version, set: { standby } });
   } catch (err) {
     // The task moved meanwhile (ended, interrupted): the standby must not linger (nor its instance, if it launched). A duplicate got the
-    // same request back (same ClientToken) and recorded it: leave that one.
+    // same request back (same ClientToken, per attempt and pool) and recorded it, as the standby or, once rebalance.check moved the
+    // task there, as the current attempt: leave that one.
     if (err instanceof StateConflictError) {
       const now = await tasks(ctx).get(key);
-      if (now?.standby?.spotRequestId !== standby.spotRequestId) await releaseStandby(ctx.cloud, standby);
+      const recorded = now && [...now.attempts, ...(now.standby ? [now.standby] : [])].some((a) => a.spotRequestId === standby.spotRequestId);
+      if (!recorded) await releaseStandby(ctx.cloud, standby);
     }
     throw err;
+  }
+  if (ctx.receiveCount > 1) {
+    // A redelivery: the delivery before may have requested the standby in another pool and stopped before recording it.
+    try {
+      await releaseStrayRequests(ctx, job, task.taskId, standby.n, standby.spotRequestId!);
+    } catch (err) {
+      ctx.log.warn({ attempt: standby.n, err: (err as Error).message }, "could not look for the standby's unrecorded spot requests: teardown releases them");
+    }
   }
   await ctx.store.events.append(job.jobId, 'task.rebalance', {
     taskId: task.taskId,
