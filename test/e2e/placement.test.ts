@@ -140,8 +140,8 @@ describe('placement (e2e)', function () {
   });
 
   // One spot request per attempt and pool (the ClientToken is the attempt's and the pool's), whatever the try
-  // that asks it; a request a delivery made and never recorded is released by the redelivery that records
-  // another (receiveCount > 1), or by the delivery itself when it loses the task row to a duplicate; what
+  // that asks it; a request a delivery made and never recorded is released by the delivery that records
+  // another, or by the delivery itself when it loses the task row to a duplicate; what
   // neither sees (a duplicate that recorded first, then the stopped delivery's redelivery finds the task
   // moved) is left to the job's teardown, which finds the requests by their job tag.
   it('a redelivered placement asks each pool once, and releases what an earlier or concurrent delivery requested and never recorded', async () => {
