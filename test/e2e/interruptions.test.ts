@@ -4,7 +4,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { JobSpecInput } from '../../services/model/spec.js';
 import { leftovers, sharedEmulators, startStack, type Stack } from '../helpers/stack.js';
-import { eventually } from '../helpers/fleet.js';
+import { eventually, TEST_CREDENTIALS } from '../helpers/fleet.js';
+import { DescribeSpotInstanceRequestsCommand, type RequestSpotInstancesCommandInput, type RequestSpotInstancesCommandOutput } from '@aws-sdk/client-ec2';
+import { handlers } from '../../services/handlers.js';
+import { rebalanceDetected } from '../../services/rebalance/handlers.js';
+import { tasks } from '../../services/model/repo.js';
+import type { HandlerContext } from '../../services/dispatcher/context.js';
+import type { FleetCatalog } from '../../services/catalog.js';
+import { createCloudClients } from '../../shared/aws.js';
+import { StateConflictError } from '../../shared/errors.js';
 
 /** The first attempt of every task runs long; later attempts finish at once. */
 const spec = (over: Partial<JobSpecInput> = {}): JobSpecInput => ({
@@ -188,6 +196,42 @@ describe('interruptions (e2e)', function () {
     expect(events.filter((t) => t === 'task.migrated')).to.have.length(1);
     expect(events).to.not.include('task.interrupted');
     await eventually('no leftovers', async () => (await leftovers(stack, jobId)).length === 0, 60_000);
+  });
+
+  // With ClientTokens per attempt and pool, two deliveries of one recommendation get the same standby request.
+  // The first records it and rebalance.check moves the task there before the second writes: the second's
+  // conflict must leave that request (now the current attempt's) alone.
+  it('onRebalance "migrate": a duplicate rebalance.detected that loses the row leaves the standby request another delivery recorded', async () => {
+    stack = await startStack({ emulators: emulators(), handlers: { ...handlers, 'rebalance.detected': async () => {} } });
+    const jobId = await stack.submit(spec({ name: 'migrate-dup', onRebalance: 'migrate' }));
+    const task = await eventually('attempt 1 running', async () => (await stack.tasks(jobId)).find((t) => t.state === 'running' && t.attempts.length === 1), 120_000, 200);
+    const key = { jobId, taskId: task.taskId };
+    const hooked = createCloudClients({ region: 'us-east-1', endpoints: { ec2: stack.sim.endpoint, iam: stack.sim.endpoint }, credentials: TEST_CREDENTIALS });
+    let requestId: string | undefined;
+    hooked.ec2('us-east-1').middlewareStack.add(
+      (next, context) => async (args) => {
+        const out = await next(args);
+        if (context.commandName === 'RequestSpotInstancesCommand' && !requestId) {
+          // The other delivery, meanwhile: the same request recorded, and rebalance.check moved the task to it.
+          const input = args.input as RequestSpotInstancesCommandInput;
+          requestId = (out.output as RequestSpotInstancesCommandOutput).SpotInstanceRequests![0]!.SpotInstanceRequestId!;
+          const row = (await tasks(stack.fleet.deps).get(key))!;
+          const pool = { region: 'us-east-1', zone: input.LaunchSpecification!.Placement!.AvailabilityZone!, type: input.LaunchSpecification!.InstanceType! };
+          const moved = { ...row.attempts[0]!, endedAt: Date.now(), outcome: 'migrated' as const };
+          await tasks(stack.fleet.deps).update(key, { state: 'running', version: row.version, set: { attempts: [moved, { n: 2, pool, price: 0.01, spotRequestId: requestId, requestedAt: Date.now() }] } });
+        }
+        return out;
+      },
+      { step: 'initialize', name: 'theOtherDelivery' },
+    );
+    const ctx: HandlerContext<FleetCatalog> = { ...stack.fleet.deps, cloud: { iam: hooked.iam, ec2: (region) => hooked.ec2(region) }, service: 'rebalance.detected', messageId: 'm-1', queue: 'request', receiveCount: 1, signal: new AbortController().signal };
+    let lost: unknown;
+    await rebalanceDetected({ ...key, attempt: 1, source: 'events' }, ctx).catch((err: unknown) => (lost = err));
+    expect(lost).to.be.instanceOf(StateConflictError);
+    const out = await stack.cloud.ec2('us-east-1').send(new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [requestId!] }));
+    expect(out.SpotInstanceRequests![0]!.State).to.be.oneOf(['open', 'active']);
+    hooked.ec2('us-east-1').destroy();
+    hooked.iam.destroy();
   });
 
   it('onRebalance "ignore" (the default): a rebalance recommendation leaves the task where it is', async () => {
