@@ -55,7 +55,14 @@ export async function checkSourceImage(cloud: CloudClients, source: { id: string
   const wrong = types.map((t, i) => [t, i] as const).filter(([t]) => arch[t] !== image.Architecture);
   if (wrong.length) {
     throw new PermanentError(
-      wrong.map(([t, i]) => `instances.types[${i}]: '${t}' is ${arch[t] ?? 'of no known architecture'}, but instances.image.id ${source.id} is ${image.Architecture ?? 'of no known architecture'}`).join('; '),
+      wrong
+        .map(([t, i]) =>
+          // No architecture: no region of the job offers the type (jobArchitectures asks only a region that does).
+          arch[t] === undefined
+            ? `instances.types[${i}]: '${t}' is offered in none of the job's regions`
+            : `instances.types[${i}]: '${t}' is ${arch[t]}, but instances.image.id ${source.id} is ${image.Architecture ?? 'of no known architecture'}`,
+        )
+        .join('; '),
     );
   }
   return image.Architecture!;
@@ -109,8 +116,16 @@ const NO_SNAPSHOT = ['InvalidSnapshot.NotFound', 'InvalidAction'];
  * tagged with the job (a copy's snapshots carry the job's tag from CopyImage) and those the images named:
  * a snapshot a failed DeleteSnapshot left (throttling, InvalidSnapshot.InUse just after deregistering) is
  * found again by its tag on the next teardown. Never `keep` (the user's source image). What is gone is fine.
+ * A snapshot only images that are not the job's use (InvalidSnapshot.InUse) is left, and returned in `left`.
  */
-export async function deregisterJobImages(cloud: CloudClients, region: string, jobId: string, recorded: readonly string[], keep: string | undefined, log?: Logger): Promise<string[]> {
+export async function deregisterJobImages(
+  cloud: CloudClients,
+  region: string,
+  jobId: string,
+  recorded: readonly string[],
+  keep: string | undefined,
+  log?: Logger,
+): Promise<{ deleted: string[]; left: LeftSnapshot[] }> {
   const ec2 = cloud.ec2(region);
   const found = new Map<string, Image>();
   const tagged = await call('DescribeImages', () => ec2.send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: `tag:${JOB_TAG}`, Values: [jobId] }] })));
@@ -140,19 +155,49 @@ export async function deregisterJobImages(cloud: CloudClients, region: string, j
     }
   }
   for (const id of await jobSnapshots(cloud, region, jobId)) snapshots.add(id);
+  const left: LeftSnapshot[] = [];
   for (const snapshotId of snapshots) {
-    // InvalidSnapshot.InUse, throttling: a TransientError, and security.teardown looks again later.
+    // Throttling: a TransientError, and security.teardown looks again later.
+    let inUse: PermanentError | undefined;
     const out = await callOr('DeleteSnapshot', () => ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })), NO_SNAPSHOT).catch((err: unknown) => {
-      // Still used by an image (one deregistered a moment ago, or another copy): gone once that image is.
-      if (err instanceof PermanentError && err.cause instanceof AwsCallError && err.cause.code === 'InvalidSnapshot.InUse') throw new TransientError(err.message, { cause: err.cause });
+      if (err instanceof PermanentError && err.cause instanceof AwsCallError && err.cause.code === 'InvalidSnapshot.InUse') {
+        inUse = err;
+        return undefined;
+      }
       throw err;
     });
+    if (inUse) {
+      // Used by an image of the job (one deregistered a moment ago, or not yet seen): gone once that image is, so
+      // teardown looks again. Used only by images that are not the job's (a user registered one from the
+      // snapshot): no wait would end, so the snapshot stays, named to the caller.
+      const users = await snapshotUsers(cloud, region, snapshotId);
+      const ofJob = (i: Image): boolean => i.ImageId !== keep && (found.has(i.ImageId ?? '') || !!i.Tags?.some((t) => t.Key === JOB_TAG && t.Value === jobId));
+      const others = users.filter((i) => !ofJob(i));
+      if (users.length === 0 || others.length < users.length) throw new TransientError(inUse.message, { cause: inUse.cause });
+      const reason = `in use by ${others.map((i) => i.ImageId).join(', ')}, not an image of the job: left in place`;
+      log?.warn({ region, snapshotId, reason }, 'snapshot of a copied image left');
+      left.push({ region, snapshotId, reason });
+      continue;
+    }
     if (out) {
       log?.info({ region, snapshotId }, 'snapshot of a copied image deleted');
       deleted.push(`snapshot:${region}:${snapshotId}`);
     }
   }
-  return deleted;
+  return { deleted, left };
+}
+
+/** A snapshot of the job that teardown leaves: an image that is not the job's uses it. */
+export interface LeftSnapshot {
+  region: string;
+  snapshotId: string;
+  reason: string;
+}
+
+/** The account's registered images in `region` made of the snapshot. */
+async function snapshotUsers(cloud: CloudClients, region: string, snapshotId: string): Promise<Image[]> {
+  const out = await call('DescribeImages', () => cloud.ec2(region).send(new DescribeImagesCommand({ Owners: ['self'] })));
+  return (out.Images ?? []).filter((i) => i.State !== 'deregistered' && (i.BlockDeviceMappings ?? []).some((m) => m.Ebs?.SnapshotId === snapshotId));
 }
 
 /** The account's snapshots in `region` tagged with the job (none where the endpoint models no snapshots). */

@@ -5,6 +5,7 @@
  * (only what changed). One collection of a kind runs at a time fleet-wide (a
  * lease); the handlers in handlers.ts call these.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -77,11 +78,17 @@ export function callSignal(signal: AbortSignal | undefined, ms = CALL_TIMEOUT_MS
   return signal ? AbortSignal.any([signal, AbortSignal.timeout(ms)]) : AbortSignal.timeout(ms);
 }
 
-/** A URL as errors and logs may show it: origin and path only (no user info, query or fragment, where tokens go). */
+/**
+ * A URL as errors and logs may show it: its origin only, and a short hash of the rest (path, query, fragment)
+ * to tell two URLs of one origin apart. No user info, and nothing of the path: for a Slack, Discord or Teams
+ * webhook (hooks.slack.com/services/T…/B…/<token>) and many feeds, the path is the credential.
+ */
 export function urlForLog(source: string): string {
   try {
     const u = new URL(source);
-    return `${u.protocol}//${u.host}${u.pathname}`;
+    const rest = `${u.pathname}${u.search}${u.hash}`;
+    const tag = rest === '/' ? '' : ` (path #${createHash('sha256').update(rest).digest('hex').slice(0, 8)})`;
+    return `${u.protocol}//${u.host}${tag}`;
   } catch {
     return '(a URL that does not parse)';
   }
@@ -381,8 +388,8 @@ export function collectScores(ctx: CollectContext, options: { seed?: number } = 
 
 /**
  * fetch, bounded by CALL_TIMEOUT_MS and the drain's signal, whose errors name
- * the URL by origin and path only: Node's own error text may hold the whole
- * URL (a token in its query), so it is never passed on, only its code.
+ * the URL by its origin only (urlForLog): Node's own error text may hold the
+ * whole URL (a token in its path or query), so it is never passed on, only its code.
  */
 export async function fetchBounded(url: string, init: RequestInit, signal: AbortSignal | undefined, what: string): Promise<Response> {
   const shown = urlForLog(url);

@@ -59,7 +59,7 @@ export async function sendSummary(ctx: Pick<CollectContext, 'config' | 'clients'
     writeFileSync(file, `${JSON.stringify(summary, null, 2)}\n`);
   }
   if (webhook) {
-    // Bounded (30 s and the drain), and an error names the webhook by origin and path only.
+    // Bounded (30 s and the drain), and an error names the webhook by its origin only (its path is its token).
     const res = await fetchBounded(webhook, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(summary) }, ctx.signal, 'market summary: the webhook');
     await res.body?.cancel().catch(() => undefined);
   }

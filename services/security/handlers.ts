@@ -179,7 +179,16 @@ export async function securityTeardown(body: { jobId: string; tries?: number }, 
     const source = typeof job.spec.instances.image === 'object' ? job.spec.instances.image.id : undefined;
     for (const region of regions) {
       const copied = job.imageCopies?.[region]?.imageId;
-      if (copied || source) await deregisterJobImages(cloud, region, job.jobId, copied ? [copied] : [], source, ctx.log);
+      if (!copied && !source) continue;
+      const { left } = await deregisterJobImages(cloud, region, job.jobId, copied ? [copied] : [], source, ctx.log);
+      // A snapshot an image that is not the job's uses stays (no wait would end): said once per snapshot, on the job.
+      if (left.length) {
+        const said = new Set((await ctx.store.events.list(job.jobId)).filter((e) => e.type === 'job.warning').map((e) => e.data?.snapshotId));
+        for (const l of left.filter((x) => !said.has(x.snapshotId))) {
+          const message = `snapshot ${l.snapshotId} in ${l.region} (of the job's image copy) ${l.reason}: delete it once that image is gone`;
+          await ctx.store.events.append(job.jobId, 'job.warning', { data: { message, region: l.region, snapshotId: l.snapshotId } });
+        }
+      }
     }
     await teardownJobSecurity(cloud, { jobId: job.jobId, regions }, ctx.log);
   } catch (err) {

@@ -119,13 +119,18 @@ async function prepare(ctx: Ctx, jobId: string, region: string): Promise<RegionR
     if (job) await sweepRegion(ctx, jobId, region);
     throw new JobClosedError(`job ${jobId} is no longer running`);
   }
+  // Excluded already (a task placed there before the exclusion): place it elsewhere at once, the first reason kept.
+  const excluded = job.excludedRegions?.[region];
+  if (excluded) throw excludedError(region, excluded);
   const already = readyIn(job, region);
   if (already) return already;
   try {
     return await prepareRunning(ctx, job, region);
   } catch (err) {
-    // Closed meanwhile (cancelled, failed), whatever the error: what was made here must not outlive the job.
-    const closed = err instanceof JobClosedError || (await jobs(ctx).get({ jobId }).then((row) => row?.state !== 'running', () => false));
+    // Closed meanwhile (cancelled, failed), whatever the error: what was made here must not outlive the job. A
+    // routine "not ready" (copy pending, region excluded) needs no second read: a closed job is seen on the next try.
+    const closed =
+      err instanceof JobClosedError || (!(err instanceof RegionNotReadyError) && (await jobs(ctx).get({ jobId }).then((row) => row?.state !== 'running', () => false)));
     if (closed) await sweepRegion(ctx, jobId, region);
     throw err;
   }
@@ -212,10 +217,15 @@ async function regionImages(ctx: Ctx, job: JobRow, region: string): Promise<Reco
  */
 async function excludeRegion(ctx: Ctx, jobId: string, region: string, reason: string): Promise<never> {
   let left: string[] = [];
+  let first: string | undefined;
   const row = await record(ctx, jobId, (r) => {
+    // Excluded by another task meanwhile: its reason stays, and it said so already.
+    first = r.excludedRegions?.[region];
+    if (first) return {};
     left = jobRegions(r.spec, ctx.config, r.regions).filter((x) => x !== region && !r.excludedRegions?.[x]);
     return { regions: left, excludedRegions: { ...r.excludedRegions, [region]: reason } };
   });
+  if (first) throw excludedError(region, first);
   const source = customImage(row.spec);
   const copied = row.imageCopies?.[region]?.imageId;
   await deregisterJobImages(ctx.cloud!, region, jobId, copied ? [copied] : [], source?.id, ctx.log).catch((err: unknown) => {
@@ -229,7 +239,12 @@ async function excludeRegion(ctx: Ctx, jobId: string, region: string, reason: st
   const message = `${region} left out of the job: ${reason}`;
   ctx.log.warn({ region, regions: left }, message);
   await ctx.store.events.append(jobId, 'job.warning', { data: { message, region, regions: left } });
-  throw new RegionNotReadyError(`${region}: excluded from the job (${reason}); placing in another region`, 0);
+  throw excludedError(region, reason);
+}
+
+/** A region out of the job: the task is placed again at once, elsewhere (placement reads the job's `regions`). */
+function excludedError(region: string, reason: string): RegionNotReadyError {
+  return new RegionNotReadyError(`${region}: excluded from the job (${reason}); placing in another region`, 0);
 }
 
 /** A copy recorded without its start (by an older dispatcher): from now, kept on the row so every look counts from the same moment. */

@@ -37,13 +37,13 @@ const iso = (ms: number) => new Date(ms).toISOString();
 const KEY_LIKE = /\b(?:AKIA|ASIA|AIDA|AROA|ANPA)[A-Z0-9]{12,}\b|(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])/g;
 /** A run is taken for a secret when it mixes lower case, upper case and digits (a path or a word does not). */
 const keyLike = (m: string) => /^(?:AKIA|ASIA|AIDA|AROA|ANPA)[A-Z0-9]+$/.test(m) || (/[a-z]/.test(m) && /[A-Z]/.test(m) && /\d/.test(m));
-/** A URL's user info, query and fragment (where tokens go): only its origin and path are kept. */
-const URL_SECRETS = /\b(https?:\/\/)(?:[^\s/?#@]*@)?([^\s/?#]+[^\s?#]*)(?:[?#]\S*)?/gi;
+/** A URL's user info, path, query and fragment (where tokens go: a webhook's path is its token): only its origin is kept. */
+const URL_SECRETS = /\b(https?:\/\/)(?:[^\s/?#@]*@)?([^\s/?#]+)(?:[/?#]\S*)?/gi;
 
 /**
  * The redactor of a collection's note (an error message), for every place that
  * shows one (this page, `spotbatch market status`): the configured credentials'
- * keys, anything key-like, and what a URL carries past its path go.
+ * keys, anything key-like, and what a URL carries past its origin go.
  */
 export function marketNoteRedactor(credentials: readonly MarketCredential[]): (text: string) => string {
   const secrets = credentials.flatMap((c) => ('accessKeyId' in c ? [c.accessKeyId, c.secretAccessKey, c.sessionToken] : [])).filter((s): s is string => !!s && s.length >= 4);

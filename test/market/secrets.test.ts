@@ -15,6 +15,7 @@ import { emulatorEnv, runCli } from '../helpers/cli.js';
 import { clientsFor, testConfig, testEmulators, TestClock, uniquePrefix } from '../helpers/fleet.js';
 
 const SECRET = 'SECRETX';
+const PATH_SECRET = 'SECRETPATHTOKEN';
 
 /** Tokens in configured URLs (the advisor feed, the summary webhook) reach no log, no stored note, no `market status`. */
 describe('market: secrets in configured URLs', function () {
@@ -66,7 +67,7 @@ describe('market: secrets in configured URLs', function () {
     expect(load({ advisorFeed: 'http://localhost:9000/feed.json' })).not.to.throw();
   });
 
-  it('a failing advisor feed or webhook with ?token= leaves the token out of the error, the log, the stored note and `market status --json`', async () => {
+  it('a failing advisor feed or webhook with a token in its path or ?token= leaves the token out of the error, the log, the stored note and `market status --json`', async () => {
     const prefix = uniquePrefix();
     await ensureTables(clients.dynamodb, prefix);
     const lines: string[] = [];
@@ -79,7 +80,7 @@ describe('market: secrets in configured URLs', function () {
     const log = createLogger({ level: 'debug', format: 'json', destination: sink });
     const clock = new TestClock(Date.now());
     const config = testConfig(prefix, {
-      market: { types: ['m5.large'], regions: ['us-east-1'], advisorFeed: `${base}/spot-advisor-data.json?token=${SECRET}`, summary: { webhook: `${base}/hook?token=${SECRET}` } },
+      market: { types: ['m5.large'], regions: ['us-east-1'], advisorFeed: `${base}/feeds/${PATH_SECRET}/spot-advisor-data.json?token=${SECRET}`, summary: { webhook: `${base}/services/T000/B000/${PATH_SECRET}` } },
     });
     const ctx: CollectContext = { config, clock, log, clients, store: new Store(clients.ddb, prefix, clock), messageId: 'm1' };
     const errors: string[] = [];
@@ -92,22 +93,23 @@ describe('market: secrets in configured URLs', function () {
       errors.push(describeError(err));
       log.error({ err: describeError(err) }, 'handler failed');
     }
-    expect(errors[0]).to.contain(`${base}/spot-advisor-data.json answered HTTP 500`);
-    expect(errors[1]).to.contain(`${base}/hook answered HTTP 500`);
+    // Named by origin and a hash of the path: a Slack-style webhook's path is its token.
+    expect(errors[0]).to.match(new RegExp(`${base} \\(path #[0-9a-f]{8}\\) answered HTTP 500`));
+    expect(errors[1]).to.match(new RegExp(`${base} \\(path #[0-9a-f]{8}\\) answered HTTP 500`));
     // Nothing listens there: Node's own error text is not passed on either.
     const refused = await fetchBounded(`http://127.0.0.1:1/feed?token=${SECRET}`, {}, undefined, 'test').catch((e: unknown) => describeError(e));
-    expect(refused).to.contain('http://127.0.0.1:1/feed');
+    expect(refused).to.contain('http://127.0.0.1:1 (path #');
     errors.push(refused as string);
 
     const note = (await marketSignals(ctx).collections()).find((c) => c.kind === 'if')?.note;
-    expect(note).to.contain('/spot-advisor-data.json');
+    expect(note).to.contain(`${base} (path #`);
     // A note an older version stored with the whole URL: `market status` shows it redacted, as the page does.
-    await marketSignals(ctx).recordCollection('ondemand', { at: clock.now(), ok: false, points: 0, changed: 0, ceased: 0, calls: 0, note: `fetch failed: https://mirror.example.com/prices.csv?token=${SECRET}&x=1 (ECONNRESET)` });
+    await marketSignals(ctx).recordCollection('ondemand', { at: clock.now(), ok: false, points: 0, changed: 0, ceased: 0, calls: 0, note: `fetch failed: https://mirror.example.com/prices.csv?token=${SECRET}&x=1 (ECONNRESET); https://hooks.example.com/services/T000/B000/${PATH_SECRET} answered HTTP 404` });
     const status = await runCli(['market', 'status', '--json'], emulatorEnv(emu, prefix));
     expect(status.code, status.stderr).to.equal(0);
     const shown = JSON.parse(status.stdout) as { collections: Array<{ kind: string; note?: string }> };
-    expect(shown.collections.find((c) => c.kind === 'ondemand')?.note).to.equal('fetch failed: https://mirror.example.com/prices.csv (ECONNRESET)');
+    expect(shown.collections.find((c) => c.kind === 'ondemand')?.note).to.equal('fetch failed: https://mirror.example.com (ECONNRESET); https://hooks.example.com answered HTTP 404');
 
-    for (const text of [...errors, note!, lines.join(''), status.stdout, status.stderr]) expect(text).not.to.contain(SECRET);
+    for (const text of [...errors, note!, lines.join(''), status.stdout, status.stderr]) expect(text).not.to.contain(SECRET).and.not.to.contain(PATH_SECRET);
   });
 });

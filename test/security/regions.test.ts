@@ -1,6 +1,6 @@
 /** Regions and images per region, against the simulator: "auto" and listed regions, the arm64 image of an arm64 type. */
 import { expect } from 'chai';
-import { DeregisterImageCommand, DescribeImagesCommand, DescribeSnapshotsCommand } from '@aws-sdk/client-ec2';
+import { CopyImageCommand, DeregisterImageCommand, DescribeImagesCommand, DescribeSnapshotsCommand } from '@aws-sdk/client-ec2';
 import { jobArchitectures, resolveJobRegions, typesOffered } from '../../services/security/regions.js';
 import { resolveImages } from '../../services/spot/images.js';
 import { checkSourceImage, deregisterJobImages, startImageCopy } from '../../services/ec2/images.js';
@@ -48,6 +48,13 @@ describe('regions and images per region (simulator)', function () {
     const arch = await jobArchitectures(s.cloud, both.instances.types, resolved, 'us-west-2');
     expect(arch).to.deep.equal({ 'm5.large': 'x86_64', 'f2.12xlarge': 'x86_64' });
     expect(await checkSourceImage(s.cloud, { id: source.ImageId!, region: 'us-west-2' }, both.instances.types, arch)).to.equal('x86_64');
+    // A type none of the job's regions offers (no architecture asked) is named so, not as of no known architecture.
+    const westOnly = { regions: ['us-west-2'], dropped: [], unchecked: false, offered: { 'us-west-2': ['m5.large'] } };
+    const narrow = await jobArchitectures(s.cloud, both.instances.types, westOnly);
+    expect(narrow).to.deep.equal({ 'm5.large': 'x86_64' });
+    const refused = await checkSourceImage(s.cloud, { id: source.ImageId!, region: 'us-west-2' }, both.instances.types, narrow).catch((e: unknown) => e);
+    expect(refused).to.be.instanceOf(PermanentError);
+    expect((refused as Error).message).to.equal("instances.types[1]: 'f2.12xlarge' is offered in none of the job's regions");
     // A region offering none of them is named.
     const err = await resolveImages(s.cloud, 'us-west-2', spec({ types: ['f2.12xlarge'], regions: ['us-west-2'] })).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(PermanentError);
@@ -78,6 +85,33 @@ describe('regions and images per region (simulator)', function () {
     expect(await snapshots()).to.deep.equal([]);
     expect((await s.h.admin<{ snapshots: { tags: Record<string, string> }[] }>('GET', '/_sim/inventory')).body.snapshots.filter((x) => x.tags['spotbatch:job'] === jobId)).to.deep.equal([]);
     expect(kept).to.match(/^ami-/);
+  });
+
+  it('leaves a job-tagged snapshot that an image not of the job uses (InvalidSnapshot.InUse), named, instead of waiting for ever', async () => {
+    const jobId = newJobId();
+    const west = s.cloud.ec2('us-west-2');
+    const source = (await s.cloud.ec2('us-east-1').send(new DescribeImagesCommand({ Owners: ['amazon'], Filters: [{ Name: 'architecture', Values: ['x86_64'] }] }))).Images![0]!.ImageId!;
+    // The user's image (not tagged with the job) on a snapshot tagged with the job: as if registered from the job's snapshot.
+    const users = await west.send(
+      new CopyImageCommand({
+        SourceImageId: source,
+        SourceRegion: 'us-east-1',
+        Name: `user-${jobId}`,
+        TagSpecifications: [
+          { ResourceType: 'image', Tags: [{ Key: 'owner', Value: 'user' }] },
+          { ResourceType: 'snapshot', Tags: [{ Key: 'spotbatch:job', Value: jobId }] },
+        ],
+      }),
+    );
+    const snapshot = (await west.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: [{ Name: 'tag:spotbatch:job', Values: [jobId] }] }))).Snapshots![0]!.SnapshotId!;
+    const out = await deregisterJobImages(s.cloud, 'us-west-2', jobId, [], source);
+    expect(out.left).to.have.length(1);
+    expect(out.left[0]!.snapshotId).to.equal(snapshot);
+    expect(out.left[0]!.reason).to.contain(users.ImageId!);
+    // The user's image and its snapshot are still there.
+    expect((await west.send(new DescribeImagesCommand({ ImageIds: [users.ImageId!] }))).Images).to.have.length(1);
+    expect((await west.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshot] }))).Snapshots).to.have.length(1);
+    await west.send(new DeregisterImageCommand({ ImageId: users.ImageId!, DeleteAssociatedSnapshots: true }));
   });
 
   it('refuses a region EC2 does not offer, naming instances.regions', async () => {

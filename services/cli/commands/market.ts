@@ -72,7 +72,7 @@ export function marketCommand(): Command {
       try {
         const now = Date.now();
         const found = await marketStatus(marketSignals({ clients: c.clients, config: c.config, clock: { now: () => now } }), c.config, now);
-        // A note is an error message: redacted as the status page does (keys, and what a URL carries past its path).
+        // A note is an error message: redacted as the status page does (keys, and what a URL carries past its origin).
         const redact = marketNoteRedactor(c.config.market.sps.credentials);
         const status = { ...found, collections: found.collections.map((x) => (x.note ? { ...x, note: redact(x.note) } : x)) };
         console.log(opts.json ? JSON.stringify(status) : formatMarketStatus(status, now));
