@@ -108,15 +108,16 @@ describe('job lifecycle (e2e)', function () {
 
   it('re-places a task whose first pool has no capacity, and finishes', async () => {
       stack = await startStack({ emulators: emulators() });
-    // The pool placement picks first: the cheapest current price among the candidates.
+    // The pool placement picks first. This stack's market store is empty (no signal collected, no launch
+    // recorded), so with every task in the best pool (maxPoolShare 1) that is the cheapest current price.
     const { currentPrices } = await import('../../services/spot/pricing.js');
     const { choosePool } = await import('../../services/spot/placement.js');
     // Through the fleet's own price cache (each stack's fleet has its own), so the fleet places its first
     // attempt from the same prices as this test.
     const prices = await currentPrices({ cloud: stack.cloud, resources: stack.fleet.deps.resources }, 'us-east-1', ['m5.large', 'c5.large'], Date.now());
-    const first = choosePool({ candidates: prices, zones: 'auto', avoid: [] }).pool;
+    const first = choosePool({ candidates: prices, zones: 'auto', avoid: [], maxPoolShare: 1 }).pool;
     await stack.admin('/_sim/faults', { insufficientCapacity: [{ region: first.region, availabilityZone: first.zone, instanceType: first.type }] });
-    const jobId = await stack.submit(base({ name: 'capacity', tasks: { count: 2 } }));
+    const jobId = await stack.submit(base({ name: 'capacity', tasks: { count: 2 }, instances: { types: ['m5.large', 'c5.large'], regions: ['us-east-1'], maxPoolShare: 1 } }));
     const job = await stack.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
     expect(job.state).to.equal('succeeded');
     for (const t of await stack.tasks(jobId)) {
