@@ -13,6 +13,7 @@
  * more regions of its type (free coverage). Queries go to credentials in order,
  * each up to what its budget has left. Pure: no I/O, randomness from a seed.
  */
+import { seededRandom } from '../../shared/backoff.js';
 
 export const MAX_REGIONS_PER_QUERY = 10;
 
@@ -56,18 +57,6 @@ export interface Plan {
 
 export const poolId = (p: { region: string; type: string }): string => `${p.region}#${p.type}`;
 
-/** mulberry32: a small seeded generator. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function shuffle<T>(xs: T[], rnd: () => number): T[] {
   for (let i = xs.length - 1; i > 0; i--) {
     const j = Math.floor(rnd() * (i + 1));
@@ -81,7 +70,7 @@ export function configKey(q: { type: string; regions: readonly string[]; targetC
 }
 
 export function plan(input: PlanInput): Plan {
-  const rnd = random(input.seed);
+  const rnd = seededRandom(input.seed);
   const budget = Math.max(0, Math.min(input.maxQueries, input.credentials.reduce((a, c) => a + Math.max(0, c.left), 0)));
   const unique = new Map(input.pools.map((p) => [poolId(p), { region: p.region, type: p.type }]));
   const ids = [...unique.keys()].sort();
