@@ -129,6 +129,8 @@ export const AttemptSchema = z.object({
   pool: PoolSchema,
   /** USD per hour when requested. */
   price: z.number().optional(),
+  /** How the instance was bought: spot (the default, when absent) or on demand (a deadline's fallback: RunInstances, no spot request). */
+  market: z.enum(['spot', 'on-demand']).optional(),
   spotRequestId: z.string().optional(),
   instanceId: z.string().optional(),
   ip: z.string().optional(),

@@ -47,6 +47,35 @@ export const duration = z.union([
     .transform((s) => Number(s.slice(0, -1)) * { s: 1, m: 60, h: 3600 }[s.slice(-1) as 's' | 'm' | 'h']),
 ]);
 
+/** A deadline given as a duration from the submission ("52h", "3d"): kept as written (a stored spec parses again), read by deadlineAt. */
+const DEADLINE_DURATION = /^(\d{1,7})(s|m|h|d)$/;
+const DEADLINE_UNIT = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
+/** The longest deadline a job may name: 60 days (a planner's horizon). */
+const MAX_DEADLINE_SECONDS = 60 * 86_400;
+
+function deadlineSeconds(text: string): number | undefined {
+  const m = DEADLINE_DURATION.exec(text);
+  return m ? Number(m[1]) * DEADLINE_UNIT[m[2] as keyof typeof DEADLINE_UNIT] : undefined;
+}
+
+const deadline = z.union([
+  z.string().datetime({ offset: true }),
+  z
+    .string()
+    .regex(DEADLINE_DURATION, 'an ISO date-time, or a duration such as "52h" or "3d"')
+    .refine((t) => {
+      const n = deadlineSeconds(t)!;
+      return n >= 60 && n <= MAX_DEADLINE_SECONDS;
+    }, 'from 1 minute to 60 days'),
+]);
+
+/** The deadline of a spec as epoch ms: a date-time as written, a duration counted from `submittedAt`; undefined without one. */
+export function deadlineAt(spec: { deadline?: string | undefined }, submittedAt: number): number | undefined {
+  if (spec.deadline === undefined) return undefined;
+  const rel = deadlineSeconds(spec.deadline);
+  return rel !== undefined ? submittedAt + rel * 1000 : Date.parse(spec.deadline);
+}
+
 const remotePath = z
   .string()
   .min(1)
@@ -208,8 +237,16 @@ export const JobSpecSchema = z
     onRebalance: z.enum(['ignore', 'migrate']).default('ignore'),
     /** Checkpoint and resume across interruptions (docs/checkpoint.md). */
     checkpoint: CheckpointSpecSchema.optional(),
-    /** Reserved for deadline-aware placement. */
-    deadline: z.string().datetime().optional(),
+    /**
+     * When every task must have finished: an ISO date-time, or a duration from the submission ("52h").
+     * The fleet meets it by the deadline policy (docs/planner.md): spot while it can, on demand when it must.
+     */
+    deadline: deadline.optional(),
+    /**
+     * The compute one task needs (a duration): the work the deadline policy fits before the deadline, and
+     * the runtime placement prices. Default: the step timeout times the number of steps (an upper bound).
+     */
+    runtime: duration.optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {
