@@ -16,11 +16,24 @@ export type Advisor = z.infer<typeof advisorSchema>;
 
 const traceSchema = z.object({ metadata: z.object({ gap_seconds: z.number().positive() }), data: z.array(z.number()).min(1) });
 
-/** One availability series: value per tick (>0: capacity), tick length from the file. */
+/**
+ * Whether a trace tick's value means spot is available (an availability trace) or the held instance is
+ * alive (a preemption trace): the one place the project reads a tick. 0 means available, anything else
+ * not, as the traces' authors read them in their simulator (github.com/Michaelvll/skypilot-spot-strategy,
+ * sky_spot/env.py, TraceEnv.spot_available: `return not self.trace[self.tick]`), and as issue 15 adopts
+ * for the planner. The spot-traces README's "number of available instances" wording says the opposite;
+ * the authors' code is what produced the paper's results, so it decides (data/market/SOURCES.md).
+ */
+export function spotAvailable(tickValue: number): boolean {
+  return tickValue === 0;
+}
+
+/** One availability / preemption series, tick length from the file. */
 export interface Trace {
   gapMs: number;
-  data: Uint8Array;
-  /** Share of ticks with capacity. */
+  /** Per tick, 1 where spot is available (the instance alive), 0 where not: the file's values read by spotAvailable(). */
+  available: Uint8Array;
+  /** Share of ticks with spot available (the instance alive). */
   availability: number;
   kind: 'availability' | 'preemption';
 }
@@ -110,9 +123,9 @@ export class MarketData {
             const zone = file.split('_')[0];
             if (!type || !zone || !file.endsWith('.json')) continue;
             const parsed = traceSchema.parse(JSON.parse(readFileSync(path.join(root, sub, file), 'utf8')));
-            const data = Uint8Array.from(parsed.data, (v) => (v > 0 ? 1 : 0));
-            const availability = data.reduce((a, b) => a + b, 0) / data.length;
-            m.set(`${zone}|${type}`, { gapMs: parsed.metadata.gap_seconds * 1000, data, availability, kind });
+            const available = Uint8Array.from(parsed.data, (v) => (spotAvailable(v) ? 1 : 0));
+            const availability = available.reduce((a, b) => a + b, 0) / available.length;
+            m.set(`${zone}|${type}`, { gapMs: parsed.metadata.gap_seconds * 1000, available, availability, kind });
           }
         }
       }

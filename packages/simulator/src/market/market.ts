@@ -8,7 +8,8 @@
  *   pool is in it; else on-demand x (1 - advisor savings) moved by a seeded,
  *   mean-reverting hourly walk (±12%) with a small per-zone offset.
  * - capacity: replayed from the availability / preemption traces (gap_seconds
- *   per file) where the pool is in one; else always available.
+ *   per file; a tick of 0 is capacity, read once by data.ts's spotAvailable)
+ *   where the pool is in one; else always available.
  * - interruptions: at the next trace outage for trace pools; else an
  *   exponential draw from the advisor bucket's monthly interruption rate.
  */
@@ -137,7 +138,7 @@ export class Market {
   }
 
   private traceIndex(tr: Trace, t: number): number {
-    const len = tr.data.length;
+    const len = tr.available.length;
     const shift = Math.floor(unit(this.seed, 'trace') * len);
     const tick = Math.floor((t - ANCHOR) / tr.gapMs) + shift;
     return ((tick % len) + len) % len;
@@ -147,7 +148,7 @@ export class Market {
   hasCapacity(p: Pool, t: number): boolean {
     const tr = this.trace(p);
     if (!tr) return true;
-    return tr.data[this.traceIndex(tr, t)] === 1;
+    return tr.available[this.traceIndex(tr, t)] === 1;
   }
 
   /**
@@ -167,7 +168,7 @@ export class Market {
     const ticks = Math.max(1, Math.floor(DAY / tr.gapMs));
     const start = this.traceIndex(tr, t - DAY);
     let sum = 0;
-    for (let i = 0; i < ticks; i++) sum += tr.data[(start + i) % tr.data.length]!;
+    for (let i = 0; i < ticks; i++) sum += tr.available[(start + i) % tr.available.length]!;
     return sum / ticks;
   }
 
@@ -179,8 +180,8 @@ export class Market {
     const tr = this.trace(p);
     if (tr) {
       const i0 = this.traceIndex(tr, t);
-      for (let k = 1; k < tr.data.length; k++) {
-        if (tr.data[(i0 + k) % tr.data.length] === 0) {
+      for (let k = 1; k < tr.available.length; k++) {
+        if (tr.available[(i0 + k) % tr.available.length] === 0) {
           const tickStart = Math.floor((t - ANCHOR) / tr.gapMs) * tr.gapMs + ANCHOR;
           return tickStart + k * tr.gapMs;
         }
