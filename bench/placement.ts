@@ -167,14 +167,18 @@ export interface Result {
 
 type Policy = 'cheapest-price' | 'market';
 
-/** Outage lengths (ms) in the availability traces: how long a pool stays without capacity after a reclaim. */
+/**
+ * Outage lengths (ms) in the availability traces: how long a pool stays without capacity after a reclaim.
+ * The runs of ticks without spot as the simulator reads them (MarketData's `available`, spotAvailable: a
+ * tick's value 0 is spot available).
+ */
 function outageLengths(data: MarketData): number[] {
   const out: number[] = [];
   for (const tr of data.traces().values()) {
     if (tr.kind !== 'availability') continue;
     let run = 0;
-    for (const v of tr.data) {
-      if (v === 0) run++;
+    for (const up of tr.available) {
+      if (up === 0) run++;
       else if (run > 0) {
         out.push(run * tr.gapMs);
         run = 0;
