@@ -169,10 +169,18 @@ function resolveRelative(from: string, spec: string): string | undefined {
   return undefined;
 }
 
+/** A package's ES module entry point (package.json exports["."].import, module or main), as the dispatcher's Node loads it. */
+function esmEntry(pkg: string): string {
+  const root = path.join(ROOT, 'node_modules', pkg);
+  const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { exports?: Record<string, unknown>; module?: string; main?: string };
+  const dot = manifest.exports?.['.'] as { import?: string | { default?: string } } | undefined;
+  const entry = (typeof dot?.import === 'string' ? dot.import : dot?.import?.default) ?? manifest.module ?? manifest.main ?? 'index.js';
+  return path.join(root, entry);
+}
+
 /** The `@aws-sdk/client-*` commands a sending library's ES module build imports (its dist files, not followed further). */
 function libraryActions(pkg: string): string[] {
-  // The folder of its ES module entry point (sqs-consumer: dist/esm).
-  const dir = path.dirname(fileURLToPath(import.meta.resolve(pkg)));
+  const dir = path.dirname(esmEntry(pkg));
   const actions: string[] = [];
   for (const name of existsSync(dir) ? ts.sys.readDirectory(dir, ['.js']) : []) {
     for (const imp of importsOf(parse(name))) {
@@ -187,11 +195,11 @@ function libraryActions(pkg: string): string[] {
   return actions;
 }
 
-/** The IAM actions the program that starts at `entry` (relative to the repository) can send, and the files behind each. */
+/** The IAM actions the program that starts at `entry` (absolute, or relative to the repository) can send, and the files behind each. */
 export function deriveActions(entry: string): Found {
   const found: Found = { actions: new Map(), files: [] };
   const seen = new Set<string>();
-  const queue = [path.join(ROOT, entry)];
+  const queue = [path.resolve(ROOT, entry)];
   while (queue.length) {
     const file = queue.shift()!;
     if (seen.has(file)) continue;
@@ -227,5 +235,9 @@ export function deriveActions(entry: string): Found {
 
 /** The sorted IAM actions of a program. */
 export function programActions(program: Program): string[] {
-  return [...deriveActions(PROGRAMS[program]).actions.keys()].sort();
+  let actions = derived.get(program);
+  if (!actions) derived.set(program, (actions = [...deriveActions(PROGRAMS[program]).actions.keys()].sort()));
+  return [...actions];
 }
+/** Per process: the code does not change while a test or the generator runs. */
+const derived = new Map<Program, string[]>();
