@@ -1,0 +1,142 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { deriveActions, programActions, PROGRAMS, type Program } from '../../scripts/iam-actions.js';
+import { IMPLICIT, POLICY_FILES, buildPolicy, policyActions, policyText, withTemplatePolicies, type PolicyDocument } from '../../scripts/iam-policy.js';
+import { parseTemplate, read } from './cfn.js';
+
+const programs = Object.keys(PROGRAMS) as Program[];
+const policyOf = (program: Program) => JSON.parse(read(POLICY_FILES[program])) as PolicyDocument;
+const allowed = (doc: PolicyDocument) => new Set(doc.Statement.flatMap((s) => s.Action));
+
+describe('the AWS actions derived from the code (scripts/iam-actions.ts)', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'iam-derive-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('follows static imports to the SDK commands and paginators a file uses; not type-only, unused or dynamic imports', () => {
+    writeFileSync(
+      path.join(dir, 'entry.ts'),
+      [
+        "import { DescribeVpcsCommand, TerminateInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';",
+        "import type { CreateQueueCommand } from '@aws-sdk/client-sqs';",
+        "import { paginateListRoles } from '@aws-sdk/client-iam';",
+        "import { QueryCommand } from '@aws-sdk/lib-dynamodb';",
+        "export { helper } from './helper.js';",
+        "export const f = (c: EC2Client, q: CreateQueueCommand) => [c.send(new DescribeVpcsCommand({})), paginateListRoles, QueryCommand, q];",
+        "export const g = () => import('./lazy.js');",
+      ].join('\n'),
+    );
+    writeFileSync(path.join(dir, 'helper.ts'), "import { SendMessageBatchCommand, DeleteObjectsCommand } from '@aws-sdk/client-sqs';\nexport const helper = () => new SendMessageBatchCommand({} as never);\n");
+    writeFileSync(path.join(dir, 'lazy.ts'), "import { RunInstancesCommand } from '@aws-sdk/client-ec2';\nexport const x = new RunInstancesCommand({} as never);\n");
+    const found = deriveActions(path.join(dir, 'entry.ts'));
+    // TerminateInstances is imported but never used; DeleteObjects is not an SQS command anyone uses; lazy.ts is reached only by import().
+    expect([...found.actions.keys()].sort()).to.deep.equal(['dynamodb:Query', 'ec2:DescribeVpcs', 'iam:ListRoles', 'sqs:SendMessage']);
+    expect(found.files.map((f) => path.basename(f)).sort()).to.deep.equal(['entry.ts', 'helper.ts']);
+  });
+
+  it('finds what the dispatcher sends, through sqs-consumer and lib-storage too; the status page only reads and writes its tables', () => {
+    const dispatcher = programActions('dispatcher');
+    for (const a of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:SendMessage', 'dynamodb:Query', 'ec2:RequestSpotInstances', 'ec2:TerminateInstances', 'iam:CreateRole', 's3:PutObject', 's3:AbortMultipartUpload']) {
+      expect(dispatcher, a).to.include(a);
+    }
+    const statusPage = programActions('status-page');
+    expect(statusPage.filter((a) => !a.startsWith('dynamodb:'))).to.deep.equal([]);
+    expect(statusPage).to.include('dynamodb:Query');
+  });
+});
+
+for (const program of programs) {
+  describe(`${POLICY_FILES[program]} and the code agree`, () => {
+    it('is what npm run docs:gen makes from the code now (not stale)', () => {
+      expect(read(POLICY_FILES[program])).to.equal(policyText(program));
+    });
+
+    it('allows every action the code sends', () => {
+      const granted = allowed(policyOf(program));
+      const missing = programActions(program).filter((a) => !granted.has(a));
+      expect(missing, 'derived but not allowed (npm run docs:gen)').to.deep.equal([]);
+    });
+
+    it('allows nothing the code does not send, except the implicit calls IMPLICIT names for actions the code sends', () => {
+      const derived = new Set(programActions(program));
+      const implicit = new Set(IMPLICIT.filter((i) => derived.has(i.when)).map((i) => i.add));
+      const extra = [...allowed(policyOf(program))].filter((a) => !derived.has(a) && !implicit.has(a));
+      expect(extra, 'allowed but never sent').to.deep.equal([]);
+    });
+
+    it('grants no wildcard action, and Resource "*" only where AWS has no resource-level permission or a condition narrows it', () => {
+      for (const s of policyOf(program).Statement) {
+        for (const a of s.Action) expect(a, s.Sid).to.match(/^[a-z0-9-]+:[A-Za-z0-9]+$/);
+        if (s.Resource === '*') {
+          const readOnly = s.Action.every((a) => /^ec2:(Describe|Get)/.test(a) || a === 'iam:ListPolicies');
+          expect(readOnly || s.Condition !== undefined, s.Sid).to.equal(true);
+        }
+      }
+    });
+  });
+}
+
+describe('the dispatcher policy narrows what it can change', () => {
+  const doc = policyOf('dispatcher');
+  const statementsWith = (action: string) => doc.Statement.filter((s) => s.Action.includes(action));
+
+  it('creates a role only with the fleet\'s permissions boundary, and passes only job roles to EC2', () => {
+    for (const s of statementsWith('iam:CreateRole')) expect(s.Condition).to.deep.equal({ StringEquals: { 'iam:PermissionsBoundary': '${JobBoundary}' } });
+    for (const s of statementsWith('iam:PutRolePolicy')) expect(s.Condition).to.have.nested.property('StringEquals.iam:PermissionsBoundary');
+    const [pass] = statementsWith('iam:PassRole');
+    expect(pass!.Resource).to.match(/:role\/spotbatch-\*$/);
+    expect(pass!.Condition).to.deep.equal({ StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } });
+    for (const s of doc.Statement.filter((x) => x.Action.some((a) => a.startsWith('iam:') && /Role|InstanceProfile/.test(a)) && !x.Action.includes('iam:CreateServiceLinkedRole'))) {
+      for (const r of [s.Resource].flat()) expect(r, s.Sid).to.match(/:(role|instance-profile)\/spotbatch-\*$/);
+    }
+  });
+
+  it('terminates, cancels and deletes only what carries a fleet tag, and creates only what it tags', () => {
+    for (const a of ['ec2:TerminateInstances', 'ec2:CancelSpotInstanceRequests', 'ec2:DeleteKeyPair', 'ec2:DeleteSecurityGroup']) {
+      const ss = statementsWith(a);
+      expect(ss, a).to.not.be.empty;
+      for (const s of ss) expect(Object.keys(s.Condition?.StringLike ?? {})[0], `${a} in ${s.Sid}`).to.match(/^ec2:ResourceTag\/spotbatch:(job|probe)$/);
+    }
+    const creates = statementsWith('ec2:CreateKeyPair');
+    expect(creates.map((s) => Object.keys(s.Condition?.StringLike ?? {})[0])).to.have.members(['aws:RequestTag/spotbatch:job', 'aws:RequestTag/spotbatch:probe']);
+    const tagOnCreate = doc.Statement.find((s) => s.Sid === 'Ec2TagOnCreate')!;
+    expect(tagOnCreate.Condition!.StringEquals!['ec2:CreateAction']).to.include('RequestSpotInstances');
+  });
+
+  it('reaches only the fleet\'s queues, tables and buckets', () => {
+    for (const s of doc.Statement) {
+      const service = s.Action[0]!.split(':')[0];
+      const resources = [s.Resource].flat();
+      if (service === 'sqs') for (const r of resources) expect(r).to.match(/:\$\{Prefix\}-[a-z]+(-dlq)?$/);
+      if (service === 'dynamodb') for (const r of resources) expect(r).to.match(/:table\/\$\{Prefix\}-[a-z]+(\/index\/\*)?$/);
+      if (service === 's3') for (const r of resources) expect(r).to.match(/^arn:\$\{AWS::Partition\}:s3:::\$\{(Artifact|Checkpoint)Bucket\}(\/\*)?$/);
+    }
+  });
+
+  it('refuses to place an action it has no resource rule for', () => {
+    expect(() => buildPolicy(['sts:GetCallerIdentity'])).to.throw(/no resource rule for sts:GetCallerIdentity/);
+  });
+});
+
+describe('deploy/cloudformation.yaml carries the generated policies', () => {
+  it('is what npm run docs:gen makes (the policies and the job-role boundary between their markers)', () => {
+    const text = read('deploy/cloudformation.yaml');
+    expect(text).to.equal(withTemplatePolicies(text));
+  });
+
+  it('gives each task role its program\'s policy, with the ${...} variables as Fn::Sub', () => {
+    const t = parseTemplate('deploy/cloudformation.yaml');
+    const roles: Record<Program, string> = { dispatcher: 'DispatcherTaskRole', 'status-page': 'StatusPageTaskRole' };
+    for (const program of programs) {
+      const doc = t.Resources[roles[program]]!.Properties.Policies[0].PolicyDocument as PolicyDocument;
+      expect(new Set(doc.Statement.flatMap((s) => s.Action))).to.deep.equal(new Set(policyActions(program)));
+      // Every string with a ${...} is an Fn::Sub (CloudFormation would take it literally otherwise).
+      const bare = JSON.stringify(doc).replace(/\{"Fn::Sub":"[^"]*"\}/g, '');
+      expect(bare).to.not.contain('${');
+    }
+  });
+});

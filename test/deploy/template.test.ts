@@ -1,0 +1,166 @@
+import { expect } from 'chai';
+import { QUEUE_KINDS, dlqName, queueName } from '../../shared/queues.js';
+import { tableDefinitions } from '../../shared/store/tables.js';
+import { ConfigSchema, ENV_SETTINGS } from '../../shared/config.js';
+import { catalog } from '../../services/catalog.js';
+import { SERVICE_ATTRIBUTE } from '../../shared/envelope.js';
+import { boundaryPolicyName, BOUNDARY_PATH } from '../../services/security/boundary.js';
+import { parseTemplate, references, resourcesOf, type Json, type Resource, type Template } from './cfn.js';
+
+/** The names the code gives things, with the template's prefix variable in place of the prefix. */
+const PREFIX = '${Prefix}';
+const PSEUDO = new Set(['AWS::AccountId', 'AWS::Partition', 'AWS::Region', 'AWS::StackName', 'AWS::URLSuffix', 'AWS::NoValue']);
+const EC2_EVENTS = ['EC2 Spot Instance Interruption Warning', 'EC2 Instance Rebalance Recommendation', 'EC2 Instance State-change Notification'];
+
+const sub = (v: unknown): string | undefined => (v && typeof v === 'object' && 'Fn::Sub' in v ? String(v['Fn::Sub']) : undefined);
+const byName = (t: Template, type: string, prop: string, name: string): [string, Resource] | undefined => resourcesOf(t, type).find(([, r]) => sub(r.Properties[prop]) === name);
+const defaults = ConfigSchema.parse({});
+
+for (const file of ['deploy/cloudformation.yaml', 'deploy/cloudformation-region.yaml']) {
+  describe(`${file} parses as CloudFormation`, () => {
+    it('every Ref, GetAtt and Sub variable names a parameter, a resource or a pseudo parameter; every Condition is declared', () => {
+      const t = parseTemplate(file);
+      expect(t.Resources).to.be.an('object').that.is.not.empty;
+      const known = new Set([...Object.keys(t.Parameters ?? {}), ...Object.keys(t.Resources), ...PSEUDO]);
+      const unknown = [...references({ r: t.Resources, o: t.Outputs ?? {} })].filter((n) => !known.has(n));
+      expect(unknown, 'names nothing declares').to.deep.equal([]);
+      for (const [id, r] of Object.entries(t.Resources)) {
+        expect(r.Type, id).to.match(/^AWS::\w+::\w+$/);
+        if (r.Condition) expect(t.Conditions ?? {}, `${id}'s condition`).to.have.property(r.Condition);
+      }
+    });
+  });
+}
+
+describe('deploy/cloudformation.yaml', () => {
+  const t = parseTemplate('deploy/cloudformation.yaml');
+
+  it('has the parameters the issue names: prefix, regions, dispatcher count, image, network', () => {
+    for (const p of ['Prefix', 'Regions', 'DispatcherCount', 'Image', 'VpcId', 'SubnetIds']) expect(t.Parameters, p).to.have.property(p);
+    expect(t.Parameters.Prefix!.Default).to.equal(defaults.prefix);
+  });
+
+  it('has every queue the code names, each with its dead-letter queue and a redrive policy with the configured maxReceiveCount', () => {
+    expect(t.Parameters.MaxReceiveCount!.Default).to.equal(defaults.dispatcher.maxReceiveCount);
+    expect(t.Parameters.VisibilityTimeoutSeconds!.Default).to.equal(defaults.dispatcher.visibilityTimeoutSeconds);
+    const queues = resourcesOf(t, 'AWS::SQS::Queue');
+    expect(queues).to.have.length(QUEUE_KINDS.length * 2);
+    for (const kind of QUEUE_KINDS) {
+      const main = byName(t, 'AWS::SQS::Queue', 'QueueName', queueName(PREFIX, kind));
+      const dlq = byName(t, 'AWS::SQS::Queue', 'QueueName', dlqName(PREFIX, kind));
+      expect(main, queueName(PREFIX, kind)).to.not.equal(undefined);
+      expect(dlq, dlqName(PREFIX, kind)).to.not.equal(undefined);
+      expect(main![1].Properties.RedrivePolicy).to.deep.equal({ deadLetterTargetArn: { 'Fn::GetAtt': [dlq![0], 'Arn'] }, maxReceiveCount: { Ref: 'MaxReceiveCount' } });
+      expect(main![1].Properties.VisibilityTimeout).to.deep.equal({ Ref: 'VisibilityTimeoutSeconds' });
+      expect(dlq![1].Properties.RedrivePolicy, 'a dead-letter queue has no dead-letter queue').to.equal(undefined);
+    }
+  });
+
+  it('has every table the code creates, with the same keys, attributes and indexes', () => {
+    const defs = tableDefinitions(PREFIX);
+    expect(resourcesOf(t, 'AWS::DynamoDB::Table')).to.have.length(defs.length);
+    for (const def of defs) {
+      const found = byName(t, 'AWS::DynamoDB::Table', 'TableName', def.TableName!);
+      expect(found, def.TableName).to.not.equal(undefined);
+      const p = found![1].Properties;
+      expect(p.BillingMode).to.equal(def.BillingMode);
+      expect(p.KeySchema).to.deep.equal(def.KeySchema);
+      const attrs = (a: Array<{ AttributeName?: string }>) => [...a].sort((x, y) => String(x.AttributeName).localeCompare(String(y.AttributeName)));
+      expect(attrs(p.AttributeDefinitions)).to.deep.equal(attrs(def.AttributeDefinitions!));
+      expect(p.GlobalSecondaryIndexes ?? []).to.deep.equal(def.GlobalSecondaryIndexes ?? []);
+    }
+  });
+
+  it('has the artifact and checkpoint buckets, encrypted, closed to the public, checkpoints expiring; the dispatchers are configured with them', () => {
+    for (const id of ['ArtifactBucket', 'CheckpointBucket']) {
+      const p = t.Resources[id]!.Properties;
+      expect(t.Resources[id]!.Type).to.equal('AWS::S3::Bucket');
+      expect(p.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm).to.be.oneOf(['AES256', 'aws:kms']);
+      expect(p.PublicAccessBlockConfiguration).to.deep.equal({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+    }
+    const rules = t.Resources.CheckpointBucket!.Properties.LifecycleConfiguration.Rules as Array<Record<string, unknown>>;
+    expect(rules.some((r) => r.Status === 'Enabled' && r.ExpirationInDays !== undefined)).to.equal(true);
+    const env = containerOf(t, 'DispatcherTaskDefinition').Environment as Array<{ Name: string; Value: unknown }>;
+    const value = (n: string) => env.find((e) => e.Name === n)?.Value;
+    expect(sub(value('SPOTBATCH_ARTIFACTS'))).to.match(/^s3:\/\/\$\{ArtifactBucket\}\//);
+    const stores = JSON.parse(sub(value('SPOTBATCH_CHECKPOINT_STORES'))!) as Record<string, { type: string; bucket: string }>;
+    expect(stores[defaults.checkpoint.default]).to.include({ type: 's3', bucket: '${CheckpointBucket}' });
+    expect(ConfigSchema.shape.checkpoint.parse({ stores: JSON.parse(sub(value('SPOTBATCH_CHECKPOINT_STORES'))!.replace('${CheckpointBucket}', 'fleet-checkpoints')) })).to.be.an('object');
+  });
+
+  it('makes the job-role boundary where the code looks for it and gives its ARN to the dispatchers', () => {
+    const b = t.Resources.JobBoundary!;
+    expect(b.Type).to.equal('AWS::IAM::ManagedPolicy');
+    expect(sub(b.Properties.ManagedPolicyName)).to.equal(boundaryPolicyName(PREFIX));
+    expect(b.Properties.Path).to.equal(BOUNDARY_PATH);
+    const env = containerOf(t, 'DispatcherTaskDefinition').Environment as Array<{ Name: string; Value: unknown }>;
+    expect(env.find((e) => e.Name === 'SPOTBATCH_PERMISSIONS_BOUNDARY')?.Value).to.deep.equal({ Ref: 'JobBoundary' });
+  });
+
+  it('sends the three EC2 events to the events queue, which lets only that rule send', () => {
+    const [[id, rule]] = resourcesOf(t, 'AWS::Events::Rule') as [[string, Resource]];
+    expect(rule.Properties.EventPattern).to.deep.equal({ source: ['aws.ec2'], 'detail-type': EC2_EVENTS });
+    expect(rule.Properties.Targets).to.deep.equal([{ Id: 'events-queue', Arn: { 'Fn::GetAtt': ['EventsQueue', 'Arn'] } }]);
+    expect(sub(t.Resources.EventsQueue!.Properties.QueueName)).to.equal(queueName(PREFIX, 'events'));
+    const policy = t.Resources.EventsQueuePolicy!.Properties;
+    expect(policy.Queues).to.deep.equal([{ Ref: 'EventsQueue' }]);
+    const [st] = policy.PolicyDocument.Statement;
+    expect(st).to.deep.include({ Effect: 'Allow', Principal: { Service: 'events.amazonaws.com' }, Action: 'sqs:SendMessage' });
+    expect(st.Condition).to.deep.equal({ ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [id, 'Arn'] } } });
+  });
+
+  it('the regional stack forwards the same events to the home bus with the home stack\'s role', () => {
+    const r = parseTemplate('deploy/cloudformation-region.yaml');
+    const [[, rule]] = resourcesOf(r, 'AWS::Events::Rule') as [[string, Resource]];
+    expect(rule.Properties.EventPattern).to.deep.equal(t.Resources.Ec2EventsRule!.Properties.EventPattern);
+    expect(rule.Properties.Targets).to.deep.equal([{ Id: 'home-bus', Arn: { Ref: 'HomeEventBusArn' }, RoleArn: { Ref: 'ForwarderRoleArn' } }]);
+    expect(t.Outputs).to.have.keys(['MasterQueueUrl', 'EventBusArn', 'ForwarderRoleArn', 'StatusPageUrl', 'JobBoundaryArn', 'ArtifactStore']);
+    const role = t.Resources.ForwardedEventsRole!.Properties;
+    expect(role.Policies[0].PolicyDocument.Statement[0].Action).to.equal('events:PutEvents');
+  });
+
+  it('runs N dispatchers and one status page behind an internal load balancer, with secrets from Secrets Manager and logs kept for a while', () => {
+    expect(t.Resources.DispatcherService!.Properties.DesiredCount).to.deep.equal({ Ref: 'DispatcherCount' });
+    expect(t.Resources.StatusPageService!.Properties.DesiredCount).to.equal(1);
+    expect(t.Resources.LoadBalancer!.Properties.Scheme).to.equal('internal');
+    expect(t.Resources.StatusPageTargetGroup!.Properties.HealthCheckPath).to.equal('/healthz');
+    const dispatcher = containerOf(t, 'DispatcherTaskDefinition');
+    expect(dispatcher.Secrets).to.deep.equal([{ Name: 'SPOTBATCH_SECRET_KEY', ValueFrom: { Ref: 'FleetSecretKey' } }]);
+    expect(containerOf(t, 'StatusPageTaskDefinition').Secrets).to.deep.equal([{ Name: 'SPOTBATCH_STATUS_TOKEN', ValueFrom: { Ref: 'StatusToken' } }]);
+    expect(dispatcher.HealthCheck.Command.join(' ')).to.contain('/healthz');
+    expect(dispatcher.Command).to.deep.equal(['dispatcher', '--health-port', '8081']);
+    for (const [id, lg] of resourcesOf(t, 'AWS::Logs::LogGroup')) expect(lg.Properties.RetentionInDays, id).to.deep.equal({ Ref: 'LogRetentionDays' });
+    expect(t.Resources.DispatcherTaskDefinition!.Properties.TaskRoleArn).to.deep.equal({ 'Fn::GetAtt': ['DispatcherTaskRole', 'Arn'] });
+    expect(t.Resources.StatusPageTaskDefinition!.Properties.TaskRoleArn).to.deep.equal({ 'Fn::GetAtt': ['StatusPageTaskRole', 'Arn'] });
+  });
+
+  it('gives the containers only variables the configuration reads, and no secret in plain text', () => {
+    const known = new Set(ENV_SETTINGS.map((s) => s.env));
+    for (const td of ['DispatcherTaskDefinition', 'StatusPageTaskDefinition']) {
+      for (const e of containerOf(t, td).Environment as Array<{ Name: string }>) {
+        expect(known.has(e.Name) || e.Name.startsWith('AWS_'), `${td}: ${e.Name}`).to.equal(true);
+        expect(e.Name, td).to.not.match(/SECRET|TOKEN/);
+      }
+    }
+  });
+
+  it('has an EventBridge Scheduler schedule per market collector, sending its service to the master queue', () => {
+    const scheduled = Object.keys(catalog).filter((s) => s.startsWith('market.collect.') || s === 'market.summary');
+    const schedules = resourcesOf(t, 'AWS::Scheduler::Schedule');
+    expect(schedules).to.have.length(scheduled.length);
+    for (const service of scheduled) {
+      const name = `${PREFIX}-market-${service.replace(/^market\.(collect\.)?/, '')}`;
+      const found = byName(t, 'AWS::Scheduler::Schedule', 'Name', name);
+      expect(found, name).to.not.equal(undefined);
+      expect(catalog[service as keyof typeof catalog].queue).to.equal('master');
+      const input = JSON.parse(sub(found![1].Properties.Target.Input)!) as { QueueUrl: string; MessageBody: string; MessageAttributes: Record<string, { StringValue: string }> };
+      expect(input.QueueUrl).to.equal('${MasterQueue}');
+      expect(input.MessageAttributes[SERVICE_ATTRIBUTE]!.StringValue).to.equal(service);
+      expect(catalog[service as keyof typeof catalog].schema.safeParse(JSON.parse(input.MessageBody)).success).to.equal(true);
+    }
+  });
+});
+
+function containerOf(t: Template, taskDefinition: string): Record<string, Json> {
+  return t.Resources[taskDefinition]!.Properties.ContainerDefinitions[0];
+}
