@@ -11,6 +11,7 @@ import { localCommand } from './commands/local.js';
 import { setupCommand } from './commands/setup.js';
 import { simCommand } from './commands/sim.js';
 import { advisorCommand } from './commands/advisor.js';
+import { planCommand } from './commands/plan.js';
 import { cancelCommand, statusCommand, submitCommand } from './commands/jobs.js';
 import { statusPageCommand } from './commands/status-page.js';
 import { marketCommand } from './commands/market.js';
@@ -30,7 +31,7 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
-  const commands = [submitCommand(), statusCommand(), tasksCommand(), logsCommand(), cancelCommand(), sshCommand(), execCommand(), uploadCommand(), downloadCommand(), setupCommand(), dispatcherCommand(), localCommand(entry), simCommand(), statusPageCommand(), marketCommand(), advisorCommand()];
+  const commands = [submitCommand(), statusCommand(), tasksCommand(), logsCommand(), cancelCommand(), sshCommand(), execCommand(), uploadCommand(), downloadCommand(), setupCommand(), dispatcherCommand(), localCommand(entry), simCommand(), statusPageCommand(), marketCommand(), advisorCommand(), planCommand()];
   for (const cmd of commands) {
     program.addCommand(cmd.exitOverride().showHelpAfterError(cmd.name() === 'exec' ? EXEC_HINT : '(add --help for usage)'));
   }
