@@ -85,6 +85,9 @@ export function errorLine(err: unknown): string {
 
 const NETWORK = /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ECONNRESET|ETIMEDOUT|EAI_AGAIN|socket hang up/;
 const isNetwork = (err: unknown): boolean => NETWORK.test(`${(err as { code?: string })?.code ?? ''} ${err instanceof Error ? err.message : ''}`);
+/** No credentials to sign with: every other check fails for that one reason, which the credentials check names. */
+const isNoCredentials = (err: unknown): boolean => (err as { name?: string })?.name === 'CredentialsProviderError' || /Could not load credentials/i.test(err instanceof Error ? err.message : '');
+const CREDENTIALS_FIRST = 'fix the credentials first (the credentials check says how), then run the doctor again';
 const isDenied = (err: unknown): boolean => /AccessDenied|UnauthorizedOperation|NotAuthorized|Forbidden/i.test(awsCode(err) ?? '');
 const NOT_SERVED = new Set(['InvalidAction', 'UnknownOperation', 'NotImplemented', 'UnsupportedOperation']);
 
@@ -118,6 +121,7 @@ export async function runDoctor(deps: DoctorDeps): Promise<CheckResult[]> {
         return Array.isArray(r) ? r : [r];
       } catch (err) {
         const why = errorLine(err);
+        if (isNoCredentials(err)) return [fail(c.name, why, CREDENTIALS_FIRST)];
         return [fail(c.name, why, isNetwork(err) || err instanceof CheckTimeout ? `the endpoint did not answer: check AWS_ENDPOINT_URL_* and the network (${endpointOf(deps, c.name)})` : 'see the detail; run again with LOG_LEVEL=debug')];
       }
     },
@@ -183,6 +187,7 @@ function endpointChecks(deps: DoctorDeps): Check[] {
         await fn();
         return pass(`endpoint ${service}`, `${where} answers`);
       } catch (err) {
+        if (isNoCredentials(err)) return skip(`endpoint ${service}`, `${where}: not asked, no credentials to sign with (see the credentials check)`);
         // Any AWS answer, even a refusal, proves the endpoint is there; the other checks say what is refused.
         if (!isNetwork(err) && awsCode(err)) return pass(`endpoint ${service}`, `${where} answers (${awsCode(err)})`);
         return fail(`endpoint ${service}`, `${where}: ${errorLine(err)}`, `check AWS_ENDPOINT_URL_${service.toUpperCase()} (or AWS_ENDPOINT_URL) and the network; \`spotbatch local\` prints the export lines`);
@@ -450,7 +455,7 @@ async function dryRunChecks(deps: DoctorDeps): Promise<CheckResult[]> {
           const code = awsCode(err);
           if (code === 'DryRunOperation') continue;
           if (code === 'UnauthorizedOperation' || code === 'AccessDenied') denied.push(region);
-          else if (isNetwork(err)) throw err;
+          else if (isNetwork(err) || isNoCredentials(err)) throw err;
           else unclear.push(`${region}: ${code ?? errorLine(err)}`);
         }
       }
