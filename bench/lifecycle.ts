@@ -10,6 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import { startStack } from '../test/helpers/stack.js';
+import { ensureDefaultBoundary } from '../services/security/boundary.js';
 
 type Counted = { middlewareStack: { add: (mw: unknown, opts: { step: string; name: string }) => void } };
 
@@ -38,6 +39,8 @@ export default async function lifecycleBench(args: string[]): Promise<void> {
   count(stack.fleet.clients.dynamodb as unknown as Counted, ddb);
   try {
     await stack.admin('/_sim/reset', {});
+    // The reset wiped the simulator's IAM too: the fleet's boundary again (same name, same ARN), or every job fails at security.create.
+    await ensureDefaultBoundary(stack.cloud.iam, stack.fleet.config.prefix);
     const t0 = Date.now();
     const jobId = await stack.submit({
       name: 'bench',
@@ -67,12 +70,17 @@ export default async function lifecycleBench(args: string[]): Promise<void> {
     const per = (x: number) => (x / Math.max(1, succeeded)).toFixed(2);
     const fmt = (m: Map<string, number> | Record<string, number>) =>
       [...(m instanceof Map ? m : new Map(Object.entries(m)))].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
-    console.log(`job: ${n} tasks, ${succeeded} succeeded, state ${job?.state}; emulators + simulator (launch latency 0), node ${process.version}`);
+    console.log(`job: ${n} tasks, ${succeeded} succeeded, state ${job?.state}${job?.error ? ` (${job.error})` : ''}; emulators + simulator (launch latency 0), node ${process.version}`);
     console.log(`submit -> every step started: ${((allStarted - t0) / 1000).toFixed(1)} s; submit -> job closed: ${((done - t0) / 1000).toFixed(1)} s`);
     console.log(`SQS calls per task:            ${per(sum(sqs))}  (target <= 15)  [${fmt(sqs)}]`);
     console.log(`DynamoDB writes per task:      ${per(sum(ddb, writes))}  (target <= 12)  [all calls: ${fmt(ddb)}]`);
     console.log(`EC2 calls per task:            ${per(sum(ec2, (k) => !iam.has(k)))}  (target <= 8)  [${fmt(Object.fromEntries(Object.entries(ec2).filter(([k]) => !iam.has(k))))}]`);
     console.log(`IAM calls per job:             ${sum(ec2, (k) => iam.has(k))}`);
+    // What the control plane is billed for (docs/operations.md#what-the-control-plane-costs): per 1,000 tasks.
+    const reads = (k: string) => /^(GetItem|Query|Scan|BatchGetItem)$/.test(k);
+    const receives = (k: string) => k === 'ReceiveMessage';
+    const k = (x: number) => Math.round((x / Math.max(1, succeeded)) * 1000);
+    console.log(`per 1,000 tasks: SQS requests ${k(sum(sqs))} (of which ReceiveMessage ${k(sum(sqs, receives))}), DynamoDB writes ${k(sum(ddb, writes))}, DynamoDB reads ${k(sum(ddb, reads))}`);
   } finally {
     await stack.close();
   }

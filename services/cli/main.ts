@@ -17,6 +17,8 @@ import { statusPageCommand } from './commands/status-page.js';
 import { marketCommand } from './commands/market.js';
 import { logsCommand, tasksCommand } from './commands/tasks.js';
 import { EXEC_HINT, downloadCommand, execCommand, sshCommand, uploadCommand } from './commands/remote.js';
+import { doctorCommand } from './commands/doctor.js';
+import { cleanupCommand } from './commands/cleanup.js';
 import { packageVersion } from './version.js';
 import { quietOnBrokenPipe } from './pipes.js';
 import { shortenSdkNodeNotice } from './warnings.js';
@@ -31,7 +33,7 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
-  const commands = [submitCommand(), statusCommand(), tasksCommand(), logsCommand(), cancelCommand(), sshCommand(), execCommand(), uploadCommand(), downloadCommand(), setupCommand(), dispatcherCommand(), localCommand(entry), simCommand(), statusPageCommand(), marketCommand(), advisorCommand(), planCommand()];
+  const commands = [submitCommand(), statusCommand(), tasksCommand(), logsCommand(), cancelCommand(), sshCommand(), execCommand(), uploadCommand(), downloadCommand(), setupCommand(), dispatcherCommand(), localCommand(entry), simCommand(), statusPageCommand(), marketCommand(), advisorCommand(), planCommand(), doctorCommand(), cleanupCommand()];
   for (const cmd of commands) {
     program.addCommand(cmd.exitOverride().showHelpAfterError(cmd.name() === 'exec' ? EXEC_HINT : '(add --help for usage)'));
   }
