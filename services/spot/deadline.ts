@@ -99,7 +99,8 @@ export function livePolicyState(s: LiveSituation): PolicyState {
     for (const a of s.attempts) {
       if (a.startedAt === undefined) continue;
       const last = Math.max(-Infinity, ...s.saves.filter((v) => v.attempt === a.n && v.at >= a.startedAt!).map((v) => v.at));
-      if (Number.isFinite(last)) done += (last - a.startedAt) / 1000;
+      // A notice's save is recorded after the attempt ended; what it holds ran until the end.
+      if (Number.isFinite(last)) done += (Math.min(last, a.endedAt ?? s.now) - a.startedAt) / 1000;
     }
   }
   const lastSpot = [...s.attempts].reverse().find((a) => isSpot(a) && a.runningAt !== undefined);
