@@ -235,6 +235,12 @@ export const ConfigSchema = z
          * before it fails with what it waited for; spot.request looks again every 60 s meanwhile.
          */
         noPoolWaitSeconds: int(1, 7 * 24 * 3600).default(1800),
+        /**
+         * A job with a deadline: the launch overhead (request to step start) the deadline policy counts for a
+         * start when the pool has no recorded launch median; job.submit refuses a deadline closer than a task's
+         * work plus this.
+         */
+        deadlineOverheadSeconds: int(0, 24 * 3600).default(300),
         /** How long a job's copy of its custom image (CopyImage) may stay pending before its region is left out of the job (the job fails when none is left). */
         imageCopyWaitSeconds: int(1, 7 * 24 * 3600).default(3600),
         /** How often the agent on an instance asks the metadata service for a spot interruption notice. */
@@ -349,6 +355,7 @@ export const ENV_SETTINGS: ReadonlyArray<{ env: string; path: string[]; kind: Ki
   { env: 'SPOTBATCH_SSH_WAIT_SECONDS', path: ['lifecycle', 'sshWaitSeconds'], kind: 'int' },
   { env: 'SPOTBATCH_COOLDOWN_SECONDS', path: ['lifecycle', 'cooldownSeconds'], kind: 'int' },
   { env: 'SPOTBATCH_NO_POOL_WAIT_SECONDS', path: ['lifecycle', 'noPoolWaitSeconds'], kind: 'int' },
+  { env: 'SPOTBATCH_DEADLINE_OVERHEAD_SECONDS', path: ['lifecycle', 'deadlineOverheadSeconds'], kind: 'int' },
   { env: 'SPOTBATCH_IMAGE_COPY_WAIT_SECONDS', path: ['lifecycle', 'imageCopyWaitSeconds'], kind: 'int' },
   { env: 'SPOTBATCH_METADATA_POLL_SECONDS', path: ['lifecycle', 'metadataPollSeconds'], kind: 'int' },
   { env: 'SPOTBATCH_CHECKPOINT_GRACE_SECONDS', path: ['lifecycle', 'checkpointGraceSeconds'], kind: 'int' },

@@ -22,8 +22,10 @@ export function reclaimedState(state: string | undefined, reasonCode: string | u
   return undefined;
 }
 
-/** Why the attempt's instance is gone by spot reclaim, or undefined while EC2 still has it running (or it ended otherwise). */
+/** Why the attempt's instance is gone by spot reclaim, or undefined while EC2 still has it running (or it ended otherwise, or it is on demand). */
 export async function reclaimed(cloud: CloudClients, attempt: Attempt): Promise<string | undefined> {
+  // An on-demand instance is never reclaimed: one that stopped or vanished is a lost instance.
+  if (attempt.market === 'on-demand') return undefined;
   const ec2 = cloud.ec2(attempt.pool.region);
   if (attempt.spotRequestId) {
     const out = await ec2.send(new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [attempt.spotRequestId] })).catch(() => undefined);

@@ -6,6 +6,7 @@ import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
 import type { JobSpec } from '../model/spec.js';
 import { checkSpecPolicy, taskId, taskInputs } from '../model/spec.js';
+import { checkDeadline } from '../model/deadline.js';
 import pMap from 'p-map';
 import { jobs, tasks } from '../model/repo.js';
 import { specDigest } from '../model/spec-digest.js';
@@ -36,12 +37,15 @@ export async function jobSubmit(body: JobSpec | SpecReference, ctx: Ctx): Promis
   if (!ingressCidr) {
     throw new PermanentError('job spec: ssh.ingressCidr: is required when the fleet has no SPOTBATCH_SSH_INGRESS_CIDR');
   }
+  // A deadline that can never be met (past, or closer than a task's work and a launch) is refused here, with its field.
+  const submittedAt = ctx.clock.now();
+  const deadline = checkDeadline(spec, submittedAt, ctx.config.lifecycle.deadlineOverheadSeconds);
   const jobId = jobIdFor(spec, ctx.messageId);
   const log = ctx.log.child({ jobId });
   const inputs = taskInputs(spec);
   let created = true;
   try {
-    await jobs(ctx).create({ jobId }, { name: spec.name, spec: specForRow(spec), specDigest: digest, taskCount: inputs.length, submittedAt: ctx.clock.now(), ingressCidr, listPk: JOB_LIST_PK, tags: spec.tags });
+    await jobs(ctx).create({ jobId }, { name: spec.name, spec: specForRow(spec), specDigest: digest, taskCount: inputs.length, submittedAt, ...(deadline !== undefined ? { deadlineAt: deadline } : {}), ingressCidr, listPk: JOB_LIST_PK, tags: spec.tags });
   } catch (err) {
     if (!(err instanceof StateConflictError)) throw err;
     created = false;

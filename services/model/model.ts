@@ -49,6 +49,8 @@ export const JobAttrsShape = {
   specDigest: z.string().optional(),
   taskCount: z.number(),
   submittedAt: z.number(),
+  /** The spec's deadline as epoch ms (deadlineAt(spec, submittedAt)), set by job.submit; absent without one. */
+  deadlineAt: z.number().optional(),
   /** The jobs list's index key (shared/store/tables.ts JOB_LIST_PK): set on every job row, so the list is a Query, not a Scan. */
   listPk: z.string().optional(),
   /** The spec's tags, beside it: the jobs list's index projects this, not the whole spec (shared/store/tables.ts). */

@@ -10,6 +10,8 @@ import { appendAttempts, currentAttempt, poolKey, resourceTags, type Attempt } f
 import { jobs, tasks, type JobRow, type TaskRow } from '../model/repo.js';
 import { cancelSpotRequest, releaseRequest, terminateInstance } from '../ec2/cleanup.js';
 import { releaseStrayRequests, requestAttempt } from './attempt.js';
+import { deadlineDecision, secondsToSafetyNet, type DeadlineDecision } from './deadline.js';
+import { launchOnDemand } from './on-demand.js';
 import { JobClosedError, RegionNotReadyError } from './region-security.js';
 import { failTask } from '../job/outcome.js';
 import { INTERRUPTED_CODES, reclaimedState } from '../ec2/reconcile.js';
@@ -100,11 +102,21 @@ export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
   // A standby requested after a rebalance recommendation is this attempt already: adopt it.
   const adopted = task.standby?.n === n ? task.standby : undefined;
   let attempt: Attempt;
+  // A job with a deadline: the deadline policy chooses spot, on demand, or to wait (services/spot/deadline.ts).
+  const decision = adopted ? undefined : await deadlineDecision(ctx, job, task);
+  let deadlineWhyData: DeadlineDecision['why'] | undefined;
   if (adopted) {
     attempt = adopted;
   } else {
     try {
-      attempt = await requestAttempt(ctx, job, task, n);
+      if (decision?.choice.mode === 'on-demand') {
+        deadlineWhyData = decision.why;
+        attempt = await launchOnDemand(ctx, job, task, n, decision.targets, deadlineWhyData.reason);
+      } else if (decision?.choice.mode === 'none') {
+        throw new TransientError(`the deadline policy waits for spot capacity (${secondsToSafetyNet(decision.state).toFixed(0)} s to the last safe moment for on demand)`);
+      } else {
+        attempt = await requestAttempt(ctx, job, task, n);
+      }
     } catch (err) {
       if (err instanceof PermanentError) {
         await failTask(ctx, job, task, { from: 'pending', reason: err.message });
@@ -124,7 +136,7 @@ export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
         return;
       }
       if (err instanceof TransientError) {
-        await waitForPool(ctx, job, task, body, n, err);
+        await waitForPool(ctx, job, task, body, n, err, decision);
         return;
       }
       if (isPropagationError(err)) {
@@ -150,6 +162,10 @@ export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
       }
       throw err;
     }
+  }
+  if (attempt.market === 'on-demand') {
+    await recordOnDemand(ctx, job, task, body, attempt, deadlineWhyData);
+    return;
   }
   const { pool } = attempt;
   const requestId = attempt.spotRequestId!;
@@ -187,15 +203,53 @@ export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
 }
 
 /**
+ * The on-demand attempt launched for the deadline: recorded (pending -> waiting), with the event
+ * `deadline.on-demand`; spot.check follows the instance. A delivery that lost the race terminates the
+ * instance it launched unless the winner recorded that very one (same ClientToken, same instance).
+ */
+async function recordOnDemand(ctx: Ctx, job: JobRow, task: TaskRow, body: TaskBody, attempt: Attempt, why: DeadlineDecision['why'] | undefined): Promise<void> {
+  try {
+    const remove = task.waitingSince !== undefined ? ['waitingSince'] : [];
+    await tasks(ctx).transition(body, { from: 'pending', to: 'waiting', version: task.version, set: { attempts: appendAttempts(task.attempts, attempt) }, remove });
+  } catch (err) {
+    if (err instanceof StateConflictError) {
+      const now = await tasks(ctx).get(body);
+      const recorded = now?.attempts.some((a) => a.instanceId === attempt.instanceId);
+      if (!recorded && attempt.instanceId) await terminateInstance(cloudOf(ctx), attempt.pool.region, attempt.instanceId);
+    }
+    throw err;
+  }
+  await ctx.store.events.append(job.jobId, 'deadline.on-demand', {
+    taskId: task.taskId,
+    data: { attempt: attempt.n, pool: poolKey(attempt.pool), price: attempt.price, instanceId: attempt.instanceId, ...(why ?? { reason: 'the task went on demand for its deadline before' }) },
+  });
+  await ctx.bus.send('spot.check', body, { delaySeconds: ctx.config.lifecycle.pollSeconds });
+}
+
+/**
  * No pool can take the task now (every pool out of capacity, every region at its spot quota, or AWS failing
  * for now): ask again later, for at most lifecycle.noPoolWaitSeconds from the task's `waitingSince` (set on
  * the first such answer, kept on the row, so redeliveries and restarts count from the same moment; cleared
- * when an attempt is placed). Past that the task fails with what it waited for.
+ * when an attempt is placed). Past that the task fails with what it waited for. A job with a deadline waits
+ * until its deadline policy sends it on demand instead (the safety net, at the last safe moment): the next
+ * look is no later than that moment, and the wait has no other bound.
  */
-async function waitForPool(ctx: Ctx, job: JobRow, task: TaskRow, body: TaskBody, n: number, err: TransientError): Promise<void> {
+async function waitForPool(ctx: Ctx, job: JobRow, task: TaskRow, body: TaskBody, n: number, err: TransientError, decision?: DeadlineDecision): Promise<void> {
   const now = ctx.clock.now();
   const limit = ctx.config.lifecycle.noPoolWaitSeconds;
   const waited = now - (task.waitingSince ?? now);
+  if (decision) {
+    let row = task;
+    if (task.waitingSince === undefined) {
+      row = await tasks(ctx).update(body, { state: 'pending', version: task.version, set: { waitingSince: now } });
+      await ctx.store.events.append(job.jobId, 'task.waiting', { taskId: task.taskId, data: { attempt: n, reason: err.message, untilSafetyNetSeconds: Math.round(secondsToSafetyNet(decision.state)) } });
+    }
+    const delaySeconds = Math.max(1, Math.min(NO_POOL_RETRY_SECONDS, Math.floor(secondsToSafetyNet(decision.state))));
+    ctx.log.info({ attempt: n, reason: err.message, waitedSeconds: Math.round(waited / 1000), delaySeconds }, 'deadline job: no spot now, looking again before the last safe moment');
+    await tasks(ctx).keepAlive(row);
+    await ctx.bus.send('spot.request', body, { delaySeconds });
+    return;
+  }
   if (waited >= limit * 1000) {
     await failTask(ctx, job, task, { from: 'pending', reason: `waited ${waitText(waited)} for a pool (lifecycle.noPoolWaitSeconds ${limit}): ${err.message}` });
     return;
@@ -230,6 +284,10 @@ async function checkRequest(body: TaskBody, ctx: Ctx): Promise<void> {
   if (!loaded) return;
   const { job, task } = loaded;
   const attempt = currentAttempt(task);
+  if (task.state === 'waiting' && attempt?.market === 'on-demand') {
+    await checkOnDemand(ctx, body, job, task, attempt);
+    return;
+  }
   if (task.state !== 'waiting' || !attempt?.spotRequestId) return;
   const cloud = cloudOf(ctx);
   const region = attempt.pool.region;
@@ -312,6 +370,43 @@ async function checkRequest(body: TaskBody, ctx: Ctx): Promise<void> {
     return;
   }
   await replace(ctx, job, task, attempt, `spot request ${request?.State ?? 'missing'}: ${code}`, code);
+}
+
+/**
+ * An on-demand attempt waits for its instance to run (DescribeInstances: there is no spot request to
+ * follow), then goes to step.run. An instance that stops or terminates before it ran is re-placed (no spot
+ * reclaim ever ends an on-demand instance); one not visible yet right after its launch is looked at again.
+ */
+async function checkOnDemand(ctx: Ctx, body: TaskBody, job: JobRow, task: TaskRow, attempt: Attempt): Promise<void> {
+  const cloud = cloudOf(ctx);
+  const region = attempt.pool.region;
+  const poll = ctx.config.lifecycle.pollSeconds;
+  const now = ctx.clock.now();
+  let instance;
+  try {
+    const out = await untilVisible(() => cloud.ec2(region).send(new DescribeInstancesCommand({ InstanceIds: [attempt.instanceId!] })), 2);
+    instance = out.Reservations?.[0]?.Instances?.[0];
+  } catch (err) {
+    if (!isEventualNotFound(err) || now - attempt.requestedAt > EVENTUAL_CONSISTENCY_WINDOW_MS) throw err;
+    ctx.log.info({ attempt: attempt.n, code: awsCode(err) }, 'on-demand instance not visible yet (EC2 eventual consistency): looking again later');
+    await tasks(ctx).keepAlive(task);
+    await ctx.bus.send('spot.check', body, { delaySeconds: poll });
+    return;
+  }
+  const state = instance?.State?.Name;
+  const ip = instance?.PublicIpAddress ?? instance?.PrivateIpAddress;
+  if (state === 'running' && ip) {
+    const updated: Attempt = { ...attempt, ip, fulfilledAt: attempt.fulfilledAt ?? now, runningAt: now };
+    await tasks(ctx).transition(body, { from: 'waiting', to: 'starting', version: task.version, set: { attempts: [...task.attempts.slice(0, -1), updated] } });
+    await ctx.bus.send('step.run', body);
+    return;
+  }
+  if (state === 'pending' || state === 'running' || !state) {
+    await tasks(ctx).keepAlive(task);
+    await ctx.bus.send('spot.check', body, { delaySeconds: poll });
+    return;
+  }
+  await replace(ctx, job, task, attempt, `on-demand instance ${state}${instance?.StateReason?.Code ? ` (${instance.StateReason.Code})` : ''}`);
 }
 
 /** Reconciliation against EC2 saw the attempt's instance reclaimed: termination.detected takes it from here. */

@@ -42,6 +42,8 @@ export async function record(log: Logger, what: string, pool: Pool | string, fn:
 
 /** An attempt that had an instance ended (after the write that ended it, so once): its hours and whether EC2 interrupted it. */
 export async function recordRunEnd(deps: Deps & { log: Logger }, attempt: Attempt, interrupted: boolean, now: number): Promise<void> {
+  // The market store records spot pools: an on-demand run says nothing of a pool's spot capacity.
+  if (attempt.market === 'on-demand') return;
   if (attempt.runningAt === undefined && !interrupted) return;
   const hours = attempt.runningAt === undefined ? 0 : Math.max(0, now - attempt.runningAt) / 3_600_000;
   await record(deps.log, 'run', attempt.pool, () => marketOf(deps).recordRun(attempt.pool, { hours, interrupted, at: now }));
@@ -49,6 +51,7 @@ export async function recordRunEnd(deps: Deps & { log: Logger }, attempt: Attemp
 
 /** The attempt's launch, request to SSH-ready (after the write that recorded it ready, so once). */
 export async function recordLaunchReady(deps: Deps & { log: Logger }, attempt: Attempt, readyAt: number): Promise<void> {
+  if (attempt.market === 'on-demand') return;
   const timeline = {
     requestedAt: attempt.requestedAt,
     ...(attempt.fulfilledAt !== undefined ? { fulfilledAt: attempt.fulfilledAt } : {}),

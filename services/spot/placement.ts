@@ -10,6 +10,7 @@
  */
 import { PermanentError, TransientError } from '../../shared/errors.js';
 import { poolKey, type Pool, type PlacementRecord, type ScoredPoolRecord } from '../model/model.js';
+import { stepTimeoutSeconds } from '../model/deadline.js';
 import type { PoolSignals, RegionBlock } from '../market/signals.js';
 import type { PoolPrice } from './pricing.js';
 
@@ -67,10 +68,17 @@ export interface TaskProfile {
   checkpointHours?: number;
 }
 
-/** The spec's runtime estimate: half its step timeouts (the default step timeout is 1 h), the checkpoint interval if any. */
-export function taskProfile(spec: { timeouts: { step: number }; steps?: readonly { timeout?: number | undefined }[] | undefined; checkpoint?: { every?: number | undefined } | undefined }): TaskProfile {
-  const stepSeconds = spec.steps ? spec.steps.reduce((s, st) => s + (st.timeout ?? spec.timeouts.step), 0) : spec.timeouts.step;
-  const runtimeHours = Math.min(RUNTIME_BOUNDS_H[1], Math.max(RUNTIME_BOUNDS_H[0], stepSeconds / 2 / 3600));
+/**
+ * The spec's runtime estimate: its `runtime` when given, else half its step timeouts (the default step timeout
+ * is 1 h) within RUNTIME_BOUNDS_H; the checkpoint interval if any.
+ */
+export function taskProfile(spec: {
+  runtime?: number | undefined;
+  timeouts: { step: number };
+  steps?: readonly { timeout?: number | undefined }[] | undefined;
+  checkpoint?: { every?: number | undefined } | undefined;
+}): TaskProfile {
+  const runtimeHours = spec.runtime !== undefined ? spec.runtime / 3600 : Math.min(RUNTIME_BOUNDS_H[1], Math.max(RUNTIME_BOUNDS_H[0], stepTimeoutSeconds(spec) / 2 / 3600));
   // A checkpoint without `every` is saved at the interruption notice: count a tenth of an hour lost to the restore.
   const checkpointHours = spec.checkpoint ? (spec.checkpoint.every ?? 0) / 3600 || NOTICE_SAVE_HOURS : undefined;
   return { runtimeHours, ...(checkpointHours !== undefined ? { checkpointHours } : {}) };

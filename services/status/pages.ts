@@ -72,7 +72,7 @@ export function taskRow(t: TaskView): Html {
   const a = t.attempts[t.attempts.length - 1];
   const out = lastLines(t.stdoutTail, 3);
   const err = lastLines(t.stderrTail, 3);
-  return html`<tr data-task-id="${t.taskId}" data-state="${t.state}"><td><span class="mono">${t.taskId}</span>${t.args.length ? html`<div class="sub">${t.args.join(' ')}</div>` : ''}</td><td>${stateBadge(t.state)}</td><td class="num">${t.attempt}${t.interruptions ? ` (${t.interruptions} interrupted)` : ''}</td><td>${t.pool ?? ''}<div class="sub">${[t.region, a?.placement].filter(Boolean).join(' · ')}</div></td><td class="mono">${t.instanceId ?? ''}</td><td>${launchText(a)}</td><td>${t.exitCode ?? ''}${t.reason ? html`<div class="sub">${t.reason}</div>` : ''}</td><td class="num">${usd(t.spotUsd)}</td><td>${out ? html`<pre class="out">${out}</pre>` : ''}${err ? html`<pre class="err">${err}</pre>` : ''}</td></tr>`;
+  return html`<tr data-task-id="${t.taskId}" data-state="${t.state}"><td><span class="mono">${t.taskId}</span>${t.args.length ? html`<div class="sub">${t.args.join(' ')}</div>` : ''}</td><td>${stateBadge(t.state)}</td><td class="num">${t.attempt}${t.interruptions ? ` (${t.interruptions} interrupted)` : ''}</td><td>${t.pool ?? ''}${a?.market === 'on-demand' ? ' (on demand)' : ''}<div class="sub">${[t.region, a?.placement].filter(Boolean).join(' · ')}</div></td><td class="mono">${t.instanceId ?? ''}</td><td>${launchText(a)}</td><td>${t.exitCode ?? ''}${t.reason ? html`<div class="sub">${t.reason}</div>` : ''}</td><td class="num">${usd(t.spotUsd)}</td><td>${out ? html`<pre class="out">${out}</pre>` : ''}${err ? html`<pre class="err">${err}</pre>` : ''}</td></tr>`;
 }
 
 export function eventRow(e: EventView): Html {

@@ -41,7 +41,7 @@ const ms = (isoTime: string | undefined) => (isoTime ? Date.parse(isoTime) : und
 const fix = (v: number) => Math.round(v * 10) / 10;
 
 function attemptTitle(t: TaskView, a: AttemptView): string {
-  const parts = [`task ${t.taskId} attempt ${a.n} on ${a.pool} (${a.region})`, a.outcome === 'open' ? 'still open' : a.outcome];
+  const parts = [`task ${t.taskId} attempt ${a.n} on ${a.pool} (${a.region}${a.market === 'on-demand' ? ', on demand' : ''})`, a.outcome === 'open' ? 'still open' : a.outcome];
   if (a.instanceId) parts.push(a.instanceId);
   if (a.exitCode !== undefined) parts.push(`exit ${a.exitCode}`);
   if (a.interruptedBy) parts.push(`interruption seen by ${a.interruptedBy}`);

@@ -15,6 +15,7 @@ import type { SshSession } from '../ssh/ssh.js';
 import { fleetArtifactStore } from '../artifacts/index.js';
 import { deliverUploads, resolveStepScripts } from '../artifacts/deliver.js';
 import { recordRunEnd, recordLaunchReady } from '../spot/market-link.js';
+import { deadlineDecision, moveOnDemand } from '../spot/deadline.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 type TaskBody = { jobId: string; taskId: string };
@@ -199,6 +200,14 @@ export async function stepCheck(body: TaskBody, ctx: Ctx): Promise<void> {
   if (age * 1000 > heartbeatMs) {
     await lostUnlessReclaimed(ctx, body, attempt, `no heartbeat for ${Math.round(age)} s`, tails);
     return;
+  }
+  if (job.deadlineAt !== undefined && attempt.market !== 'on-demand' && status.state === 'running') {
+    // The deadline's safety net while spot runs: the policy may send the task on demand now.
+    const decision = await deadlineDecision(ctx, job, task);
+    if (decision?.choice.mode === 'on-demand') {
+      await moveOnDemand(ctx, job, task, attempt, decision);
+      return;
+    }
   }
   await tasks(ctx).keepAlive(task);
   await ctx.bus.send('step.check', body, { delaySeconds: poll });

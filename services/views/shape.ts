@@ -53,6 +53,7 @@ function attemptView(a: Attempt, prices: OnDemandPrices, now: number): AttemptVi
     pool: poolKey(a.pool),
     placement: a.placement,
     placementDetail: a.placementRecord,
+    market: a.market ?? 'spot',
     spotRequestId: a.spotRequestId,
     instanceId: a.instanceId,
     spotPriceUsdPerHour: a.price,

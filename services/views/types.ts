@@ -123,6 +123,8 @@ export interface AttemptView {
    * excluded pools and why, the spread and the signals used.
    */
   placementDetail?: PlacementDetailView;
+  /** How the instance was bought: spot, or on demand (a deadline's fallback). */
+  market: 'spot' | 'on-demand';
   spotRequestId?: string;
   instanceId?: string;
   spotPriceUsdPerHour?: number;

@@ -174,6 +174,15 @@ export class Faults {
     return this.outages.some((o) => o.noCapacityUntil !== undefined && o.noCapacityUntil > now && matches(o.match, region, zone, instanceType));
   }
 
+  /**
+   * Whether an on-demand launch in the pool finds no capacity: the `insufficientCapacity` fault only. A pool
+   * outage (POST /_sim/pools/interrupt) takes the pool's spot capacity, the spare capacity EC2 reclaims;
+   * on-demand launches there go on.
+   */
+  noOnDemandCapacity(region: string, zone: string, instanceType: string): boolean {
+    return (this.settings.insufficientCapacity ?? []).some((f) => matches(f, region, zone, instanceType));
+  }
+
   forgedHostKeys(): boolean {
     return this.settings.forgedHostKeys === true;
   }

@@ -98,7 +98,7 @@ function candidates(call: CallContext, input: CreateFleetCommandInput): Candidat
           onDemandPrice,
           quality: call.sim.market.availability(pool, now) * (1 - call.sim.market.bucket(call.region, instanceType) * 0.15),
           spotCapacity: !faulted && call.sim.market.hasCapacity(pool, now),
-          onDemandCapacity: !faulted,
+          onDemandCapacity: !call.sim.faults.noOnDemandCapacity(call.region, z, instanceType),
           templateTags: tagsFor(data.TagSpecifications, 'instance'),
           userData: checkUserData(data.UserData, 'LaunchTemplateData.UserData'),
         });

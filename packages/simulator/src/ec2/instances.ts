@@ -104,7 +104,7 @@ export const instanceActions = {
       zone = best.zone;
     } else {
       const zones = wanted ? [wanted] : call.sim.catalog.zones(call.region).map((z) => z.name);
-      const ok = zones.find((z) => !call.sim.faults.noCapacity(call.region, z, type));
+      const ok = zones.find((z) => !call.sim.faults.noOnDemandCapacity(call.region, z, type));
       if (!ok) throw insufficientCapacity(type, wanted);
       zone = ok;
     }

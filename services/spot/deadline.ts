@@ -1,0 +1,267 @@
+/**
+ * A job's deadline in the live fleet: the PolicyState of a task (services/plan/policy.ts) built from its
+ * rows, the market and the clock, and the choice the deadline policy makes from it. The same state a
+ * planner builds from a trace for the same market state, so the same policy code gives the same choice in
+ * both (docs/planner.md, "Deadlines in the live fleet").
+ *
+ * Decision points: spot.request (a new attempt: spot, on demand, or wait), the no-pool wait's
+ * redeliveries (where the safety net fires for a task waiting for capacity) and step.check (a spot attempt
+ * that runs is moved on demand when the policy says so).
+ */
+import type { HandlerContext } from '../dispatcher/context.js';
+import type { FleetCatalog } from '../catalog.js';
+import { poolKey, type Attempt } from '../model/model.js';
+import { tasks, type JobRow, type TaskRow } from '../model/repo.js';
+import { releaseStandby, terminateInstance } from '../ec2/cleanup.js';
+import { beginNoticeSave } from '../checkpoint/lifecycle.js';
+import { taskWorkSeconds } from '../model/deadline.js';
+import { jobRegions } from '../model/regions.js';
+import { mustGoOnDemand, type AvailabilityStats, type Choice, type PolicyState, type PoolState } from '../plan/policy.js';
+import { loadOnDemandPrices, type OnDemandPrices } from '../views/prices.js';
+import { rankPools, type ScoredPool } from './placement.js';
+import { currentPrices, type PoolPrice } from './pricing.js';
+import { marketOf, recordRunEnd } from './market-link.js';
+import type { PoolSignals } from '../market/signals.js';
+
+type Ctx = HandlerContext<FleetCatalog>;
+
+/** The reason an attempt ended when the deadline moved its task on demand (spot.request keeps such a task there). */
+export const DEADLINE_MOVE_REASON = 'deadline: moved on demand';
+
+/** What the live fleet knows of a task at a decision point, everything the state is built from (no I/O). */
+export interface LiveSituation {
+  now: number;
+  submittedAt: number;
+  deadlineAt: number;
+  /** Seconds of compute the task needs (taskWorkSeconds). */
+  work: number;
+  /** Whether the spec checkpoints: then saved work survives an attempt; otherwise a restart starts over. */
+  checkpointed: boolean;
+  /** The task's attempts, oldest first, and its state. */
+  attempts: readonly Attempt[];
+  taskState: string;
+  /** The task's `checkpoint.saved` events: which attempt saved, when (epoch ms). */
+  saves: ReadonlyArray<{ attempt: number; at: number }>;
+  /** Seconds a start costs before progress (the best pool's launch median, or lifecycle.deadlineOverheadSeconds). */
+  overhead: number;
+  /** Seconds until the fleet looks again (lifecycle.pollSeconds). */
+  step: number;
+  preemptions: number;
+  onDemandPrice: number;
+  /** Placement's ranking, best first, and whether each pool is usable now. */
+  pools: ReadonlyArray<{ id: string; spotPrice: number; available: boolean }>;
+}
+
+const OPEN_STATES = new Set(['waiting', 'starting', 'running']);
+const isSpot = (a: Attempt): boolean => a.market !== 'on-demand';
+const got = (a: Attempt): number | undefined => a.fulfilledAt ?? a.runningAt;
+
+/**
+ * What the task's attempts say of one pool's spot capacity: from the first request there, a pool is seen
+ * available from each request it fulfilled to that attempt's end; an attempt interrupted there ends an
+ * available streak, and the time from then to the next fulfilment there is an unavailable one. A pool the
+ * task never asked is unobserved (zeros).
+ */
+export function observedStats(attempts: readonly Attempt[], id: string, available: boolean, now: number): AvailabilityStats {
+  const here = attempts.filter((a) => isSpot(a) && poolKey(a.pool) === id);
+  const stats: AvailabilityStats = { observedSeconds: 0, availableSeconds: 0, upRuns: 0, downRuns: 0, upSeconds: 0, downSeconds: 0, streakSeconds: 0 };
+  if (!here.length) return stats;
+  stats.observedSeconds = (now - Math.min(...here.map((a) => a.requestedAt))) / 1000;
+  let downSince: number | undefined;
+  let current: number | undefined;
+  for (const a of here.filter((x) => got(x) !== undefined).sort((x, y) => x.requestedAt - y.requestedAt)) {
+    if (downSince !== undefined) {
+      stats.downRuns++;
+      stats.downSeconds += (a.requestedAt - downSince) / 1000;
+      downSince = undefined;
+    }
+    const up = ((a.endedAt ?? now) - a.requestedAt) / 1000;
+    stats.availableSeconds += up;
+    if (a.outcome === 'interrupted') {
+      stats.upRuns++;
+      stats.upSeconds += up;
+      downSince = a.endedAt;
+    } else if (a.endedAt === undefined) current = a.requestedAt;
+  }
+  if (available && current !== undefined) stats.streakSeconds = (now - current) / 1000;
+  else if (!available && downSince !== undefined) stats.streakSeconds = (now - downSince) / 1000;
+  return stats;
+}
+
+/** The PolicyState of a task (services/plan/policy.ts) from what the fleet knows of it. Pure. */
+export function livePolicyState(s: LiveSituation): PolicyState {
+  const current = s.attempts[s.attempts.length - 1];
+  const open = current && current.endedAt === undefined && OPEN_STATES.has(s.taskState) ? current : undefined;
+  const running: PolicyState['running'] = !open ? { mode: 'none' } : isSpot(open) ? { mode: 'spot', pool: poolKey(open.pool) } : { mode: 'on-demand' };
+  // Work kept: with checkpoints, each attempt's running time up to its last save (its restore carried what came before).
+  let done = 0;
+  if (s.checkpointed) {
+    for (const a of s.attempts) {
+      if (a.startedAt === undefined) continue;
+      const last = Math.max(-Infinity, ...s.saves.filter((v) => v.attempt === a.n && v.at >= a.startedAt!).map((v) => v.at));
+      // A notice's save is recorded after the attempt ended; what it holds ran until the end.
+      if (Number.isFinite(last)) done += (Math.min(last, a.endedAt ?? s.now) - a.startedAt) / 1000;
+    }
+  }
+  const lastSpot = [...s.attempts].reverse().find((a) => isSpot(a) && a.runningAt !== undefined);
+  return {
+    elapsed: (s.now - s.submittedAt) / 1000,
+    deadline: (s.deadlineAt - s.submittedAt) / 1000,
+    work: s.work,
+    done: Math.min(s.work, done),
+    overhead: s.overhead,
+    step: s.step,
+    running,
+    pendingOverhead: open && open.startedAt === undefined ? Math.max(0, s.overhead - (s.now - open.requestedAt) / 1000) : 0,
+    ...(lastSpot ? { lastPool: poolKey(lastSpot.pool) } : {}),
+    preemptions: s.preemptions,
+    onDemandPrice: s.onDemandPrice,
+    pools: s.pools.map((p): PoolState => ({ id: p.id, spotPrice: p.spotPrice, available: p.available, stats: observedStats(s.attempts, p.id, p.available, s.now) })),
+  };
+}
+
+/**
+ * The deadline policy's choice for a state. Until the fleet's own `spotbatch` policy lands (services/plan),
+ * the rule every policy shares: on demand from the last safe moment (mustGoOnDemand) and stay there; else
+ * keep what runs, or spot in the best usable pool, or wait for one.
+ */
+export function deadlineChoice(s: PolicyState): Choice {
+  if (s.running.mode === 'on-demand' || mustGoOnDemand(s)) return { mode: 'on-demand' };
+  if (s.running.mode === 'spot') return s.running;
+  const pool = s.pools.find((p) => p.available);
+  return pool ? { mode: 'spot', pool: pool.id } : { mode: 'none' };
+}
+
+/** Why a choice, in numbers: what the event `deadline.on-demand` records. */
+export function deadlineWhy(s: PolicyState, choice: Choice): { reason: string; timeLeftSeconds: number; workLeftSeconds: number; overheadSeconds: number } {
+  const timeLeft = Math.round(s.deadline - s.elapsed);
+  const workLeft = Math.round(Math.max(0, s.work - s.done));
+  const reason =
+    choice.mode === 'on-demand' && mustGoOnDemand(s)
+      ? `safety net: ${timeLeft} s to the deadline hold no more than the ${workLeft} s of work left, a ${Math.round(s.overhead)} s start and a ${s.step} s look`
+      : `the deadline policy chose ${choice.mode}`;
+  return { reason, timeLeftSeconds: timeLeft, workLeftSeconds: workLeft, overheadSeconds: Math.round(s.overhead) };
+}
+
+/** Seconds from the state until the safety net fires (0 when it does now): how long a waiting task may wait before it looks again. */
+export function secondsToSafetyNet(s: PolicyState): number {
+  const remaining = Math.max(0, s.work - s.done);
+  return Math.max(0, s.deadline - s.elapsed - (remaining + s.overhead + s.step));
+}
+
+let listPrices: OnDemandPrices | undefined;
+
+/** Where and at what price the task would run on demand: the cheapest list price of the job's types, in the zone placement ranks first for that type. */
+export interface OnDemandTarget {
+  region: string;
+  zone: string;
+  type: string;
+  price: number;
+}
+
+/**
+ * The on-demand options of a job, best first: by list price (data/market/prices/ondemand_prices.csv, or the
+ * market store's collected one), then placement's rank of the zone. Where no list price is known, the spec's
+ * instances.maxPrice, else the highest live spot price of the type (a spot request's max price defaults to
+ * the on-demand price, so that is the most the job was ready to pay).
+ */
+export function onDemandTargets(spec: JobRow['spec'], candidates: readonly PoolPrice[], signals: readonly PoolSignals[], ranked: readonly Pick<ScoredPool, 'region' | 'zone' | 'type'>[], prices: OnDemandPrices): OnDemandTarget[] {
+  const rank = new Map(ranked.map((p, i) => [`${p.region}|${poolKey(p)}`, i]));
+  const priceOf = (region: string, type: string): number => {
+    const listed = prices(region, type) ?? signals.find((s) => s.region === region && s.type === type && s.onDemand !== undefined)?.onDemand;
+    if (listed !== undefined) return listed;
+    if (spec.instances.maxPrice !== undefined) return spec.instances.maxPrice;
+    return Math.max(...candidates.filter((c) => c.region === region && c.type === type).map((c) => c.price));
+  };
+  const allowed = candidates.filter((c) => spec.instances.zones === 'auto' || spec.instances.zones.includes(c.zone));
+  return allowed
+    .map((c) => ({ region: c.region, zone: c.zone, type: c.type, price: priceOf(c.region, c.type), rank: rank.get(`${c.region}|${poolKey(c)}`) ?? Infinity }))
+    .sort((a, b) => a.price - b.price || a.rank - b.rank || a.zone.localeCompare(b.zone) || a.type.localeCompare(b.type))
+    .map(({ region, zone, type, price }) => ({ region, zone, type, price }));
+}
+
+export interface DeadlineDecision {
+  state: PolicyState;
+  choice: Choice;
+  /** The choice in words and numbers (the event `deadline.on-demand`'s data). */
+  why: ReturnType<typeof deadlineWhy>;
+  /** Where it would run on demand, best first. */
+  targets: OnDemandTarget[];
+}
+
+/** The task's deadline decision now, from its rows and the market; undefined for a job without a deadline. */
+export async function deadlineDecision(ctx: Ctx, job: JobRow, task: TaskRow): Promise<DeadlineDecision | undefined> {
+  if (job.deadlineAt === undefined) return undefined;
+  const spec = job.spec;
+  const now = ctx.clock.now();
+  const cloud = ctx.cloud;
+  const regions = jobRegions(spec, ctx.config, job.regions);
+  const candidates = cloud ? (await Promise.all(regions.map((r) => currentPrices({ cloud, resources: ctx.resources }, r, spec.instances.types, now)))).flat() : [];
+  let signals: PoolSignals[] = [];
+  let blocked = new Map<string, { until: number; reason: string }>();
+  try {
+    const market = marketOf(ctx);
+    [signals, blocked] = await Promise.all([market.pools(regions, spec.instances.types, now), market.blockedRegions(now)]);
+  } catch (err) {
+    ctx.log.warn({ err: (err as Error).message }, 'market signals unreadable: the deadline policy reads the live prices alone');
+  }
+  // Usable now: what placement would try, leaving out only what cannot take a task (no capacity, quota, price).
+  const ranking = rankPools({
+    candidates,
+    signals,
+    zones: spec.instances.zones,
+    avoid: [],
+    blockedRegions: blocked,
+    ...(spec.instances.maxPrice !== undefined ? { maxPrice: spec.instances.maxPrice } : {}),
+    now,
+  });
+  const saves = spec.checkpoint
+    ? (await ctx.store.events.list(job.jobId)).filter((e) => e.type === 'checkpoint.saved' && e.taskId === task.taskId && typeof e.data?.attempt === 'number').map((e) => ({ attempt: e.data!.attempt as number, at: e.at }))
+    : [];
+  listPrices ??= loadOnDemandPrices();
+  const targets = onDemandTargets(spec, candidates, signals, ranking.ranked, listPrices);
+  const state = livePolicyState({
+    now,
+    submittedAt: job.submittedAt,
+    deadlineAt: job.deadlineAt,
+    work: taskWorkSeconds(spec),
+    checkpointed: spec.checkpoint !== undefined,
+    attempts: task.attempts,
+    taskState: task.state,
+    saves,
+    overhead: ranking.ranked[0]?.launchP50Seconds ?? ctx.config.lifecycle.deadlineOverheadSeconds,
+    step: ctx.config.lifecycle.pollSeconds,
+    preemptions: task.interruptions,
+    onDemandPrice: targets[0]?.price ?? 0,
+    pools: [...ranking.ranked.map((p) => ({ id: poolKey(p), spotPrice: p.price, available: true })), ...ranking.excluded.map((e) => ({ id: poolKey(e), spotPrice: candidates.find((c) => c.region === e.region && poolKey(c) === poolKey(e))?.price ?? 0, available: false }))],
+  });
+  // Once moved on demand for the deadline, a task stays there (greedy's and Uniform Progress's rule, and a policy's choice of what runs).
+  const stays = task.attempts.some((a) => a.market === 'on-demand' || a.reason?.startsWith(DEADLINE_MOVE_REASON));
+  const choice = stays ? ({ mode: 'on-demand' } as const) : deadlineChoice(state);
+  const why = deadlineWhy(state, choice);
+  return { state, choice, why: stays && !mustGoOnDemand(state) ? { ...why, reason: 'the deadline sent the task on demand before: it stays there' } : why, targets };
+}
+
+/**
+ * step.check's safety net: the policy says on demand while a spot attempt runs. The spot attempt ends
+ * `migrated` (its checkpoint saved first, when the spec has one: step.run of the next attempt waits for that
+ * save and restores it; without one the instance is terminated and the task starts over), a standby is
+ * released, and spot.request launches the task on demand (a task the deadline moved stays on demand).
+ */
+export async function moveOnDemand(ctx: Ctx, job: JobRow, task: TaskRow, attempt: Attempt, decision: DeadlineDecision): Promise<void> {
+  const now = ctx.clock.now();
+  const key = { jobId: task.jobId, taskId: task.taskId };
+  const ended: Attempt = { ...attempt, endedAt: now, outcome: 'migrated', reason: `${DEADLINE_MOVE_REASON}: ${decision.why.reason}` };
+  if (task.standby) await releaseStandby(ctx.cloud, task.standby);
+  await tasks(ctx).transition(key, { from: 'running', to: 'pending', version: task.version, set: { attempts: [...task.attempts.slice(0, -1), ended] }, ...(task.standby ? { remove: ['standby'] } : {}) });
+  await ctx.store.events.append(job.jobId, 'deadline.on-demand', { taskId: task.taskId, data: { attempt: attempt.n, pool: poolKey(attempt.pool), move: true, ...decision.why } });
+  await recordRunEnd(ctx, attempt, false, now);
+  ctx.log.info({ attempt: attempt.n, pool: poolKey(attempt.pool), ...decision.why }, 'deadline: moving the task on demand');
+  await ctx.bus.send('spot.request', key);
+  if (job.spec.checkpoint && attempt.instanceId) {
+    // checkpoint.save stops the step, copies the folder and terminates the instance; step.run waits for it.
+    await beginNoticeSave(ctx, job, { ...key, attempt: attempt.n });
+  } else if (attempt.instanceId && ctx.cloud) {
+    await terminateInstance(ctx.cloud, attempt.pool.region, attempt.instanceId);
+  }
+}
