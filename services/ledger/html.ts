@@ -9,8 +9,9 @@
  */
 import { createHash } from 'node:crypto';
 import { html, trusted, type Html } from '../../shared/html.js';
-import { attemptTimelineSvg, dailySpendSvg, launchHistogramSvg, money, moneySplitSvg, poolSpendSvg, span, SPLIT_PARTS, spendOverTimeSvg } from './svg.js';
-import type { FleetReport, JobLedger, PoolLedger, TimeSplit } from './types.js';
+import { ledgerFigures, money, span, SPLIT_PARTS } from './figures.js';
+import { attemptTimelineSvg, dailySpendSvg, launchHistogramSvg, moneySplitSvg, poolSpendSvg, spendOverTimeSvg } from './svg.js';
+import type { FleetReport, JobLedger, PoolLedger } from './types.js';
 
 const CSS = `
 body { margin: 0 auto; padding: 1em 1.5em 3em; max-width: 1100px; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #263238; }
@@ -53,8 +54,6 @@ ${body}
 
 const iso = (ms: number | undefined) => (ms === undefined ? '' : `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} UTC`);
 const opt = (v: number | undefined) => (v === undefined ? 'n/a' : money(v));
-const pct = (v: number | undefined) => (v === undefined ? '' : ` (${v.toFixed(1)}%)`);
-const totalSeconds = (t: TimeSplit) => SPLIT_PARTS.reduce((s, p) => s + t[p.key], 0);
 
 function figure(svg: Html, caption: string): Html {
   return html`<figure>${svg}<figcaption>${caption}</figcaption></figure>`;
@@ -74,17 +73,9 @@ function poolTable(pools: PoolLedger[]): Html {
 
 /** The figures both the report and the status page's job view show, as a definition list. */
 export function jobFigures(l: JobLedger): Html {
-  const interruptions = l.tasks.reduce((s, t) => s + t.interruptions, 0);
-  const t = l.time;
   return html`<dl class="figures ledger-figures">
-<dt>Spend</dt><dd data-figure="usd">${money(l.usd)}${l.tasks.some((x) => x.attempts.some((a) => a.open)) ? ' so far' : ''}</dd>
-<dt>On spot</dt><dd data-figure="spot">${money(l.spotUsd)}</dd>
-<dt>On demand (deadline fallback)</dt><dd data-figure="fallback">${money(l.onDemandFallbackUsd)}</dd>
-<dt>On-demand equivalent</dt><dd data-figure="on-demand">${l.onDemandUsd === undefined ? 'not available (see the notes)' : money(l.onDemandUsd)}</dd>
-<dt>Savings</dt><dd data-figure="savings">${l.savingsUsd === undefined ? 'n/a' : `${money(l.savingsUsd)}${pct(l.savingsPct)}`}</dd>
-<dt>Interruptions</dt><dd data-figure="interruptions">${interruptions}</dd>
-<dt>Instance time</dt><dd data-figure="time">${span(totalSeconds(t))}: ${SPLIT_PARTS.map((p) => `${p.label} ${span(t[p.key])}`).join(', ')}</dd>
-</dl>`;
+${ledgerFigures(l).map((f) => html`<dt>${f.label}</dt><dd data-figure="${f.key}">${f.text}</dd>
+`)}</dl>`;
 }
 
 /** The four charts of a job, each in a figure with its caption. */

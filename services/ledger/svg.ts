@@ -15,6 +15,7 @@
  *   dailySpendSvg        the fleet's spend by day (FleetReport.days)
  */
 import { html, type Html, type Interpolation } from '../../shared/html.js';
+import { money, span, SPLIT_PARTS, splitSeconds } from './figures.js';
 import type { AttemptBill, FleetReport, JobLedger, PoolLedger, TimeSplit } from './types.js';
 
 /** Rounded to 0.1, never "-0". */
@@ -25,22 +26,6 @@ const fix = (v: number): number => {
 const FONT = 'sans-serif';
 const MUTED = '#607d8b';
 const GRID = '#eceff1';
-
-/** USD as the status page writes it: 4 decimals under $100, 2 from there. */
-export function money(v: number): string {
-  return `$${v >= 100 ? v.toFixed(2) : v.toFixed(4)}`;
-}
-
-/** Seconds as "12.3 s", "4m 05s", "2h 03m" or "3d 04h". */
-export function span(s: number): string {
-  if (!Number.isFinite(s)) return '';
-  const pad = (n: number) => String(n).padStart(2, '0');
-  if (s < 60) return `${s.toFixed(1)} s`;
-  const t = Math.floor(s);
-  if (t < 3600) return `${Math.floor(t / 60)}m ${pad(t % 60)}s`;
-  if (t < 86_400) return `${Math.floor(t / 3600)}h ${pad(Math.floor((t % 3600) / 60))}m`;
-  return `${Math.floor(t / 86_400)}d ${pad(Math.floor((t % 86_400) / 3600))}h`;
-}
 
 /** The smallest of 1, 2, 2.5, 5 × 10^k at or above v (an axis's top). */
 function niceCeil(v: number): number {
@@ -59,7 +44,7 @@ function empty(kind: string, title: string, message: string): Html {
 }
 
 /** How each attempt ended (the status page's timeline uses the same colours). */
-export const OUTCOME_COLOURS: Record<string, string> = {
+const OUTCOME_COLOURS: Record<string, string> = {
   open: '#1565c0',
   succeeded: '#2e7d32',
   failed: '#c62828',
@@ -70,16 +55,7 @@ export const OUTCOME_COLOURS: Record<string, string> = {
   cancelled: '#455a64',
 };
 /** The outline of an on-demand attempt (a deadline's fallback). */
-export const ON_DEMAND_COLOUR = '#ff8f00';
-
-/** Where the time went, in the order the stacked bar draws it. */
-export const SPLIT_PARTS: { key: keyof TimeSplit; label: string; colour: string }[] = [
-  { key: 'usefulSeconds', label: 'useful', colour: '#2e7d32' },
-  { key: 'lostSeconds', label: 'lost', colour: '#c62828' },
-  { key: 'bootSeconds', label: 'boot', colour: '#90a4ae' },
-  { key: 'idleSeconds', label: 'idle', colour: '#ffb300' },
-  { key: 'duplicateSeconds', label: 'duplicate', colour: '#8e24aa' },
-];
+const ON_DEMAND_COLOUR = '#ff8f00';
 
 const jobLabel = (l: JobLedger) => l.name ?? l.jobId;
 
@@ -162,7 +138,7 @@ function attemptTitle(taskId: string, b: AttemptBill): string {
 }
 
 /** Rows beyond this are left out of the chart (the report's table has every task). */
-export const TIMELINE_MAX_ROWS = 200;
+const TIMELINE_MAX_ROWS = 200;
 
 export function attemptTimelineSvg(l: JobLedger, maxRows = TIMELINE_MAX_ROWS): Html {
   const title = `Attempt timeline of ${jobLabel(l)}`;
@@ -258,7 +234,7 @@ export function launchHistogramSvg(l: JobLedger): Html {
 
 export function moneySplitSvg(time: TimeSplit, usd: number, label: string): Html {
   const title = `Where the money went: ${label}`;
-  const total = SPLIT_PARTS.reduce((s, p) => s + time[p.key], 0);
+  const total = splitSeconds(time);
   if (!(total > 0)) return empty('split', title, 'No instance time yet.');
   const W = 720;
   const L = 8;
