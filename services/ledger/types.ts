@@ -34,6 +34,9 @@ export interface AttemptBill {
   zone: string;
   type: string;
   market: 'spot' | 'on-demand';
+  /** When the attempt was requested and when its instance was ready for SSH (Attempt.requestedAt, sshReadyAt): the attempt timeline's bar and its boot part. */
+  requestedAt?: number;
+  sshReadyAt?: number;
   /** When the instance was running (billing starts) and when it ended (billing stops); absent when it never ran. */
   runningAt?: number;
   endedAt?: number;

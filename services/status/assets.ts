@@ -52,5 +52,14 @@ nav.pages { margin: .6em 0; }
 .empty { color: var(--muted); }
 details.spec summary { cursor: pointer; font-weight: 600; }
 table.market { margin: .3em 0 .8em; }
+dl.figures { display: grid; grid-template-columns: max-content 1fr; gap: .25em 1.2em; margin: .6em 0; }
+dl.figures dt { color: var(--muted); }
+dl.figures dd { margin: 0; }
+figure.chart-box { margin: .6em 0 1.2em; }
+figure.chart-box figcaption { color: var(--muted); font-size: 12px; margin-bottom: .3em; }
+figure.chart-box figcaption strong { color: var(--fg); }
+.chart svg { display: block; width: 100%; max-width: 960px; height: auto; }
+ul.notes li { color: #795548; font-size: 12px; }
+details.ledger-tables summary { cursor: pointer; font-weight: 600; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; background: #f5f7f8; padding: 0 .2em; border-radius: 3px; }
 `;

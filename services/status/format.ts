@@ -4,6 +4,7 @@
  * browser test checks that a live-updated table reads exactly like a freshly
  * served one. No runtime imports: this file goes into the browser bundle.
  */
+import type { JobLedger } from '../ledger/types.js';
 import type { AttemptView, SpendView, TaskCounts } from '../views/types.js';
 
 export function usd(v: number | null | undefined): string {
@@ -67,4 +68,13 @@ export function spendText(s: SpendView): [string, string] {
   const part = s.attemptsPriced < s.attemptsRun ? ` for the ${s.attemptsPriced} of ${s.attemptsRun} attempts with a list price (spot for those: ${usd(s.spotUsdPriced)}; none for ${s.unpricedPools.join(', ')})` : '';
   const saved = s.savedFraction !== null ? `; spot saved ${Math.round(s.savedFraction * 100)}%` : '';
   return [spot, `The same instance-hours on demand: ${usd(s.onDemandUsd)}${part}${saved}.`];
+}
+
+/** The summary's two spend sentences from the cost ledger (when the page has one) instead of the estimate. */
+export function ledgerSpendText(l: JobLedger): [string, string] {
+  const open = l.tasks.some((t) => t.attempts.some((a) => a.open));
+  const spot = `${usd(l.usd)}${open ? ' so far' : ''} (${usd(l.spotUsd)} on spot${l.onDemandFallbackUsd ? `, ${usd(l.onDemandFallbackUsd)} on demand as the deadline's fallback` : ''}).`;
+  if (l.onDemandUsd === undefined) return [spot, 'On-demand equivalent: not available (see the notes below).'];
+  const saved = l.savingsUsd !== undefined ? `; spot saved ${usd(l.savingsUsd)}${l.savingsPct !== undefined ? ` (${Math.round(l.savingsPct)}%)` : ''}` : '';
+  return [spot, `The same running time on demand: ${usd(l.onDemandUsd)}${saved}.`];
 }

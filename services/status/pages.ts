@@ -5,8 +5,10 @@
  * API and writing text nodes only.
  */
 import { JOB_STATES } from '../../shared/states.js';
-import { age, launchText, lastLines, spendText, tasksText, usd, when } from './format.js';
+import type { JobLedger } from '../ledger/types.js';
+import { age, launchText, lastLines, ledgerSpendText, spendText, tasksText, usd, when } from './format.js';
 import { html, trusted, type Html } from './html.js';
+import { ledgerSection } from './ledger.js';
 import { OUTCOME_COLOURS, timelineSvg, type TimelineSpan } from './timeline.js';
 import { isJobOpen, type EventPageView, type EventView, type JobDetailView, type JobListView, type JobSummaryView, type MarketView, type TaskPageView, type TaskView } from '../views/index.js';
 
@@ -79,8 +81,8 @@ export function eventRow(e: EventView): Html {
   return html`<tr><td class="mono">${when(e.at)}</td><td>${e.type}</td><td class="mono">${e.taskId ?? ''}</td><td class="mono">${e.data ? JSON.stringify(e.data) : ''}</td></tr>`;
 }
 
-function summaryList(j: JobSummaryView): Html {
-  const [spot, onDemand] = spendText(j.spend);
+function summaryList(j: JobSummaryView, ledger: JobLedger | undefined): Html {
+  const [spot, onDemand] = ledger ? ledgerSpendText(ledger) : spendText(j.spend);
   return html`<dl class="summary" id="summary">
 <dt>State</dt><dd data-field="state">${stateBadge(j.state)}</dd>
 <dt>Tasks</dt><dd data-field="tasks">${tasksText(j.tasks)}</dd>
@@ -91,7 +93,7 @@ function summaryList(j: JobSummaryView): Html {
 <dt>Error</dt><dd data-field="error">${j.error ?? ''}</dd>
 <dt>Spend</dt><dd><span data-field="spend">${spot}</span><br><span data-field="ondemand">${onDemand}</span></dd>
 </dl>
-<p class="note">Spend is an estimate: each attempt's spot price when it was requested, times the hours its instance ran. On-demand prices are the list prices shipped in data/market (us-east-1, GovCloud, cn-north-1).</p>`;
+${ledger ? html`<p class="note">Spend is the cost ledger's (below).</p>` : html`<p class="note">Spend is an estimate: each attempt's spot price when it was requested, times the hours its instance ran. On-demand prices are the list prices shipped in data/market (us-east-1, GovCloud, cn-north-1).</p>`}`;
 }
 
 function specSection(d: JobDetailView): Html {
@@ -119,6 +121,8 @@ export interface JobPageData {
   tasks: TaskPageView;
   events: EventPageView;
   span: TimelineSpan;
+  /** The cost ledger, when the server has a source of them. */
+  ledger?: JobLedger;
   /** The cursor this page of tasks was read from ('' for the first page). */
   cursor: string;
 }
@@ -135,7 +139,8 @@ export function jobPage(p: JobPageData, o: PageOptions): Html {
   const body = html`<p class="crumbs"><a href="/">Jobs</a> / <span class="mono">${j.id}</span></p>
 <h1 id="job-name">${j.name}</h1>
 ${tags.length ? html`<ul class="tags">${tags.map(([k, v]) => html`<li><span class="k">${k}</span>=<span class="v">${v}</span></li>`)}</ul>` : ''}
-${summaryList(j)}
+${summaryList(j, p.ledger)}
+${p.ledger ? ledgerSection(p.ledger) : ''}
 <section><h2>Timeline</h2>
 <p class="sub">${range}: each attempt from its spot request (thin) through its instance's run (thick), coloured by how it ended; ▼ marks an interruption.</p>
 <div class="timeline-box" id="timeline-box">${timelineSvg(t.tasks, p.span)}</div>
@@ -161,6 +166,7 @@ ${summaryList(j)}
     cursor: p.cursor,
     limit: String(t.limit),
     open: isJobOpen(j.state) ? '1' : '0',
+    ledger: p.ledger ? '1' : '0',
     'poll-ms': String(o.pollMs),
   });
 }

@@ -9,11 +9,13 @@
  *   /                         jobs, newest first (?state=, ?cursor=)
  *   /jobs/:id                 one job (?cursor=, ?limit= for its tasks)
  *   /jobs/:id/timeline.svg    the timeline of one page of tasks (the page's live updates)
+ *   /jobs/:id/charts/NAME.svg a chart of the job's cost ledger (spend, split, pools, launches, attempts)
  *   /market                   the market: a day's summary (?day=), the collectors, the placement-score budget
  *   /api/jobs                 ?state=a,b &limit= &cursor=
  *   /api/jobs/:id
  *   /api/jobs/:id/tasks       ?limit= &cursor=
  *   /api/jobs/:id/events      ?limit= &cursor= &order=newest|oldest
+ *   /api/jobs/:id/ledger      the job's cost ledger (404 without one)
  *   /api/market               ?day=YYYY-MM-DD
  *   /static/status.js, /static/status.css
  *   /healthz
@@ -27,9 +29,10 @@ import { clientScript } from './client-bundle.js';
 import { authorize, tokenCookie } from './auth.js';
 import { BadRequest, parseLimit } from '../views/cursor.js';
 import type { Html } from './html.js';
+import { LEDGER_CHARTS } from './ledger.js';
 import { errorPage, jobPage, jobsPage, marketPage, JOB_PAGE_TASKS } from './pages.js';
 import { timelineSvg } from './timeline.js';
-import { LIMITS, MarketViews, NotFound, JobViews, parseJobStates, type JobViewsOptions, type MarketViewsOptions } from '../views/index.js';
+import { LIMITS, MarketViews, NotFound, JobViews, parseJobStates, type JobLedger, type JobLedgerSource, type JobViewsOptions, type MarketViewsOptions } from '../views/index.js';
 
 export interface StatusServerOptions extends JobViewsOptions {
   /** The fleet's market settings (config.market) for the placement-score budget; only the credentials' names are kept. */
@@ -40,6 +43,8 @@ export interface StatusServerOptions extends JobViewsOptions {
   token?: string;
   /** How often the page polls the API, ms (default 2000; 0 turns live updates off). */
   pollMs?: number;
+  /** Where the job view's cost ledger comes from (figures and charts); without one the page shows the spend estimate. */
+  ledger?: JobLedgerSource;
   /** What /healthz answers (default: 200 {"status":"ok"}). */
   health?: () => { status: number; body: unknown };
   log?: Logger;
@@ -85,6 +90,7 @@ type Answer = { status: number; type: string; body: string; headers?: Record<str
 /** JSON with "<" written as \u003c: the same value, and never markup to a browser that sniffs. */
 const json = (value: unknown, status = 200): Answer => ({ status, type: 'application/json; charset=utf-8', body: `${JSON.stringify(value).replace(/</g, '\\u003c')}\n` });
 const page = (h: Html, status = 200): Answer => ({ status, type: 'text/html; charset=utf-8', body: h.text });
+const svg = (h: Html): Answer => ({ status: 200, type: 'image/svg+xml; charset=utf-8', body: `<?xml version="1.0" encoding="UTF-8"?>\n${h.text}\n` });
 
 export async function startStatusServer(o: StatusServerOptions): Promise<StatusServer> {
   const host = o.host ?? '127.0.0.1';
@@ -93,6 +99,11 @@ export async function startStatusServer(o: StatusServerOptions): Promise<StatusS
   const market = new MarketViews({ ddb: o.ddb, prefix: o.prefix, ...(o.clock ? { clock: o.clock } : {}), ...(o.market ? { market: o.market } : {}) });
   // A page bound to loopback answers only to loopback names, so a web page
   // elsewhere cannot reach it through a DNS name re-pointed at 127.0.0.1.
+  const ledgerOf = async (jobId: string): Promise<JobLedger> => {
+    const ledger = await o.ledger?.jobLedger(jobId);
+    if (!ledger) throw new NotFound(`no cost ledger for job ${jobId}`);
+    return ledger;
+  };
   const allowedHost = (h: string | undefined) => {
     if (!LOOPBACK.test(host)) return true;
     const name = (h ?? '').replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
@@ -118,16 +129,28 @@ export async function startStatusServer(o: StatusServerOptions): Promise<StatusS
     }
     if (p === '/api/market') return json(await market.market({ day: q.get('day') }));
     if (p === '/market') return page(marketPage(await market.market({ day: q.get('day') })));
-    const api = /^\/api\/jobs\/([^/]+)(\/tasks|\/events)?$/.exec(p);
+    const api = /^\/api\/jobs\/([^/]+)(\/tasks|\/events|\/ledger)?$/.exec(p);
     if (api) {
       const jobId = decodeURIComponent(api[1]!);
       if (api[2] === '/tasks') return json(await views.tasks(jobId, { limit: parseLimit(q.get('limit'), LIMITS.tasks.default, LIMITS.tasks.max), cursor: q.get('cursor') }));
+      if (api[2] === '/ledger') {
+        await views.jobRow(jobId);
+        return json(await ledgerOf(jobId));
+      }
       if (api[2] === '/events') {
         const order = q.get('order') ?? 'newest';
         if (order !== 'newest' && order !== 'oldest') throw new BadRequest('order: must be newest or oldest');
         return json(await views.events(jobId, { limit: parseLimit(q.get('limit'), LIMITS.events.default, LIMITS.events.max), cursor: q.get('cursor'), order }));
       }
       return json(await views.job(jobId));
+    }
+    const chart = /^\/jobs\/([^/]+)\/charts\/([a-z]+)\.svg$/.exec(p);
+    if (chart) {
+      const jobId = decodeURIComponent(chart[1]!);
+      const make = Object.hasOwn(LEDGER_CHARTS, chart[2]!) ? LEDGER_CHARTS[chart[2]!] : undefined;
+      if (!make) throw new NotFound(`no chart ${chart[2]!}: one of ${Object.keys(LEDGER_CHARTS).join(', ')}`);
+      await views.jobRow(jobId);
+      return svg(make.svg(await ledgerOf(jobId)));
     }
     const html = /^\/jobs\/([^/]+)(\/timeline\.svg)?$/.exec(p);
     if (html) {
@@ -137,9 +160,17 @@ export async function startStatusServer(o: StatusServerOptions): Promise<StatusS
       const tasks = await views.tasks(jobId, { limit: parseLimit(q.get('limit'), JOB_PAGE_TASKS, LIMITS.tasks.max), cursor }, row);
       const now = Date.now();
       const span = { start: row.submittedAt, end: row.endedAt ?? now, now };
-      if (html[2]) return { status: 200, type: 'image/svg+xml; charset=utf-8', body: `<?xml version="1.0" encoding="UTF-8"?>\n${timelineSvg(tasks.tasks, span, true).text}\n` };
-      const [detail, events] = await Promise.all([views.job(jobId), views.events(jobId, { limit: 50 }, row)]);
-      return page(jobPage({ detail, tasks, events, span, cursor }, { pollMs }));
+      if (html[2]) return svg(timelineSvg(tasks.tasks, span, true));
+      const [detail, events, ledger] = await Promise.all([
+        views.job(jobId),
+        views.events(jobId, { limit: 50 }, row),
+        // A ledger that cannot be computed leaves the page with the estimate rather than failing it.
+        o.ledger?.jobLedger(jobId).catch((err: unknown) => {
+          o.log?.error({ err: String(err), jobId }, 'status page: cost ledger failed');
+          return undefined;
+        }),
+      ]);
+      return page(jobPage({ detail, tasks, events, span, cursor, ...(ledger ? { ledger } : {}) }, { pollMs }));
     }
     throw new NotFound(`no page ${p}`);
   }

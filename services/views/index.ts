@@ -24,6 +24,8 @@ import { SummaryCache, type ListedJob } from './summaries.js';
 import type { EventPageView, JobDetailView, JobListView, JobSummaryView, TaskPageView } from './types.js';
 
 export type * from './types.js';
+export type { JobLedgerSource } from './ledger-source.js';
+export type { JobLedger } from '../ledger/types.js';
 export { isJobOpen } from './shape.js';
 export { MarketViews, marketNoteRedactor, type MarketViewsOptions } from './market.js';
 

@@ -9,8 +9,10 @@
  * table reads exactly like a freshly served one.
  */
 import { isTerminal, jobMachine, JOB_STATES, type JobState } from '../../../shared/states.js';
+import { ledgerFigures } from '../../ledger/figures.js';
+import type { JobLedger } from '../../ledger/types.js';
 import type { EventPageView, EventView, JobDetailView, JobListView, JobSummaryView, TaskPageView, TaskView } from '../../views/types.js';
-import { age, lastLines, launchText, spendText, tasksText, usd, when } from '../format.js';
+import { age, lastLines, launchText, ledgerSpendText, spendText, tasksText, usd, when } from '../format.js';
 
 type Child = Node | string | number | null | undefined;
 
@@ -94,6 +96,7 @@ const getJson = async <T>(url: string): Promise<T> => (await (await get(url, 'ap
 const isOpen = (state: string): boolean => !(JOB_STATES as readonly string[]).includes(state) || !isTerminal(jobMachine, state as JobState);
 
 let lastTimeline = '';
+let lastLedger = '';
 
 async function refreshJobs(): Promise<boolean> {
   const list = await getJson<JobListView>(body.dataset.api ?? '/api/jobs');
@@ -111,6 +114,33 @@ async function refreshTimeline(base: string, query: string): Promise<void> {
   old?.parentNode?.replaceChild(document.importNode(doc.documentElement, true), old);
 }
 
+/** Swap an inline SVG for the server's own, fetched again and parsed as XML (never innerHTML). */
+async function replaceSvg(url: string, holder: Element | null): Promise<void> {
+  if (!holder) return;
+  const text = await (await get(url, 'image/svg+xml')).text();
+  const doc = new DOMParser().parseFromString(text, 'image/svg+xml');
+  if (doc.documentElement.nodeName !== 'svg') return;
+  holder.replaceChildren(document.importNode(doc.documentElement, true));
+}
+
+/** The cost section: its figures as text, its charts again when the ledger moved. */
+async function refreshLedger(id: string): Promise<void> {
+  const ledger = await getJson<JobLedger>(`/api/jobs/${id}/ledger`);
+  for (const f of ledgerFigures(ledger)) {
+    const el = document.querySelector(`#ledger [data-figure="${f.key}"]`);
+    el?.replaceChildren(document.createTextNode(f.text));
+  }
+  document.querySelector('#ledger [data-figure="computed"]')?.replaceChildren(document.createTextNode(`${new Date(ledger.computedAt).toISOString().slice(0, 19).replace('T', ' ')} UTC`));
+  const [spot, onDemand] = ledgerSpendText(ledger);
+  setField('spend', spot);
+  setField('ondemand', onDemand);
+  const shape = JSON.stringify([ledger.usd, ledger.spendOverTime.length, ledger.launches.length, ledger.tasks.map((t) => t.attempts.length)]);
+  if (shape === lastLedger) return;
+  lastLedger = shape;
+  const holders = [...document.querySelectorAll('#ledger [data-chart]')];
+  await Promise.all(holders.map((el) => replaceSvg(`/jobs/${id}/charts/${encodeURIComponent(el.getAttribute('data-chart') ?? '')}.svg`, el)));
+}
+
 async function refreshJob(): Promise<boolean> {
   const id = encodeURIComponent(body.dataset.jobId ?? '');
   const api = `/api/jobs/${id}`;
@@ -123,9 +153,12 @@ async function refreshJob(): Promise<boolean> {
   setField('interruptions', String(job.interruptions));
   setField('ended', when(job.endedAt));
   setField('error', job.error ?? '');
-  const [spot, onDemand] = spendText(job.spend);
-  setField('spend', spot);
-  setField('ondemand', onDemand);
+  if (body.dataset.ledger === '1') await refreshLedger(id);
+  else {
+    const [spot, onDemand] = spendText(job.spend);
+    setField('spend', spot);
+    setField('ondemand', onDemand);
+  }
   setRows('tasks-body', tasks.tasks.map(taskRow));
   setRows('events-body', events.events.map(eventRow));
   const shape = JSON.stringify(tasks.tasks.map((t) => t.attempts.map((a) => [a.n, a.outcome, a.runningAt, a.endedAt])));
