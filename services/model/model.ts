@@ -116,7 +116,7 @@ export const PlacementRecordSchema = z.object({
   /** Pools left out and why (the first 5; excludedCount has them all). */
   excluded: z.array(z.object({ region: z.string(), zone: z.string(), type: z.string(), reason: z.string() })),
   excludedCount: z.number(),
-  /** The market signals the scores used (price, placement score, interruption bucket, own interruptions, launch time). */
+  /** The market signals the scores used (price, placement score, interruption bucket, own interruptions, the type's interruptions elsewhere, launch time). */
   signals: z.array(z.string()),
   /** Set when nothing else was left and soft exclusions (cooled, failed this task, low score) were lifted. */
   relaxed: z.string().optional(),

@@ -155,15 +155,30 @@ const round = (n: number, digits = 6): number => Math.round(n * 10 ** digits) / 
 /** What an interruption throws away: half a checkpoint interval, or (no checkpoints) on average half the work. */
 const lostHoursOf = (profile: TaskProfile): number => (profile.checkpointHours !== undefined ? Math.min(profile.checkpointHours, profile.runtimeHours) / 2 : profile.runtimeHours / 2);
 
-/** Score one pool: expected cost to finish a task of `profile` there. */
-export function scorePool(price: PoolPrice, signals: PoolSignals | undefined, profile: TaskProfile): ScoredPool {
+/** The fleet's record in a type's other pools among the candidates: interruptions and instance-hours. */
+export interface SiblingRecord {
+  interruptions: number;
+  hours: number;
+}
+
+/**
+ * Score one pool: expected cost to finish a task of `profile` there. `siblings`, the fleet's record in the
+ * type's other candidate pools, moves the advisor's rate before the pool's own record is added: the advisor
+ * rates a type in a region, not a zone, so a pool the fleet never ran in starts from what the type did
+ * elsewhere, not from the advisor alone (partial pooling, see docs/placement.md).
+ */
+export function scorePool(price: PoolPrice, signals: PoolSignals | undefined, profile: TaskProfile, siblings?: SiblingRecord): ScoredPool {
   const used = ['price'];
   const bucket = signals?.bucket;
   if (bucket !== undefined) used.push('interruption bucket');
-  const prior = hourlyHazard(BUCKET_MONTHLY[bucket ?? UNKNOWN_BUCKET] ?? BUCKET_MONTHLY[UNKNOWN_BUCKET]);
+  const advisor = hourlyHazard(BUCKET_MONTHLY[bucket ?? UNKNOWN_BUCKET] ?? BUCKET_MONTHLY[UNKNOWN_BUCKET]);
+  // Partial pooling: the advisor's rate (PRIOR_HOURS of observation) updated with the type's other pools, as the prior of this one.
+  const pooled = siblings !== undefined && siblings.hours > 0;
+  if (pooled) used.push("type's interruptions elsewhere");
+  const prior = pooled ? (advisor * PRIOR_HOURS + siblings.interruptions) / (PRIOR_HOURS + siblings.hours) : advisor;
   const observed = signals?.observed;
   if (observed && observed.hours > 0) used.push('own interruptions');
-  // Gamma-Poisson: the advisor's rate counts as PRIOR_HOURS of observation; the pool's own hours and interruptions add to it.
+  // Gamma-Poisson: the prior counts as PRIOR_HOURS of observation; the pool's own hours and interruptions add to it.
   const hazardPerHour = (prior * PRIOR_HOURS + (observed?.interruptions ?? 0)) / (PRIOR_HOURS + (observed?.hours ?? 0));
   if (signals?.launchP50Seconds !== undefined) used.push('launch time');
   const score = signals?.score;
@@ -229,6 +244,15 @@ export function rankPools(input: PlacementInput): Ranking {
   const signalsOf = new Map((input.signals ?? []).map((s) => [`${s.region}|${poolKey(s)}`, s]));
   let stale = 0;
   let unheld = 0;
+  // The fleet's record per instance type over the candidates' signals (each pool's prior takes the others': leave-one-out).
+  const typeRecord = new Map<string, SiblingRecord>();
+  for (const sg of input.signals ?? []) {
+    if (!sg.observed || !(sg.observed.hours > 0)) continue;
+    const t = typeRecord.get(sg.type) ?? { interruptions: 0, hours: 0 };
+    t.interruptions += sg.observed.interruptions;
+    t.hours += sg.observed.hours;
+    typeRecord.set(sg.type, t);
+  }
   const allowed = input.candidates.filter((c) => input.zones === 'auto' || input.zones.includes(c.zone));
   const hard: Exclusion[] = [];
   const soft: Array<{ pool: ScoredPool; reason: string }> = [];
@@ -252,7 +276,10 @@ export function rankPools(input: PlacementInput): Ranking {
       hard.push({ ...pool, reason: `price ${c.price.toFixed(4)} over max price ${input.maxPrice}` });
       continue;
     }
-    const scored = scorePool(c, s, profile);
+    const own = s?.observed && s.observed.hours > 0 ? s.observed : undefined;
+    const all = typeRecord.get(c.type);
+    const siblings = all ? { interruptions: all.interruptions - (own?.interruptions ?? 0), hours: all.hours - (own?.hours ?? 0) } : undefined;
+    const scored = scorePool(c, s, profile, siblings && siblings.hours > 1e-9 ? siblings : undefined);
     const cooledUntil = input.cooled?.[poolKey(c)];
     if (cooledUntil !== undefined && cooledUntil > now) soft.push({ pool: scored, reason: `cooled down after an interruption until ${new Date(cooledUntil).toISOString()}` });
     else if (input.avoid.includes(poolKey(c))) soft.push({ pool: scored, reason: 'failed this task' });

@@ -33,6 +33,27 @@ describe('placement scoring (services/spot/placement.ts)', () => {
     expect(many).to.be.lessThan(prior);
   });
 
+  it("starts a pool the fleet never ran in from the type's record in its other pools, not from the advisor alone", () => {
+    // The advisor rates p3.2xlarge in a region (>20% a month, every zone alike); the fleet saw it reclaimed 40 times in 20 h in us-east-1a.
+    const burnt = sig('us-east-1a', 'p3.2xlarge', { bucket: 4, observed: { runs: 40, interruptions: 40, hours: 20 } });
+    const untried = sig('us-east-1c', 'p3.2xlarge', { bucket: 4 });
+    const calm = sig('us-east-1d', 'p3.2xlarge', { bucket: 4, observed: { runs: 100, interruptions: 0, hours: 400 } });
+    const other = sig('us-east-1f', 'm5.large', { bucket: 4 });
+    const candidates = [price('us-east-1a', 'p3.2xlarge', 0.6), price('us-east-1c', 'p3.2xlarge', 0.95), price('us-east-1d', 'p3.2xlarge', 0.95), price('us-east-1f', 'm5.large', 0.04)];
+    const { ranked } = rankPools(input({ candidates, signals: [burnt, untried, calm, other], profile: { runtimeHours: 2 } }));
+    const h = Object.fromEntries(ranked.map((r) => [r.zone, r]));
+    const advisorOnly = scorePool(candidates[1]!, untried, { runtimeHours: 2 }).hazardPerHour;
+    // The untried zone's hazard is the advisor's rate moved by the other pools' 40 interruptions in 420 h, far over the advisor's.
+    expect(h['us-east-1c']!.hazardPerHour).to.be.closeTo((advisorOnly * 50 + 40) / (50 + 420), 1e-6);
+    expect(h['us-east-1c']!.signals).to.include("type's interruptions elsewhere");
+    // Its own record still decides a pool the fleet knows: 400 clean hours keep us-east-1d under the untried zone, and us-east-1a's own reclaims over both.
+    expect(h['us-east-1d']!.hazardPerHour).to.be.lessThan(h['us-east-1c']!.hazardPerHour);
+    expect(h['us-east-1a']!.hazardPerHour).to.be.greaterThan(h['us-east-1c']!.hazardPerHour);
+    // Another type is untouched.
+    expect(h['us-east-1f']!.hazardPerHour).to.equal(scorePool(candidates[3]!, other, { runtimeHours: 2 }).hazardPerHour);
+    expect(h['us-east-1f']!.signals).to.not.include("type's interruptions elsewhere");
+  });
+
   it('a slow or low-scoring pool costs more; a checkpointing task loses less to an interruption', () => {
     const p = price('us-east-1a', 'm5.large', 0.04);
     const fast = scorePool(p, sig('us-east-1a', 'm5.large', { launchP50Seconds: 40 }), profile).expectedCost;
