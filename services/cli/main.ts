@@ -14,6 +14,7 @@ import { advisorCommand } from './commands/advisor.js';
 import { cancelCommand, statusCommand, submitCommand } from './commands/jobs.js';
 import { statusPageCommand } from './commands/status-page.js';
 import { marketCommand } from './commands/market.js';
+import { reportCommand } from './commands/report.js';
 import { logsCommand, tasksCommand } from './commands/tasks.js';
 import { EXEC_HINT, downloadCommand, execCommand, sshCommand, uploadCommand } from './commands/remote.js';
 import { packageVersion } from './version.js';
@@ -30,7 +31,7 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
-  const commands = [submitCommand(), statusCommand(), tasksCommand(), logsCommand(), cancelCommand(), sshCommand(), execCommand(), uploadCommand(), downloadCommand(), setupCommand(), dispatcherCommand(), localCommand(entry), simCommand(), statusPageCommand(), marketCommand(), advisorCommand()];
+  const commands = [submitCommand(), statusCommand(), tasksCommand(), logsCommand(), cancelCommand(), sshCommand(), execCommand(), uploadCommand(), downloadCommand(), setupCommand(), dispatcherCommand(), localCommand(entry), simCommand(), statusPageCommand(), marketCommand(), advisorCommand(), reportCommand()];
   for (const cmd of commands) {
     program.addCommand(cmd.exitOverride().showHelpAfterError(cmd.name() === 'exec' ? EXEC_HINT : '(add --help for usage)'));
   }

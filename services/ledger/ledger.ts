@@ -149,15 +149,10 @@ export function taskSplit(t: LedgerTask, saves: Map<string, number>, computedAt:
     const stepStart = a.startedAt !== undefined ? Math.max(a.startedAt, ready) : undefined;
     const step = stepStart !== undefined ? Math.min(afterReady, sec(end - stepStart)) : 0;
     let idle = Math.max(0, afterReady - step);
-    let useful = 0;
-    let lost = 0;
-    if (a.endedAt === undefined || a.outcome === 'succeeded') useful = step;
-    else {
-      const saved = saves.get(attemptKey(t.taskId, a.n));
-      const kept = saved !== undefined && stepStart !== undefined ? Math.min(step, sec(Math.min(saved, end) - stepStart)) : 0;
-      useful = kept;
-      lost = step - kept;
-    }
+    const saved = saves.get(attemptKey(t.taskId, a.n));
+    const finished = a.endedAt === undefined || a.outcome === 'succeeded';
+    const useful = finished ? step : saved !== undefined && stepStart !== undefined ? Math.min(step, sec(Math.min(saved, end) - stepStart)) : 0;
+    const lost = step - useful;
     // A standby: the attempt before it was migrated away; their overlap is a duplicate run.
     let duplicate = 0;
     const prev = attempts[i - 1];
