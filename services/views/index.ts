@@ -19,6 +19,8 @@ import { BadRequest, decodeCursor, encodeCursor } from './cursor.js';
 import { NotFound } from './errors.js';
 import { listJobs } from './job-list.js';
 import { loadOnDemandPrices, type OnDemandPrices } from './prices.js';
+import type { PriceSource } from '../ledger/history.js';
+import { billTasks } from '../ledger/ledger.js';
 import { defined, eventView, specView, summaryView, taskView } from './shape.js';
 import { SummaryCache, type ListedJob } from './summaries.js';
 import type { EventPageView, JobDetailView, JobListView, JobSummaryView, TaskPageView } from './types.js';
@@ -32,6 +34,11 @@ export interface JobViewsOptions {
   prefix: string;
   clock?: Clock;
   prices?: OnDemandPrices;
+  /**
+   * Spot price history for the cost ledger (services/ledger/history.ts ec2PriceSource over the fleet's EC2
+   * clients); without one, spend is billed at each attempt's request price and the notes say so.
+   */
+  priceSource?: PriceSource;
   /** How long a running job's summary is reused (default 2000 ms). */
   summaryTtlMs?: number;
   /** How old a summary may be served while a fresh one is read (default 30 s). */
@@ -51,6 +58,7 @@ export { NotFound };
 export class JobViews {
   readonly store: Store;
   readonly prices: OnDemandPrices;
+  readonly priceSource: PriceSource | undefined;
   /** The per-job counts and spend (exposed for tests: its size is bounded). */
   readonly summaries: SummaryCache;
   private readonly ddb: DynamoDBDocumentClient;
@@ -63,9 +71,11 @@ export class JobViews {
     this.clock = o.clock ?? { now: () => Date.now() };
     this.store = new Store(o.ddb, o.prefix, this.clock);
     this.prices = o.prices ?? loadOnDemandPrices();
+    this.priceSource = o.priceSource;
     this.summaries = new SummaryCache({
       store: this.store,
       prices: this.prices,
+      priceSource: this.priceSource,
       clock: this.clock,
       ttlMs: o.summaryTtlMs ?? 2000,
       staleMs: o.summaryStaleMs ?? 30_000,
@@ -115,11 +125,18 @@ export class JobViews {
     const now = this.clock.now();
     const page = await tasks({ store: this.store }).page({ jobId }, { limit, ...(after ? { after: { jobId, taskId: after.t } } : {}) });
     const last = page.rows[page.rows.length - 1];
+    const { bills } = await billTasks({
+      job: { jobId, state: job.state, submittedAt: job.submittedAt },
+      tasks: page.rows,
+      ...(this.priceSource ? { prices: this.priceSource } : {}),
+      onDemand: this.prices,
+      computedAt: now,
+    });
     return {
       jobId,
       totalTasks: job.taskCount,
       limit,
-      tasks: page.rows.map((t) => taskView(t, this.prices, now)),
+      tasks: page.rows.map((t) => taskView(t, this.prices, bills.get(t.taskId))),
       nextCursor: page.more && last ? encodeCursor({ t: last.taskId }) : null,
     };
   }
