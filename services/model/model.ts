@@ -264,13 +264,6 @@ export function resourceTags(jobId: string, spec: JobSpec): Record<string, strin
   return { ...spec.tags, 'spotbatch:job': jobId };
 }
 
-/** Cost of an attempt so far: spot price times the hours its instance ran. */
-export function attemptCost(a: Attempt, now: number): number {
-  if (!a.price || !a.runningAt) return 0;
-  const end = a.endedAt ?? now;
-  return (a.price * Math.max(0, end - a.runningAt)) / 3_600_000;
-}
-
 /**
  * The attempts with every one still open ended at `now` (an ended attempt keeps its own end): a task that
  * ends, by a cancel or a failure, stops its spend and runtime there.

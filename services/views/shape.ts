@@ -39,11 +39,6 @@ function scrub(value: unknown, depth = 0): unknown {
   return typeof value === 'string' ? value.slice(0, 2000) : value;
 }
 
-export function attemptHours(a: Attempt, now: number): number {
-  if (!a.runningAt) return 0;
-  return Math.max(0, (a.endedAt ?? now) - a.runningAt) / 3_600_000;
-}
-
 function attemptView(a: Attempt, prices: OnDemandPrices, bill: AttemptBill | undefined): AttemptView {
   const od = prices(a.pool.region, a.pool.type);
   return defined({
