@@ -144,3 +144,26 @@ describe('ledger: a job', () => {
     expect(l.onDemandUsd).to.equal(undefined);
   });
 });
+
+describe('ledger: a price history that cannot be read', () => {
+  const job = { jobId: 'j2', state: 'succeeded', submittedAt: T0 };
+  const tasks = [{ taskId: '0001', state: 'succeeded', attempts: [attempt({ endedAt: T0 + 120 * S, outcome: 'succeeded' })] }];
+  const failing = { history: () => Promise.reject(Object.assign(new Error('boom'), { name: 'RequestLimitExceeded' })) };
+
+  it('fails as retryable when asked to (job.complete before its last tries)', async () => {
+    let caught: unknown;
+    try {
+      await computeJobLedger({ job, tasks, prices: failing, onDemand: () => undefined, computedAt: T0 + 200 * S, onPriceError: 'throw' });
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).to.be.instanceOf(Error);
+    expect((caught as { retryable?: boolean }).retryable).to.equal(true);
+  });
+
+  it('otherwise bills at the request price and says so in a note', async () => {
+    const l = await computeJobLedger({ job, tasks, prices: failing, onDemand: () => undefined, computedAt: T0 + 200 * S });
+    expect(l.usd).to.be.closeTo((0.05 * 120) / 3600, 1e-6);
+    expect(l.notes.join(' ')).to.match(/us-east-1a\/m5.large: its price history could not be read \(RequestLimitExceeded\)/);
+  });
+});
