@@ -3,7 +3,8 @@
  * the AWS pages): billed per second from running to its end, with a minimum of
  * 60 seconds; a spot instance EC2 interrupts in its first hour costs nothing
  * (past the first hour, the seconds used); spot pays the pool's price in
- * effect at each second (the newest price history point at or before it);
+ * effect at each second (the newest price history point at or before it;
+ * the seconds a minimum adds past the end at the price in effect at the end);
  * on demand pays the price it launched at. Pure: the price history is given.
  */
 import type { Attempt } from '../model/model.js';
@@ -110,7 +111,11 @@ export function billAttempt(input: BillInput): AttemptBill {
   let segments: PriceSegment[] = [];
   if (start !== undefined && billedSeconds > 0) {
     const end = start + billedSeconds * 1000;
-    segments = market === 'on-demand' ? priceSegments(undefined, start, end, a.price ?? input.onDemandPrice) : priceSegments(input.history, start, end, a.price);
+    const ran = Math.min(end, a.endedAt ?? input.computedAt);
+    segments = market === 'on-demand' ? priceSegments(undefined, start, end, a.price ?? input.onDemandPrice) : priceSegments(input.history, start, Math.max(ran, start + 1000), a.price);
+    // The rest of a one-minute minimum (past the attempt's end) at the price in effect when it ended.
+    const last = segments[segments.length - 1];
+    if (last && last.to < end) last.to = end;
   }
   // What the same running time would cost on demand (never free, at least the minimum).
   const odSeconds = start === undefined ? 0 : Math.max(MINIMUM_SECONDS, Math.ceil(runningSeconds(a, input.computedAt) - 1e-9));

@@ -4,8 +4,9 @@
  * answers with the price changes inside the span and the last change before
  * its start (the price in effect at the start); the query also starts an hour
  * early, so a history that answers only inside the span still has that price.
- * Answers are kept in an lru-cache by pool and span: a closed span's history
- * never changes; a span still open (its end is the present) is kept a minute.
+ * Answers are kept in an lru-cache by pool and span (widened to whole hours):
+ * a closed span's history never changes; a span still open (its end is the
+ * present) is kept 10 seconds.
  */
 import { paginateDescribeSpotPriceHistory } from '@aws-sdk/client-ec2';
 import { LRUCache } from 'lru-cache';
@@ -18,10 +19,11 @@ export interface PriceSource {
   history(pool: Pool, from: number, to: number): Promise<PricePoint[] | undefined>;
 }
 
-const LOOKBACK_MS = 3_600_000;
+const HOUR_MS = 3_600_000;
+const LOOKBACK_MS = HOUR_MS;
 /** DescribeSpotPriceHistory goes back at most 90 days. */
 const MAX_AGE_MS = 90 * 86_400_000;
-const OPEN_TTL_MS = 60_000;
+const OPEN_TTL_MS = 10_000;
 const MAX_PAGES = 50;
 
 export interface Ec2PriceSourceOptions {
@@ -38,13 +40,17 @@ export function ec2PriceSource(cloud: CloudClients, o: Ec2PriceSourceOptions = {
   return {
     history(pool, from, to) {
       const t = now();
-      const open = to > t - OPEN_TTL_MS;
-      // An open span's end is rounded up to the minute, so readers within that minute share one answer.
-      const end = open ? Math.ceil(to / OPEN_TTL_MS) * OPEN_TTL_MS : to;
-      const key = `${pool.region}|${pool.zone}|${pool.type}|${from}|${end}`;
+      // Spans are widened to whole hours, so the tasks that end in a pool within the same hours share one
+      // answer (a job of 10,000 tasks does not make 10,000 calls); a span reaching into the last 10 seconds
+      // is open, its end rounded up to 10 seconds.
+      const start = Math.floor(from / HOUR_MS) * HOUR_MS;
+      let end = Math.ceil(to / HOUR_MS) * HOUR_MS;
+      const open = end > t - OPEN_TTL_MS;
+      if (open) end = Math.ceil(Math.max(to, t) / OPEN_TTL_MS) * OPEN_TTL_MS;
+      const key = `${pool.region}|${pool.zone}|${pool.type}|${start}|${end}`;
       const hit = cache.get(key);
       if (hit) return hit;
-      const work = fetchHistory(cloud, pool, from, Math.min(end, t), t);
+      const work = fetchHistory(cloud, pool, start, Math.min(end, t), t);
       cache.set(key, work, open ? { ttl: OPEN_TTL_MS } : {});
       work.catch(() => cache.delete(key));
       return work;

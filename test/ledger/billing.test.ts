@@ -167,3 +167,22 @@ describe('ledger: a price history that cannot be read', () => {
     expect(l.notes.join(' ')).to.match(/us-east-1a\/m5.large: its price history could not be read \(RequestLimitExceeded\)/);
   });
 });
+
+describe('ledger: the one-minute minimum past a price change', () => {
+  it('bills the seconds past the end at the price in effect when the attempt ended', () => {
+    const b = billAttempt({
+      taskId: '0001',
+      attempt: attempt({ endedAt: T0 + 20 * S, outcome: 'succeeded' }),
+      history: [
+        { at: T0 - 10 * S, price: 0.036 },
+        { at: T0 + 10 * S, price: 0.072 },
+        { at: T0 + 30 * S, price: 1 },
+      ],
+      computedAt: T0 + 100 * S,
+    });
+    expect(b.segments).to.deep.equal([
+      { from: T0, to: T0 + 10 * S, price: 0.036 },
+      { from: T0 + 10 * S, to: T0 + 60 * S, price: 0.072 },
+    ]);
+  });
+});

@@ -26,14 +26,15 @@ async function expectedUsd(stack: Stack, a: Attempt): Promise<number> {
       InstanceTypes: [a.pool.type as never],
       ProductDescriptions: ['Linux/UNIX'],
       StartTime: new Date(a.runningAt),
-      EndTime: new Date(a.runningAt + billed * 1000),
+      EndTime: new Date(a.endedAt),
     }),
   );
   const points = (out.SpotPriceHistory ?? []).map((p) => ({ at: p.Timestamp!.getTime(), price: Number(p.SpotPrice) })).sort((x, y) => x.at - y.at);
   expect(points.length, 'the simulator has a price history for the pool').to.be.greaterThan(0);
   let usd = 0;
   for (let s = 0; s < billed; s++) {
-    const t = a.runningAt + s * 1000;
+    // The seconds a minimum adds past the attempt's end: at the price in effect when it ended.
+    const t = Math.min(a.runningAt + s * 1000, a.endedAt - 1);
     // The price in effect at each second: the newest point at or before it (AWS returns the one in effect at StartTime).
     const inEffect = points.filter((p) => p.at <= t).pop() ?? points[0]!;
     usd += inEffect.price / 3600;
