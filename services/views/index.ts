@@ -21,7 +21,10 @@ import { listJobs } from './job-list.js';
 import { loadOnDemandPrices, type OnDemandPrices } from './prices.js';
 import type { PriceSource } from '../ledger/history.js';
 import { billTasks } from '../ledger/ledger.js';
-import { defined, eventView, specView, summaryView, taskView } from './shape.js';
+import { jobLedger } from '../ledger/fleet.js';
+import type { JobLedger } from '../ledger/types.js';
+import { LRUCache } from 'lru-cache';
+import { TERMINAL_JOB, defined, eventView, specView, summaryView, taskView } from './shape.js';
 import { SummaryCache, type ListedJob } from './summaries.js';
 import type { EventPageView, JobDetailView, JobListView, JobSummaryView, TaskPageView } from './types.js';
 
@@ -64,6 +67,8 @@ export class JobViews {
   private readonly ddb: DynamoDBDocumentClient;
   private readonly prefix: string;
   private readonly clock: Clock;
+  /** Finished jobs' ledgers, by job, state and version (the 50 most recently used). */
+  private readonly ledgers = new LRUCache<string, JobLedger>({ max: 50 });
 
   constructor(o: JobViewsOptions) {
     this.ddb = o.ddb;
@@ -157,9 +162,24 @@ export class JobViews {
     return summaryView(row, await this.summaries.get(row), this.clock.now());
   }
 
+  /**
+   * The job's cost ledger (services/ledger), over this view's price source (request prices and a note without
+   * one). A finished job's is kept while its row stays the same version; an open job's is computed each time.
+   */
+  async jobLedger(jobId: string): Promise<JobLedger> {
+    const row = await this.jobRow(jobId);
+    const key = `${jobId}\n${row.state}\n${row.version}`;
+    const kept = TERMINAL_JOB.has(row.state) ? this.ledgers.get(key) : undefined;
+    if (kept) return kept;
+    const ledger = await jobLedger({ store: this.store, clock: this.clock }, row, { prices: this.priceSource, onDemand: this.prices });
+    if (TERMINAL_JOB.has(row.state)) this.ledgers.set(key, ledger);
+    return ledger;
+  }
+
   /** Forget cached summaries (tests, benchmarks). */
   clearCache(): void {
     this.summaries.clear();
+    this.ledgers.clear();
   }
 }
 

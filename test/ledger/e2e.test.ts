@@ -13,6 +13,8 @@ import { eventually } from '../helpers/fleet.js';
 import { cliEnv, expectUsageError, runCli } from '../helpers/cli.js';
 import type { Attempt } from '../../services/model/model.js';
 import type { JobLedger } from '../../services/ledger/types.js';
+import { ec2PriceSource } from '../../services/ledger/history.js';
+import { JobViews } from '../../services/views/index.js';
 
 /** Price x billed time of one attempt under EC2's rules for Linux, from the simulator's price history. */
 async function expectedUsd(stack: Stack, a: Attempt): Promise<number> {
@@ -78,6 +80,13 @@ describe('cost ledger (e2e)', function () {
     expect(job.ledger!.interruptions).to.equal(1);
     expect(job.ledger!.notes, 'every pool had a price history').to.deep.equal([]);
     expect(job.ledger!.pools.find((p) => p.zone === first!.pool.zone && p.type === first!.pool.type)!.interruptions).to.equal(1);
+
+    // The status page's views: the job's spend and its ledger are the same figures.
+    const views = new JobViews({ ddb: s.fleet.clients.ddb, prefix: s.fleet.config.prefix, priceSource: ec2PriceSource(s.cloud) });
+    expect((await views.job(jobId)).job.spend.spotUsd).to.be.closeTo(expected, 1e-6);
+    expect((await views.jobLedger(jobId)).usd).to.be.closeTo(expected, 1e-6);
+    const page = await views.tasks(jobId);
+    expect(page.tasks[0]!.attempts.map((a) => a.spotUsd)[0]).to.equal(0);
 
     // The CLI's report reads the same job over the simulator's EC2 endpoint.
     const env = { ...cliEnv(s), AWS_ENDPOINT_URL_EC2: s.sim.endpoint };
