@@ -15,6 +15,7 @@ import { planCommand } from './commands/plan.js';
 import { cancelCommand, statusCommand, submitCommand } from './commands/jobs.js';
 import { statusPageCommand } from './commands/status-page.js';
 import { marketCommand } from './commands/market.js';
+import { reportCommand } from './commands/report.js';
 import { logsCommand, tasksCommand } from './commands/tasks.js';
 import { EXEC_HINT, downloadCommand, execCommand, sshCommand, uploadCommand } from './commands/remote.js';
 import { doctorCommand } from './commands/doctor.js';
@@ -33,7 +34,7 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
-  const commands = [submitCommand(), statusCommand(), tasksCommand(), logsCommand(), cancelCommand(), sshCommand(), execCommand(), uploadCommand(), downloadCommand(), setupCommand(), dispatcherCommand(), localCommand(entry), simCommand(), statusPageCommand(), marketCommand(), advisorCommand(), planCommand(), doctorCommand(), cleanupCommand()];
+  const commands = [submitCommand(), statusCommand(), tasksCommand(), logsCommand(), cancelCommand(), sshCommand(), execCommand(), uploadCommand(), downloadCommand(), setupCommand(), dispatcherCommand(), localCommand(entry), simCommand(), statusPageCommand(), marketCommand(), advisorCommand(), planCommand(), doctorCommand(), cleanupCommand(), reportCommand()];
   for (const cmd of commands) {
     program.addCommand(cmd.exitOverride().showHelpAfterError(cmd.name() === 'exec' ? EXEC_HINT : '(add --help for usage)'));
   }

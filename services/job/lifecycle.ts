@@ -6,7 +6,9 @@ import { removeCheckpoints } from '../checkpoint/lifecycle.js';
 import type { FleetCatalog } from '../catalog.js';
 import { cancelSpotRequest, terminateInstance } from '../ec2/cleanup.js';
 import { failTask } from './outcome.js';
-import { attemptCost, closeAttempts, currentAttempt, type Outcome } from '../model/model.js';
+import { closeAttempts, currentAttempt, type Outcome } from '../model/model.js';
+import { fleetPriceSource, jobLedger, taskCostUsd } from '../ledger/fleet.js';
+import { summarize } from '../ledger/summary.js';
 import pMap from 'p-map';
 import { allTasks, jobs, tasks, type JobRow, type TaskRow } from '../model/repo.js';
 
@@ -45,16 +47,33 @@ export async function jobComplete(body: { jobId: string }, ctx: Ctx): Promise<vo
   // The job's checkpoints are of no further use once its last instance is gone.
   await removeCheckpoints(ctx, job);
   const now = ctx.clock.now();
+  const outcome = job.state === 'finishing' ? (job.outcome && job.outcome !== 'cancelled' ? job.outcome : 'failed') : 'cancelled';
+  const ledger = await ledgerSummary(ctx, job, outcome, now);
   if (job.state === 'finishing') {
-    const outcome = job.outcome && job.outcome !== 'cancelled' ? job.outcome : 'failed';
-    await jobs(ctx).transition(body, { from: 'finishing', to: outcome, version: job.version, set: { endedAt: now } });
+    await jobs(ctx).transition(body, { from: 'finishing', to: outcome, version: job.version, set: { endedAt: now, ledger } });
     await ctx.store.events.append(job.jobId, `job.${outcome}`, { data: { torn_down: true } });
     ctx.log.info({ outcome }, 'job finished; its resources are gone');
   } else {
-    await jobs(ctx).transition(body, { from: 'cancelling', to: 'cancelled', version: job.version, set: { endedAt: now, outcome: 'cancelled' } });
+    await jobs(ctx).transition(body, { from: 'cancelling', to: 'cancelled', version: job.version, set: { endedAt: now, outcome: 'cancelled', ledger } });
     await ctx.store.events.append(job.jobId, 'job.cancelled');
     ctx.log.info('job cancelled; its resources are gone');
   }
+}
+
+/** Deliveries of job.complete that wait for the pools' price history before the job completes without it. */
+export const LEDGER_PRICE_TRIES = 3;
+
+/**
+ * The cost ledger's summary for the job's row. A price history that cannot be read fails the delivery (the
+ * message comes back) for the first LEDGER_PRICE_TRIES deliveries; after them the job completes all the same,
+ * those attempts billed at their request price and a note saying so.
+ */
+async function ledgerSummary(ctx: Ctx, job: JobRow, state: JobState, now: number) {
+  const onPriceError = ctx.receiveCount < LEDGER_PRICE_TRIES ? 'throw' : 'note';
+  const ledger = await jobLedger(ctx, { ...job, state, endedAt: now }, { prices: fleetPriceSource(ctx), onPriceError, computedAt: now });
+  const summary = summarize(ledger);
+  ctx.log.info({ usd: summary.usd, onDemandUsd: summary.onDemandUsd, interruptions: summary.interruptions }, 'cost ledger stored');
+  return summary;
 }
 
 /**
@@ -113,7 +132,7 @@ export async function endOpenTasks(ctx: Ctx, jobId: string, to: 'failed' | 'canc
     for (let i = 0; i < 3 && t && !isTerminal(taskMachine, t.state); i++) {
       const now = ctx.clock.now();
       const attempts = closeAttempts(t.attempts, now, to === 'cancelled' ? 'cancelled' : 'failed', reason);
-      const costUsd = attempts.reduce((sum, a) => sum + attemptCost(a, now), 0);
+      const costUsd = await taskCostUsd(ctx, t.taskId, attempts, now);
       try {
         await tasks(ctx).transition({ jobId: t.jobId, taskId: t.taskId }, { from: t.state, to, version: t.version, set: { attempts, costUsd, reason, endedAt: now } });
         ended++;

@@ -2,9 +2,10 @@
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
 import type { TaskState } from '../../shared/states.js';
-import { attemptCost, type Attempt } from '../model/model.js';
+import type { Attempt } from '../model/model.js';
 import { jobs, tasks, type JobRow, type TaskRow } from '../model/repo.js';
 import { releaseStandby } from '../ec2/cleanup.js';
+import { taskCostUsd } from '../ledger/fleet.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 
@@ -23,7 +24,8 @@ export async function endTask(ctx: Ctx, job: JobRow, task: TaskRow, e: Ending): 
   const to = e.to ?? 'failed';
   const now = ctx.clock.now();
   const attempts = e.attempts ?? task.attempts;
-  const costUsd = attempts.reduce((sum, a) => sum + attemptCost(a, now), 0);
+  // The ledger's bill (EC2's rules over the pools' price history), not price at request times hours.
+  const costUsd = await taskCostUsd(ctx, task.taskId, attempts, now);
   // A standby requested after a rebalance recommendation is of no use now.
   if (task.standby) await releaseStandby(ctx.cloud, task.standby);
   await tasks(ctx).transition(

@@ -17,6 +17,7 @@ import { startSimulator, type FaultSettings, type Simulator } from '@spotbatch/s
 import { LOCAL_CREDENTIALS, LOCAL_SIM_FAULTS } from './defaults.js';
 import { backoffDelay, equalJitter } from '../../shared/backoff.js';
 import { startStatusServer, type StatusServer } from '../status/server.js';
+import { ec2PriceSource } from '../ledger/history.js';
 import { startEmulators, type Emulators } from './emulators.js';
 
 export interface LocalOptions {
@@ -232,6 +233,8 @@ export async function startLocal(o: LocalOptions): Promise<LocalFleet> {
       ...(o.statusToken ? { token: o.statusToken } : {}),
       health,
       log: o.log.child({ component: 'status-page' }),
+      // Spend from the cost ledger over the simulator's spot price history.
+      priceSource: ec2PriceSource(createCloudClients({ region: config.region, endpoints: { ec2: sim.endpoint }, credentials: LOCAL_CREDENTIALS })),
     });
   } catch (err) {
     stopping = true;

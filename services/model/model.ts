@@ -41,6 +41,40 @@ export const StoredJobSpecSchema = z
   .custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'must be the spec job.submit stored (an object)')
   .pipe(CheckedStoredSpecSchema.catch((c) => c.input as JobSpec));
 
+const SplitSchema = z.object({ usefulSeconds: z.number(), lostSeconds: z.number(), bootSeconds: z.number(), idleSeconds: z.number(), duplicateSeconds: z.number() });
+
+/**
+ * The cost ledger's summary of a finished job (services/ledger/summary.ts), kept on its row at job.complete so
+ * that `spotbatch report --all` reads rows, not every task and price history: totals, per pool, per day.
+ */
+export const LedgerSummarySchema = z.object({
+  computedAt: z.number(),
+  usd: z.number(),
+  spotUsd: z.number(),
+  onDemandFallbackUsd: z.number(),
+  onDemandUsd: z.number().optional(),
+  attempts: z.number(),
+  interruptions: z.number(),
+  time: SplitSchema,
+  pools: z.array(
+    z.object({
+      pool: z.string(),
+      region: z.string(),
+      zone: z.string(),
+      type: z.string(),
+      market: z.enum(['spot', 'on-demand']),
+      attempts: z.number(),
+      interruptions: z.number(),
+      usd: z.number(),
+      wastedSeconds: z.number(),
+      wastedUsd: z.number(),
+    }),
+  ),
+  days: z.array(z.object({ day: z.string(), usd: z.number(), onDemandUsd: z.number().optional() })),
+  notes: z.array(z.string()),
+});
+export type LedgerSummary = z.infer<typeof LedgerSummarySchema>;
+
 /** What the lifecycle keeps in the job row (beside the state, version and timestamps the store manages). */
 export const JobAttrsShape = {
   name: z.string(),
@@ -77,6 +111,8 @@ export const JobAttrsShape = {
   cooldowns: z.record(z.string(), z.number()).optional(),
   error: z.string().optional(),
   endedAt: z.number().optional(),
+  /** The cost ledger's summary, stored when the job completes. */
+  ledger: LedgerSummarySchema.optional(),
 };
 export type JobAttrs = z.infer<z.ZodObject<typeof JobAttrsShape>>;
 
@@ -228,13 +264,6 @@ export function currentAttempt(task: TaskAttrs): Attempt | undefined {
 
 export function resourceTags(jobId: string, spec: JobSpec): Record<string, string> {
   return { ...spec.tags, 'spotbatch:job': jobId };
-}
-
-/** Cost of an attempt so far: spot price times the hours its instance ran. */
-export function attemptCost(a: Attempt, now: number): number {
-  if (!a.price || !a.runningAt) return 0;
-  const end = a.endedAt ?? now;
-  return (a.price * Math.max(0, end - a.runningAt)) / 3_600_000;
 }
 
 /**

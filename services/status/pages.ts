@@ -93,7 +93,7 @@ function summaryList(j: JobSummaryView, ledger: JobLedger | undefined): Html {
 <dt>Error</dt><dd data-field="error">${j.error ?? ''}</dd>
 <dt>Spend</dt><dd><span data-field="spend">${spot}</span><br><span data-field="ondemand">${onDemand}</span></dd>
 </dl>
-${ledger ? html`<p class="note">Spend is the cost ledger's (below).</p>` : html`<p class="note">Spend is an estimate: each attempt's spot price when it was requested, times the hours its instance ran. On-demand prices are the list prices shipped in data/market (us-east-1, GovCloud, cn-north-1).</p>`}`;
+${ledger ? html`<p class="note">Spend is the cost ledger's (below).</p>` : html`<p class="note">Spend is the cost ledger's: each attempt billed as EC2 bills Linux instances (per second with a one-minute minimum; a spot instance EC2 interrupted in its first hour is free) at its pool's spot price history. On-demand prices are the list prices shipped in data/market (us-east-1, GovCloud, cn-north-1).</p>`}`;
 }
 
 function specSection(d: JobDetailView): Html {

@@ -43,7 +43,7 @@ export interface StatusServerOptions extends JobViewsOptions {
   token?: string;
   /** How often the page polls the API, ms (default 2000; 0 turns live updates off). */
   pollMs?: number;
-  /** Where the job view's cost ledger comes from (figures and charts); without one the page shows the spend estimate. */
+  /** Where the job view's cost ledger comes from (figures and charts); default: the job views (priced by `priceSource`, else at request prices). */
   ledger?: JobLedgerSource;
   /** What /healthz answers (default: 200 {"status":"ok"}). */
   health?: () => { status: number; body: unknown };
@@ -99,8 +99,10 @@ export async function startStatusServer(o: StatusServerOptions): Promise<StatusS
   const market = new MarketViews({ ddb: o.ddb, prefix: o.prefix, ...(o.clock ? { clock: o.clock } : {}), ...(o.market ? { market: o.market } : {}) });
   // A page bound to loopback answers only to loopback names, so a web page
   // elsewhere cannot reach it through a DNS name re-pointed at 127.0.0.1.
+  // The job views compute the ledger themselves (from the price source they were given); a caller may pass another source.
+  const ledgers: JobLedgerSource = o.ledger ?? views;
   const ledgerOf = async (jobId: string): Promise<JobLedger> => {
-    const ledger = await o.ledger?.jobLedger(jobId);
+    const ledger = await ledgers.jobLedger(jobId);
     if (!ledger) throw new NotFound(`no cost ledger for job ${jobId}`);
     return ledger;
   };
@@ -165,7 +167,7 @@ export async function startStatusServer(o: StatusServerOptions): Promise<StatusS
         views.job(jobId),
         views.events(jobId, { limit: 50 }, row),
         // A ledger that cannot be computed leaves the page with the estimate rather than failing it.
-        o.ledger?.jobLedger(jobId).catch((err: unknown) => {
+        ledgers.jobLedger(jobId).catch((err: unknown) => {
           o.log?.error({ err: String(err), jobId }, 'status page: cost ledger failed');
           return undefined;
         }),

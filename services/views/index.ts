@@ -19,7 +19,12 @@ import { BadRequest, decodeCursor, encodeCursor } from './cursor.js';
 import { NotFound } from './errors.js';
 import { listJobs } from './job-list.js';
 import { loadOnDemandPrices, type OnDemandPrices } from './prices.js';
-import { defined, eventView, specView, summaryView, taskView } from './shape.js';
+import type { PriceSource } from '../ledger/history.js';
+import { billTasks } from '../ledger/ledger.js';
+import { jobLedger } from '../ledger/fleet.js';
+import type { JobLedger } from '../ledger/types.js';
+import { LRUCache } from 'lru-cache';
+import { TERMINAL_JOB, defined, eventView, specView, summaryView, taskView } from './shape.js';
 import { SummaryCache, type ListedJob } from './summaries.js';
 import type { EventPageView, JobDetailView, JobListView, JobSummaryView, TaskPageView } from './types.js';
 
@@ -34,6 +39,11 @@ export interface JobViewsOptions {
   prefix: string;
   clock?: Clock;
   prices?: OnDemandPrices;
+  /**
+   * Spot price history for the cost ledger (services/ledger/history.ts ec2PriceSource over the fleet's EC2
+   * clients); without one, spend is billed at each attempt's request price and the notes say so.
+   */
+  priceSource?: PriceSource;
   /** How long a running job's summary is reused (default 2000 ms). */
   summaryTtlMs?: number;
   /** How old a summary may be served while a fresh one is read (default 30 s). */
@@ -53,11 +63,14 @@ export { NotFound };
 export class JobViews {
   readonly store: Store;
   readonly prices: OnDemandPrices;
+  readonly priceSource: PriceSource | undefined;
   /** The per-job counts and spend (exposed for tests: its size is bounded). */
   readonly summaries: SummaryCache;
   private readonly ddb: DynamoDBDocumentClient;
   private readonly prefix: string;
   private readonly clock: Clock;
+  /** Finished jobs' ledgers, by job, state and version (the 50 most recently used). */
+  private readonly ledgers = new LRUCache<string, JobLedger>({ max: 50 });
 
   constructor(o: JobViewsOptions) {
     this.ddb = o.ddb;
@@ -65,9 +78,11 @@ export class JobViews {
     this.clock = o.clock ?? { now: () => Date.now() };
     this.store = new Store(o.ddb, o.prefix, this.clock);
     this.prices = o.prices ?? loadOnDemandPrices();
+    this.priceSource = o.priceSource;
     this.summaries = new SummaryCache({
       store: this.store,
       prices: this.prices,
+      priceSource: this.priceSource,
       clock: this.clock,
       ttlMs: o.summaryTtlMs ?? 2000,
       staleMs: o.summaryStaleMs ?? 30_000,
@@ -117,11 +132,18 @@ export class JobViews {
     const now = this.clock.now();
     const page = await tasks({ store: this.store }).page({ jobId }, { limit, ...(after ? { after: { jobId, taskId: after.t } } : {}) });
     const last = page.rows[page.rows.length - 1];
+    const { bills } = await billTasks({
+      job: { jobId, state: job.state, submittedAt: job.submittedAt },
+      tasks: page.rows,
+      ...(this.priceSource ? { prices: this.priceSource } : {}),
+      onDemand: this.prices,
+      computedAt: now,
+    });
     return {
       jobId,
       totalTasks: job.taskCount,
       limit,
-      tasks: page.rows.map((t) => taskView(t, this.prices, now)),
+      tasks: page.rows.map((t) => taskView(t, this.prices, bills.get(t.taskId))),
       nextCursor: page.more && last ? encodeCursor({ t: last.taskId }) : null,
     };
   }
@@ -142,9 +164,24 @@ export class JobViews {
     return summaryView(row, await this.summaries.get(row), this.clock.now());
   }
 
+  /**
+   * The job's cost ledger (services/ledger), over this view's price source (request prices and a note without
+   * one). A finished job's is kept while its row stays the same version; an open job's is computed each time.
+   */
+  async jobLedger(jobId: string): Promise<JobLedger> {
+    const row = await this.jobRow(jobId);
+    const key = `${jobId}\n${row.state}\n${row.version}`;
+    const kept = TERMINAL_JOB.has(row.state) ? this.ledgers.get(key) : undefined;
+    if (kept) return kept;
+    const ledger = await jobLedger({ store: this.store, clock: this.clock }, row, { prices: this.priceSource, onDemand: this.prices });
+    if (TERMINAL_JOB.has(row.state)) this.ledgers.set(key, ledger);
+    return ledger;
+  }
+
   /** Forget cached summaries (tests, benchmarks). */
   clearCache(): void {
     this.summaries.clear();
+    this.ledgers.clear();
   }
 }
 

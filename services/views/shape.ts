@@ -5,7 +5,8 @@
  */
 import { JOB_STATES, isTerminal, jobMachine, type TaskState } from '../../shared/states.js';
 import type { JobEvent } from '../../shared/store/index.js';
-import { attemptCost, poolKey, type Attempt } from '../model/model.js';
+import { poolKey, type Attempt } from '../model/model.js';
+import type { AttemptBill } from '../ledger/types.js';
 import type { TaskRow } from '../model/repo.js';
 import type { JobSpec } from '../model/spec.js';
 import type { OnDemandPrices } from './prices.js';
@@ -38,12 +39,7 @@ function scrub(value: unknown, depth = 0): unknown {
   return typeof value === 'string' ? value.slice(0, 2000) : value;
 }
 
-export function attemptHours(a: Attempt, now: number): number {
-  if (!a.runningAt) return 0;
-  return Math.max(0, (a.endedAt ?? now) - a.runningAt) / 3_600_000;
-}
-
-function attemptView(a: Attempt, prices: OnDemandPrices, now: number): AttemptView {
+function attemptView(a: Attempt, prices: OnDemandPrices, bill: AttemptBill | undefined): AttemptView {
   const od = prices(a.pool.region, a.pool.type);
   return defined({
     n: a.n,
@@ -69,13 +65,14 @@ function attemptView(a: Attempt, prices: OnDemandPrices, now: number): AttemptVi
     reason: a.reason,
     interruptedBy: a.interruptedBy,
     noticeTime: a.noticeTime,
-    spotUsd: round6(attemptCost(a, now)),
-    onDemandUsd: od === undefined ? null : round6(od * attemptHours(a, now)),
+    spotUsd: round6(bill?.usd ?? 0),
+    onDemandUsd: od === undefined ? null : round6(bill?.onDemandUsd ?? 0),
   });
 }
 
-export function taskView(t: TaskRow, prices: OnDemandPrices, now: number): TaskView {
-  const attempts = (t.attempts ?? []).map((a) => attemptView(a, prices, now));
+/** A task's view; its attempts' spend from the ledger's bills (services/ledger), in attempt order. */
+export function taskView(t: TaskRow, prices: OnDemandPrices, bills: readonly AttemptBill[] = []): TaskView {
+  const attempts = (t.attempts ?? []).map((a, i) => attemptView(a, prices, bills[i]));
   const last = attempts[attempts.length - 1];
   const run = attempts.filter((a) => a.runningAt);
   const unpriced = run.some((a) => a.onDemandUsd === null);

@@ -20,10 +20,12 @@ import { z } from 'zod';
 import type { Clock } from '../../shared/clock.js';
 import { TASK_STATES, type TaskState } from '../../shared/states.js';
 import type { Store } from '../../shared/store/index.js';
-import { attemptCost } from '../model/model.js';
+import type { Attempt } from '../model/model.js';
+import type { PriceSource } from '../ledger/history.js';
+import { billTasks } from '../ledger/ledger.js';
 import { JobRowSchema, tasks, TaskRowSchema } from '../model/repo.js';
 import type { OnDemandPrices } from './prices.js';
-import { TERMINAL_JOB, attemptHours, round6 } from './shape.js';
+import { TERMINAL_JOB, round6 } from './shape.js';
 import type { SpendView } from './types.js';
 
 /** What a job's summary needs of its row (what the jobs list reads). */
@@ -58,6 +60,8 @@ interface Entry {
 interface SummaryCacheOptions {
   store: Store;
   prices: OnDemandPrices;
+  /** Spot price history for the ledger; without one, attempts are billed at their request price (and the notes say so). */
+  priceSource?: PriceSource | undefined;
   clock: Clock;
   ttlMs: number;
   staleMs: number;
@@ -104,7 +108,7 @@ export class SummaryCache {
     const running = this.inflight.get(key);
     if (running) return running;
     const started = Date.now();
-    const work = readAggregate(this.o.store, this.o.prices, this.o.clock, row.jobId)
+    const work = readAggregate(this.o.store, this.o.prices, this.o.priceSource, this.o.clock, row.jobId)
       .then((value) => {
         this.cache.set(row.jobId, { value, state: row.state, version: row.version, costMs: Date.now() - started });
         return value;
@@ -115,18 +119,13 @@ export class SummaryCache {
   }
 }
 
-/** Counts and spend over all of a job's tasks, a page of 1000 projected rows at a time. */
-async function readAggregate(store: Store, prices: OnDemandPrices, clock: Clock, jobId: string): Promise<Aggregate> {
+/** Counts over all of a job's tasks, a page of 1000 projected rows at a time, and the spend from the cost ledger. */
+async function readAggregate(store: Store, prices: OnDemandPrices, priceSource: PriceSource | undefined, clock: Clock, jobId: string): Promise<Aggregate> {
   const now = clock.now();
   const byState: Partial<Record<TaskState, number>> = {};
   let attempts = 0;
   let interruptions = 0;
-  let spot = 0;
-  let spotPriced = 0;
-  let onDemand = 0;
-  let run = 0;
-  let priced = 0;
-  const unpriced = new Set<string>();
+  const billed: { taskId: string; state: string; attempts: Attempt[] }[] = [];
   let after: { jobId: string; taskId: string } | undefined;
   for (;;) {
     const page = await tasks({ store }).pageProjected({ jobId }, TaskAggregateSchema, { limit: 1000, ...(after ? { after } : {}) });
@@ -135,26 +134,32 @@ async function readAggregate(store: Store, prices: OnDemandPrices, clock: Clock,
       const list = t.attempts ?? [];
       attempts += list.length;
       interruptions += t.interruptions ?? 0;
-      let taskSpot = 0;
-      for (const a of list) {
-        const cost = attemptCost(a, now);
-        taskSpot += cost;
-        if (!a.runningAt) continue;
-        run++;
-        const od = prices(a.pool.region, a.pool.type);
-        if (od === undefined) {
-          unpriced.add(`${a.pool.region}/${a.pool.type}`);
-          continue;
-        }
-        priced++;
-        spotPriced += cost;
-        onDemand += od * attemptHours(a, now);
-      }
-      spot += t.costUsd ?? taskSpot;
+      if (list.length) billed.push({ taskId: t.taskId, state: t.state, attempts: list });
     }
     const last = page.rows[page.rows.length - 1];
     if (!page.more || !last) break;
     after = { jobId, taskId: last.taskId };
+  }
+  const { bills, notes } = await billTasks({ job: { jobId, state: '', submittedAt: 0 }, tasks: billed, ...(priceSource ? { prices: priceSource } : {}), onDemand: prices, computedAt: now });
+  let spot = 0;
+  let spotPriced = 0;
+  let onDemand = 0;
+  let run = 0;
+  let priced = 0;
+  const unpriced = new Set<string>();
+  for (const list of bills.values()) {
+    for (const b of list) {
+      spot += b.usd;
+      if (b.runningAt === undefined) continue;
+      run++;
+      if (b.onDemandUsd === undefined) {
+        unpriced.add(`${b.region}/${b.type}`);
+        continue;
+      }
+      priced++;
+      spotPriced += b.usd;
+      onDemand += b.onDemandUsd;
+    }
   }
   return {
     byState: Object.fromEntries(TASK_STATES.filter((s) => byState[s]).map((s) => [s, byState[s]])),
@@ -168,6 +173,7 @@ async function readAggregate(store: Store, prices: OnDemandPrices, clock: Clock,
       attemptsPriced: priced,
       unpricedPools: [...unpriced].sort().slice(0, 20),
       savedFraction: priced && onDemand > 0 ? Math.round((1 - spotPriced / onDemand) * 1000) / 1000 : null,
+      ...(notes.length ? { notes: notes.slice(0, 20) } : {}),
     },
     at: now,
   };

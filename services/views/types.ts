@@ -7,7 +7,10 @@
 import type { JobState, TaskState } from '../../shared/states.js';
 
 export interface SpendView {
-  /** Spot spend so far: each attempt's spot price (at request) times the hours its instance ran. An estimate. */
+  /**
+   * Spend so far, from the cost ledger (services/ledger): each attempt billed under EC2's rules (per second, a
+   * one-minute minimum, a spot instance EC2 interrupted in its first hour free) at its pool's price history.
+   */
   spotUsd: number;
   /** Attempts whose instance ran (the ones that cost anything). */
   attemptsRun: number;
@@ -23,6 +26,8 @@ export interface SpendView {
   unpricedPools: string[];
   /** 1 - spot / on-demand over the priced attempts, when there is anything to compare. */
   savedFraction: number | null;
+  /** What the ledger could not account for (no price history source, a pool without history). */
+  notes?: string[];
 }
 
 export interface TaskCounts {

@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import type { JobSpecInput } from '../../services/model/spec.js';
-import { attemptCost } from '../../services/model/model.js';
+import { billAttempt } from '../../services/ledger/billing.js';
 import { handlers } from '../../services/handlers.js';
 import { PermanentError } from '../../shared/errors.js';
 import { leftovers, sharedEmulators, startStack, type Stack } from '../helpers/stack.js';
@@ -110,7 +110,7 @@ describe('failures that could strand a job or leak resources (end to end)', func
         expect(a.endedAt).to.be.at.most(job.endedAt!);
         expect(a.outcome).to.equal('cancelled');
         // The spend read now and an hour later is the same: it stopped at the attempt's end.
-        expect(attemptCost(a, Date.now())).to.equal(attemptCost(a, Date.now() + 3_600_000));
+        expect(billAttempt({ taskId: '', attempt: a, computedAt: Date.now() }).usd).to.equal(billAttempt({ taskId: '', attempt: a, computedAt: Date.now() + 3_600_000 }).usd);
       }
       expect(t.costUsd).to.be.a('number');
     }

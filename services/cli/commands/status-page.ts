@@ -1,7 +1,8 @@
 /** `spotbatch status-page`: the HTML status page and its JSON API, against the configured fleet. */
 import { Command } from 'commander';
-import { createCoreClients, destroyClients } from '../../../shared/aws.js';
+import { createCloudClients, createCoreClients, destroyClients } from '../../../shared/aws.js';
 import { startStatusServer } from '../../status/server.js';
+import { ec2PriceSource } from '../../ledger/history.js';
 import { UsageError, listening } from '../errors.js';
 import { configFor, loggerFor, parsePort } from './common.js';
 
@@ -32,7 +33,7 @@ export function statusPageCommand(): Command {
       const log = loggerFor(config, 'status-page', { stderr: opts.json === true });
       const clients = createCoreClients({ region: config.region });
       const server = await listening({ host: opts.host, ports: { '--port': port } }, () =>
-        startStatusServer({ ddb: clients.ddb, prefix: config.prefix, market: config.market, port, host: opts.host, ...(token ? { token } : {}), pollMs: Number(opts.poll), log }),
+        startStatusServer({ ddb: clients.ddb, prefix: config.prefix, market: config.market, port, host: opts.host, ...(token ? { token } : {}), pollMs: Number(opts.poll), log, priceSource: ec2PriceSource(createCloudClients({ region: config.region })) }),
       ).catch((err: unknown) => {
         destroyClients(clients);
         throw err;
