@@ -106,11 +106,11 @@ describe("status page: the job view's cost ledger (emulators)", function () {
       const api = await status.get(`/api/jobs/${plain}/ledger`);
       expect(api.status).to.equal(404);
       expect(api.json<{ error: string }>().error).to.contain('no cost ledger');
-      // That job's page shows the estimate, as without a source.
+      // That job's page has no Cost section; its note says how spend is billed.
       const page = await status.get(`/jobs/${plain}`);
       expect(page.status).to.equal(200);
       expect(page.text).to.not.contain('id="ledger"');
-      expect(page.text).to.contain('Spend is an estimate');
+      expect(page.text).to.match(/Spend is the cost ledger(&#39;|&#x27;|')s: each attempt billed as EC2 bills Linux instances/);
     });
   });
 
@@ -129,22 +129,26 @@ describe("status page: the job view's cost ledger (emulators)", function () {
     }
   });
 
-  it('shows the estimate when the ledger cannot be computed, and without a source', async () => {
+  it('leaves out the Cost section when the ledger cannot be computed; without a source of its own the page asks the job views', async () => {
     const failing = await startTestStatus(emu, prefix, { ledger: { jobLedger: () => Promise.reject(new Error('no price history')) } });
-    const none = await startTestStatus(emu, prefix);
+    const views = await startTestStatus(emu, prefix);
     try {
-      for (const s of [failing, none]) {
-        const page = await s.get(`/jobs/${jobId}`);
-        expect(page.status).to.equal(200);
-        expect(page.text).to.not.contain('id="ledger"');
-        expect(page.text).to.contain('data-ledger="0"');
-        expect(page.text).to.contain('Spend is an estimate');
-      }
-      expect((await none.get(`/api/jobs/${jobId}/ledger`)).status).to.equal(404);
+      const page = await failing.get(`/jobs/${jobId}`);
+      expect(page.status).to.equal(200);
+      expect(page.text).to.not.contain('id="ledger"');
+      expect(page.text).to.contain('data-ledger="0"');
+      expect(page.text).to.not.contain('no price history');
       expect((await failing.get(`/api/jobs/${jobId}/ledger`)).status).to.equal(500);
+      // The job views compute the ledger from the job's rows (at request prices without a price source, and say so).
+      const own = await views.get(`/api/jobs/${jobId}/ledger`);
+      expect(own.status).to.equal(200);
+      const l = own.json<{ jobId: string; notes: string[] }>();
+      expect(l.jobId).to.equal(jobId);
+      expect(l.notes.join(' ')).to.match(/billed at the price they were requested at/);
+      expect((await views.get(`/jobs/${jobId}`)).text).to.contain('id="ledger"');
     } finally {
       await failing.close();
-      await none.close();
+      await views.close();
     }
   });
 });
