@@ -19,8 +19,7 @@
  *    must leave the safety net room for the switch back (slack > 2d + step).
  *    The best such pool (longest expected up run, then cheapest) is taken.
  * 4. On demand, and no pool worth leaving it for: stay (leaving it for nothing
- *    only to come back costs two overheads) unless ahead of the uniform progress
- *    line by two overheads (Uniform Progress's hysteresis), then wait.
+ *    only to come back costs two overheads, as Uniform Progress also holds).
  * 5. Nothing worth running on spot: wait while the slack spare over what the
  *    safety net keeps covers the expected rest of the shortest gap among the
  *    pools (short gaps are waited out, not bridged on demand at the price of two
@@ -79,7 +78,7 @@ export function decideSpotbatch(s: PolicyState): Choice {
     if (pool) return { mode: 'spot', pool: pool.id };
   }
   // Rules 4 and 5: nothing worth starting on spot now.
-  if (onDemand) return need ? running : { mode: 'none' };
+  if (onDemand) return running;
   return need ? { mode: 'on-demand' } : { mode: 'none' };
 }
 
