@@ -6,6 +6,7 @@
  */
 import { mustGoOnDemand, type Choice, type Policy, type PolicyName, type PolicyState, type PoolState } from './policy.js';
 import { oracle } from './oracle.js';
+import { spotbatch } from './spotbatch.js';
 
 const ON_DEMAND: Choice = { mode: 'on-demand' };
 const NONE: Choice = { mode: 'none' };
@@ -92,11 +93,7 @@ export const failover: Policy = {
   },
 };
 
-/**
- * The registry. `spotbatch` is the fleet's own policy, built on branch h15policy
- * (services/plan/spotbatch.ts): its entry is filled there. Until then it is absent,
- * `policy('spotbatch')` says so and `--policy all` skips it.
- */
+/** The registry. `spotbatch` is the fleet's own policy (services/plan/spotbatch.ts). */
 export const POLICIES: Partial<Record<PolicyName, Policy>> = {
   'on-demand': onDemandPolicy,
   greedy,
@@ -104,7 +101,7 @@ export const POLICIES: Partial<Record<PolicyName, Policy>> = {
   'same-pool': samePool,
   failover,
   oracle,
-  // spotbatch: filled by the "policy" part (branch h15policy).
+  spotbatch,
 };
 
 export function policy(name: string): Policy {
