@@ -151,7 +151,7 @@ export const catalog = defineCatalog({
     queue: 'master',
     schema: z.object({}).strict(),
     summary: 'DescribeSpotPriceHistory per region for the types in use (configured and named by open jobs), paginated, from the last point stored; writes only changed prices, marks vanished pools ceased',
-    sentBy: 'the market schedule (local timer; EventBridge Scheduler `<prefix>-market-price`), `spotbatch market collect`',
+    sentBy: 'the market schedule (the dispatchers\' timer), `spotbatch market collect`',
   },
   'market.collect.sps': {
     queue: 'master',

@@ -2,9 +2,9 @@
  * The internal market schedule (`spotbatch local`, or any dispatcher with
  * market.schedule.enabled): every minute, the dispatcher that holds the
  * `market-schedule` lease sends the collections that are due (from each kind's
- * last collection in the store) and the daily summary once a day. A deployment
- * uses EventBridge Scheduler instead (schedules `<prefix>-market-price`,
- * `-sps`, `-if`, `-ondemand`, `-summary`, sending the same messages).
+ * last collection in the store) and the daily summary once a day. The deploy
+ * template uses it too (SPOTBATCH_MARKET_SCHEDULE=true): EventBridge Scheduler
+ * cannot sign the internal `market.*` messages (deploy/README.md, "Market schedules").
  */
 import type { Config } from '../../shared/config.js';
 import type { Clock } from '../../shared/clock.js';

@@ -18,7 +18,7 @@ import {
   TerminateInstancesCommand,
   type EC2Client,
 } from '@aws-sdk/client-ec2';
-import { GetPolicyCommand, ListPoliciesCommand, SimulatePrincipalPolicyCommand, type ContextEntry } from '@aws-sdk/client-iam';
+import { GetPolicyCommand, GetRoleCommand, ListPoliciesCommand, SimulatePrincipalPolicyCommand, type ContextEntry, type IAMClient } from '@aws-sdk/client-iam';
 import { HeadBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
 import { DescribeRuleCommand, ListRuleNamesByTargetCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -33,6 +33,7 @@ import { artifactStore } from '../artifacts/index.js';
 /** The S3 client of the artifact and checkpoint stores, from the environment (as the dispatchers make it). */
 export { defaultS3Client } from '../checkpoint/store.js';
 import { BOUNDARY_PATH, BOUNDARY_SETTING, boundaryPolicyName } from '../security/boundary.js';
+import { jobTags, resourceName } from '../security/names.js';
 
 export type CheckStatus = 'pass' | 'fail' | 'skip';
 
@@ -64,6 +65,11 @@ export interface DoctorDeps {
   endpoints?: Partial<Record<'sqs' | 'dynamodb' | 'ec2' | 'iam' | 's3', string>>;
   /** Per check; default 20 s. */
   timeoutMs?: number;
+  /**
+   * The dispatchers' role whose permissions the simulated check judges (`--role` NAME|ARN); default the
+   * template's `<prefix>-dispatcher` (path /spotbatch/). Never the caller's own permissions.
+   */
+  role?: string;
 }
 
 /** The EventBridge detail types the events queue must get (docs/architecture.md, services/model's EC2 event schema). */
@@ -150,7 +156,7 @@ function doctorChecks(deps: DoctorDeps): Check[] {
     { name: 'checkpoint stores', run: () => checkpointChecks(deps) },
     { name: 'events', run: () => eventChecks(deps) },
     { name: 'permissions boundary', run: () => boundaryCheck(deps) },
-    { name: 'permission ec2 (dry run)', run: () => dryRunChecks(deps) },
+    { name: 'permission ec2 (dry run)', run: () => dryRunChecks(deps, identity) },
     { name: 'permission iam (simulated)', run: () => simulationCheck(deps, identity) },
   ];
 }
@@ -427,21 +433,72 @@ async function boundaryCheck(deps: DoctorDeps): Promise<CheckResult> {
   return fail(name, `${BOUNDARY_SETTING} is not set and no ${boundaryPolicyName(deps.config.prefix)} exists under ${BOUNDARY_PATH}`, deps.emulated ? 'run `spotbatch setup` (it makes the default boundary where IAM is an emulator)' : 'deploy the template (it makes the boundary) and set SPOTBATCH_PERMISSIONS_BOUNDARY to its ARN');
 }
 
-/** EC2 calls the dispatchers make, each asked with DryRun: DryRunOperation = allowed, UnauthorizedOperation = not. */
+/** The dispatchers' task role as deploy/cloudformation.yaml makes it (DispatcherTaskRole: Path and RoleName). */
+export const DISPATCHER_ROLE_PATH = '/spotbatch/';
+export const dispatcherRoleName = (prefix: string): string => `${prefix}-dispatcher`;
+
+/**
+ * A role's ARN from its account, name and path. The path is part of the ARN (arn:aws:iam::A:role/spotbatch/N,
+ * https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html): without it SimulatePrincipalPolicy
+ * finds no such role.
+ */
+export function roleArn(partition: string, account: string, name: string, rolePath = '/'): string {
+  const inner = rolePath.replace(/^\/+|\/+$/g, '');
+  return `arn:${partition}:iam::${account}:role/${inner ? `${inner}/` : ''}${name}`;
+}
+
+/** The role name in a `--role` value: the value itself, or an ARN's last segment (after its path). */
+export function roleNameOf(nameOrArn: string): string {
+  const m = /^arn:[\w-]+:iam::\d*:role\/(?:.*\/)?([^/]+)$/.exec(nameOrArn);
+  return m ? m[1]! : nameOrArn;
+}
+
+/** The role an assumed-role session is of (arn:aws:sts::A:assumed-role/R/S -> R; its path is not in a session ARN); undefined otherwise. */
+export function sessionRoleName(callerArn: string): string | undefined {
+  return /^arn:[\w-]+:sts::\d+:assumed-role\/([^/]+)\/.+$/.exec(callerArn)?.[1];
+}
+
+/** The dispatchers' role (`--role` NAME|ARN, default the template's `<prefix>-dispatcher`), its ARN with its path from IAM GetRole. */
+export async function dispatcherRole(iam: IAMClient, prefix: string, role?: string): Promise<{ name: string; arn: string }> {
+  const name = roleNameOf(role ?? dispatcherRoleName(prefix));
+  const arn = (await iam.send(new GetRoleCommand({ RoleName: name }))).Role?.Arn;
+  if (!arn) throw new Error(`IAM GetRole ${name} answered no ARN`);
+  return { name, arn };
+}
+
+/** The tags a job's EC2 and IAM resources are created with (services/security/names.ts), for a probe job. */
+const PROBE_JOB = 'doctor-probe';
+const probeTags = (): Array<{ Key: string; Value: string }> => jobTags(PROBE_JOB);
+
+/** EC2 calls the dispatchers make, each asked with DryRun (and the job's tags, as the dispatchers send them): DryRunOperation = allowed, UnauthorizedOperation = not. */
 function dryRuns(): Array<[string, (ec2: EC2Client) => Promise<unknown>]> {
   const probe = 'spotbatch-doctor-dry-run';
+  const Tags = probeTags();
+  const tagged = <T extends string>(...types: T[]) => types.map((ResourceType) => ({ ResourceType, Tags }));
   return [
-    ['RequestSpotInstances', (ec2) => ec2.send(new RequestSpotInstancesCommand({ DryRun: true, InstanceCount: 1, LaunchSpecification: { ImageId: 'ami-00000000000000000', InstanceType: 'm5.large' } }))],
-    ['RunInstances', (ec2) => ec2.send(new RunInstancesCommand({ DryRun: true, MinCount: 1, MaxCount: 1, ImageId: 'ami-00000000000000000', InstanceType: 'm5.large' }))],
-    ['CreateSecurityGroup', (ec2) => ec2.send(new CreateSecurityGroupCommand({ DryRun: true, GroupName: probe, Description: 'spotbatch doctor dry run' }))],
-    ['CreateKeyPair', (ec2) => ec2.send(new CreateKeyPairCommand({ DryRun: true, KeyName: probe }))],
-    ['CreateTags', (ec2) => ec2.send(new CreateTagsCommand({ DryRun: true, Resources: ['i-00000000000000000'], Tags: [{ Key: 'spotbatch:job', Value: probe }] }))],
+    ['RequestSpotInstances', (ec2) => ec2.send(new RequestSpotInstancesCommand({ DryRun: true, InstanceCount: 1, LaunchSpecification: { ImageId: 'ami-00000000000000000', InstanceType: 'm5.large' }, TagSpecifications: tagged('spot-instances-request') }))],
+    ['RunInstances', (ec2) => ec2.send(new RunInstancesCommand({ DryRun: true, MinCount: 1, MaxCount: 1, ImageId: 'ami-00000000000000000', InstanceType: 'm5.large', TagSpecifications: tagged('instance', 'volume') }))],
+    ['CreateSecurityGroup', (ec2) => ec2.send(new CreateSecurityGroupCommand({ DryRun: true, GroupName: probe, Description: 'spotbatch doctor dry run', TagSpecifications: tagged('security-group') }))],
+    ['CreateKeyPair', (ec2) => ec2.send(new CreateKeyPairCommand({ DryRun: true, KeyName: probe, TagSpecifications: tagged('key-pair') }))],
+    ['CreateTags', (ec2) => ec2.send(new CreateTagsCommand({ DryRun: true, Resources: ['i-00000000000000000'], Tags }))],
     ['TerminateInstances', (ec2) => ec2.send(new TerminateInstancesCommand({ DryRun: true, InstanceIds: ['i-00000000000000000'] }))],
   ];
 }
 
-async function dryRunChecks(deps: DoctorDeps): Promise<CheckResult[]> {
+/** Whose credentials the dry runs use, and whether they are the dispatchers' role's (an ECS task of it). */
+async function dryRunCaller(deps: DoctorDeps, identity: () => Promise<{ Arn?: string }>): Promise<{ who: string; dispatcher: boolean } | undefined> {
+  if (deps.emulated) return undefined;
+  const arn = (await identity().catch(() => undefined))?.Arn;
+  if (!arn) return { who: 'the caller (STS did not say who)', dispatcher: false };
+  return { who: arn, dispatcher: sessionRoleName(arn) === roleNameOf(deps.role ?? dispatcherRoleName(deps.config.prefix)) };
+}
+
+async function dryRunChecks(deps: DoctorDeps, identity: () => Promise<{ Arn?: string }>): Promise<CheckResult[]> {
   const regions = regionsInUse(deps.config);
+  const caller = await dryRunCaller(deps, identity);
+  // A dry run judges whoever sends it: from an operator's credentials it says nothing about the dispatchers' role
+  // (the simulated check judges that), so a refusal then is not the fleet's failure.
+  const notTheRole = caller && !caller.dispatcher ? `; judged for ${caller.who}, not the dispatchers' role (the simulated check judges the role)` : '';
   return Promise.all(
     dryRuns().map(async ([action, send]): Promise<CheckResult> => {
       const name = `permission ec2:${action}`;
@@ -459,17 +516,64 @@ async function dryRunChecks(deps: DoctorDeps): Promise<CheckResult[]> {
           else unclear.push(`${region}: ${code ?? errorLine(err)}`);
         }
       }
-      if (denied.length) return fail(name, `refused in ${denied.join(', ')} (UnauthorizedOperation)`, `grant ec2:${action} to the dispatchers' role: deploy/iam/dispatcher-policy.json has it`);
-      if (unclear.length) return skip(name, `could not tell (${unclear.join('; ')})`);
-      return pass(name, `allowed in ${regions.join(', ')} (DryRunOperation)${deps.emulated ? '; the simulator allows every action' : ''}`);
+      if (denied.length && notTheRole) return skip(name, `refused in ${denied.join(', ')} (UnauthorizedOperation)${notTheRole}`);
+      if (denied.length) return fail(name, `refused in ${denied.join(', ')} (UnauthorizedOperation) for ${caller?.who ?? 'the caller'}`, `grant ec2:${action} to the dispatchers' role: deploy/iam/dispatcher-policy.json has it`);
+      if (unclear.length) return skip(name, `could not tell (${unclear.join('; ')})${notTheRole}`);
+      return pass(name, `allowed in ${regions.join(', ')} (DryRunOperation)${deps.emulated ? '; the simulator allows every action' : notTheRole}`);
     }),
   );
 }
 
-/** The principal to simulate: a role's ARN for an assumed-role session (arn:aws:sts::A:assumed-role/R/S -> arn:aws:iam::A:role/R). */
-export function principalArn(callerArn: string): string {
-  const m = /^arn:(aws[\w-]*):sts::(\d+):assumed-role\/([^/]+)\/.+$/.exec(callerArn);
-  return m ? `arn:${m[1]}:iam::${m[2]}:role/${m[3]}` : callerArn;
+const entry = (key: string, values: string[], type: 'string' | 'stringList' = 'string'): ContextEntry => ({ ContextKeyName: key, ContextKeyType: type, ContextKeyValues: values });
+
+/** One SimulatePrincipalPolicy question: each action on each resource, with the request's context keys. */
+interface Ask {
+  actions: string[];
+  resources: string[];
+  context: ContextEntry[];
+}
+
+/**
+ * What the dispatchers do with a job's resources, with the context keys the dispatcher policy's conditions read
+ * (deploy/iam/dispatcher-policy.json): the job tag on create (aws:RequestTag/..., aws:TagKeys), tag-on-create
+ * (ec2:CreateAction), the job tag on what they change (ec2:ResourceTag/...), the fleet's boundary on role
+ * writes (iam:PermissionsBoundary), and EC2 as the service a job role is passed to (iam:PassedToService).
+ */
+export function simulationAsks(partition: string, account: string, region: string, boundary: string | undefined): Ask[] {
+  const tags = probeTags();
+  const requestTags = [...tags.map((t) => entry(`aws:RequestTag/${t.Key}`, [t.Value])), entry('aws:TagKeys', tags.map((t) => t.Key), 'stringList')];
+  const resourceTags = tags.flatMap((t) => [entry(`ec2:ResourceTag/${t.Key}`, [t.Value]), entry(`aws:ResourceTag/${t.Key}`, [t.Value])]);
+  const bounded = boundary ? [entry('iam:PermissionsBoundary', [boundary])] : [];
+  const ec2 = (type: string) => (type === 'image' ? `arn:${partition}:ec2:${region}::image/*` : `arn:${partition}:ec2:${region}:${account}:${type}/*`);
+  const uses = ['image', 'subnet', 'security-group', 'key-pair', 'network-interface'].map(ec2);
+  const name = resourceName(PROBE_JOB);
+  const role = roleArn(partition, account, name);
+  const profile = `arn:${partition}:iam::${account}:instance-profile/${name}`;
+  const onCreate = (action: string, ...types: string[]): Ask => ({ actions: ['ec2:CreateTags'], resources: types.map(ec2), context: [...requestTags, entry('ec2:CreateAction', [action])] });
+  return [
+    { actions: ['ec2:RunInstances'], resources: [ec2('instance'), ec2('volume'), ...uses], context: requestTags },
+    { actions: ['ec2:RequestSpotInstances'], resources: [ec2('spot-instances-request'), ...uses], context: requestTags },
+    { actions: ['ec2:CreateSecurityGroup'], resources: [ec2('security-group'), ec2('vpc')], context: requestTags },
+    { actions: ['ec2:CreateKeyPair'], resources: [ec2('key-pair')], context: requestTags },
+    onCreate('RunInstances', 'instance', 'volume'),
+    onCreate('RequestSpotInstances', 'spot-instances-request'),
+    onCreate('CreateSecurityGroup', 'security-group'),
+    onCreate('CreateKeyPair', 'key-pair'),
+    // Tagging a job's running instance (its task and attempt tags).
+    { actions: ['ec2:CreateTags'], resources: [ec2('instance')], context: requestTags },
+    { actions: ['ec2:TerminateInstances'], resources: [ec2('instance')], context: resourceTags },
+    { actions: ['ec2:CancelSpotInstanceRequests'], resources: [ec2('spot-instances-request')], context: resourceTags },
+    { actions: ['ec2:AuthorizeSecurityGroupIngress', 'ec2:DeleteSecurityGroup'], resources: [ec2('security-group')], context: resourceTags },
+    { actions: ['ec2:DeleteKeyPair'], resources: [ec2('key-pair')], context: resourceTags },
+    { actions: ['iam:CreateRole', 'iam:TagRole', 'iam:PutRolePolicy', 'iam:PutRolePermissionsBoundary', 'iam:DeleteRolePolicy'], resources: [role], context: [...requestTags, ...bounded] },
+    { actions: ['iam:GetRole', 'iam:DeleteRole', 'iam:ListRolePolicies', 'iam:ListInstanceProfilesForRole'], resources: [role], context: [] },
+    { actions: ['iam:PassRole'], resources: [role], context: [entry('iam:PassedToService', ['ec2.amazonaws.com'])] },
+    {
+      actions: ['iam:CreateInstanceProfile', 'iam:TagInstanceProfile', 'iam:GetInstanceProfile', 'iam:AddRoleToInstanceProfile', 'iam:RemoveRoleFromInstanceProfile', 'iam:DeleteInstanceProfile'],
+      resources: [profile],
+      context: requestTags,
+    },
+  ];
 }
 
 async function simulationCheck(deps: DoctorDeps, identity: () => Promise<{ Account?: string; Arn?: string }>): Promise<CheckResult> {
@@ -479,31 +583,46 @@ async function simulationCheck(deps: DoctorDeps, identity: () => Promise<{ Accou
   try {
     who = await identity();
   } catch (err) {
-    return skip(name, `no caller to simulate (${errorLine(err)})`);
+    return skip(name, `no account to simulate in (${errorLine(err)})`);
   }
   const account = who.Account ?? '';
   const partition = (who.Arn ?? 'arn:aws').split(':')[1] ?? 'aws';
-  const role = `arn:${partition}:iam::${account}:role/spotbatch-doctor-probe`;
-  const profile = `arn:${partition}:iam::${account}:instance-profile/spotbatch-doctor-probe`;
-  const boundary = deps.config.security.permissionsBoundary;
-  const context: ContextEntry[] = boundary ? [{ ContextKeyName: 'iam:PermissionsBoundary', ContextKeyType: 'string', ContextKeyValues: [boundary] }] : [];
-  const asks: Array<[string[], string]> = [
-    [['iam:CreateRole', 'iam:GetRole', 'iam:PutRolePolicy', 'iam:DeleteRolePolicy', 'iam:DeleteRole', 'iam:PassRole', 'iam:PutRolePermissionsBoundary'], role],
-    [['iam:CreateInstanceProfile', 'iam:GetInstanceProfile', 'iam:AddRoleToInstanceProfile', 'iam:RemoveRoleFromInstanceProfile', 'iam:DeleteInstanceProfile'], profile],
-  ];
+  const wanted = deps.role ?? dispatcherRoleName(deps.config.prefix);
+  // The dispatchers' role, never the caller: an operator's administrator credentials would pass everything.
+  let principal: string;
+  let found = 'IAM GetRole';
+  try {
+    principal = (await dispatcherRole(deps.cloud.iam, deps.config.prefix, deps.role)).arn;
+  } catch (err) {
+    if (/^NoSuchEntity/.test(awsCode(err) ?? '')) {
+      return fail(name, `no role ${roleNameOf(wanted)} (the dispatchers' role${deps.role ? ', --role' : ` the template names ${DISPATCHER_ROLE_PATH}${dispatcherRoleName(deps.config.prefix)}`})`, "pass the dispatchers' task role with --role NAME|ARN, or deploy the template (it makes the role)");
+    }
+    if (!isDenied(err)) throw err;
+    // May not read it: a given ARN is taken as it is; a name is placed on the template's path.
+    principal = wanted.startsWith('arn:') ? wanted : roleArn(partition, account, roleNameOf(wanted), DISPATCHER_ROLE_PATH);
+    found = `not read (${awsCode(err)} on iam:GetRole), ${wanted.startsWith('arn:') ? 'as given' : "on the template's path"}`;
+  }
+  let boundary = deps.config.security.permissionsBoundary;
+  if (!boundary) boundary = await defaultBoundaryArn(deps).catch(() => undefined);
+  const whose = sessionRoleName(who.Arn ?? '') === roleNameOf(principal) ? '' : `; judged for the dispatchers' role, not for the caller ${who.Arn ?? '?'}`;
   const denied: string[] = [];
   try {
-    for (const [actions, resource] of asks) {
-      const out = await deps.cloud.iam.send(
-        new SimulatePrincipalPolicyCommand({ PolicySourceArn: principalArn(who.Arn ?? ''), ActionNames: actions, ResourceArns: [resource], ContextEntries: context }),
-      );
-      for (const r of out.EvaluationResults ?? []) if (r.EvalDecision !== 'allowed') denied.push(`${r.EvalActionName} (${r.EvalDecision})`);
+    for (const ask of simulationAsks(partition, account, deps.config.region, boundary)) {
+      const out = await deps.cloud.iam.send(new SimulatePrincipalPolicyCommand({ PolicySourceArn: principal, ActionNames: ask.actions, ResourceArns: ask.resources, ContextEntries: ask.context }));
+      for (const r of out.EvaluationResults ?? []) {
+        const perResource = (r.ResourceSpecificResults ?? []).filter((x) => x.EvalResourceDecision !== 'allowed').map((x) => `${r.EvalActionName} on ${x.EvalResourceName} (${x.EvalResourceDecision})`);
+        if (perResource.length) denied.push(...perResource);
+        else if (r.EvalDecision !== 'allowed') denied.push(`${r.EvalActionName} on ${r.EvalResourceName ?? '*'} (${r.EvalDecision})`);
+      }
     }
   } catch (err) {
     if (NOT_SERVED.has(awsCode(err) ?? '')) return skip(name, 'this IAM endpoint does not simulate policies (SimulatePrincipalPolicy)');
-    if (isDenied(err)) return skip(name, `cannot simulate (${errorLine(err)}): grant iam:SimulatePrincipalPolicy on the caller to run this check`);
+    if (isDenied(err)) return skip(name, `cannot simulate (${errorLine(err)}): grant iam:SimulatePrincipalPolicy and iam:GetRole to the caller to run this check`);
     throw err;
   }
-  if (denied.length) return fail(name, `denied for ${principalArn(who.Arn ?? '')}: ${denied.join(', ')}`, 'attach deploy/iam/dispatcher-policy.json to the dispatchers\' role (role actions need the fleet\'s permissions boundary attached)');
-  return pass(name, `the job-role actions are allowed for ${principalArn(who.Arn ?? '')}${boundary ? ' with the fleet\'s boundary' : ''}`);
+  const role = `${principal} (${found})`;
+  if (denied.length) {
+    return fail(name, `denied for ${role}: ${[...new Set(denied)].join(', ')}${whose}`, "attach deploy/iam/dispatcher-policy.json to the dispatchers' role as the template does (role writes need the fleet's permissions boundary, SPOTBATCH_PERMISSIONS_BOUNDARY)");
+  }
+  return pass(name, `the dispatchers' EC2 and IAM actions on a job's resources are allowed for ${role}${boundary ? " with the fleet's boundary" : ' (no boundary found: iam:PermissionsBoundary not given)'}${whose}`);
 }

@@ -13,6 +13,7 @@ interface Service {
   secrets?: string[];
   depends_on?: Record<string, { condition: string }> | string[];
   healthcheck?: { test?: string[]; disable?: boolean };
+  ports?: string[];
 }
 const compose = YAML.parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, Service>; secrets?: Record<string, { environment?: string; file?: string }> };
 const services = compose.services;
@@ -74,5 +75,11 @@ describe('docker-compose.yml', () => {
     const queue = cmd[cmd.indexOf('--events-queue') + 1]!;
     expect(new URL(expand(queue)).hostname).to.equal('sqs');
     expect(expand(queue).endsWith(`/${queueName('spotbatch', 'events')}`)).to.equal(true);
+  });
+
+  it('publishes every port on 127.0.0.1 only (the emulators and MinIO\'s default credentials check no caller)', () => {
+    const published = Object.entries(services).flatMap(([name, s]) => (s.ports ?? []).map((p) => [name, String(p)] as const));
+    expect(published.map(([n]) => n)).to.include.members(['sqs', 'dynamodb', 's3', 'simulator', 'status-page']);
+    for (const [name, p] of published) expect(p, name).to.match(/^127\.0\.0\.1:\d+:\d+$/);
   });
 });

@@ -3,7 +3,6 @@ import { QUEUE_KINDS, dlqName, queueName } from '../../shared/queues.js';
 import { tableDefinitions } from '../../shared/store/tables.js';
 import { ConfigSchema, ENV_SETTINGS } from '../../shared/config.js';
 import { catalog } from '../../services/catalog.js';
-import { SERVICE_ATTRIBUTE } from '../../shared/envelope.js';
 import { boundaryPolicyName, BOUNDARY_PATH } from '../../services/security/boundary.js';
 import { parseTemplate, references, resourcesOf, type Json, type Resource, type Template } from './cfn.js';
 
@@ -144,20 +143,12 @@ describe('deploy/cloudformation.yaml', () => {
     }
   });
 
-  it('has an EventBridge Scheduler schedule per market collector, sending its service to the master queue', () => {
-    const scheduled = Object.keys(catalog).filter((s) => s.startsWith('market.collect.') || s === 'market.summary');
-    const schedules = resourcesOf(t, 'AWS::Scheduler::Schedule');
-    expect(schedules).to.have.length(scheduled.length);
-    for (const service of scheduled) {
-      const name = `${PREFIX}-market-${service.replace(/^market\.(collect\.)?/, '')}`;
-      const found = byName(t, 'AWS::Scheduler::Schedule', 'Name', name);
-      expect(found, name).to.not.equal(undefined);
-      expect(catalog[service as keyof typeof catalog].queue).to.equal('master');
-      const input = JSON.parse(sub(found![1].Properties.Target.Input)!) as { QueueUrl: string; MessageBody: string; MessageAttributes: Record<string, { StringValue: string }> };
-      expect(input.QueueUrl).to.equal('${MasterQueue}');
-      expect(input.MessageAttributes[SERVICE_ATTRIBUTE]!.StringValue).to.equal(service);
-      expect(catalog[service as keyof typeof catalog].schema.safeParse(JSON.parse(input.MessageBody)).success).to.equal(true);
-    }
+  it('offers no EventBridge Scheduler market schedule (its unsigned messages to internal services are refused): the dispatchers\' timer sends the collections', () => {
+    expect((t.Parameters.MarketSchedule as { AllowedValues?: unknown }).AllowedValues).to.deep.equal(['internal']);
+    expect(resourcesOf(t, 'AWS::Scheduler::Schedule')).to.deep.equal([]);
+    for (const service of Object.keys(catalog).filter((s) => s.startsWith('market.'))) expect((catalog[service as keyof typeof catalog] as { public?: boolean }).public ?? false, service).to.equal(false);
+    const env = containerOf(t, 'DispatcherTaskDefinition').Environment as Array<{ Name: string; Value: unknown }>;
+    expect(env.find((e) => e.Name === 'SPOTBATCH_MARKET_SCHEDULE')?.Value).to.equal('true');
   });
 });
 

@@ -17,7 +17,22 @@ import type { Config } from '../../shared/config.js';
 import { setup } from '../../shared/setup.js';
 import type { Emulators } from '../../services/local/emulators.js';
 import { ensureDefaultBoundary } from '../../services/security/boundary.js';
-import { anyFailed, principalArn, policyAllowsEvents, runDoctor, type CheckResult } from '../../services/ops/doctor.js';
+import { CreateRoleCommand } from '@aws-sdk/client-iam';
+import { awsCode } from '../../shared/aws-errors.js';
+import {
+  DISPATCHER_ROLE_PATH,
+  anyFailed,
+  dispatcherRole,
+  dispatcherRoleName,
+  policyAllowsEvents,
+  roleArn,
+  roleNameOf,
+  runDoctor,
+  sessionRoleName,
+  simulationAsks,
+  type CheckResult,
+} from '../../services/ops/doctor.js';
+import { parseTemplate, read } from '../deploy/cfn.js';
 import { TEST_CREDENTIALS, clientsFor, testConfig, testEmulators, uniquePrefix } from '../helpers/fleet.js';
 import { emulatorEnv, runCli } from '../helpers/cli.js';
 
@@ -101,6 +116,17 @@ describe('spotbatch doctor', function () {
     expect(JSON.stringify(results)).to.not.contain(TEST_CREDENTIALS.secretAccessKey + '"');
   });
 
+  it("finds the dispatchers' role by IAM GetRole, its ARN with the template's path (the simulator serves GetRole, not SimulatePrincipalPolicy)", async () => {
+    const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'ecs-tasks.amazonaws.com' }, Action: 'sts:AssumeRole' }] });
+    const made = (await cloud.iam.send(new CreateRoleCommand({ RoleName: dispatcherRoleName(prefix), Path: DISPATCHER_ROLE_PATH, AssumeRolePolicyDocument: trust }))).Role!;
+    expect(made.Arn).to.match(new RegExp(`:role/spotbatch/${prefix}-dispatcher$`));
+    expect(await dispatcherRole(cloud.iam, prefix)).to.deep.equal({ name: `${prefix}-dispatcher`, arn: made.Arn });
+    expect((await dispatcherRole(cloud.iam, prefix, made.Arn)).arn).to.equal(made.Arn);
+    expect((await dispatcherRole(cloud.iam, prefix, `${prefix}-dispatcher`)).arn).to.equal(made.Arn);
+    const missing = await dispatcherRole(cloud.iam, prefix, 'no-such-dispatcher').catch((err: unknown) => err);
+    expect(awsCode(missing)).to.match(/^NoSuchEntity/);
+  });
+
   it('the command exits 0 and prints the table', async () => {
     const r = await runCli(['doctor'], env, 90_000);
     expect(r.code, r.stderr).to.equal(0);
@@ -129,9 +155,36 @@ describe('spotbatch doctor', function () {
 });
 
 describe('doctor helpers', () => {
-  it('reads an assumed-role session as its role, for the policy simulation', () => {
-    expect(principalArn('arn:aws:sts::123456789012:assumed-role/spotbatch-dispatcher/ecs-task-1')).to.equal('arn:aws:iam::123456789012:role/spotbatch-dispatcher');
-    expect(principalArn('arn:aws:iam::123456789012:user/ops')).to.equal('arn:aws:iam::123456789012:user/ops');
+  it('builds a role ARN with its path (SimulatePrincipalPolicy finds no role without it), and reads role names from ARNs and sessions', () => {
+    expect(roleArn('aws', '123456789012', 'spotbatch-dispatcher', DISPATCHER_ROLE_PATH)).to.equal('arn:aws:iam::123456789012:role/spotbatch/spotbatch-dispatcher');
+    expect(roleArn('aws-cn', '123456789012', 'r', 'a/b')).to.equal('arn:aws-cn:iam::123456789012:role/a/b/r');
+    expect(roleArn('aws', '123456789012', 'r')).to.equal('arn:aws:iam::123456789012:role/r');
+    expect(roleNameOf('arn:aws:iam::123456789012:role/spotbatch/spotbatch-dispatcher')).to.equal('spotbatch-dispatcher');
+    expect(roleNameOf('spotbatch-dispatcher')).to.equal('spotbatch-dispatcher');
+    expect(sessionRoleName('arn:aws:sts::123456789012:assumed-role/spotbatch-dispatcher/ecs-task-1')).to.equal('spotbatch-dispatcher');
+    expect(sessionRoleName('arn:aws:iam::123456789012:user/ops')).to.equal(undefined);
+  });
+
+  it("looks for the dispatchers' role where the template makes it (DispatcherTaskRole's path and name)", () => {
+    const role = parseTemplate('deploy/cloudformation.yaml').Resources.DispatcherTaskRole!.Properties as { Path: string; RoleName: unknown };
+    expect(role.Path).to.equal(DISPATCHER_ROLE_PATH);
+    expect(role.RoleName).to.deep.equal({ 'Fn::Sub': dispatcherRoleName('${Prefix}') });
+  });
+
+  it('simulates with every context key the dispatcher policy\'s conditions read, and the tag actions', () => {
+    const policy = JSON.parse(read('deploy/iam/dispatcher-policy.json')) as { Statement: Array<{ Action: string | string[]; Condition?: Record<string, Record<string, unknown>> }> };
+    const asks = simulationAsks('aws', '123456789012', 'us-east-1', 'arn:aws:iam::123456789012:policy/spotbatch/x-job-boundary');
+    const given = new Set(asks.flatMap((a) => a.context.map((c) => c.ContextKeyName!)));
+    const simulated = new Set(asks.flatMap((a) => a.actions));
+    for (const st of policy.Statement) {
+      // The Spot service-linked role is made once per account by AWS, not per job: not simulated.
+      if ([st.Action].flat().includes('iam:CreateServiceLinkedRole')) continue;
+      for (const key of Object.values(st.Condition ?? {}).flatMap((c) => Object.keys(c))) if (!/spotbatch:probe/.test(key)) expect(given, key).to.include(key);
+    }
+    for (const a of ['iam:PassRole', 'iam:CreateRole', 'iam:TagRole', 'iam:TagInstanceProfile', 'ec2:CreateTags', 'ec2:RunInstances', 'ec2:TerminateInstances']) expect(simulated, a).to.include(a);
+    const pass = asks.find((a) => a.actions.includes('iam:PassRole'))!;
+    expect(pass.context).to.deep.include({ ContextKeyName: 'iam:PassedToService', ContextKeyType: 'string', ContextKeyValues: ['ec2.amazonaws.com'] });
+    expect(asks.find((a) => a.actions.includes('iam:CreateRole'))!.context.map((c) => c.ContextKeyName)).to.include.members(['iam:PermissionsBoundary', 'aws:RequestTag/spotbatch:job']);
   });
 
   it('tells a queue policy that lets EventBridge send from one that does not', () => {

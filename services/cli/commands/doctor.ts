@@ -36,8 +36,9 @@ export function doctorCommand(): Command {
     .description("check the fleet: credentials, endpoints, queues and their redrive, tables and indexes, the artifact and checkpoint stores, the EC2 event rules per region, the job roles' permissions boundary, and the dispatchers' permissions (EC2 dry runs, IAM policy simulation)")
     .option('--json', 'print {"ok", "checks": [{"name", "status", "detail", "fix"}]}')
     .option('--timeout <seconds>', 'how long each check may take', '20')
+    .option('--role <name|arn>', "the dispatchers' task role whose permissions the IAM policy simulation judges (default the deploy template's <prefix>-dispatcher, path /spotbatch/); the EC2 dry runs judge whoever runs the doctor")
     .addHelpText('after', '\nExit codes: 0 every check passed or was skipped (each skip says why), 1 a check failed (each failure says how to fix it).')
-    .action(async (opts: { json?: boolean; timeout: string }, cmd: Command) => {
+    .action(async (opts: { json?: boolean; timeout: string; role?: string }, cmd: Command) => {
       const timeoutMs = parseCount(opts.timeout, '--timeout', 1, 600) * 1000;
       const config = configFor(cmd);
       const env = process.env;
@@ -67,6 +68,7 @@ export function doctorCommand(): Command {
             }),
           ),
           timeoutMs,
+          ...(opts.role ? { role: opts.role } : {}),
         });
         const ok = !anyFailed(results);
         if (opts.json) console.log(JSON.stringify({ ok, checks: results }, null, 2));
