@@ -22,6 +22,7 @@ import { rankPools, type ScoredPool } from './placement.js';
 import { currentPrices, type PoolPrice } from './pricing.js';
 import { marketOf, recordRunEnd } from './market-link.js';
 import type { PoolSignals } from '../market/signals.js';
+import { backoffSeconds, fullJitter } from '../../shared/backoff.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 
@@ -149,6 +150,25 @@ export function secondsToSafetyNet(s: PolicyState): number {
   return Math.max(0, s.deadline - s.elapsed - (remaining + s.overhead + s.step));
 }
 
+/** Past the last safe moment a waiting task (no on-demand capacity, say) backs off: 2 s doubling to 60 s, full jitter (at least 1 s). */
+export const PAST_NET_BACKOFF = fullJitter({ base: 2, cap: 60, min: 1 });
+
+/**
+ * The next look of a deadline task that waits (no spot it may use, no on-demand capacity, a failing read):
+ * before the last safe moment, every `retrySeconds` and never later than that moment; past it, a jittered
+ * backoff by the time waited past it (so a market without on-demand capacity is not asked once a second);
+ * and the wait ends, `{ fail }`, at its bound: the deadline plus lifecycle.noPoolWaitSeconds. `toNetSeconds`
+ * undefined when the decision could not be made (then the backoff). Pure, but for `random`.
+ */
+export function deadlineWait(o: { now: number; deadlineAt: number; limitSeconds: number; toNetSeconds: number | undefined; pastNetSince: number; retrySeconds: number; random?: () => number }): { delaySeconds: number } | { fail: string } {
+  const bound = o.deadlineAt + o.limitSeconds * 1000;
+  if (o.now >= bound) return { fail: `the deadline (${new Date(o.deadlineAt).toISOString()}) and lifecycle.noPoolWaitSeconds ${o.limitSeconds} after it are past` };
+  const untilBound = Math.max(1, Math.ceil((bound - o.now) / 1000));
+  if (o.toNetSeconds !== undefined && o.toNetSeconds >= 1) return { delaySeconds: Math.max(1, Math.min(o.retrySeconds, Math.floor(o.toNetSeconds), untilBound)) };
+  const tries = Math.floor(Math.log2(1 + Math.max(0, o.now - o.pastNetSince) / 1000));
+  return { delaySeconds: Math.max(1, Math.min(backoffSeconds(tries, PAST_NET_BACKOFF, o.random), untilBound)) };
+}
+
 let listPrices: OnDemandPrices | undefined;
 
 /** Where and at what price the task would run on demand: the cheapest list price of the job's types, in the zone placement ranks first for that type. */
@@ -157,27 +177,45 @@ export interface OnDemandTarget {
   zone: string;
   type: string;
   price: number;
+  /** Whether `price` is a list price (shipped or collected); otherwise a stand-in, said by `priceSource`. */
+  priceKnown: boolean;
+  priceSource: string;
+  /** The price passes the spec's instances.maxPrice (on demand still launches there: the deadline comes first; the attempt's placement says so). */
+  overMaxPrice: boolean;
 }
 
 /**
- * The on-demand options of a job, best first: by list price (data/market/prices/ondemand_prices.csv, or the
- * market store's collected one), then placement's rank of the zone. Where no list price is known, the spec's
- * instances.maxPrice, else the highest live spot price of the type (a spot request's max price defaults to
- * the on-demand price, so that is the most the job was ready to pay).
+ * The on-demand options of a job, best first: pools with a known list price (data/market/prices/ondemand_prices.csv,
+ * or the market store's collected one) before pools without one, pools the task has not failed in (task.avoid)
+ * before those it has, then by price, then placement's rank of the zone. Where no list price is known, the
+ * spec's instances.maxPrice, else the highest live spot price of the type (a spot request's max price defaults to
+ * the on-demand price, so that is the most the job was ready to pay), marked as assumed.
  */
-export function onDemandTargets(spec: JobRow['spec'], candidates: readonly PoolPrice[], signals: readonly PoolSignals[], ranked: readonly Pick<ScoredPool, 'region' | 'zone' | 'type'>[], prices: OnDemandPrices): OnDemandTarget[] {
+export function onDemandTargets(
+  spec: JobRow['spec'],
+  candidates: readonly PoolPrice[],
+  signals: readonly PoolSignals[],
+  ranked: readonly Pick<ScoredPool, 'region' | 'zone' | 'type'>[],
+  prices: OnDemandPrices,
+  avoid: readonly string[] = [],
+): OnDemandTarget[] {
   const rank = new Map(ranked.map((p, i) => [`${p.region}|${poolKey(p)}`, i]));
-  const priceOf = (region: string, type: string): number => {
+  const avoided = new Set(avoid);
+  const maxPrice = spec.instances.maxPrice;
+  const priceOf = (region: string, type: string): { price: number; priceKnown: boolean; priceSource: string } => {
     const listed = prices(region, type) ?? signals.find((s) => s.region === region && s.type === type && s.onDemand !== undefined)?.onDemand;
-    if (listed !== undefined) return listed;
-    if (spec.instances.maxPrice !== undefined) return spec.instances.maxPrice;
-    return Math.max(...candidates.filter((c) => c.region === region && c.type === type).map((c) => c.price));
+    if (listed !== undefined) return { price: listed, priceKnown: true, priceSource: 'list price' };
+    if (maxPrice !== undefined) return { price: maxPrice, priceKnown: false, priceSource: "the spec's instances.maxPrice" };
+    return { price: Math.max(...candidates.filter((c) => c.region === region && c.type === type).map((c) => c.price)), priceKnown: false, priceSource: 'the highest live spot price of the type' };
   };
   const allowed = candidates.filter((c) => spec.instances.zones === 'auto' || spec.instances.zones.includes(c.zone));
   return allowed
-    .map((c) => ({ region: c.region, zone: c.zone, type: c.type, price: priceOf(c.region, c.type), rank: rank.get(`${c.region}|${poolKey(c)}`) ?? Infinity }))
-    .sort((a, b) => a.price - b.price || a.rank - b.rank || a.zone.localeCompare(b.zone) || a.type.localeCompare(b.type))
-    .map(({ region, zone, type, price }) => ({ region, zone, type, price }));
+    .map((c) => {
+      const p = priceOf(c.region, c.type);
+      return { region: c.region, zone: c.zone, type: c.type, ...p, overMaxPrice: p.priceKnown && maxPrice !== undefined && p.price > maxPrice, avoided: avoided.has(poolKey(c)), rank: rank.get(`${c.region}|${poolKey(c)}`) ?? Infinity };
+    })
+    .sort((a, b) => Number(b.priceKnown) - Number(a.priceKnown) || Number(a.avoided) - Number(b.avoided) || a.price - b.price || a.rank - b.rank || a.zone.localeCompare(b.zone) || a.type.localeCompare(b.type))
+    .map(({ region, zone, type, price, priceKnown, priceSource, overMaxPrice }) => ({ region, zone, type, price, priceKnown, priceSource, overMaxPrice }));
 }
 
 export interface DeadlineDecision {
@@ -219,7 +257,7 @@ export async function deadlineDecision(ctx: Ctx, job: JobRow, task: TaskRow): Pr
     ? (await ctx.store.events.list(job.jobId)).filter((e) => e.type === 'checkpoint.saved' && e.taskId === task.taskId && typeof e.data?.attempt === 'number').map((e) => ({ attempt: e.data!.attempt as number, at: e.at }))
     : [];
   listPrices ??= loadOnDemandPrices();
-  const targets = onDemandTargets(spec, candidates, signals, ranking.ranked, listPrices);
+  const targets = onDemandTargets(spec, candidates, signals, ranking.ranked, listPrices, task.avoid);
   const state = livePolicyState({
     now,
     submittedAt: job.submittedAt,
