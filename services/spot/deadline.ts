@@ -13,7 +13,8 @@ import type { FleetCatalog } from '../catalog.js';
 import { poolKey, type Attempt } from '../model/model.js';
 import { tasks, type JobRow, type TaskRow } from '../model/repo.js';
 import { releaseStandby, terminateInstance } from '../ec2/cleanup.js';
-import { beginNoticeSave } from '../checkpoint/lifecycle.js';
+import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
+import { beginNoticeSave, saveLeaseName } from '../checkpoint/lifecycle.js';
 import { taskWorkSeconds } from '../model/deadline.js';
 import { jobRegions } from '../model/regions.js';
 import { mustGoOnDemand, type AvailabilityStats, type Choice, type PolicyState, type PoolState } from '../plan/policy.js';
@@ -43,7 +44,7 @@ export interface LiveSituation {
   taskState: string;
   /** The task's `checkpoint.saved` events: which attempt saved, when (epoch ms). */
   saves: ReadonlyArray<{ attempt: number; at: number }>;
-  /** Seconds a start costs before progress (the best pool's launch median, or lifecycle.deadlineOverheadSeconds). */
+  /** Seconds a start costs before progress (deadlineOverhead: the larger of the best pool's launch median and lifecycle.deadlineOverheadSeconds, plus a checkpoint save's grace). */
   overhead: number;
   /** Seconds until the fleet looks again (lifecycle.pollSeconds). */
   step: number;
@@ -169,6 +170,15 @@ export function deadlineWait(o: { now: number; deadlineAt: number; limitSeconds:
   return { delaySeconds: Math.max(1, Math.min(backoffSeconds(tries, PAST_NET_BACKOFF, o.random), untilBound)) };
 }
 
+/**
+ * Seconds a start costs at the last safe moment: the larger of the best pool's launch median and
+ * lifecycle.deadlineOverheadSeconds (a median alone leaves half of the launches later than the margin), plus,
+ * with checkpoints, the notice save's grace a move waits for before the next attempt restores. Pure.
+ */
+export function deadlineOverhead(launchP50Seconds: number | undefined, overheadSeconds: number, saveGraceSeconds: number): number {
+  return Math.max(launchP50Seconds ?? 0, overheadSeconds) + saveGraceSeconds;
+}
+
 let listPrices: OnDemandPrices | undefined;
 
 /** Where and at what price the task would run on demand: the cheapest list price of the job's types, in the zone placement ranks first for that type. */
@@ -253,9 +263,8 @@ export async function deadlineDecision(ctx: Ctx, job: JobRow, task: TaskRow): Pr
     ...(spec.instances.maxPrice !== undefined ? { maxPrice: spec.instances.maxPrice } : {}),
     now,
   });
-  const saves = spec.checkpoint
-    ? (await ctx.store.events.list(job.jobId)).filter((e) => e.type === 'checkpoint.saved' && e.taskId === task.taskId && typeof e.data?.attempt === 'number').map((e) => ({ attempt: e.data!.attempt as number, at: e.at }))
-    : [];
+  // Each attempt's last save, as checkpoint/lifecycle.ts keeps it on the task row (no read of the job's events).
+  const saves = spec.checkpoint ? Object.entries(task.checkpointSaves ?? {}).map(([n, at]) => ({ attempt: Number(n), at })) : [];
   listPrices ??= loadOnDemandPrices();
   const targets = onDemandTargets(spec, candidates, signals, ranking.ranked, listPrices, task.avoid);
   const state = livePolicyState({
@@ -267,17 +276,19 @@ export async function deadlineDecision(ctx: Ctx, job: JobRow, task: TaskRow): Pr
     attempts: task.attempts,
     taskState: task.state,
     saves,
-    overhead: ranking.ranked[0]?.launchP50Seconds ?? ctx.config.lifecycle.deadlineOverheadSeconds,
+    overhead: deadlineOverhead(ranking.ranked[0]?.launchP50Seconds, ctx.config.lifecycle.deadlineOverheadSeconds, spec.checkpoint ? ctx.config.lifecycle.checkpointGraceSeconds : 0),
     step: ctx.config.lifecycle.pollSeconds,
     preemptions: task.interruptions,
     onDemandPrice: targets[0]?.price ?? 0,
     pools: [...ranking.ranked.map((p) => ({ id: poolKey(p), spotPrice: p.price, available: true })), ...ranking.excluded.map((e) => ({ id: poolKey(e), spotPrice: candidates.find((c) => c.region === e.region && poolKey(c) === poolKey(e))?.price ?? 0, available: false }))],
   });
   // Once moved on demand for the deadline, a task stays there (greedy's and Uniform Progress's rule, and a policy's choice of what runs).
-  const stays = task.attempts.some((a) => a.market === 'on-demand' || a.reason?.startsWith(DEADLINE_MOVE_REASON));
+  // So does a task whose spot budget ran out (onDemandOnly: its interruptions or spot re-placements).
+  const stays = task.onDemandOnly !== undefined || task.attempts.some((a) => a.market === 'on-demand' || a.reason?.startsWith(DEADLINE_MOVE_REASON));
   const choice = stays ? ({ mode: 'on-demand' } as const) : deadlineChoice(state);
   const why = deadlineWhy(state, choice);
-  return { state, choice, why: stays && !mustGoOnDemand(state) ? { ...why, reason: 'the deadline sent the task on demand before: it stays there' } : why, targets };
+  const stayReason = task.onDemandOnly ?? 'the deadline sent the task on demand before: it stays there';
+  return { state, choice, why: stays && !mustGoOnDemand(state) ? { ...why, reason: stayReason } : why, targets };
 }
 
 /**
@@ -295,11 +306,40 @@ export async function moveOnDemand(ctx: Ctx, job: JobRow, task: TaskRow, attempt
   await ctx.store.events.append(job.jobId, 'deadline.on-demand', { taskId: task.taskId, data: { attempt: attempt.n, pool: poolKey(attempt.pool), move: true, ...decision.why } });
   await recordRunEnd(ctx, attempt, false, now);
   ctx.log.info({ attempt: attempt.n, pool: poolKey(attempt.pool), ...decision.why }, 'deadline: moving the task on demand');
+  await endMovedAttempt(ctx, job, key, attempt);
+}
+
+/**
+ * The rest of a move once the row says so: spot.request for the on-demand attempt, and the spot attempt's
+ * end (its checkpoint saved first: checkpoint.save stops the step, copies the folder and terminates the
+ * instance; step.run waits for it; else its instance terminated).
+ */
+async function endMovedAttempt(ctx: Ctx, job: JobRow, key: { jobId: string; taskId: string }, attempt: Attempt): Promise<void> {
   await ctx.bus.send('spot.request', key);
   if (job.spec.checkpoint && attempt.instanceId) {
-    // checkpoint.save stops the step, copies the folder and terminates the instance; step.run waits for it.
     await beginNoticeSave(ctx, job, { ...key, attempt: attempt.n });
   } else if (attempt.instanceId && ctx.cloud) {
     await terminateInstance(ctx.cloud, attempt.pool.region, attempt.instanceId);
   }
+}
+
+/**
+ * A step.check delivered again after moveOnDemand wrote the row (running -> pending) but stopped before the
+ * rest (a crash, a TerminateInstances that threw): the task is pending, its last attempt the one the deadline
+ * moved, and that spot instance may still run on the bill. When EC2 says it still runs and no save of the
+ * task holds the save lease, the rest is done again (spot.request, the save or the terminate). True when the
+ * task was such a move (whether anything was left to do).
+ */
+export async function finishInterruptedMove(ctx: Ctx, job: JobRow, task: TaskRow): Promise<boolean> {
+  const attempt = task.attempts[task.attempts.length - 1];
+  if (task.state !== 'pending' || !attempt || attempt.outcome !== 'migrated' || !attempt.reason?.startsWith(DEADLINE_MOVE_REASON)) return false;
+  if (!attempt.instanceId || !ctx.cloud) return true;
+  const out = await ctx.cloud.ec2(attempt.pool.region).send(new DescribeInstancesCommand({ InstanceIds: [attempt.instanceId] })).catch(() => undefined);
+  const state = out?.Reservations?.[0]?.Instances?.[0]?.State?.Name;
+  if (state !== 'pending' && state !== 'running') return true;
+  const lease = job.spec.checkpoint ? await ctx.store.leases.get(saveLeaseName(job.jobId, task.taskId)) : undefined;
+  if (lease && lease.expiresAt > ctx.clock.now()) return true;
+  ctx.log.info({ attempt: attempt.n, instanceId: attempt.instanceId }, 'deadline move: the moved spot instance still runs; ending it again');
+  await endMovedAttempt(ctx, job, { jobId: task.jobId, taskId: task.taskId }, attempt);
+  return true;
 }
