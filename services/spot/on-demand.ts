@@ -29,8 +29,9 @@ const MAX_TRIES = 4;
  * job was prepared in: a delivery that stopped after RunInstances and before the row's update (or whose
  * write failed) left it there, and a redelivery may choose another target. The ClientToken is the
  * attempt's alone (onDemandToken), not the target's: a launch repeated in the same region gets the same
- * instance back, and AWS's IdempotentParameterMismatch (the same token with other parameters: another zone
- * or type) is answered by adopting the instance launched with that token. A region not ready yet (its image
+ * instance back (another zone included: the attempt takes the instance's own zone and type), and AWS's
+ * IdempotentParameterMismatch (the same token with parameters other than the Region or zone: another type)
+ * is answered by adopting the instance launched with that token. A region not ready yet (its image
  * copy pending) passes to the next target, as a zone without on-demand capacity does. Throws TransientError
  * when none can take it now (RegionNotReadyError when only unready regions were left), PermanentError when
  * no target is left.
