@@ -158,7 +158,7 @@ describe('the deadline fallback in the live fleet', () => {
       { region: 'us-east-1', zone: 'us-east-1a', type: 'm5.large', price: 0.03 },
       { region: 'us-east-1', zone: 'us-east-1b', type: 'm5.large', price: 0.03 },
       { region: 'us-east-1', zone: 'us-east-1a', type: 'x9.large', price: 0.01 },
-    ] as Parameters<typeof onDemandTargets>[1];
+    ] as unknown as Parameters<typeof onDemandTargets>[1];
     const prices = (_r: string, t: string): number | undefined => (t === 'm5.large' ? 0.096 : undefined);
     const ranked = [A, B];
     const targets = onDemandTargets(spec, candidates, [], ranked, prices, ['us-east-1a/m5.large']);
