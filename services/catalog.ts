@@ -103,7 +103,7 @@ export const catalog = defineCatalog({
   'request.resubmit': {
     queue: 'request',
     schema: TaskKey,
-    summary: 'after an interruption: cool the pool down for the job, and place a new attempt elsewhere (bounded by retry.maxInterruptions)',
+    summary: 'after an interruption: cool the pool down for the job, and place a new attempt elsewhere (bounded by retry.maxInterruptions; a job with a deadline goes on demand past it)',
     sentBy: 'termination.detected, the reconciler',
   },
   'job.check': { queue: 'master', schema: JobKey, summary: 'when every task has ended: terminate leftovers, then tear down', sentBy: 'step.complete (the last task), the reconciler' },

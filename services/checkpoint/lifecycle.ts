@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { withAbortSignal } from '../../shared/abort.js';
-import { PermanentError, TransientError } from '../../shared/errors.js';
+import { PermanentError, StateConflictError, TransientError } from '../../shared/errors.js';
 import { resource } from '../../shared/resources.js';
 import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
@@ -71,7 +71,32 @@ export function checkpointDir(job: JobRow): string | undefined {
 async function record(ctx: Ctx, task: TaskRow, attempt: number, why: 'notice' | 'periodic', saved: SavedCheckpoint | undefined): Promise<void> {
   const data = saved ? { attempt, why, files: saved.files, bytes: saved.bytes } : { attempt, why, files: 0, bytes: 0, empty: true };
   await ctx.store.events.append(task.jobId, saved ? 'checkpoint.saved' : 'checkpoint.empty', { taskId: task.taskId, data });
+  if (saved) await recordSaveTime(ctx, task, attempt, ctx.clock.now());
   ctx.log.info(data, saved ? 'checkpoint saved' : 'checkpoint folder empty: nothing saved, the previous checkpoint stays');
+}
+
+/**
+ * The attempt's last save time on the task row (`checkpointSaves`): what the deadline's work done reads at
+ * every step.check (not the job's events). A read-modify-write on the row's version, tried again on a
+ * conflict (step.check's own writes); a failure is logged: the work done then counts from the save before.
+ */
+async function recordSaveTime(ctx: Ctx, task: TaskRow, attempt: number, at: number): Promise<void> {
+  const key = { jobId: task.jobId, taskId: task.taskId };
+  for (let i = 0; i < 5; i++) {
+    const row = i === 0 ? task : await tasks(ctx).get(key);
+    if (!row) return;
+    if ((row.checkpointSaves?.[String(attempt)] ?? 0) >= at) return;
+    try {
+      await tasks(ctx).update(key, { version: row.version, set: { checkpointSaves: { ...row.checkpointSaves, [String(attempt)]: at } } });
+      return;
+    } catch (err) {
+      if (!(err instanceof StateConflictError)) {
+        ctx.log.warn({ attempt, err: (err as Error).message }, 'could not record the save time on the task row');
+        return;
+      }
+    }
+  }
+  ctx.log.warn({ attempt }, 'could not record the save time on the task row after 5 tries');
 }
 
 /**

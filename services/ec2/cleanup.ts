@@ -153,6 +153,19 @@ export async function requestsTagged(cloud: CloudClients, region: string, tags: 
   return describeRequests(cloud, region, Object.entries(tags).map(([key, value]) => ({ Name: `tag:${key}`, Values: [value] })));
 }
 
+/**
+ * The live (pending or running) instances in `region` carrying every one of `tags`, or launched with
+ * `clientToken`: how an on-demand attempt an earlier delivery launched is found again (on-demand.ts).
+ */
+export async function liveInstancesTagged(cloud: CloudClients, region: string, tags: Record<string, string>, clientToken?: string): Promise<Instance[]> {
+  const filters: Filter[] = [
+    ...Object.entries(tags).map(([key, value]) => ({ Name: `tag:${key}`, Values: [value] })),
+    ...(clientToken ? [{ Name: 'client-token', Values: [clientToken] }] : []),
+    { Name: 'instance-state-name', Values: ['pending', 'running'] },
+  ];
+  return describeInstances(cloud, region, filters);
+}
+
 /** Cancel a task's standby request (rebalance migration) and terminate its instance, if any: the task ended or gave it up. */
 export async function releaseStandby(cloud: CloudClients | undefined, standby: Attempt | undefined): Promise<void> {
   if (!standby || !cloud) return;

@@ -39,9 +39,12 @@ export async function jobSubmit(body: JobSpec | SpecReference, ctx: Ctx): Promis
   }
   // A deadline that can never be met (past, or closer than a task's work and a launch) is refused here, with its field.
   const submittedAt = ctx.clock.now();
-  const deadline = checkDeadline(spec, submittedAt, ctx.config.lifecycle.deadlineOverheadSeconds);
   const jobId = jobIdFor(spec, ctx.messageId);
   const log = ctx.log.child({ jobId });
+  // Checked only for a job being created: a redelivery (a duplicate, or one after a crash that left tasks
+  // missing) finds the row and its stored deadlineAt, and must neither refuse a running job nor stop short.
+  const existing = await jobs(ctx).get({ jobId });
+  const deadline = existing ? existing.deadlineAt : checkDeadline(spec, submittedAt, ctx.config.lifecycle.deadlineOverheadSeconds, ctx.config.lifecycle.pollSeconds);
   const inputs = taskInputs(spec);
   let created = true;
   try {

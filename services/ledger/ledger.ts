@@ -107,6 +107,7 @@ export async function billTasks(input: LedgerInput): Promise<{ bills: Map<string
       t.attempts.map((a) => {
         const od = input.onDemand(a.pool.region, a.pool.type);
         if (od === undefined && a.runningAt !== undefined) unlisted.add(`${a.pool.region}/${a.pool.type}`);
+        if (a.priceAssumed && a.runningAt !== undefined) notes.add(`${t.taskId} attempt ${a.n}: on demand in ${a.pool.region}, where no on-demand list price is known; billed at the assumed ${a.price ?? 0} USD/h`);
         if (a.price === undefined && a.runningAt !== undefined && !hist.get(`${a.pool.region}|${poolKey(a.pool)}`)) notes.add(`${t.taskId} attempt ${a.n}: no price known; billed at 0`);
         return billAttempt({ taskId: t.taskId, attempt: a, history: hist.get(`${a.pool.region}|${poolKey(a.pool)}`), ...(od !== undefined ? { onDemandPrice: od } : {}), computedAt: input.computedAt });
       }),

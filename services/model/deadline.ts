@@ -19,10 +19,10 @@ export function taskWorkSeconds(spec: WorkSpec): number {
 
 /**
  * The job's deadline as epoch ms, checked at submit: a deadline already past, or closer than one task's work
- * plus a launch (`overheadSeconds`) even on demand, is refused with the field path `deadline` (a job never
+ * plus a launch (`overheadSeconds`) and one look (`stepSeconds`: the safety net's own margin) even on demand, is refused with the field path `deadline` (a job never
  * waits on something that can never happen). Undefined without a deadline.
  */
-export function checkDeadline(spec: WorkSpec & { deadline?: string | undefined }, submittedAt: number, overheadSeconds: number): number | undefined {
+export function checkDeadline(spec: WorkSpec & { deadline?: string | undefined }, submittedAt: number, overheadSeconds: number, stepSeconds = 0): number | undefined {
   const at = deadlineAt(spec, submittedAt);
   if (at === undefined) return undefined;
   const left = (at - submittedAt) / 1000;
@@ -30,11 +30,11 @@ export function checkDeadline(spec: WorkSpec & { deadline?: string | undefined }
   if (left <= 0) {
     throw new ValidationError('job spec', [{ path: 'deadline', rule: `${spec.deadline} is already past (submitted ${new Date(submittedAt).toISOString()})` }]);
   }
-  if (left < work + overheadSeconds) {
+  if (left < work + overheadSeconds + stepSeconds) {
     throw new ValidationError('job spec', [
       {
         path: 'deadline',
-        rule: `${Math.floor(left)} s from submission cannot hold a task's ${work} s of work plus a ${overheadSeconds} s launch even on demand (runtime, or the step timeouts; lifecycle.deadlineOverheadSeconds)`,
+        rule: `${Math.floor(left)} s from submission cannot hold a task's ${work} s of work plus a ${overheadSeconds} s launch and a ${stepSeconds} s look even on demand (runtime, or the step timeouts; lifecycle.deadlineOverheadSeconds, lifecycle.pollSeconds)`,
       },
     ]);
   }

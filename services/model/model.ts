@@ -169,6 +169,8 @@ export const AttemptSchema = z.object({
   price: z.number().optional(),
   /** How the instance was bought: spot (the default, when absent) or on demand (a deadline's fallback: RunInstances, no spot request). */
   market: z.enum(['spot', 'on-demand']).optional(),
+  /** An on-demand attempt in a region without a known list price: `price` is a stand-in (the spec's maxPrice, or the highest live spot price); the ledger says so. */
+  priceAssumed: z.boolean().optional(),
   spotRequestId: z.string().optional(),
   instanceId: z.string().optional(),
   ip: z.string().optional(),
@@ -223,6 +225,14 @@ export const TaskAttrsShape = {
    * everywhere); cleared when an attempt is placed. spot.request fails the task past lifecycle.noPoolWaitSeconds.
    */
   waitingSince: z.number().optional(),
+  /**
+   * A job with a deadline: why the task runs on demand from now on, whatever the policy would choose (its
+   * spot budget ran out: retry.maxInterruptions interruptions, or MAX_REPLACEMENTS spot re-placements before
+   * launch). Such a task is not failed by those budgets; the deadline policy keeps it on demand.
+   */
+  onDemandOnly: z.string().optional(),
+  /** When each attempt's last checkpoint was saved (epoch ms), by attempt number: the deadline's work done reads it (checkpoint/lifecycle.ts writes it with the event checkpoint.saved). */
+  checkpointSaves: z.record(z.string(), z.number()).optional(),
   exitCode: z.number().optional(),
   reason: z.string().optional(),
   stdoutTail: z.string().optional(),

@@ -1,6 +1,6 @@
 /**
  * request.resubmit: after an interruption, cool the pool down for the job and place a new attempt
- * elsewhere (bounded by retry.maxInterruptions).
+ * elsewhere (bounded by retry.maxInterruptions; a job with a deadline goes on demand past it instead).
  */
 import { StateConflictError } from '../../shared/errors.js';
 import type { HandlerContext } from '../dispatcher/context.js';
@@ -16,7 +16,12 @@ export async function requestResubmit(body: { jobId: string; taskId: string }, c
   if (!job || !task || task.state !== 'interrupted') return;
   const attempt = currentAttempt(task);
   const interruptions = task.interruptions ?? 0;
-  if (interruptions > job.spec.retry.maxInterruptions) {
+  // A job with a deadline is not failed by its interruptions: past retry.maxInterruptions it runs on demand (the deadline policy keeps it there).
+  const onDemandOnly =
+    job.deadlineAt !== undefined && interruptions > job.spec.retry.maxInterruptions && task.onDemandOnly === undefined
+      ? `interrupted ${interruptions} times (retry.maxInterruptions ${job.spec.retry.maxInterruptions}): on demand for the deadline from now on`
+      : undefined;
+  if (interruptions > job.spec.retry.maxInterruptions && job.deadlineAt === undefined) {
     await failTask(ctx, job, task, { from: 'interrupted', reason: `interrupted ${interruptions} times (retry.maxInterruptions ${job.spec.retry.maxInterruptions})` });
     return;
   }
@@ -25,7 +30,7 @@ export async function requestResubmit(body: { jobId: string; taskId: string }, c
     from: 'interrupted',
     to: 'pending',
     version: task.version,
-    set: { avoid: attempt ? [...new Set([...task.avoid, poolKey(attempt.pool)])] : task.avoid },
+    set: { avoid: attempt ? [...new Set([...task.avoid, poolKey(attempt.pool)])] : task.avoid, ...(onDemandOnly ? { onDemandOnly } : {}) },
   });
   await ctx.bus.send('spot.request', body);
 }

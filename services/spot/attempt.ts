@@ -15,7 +15,7 @@ import { attemptHostKey, hostKeyUserData } from './host-keys.js';
 import { choosePool, taskProfile, type Placement } from './placement.js';
 import { isQuotaError, marketOf, NO_CAPACITY_CODES, NO_CAPACITY_MS, record, REGION_BLOCK_MS } from './market-link.js';
 import { ensureRegion } from './region-security.js';
-import { releaseRequest, requestsTagged } from '../ec2/cleanup.js';
+import { liveInstancesTagged, releaseRequest, requestsTagged, terminateInstance } from '../ec2/cleanup.js';
 import { currentPrices } from './pricing.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
@@ -57,6 +57,19 @@ export function requestToken(jobId: string, taskId: string, n: number, pool: Poo
   const room = TOKEN_MAX - rest.length;
   const job = jobId.length <= room ? jobId : `${jobId.slice(0, room - 13)}-${sha256(jobId).slice(0, 12)}`;
   return `${job}${rest}`;
+}
+
+/**
+ * The ClientToken of attempt `n` of a task on demand: `od-<job>-<task>-<n>`, the job id shortened as in
+ * requestToken. Pool-independent (unlike a spot request's): however the on-demand target order changes
+ * between deliveries, a redelivery in the same region gets the same instance back (or, for other parameters,
+ * IdempotentParameterMismatch, and launchOnDemand adopts the instance it finds by the token).
+ */
+export function onDemandToken(jobId: string, taskId: string, n: number): string {
+  const rest = `-${taskId}-${n}`;
+  const room = TOKEN_MAX - rest.length - 3;
+  const job = jobId.length <= room ? jobId : `${jobId.slice(0, room - 13)}-${sha256(jobId).slice(0, 12)}`;
+  return `od-${job}${rest}`;
 }
 
 /** What placement reads of the market for the job: a failure reads as no signals (the live price alone decides). */
@@ -266,8 +279,31 @@ export async function releaseStrayRequests(ctx: Ctx, job: JobRow, taskId: string
   return released;
 }
 
-/** The regions the job's security was prepared in, read again (a delivery that stopped may have prepared one since the job was read). */
-async function readJobRegions(ctx: Ctx, job: JobRow): Promise<Record<string, unknown> | undefined> {
+/** The tags of attempt `n`'s on-demand instance (launchOnDemand sets them at launch): how it is found again. */
+export const onDemandTags = (jobId: string, taskId: string, n: number): Record<string, string> => ({ ...attemptTags(jobId, taskId, n), 'spotbatch:market': 'on-demand' });
+
+/**
+ * Everything attempt `n` of the task launched but `keep`: spot requests (releaseStrayRequests) and
+ * on-demand instances (found by their tags) an earlier delivery made and never recorded, whichever way
+ * that delivery went (a redelivery may choose spot where it chose on demand, or the reverse). Both
+ * spot.request paths call it once their attempt is recorded. Returns how many it released.
+ */
+export async function releaseStrayLaunches(ctx: Ctx, job: JobRow, taskId: string, n: number, keep: { spotRequestId?: string | undefined; instanceId?: string | undefined }): Promise<number> {
+  const cloud = cloudOf(ctx);
+  let released = await releaseStrayRequests(ctx, job, taskId, n, keep.spotRequestId ?? '');
+  for (const region of Object.keys((await readJobRegions(ctx, job)) ?? {})) {
+    for (const i of await liveInstancesTagged(cloud, region, onDemandTags(job.jobId, taskId, n))) {
+      if (!i.InstanceId || i.InstanceId === keep.instanceId) continue;
+      ctx.log.info({ attempt: n, region, instanceId: i.InstanceId }, 'terminating an on-demand instance of the attempt an earlier delivery launched and never recorded');
+      await terminateInstance(cloud, region, i.InstanceId);
+      released++;
+    }
+  }
+  return released;
+}
+
+/** The regions the job's security was prepared in, read again/** The regions the job's security was prepared in, read again (a delivery that stopped may have prepared one since the job was read). */
+export async function readJobRegions(ctx: Ctx, job: JobRow): Promise<Record<string, unknown> | undefined> {
   const fresh = await jobs(ctx).get({ jobId: job.jobId });
   return { ...(job.security?.regions ?? {}), ...(fresh?.security?.regions ?? {}) };
 }

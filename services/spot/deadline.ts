@@ -13,7 +13,8 @@ import type { FleetCatalog } from '../catalog.js';
 import { poolKey, type Attempt } from '../model/model.js';
 import { tasks, type JobRow, type TaskRow } from '../model/repo.js';
 import { releaseStandby, terminateInstance } from '../ec2/cleanup.js';
-import { beginNoticeSave } from '../checkpoint/lifecycle.js';
+import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
+import { beginNoticeSave, saveLeaseName } from '../checkpoint/lifecycle.js';
 import { taskWorkSeconds } from '../model/deadline.js';
 import { jobRegions } from '../model/regions.js';
 import { mustGoOnDemand, type AvailabilityStats, type Choice, type PolicyState, type PoolState } from '../plan/policy.js';
@@ -22,6 +23,7 @@ import { rankPools, type ScoredPool } from './placement.js';
 import { currentPrices, type PoolPrice } from './pricing.js';
 import { marketOf, recordRunEnd } from './market-link.js';
 import type { PoolSignals } from '../market/signals.js';
+import { backoffSeconds, fullJitter } from '../../shared/backoff.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 
@@ -42,7 +44,7 @@ export interface LiveSituation {
   taskState: string;
   /** The task's `checkpoint.saved` events: which attempt saved, when (epoch ms). */
   saves: ReadonlyArray<{ attempt: number; at: number }>;
-  /** Seconds a start costs before progress (the best pool's launch median, or lifecycle.deadlineOverheadSeconds). */
+  /** Seconds a start costs before progress (deadlineOverhead: the larger of the best pool's launch median and lifecycle.deadlineOverheadSeconds, plus a checkpoint save's grace). */
   overhead: number;
   /** Seconds until the fleet looks again (lifecycle.pollSeconds). */
   step: number;
@@ -149,6 +151,34 @@ export function secondsToSafetyNet(s: PolicyState): number {
   return Math.max(0, s.deadline - s.elapsed - (remaining + s.overhead + s.step));
 }
 
+/** Past the last safe moment a waiting task (no on-demand capacity, say) backs off: 2 s doubling to 60 s, full jitter (at least 1 s). */
+export const PAST_NET_BACKOFF = fullJitter({ base: 2, cap: 60, min: 1 });
+
+/**
+ * The next look of a deadline task that waits (no spot it may use, no on-demand capacity, a failing read):
+ * before the last safe moment, every `retrySeconds` and never later than that moment; past it, a jittered
+ * backoff by the time waited past it (so a market without on-demand capacity is not asked once a second);
+ * and the wait ends, `{ fail }`, at its bound: the deadline plus lifecycle.noPoolWaitSeconds. `toNetSeconds`
+ * undefined when the decision could not be made (then the backoff). Pure, but for `random`.
+ */
+export function deadlineWait(o: { now: number; deadlineAt: number; limitSeconds: number; toNetSeconds: number | undefined; pastNetSince: number; retrySeconds: number; random?: () => number }): { delaySeconds: number } | { fail: string } {
+  const bound = o.deadlineAt + o.limitSeconds * 1000;
+  if (o.now >= bound) return { fail: `the deadline (${new Date(o.deadlineAt).toISOString()}) and lifecycle.noPoolWaitSeconds ${o.limitSeconds} after it are past` };
+  const untilBound = Math.max(1, Math.ceil((bound - o.now) / 1000));
+  if (o.toNetSeconds !== undefined && o.toNetSeconds >= 1) return { delaySeconds: Math.max(1, Math.min(o.retrySeconds, Math.floor(o.toNetSeconds), untilBound)) };
+  const tries = Math.floor(Math.log2(1 + Math.max(0, o.now - o.pastNetSince) / 1000));
+  return { delaySeconds: Math.max(1, Math.min(backoffSeconds(tries, PAST_NET_BACKOFF, o.random), untilBound)) };
+}
+
+/**
+ * Seconds a start costs at the last safe moment: the larger of the best pool's launch median and
+ * lifecycle.deadlineOverheadSeconds (a median alone leaves half of the launches later than the margin), plus,
+ * with checkpoints, the notice save's grace a move waits for before the next attempt restores. Pure.
+ */
+export function deadlineOverhead(launchP50Seconds: number | undefined, overheadSeconds: number, saveGraceSeconds: number): number {
+  return Math.max(launchP50Seconds ?? 0, overheadSeconds) + saveGraceSeconds;
+}
+
 let listPrices: OnDemandPrices | undefined;
 
 /** Where and at what price the task would run on demand: the cheapest list price of the job's types, in the zone placement ranks first for that type. */
@@ -157,27 +187,45 @@ export interface OnDemandTarget {
   zone: string;
   type: string;
   price: number;
+  /** Whether `price` is a list price (shipped or collected); otherwise a stand-in, said by `priceSource`. */
+  priceKnown: boolean;
+  priceSource: string;
+  /** The price passes the spec's instances.maxPrice (on demand still launches there: the deadline comes first; the attempt's placement says so). */
+  overMaxPrice: boolean;
 }
 
 /**
- * The on-demand options of a job, best first: by list price (data/market/prices/ondemand_prices.csv, or the
- * market store's collected one), then placement's rank of the zone. Where no list price is known, the spec's
- * instances.maxPrice, else the highest live spot price of the type (a spot request's max price defaults to
- * the on-demand price, so that is the most the job was ready to pay).
+ * The on-demand options of a job, best first: pools with a known list price (data/market/prices/ondemand_prices.csv,
+ * or the market store's collected one) before pools without one, pools the task has not failed in (task.avoid)
+ * before those it has, then by price, then placement's rank of the zone. Where no list price is known, the
+ * spec's instances.maxPrice, else the highest live spot price of the type (a spot request's max price defaults to
+ * the on-demand price, so that is the most the job was ready to pay), marked as assumed.
  */
-export function onDemandTargets(spec: JobRow['spec'], candidates: readonly PoolPrice[], signals: readonly PoolSignals[], ranked: readonly Pick<ScoredPool, 'region' | 'zone' | 'type'>[], prices: OnDemandPrices): OnDemandTarget[] {
+export function onDemandTargets(
+  spec: JobRow['spec'],
+  candidates: readonly PoolPrice[],
+  signals: readonly PoolSignals[],
+  ranked: readonly Pick<ScoredPool, 'region' | 'zone' | 'type'>[],
+  prices: OnDemandPrices,
+  avoid: readonly string[] = [],
+): OnDemandTarget[] {
   const rank = new Map(ranked.map((p, i) => [`${p.region}|${poolKey(p)}`, i]));
-  const priceOf = (region: string, type: string): number => {
+  const avoided = new Set(avoid);
+  const maxPrice = spec.instances.maxPrice;
+  const priceOf = (region: string, type: string): { price: number; priceKnown: boolean; priceSource: string } => {
     const listed = prices(region, type) ?? signals.find((s) => s.region === region && s.type === type && s.onDemand !== undefined)?.onDemand;
-    if (listed !== undefined) return listed;
-    if (spec.instances.maxPrice !== undefined) return spec.instances.maxPrice;
-    return Math.max(...candidates.filter((c) => c.region === region && c.type === type).map((c) => c.price));
+    if (listed !== undefined) return { price: listed, priceKnown: true, priceSource: 'list price' };
+    if (maxPrice !== undefined) return { price: maxPrice, priceKnown: false, priceSource: "the spec's instances.maxPrice" };
+    return { price: Math.max(...candidates.filter((c) => c.region === region && c.type === type).map((c) => c.price)), priceKnown: false, priceSource: 'the highest live spot price of the type' };
   };
   const allowed = candidates.filter((c) => spec.instances.zones === 'auto' || spec.instances.zones.includes(c.zone));
   return allowed
-    .map((c) => ({ region: c.region, zone: c.zone, type: c.type, price: priceOf(c.region, c.type), rank: rank.get(`${c.region}|${poolKey(c)}`) ?? Infinity }))
-    .sort((a, b) => a.price - b.price || a.rank - b.rank || a.zone.localeCompare(b.zone) || a.type.localeCompare(b.type))
-    .map(({ region, zone, type, price }) => ({ region, zone, type, price }));
+    .map((c) => {
+      const p = priceOf(c.region, c.type);
+      return { region: c.region, zone: c.zone, type: c.type, ...p, overMaxPrice: p.priceKnown && maxPrice !== undefined && p.price > maxPrice, avoided: avoided.has(poolKey(c)), rank: rank.get(`${c.region}|${poolKey(c)}`) ?? Infinity };
+    })
+    .sort((a, b) => Number(b.priceKnown) - Number(a.priceKnown) || Number(a.avoided) - Number(b.avoided) || a.price - b.price || a.rank - b.rank || a.zone.localeCompare(b.zone) || a.type.localeCompare(b.type))
+    .map(({ region, zone, type, price, priceKnown, priceSource, overMaxPrice }) => ({ region, zone, type, price, priceKnown, priceSource, overMaxPrice }));
 }
 
 export interface DeadlineDecision {
@@ -215,11 +263,10 @@ export async function deadlineDecision(ctx: Ctx, job: JobRow, task: TaskRow): Pr
     ...(spec.instances.maxPrice !== undefined ? { maxPrice: spec.instances.maxPrice } : {}),
     now,
   });
-  const saves = spec.checkpoint
-    ? (await ctx.store.events.list(job.jobId)).filter((e) => e.type === 'checkpoint.saved' && e.taskId === task.taskId && typeof e.data?.attempt === 'number').map((e) => ({ attempt: e.data!.attempt as number, at: e.at }))
-    : [];
+  // Each attempt's last save, as checkpoint/lifecycle.ts keeps it on the task row (no read of the job's events).
+  const saves = spec.checkpoint ? Object.entries(task.checkpointSaves ?? {}).map(([n, at]) => ({ attempt: Number(n), at })) : [];
   listPrices ??= loadOnDemandPrices();
-  const targets = onDemandTargets(spec, candidates, signals, ranking.ranked, listPrices);
+  const targets = onDemandTargets(spec, candidates, signals, ranking.ranked, listPrices, task.avoid);
   const state = livePolicyState({
     now,
     submittedAt: job.submittedAt,
@@ -229,17 +276,19 @@ export async function deadlineDecision(ctx: Ctx, job: JobRow, task: TaskRow): Pr
     attempts: task.attempts,
     taskState: task.state,
     saves,
-    overhead: ranking.ranked[0]?.launchP50Seconds ?? ctx.config.lifecycle.deadlineOverheadSeconds,
+    overhead: deadlineOverhead(ranking.ranked[0]?.launchP50Seconds, ctx.config.lifecycle.deadlineOverheadSeconds, spec.checkpoint ? ctx.config.lifecycle.checkpointGraceSeconds : 0),
     step: ctx.config.lifecycle.pollSeconds,
     preemptions: task.interruptions,
     onDemandPrice: targets[0]?.price ?? 0,
     pools: [...ranking.ranked.map((p) => ({ id: poolKey(p), spotPrice: p.price, available: true })), ...ranking.excluded.map((e) => ({ id: poolKey(e), spotPrice: candidates.find((c) => c.region === e.region && poolKey(c) === poolKey(e))?.price ?? 0, available: false }))],
   });
   // Once moved on demand for the deadline, a task stays there (greedy's and Uniform Progress's rule, and a policy's choice of what runs).
-  const stays = task.attempts.some((a) => a.market === 'on-demand' || a.reason?.startsWith(DEADLINE_MOVE_REASON));
+  // So does a task whose spot budget ran out (onDemandOnly: its interruptions or spot re-placements).
+  const stays = task.onDemandOnly !== undefined || task.attempts.some((a) => a.market === 'on-demand' || a.reason?.startsWith(DEADLINE_MOVE_REASON));
   const choice = stays ? ({ mode: 'on-demand' } as const) : deadlineChoice(state);
   const why = deadlineWhy(state, choice);
-  return { state, choice, why: stays && !mustGoOnDemand(state) ? { ...why, reason: 'the deadline sent the task on demand before: it stays there' } : why, targets };
+  const stayReason = task.onDemandOnly ?? 'the deadline sent the task on demand before: it stays there';
+  return { state, choice, why: stays && !mustGoOnDemand(state) ? { ...why, reason: stayReason } : why, targets };
 }
 
 /**
@@ -257,11 +306,40 @@ export async function moveOnDemand(ctx: Ctx, job: JobRow, task: TaskRow, attempt
   await ctx.store.events.append(job.jobId, 'deadline.on-demand', { taskId: task.taskId, data: { attempt: attempt.n, pool: poolKey(attempt.pool), move: true, ...decision.why } });
   await recordRunEnd(ctx, attempt, false, now);
   ctx.log.info({ attempt: attempt.n, pool: poolKey(attempt.pool), ...decision.why }, 'deadline: moving the task on demand');
+  await endMovedAttempt(ctx, job, key, attempt);
+}
+
+/**
+ * The rest of a move once the row says so: spot.request for the on-demand attempt, and the spot attempt's
+ * end (its checkpoint saved first: checkpoint.save stops the step, copies the folder and terminates the
+ * instance; step.run waits for it; else its instance terminated).
+ */
+async function endMovedAttempt(ctx: Ctx, job: JobRow, key: { jobId: string; taskId: string }, attempt: Attempt): Promise<void> {
   await ctx.bus.send('spot.request', key);
   if (job.spec.checkpoint && attempt.instanceId) {
-    // checkpoint.save stops the step, copies the folder and terminates the instance; step.run waits for it.
     await beginNoticeSave(ctx, job, { ...key, attempt: attempt.n });
   } else if (attempt.instanceId && ctx.cloud) {
     await terminateInstance(ctx.cloud, attempt.pool.region, attempt.instanceId);
   }
+}
+
+/**
+ * A step.check delivered again after moveOnDemand wrote the row (running -> pending) but stopped before the
+ * rest (a crash, a TerminateInstances that threw): the task is pending, its last attempt the one the deadline
+ * moved, and that spot instance may still run on the bill. When EC2 says it still runs and no save of the
+ * task holds the save lease, the rest is done again (spot.request, the save or the terminate). True when the
+ * task was such a move (whether anything was left to do).
+ */
+export async function finishInterruptedMove(ctx: Ctx, job: JobRow, task: TaskRow): Promise<boolean> {
+  const attempt = task.attempts[task.attempts.length - 1];
+  if (task.state !== 'pending' || !attempt || attempt.outcome !== 'migrated' || !attempt.reason?.startsWith(DEADLINE_MOVE_REASON)) return false;
+  if (!attempt.instanceId || !ctx.cloud) return true;
+  const out = await ctx.cloud.ec2(attempt.pool.region).send(new DescribeInstancesCommand({ InstanceIds: [attempt.instanceId] })).catch(() => undefined);
+  const state = out?.Reservations?.[0]?.Instances?.[0]?.State?.Name;
+  if (state !== 'pending' && state !== 'running') return true;
+  const lease = job.spec.checkpoint ? await ctx.store.leases.get(saveLeaseName(job.jobId, task.taskId)) : undefined;
+  if (lease && lease.expiresAt > ctx.clock.now()) return true;
+  ctx.log.info({ attempt: attempt.n, instanceId: attempt.instanceId }, 'deadline move: the moved spot instance still runs; ending it again');
+  await endMovedAttempt(ctx, job, { jobId: task.jobId, taskId: task.taskId }, attempt);
+  return true;
 }

@@ -8,9 +8,9 @@ import type { HandlerContext } from '../dispatcher/context.js';
 import type { FleetCatalog } from '../catalog.js';
 import { appendAttempts, currentAttempt, poolKey, resourceTags, type Attempt } from '../model/model.js';
 import { jobs, tasks, type JobRow, type TaskRow } from '../model/repo.js';
-import { cancelSpotRequest, releaseRequest, terminateInstance } from '../ec2/cleanup.js';
-import { releaseStrayRequests, requestAttempt } from './attempt.js';
-import { deadlineDecision, secondsToSafetyNet, type DeadlineDecision } from './deadline.js';
+import { cancelSpotRequest, releaseRequest, releaseStandby, terminateInstance } from '../ec2/cleanup.js';
+import { releaseStrayLaunches, requestAttempt } from './attempt.js';
+import { deadlineDecision, deadlineWait, secondsToSafetyNet, type DeadlineDecision } from './deadline.js';
 import { launchOnDemand } from './on-demand.js';
 import { JobClosedError, RegionNotReadyError } from './region-security.js';
 import { failTask } from '../job/outcome.js';
@@ -93,86 +93,111 @@ export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
   if (task.state !== 'pending' || job.state !== 'running' || !job.security || !job.images) return;
   const n = task.attempts.length + 1;
   const replaced = task.attempts.filter((a) => a.outcome === 'replaced');
-  if (replaced.length >= MAX_REPLACEMENTS) {
-    const last = replaced[replaced.length - 1]!.reason;
-    await failTask(ctx, job, task, { from: 'pending', reason: `no instance after ${replaced.length} re-placements before launch${last ? ` (last: ${last})` : ''}` });
+  const deadline = job.deadlineAt !== undefined;
+  // A job with a deadline: spot re-placements running out send the task on demand (its deadline policy's
+  // fallback) instead of failing it; its on-demand re-placements keep the bound.
+  const counted = deadline ? replaced.filter((a) => a.market === 'on-demand') : replaced;
+  if (counted.length >= MAX_REPLACEMENTS) {
+    const last = counted[counted.length - 1]!.reason;
+    await failTask(ctx, job, task, { from: 'pending', reason: `no instance after ${counted.length} re-placements before launch${last ? ` (last: ${last})` : ''}` });
     return;
   }
+  let row = task;
+  if (deadline && task.onDemandOnly === undefined && replaced.length - counted.length >= MAX_REPLACEMENTS) {
+    const why = `${replaced.length - counted.length} spot re-placements before launch (the bound ${MAX_REPLACEMENTS}): on demand for the deadline from now on`;
+    ctx.log.info({ attempt: n }, why);
+    row = await tasks(ctx).update(body, { state: 'pending', version: task.version, set: { onDemandOnly: why } });
+  }
   const cloud = cloudOf(ctx);
-  // A standby requested after a rebalance recommendation is this attempt already: adopt it.
-  const adopted = task.standby?.n === n ? task.standby : undefined;
+  // A standby requested after a rebalance recommendation is this attempt already: adopt it, unless the
+  // deadline policy sends the task on demand now (then the standby is released: one start, not two).
+  const standby = row.standby?.n === n ? row.standby : undefined;
+  let adopted: Attempt | undefined;
   let attempt: Attempt;
-  // A job with a deadline: the deadline policy chooses spot, on demand, or to wait (services/spot/deadline.ts).
-  const decision = adopted ? undefined : await deadlineDecision(ctx, job, task);
+  let decision: DeadlineDecision | undefined;
   let deadlineWhyData: DeadlineDecision['why'] | undefined;
-  if (adopted) {
-    attempt = adopted;
-  } else {
-    try {
+  try {
+    // A job with a deadline: the deadline policy chooses spot, on demand, or to wait (services/spot/deadline.ts).
+    // Inside the try: a throttled or failing read of prices or rows is handled like any other here.
+    decision = await deadlineDecision(ctx, job, row);
+    if (standby && decision?.choice.mode !== 'on-demand') {
+      adopted = standby;
+      attempt = standby;
+    } else {
+      if (standby) {
+        await releaseStandby(cloud, standby);
+        row = await tasks(ctx).update(body, { state: 'pending', version: row.version, remove: ['standby'] });
+      }
       if (decision?.choice.mode === 'on-demand') {
         deadlineWhyData = decision.why;
-        attempt = await launchOnDemand(ctx, job, task, n, decision.targets, deadlineWhyData.reason);
+        attempt = await launchOnDemand(ctx, job, row, n, decision.targets, deadlineWhyData.reason);
       } else if (decision?.choice.mode === 'none') {
         throw new TransientError(`the deadline policy waits for spot capacity (${secondsToSafetyNet(decision.state).toFixed(0)} s to the last safe moment for on demand)`);
       } else {
-        attempt = await requestAttempt(ctx, job, task, n);
+        attempt = await requestAttempt(ctx, job, row, n);
       }
-    } catch (err) {
-      if (err instanceof PermanentError) {
-        await failTask(ctx, job, task, { from: 'pending', reason: err.message });
-        return;
-      }
-      if (err instanceof JobClosedError) {
-        // Cancelled or failed meanwhile (an image copy that failed or never finished, say): nothing to place.
-        ctx.log.info({ attempt: n, reason: err.message }, 'job closed while the task was being placed');
-        return;
-      }
-      if (err instanceof RegionNotReadyError) {
-        // The region is being prepared (by another task, for at most its lease, or the job's image copy is
-        // pending, for at most lifecycle.imageCopyWaitSeconds: then the job fails): look again later.
-        ctx.log.info({ attempt: n, delaySeconds: err.delaySeconds, reason: err.message }, 'region not ready for the job yet: asking again later');
-        await tasks(ctx).keepAlive(task);
-        await ctx.bus.send('spot.request', body, { delaySeconds: err.delaySeconds });
-        return;
-      }
-      if (err instanceof TransientError) {
-        await waitForPool(ctx, job, task, body, n, err, decision);
-        return;
-      }
-      if (isPropagationError(err)) {
-        // The job's new instance profile (or a region's new group, made lazily) has not reached EC2 yet: ask again later, for a bounded while.
-        const secured = Math.max(job.security.createdAt ?? job.submittedAt, ...Object.values((await jobs(ctx).get({ jobId: job.jobId }))?.security?.regions ?? {}).map((r) => r.createdAt ?? 0));
-        const since = Date.now() - secured;
-        const message = `RequestSpotInstances: ${awsCode(err)}: ${(err as Error).message}`;
-        if (since < PROPAGATION_WINDOW_MS) {
-          const delaySeconds = backoffSeconds(triesAfter(since), PROPAGATION_BACKOFF);
-          ctx.log.info({ attempt: n, delaySeconds, reason: message }, 'job security not visible to EC2 yet (propagation): asking again later');
-          await tasks(ctx).keepAlive(task);
-          await ctx.bus.send('spot.request', body, { delaySeconds });
-          return;
-        }
-        await failTask(ctx, job, task, { from: 'pending', reason: `${message} (still refused ${Math.round(since / 1000)} s after the job's security was created)` });
-        return;
-      }
-      if (isThrottled(err)) {
-        // Past the SDK's retries: come back later (jittered) instead of failing the message towards its dead-letter queue.
-        await tasks(ctx).keepAlive(task);
-        await ctx.bus.send('spot.request', body, { delaySeconds: throttledDelaySeconds(ctx.config.lifecycle.pollSeconds) });
-        return;
-      }
-      throw err;
     }
+  } catch (err) {
+    if (err instanceof PermanentError) {
+      await failTask(ctx, job, row, { from: 'pending', reason: err.message });
+      return;
+    }
+    if (err instanceof JobClosedError) {
+      // Cancelled or failed meanwhile (an image copy that failed or never finished, say): nothing to place.
+      ctx.log.info({ attempt: n, reason: err.message }, 'job closed while the task was being placed');
+      return;
+    }
+    if (err instanceof RegionNotReadyError) {
+      // The region is being prepared (by another task, for at most its lease, or the job's image copy is
+      // pending, for at most lifecycle.imageCopyWaitSeconds: then the job fails): look again later.
+      ctx.log.info({ attempt: n, delaySeconds: err.delaySeconds, reason: err.message }, 'region not ready for the job yet: asking again later');
+      await tasks(ctx).keepAlive(row);
+      await ctx.bus.send('spot.request', body, { delaySeconds: err.delaySeconds });
+      return;
+    }
+    if (err instanceof TransientError) {
+      await waitForPool(ctx, job, row, body, n, err, decision);
+      return;
+    }
+    if (isPropagationError(err)) {
+      // The job's new instance profile (or a region's new group, made lazily) has not reached EC2 yet: ask again later, for a bounded while.
+      const secured = Math.max(job.security.createdAt ?? job.submittedAt, ...Object.values((await jobs(ctx).get({ jobId: job.jobId }))?.security?.regions ?? {}).map((r) => r.createdAt ?? 0));
+      const since = Date.now() - secured;
+      const message = `RequestSpotInstances: ${awsCode(err)}: ${(err as Error).message}`;
+      if (since < PROPAGATION_WINDOW_MS) {
+        const delaySeconds = backoffSeconds(triesAfter(since), PROPAGATION_BACKOFF);
+        ctx.log.info({ attempt: n, delaySeconds, reason: message }, 'job security not visible to EC2 yet (propagation): asking again later');
+        await tasks(ctx).keepAlive(row);
+        await ctx.bus.send('spot.request', body, { delaySeconds });
+        return;
+      }
+      await failTask(ctx, job, row, { from: 'pending', reason: `${message} (still refused ${Math.round(since / 1000)} s after the job's security was created)` });
+      return;
+    }
+    if (isThrottled(err)) {
+      // Past the SDK's retries: come back later (jittered) instead of failing the message towards its dead-letter queue.
+      await tasks(ctx).keepAlive(row);
+      await ctx.bus.send('spot.request', body, { delaySeconds: throttledDelaySeconds(ctx.config.lifecycle.pollSeconds) });
+      return;
+    }
+    if (deadline && decision === undefined) {
+      // The deadline decision itself failed (a price or row read): the deadline's wait, not the dead-letter queue.
+      ctx.log.warn({ attempt: n, err: (err as Error).message }, 'deadline decision failed: looking again later');
+      await waitForPool(ctx, job, row, body, n, new TransientError(`the deadline decision failed: ${(err as Error).message}`), undefined);
+      return;
+    }
+    throw err;
   }
   if (attempt.market === 'on-demand') {
-    await recordOnDemand(ctx, job, task, body, attempt, deadlineWhyData);
+    await recordOnDemand(ctx, job, row, body, attempt, deadlineWhyData);
     return;
   }
   const { pool } = attempt;
   const requestId = attempt.spotRequestId!;
   try {
     // Placed: the wait for a pool, if any, is over.
-    const remove = [...(adopted ? ['standby'] : []), ...(task.waitingSince !== undefined ? ['waitingSince'] : [])];
-    await tasks(ctx).transition(body, { from: 'pending', to: 'waiting', version: task.version, set: { attempts: appendAttempts(task.attempts, attempt) }, remove });
+    const remove = [...(adopted ? ['standby'] : []), ...(row.waitingSince !== undefined ? ['waitingSince'] : [])];
+    await tasks(ctx).transition(body, { from: 'pending', to: 'waiting', version: row.version, set: { attempts: appendAttempts(row.attempts, attempt) }, remove });
   } catch (err) {
     if (err instanceof StateConflictError && !adopted) {
       // Someone else moved the task. A duplicate of this message that placed the attempt in the same pool
@@ -190,10 +215,11 @@ export async function spotRequest(body: TaskBody, ctx: Ctx): Promise<void> {
   if (!adopted) {
     // Requests of this attempt in another pool that nobody recorded: an earlier delivery's that stopped before
     // recording it (or whose answer was lost before a retry), a standby's whose rebalance.detected crashed before
-    // recording it. Release those (teardown would find them too, but their instances would idle till then); one
-    // DescribeSpotInstanceRequests per region the job was prepared in.
+    // recording it, and on-demand instances of the attempt an earlier delivery launched when it chose on demand.
+    // Release those (teardown would find them too, but their instances would idle till then); one
+    // DescribeSpotInstanceRequests and one DescribeInstances per region the job was prepared in.
     try {
-      await releaseStrayRequests(ctx, job, task.taskId, n, requestId);
+      await releaseStrayLaunches(ctx, job, task.taskId, n, { spotRequestId: requestId });
     } catch (err) {
       ctx.log.warn({ attempt: n, err: (err as Error).message }, "could not look for the attempt's unrecorded spot requests: teardown releases them");
     }
@@ -223,6 +249,13 @@ async function recordOnDemand(ctx: Ctx, job: JobRow, task: TaskRow, body: TaskBo
     taskId: task.taskId,
     data: { attempt: attempt.n, pool: poolKey(attempt.pool), price: attempt.price, instanceId: attempt.instanceId, ...(why ?? { reason: 'the task went on demand for its deadline before' }) },
   });
+  // What an earlier delivery of this attempt launched and never recorded: a spot request (it chose spot), an
+  // on-demand instance elsewhere. Teardown would find them too, but they would run on the bill till then.
+  try {
+    await releaseStrayLaunches(ctx, job, task.taskId, attempt.n, { instanceId: attempt.instanceId });
+  } catch (err) {
+    ctx.log.warn({ attempt: attempt.n, err: (err as Error).message }, "could not look for the attempt's unrecorded launches: teardown releases them");
+  }
   await ctx.bus.send('spot.check', body, { delaySeconds: ctx.config.lifecycle.pollSeconds });
 }
 
@@ -232,20 +265,28 @@ async function recordOnDemand(ctx: Ctx, job: JobRow, task: TaskRow, body: TaskBo
  * the first such answer, kept on the row, so redeliveries and restarts count from the same moment; cleared
  * when an attempt is placed). Past that the task fails with what it waited for. A job with a deadline waits
  * until its deadline policy sends it on demand instead (the safety net, at the last safe moment): the next
- * look is no later than that moment, and the wait has no other bound.
+ * look is no later than that moment; past it (no on-demand capacity either, or a decision that failed) the
+ * looks back off with jitter (deadlineWait), and the task fails once the deadline plus noPoolWaitSeconds is past.
  */
 async function waitForPool(ctx: Ctx, job: JobRow, task: TaskRow, body: TaskBody, n: number, err: TransientError, decision?: DeadlineDecision): Promise<void> {
   const now = ctx.clock.now();
   const limit = ctx.config.lifecycle.noPoolWaitSeconds;
   const waited = now - (task.waitingSince ?? now);
-  if (decision) {
+  if (job.deadlineAt !== undefined) {
+    const toNet = decision ? secondsToSafetyNet(decision.state) : undefined;
+    // Past the last safe moment (or without a decision) the wait backs off, by the time waited so far.
+    const next = deadlineWait({ now, deadlineAt: job.deadlineAt, limitSeconds: limit, toNetSeconds: toNet, pastNetSince: task.waitingSince ?? now, retrySeconds: NO_POOL_RETRY_SECONDS });
+    if ('fail' in next) {
+      await failTask(ctx, job, task, { from: 'pending', reason: `waited ${waitText(waited)} for spot or on-demand capacity: ${next.fail}: ${err.message}` });
+      return;
+    }
     let row = task;
     if (task.waitingSince === undefined) {
       row = await tasks(ctx).update(body, { state: 'pending', version: task.version, set: { waitingSince: now } });
-      await ctx.store.events.append(job.jobId, 'task.waiting', { taskId: task.taskId, data: { attempt: n, reason: err.message, untilSafetyNetSeconds: Math.round(secondsToSafetyNet(decision.state)) } });
+      await ctx.store.events.append(job.jobId, 'task.waiting', { taskId: task.taskId, data: { attempt: n, reason: err.message, ...(toNet !== undefined ? { untilSafetyNetSeconds: Math.round(toNet) } : {}) } });
     }
-    const delaySeconds = Math.max(1, Math.min(NO_POOL_RETRY_SECONDS, Math.floor(secondsToSafetyNet(decision.state))));
-    ctx.log.info({ attempt: n, reason: err.message, waitedSeconds: Math.round(waited / 1000), delaySeconds }, 'deadline job: no spot now, looking again before the last safe moment');
+    const delaySeconds = next.delaySeconds;
+    ctx.log.info({ attempt: n, reason: err.message, waitedSeconds: Math.round(waited / 1000), delaySeconds }, 'deadline job: no instance now, looking again (before the last safe moment, or backing off past it)');
     await tasks(ctx).keepAlive(row);
     await ctx.bus.send('spot.request', body, { delaySeconds });
     return;

@@ -15,7 +15,7 @@ import type { SshSession } from '../ssh/ssh.js';
 import { fleetArtifactStore } from '../artifacts/index.js';
 import { deliverUploads, resolveStepScripts } from '../artifacts/deliver.js';
 import { recordRunEnd, recordLaunchReady } from '../spot/market-link.js';
-import { deadlineDecision, moveOnDemand } from '../spot/deadline.js';
+import { deadlineDecision, finishInterruptedMove, moveOnDemand } from '../spot/deadline.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 type TaskBody = { jobId: string; taskId: string };
@@ -136,6 +136,8 @@ export async function stepCheck(body: TaskBody, ctx: Ctx): Promise<void> {
   if (!loaded) return;
   const { job, task } = loaded;
   const attempt = currentAttempt(task);
+  // A deadline move that wrote the row and stopped before ending the spot attempt: end it now.
+  if (task.state === 'pending' && job.deadlineAt !== undefined) await finishInterruptedMove(ctx, job, task);
   if (task.state !== 'running' || !attempt) return;
   const now = ctx.clock.now();
   const heartbeatMs = job.spec.timeouts.heartbeat * 1000;
@@ -202,8 +204,14 @@ export async function stepCheck(body: TaskBody, ctx: Ctx): Promise<void> {
     return;
   }
   if (job.deadlineAt !== undefined && attempt.market !== 'on-demand' && status.state === 'running') {
-    // The deadline's safety net while spot runs: the policy may send the task on demand now.
-    const decision = await deadlineDecision(ctx, job, task);
+    // The deadline's safety net while spot runs: the policy may send the task on demand now. A failed read
+    // (prices, rows, throttling) must not kill a running task through the dead-letter queue: log, keep polling.
+    let decision;
+    try {
+      decision = await deadlineDecision(ctx, job, task);
+    } catch (err) {
+      ctx.log.warn({ attempt: attempt.n, err: (err as Error).message }, 'deadline decision failed: the spot attempt goes on, looking again at the next poll');
+    }
     if (decision?.choice.mode === 'on-demand') {
       await moveOnDemand(ctx, job, task, attempt, decision);
       return;

@@ -2,7 +2,9 @@ import { expect } from 'chai';
 import type { Attempt } from '../../services/model/model.js';
 import { checkDeadline, taskWorkSeconds } from '../../services/model/deadline.js';
 import { mustGoOnDemand, type PolicyState } from '../../services/plan/policy.js';
-import { deadlineChoice, livePolicyState, secondsToSafetyNet, type LiveSituation } from '../../services/spot/deadline.js';
+import { deadlineChoice, deadlineOverhead, deadlineWait, livePolicyState, onDemandTargets, secondsToSafetyNet, type LiveSituation } from '../../services/spot/deadline.js';
+import { onDemandToken } from '../../services/spot/attempt.js';
+import type { JobRow } from '../../services/model/repo.js';
 import { taskProfile } from '../../services/spot/placement.js';
 import { ValidationError } from '../../shared/errors.js';
 
@@ -109,8 +111,59 @@ describe('a deadline at submit', () => {
     expect(taskWorkSeconds({ timeouts: { step: 3600 }, steps: [{ timeout: 60 }, {}] })).to.equal(3660);
     expect(() => checkDeadline({ timeouts: { step: 3600 }, deadline: '1h' }, T0, 300)).to.throw(ValidationError, /deadline:/);
   });
+  it('counts one look of the safety net too', () => {
+    // 600 s of work, a 300 s launch: 900 s fit in 15 min, but not with a 60 s look.
+    expect(checkDeadline({ ...spec, deadline: '15m' }, T0, 300)).to.equal(at(900));
+    expect(() => checkDeadline({ ...spec, deadline: '15m' }, T0, 300, 60)).to.throw(ValidationError, /and a 60 s look/);
+  });
   it('gives placement its runtime R', () => {
     expect(taskProfile({ timeouts: { step: 3600 }, runtime: 7200 }).runtimeHours).to.equal(2);
     expect(taskProfile({ timeouts: { step: 3600 } }).runtimeHours).to.equal(0.5);
+  });
+});
+
+describe('the deadline fallback in the live fleet', () => {
+  it('waits past the safety net with a jittered backoff, and ends with a reason at the deadline plus noPoolWaitSeconds', () => {
+    const base = { deadlineAt: at(600), limitSeconds: 1800, retrySeconds: 60, random: () => 1 };
+    // Before the net: every minute, never later than the net.
+    expect(deadlineWait({ ...base, now: at(0), toNetSeconds: 30, pastNetSince: at(0) })).to.deep.equal({ delaySeconds: 30 });
+    // Past it: no more a look a second; the ceiling grows with the time waited (2 s doubling, to 60 s).
+    const first = deadlineWait({ ...base, now: at(100), toNetSeconds: 0, pastNetSince: at(100) });
+    const later = deadlineWait({ ...base, now: at(400), toNetSeconds: 0, pastNetSince: at(100) });
+    expect(first).to.deep.equal({ delaySeconds: 2 });
+    expect(later).to.deep.equal({ delaySeconds: 60 });
+    // Without a decision (a failed read): the same backoff.
+    expect(deadlineWait({ ...base, now: at(400), toNetSeconds: undefined, pastNetSince: at(100) })).to.deep.equal({ delaySeconds: 60 });
+    // The last look comes at the bound; past it the wait ends with its reason.
+    expect(deadlineWait({ ...base, now: at(600 + 1790), toNetSeconds: 0, pastNetSince: at(100) })).to.deep.equal({ delaySeconds: 10 });
+    const end = deadlineWait({ ...base, now: at(600 + 1800), toNetSeconds: 0, pastNetSince: at(100) });
+    expect(end).to.have.property('fail').that.matches(/the deadline \(2026-03-01T00:10:00.000Z\) and lifecycle.noPoolWaitSeconds 1800 after it are past/);
+  });
+
+  it('keeps a margin no smaller than deadlineOverheadSeconds, plus a checkpoint save\'s grace', () => {
+    expect(deadlineOverhead(40, 300, 0)).to.equal(300);
+    expect(deadlineOverhead(400, 300, 0)).to.equal(400);
+    expect(deadlineOverhead(undefined, 300, 60)).to.equal(360);
+  });
+
+  it('gives every on-demand attempt one ClientToken whatever its pool', () => {
+    expect(onDemandToken('job-1', '0003', 2)).to.equal('od-job-1-0003-2');
+    expect(onDemandToken('job-1', '0003', 2)).to.not.equal(onDemandToken('job-1', '0003', 3));
+    expect(onDemandToken('j'.repeat(80), '99999', 999)).to.have.length.at.most(64);
+  });
+
+  it('orders on-demand targets: known list prices first, failed pools last; an assumed price and maxPrice said', () => {
+    const spec = { instances: { types: ['m5.large', 'x9.large'], zones: 'auto', maxPrice: 0.05 } } as unknown as JobRow['spec'];
+    const candidates = [
+      { region: 'us-east-1', zone: 'us-east-1a', type: 'm5.large', price: 0.03 },
+      { region: 'us-east-1', zone: 'us-east-1b', type: 'm5.large', price: 0.03 },
+      { region: 'us-east-1', zone: 'us-east-1a', type: 'x9.large', price: 0.01 },
+    ] as unknown as Parameters<typeof onDemandTargets>[1];
+    const prices = (_r: string, t: string): number | undefined => (t === 'm5.large' ? 0.096 : undefined);
+    const ranked = [A, B];
+    const targets = onDemandTargets(spec, candidates, [], ranked, prices, ['us-east-1a/m5.large']);
+    expect(targets.map((t) => `${t.zone}/${t.type}`)).to.deep.equal(['us-east-1b/m5.large', 'us-east-1a/m5.large', 'us-east-1a/x9.large']);
+    expect(targets[0]).to.include({ priceKnown: true, overMaxPrice: true, price: 0.096 });
+    expect(targets[2]).to.include({ priceKnown: false, price: 0.05, priceSource: "the spec's instances.maxPrice" });
   });
 });
