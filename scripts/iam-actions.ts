@@ -5,8 +5,9 @@
  * imports and uses, mapped to IAM actions (`service:X`).
  *
  * - File-level: a file's commands count as soon as the file is reached, even
- *   when the program only uses another of its exports (shared/queues.ts brings
- *   CreateQueue with GetQueueUrl). An over-approximation, never an under-one.
+ *   when the program only uses another of its exports (a file with CreateQueue
+ *   beside GetQueueUrl gives both: setup-only calls live in shared/setup.ts, which
+ *   no deployed program imports). An over-approximation, never an under-one.
  * - Static only: `import()` is not followed (the CLI loads local mode, the
  *   emulators and the simulator that way; a dispatcher never runs them), nor are
  *   `import type` and type-only specifiers (they send nothing).

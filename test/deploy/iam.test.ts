@@ -43,6 +43,12 @@ describe('the AWS actions derived from the code (scripts/iam-actions.ts)', () =>
     for (const a of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:SendMessage', 'dynamodb:Query', 'ec2:RequestSpotInstances', 'ec2:TerminateInstances', 'iam:CreateRole', 's3:PutObject', 's3:AbortMultipartUpload']) {
       expect(dispatcher, a).to.include(a);
     }
+    // Creating or changing queues and tables is setup's (shared/setup.ts), never the deployed programs': SetQueueAttributes could rewrite a queue's Policy.
+    const setupOnly = ['sqs:CreateQueue', 'sqs:SetQueueAttributes', 'dynamodb:CreateTable', 'dynamodb:UpdateTable', 'dynamodb:DeleteTable'];
+    for (const program of programs) {
+      expect(policyActions(program).filter((a) => setupOnly.includes(a)), program).to.deep.equal([]);
+      expect(deriveActions(PROGRAMS[program]).files, program).to.not.include('shared/setup.ts');
+    }
     const statusPage = programActions('status-page');
     expect(statusPage.filter((a) => !a.startsWith('dynamodb:'))).to.deep.equal(['ec2:DescribeSpotPriceHistory']);
     expect(statusPage).to.include('dynamodb:Query');
