@@ -21,6 +21,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { DYNAMODB_READS } from '../shared/aws.js';
 
 export const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -30,6 +31,16 @@ export const PROGRAMS = {
   'status-page': 'services/cli/commands/status-page.ts',
 } as const;
 export type Program = keyof typeof PROGRAMS;
+
+/**
+ * Programs whose DynamoDB client is read-only (createCoreClients({ readOnlyTables:
+ * true }), shared/aws.ts: it refuses any other operation before sending): of
+ * the DynamoDB actions their files bring, only the reads (DYNAMODB_READS) count.
+ * The status page shows what the dispatchers wrote and writes nothing; it
+ * reaches the stores whose classes also write, and the file-level derivation
+ * would otherwise grant those writes to a network-facing program.
+ */
+export const READ_ONLY_TABLES: ReadonlySet<Program> = new Set<Program>(['status-page']);
 
 /** IAM service prefix of an `@aws-sdk/client-*` package, where it is not the package's own suffix. */
 const SERVICE_PREFIX: Record<string, string> = {
@@ -237,7 +248,11 @@ export function deriveActions(entry: string): Found {
 /** The sorted IAM actions of a program. */
 export function programActions(program: Program): string[] {
   let actions = derived.get(program);
-  if (!actions) derived.set(program, (actions = [...deriveActions(PROGRAMS[program]).actions.keys()].sort()));
+  if (!actions) {
+    actions = [...deriveActions(PROGRAMS[program]).actions.keys()].sort();
+    if (READ_ONLY_TABLES.has(program)) actions = actions.filter((a) => !a.startsWith('dynamodb:') || DYNAMODB_READS.includes(a.slice('dynamodb:'.length)));
+    derived.set(program, actions);
+  }
   return [...actions];
 }
 /** Per process: the code does not change while a test or the generator runs. */
