@@ -71,6 +71,17 @@ describe('deploy/cloudformation.yaml', () => {
     }
   });
 
+  it('keeps and protects every table: Retain on stack deletion and replacement, deletion protection, point-in-time recovery', () => {
+    const tables = resourcesOf(t, 'AWS::DynamoDB::Table');
+    expect(tables).to.have.length(tableDefinitions(PREFIX).length);
+    for (const [id, r] of tables) {
+      expect(r.DeletionPolicy, id).to.equal('Retain');
+      expect(r.UpdateReplacePolicy, id).to.equal('Retain');
+      expect(r.Properties.DeletionProtectionEnabled, id).to.equal(true);
+      expect(r.Properties.PointInTimeRecoverySpecification, id).to.deep.equal({ PointInTimeRecoveryEnabled: true });
+    }
+  });
+
   it('has the artifact and checkpoint buckets, encrypted, closed to the public, checkpoints expiring; the dispatchers are configured with them', () => {
     for (const id of ['ArtifactBucket', 'CheckpointBucket']) {
       const p = t.Resources[id]!.Properties;
