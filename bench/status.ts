@@ -10,7 +10,8 @@
  */
 import { parseArgs } from 'node:util';
 import { createCoreClients, destroyClients } from '../shared/aws.js';
-import { ensureTables, Store } from '../shared/store/index.js';
+import { Store } from '../shared/store/index.js';
+import { ensureTables } from '../shared/setup.js';
 import { startStatusServer } from '../services/status/server.js';
 import type { TaskPageView } from '../services/views/index.js';
 import { seedJob } from '../test/status/seed.js';

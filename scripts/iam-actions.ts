@@ -5,8 +5,9 @@
  * imports and uses, mapped to IAM actions (`service:X`).
  *
  * - File-level: a file's commands count as soon as the file is reached, even
- *   when the program only uses another of its exports (shared/queues.ts brings
- *   CreateQueue with GetQueueUrl). An over-approximation, never an under-one.
+ *   when the program only uses another of its exports (a file with CreateQueue
+ *   beside GetQueueUrl gives both: setup-only calls live in shared/setup.ts, which
+ *   no deployed program imports). An over-approximation, never an under-one.
  * - Static only: `import()` is not followed (the CLI loads local mode, the
  *   emulators and the simulator that way; a dispatcher never runs them), nor are
  *   `import type` and type-only specifiers (they send nothing).
@@ -20,6 +21,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { DYNAMODB_READS } from '../shared/aws.js';
 
 export const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -29,6 +31,16 @@ export const PROGRAMS = {
   'status-page': 'services/cli/commands/status-page.ts',
 } as const;
 export type Program = keyof typeof PROGRAMS;
+
+/**
+ * Programs whose DynamoDB client is read-only (createCoreClients({ readOnlyTables:
+ * true }), shared/aws.ts: it refuses any other operation before sending): of
+ * the DynamoDB actions their files bring, only the reads (DYNAMODB_READS) count.
+ * The status page shows what the dispatchers wrote and writes nothing; it
+ * reaches the stores whose classes also write, and the file-level derivation
+ * would otherwise grant those writes to a network-facing program.
+ */
+export const READ_ONLY_TABLES: ReadonlySet<Program> = new Set<Program>(['status-page']);
 
 /** IAM service prefix of an `@aws-sdk/client-*` package, where it is not the package's own suffix. */
 const SERVICE_PREFIX: Record<string, string> = {
@@ -236,7 +248,11 @@ export function deriveActions(entry: string): Found {
 /** The sorted IAM actions of a program. */
 export function programActions(program: Program): string[] {
   let actions = derived.get(program);
-  if (!actions) derived.set(program, (actions = [...deriveActions(PROGRAMS[program]).actions.keys()].sort()));
+  if (!actions) {
+    actions = [...deriveActions(PROGRAMS[program]).actions.keys()].sort();
+    if (READ_ONLY_TABLES.has(program)) actions = actions.filter((a) => !a.startsWith('dynamodb:') || DYNAMODB_READS.includes(a.slice('dynamodb:'.length)));
+    derived.set(program, actions);
+  }
   return [...actions];
 }
 /** Per process: the code does not change while a test or the generator runs. */

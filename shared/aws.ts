@@ -17,6 +17,12 @@ export interface ClientOptions {
   endpoints?: Partial<Record<'sqs' | 'dynamodb' | 'ec2' | 'iam', string>>;
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   maxAttempts?: number;
+  /**
+   * The DynamoDB clients refuse, before sending, every operation but the reads
+   * (DYNAMODB_READS): the status page's, whose IAM policy grants only those
+   * (scripts/iam-actions.ts READ_ONLY_TABLES).
+   */
+  readOnlyTables?: boolean;
 }
 
 export interface CoreClients {
@@ -89,9 +95,25 @@ export function untilVisible<T>(fn: () => Promise<T>, attempts = 5): Promise<T> 
   return retrying(fn, { policy: NOT_FOUND_RETRY, attempts, retryable: isEventualNotFound });
 }
 
+/** The DynamoDB operations that only read (each is its IAM action, dynamodb:<operation>). */
+export const DYNAMODB_READS: readonly string[] = ['BatchGetItem', 'DescribeTable', 'GetItem', 'Query', 'Scan', 'TransactGetItems'];
+
+/** Makes `client` (and every document client over it: they share its middleware stack) refuse any operation but DYNAMODB_READS, before it is sent. */
+export function readOnlyTables(client: DynamoDBClient): void {
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      const operation = String(context.commandName ?? '').replace(/Command$/, '');
+      if (!DYNAMODB_READS.includes(operation)) throw new Error(`this DynamoDB client only reads: ${operation || 'an operation'} refused`);
+      return next(args);
+    },
+    { step: 'initialize', name: 'spotbatchReadOnlyTables' },
+  );
+}
+
 export function createCoreClients(options: ClientOptions): CoreClients {
   const sqs = new SQSClient(base(options, 'sqs'));
   const dynamodb = new DynamoDBClient(base(options, 'dynamodb'));
+  if (options.readOnlyTables) readOnlyTables(dynamodb);
   const ddb = DynamoDBDocumentClient.from(dynamodb, {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   });

@@ -17,13 +17,23 @@ export const BOUNDARY_PATH = '/spotbatch/';
 
 export const boundaryPolicyName = (prefix: string): string => `${prefix}-job-boundary`;
 
+/** The account the role belongs to (IAM policy variable): a resource must be in it (aws:ResourceAccount). */
+export const SAME_ACCOUNT = { StringEquals: { 'aws:ResourceAccount': '${aws:PrincipalAccount}' } };
+
 /**
  * The default boundary: a job may write its own logs (`/spotbatch/<job>`
- * log groups), read and write S3 objects, publish metrics and pull container
- * images; what it gets of that is what its inline policy names. It can never
- * touch IAM, STS, Organizations or the account, the fleet's queues and tables,
- * the fleet's artifact and checkpoint buckets, nor any EC2 resource spotbatch
- * tagged (instances, key pairs, security groups).
+ * log groups), read and write S3 objects of buckets in the fleet's own account,
+ * publish metrics and pull container images from the account's own ECR
+ * repositories; what it gets of that is what its inline policy names. It can
+ * never touch IAM, STS, Organizations or the account, the fleet's queues and
+ * tables, the fleet's artifact and checkpoint buckets, any EC2 resource
+ * spotbatch tagged (instances, key pairs, security groups), nor a bucket or
+ * repository of another account (a compromised dispatcher could otherwise
+ * make a bounded role that copies data out). And a role under it acts only
+ * from an EC2 instance (OnlyFromInstances): the dispatcher's CreateRole cannot
+ * be limited to an EC2 trust policy (IAM has no condition key on the trust
+ * document), so a role given another trust policy is useless to whoever
+ * assumes it elsewhere.
  */
 export function defaultBoundaryDocument(prefix: string, denyBuckets: readonly string[] = []): string {
   const buckets = [...new Set(denyBuckets)].flatMap((b) => [`arn:aws:s3:::${b}`, `arn:aws:s3:::${b}/*`]);
@@ -38,22 +48,31 @@ export function defaultBoundaryDocument(prefix: string, denyBuckets: readonly st
         Resource: ['arn:aws:logs:*:*:log-group:/spotbatch/${aws:PrincipalTag/spotbatch:job}', 'arn:aws:logs:*:*:log-group:/spotbatch/${aws:PrincipalTag/spotbatch:job}:*'],
       },
       {
+        // Buckets of the fleet's account only ("aws:ResourceAccount", AWS global condition context keys).
         Sid: 'JobData',
         Effect: 'Allow',
-        Action: [
-          's3:GetObject',
-          's3:PutObject',
-          's3:ListBucket',
-          's3:GetBucketLocation',
-          's3:AbortMultipartUpload',
-          's3:ListMultipartUploadParts',
-          'cloudwatch:PutMetricData',
-          'ecr:GetAuthorizationToken',
-          'ecr:BatchGetImage',
-          'ecr:GetDownloadUrlForLayer',
-          'ecr:BatchCheckLayerAvailability',
-        ],
+        Action: ['s3:GetObject', 's3:PutObject', 's3:ListBucket', 's3:GetBucketLocation', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
         Resource: '*',
+        Condition: SAME_ACCOUNT,
+      },
+      {
+        // Image pulls from the account's own repositories.
+        Sid: 'JobImages',
+        Effect: 'Allow',
+        Action: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability'],
+        Resource: 'arn:aws:ecr:*:*:repository/*',
+        Condition: SAME_ACCOUNT,
+      },
+      // No resource-level permissions (a registry login token; metric data): Resource "*".
+      { Sid: 'JobMetricsAndRegistryLogin', Effect: 'Allow', Action: ['cloudwatch:PutMetricData', 'ecr:GetAuthorizationToken'], Resource: '*' },
+      {
+        // Credentials of an EC2 instance carry ec2:SourceInstanceARN; a session of the role assumed anywhere else does not.
+        // What AWS services do on the job's behalf (aws:ViaAWSService) is left to their own checks.
+        Sid: 'OnlyFromInstances',
+        Effect: 'Deny',
+        Action: '*',
+        Resource: '*',
+        Condition: { Null: { 'ec2:SourceInstanceARN': 'true' }, BoolIfExists: { 'aws:ViaAWSService': 'false' } },
       },
       { Sid: 'NoAccount', Effect: 'Deny', Action: ['iam:*', 'sts:*', 'organizations:*', 'account:*'], Resource: '*' },
       {

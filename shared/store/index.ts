@@ -43,4 +43,4 @@ export { EntityStore } from './entities.js';
 export { EventLog, type JobEvent } from './events.js';
 export { Leases } from './lease.js';
 export { CorruptRowError, rowSchema } from './rows.js';
-export { ensureTables, tableNames, tableDefinitions } from './tables.js';
+export { tableNames, tableDefinitions } from './tables.js';

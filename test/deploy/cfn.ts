@@ -29,11 +29,13 @@ export interface Resource {
   Type: string;
   Condition?: string;
   DependsOn?: string | string[];
+  DeletionPolicy?: string;
+  UpdateReplacePolicy?: string;
   Properties: Record<string, Json>;
 }
 
 export interface Template {
-  Parameters: Record<string, { Type: string; Default?: unknown }>;
+  Parameters: Record<string, { Type: string; Default?: unknown; AllowedPattern?: string }>;
   Conditions?: Record<string, unknown>;
   Resources: Record<string, Resource>;
   Outputs?: Record<string, { Value: unknown }>;

@@ -5,6 +5,9 @@ import path from 'node:path';
 import { deriveActions, programActions, PROGRAMS, type Program } from '../../scripts/iam-actions.js';
 import { IMPLICIT, POLICY_FILES, buildPolicy, policyActions, policyText, withTemplatePolicies, type PolicyDocument } from '../../scripts/iam-policy.js';
 import { parseTemplate, read } from './cfn.js';
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { createCoreClients, destroyClients } from '../../shared/aws.js';
 
 const programs = Object.keys(PROGRAMS) as Program[];
 const policyOf = (program: Program) => JSON.parse(read(POLICY_FILES[program])) as PolicyDocument;
@@ -38,14 +41,40 @@ describe('the AWS actions derived from the code (scripts/iam-actions.ts)', () =>
     expect(found.files.map((f) => path.basename(f)).sort()).to.deep.equal(['entry.ts', 'helper.ts']);
   });
 
-  it('finds what the dispatcher sends, through sqs-consumer and lib-storage too; the status page reads and writes its tables and reads spot price history (the cost ledger)', () => {
+  it('finds what the dispatcher sends, through sqs-consumer and lib-storage too; the status page only reads its tables, and spot price history (the cost ledger)', () => {
     const dispatcher = programActions('dispatcher');
     for (const a of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:SendMessage', 'dynamodb:Query', 'ec2:RequestSpotInstances', 'ec2:TerminateInstances', 'iam:CreateRole', 's3:PutObject', 's3:AbortMultipartUpload']) {
       expect(dispatcher, a).to.include(a);
     }
+    // Creating or changing queues and tables is setup's (shared/setup.ts), never the deployed programs': SetQueueAttributes could rewrite a queue's Policy.
+    const setupOnly = ['sqs:CreateQueue', 'sqs:SetQueueAttributes', 'dynamodb:CreateTable', 'dynamodb:UpdateTable', 'dynamodb:DeleteTable'];
+    for (const program of programs) {
+      expect(policyActions(program).filter((a) => setupOnly.includes(a)), program).to.deep.equal([]);
+      expect(deriveActions(PROGRAMS[program]).files, program).to.not.include('shared/setup.ts');
+    }
     const statusPage = programActions('status-page');
     expect(statusPage.filter((a) => !a.startsWith('dynamodb:'))).to.deep.equal(['ec2:DescribeSpotPriceHistory']);
     expect(statusPage).to.include('dynamodb:Query');
+    // Network-facing: no write action on any table (its DynamoDB client refuses them, READ_ONLY_TABLES).
+    const writes = /^dynamodb:(Put|Update|Delete|BatchWrite|TransactWrite|Create|Restore|Import|PartiQL(Insert|Update|Delete))/;
+    expect(policyActions('status-page').filter((a) => writes.test(a))).to.deep.equal([]);
+    expect(allowed(policyOf('status-page'))).to.not.include('dynamodb:PutItem');
+    expect(read(PROGRAMS['status-page'])).to.match(/createCoreClients\(\{[^}]*readOnlyTables: true/);
+  });
+
+  it("a read-only client (the status page's) refuses every DynamoDB write before sending, and lets the reads through", async () => {
+    // Nothing listens on port 9: a refused write never gets as far as the connection, a read does.
+    const clients = createCoreClients({ region: 'us-east-1', endpoints: { dynamodb: 'http://127.0.0.1:9' }, credentials: { accessKeyId: 'x', secretAccessKey: 'y' }, maxAttempts: 1, readOnlyTables: true });
+    const error = (p: Promise<unknown>) => p.then(() => 'sent', (e: Error) => e.message);
+    try {
+      expect(await error(clients.ddb.send(new PutCommand({ TableName: 't', Item: { k: 1 } })))).to.match(/only reads: PutItem refused/);
+      expect(await error(clients.ddb.send(new UpdateCommand({ TableName: 't', Key: { k: 1 } })))).to.match(/only reads: UpdateItem refused/);
+      expect(await error(clients.ddb.send(new DeleteCommand({ TableName: 't', Key: { k: 1 } })))).to.match(/only reads: DeleteItem refused/);
+      expect(await error(clients.dynamodb.send(new CreateTableCommand({ TableName: 't', KeySchema: [], AttributeDefinitions: [] })))).to.match(/only reads: CreateTable refused/);
+      expect(await error(clients.ddb.send(new GetCommand({ TableName: 't', Key: { k: 1 } })))).to.not.match(/only reads/);
+    } finally {
+      destroyClients(clients);
+    }
   });
 });
 

@@ -70,6 +70,17 @@ describe('deploy/cloudformation.yaml', () => {
     }
   });
 
+  it('keeps and protects every table: Retain on stack deletion and replacement, deletion protection, point-in-time recovery', () => {
+    const tables = resourcesOf(t, 'AWS::DynamoDB::Table');
+    expect(tables).to.have.length(tableDefinitions(PREFIX).length);
+    for (const [id, r] of tables) {
+      expect(r.DeletionPolicy, id).to.equal('Retain');
+      expect(r.UpdateReplacePolicy, id).to.equal('Retain');
+      expect(r.Properties.DeletionProtectionEnabled, id).to.equal(true);
+      expect(r.Properties.PointInTimeRecoverySpecification, id).to.deep.equal({ PointInTimeRecoveryEnabled: true });
+    }
+  });
+
   it('has the artifact and checkpoint buckets, encrypted, closed to the public, checkpoints expiring; the dispatchers are configured with them', () => {
     for (const id of ['ArtifactBucket', 'CheckpointBucket']) {
       const p = t.Resources[id]!.Properties;
@@ -131,6 +142,36 @@ describe('deploy/cloudformation.yaml', () => {
     for (const [id, lg] of resourcesOf(t, 'AWS::Logs::LogGroup')) expect(lg.Properties.RetentionInDays, id).to.deep.equal({ Ref: 'LogRetentionDays' });
     expect(t.Resources.DispatcherTaskDefinition!.Properties.TaskRoleArn).to.deep.equal({ 'Fn::GetAtt': ['DispatcherTaskRole', 'Arn'] });
     expect(t.Resources.StatusPageTaskDefinition!.Properties.TaskRoleArn).to.deep.equal({ 'Fn::GetAtt': ['StatusPageTaskRole', 'Arn'] });
+  });
+
+  it('serves the status page over HTTPS with the given ACM certificate (HTTP only without one), to a /16 or narrower range', () => {
+    expect(t.Conditions!.StatusPageHttps).to.deep.equal({ 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'StatusPageCertificateArn' }, ''] }] });
+    // The template's values with the condition decided: !If [StatusPageHttps, a, b] is a or b, !Ref AWS::NoValue is absent.
+    const decide = (v: unknown, https: boolean): unknown => {
+      if (Array.isArray(v)) return v.map((x) => decide(x, https));
+      if (!v || typeof v !== 'object') return v;
+      const o = v as Record<string, unknown>;
+      const cond = o['Fn::If'] as [string, unknown, unknown] | undefined;
+      if (cond?.[0] === 'StatusPageHttps') return decide(https ? cond[1] : cond[2], https);
+      return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, decide(x, https)]).filter(([, x]) => !(x && typeof x === 'object' && (x as { Ref?: string }).Ref === 'AWS::NoValue')));
+    };
+    const listener = t.Resources.StatusPageListener!.Properties;
+    const ingress = t.Resources.LoadBalancerSecurityGroup!.Properties.SecurityGroupIngress;
+    expect(decide(listener, true)).to.deep.include({ Protocol: 'HTTPS', Port: 443, Certificates: [{ CertificateArn: { Ref: 'StatusPageCertificateArn' } }], SslPolicy: 'ELBSecurityPolicy-TLS13-1-2-2021-06' });
+    expect(decide(ingress, true)).to.deep.equal([{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, CidrIp: { Ref: 'StatusPageAllowedCidr' } }]);
+    expect(decide(listener, false)).to.deep.include({ Protocol: 'HTTP', Port: 80 });
+    expect(decide(listener, false)).to.not.have.any.keys('Certificates', 'SslPolicy');
+    expect(decide(ingress, false)).to.deep.equal([{ IpProtocol: 'tcp', FromPort: 80, ToPort: 80, CidrIp: { Ref: 'StatusPageAllowedCidr' } }]);
+    expect(JSON.stringify(decide(t.Outputs!.StatusPageUrl!.Value, true))).to.contain('https://');
+    const cert = t.Parameters.StatusPageCertificateArn!;
+    expect(cert.Default).to.equal('');
+    expect(new RegExp(cert.AllowedPattern!).test('arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789')).to.equal(true);
+    expect(new RegExp(cert.AllowedPattern!).test('arn:aws:iam::123456789012:server-certificate/x')).to.equal(false);
+    const cidr = t.Parameters.StatusPageAllowedCidr!;
+    const prefixLength = Number(String(cidr.Default).split('/')[1]);
+    expect(prefixLength).to.be.at.least(16);
+    for (const wide of ['10.0.0.0/8', '0.0.0.0/0', '172.16.0.0/12']) expect(new RegExp(cidr.AllowedPattern!).test(wide), wide).to.equal(false);
+    for (const narrow of ['10.0.0.0/16', '10.1.2.0/24', '10.1.2.3/32']) expect(new RegExp(cidr.AllowedPattern!).test(narrow), narrow).to.equal(true);
   });
 
   it('gives the containers only variables the configuration reads, and no secret in plain text', () => {

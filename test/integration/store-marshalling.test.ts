@@ -3,7 +3,8 @@ import type { Emulators } from '../../services/local/emulators.js';
 import { parseJobSpec } from '../../services/model/spec.js';
 import { PermanentError } from '../../shared/errors.js';
 import { isRetryable } from '../../shared/aws-errors.js';
-import { ensureTables, Store } from '../../shared/store/index.js';
+import { Store } from '../../shared/store/index.js';
+import { ensureTables } from '../../shared/setup.js';
 import { clientsFor, testEmulators, uniquePrefix } from '../helpers/fleet.js';
 
 /** Rows whose user-chosen keys are names JavaScript objects carry themselves (`constructor`, `toString`), against dynalite. */

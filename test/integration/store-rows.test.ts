@@ -5,7 +5,8 @@ import { parseJobSpec } from '../../services/model/spec.js';
 import { jobs, tasks, TaskRowSchema } from '../../services/model/repo.js';
 import { PermanentError, StateConflictError } from '../../shared/errors.js';
 import { isRetryable } from '../../shared/aws-errors.js';
-import { CorruptRowError, ensureTables, Store, tableNames } from '../../shared/store/index.js';
+import { CorruptRowError, Store, tableNames } from '../../shared/store/index.js';
+import { ensureTables } from '../../shared/setup.js';
 import { clientsFor, testEmulators, uniquePrefix } from '../helpers/fleet.js';
 import type { CoreClients } from '../../shared/aws.js';
 

@@ -5,7 +5,8 @@ import { MARKET_CACHE_TTL_MS } from '../../services/spot/market-cache.js';
 import { marketOf } from '../../services/spot/market-link.js';
 import { destroyClients, type CoreClients } from '../../shared/aws.js';
 import { FleetResources } from '../../shared/resources.js';
-import { ensureTables, tableNames } from '../../shared/store/index.js';
+import { tableNames } from '../../shared/store/index.js';
+import { ensureTables } from '../../shared/setup.js';
 import { clientsFor, testEmulators, TestClock, uniquePrefix } from '../helpers/fleet.js';
 
 /** Every DynamoDB call made through the clients: command and table. */

@@ -4,7 +4,7 @@ import { startHarness, waitFor, type Harness } from '@spotbatch/simulator/testin
 import type { Emulators } from '../../services/local/emulators.js';
 import { createCloudClients, type CloudClients, type CoreClients } from '../../shared/aws.js';
 import { systemClock } from '../../shared/clock.js';
-import { ensureTables } from '../../shared/store/index.js';
+import { ensureTables } from '../../shared/setup.js';
 import { PROBE_TAG, cleanUpProbe, formatProbe, runProbe, sshBanner, type ProbeOptions } from '../../services/market/probe.js';
 import { marketSignals, type MarketStore } from '../../services/market/store.js';
 import { clientsFor, testEmulators, uniquePrefix } from '../helpers/fleet.js';

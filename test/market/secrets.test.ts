@@ -10,7 +10,8 @@ import { destroyClients, type CoreClients } from '../../shared/aws.js';
 import { loadConfig } from '../../shared/config.js';
 import { describeError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
-import { ensureTables, Store } from '../../shared/store/index.js';
+import { Store } from '../../shared/store/index.js';
+import { ensureTables } from '../../shared/setup.js';
 import { emulatorEnv, runCli } from '../helpers/cli.js';
 import { clientsFor, testConfig, testEmulators, TestClock, uniquePrefix } from '../helpers/fleet.js';
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { Emulators } from '../../services/local/emulators.js';
-import { ensureTables } from '../../shared/store/index.js';
+import { ensureTables } from '../../shared/setup.js';
 import { clientsFor, testEmulators, TestClock, uniquePrefix } from '../helpers/fleet.js';
 import { marketSignals, MarketStore, LAUNCH_SAMPLES, SUMMARY_INTERRUPTIONS } from '../../services/market/store.js';
 import type { CoreClients } from '../../shared/aws.js';

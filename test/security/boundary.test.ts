@@ -109,6 +109,27 @@ describe('permissions boundary of job roles (simulator)', function () {
     expect(err.message).to.contain('security.permissionsBoundary (SPOTBATCH_PERMISSIONS_BOUNDARY)').and.to.contain('policy/gone');
   });
 
+  it("the default boundary allows S3 and image pulls only within the fleet's account, and acts only from an EC2 instance", () => {
+    type St = { Sid: string; Effect: string; Action: string | string[]; Resource: string | string[]; Condition?: Record<string, Record<string, string>> };
+    const statements = (JSON.parse(defaultBoundaryDocument('fleet1', ['fleet1-artifacts'])) as { Statement: St[] }).Statement;
+    const allows = statements.filter((st) => st.Effect === 'Allow');
+    for (const st of allows.filter((x) => [x.Action].flat().some((a) => a.startsWith('s3:') || (a.startsWith('ecr:') && a !== 'ecr:GetAuthorizationToken')))) {
+      expect(st.Condition, st.Sid).to.deep.equal({ StringEquals: { 'aws:ResourceAccount': '${aws:PrincipalAccount}' } });
+    }
+    expect(allows.find((st) => st.Sid === 'JobImages')!.Resource).to.equal('arn:aws:ecr:*:*:repository/*');
+    // Unconditioned, only what supports no resource-level permission.
+    expect(allows.filter((st) => !st.Condition && st.Sid !== 'JobLogs').flatMap((st) => st.Action)).to.deep.equal(['cloudwatch:PutMetricData', 'ecr:GetAuthorizationToken']);
+    expect(statements.find((st) => st.Sid === 'OnlyFromInstances')).to.deep.equal({
+      Sid: 'OnlyFromInstances',
+      Effect: 'Deny',
+      Action: '*',
+      Resource: '*',
+      Condition: { Null: { 'ec2:SourceInstanceARN': 'true' }, BoolIfExists: { 'aws:ViaAWSService': 'false' } },
+    });
+    // The role it bounds trusts EC2 alone.
+    expect(JSON.parse(trustPolicy())).to.deep.equal({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }] });
+  });
+
   it("security.create puts the fleet's boundary on the job role, and sets it on a role found without one", async () => {
     const jobId = newJobId();
     const input = { jobId, regions: ['us-east-1'], ingressCidr: '203.0.113.7/32', tags: {}, permissionsBoundary: s.boundary, profileWait: { attempts: 3, delayMs: 50 } };

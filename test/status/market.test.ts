@@ -3,7 +3,8 @@ import type { Emulators } from '../../services/local/emulators.js';
 import { MarketStore } from '../../services/market/store.js';
 import type { MarketView } from '../../services/views/index.js';
 import { destroyClients } from '../../shared/aws.js';
-import { ensureTables, tableNames } from '../../shared/store/index.js';
+import { tableNames } from '../../shared/store/index.js';
+import { ensureTables } from '../../shared/setup.js';
 import { clientsFor, testConfig, testEmulators, uniquePrefix } from '../helpers/fleet.js';
 import { startTestStatus, type TestStatus } from './helpers.js';
 

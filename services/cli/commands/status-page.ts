@@ -31,7 +31,8 @@ export function statusPageCommand(): Command {
       if (!/^\d+$/.test(opts.poll)) throw new UsageError(`--poll: must be a whole number of ms, got ${JSON.stringify(opts.poll)}`);
       const config = configFor(cmd);
       const log = loggerFor(config, 'status-page', { stderr: opts.json === true });
-      const clients = createCoreClients({ region: config.region });
+      // Read-only: the page writes nothing, and its IAM policy grants only the reads (scripts/iam-actions.ts READ_ONLY_TABLES).
+      const clients = createCoreClients({ region: config.region, readOnlyTables: true });
       const server = await listening({ host: opts.host, ports: { '--port': port } }, () =>
         startStatusServer({ ddb: clients.ddb, prefix: config.prefix, market: config.market, port, host: opts.host, ...(token ? { token } : {}), pollMs: Number(opts.poll), log, priceSource: ec2PriceSource(createCloudClients({ region: config.region })) }),
       ).catch((err: unknown) => {
