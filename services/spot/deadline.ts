@@ -17,6 +17,8 @@ import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { beginNoticeSave, saveLeaseName } from '../checkpoint/lifecycle.js';
 import { taskWorkSeconds } from '../model/deadline.js';
 import { jobRegions } from '../model/regions.js';
+import { spotbatch } from '../plan/spotbatch.js';
+import { progressLine } from '../plan/policies.js';
 import { mustGoOnDemand, type AvailabilityStats, type Choice, type PolicyState, type PoolState } from '../plan/policy.js';
 import { loadOnDemandPrices, type OnDemandPrices } from '../views/prices.js';
 import { rankPools, type ScoredPool } from './placement.js';
@@ -123,25 +125,28 @@ export function livePolicyState(s: LiveSituation): PolicyState {
 }
 
 /**
- * The deadline policy's choice for a state. Until the fleet's own `spotbatch` policy lands (services/plan),
- * the rule every policy shares: on demand from the last safe moment (mustGoOnDemand) and stay there; else
- * keep what runs, or spot in the best usable pool, or wait for one.
+ * The deadline policy's choice for a state: the fleet's own `spotbatch` policy (services/plan/spotbatch.ts),
+ * the same code `spotbatch plan` runs over traces. One rule is the live fleet's own: a task that runs on
+ * demand stays there (moving a running on-demand task back to spot would cost a migration the fleet does not
+ * make; the planner's policy may leave on demand for a pool worth it). Of a spot choice the live fleet takes
+ * the mode; placement picks the pool, from the same ranking the policy was given.
  */
 export function deadlineChoice(s: PolicyState): Choice {
-  if (s.running.mode === 'on-demand' || mustGoOnDemand(s)) return { mode: 'on-demand' };
-  if (s.running.mode === 'spot') return s.running;
-  const pool = s.pools.find((p) => p.available);
-  return pool ? { mode: 'spot', pool: pool.id } : { mode: 'none' };
+  if (s.running.mode === 'on-demand') return { mode: 'on-demand' };
+  return spotbatch.decide(s);
 }
 
 /** Why a choice, in numbers: what the event `deadline.on-demand` records. */
 export function deadlineWhy(s: PolicyState, choice: Choice): { reason: string; timeLeftSeconds: number; workLeftSeconds: number; overheadSeconds: number } {
   const timeLeft = Math.round(s.deadline - s.elapsed);
   const workLeft = Math.round(Math.max(0, s.work - s.done));
+  const due = Math.round(progressLine(s));
   const reason =
     choice.mode === 'on-demand' && mustGoOnDemand(s)
       ? `safety net: ${timeLeft} s to the deadline hold no more than the ${workLeft} s of work left, a ${Math.round(s.overhead)} s start and a ${s.step} s look`
-      : `the deadline policy chose ${choice.mode}`;
+      : choice.mode === 'on-demand' && s.done < due
+        ? `behind the uniform-progress line with no spot worth starting: ${Math.round(s.done)} s of work done, ${due} s due by now`
+        : `the spotbatch policy chose ${choice.mode}`;
   return { reason, timeLeftSeconds: timeLeft, workLeftSeconds: workLeft, overheadSeconds: Math.round(s.overhead) };
 }
 

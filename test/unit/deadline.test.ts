@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import type { Attempt } from '../../services/model/model.js';
 import { checkDeadline, taskWorkSeconds } from '../../services/model/deadline.js';
 import { mustGoOnDemand, type PolicyState } from '../../services/plan/policy.js';
+import { policy } from '../../services/plan/policies.js';
 import { deadlineChoice, deadlineOverhead, deadlineWait, livePolicyState, onDemandTargets, secondsToSafetyNet, type LiveSituation } from '../../services/spot/deadline.js';
 import { onDemandToken } from '../../services/spot/attempt.js';
 import type { JobRow } from '../../services/model/repo.js';
@@ -67,7 +68,12 @@ describe('the deadline policy in the live fleet', () => {
     const early = situation(4000);
     const liveEarly = livePolicyState(early.live);
     expect(liveEarly).to.deep.equal(early.planner);
-    expect(deadlineChoice(liveEarly)).to.deep.equal(deadlineChoice(early.planner)).and.deep.equal({ mode: 'none' });
+    // The live fleet's choice is the planner's policy's: `spotbatch`, as `spotbatch plan` runs it. Behind the
+    // uniform-progress line (1700 s done, 2000 s due) and with no pool's runs seen through yet, it goes on demand.
+    expect(deadlineChoice(liveEarly)).to.deep.equal(policy('spotbatch').decide(early.planner)).and.deep.equal({ mode: 'on-demand' });
+    // Spot back in pool B: both take it.
+    const back = (st: PolicyState): PolicyState => ({ ...st, pools: st.pools.map((p, i) => (i === 1 ? { ...p, available: true } : p)) });
+    expect(deadlineChoice(back(liveEarly))).to.deep.equal(policy('spotbatch').decide(back(early.planner))).and.deep.equal({ mode: 'spot', pool: 'us-east-1b/m5.large' });
     // At the last safe moment (1900 s of work left, a 300 s start, a 60 s look): both go on demand.
     const late = situation(4960);
     const liveLate = livePolicyState(late.live);
