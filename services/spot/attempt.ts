@@ -177,7 +177,7 @@ async function sendRequest(ctx: Ctx, job: JobRow, task: TaskRow, n: number, plac
   const { security: sec, images } = await ensureRegion(ctx, job, pool.region);
   const imageId = images[pool.type];
   if (!imageId) throw new NoImageError(`no image for ${pool.type} in ${pool.region}`);
-  const tags = Object.entries({ ...resourceTags(job.jobId, spec), 'spotbatch:task': task.taskId, 'spotbatch:attempt': String(n) }).map(([Key, Value]) => ({ Key, Value }));
+  const tags = Object.entries({ ...resourceTags(ctx.config.prefix, job.jobId, spec), 'spotbatch:task': task.taskId, 'spotbatch:attempt': String(n) }).map(([Key, Value]) => ({ Key, Value }));
   // The instance's host key, pinned: the same for every delivery of this attempt (see host-keys.ts).
   const hostKey = attemptHostKey(ctx.config, job, task.taskId, n);
   // Every parameter is the attempt's and the pool's alone (the job's stored security and images, the derived

@@ -43,7 +43,7 @@ export async function launchOnDemand(ctx: Ctx, job: JobRow, task: TaskRow, n: nu
       continue;
     }
     const hostKey = attemptHostKey(ctx.config, job, task.taskId, n);
-    const tags = Object.entries({ ...resourceTags(job.jobId, job.spec), 'spotbatch:task': task.taskId, 'spotbatch:attempt': String(n), 'spotbatch:market': 'on-demand' }).map(([Key, Value]) => ({ Key, Value }));
+    const tags = Object.entries({ ...resourceTags(ctx.config.prefix, job.jobId, job.spec), 'spotbatch:task': task.taskId, 'spotbatch:attempt': String(n), 'spotbatch:market': 'on-demand' }).map(([Key, Value]) => ({ Key, Value }));
     const now = ctx.clock.now();
     try {
       const out = await cloud.ec2(pool.region).send(
