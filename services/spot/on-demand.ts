@@ -48,7 +48,7 @@ export async function launchOnDemand(ctx: Ctx, job: JobRow, task: TaskRow, n: nu
     try {
       const out = await cloud.ec2(pool.region).send(
         new RunInstancesCommand({
-          ClientToken: requestToken(job.jobId, task.taskId, n, pool),
+          ClientToken: requestToken(ctx.config.prefix, job.jobId, task.taskId, n, pool),
           MinCount: 1,
           MaxCount: 1,
           ImageId: imageId,
