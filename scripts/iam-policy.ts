@@ -13,8 +13,7 @@
 import { QUEUE_KINDS, dlqName, queueName } from '../shared/queues.js';
 import { tableDefinitions } from '../shared/store/tables.js';
 import { BOUNDARY_PATH, boundaryPolicyName, defaultBoundaryDocument } from '../services/security/boundary.js';
-import { JOB_TAG } from '../services/security/names.js';
-import { PROBE_TAG } from '../services/market/probe.js';
+import { FLEET_TAG, JOB_TAG, jobIamPath } from '../services/security/names.js';
 import { programActions, type Program } from './iam-actions.js';
 
 /**
@@ -30,6 +29,10 @@ import { programActions, type Program } from './iam-actions.js';
  * - s3:ListBucket: without it, S3 answers a read of a missing key with 403
  *   AccessDenied instead of 404 NoSuchKey (GetObject/HeadObject API
  *   reference, "Permissions"); the stores read "missing" from the 404.
+ * - iam:TagRole, iam:TagInstanceProfile, iam:TagPolicy: CreateRole,
+ *   CreateInstanceProfile and CreatePolicy are sent with Tags, and IAM
+ *   authorizes tags given on create with the Tag action too ("Permissions
+ *   required to tag IAM resources", IAM User Guide).
  */
 export const IMPLICIT: ReadonlyArray<{ when: string; add: string }> = [
   { when: 'ec2:RequestSpotInstances', add: 'iam:PassRole' },
@@ -37,6 +40,9 @@ export const IMPLICIT: ReadonlyArray<{ when: string; add: string }> = [
   { when: 'iam:AddRoleToInstanceProfile', add: 'iam:PassRole' },
   { when: 'ec2:RequestSpotInstances', add: 'iam:CreateServiceLinkedRole' },
   { when: 's3:GetObject', add: 's3:ListBucket' },
+  { when: 'iam:CreateRole', add: 'iam:TagRole' },
+  { when: 'iam:CreateInstanceProfile', add: 'iam:TagInstanceProfile' },
+  { when: 'iam:CreatePolicy', add: 'iam:TagPolicy' },
 ];
 
 /** The derived actions of a program plus the implicit ones they bring. */
@@ -46,27 +52,37 @@ export function policyActions(program: Program): string[] {
   return [...actions].sort();
 }
 
-/** The tags that mark what the fleet made in EC2: a job's resources, and the market probe's. */
-export const FLEET_TAGS = [JOB_TAG, PROBE_TAG];
-
-/** Job roles and instance profiles: `spotbatch-<jobId>` at path / (services/security/names.ts). The stack's own roles live under /spotbatch/, which this never matches. */
-const JOB_ROLE_PATTERN = 'spotbatch-*';
+/**
+ * Job roles and instance profiles live under the fleet's path /spotbatch/${Prefix}/jobs/ (services/security/names.ts
+ * jobIamPath): every IAM statement on them names that path, so no statement reaches another fleet's job roles, the
+ * stack's own roles (/spotbatch/) or anyone else's. (The market probe's calls are the operator's, from the CLI: the
+ * programs here never send them, so nothing here grants what the probe does.)
+ */
+const JOB_IAM_PATH = jobIamPath('${Prefix}');
+/** The fleet's tag: on everything the fleet makes for a job, with the job tag (services/model/model.ts resourceTags). */
+const FLEET = { [`aws:RequestTag/${FLEET_TAG}`]: '${Prefix}' };
+const FLEET_RESOURCE = { [`ec2:ResourceTag/${FLEET_TAG}`]: '${Prefix}' };
 
 const P = 'arn:${AWS::Partition}';
 const ec2Arn = (type: string) => (type === 'image' || type === 'snapshot' ? `${P}:ec2:*::${type}/*` : `${P}:ec2:*:\${AWS::AccountId}:${type}/*`);
 const iamArn = (what: string) => `${P}:iam::\${AWS::AccountId}:${what}`;
 
-/** EC2 creates: the resource types each one makes (tagged at creation, so conditioned on the request tag) and those it only uses. */
-const EC2_CREATES: Record<string, { makes: string[]; uses: string[] }> = {
-  RequestSpotInstances: { makes: ['spot-instances-request'], uses: ['image', 'key-pair', 'security-group', 'subnet', 'network-interface'] },
-  RunInstances: { makes: ['instance'], uses: ['image', 'key-pair', 'security-group', 'subnet', 'network-interface', 'volume'] },
+/**
+ * EC2 creates: the resource types each one makes (tagged at creation, so conditioned on the request tags) and
+ * those it only uses. A security group a launch uses must carry the fleet's tag (`fleetUses`); subnets (and
+ * network interfaces, images, key pairs) are not narrowed: the fleet launches into the account's default
+ * subnets, which carry no tag of the fleet (docs/security.md says so).
+ */
+const EC2_CREATES: Record<string, { makes: string[]; uses: string[]; fleetUses?: string[] }> = {
+  RequestSpotInstances: { makes: ['spot-instances-request'], uses: ['image', 'key-pair', 'subnet', 'network-interface'], fleetUses: ['security-group'] },
+  RunInstances: { makes: ['instance'], uses: ['image', 'key-pair', 'subnet', 'network-interface', 'volume'], fleetUses: ['security-group'] },
   CreateKeyPair: { makes: ['key-pair'], uses: [] },
   ImportKeyPair: { makes: ['key-pair'], uses: [] },
   CreateSecurityGroup: { makes: ['security-group'], uses: ['vpc'] },
   CopyImage: { makes: ['image', 'snapshot'], uses: [] },
 };
 
-/** EC2 changes to what exists: the resource type each acts on (conditioned on the resource's fleet tag). */
+/** EC2 changes to what exists: the resource type each acts on (conditioned on the resource's tag of this fleet). */
 const EC2_CHANGES: Record<string, string> = {
   TerminateInstances: 'instance',
   CancelSpotInstanceRequests: 'spot-instances-request',
@@ -79,8 +95,14 @@ const EC2_CHANGES: Record<string, string> = {
   StopInstances: 'instance',
 };
 
-/** IAM role actions that can change what a role may do: only on roles that carry the fleet's boundary (iam:PermissionsBoundary). */
-const BOUNDED_ROLE_ACTIONS = new Set(['CreateRole', 'PutRolePolicy', 'DeleteRolePolicy', 'PutRolePermissionsBoundary', 'AttachRolePolicy', 'DetachRolePolicy']);
+/** IAM role actions that can change what an existing role may do: only on roles that carry the fleet's boundary (iam:PermissionsBoundary) and tag. */
+const BOUNDED_ROLE_ACTIONS = new Set(['PutRolePolicy', 'DeleteRolePolicy', 'PutRolePermissionsBoundary', 'AttachRolePolicy', 'DetachRolePolicy']);
+/** IAM actions that make (or tag on making) a job role or profile: only with the fleet's tag in the request. */
+const IAM_CREATES = new Set(['CreateRole', 'TagRole', 'CreateInstanceProfile', 'TagInstanceProfile']);
+/** IAM actions that remove or rewire an existing job role or profile: only on one carrying the fleet's tag. */
+const IAM_CHANGES = new Set(['DeleteRole', 'DeleteInstanceProfile', 'AddRoleToInstanceProfile', 'RemoveRoleFromInstanceProfile']);
+/** IAM reads of a job role or profile (they find "exists but not ours" too): the fleet's path only. */
+const IAM_READS = new Set(['GetRole', 'GetInstanceProfile', 'ListRolePolicies', 'ListInstanceProfilesForRole', 'GetRolePolicy']);
 
 interface Statement {
   Sid: string;
@@ -95,7 +117,6 @@ export interface PolicyDocument {
   Statement: Statement[];
 }
 
-const sidOf = (tag: string) => tag.split(':').map((s) => s[0]!.toUpperCase() + s.slice(1)).join('');
 
 /** The policy for a set of actions; throws on an action no rule here places (add its resources to this file). */
 export function buildPolicy(actions: readonly string[]): PolicyDocument {
@@ -138,13 +159,15 @@ export function buildPolicy(actions: readonly string[]): PolicyDocument {
   // Describe and Get actions support no resource-level permissions: Resource "*" (EC2 "Actions, resources, and condition keys").
   push({ Sid: 'Ec2Read', Effect: 'Allow', Action: ec2.filter((a) => /^(Describe|Get)/.test(a)).map((a) => `ec2:${a}`), Resource: '*' });
   const creates = ec2.filter((a) => EC2_CREATES[a]);
-  for (const tag of FLEET_TAGS) {
+  // One statement per create, naming only what it makes: aws:RequestTag is checked on every resource a request
+  // names, so RunInstances in a statement that also lets CreateSecurityGroup make groups could use any group.
+  for (const a of creates) {
     push({
-      Sid: `Ec2CreateTagged${sidOf(tag)}`,
+      Sid: `Ec2${a}Tagged`,
       Effect: 'Allow',
-      Action: creates.map((a) => `ec2:${a}`),
-      Resource: [...new Set(creates.flatMap((a) => EC2_CREATES[a]!.makes))].sort().map(ec2Arn),
-      Condition: { StringLike: { [`aws:RequestTag/${tag}`]: '?*' } },
+      Action: [`ec2:${a}`],
+      Resource: EC2_CREATES[a]!.makes.map(ec2Arn).sort(),
+      Condition: { StringEquals: FLEET, StringLike: { [`aws:RequestTag/${JOB_TAG}`]: '?*' } },
     });
   }
   // What a create only names (its image, subnet, key pair ...): one statement per action, so that
@@ -152,41 +175,70 @@ export function buildPolicy(actions: readonly string[]): PolicyDocument {
   for (const a of creates) {
     if (EC2_CREATES[a]!.uses.length) push({ Sid: `Ec2${a}Uses`, Effect: 'Allow', Action: [`ec2:${a}`], Resource: EC2_CREATES[a]!.uses.map(ec2Arn).sort() });
   }
+  // A launch's security group: only one of this fleet's.
+  const fleetUses = creates.filter((a) => EC2_CREATES[a]!.fleetUses?.length);
+  push({
+    Sid: 'Ec2LaunchFleetGroups',
+    Effect: 'Allow',
+    Action: fleetUses.map((a) => `ec2:${a}`),
+    Resource: [...new Set(fleetUses.flatMap((a) => EC2_CREATES[a]!.fleetUses!))].sort().map(ec2Arn),
+    Condition: { StringEquals: FLEET_RESOURCE },
+  });
+  /** An instance launched with one of the fleet's job instance profiles (EC2's ec2:InstanceProfile condition key on instances). */
+  const jobInstance = { ArnLike: { 'ec2:InstanceProfile': iamArn(`instance-profile${JOB_IAM_PATH}*`) } };
   if (ec2.includes('CreateTags')) {
-    // Tags given with a create ("Grant permission to tag Amazon EC2 resources during creation").
-    push({ Sid: 'Ec2TagOnCreate', Effect: 'Allow', Action: ['ec2:CreateTags'], Resource: '*', Condition: { StringEquals: { 'ec2:CreateAction': creates } } });
-    // A Spot request's tags do not reach its instance: the fleet tags the instance afterwards, always with its fleet tag.
-    for (const tag of FLEET_TAGS) {
-      push({ Sid: `Ec2TagInstances${sidOf(tag)}`, Effect: 'Allow', Action: ['ec2:CreateTags'], Resource: ec2Arn('instance'), Condition: { StringLike: { [`aws:RequestTag/${tag}`]: '?*' } } });
-    }
-  }
-  const changes = ec2.filter((a) => EC2_CHANGES[a]);
-  for (const tag of FLEET_TAGS) {
+    // Tags given with a create ("Grant permission to tag Amazon EC2 resources during creation"), always with the fleet's tag.
+    push({ Sid: 'Ec2TagOnCreate', Effect: 'Allow', Action: ['ec2:CreateTags'], Resource: '*', Condition: { StringEquals: { 'ec2:CreateAction': creates, ...FLEET } } });
+    // A Spot request's tags do not reach its instance: the fleet tags the instance afterwards, with the job's user
+    // tags (any keys) and its fleet and job tags. Only an instance running with one of the fleet's job profiles.
     push({
-      Sid: `Ec2ChangeTagged${sidOf(tag)}`,
+      Sid: 'Ec2TagJobInstances',
       Effect: 'Allow',
-      Action: changes.map((a) => `ec2:${a}`),
-      Resource: [...new Set(changes.map((a) => EC2_CHANGES[a]!))].sort().map(ec2Arn),
-      Condition: { StringLike: { [`ec2:ResourceTag/${tag}`]: '?*' } },
+      Action: ['ec2:CreateTags'],
+      Resource: ec2Arn('instance'),
+      Condition: { StringEquals: FLEET, StringLike: { [`aws:RequestTag/${JOB_TAG}`]: '?*' }, ...jobInstance },
     });
   }
+  const changes = ec2.filter((a) => EC2_CHANGES[a]);
+  push({
+    Sid: 'Ec2ChangeTagged',
+    Effect: 'Allow',
+    Action: changes.map((a) => `ec2:${a}`),
+    Resource: [...new Set(changes.map((a) => EC2_CHANGES[a]!))].sort().map(ec2Arn),
+    Condition: { StringEquals: FLEET_RESOURCE },
+  });
+  // An instance its Spot request launched carries no tag until spot.check tags it: one with a job profile of the fleet may be stopped too.
+  const stops = changes.filter((a) => EC2_CHANGES[a] === 'instance');
+  push({ Sid: 'Ec2StopJobInstances', Effect: 'Allow', Action: stops.map((a) => `ec2:${a}`), Resource: ec2Arn('instance'), Condition: jobInstance });
 
   const iam = by('iam');
-  const jobRole = iamArn(`role/${JOB_ROLE_PATTERN}`);
-  const jobProfile = iamArn(`instance-profile/${JOB_ROLE_PATTERN}`);
+  const jobRole = iamArn(`role${JOB_IAM_PATH}*`);
+  const jobProfile = iamArn(`instance-profile${JOB_IAM_PATH}*`);
+  /** The job profiles for profile actions, the job roles for role actions (AddRoleTo/RemoveRoleFromInstanceProfile name both). */
+  const jobRoleOrProfile = (actions: string[]): string | string[] => {
+    const out = [
+      ...(actions.some((a) => /InstanceProfile$/.test(a)) ? [jobProfile] : []),
+      ...(actions.some((a) => !/InstanceProfile$/.test(a) || /Role(To|From)InstanceProfile$/.test(a)) ? [jobRole] : []),
+    ];
+    return out.length === 1 ? out[0]! : out;
+  };
+  const fleetTagged = { StringEquals: { [`aws:ResourceTag/${FLEET_TAG}`]: '${Prefix}' } };
+  const boundary = { 'iam:PermissionsBoundary': '${JobBoundary}' };
+  // "Condition keys for IAM": iam:PermissionsBoundary, the boundary the role has or gets; aws:RequestTag and aws:ResourceTag, the fleet's tag.
+  push({ Sid: 'JobRolesCreate', Effect: 'Allow', Action: iam.filter((a) => a === 'CreateRole').map((a) => `iam:${a}`), Resource: jobRole, Condition: { StringEquals: { ...boundary, ...FLEET } } });
+  const tagOnCreate = iam.filter((a) => IAM_CREATES.has(a) && a !== 'CreateRole');
+  push({ Sid: 'JobRolesTagged', Effect: 'Allow', Action: tagOnCreate.map((a) => `iam:${a}`), Resource: jobRoleOrProfile(tagOnCreate), Condition: { StringEquals: FLEET } });
   push({
     Sid: 'JobRolesBounded',
     Effect: 'Allow',
     Action: iam.filter((a) => BOUNDED_ROLE_ACTIONS.has(a)).map((a) => `iam:${a}`),
     Resource: jobRole,
-    // "Condition keys for IAM": iam:PermissionsBoundary, the boundary the role has or gets.
-    Condition: { StringEquals: { 'iam:PermissionsBoundary': '${JobBoundary}' } },
+    Condition: { StringEquals: { ...boundary, [`aws:ResourceTag/${FLEET_TAG}`]: '${Prefix}' } },
   });
-  const roleOther = iam.filter((a) => !BOUNDED_ROLE_ACTIONS.has(a) && /Role(Policies|Policy)?$|^ListInstanceProfilesForRole$/.test(a) && !/InstanceProfile$/.test(a) && a !== 'PassRole' && a !== 'CreateServiceLinkedRole');
-  push({ Sid: 'JobRoles', Effect: 'Allow', Action: roleOther.map((a) => `iam:${a}`), Resource: jobRole });
-  const profile = iam.filter((a) => /InstanceProfile$/.test(a));
-  // AddRoleToInstanceProfile and RemoveRoleFromInstanceProfile name the profile and the role.
-  push({ Sid: 'JobInstanceProfiles', Effect: 'Allow', Action: profile.map((a) => `iam:${a}`), Resource: profile.some((a) => /Role(To|From)InstanceProfile$/.test(a)) ? [jobProfile, jobRole] : jobProfile });
+  const changesIam = iam.filter((a) => IAM_CHANGES.has(a));
+  push({ Sid: 'JobRolesChange', Effect: 'Allow', Action: changesIam.map((a) => `iam:${a}`), Resource: jobRoleOrProfile(changesIam), Condition: fleetTagged });
+  const reads = iam.filter((a) => IAM_READS.has(a));
+  push({ Sid: 'JobRolesRead', Effect: 'Allow', Action: reads.map((a) => `iam:${a}`), Resource: jobRoleOrProfile(reads) });
   if (iam.includes('PassRole')) {
     push({ Sid: 'PassJobRoles', Effect: 'Allow', Action: ['iam:PassRole'], Resource: jobRole, Condition: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } } });
   }
@@ -200,7 +252,7 @@ export function buildPolicy(actions: readonly string[]): PolicyDocument {
     });
   }
   // The default boundary (services/security/boundary.ts): the template makes it, so these only find it.
-  push({ Sid: 'BoundaryPolicy', Effect: 'Allow', Action: iam.filter((a) => a === 'GetPolicy' || a === 'CreatePolicy').map((a) => `iam:${a}`), Resource: iamArn(`policy${BOUNDARY_PATH}${boundaryPolicyName(prefix)}`) });
+  push({ Sid: 'BoundaryPolicy', Effect: 'Allow', Action: iam.filter((a) => a === 'GetPolicy' || a === 'CreatePolicy' || a === 'TagPolicy').map((a) => `iam:${a}`), Resource: iamArn(`policy${BOUNDARY_PATH}${boundaryPolicyName(prefix)}`) });
   // ListPolicies supports no resource-level permission (IAM "Actions, resources, and condition keys").
   push({ Sid: 'ListPolicies', Effect: 'Allow', Action: iam.filter((a) => a === 'ListPolicies').map((a) => `iam:${a}`), Resource: '*' });
 

@@ -3,6 +3,7 @@
  * instance still running) and its live instances. Found by every handle the fleet has: the job tag on
  * requests and instances, the request ids its attempts recorded, and the instance id of each of those
  * requests in any state (an instance launched by a request carries no job tag until spot.check adds it).
+ * Tagged means tagged with the fleet (config.prefix) and the job, both: another fleet's job of the same id is not this one.
  */
 import {
   CancelSpotInstanceRequestsCommand,
@@ -19,6 +20,7 @@ import { call, callOr } from '../../shared/aws-errors.js';
 import type { Attempt } from '../model/model.js';
 
 const JOB_TAG = 'spotbatch:job';
+const FLEET_TAG = 'spotbatch:fleet';
 /** Ids per Describe filter: well under EC2's limits. */
 const CHUNK = 100;
 /** Request statuses that say the request's instance still runs, whatever DescribeInstances shows yet. */
@@ -60,18 +62,18 @@ async function describeInstances(cloud: CloudClients, region: string, filters: F
  * Cancel the job's open and active spot requests and terminate its instances in `region`. `requestIds`:
  * the spot requests the job's attempts recorded there (found even if their tags never arrived).
  */
-export async function stopJobResources(cloud: CloudClients, region: string, jobId: string, requestIds: readonly string[] = []): Promise<Leftovers> {
-  return stopTaggedResources(cloud, region, { key: JOB_TAG, value: jobId }, requestIds);
+export async function stopJobResources(cloud: CloudClients, region: string, owner: { fleet: string; jobId: string }, requestIds: readonly string[] = []): Promise<Leftovers> {
+  return stopTaggedResources(cloud, region, { [FLEET_TAG]: owner.fleet, [JOB_TAG]: owner.jobId }, requestIds);
 }
 
-/** The same for whatever carries the tag `key`=`value` (a job, a market probe) and the requests `requestIds`. */
-export async function stopTaggedResources(cloud: CloudClients, region: string, tag: { key: string; value: string }, requestIds: readonly string[] = []): Promise<Leftovers> {
-  const tagFilter: Filter = { Name: `tag:${tag.key}`, Values: [tag.value] };
+/** The same for whatever carries every one of `tags` (a fleet's job, a market probe) and the requests `requestIds`. */
+export async function stopTaggedResources(cloud: CloudClients, region: string, tags: Record<string, string>, requestIds: readonly string[] = []): Promise<Leftovers> {
+  const tagFilter: Filter[] = Object.entries(tags).map(([key, value]) => ({ Name: `tag:${key}`, Values: [value] }));
   const requests = new Map<string, SpotInstanceRequest>();
   const remember = (list: SpotInstanceRequest[]) => {
     for (const r of list) if (r.SpotInstanceRequestId) requests.set(r.SpotInstanceRequestId, r);
   };
-  remember(await describeRequests(cloud, region, [tagFilter]));
+  remember(await describeRequests(cloud, region, tagFilter));
   const untold = [...new Set(requestIds)].filter((id) => !requests.has(id));
   for (const ids of chunks(untold)) remember(await describeRequests(cloud, region, [{ Name: 'spot-instance-request-id', Values: ids }]));
 
@@ -91,7 +93,7 @@ export async function stopTaggedResources(cloud: CloudClients, region: string, t
   const note = (list: Instance[]) => {
     for (const i of list) if (i.InstanceId) states.set(i.InstanceId, i.State?.Name ?? '');
   };
-  note(await describeInstances(cloud, region, [tagFilter]));
+  note(await describeInstances(cloud, region, tagFilter));
   for (const ids of chunks([...fromRequests.keys()].filter((id) => !states.has(id)))) {
     note(await describeInstances(cloud, region, [{ Name: 'instance-id', Values: ids }]));
   }

@@ -17,6 +17,18 @@ import type { CloudClients } from '../../shared/aws.js';
 import type { Logger } from '../../shared/logger.js';
 
 const JOB_TAG = 'spotbatch:job';
+const FLEET_TAG = 'spotbatch:fleet';
+/** Filters for what carries both the fleet's and the job's tags. */
+const ownerFilters = (owner: JobOwner) => [
+  { Name: `tag:${FLEET_TAG}`, Values: [owner.fleet] },
+  { Name: `tag:${JOB_TAG}`, Values: [owner.jobId] },
+];
+
+/** A job of a fleet (config.prefix): what its resources' tags name. */
+export interface JobOwner {
+  fleet: string;
+  jobId: string;
+}
 
 /** Architecture of each instance type (x86_64 or arm64). */
 export async function architectures(cloud: CloudClients, region: string, types: readonly string[]): Promise<Record<string, string>> {
@@ -69,6 +81,8 @@ export async function checkSourceImage(cloud: CloudClients, source: { id: string
 }
 
 export interface CopyRequest {
+  /** The fleet (config.prefix): in the copy's token and name. */
+  fleet: string;
   jobId: string;
   source: { id: string; region: string };
   /** Where the copy goes. */
@@ -82,12 +96,13 @@ export async function startImageCopy(cloud: CloudClients, req: CopyRequest): Pro
     cloud.ec2(req.region).send(
       new CopyImageCommand({
         // One copy per job and region, however often this is asked (at most 64 ASCII characters).
-        ClientToken: `spotbatch-${req.jobId}-${req.region}`.slice(0, 64),
+        // The fleet is in it: a token is the account's, and two fleets may run the same job id.
+        ClientToken: `${req.fleet}-${req.jobId}-${req.region}`.slice(0, 64),
         SourceImageId: req.source.id,
         SourceRegion: req.source.region,
-        Name: `spotbatch-${req.jobId}-${req.source.id}`.slice(0, 128),
+        Name: `${req.fleet}-${req.jobId}-${req.source.id}`.slice(0, 128),
         Description: `copy of ${req.source.id} (${req.source.region}) for spotbatch job ${req.jobId}`,
-        // The image and its snapshots: teardown finds both by the job's tag, whatever the job row recorded.
+        // The image and its snapshots: teardown finds both by the fleet's and the job's tags, whatever the job row recorded.
         TagSpecifications: [
           { ResourceType: 'image', Tags: req.tags },
           { ResourceType: 'snapshot', Tags: req.tags },
@@ -112,8 +127,8 @@ const NO_SNAPSHOT = ['InvalidSnapshot.NotFound', 'InvalidAction'];
 
 /**
  * Deregister the images the job copied into `region` (the recorded ids, and any image of this account tagged
- * with the job) with their snapshots (DeleteAssociatedSnapshots), then delete every snapshot of this account
- * tagged with the job (a copy's snapshots carry the job's tag from CopyImage) and those the images named:
+ * with the fleet and the job) with their snapshots (DeleteAssociatedSnapshots), then delete every snapshot of this account
+ * tagged with the fleet and the job (a copy's snapshots carry both tags from CopyImage) and those the images named:
  * a snapshot a failed DeleteSnapshot left (throttling, InvalidSnapshot.InUse just after deregistering) is
  * found again by its tag on the next teardown. Never `keep` (the user's source image). What is gone is fine.
  * A snapshot only images that are not the job's use (InvalidSnapshot.InUse) is left, and returned in `left`.
@@ -121,14 +136,15 @@ const NO_SNAPSHOT = ['InvalidSnapshot.NotFound', 'InvalidAction'];
 export async function deregisterJobImages(
   cloud: CloudClients,
   region: string,
-  jobId: string,
+  owner: JobOwner,
   recorded: readonly string[],
   keep: string | undefined,
   log?: Logger,
 ): Promise<{ deleted: string[]; left: LeftSnapshot[] }> {
   const ec2 = cloud.ec2(region);
   const found = new Map<string, Image>();
-  const tagged = await call('DescribeImages', () => ec2.send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: `tag:${JOB_TAG}`, Values: [jobId] }] })));
+  const jobId = owner.jobId;
+  const tagged = await call('DescribeImages', () => ec2.send(new DescribeImagesCommand({ Owners: ['self'], Filters: ownerFilters(owner) })));
   for (const i of tagged.Images ?? []) if (i.ImageId) found.set(i.ImageId, i);
   for (const id of recorded) {
     if (found.has(id)) continue;
@@ -154,7 +170,7 @@ export async function deregisterJobImages(
       }
     }
   }
-  for (const id of await jobSnapshots(cloud, region, jobId)) snapshots.add(id);
+  for (const id of await jobSnapshots(cloud, region, owner)) snapshots.add(id);
   const left: LeftSnapshot[] = [];
   for (const snapshotId of snapshots) {
     // Throttling: a TransientError, and security.teardown looks again later.
@@ -171,7 +187,7 @@ export async function deregisterJobImages(
       // teardown looks again. Used only by images that are not the job's (a user registered one from the
       // snapshot): no wait would end, so the snapshot stays, named to the caller.
       const users = await snapshotUsers(cloud, region, snapshotId);
-      const ofJob = (i: Image): boolean => i.ImageId !== keep && (found.has(i.ImageId ?? '') || !!i.Tags?.some((t) => t.Key === JOB_TAG && t.Value === jobId));
+      const ofJob = (i: Image): boolean => i.ImageId !== keep && (found.has(i.ImageId ?? '') || (!!i.Tags?.some((t) => t.Key === JOB_TAG && t.Value === jobId) && !!i.Tags?.some((t) => t.Key === FLEET_TAG && t.Value === owner.fleet)));
       const others = users.filter((i) => !ofJob(i));
       if (users.length === 0 || others.length < users.length) throw new TransientError(inUse.message, { cause: inUse.cause });
       const reason = `in use by ${others.map((i) => i.ImageId).join(', ')}, not an image of the job: left in place`;
@@ -200,13 +216,13 @@ async function snapshotUsers(cloud: CloudClients, region: string, snapshotId: st
   return (out.Images ?? []).filter((i) => i.State !== 'deregistered' && (i.BlockDeviceMappings ?? []).some((m) => m.Ebs?.SnapshotId === snapshotId));
 }
 
-/** The account's snapshots in `region` tagged with the job (none where the endpoint models no snapshots). */
-async function jobSnapshots(cloud: CloudClients, region: string, jobId: string): Promise<string[]> {
+/** The account's snapshots in `region` tagged with the fleet and the job (none where the endpoint models no snapshots). */
+async function jobSnapshots(cloud: CloudClients, region: string, owner: JobOwner): Promise<string[]> {
   const ids: string[] = [];
   let token: string | undefined;
   do {
     const page = await callOr('DescribeSnapshots', () =>
-      cloud.ec2(region).send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: [{ Name: `tag:${JOB_TAG}`, Values: [jobId] }], NextToken: token })),
+      cloud.ec2(region).send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: ownerFilters(owner), NextToken: token })),
     ['InvalidAction'],
     );
     for (const s of page?.Snapshots ?? []) if (s.SnapshotId) ids.push(s.SnapshotId);

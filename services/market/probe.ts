@@ -319,7 +319,7 @@ async function cleanRegion(cloud: CloudClients, region: string, probeId: string,
   const result: ProbeCleanup = { region, cancelledRequests: 0, terminated: 0, alive: 0, groupsDeleted: 0, groupsLeft: [] };
   try {
     for (;;) {
-      const left = await stopTaggedResources(cloud, region, { key: PROBE_TAG, value: probeId }, requestIds);
+      const left = await stopTaggedResources(cloud, region, { [PROBE_TAG]: probeId }, requestIds);
       result.cancelledRequests += left.cancelledRequests;
       result.terminated += left.terminated;
       result.alive = left.alive;

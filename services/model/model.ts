@@ -272,8 +272,9 @@ export function currentAttempt(task: TaskAttrs): Attempt | undefined {
   return task.attempts[task.attempts.length - 1];
 }
 
-export function resourceTags(jobId: string, spec: JobSpec): Record<string, string> {
-  return { ...spec.tags, 'spotbatch:job': jobId };
+/** The tags of everything the fleet makes for a job: the user's, then the fleet's (config.prefix) and the job's, which win. */
+export function resourceTags(fleet: string, jobId: string, spec: JobSpec): Record<string, string> {
+  return { ...spec.tags, 'spotbatch:fleet': fleet, 'spotbatch:job': jobId };
 }
 
 /**

@@ -36,13 +36,15 @@ export const CreatedKeyPairSchema = z.object({
 export type CreatedKeyPair = z.infer<typeof CreatedKeyPairSchema>;
 
 export interface CreateSecurityInput {
+  /** The fleet (config.prefix): in every name, on every resource as the tag spotbatch:fleet. */
+  fleet: string;
   jobId: string;
   regions: string[];
   /** No region now (regions empty): the regions are secured one by one later (createRegionSecurity). */
   regionsLater?: boolean;
   /** Who may reach tcp/22; used exactly as given (0.0.0.0/0 only if the caller passes it). */
   ingressCidr: string;
-  /** User tags, added to every resource beside `spotbatch:job`. */
+  /** User tags, added to every resource beside `spotbatch:fleet` and `spotbatch:job`. */
   tags: Record<string, string>;
   /** Extra IAM statements the spec may add to the role's inline policy. */
   policyStatements?: unknown[];
@@ -64,6 +66,8 @@ export interface CreateSecurityInput {
 }
 
 export interface TeardownInput {
+  /** The fleet (config.prefix): only resources carrying its tag and the job's are deleted. */
+  fleet: string;
   jobId: string;
   regions: string[];
 }

@@ -33,7 +33,7 @@ import { artifactStore } from '../artifacts/index.js';
 /** The S3 client of the artifact and checkpoint stores, from the environment (as the dispatchers make it). */
 export { defaultS3Client } from '../checkpoint/store.js';
 import { BOUNDARY_PATH, BOUNDARY_SETTING, boundaryPolicyName } from '../security/boundary.js';
-import { jobTags, resourceName } from '../security/names.js';
+import { jobIamPath, jobTags, resourceName } from '../security/names.js';
 
 export type CheckStatus = 'pass' | 'fail' | 'skip';
 
@@ -468,12 +468,12 @@ export async function dispatcherRole(iam: IAMClient, prefix: string, role?: stri
 
 /** The tags a job's EC2 and IAM resources are created with (services/security/names.ts), for a probe job. */
 const PROBE_JOB = 'doctor-probe';
-const probeTags = (): Array<{ Key: string; Value: string }> => jobTags(PROBE_JOB);
+const probeTags = (fleet: string): Array<{ Key: string; Value: string }> => jobTags(fleet, PROBE_JOB);
 
 /** EC2 calls the dispatchers make, each asked with DryRun (and the job's tags, as the dispatchers send them): DryRunOperation = allowed, UnauthorizedOperation = not. */
-function dryRuns(): Array<[string, (ec2: EC2Client) => Promise<unknown>]> {
+function dryRuns(fleet: string): Array<[string, (ec2: EC2Client) => Promise<unknown>]> {
   const probe = 'spotbatch-doctor-dry-run';
-  const Tags = probeTags();
+  const Tags = probeTags(fleet);
   const tagged = <T extends string>(...types: T[]) => types.map((ResourceType) => ({ ResourceType, Tags }));
   return [
     ['RequestSpotInstances', (ec2) => ec2.send(new RequestSpotInstancesCommand({ DryRun: true, InstanceCount: 1, LaunchSpecification: { ImageId: 'ami-00000000000000000', InstanceType: 'm5.large' }, TagSpecifications: tagged('spot-instances-request') }))],
@@ -500,7 +500,7 @@ async function dryRunChecks(deps: DoctorDeps, identity: () => Promise<{ Arn?: st
   // (the simulated check judges that), so a refusal then is not the fleet's failure.
   const notTheRole = caller && !caller.dispatcher ? `; judged for ${caller.who}, not the dispatchers' role (the simulated check judges the role)` : '';
   return Promise.all(
-    dryRuns().map(async ([action, send]): Promise<CheckResult> => {
+    dryRuns(deps.config.prefix).map(async ([action, send]): Promise<CheckResult> => {
       const name = `permission ec2:${action}`;
       const denied: string[] = [];
       const unclear: string[] = [];
@@ -539,16 +539,18 @@ interface Ask {
  * (ec2:CreateAction), the job tag on what they change (ec2:ResourceTag/...), the fleet's boundary on role
  * writes (iam:PermissionsBoundary), and EC2 as the service a job role is passed to (iam:PassedToService).
  */
-export function simulationAsks(partition: string, account: string, region: string, boundary: string | undefined): Ask[] {
-  const tags = probeTags();
+export function simulationAsks(partition: string, account: string, region: string, boundary: string | undefined, fleet: string): Ask[] {
+  const tags = probeTags(fleet);
   const requestTags = [...tags.map((t) => entry(`aws:RequestTag/${t.Key}`, [t.Value])), entry('aws:TagKeys', tags.map((t) => t.Key), 'stringList')];
   const resourceTags = tags.flatMap((t) => [entry(`ec2:ResourceTag/${t.Key}`, [t.Value]), entry(`aws:ResourceTag/${t.Key}`, [t.Value])]);
   const bounded = boundary ? [entry('iam:PermissionsBoundary', [boundary])] : [];
   const ec2 = (type: string) => (type === 'image' ? `arn:${partition}:ec2:${region}::image/*` : `arn:${partition}:ec2:${region}:${account}:${type}/*`);
   const uses = ['image', 'subnet', 'security-group', 'key-pair', 'network-interface'].map(ec2);
-  const name = resourceName(PROBE_JOB);
-  const role = roleArn(partition, account, name);
-  const profile = `arn:${partition}:iam::${account}:instance-profile/${name}`;
+  // A job's role and instance profile, named and placed as the fleet makes them (services/security/names.ts).
+  const name = resourceName(fleet, PROBE_JOB);
+  const role = roleArn(partition, account, name, jobIamPath(fleet));
+  const profile = `arn:${partition}:iam::${account}:instance-profile${jobIamPath(fleet)}${name}`;
+  const onJobInstance = [entry('ec2:InstanceProfile', [profile])];
   const onCreate = (action: string, ...types: string[]): Ask => ({ actions: ['ec2:CreateTags'], resources: types.map(ec2), context: [...requestTags, entry('ec2:CreateAction', [action])] });
   return [
     { actions: ['ec2:RunInstances'], resources: [ec2('instance'), ec2('volume'), ...uses], context: requestTags },
@@ -560,13 +562,13 @@ export function simulationAsks(partition: string, account: string, region: strin
     onCreate('CreateSecurityGroup', 'security-group'),
     onCreate('CreateKeyPair', 'key-pair'),
     // Tagging a job's running instance (its task and attempt tags).
-    { actions: ['ec2:CreateTags'], resources: [ec2('instance')], context: requestTags },
-    { actions: ['ec2:TerminateInstances'], resources: [ec2('instance')], context: resourceTags },
+    { actions: ['ec2:CreateTags'], resources: [ec2('instance')], context: [...requestTags, ...onJobInstance] },
+    { actions: ['ec2:TerminateInstances'], resources: [ec2('instance')], context: [...resourceTags, ...onJobInstance] },
     { actions: ['ec2:CancelSpotInstanceRequests'], resources: [ec2('spot-instances-request')], context: resourceTags },
     { actions: ['ec2:AuthorizeSecurityGroupIngress', 'ec2:DeleteSecurityGroup'], resources: [ec2('security-group')], context: resourceTags },
     { actions: ['ec2:DeleteKeyPair'], resources: [ec2('key-pair')], context: resourceTags },
     { actions: ['iam:CreateRole', 'iam:TagRole', 'iam:PutRolePolicy', 'iam:PutRolePermissionsBoundary', 'iam:DeleteRolePolicy'], resources: [role], context: [...requestTags, ...bounded] },
-    { actions: ['iam:GetRole', 'iam:DeleteRole', 'iam:ListRolePolicies', 'iam:ListInstanceProfilesForRole'], resources: [role], context: [] },
+    { actions: ['iam:GetRole', 'iam:DeleteRole', 'iam:ListRolePolicies', 'iam:ListInstanceProfilesForRole'], resources: [role], context: resourceTags },
     { actions: ['iam:PassRole'], resources: [role], context: [entry('iam:PassedToService', ['ec2.amazonaws.com'])] },
     {
       actions: ['iam:CreateInstanceProfile', 'iam:TagInstanceProfile', 'iam:GetInstanceProfile', 'iam:AddRoleToInstanceProfile', 'iam:RemoveRoleFromInstanceProfile', 'iam:DeleteInstanceProfile'],
@@ -607,7 +609,7 @@ async function simulationCheck(deps: DoctorDeps, identity: () => Promise<{ Accou
   const whose = sessionRoleName(who.Arn ?? '') === roleNameOf(principal) ? '' : `; judged for the dispatchers' role, not for the caller ${who.Arn ?? '?'}`;
   const denied: string[] = [];
   try {
-    for (const ask of simulationAsks(partition, account, deps.config.region, boundary)) {
+    for (const ask of simulationAsks(partition, account, deps.config.region, boundary, deps.config.prefix)) {
       const out = await deps.cloud.iam.send(new SimulatePrincipalPolicyCommand({ PolicySourceArn: principal, ActionNames: ask.actions, ResourceArns: ask.resources, ContextEntries: ask.context }));
       for (const r of out.EvaluationResults ?? []) {
         const perResource = (r.ResourceSpecificResults ?? []).filter((x) => x.EvalResourceDecision !== 'allowed').map((x) => `${r.EvalActionName} on ${x.EvalResourceName} (${x.EvalResourceDecision})`);

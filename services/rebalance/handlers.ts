@@ -138,7 +138,7 @@ export async function rebalanceCheck(body: { jobId: string; taskId: string; atte
     ctx.log.info({ status: request?.Status?.Code }, 'standby not fulfilled; the task stays on its instance');
     return;
   }
-  const tags = Object.entries({ ...resourceTags(job.jobId, job.spec), 'spotbatch:task': task.taskId, 'spotbatch:attempt': String(standby.n) }).map(([Key, Value]) => ({ Key, Value }));
+  const tags = Object.entries({ ...resourceTags(ctx.config.prefix, job.jobId, job.spec), 'spotbatch:task': task.taskId, 'spotbatch:attempt': String(standby.n) }).map(([Key, Value]) => ({ Key, Value }));
   await untilVisible(() => cloud.ec2(region).send(new CreateTagsCommand({ Resources: [instanceId], Tags: tags })));
   // The move: the old attempt ends migrated, the standby is the current attempt, ready for step.run.
   const moved: Attempt = { ...attempt, endedAt: now, outcome: 'migrated', reason: 'moved to a standby after a rebalance recommendation' };

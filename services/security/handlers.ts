@@ -58,11 +58,12 @@ async function secure(body: { jobId: string }, ctx: Ctx): Promise<void> {
       cloud,
       secretBox(ctx.config, ctx.resources),
       {
+        fleet: ctx.config.prefix,
         jobId: job.jobId,
         regions: [],
         regionsLater: true,
         ingressCidr: job.ingressCidr,
-        tags: resourceTags(job.jobId, spec),
+        tags: resourceTags(ctx.config.prefix, job.jobId, spec),
         // The spec's own statements, after the default; validated with the spec, checked again before any AWS call.
         ...(spec.policyStatements ? { policyStatements: spec.policyStatements } : {}),
         guard: ctx.config.security,
@@ -153,7 +154,7 @@ export async function securityTeardown(body: { jobId: string; tries?: number }, 
     await ctx.bus.send('security.teardown', { jobId: job.jobId, tries: tries + 1 }, { delaySeconds });
   };
   let alive = 0;
-  for (const region of regions) alive += (await stopJobResources(cloud, region, job.jobId, requestIds.get(region) ?? [])).alive;
+  for (const region of regions) alive += (await stopJobResources(cloud, region, { fleet: ctx.config.prefix, jobId: job.jobId }, requestIds.get(region) ?? [])).alive;
   if (alive > 0) {
     // Security groups cannot go while instances use them.
     ctx.log.info({ alive, tries }, 'waiting for the job\'s instances to terminate before teardown');
@@ -180,7 +181,7 @@ export async function securityTeardown(body: { jobId: string; tries?: number }, 
     for (const region of regions) {
       const copied = job.imageCopies?.[region]?.imageId;
       if (!copied && !source) continue;
-      const { left } = await deregisterJobImages(cloud, region, job.jobId, copied ? [copied] : [], source, ctx.log);
+      const { left } = await deregisterJobImages(cloud, region, { fleet: ctx.config.prefix, jobId: job.jobId }, copied ? [copied] : [], source, ctx.log);
       // A snapshot an image that is not the job's uses stays (no wait would end): said once per snapshot, on the job.
       if (left.length) {
         const said = new Set((await ctx.store.events.list(job.jobId)).filter((e) => e.type === 'job.warning').map((e) => e.data?.snapshotId));
@@ -190,7 +191,7 @@ export async function securityTeardown(body: { jobId: string; tries?: number }, 
         }
       }
     }
-    await teardownJobSecurity(cloud, { jobId: job.jobId, regions }, ctx.log);
+    await teardownJobSecurity(cloud, { fleet: ctx.config.prefix, jobId: job.jobId, regions }, ctx.log);
   } catch (err) {
     if (err instanceof TransientError) {
       // DependencyViolation (an instance still holds the group), throttling, ...

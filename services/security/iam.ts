@@ -23,12 +23,16 @@ import type { Logger } from '../../shared/logger.js';
 import { awsCode, call, callOr, translateAwsError } from '../../shared/aws-errors.js';
 import { fixed, retrying } from '../../shared/backoff.js';
 import { BOUNDARY_SETTING } from './boundary.js';
-import { JOB_TAG, POLICY_NAME } from './names.js';
+import { ownedBy, ownerOf, POLICY_NAME, resourceName } from './names.js';
 import { trustPolicy } from '../model/policy.js';
 
 export interface RoleRequest {
+  /** The fleet (config.prefix): its tag is on the role and profile, which live under its path (jobIamPath). */
+  fleet: string;
   jobId: string;
   name: string;
+  /** IAM path of the role and the instance profile (names.ts jobIamPath). */
+  path: string;
   tags: Tag[];
   policyDocument: string;
   /** ARN of the managed policy that bounds the role (the fleet's security.permissionsBoundary). */
@@ -36,9 +40,9 @@ export interface RoleRequest {
   profileWait: { attempts: number; delayMs: number };
 }
 
-function checkOwner(kind: string, name: string, tags: Tag[] | undefined, jobId: string): void {
-  const owner = tags?.find((t) => t.Key === JOB_TAG)?.Value;
-  if (owner !== undefined && owner !== jobId) throw new PermanentError(`security: ${kind} ${name} belongs to job ${owner}`);
+/** A role or profile of the same name is the job's only when it carries this fleet's and this job's tags (both made with them, at creation). */
+function checkOwner(kind: string, name: string, tags: Tag[] | undefined, req: { fleet: string; jobId: string }): void {
+  if (!ownedBy(tags, req.fleet, req.jobId)) throw new PermanentError(`security: ${kind} ${name} exists and is not fleet ${req.fleet}'s job ${req.jobId}'s (its tags: ${ownerOf(tags)})`);
 }
 
 async function ensureRole(iam: IAMClient, req: RoleRequest, log?: Logger): Promise<void> {
@@ -46,6 +50,7 @@ async function ensureRole(iam: IAMClient, req: RoleRequest, log?: Logger): Promi
     await iam.send(
       new CreateRoleCommand({
         RoleName: req.name,
+        Path: req.path,
         AssumeRolePolicyDocument: trustPolicy(),
         Description: `spotbatch job ${req.jobId}`,
         PermissionsBoundary: req.permissionsBoundary,
@@ -60,7 +65,7 @@ async function ensureRole(iam: IAMClient, req: RoleRequest, log?: Logger): Promi
     }
     if (code !== 'EntityAlreadyExists') throw translateAwsError('CreateRole', err);
     const got = await call('GetRole', () => iam.send(new GetRoleCommand({ RoleName: req.name })));
-    checkOwner('role', req.name, got.Role?.Tags, req.jobId);
+    checkOwner('role', req.name, got.Role?.Tags, req);
     // A role made before the fleet had (this) boundary gets it now: never a job role without one.
     if (got.Role?.PermissionsBoundary?.PermissionsBoundaryArn !== req.permissionsBoundary) {
       await call('PutRolePermissionsBoundary', () => iam.send(new PutRolePermissionsBoundaryCommand({ RoleName: req.name, PermissionsBoundary: req.permissionsBoundary })));
@@ -81,13 +86,13 @@ const holds = (p: InstanceProfile | undefined, role: string): boolean => !!p?.Ro
 async function ensureProfile(iam: IAMClient, req: RoleRequest, log?: Logger): Promise<InstanceProfile> {
   let profile: InstanceProfile | undefined;
   try {
-    profile = (await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: req.name, Tags: req.tags }))).InstanceProfile;
+    profile = (await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: req.name, Path: req.path, Tags: req.tags }))).InstanceProfile;
     log?.info({ instanceProfileName: req.name }, 'instance profile created');
   } catch (err) {
     if (awsCode(err) !== 'EntityAlreadyExists') throw translateAwsError('CreateInstanceProfile', err);
     profile = await getProfile(iam, req.name);
     if (!profile) throw new TransientError(`CreateInstanceProfile: ${req.name} exists but cannot be read yet`);
-    checkOwner('instance profile', req.name, profile.Tags, req.jobId);
+    checkOwner('instance profile', req.name, profile.Tags, req);
   }
   if (!profile?.Arn) throw new TransientError(`CreateInstanceProfile: answer for ${req.name} lacks the ARN`);
   const others = (profile.Roles ?? []).filter((r) => r.RoleName !== req.name);
@@ -150,18 +155,32 @@ async function deleteRole(iam: IAMClient, name: string): Promise<boolean | 'conf
   }
 }
 
-/** Remove the role from the profile, delete the profile, the inline policy, the role; missing things are fine. */
-export async function deleteRoleAndProfile(iam: IAMClient, name: string, log?: Logger): Promise<string[]> {
+/**
+ * Remove the role from the profile, delete the profile, the inline policy, the role; missing things are fine.
+ * Each only when it carries this fleet's and this job's tags (its own tags: the role's for the role, the
+ * profile's for the profile); one that does not is left alone (logged), whoever made it.
+ */
+export async function deleteRoleAndProfile(iam: IAMClient, owner: { fleet: string; jobId: string }, log?: Logger): Promise<string[]> {
+  const name = resourceName(owner.fleet, owner.jobId);
   const deleted: string[] = [];
   const profile = await getProfile(iam, name);
-  if (profile) {
-    for (const r of profile.Roles ?? []) {
+  if (profile && !ownedBy(profile.Tags, owner.fleet, owner.jobId)) {
+    log?.warn({ instanceProfileName: name, owner: ownerOf(profile.Tags) }, 'instance profile not this fleet\'s job\'s: left alone');
+  } else if (profile) {
+    // Only the job's own role: a profile holding another is not emptied of it (DeleteInstanceProfile then fails).
+    for (const r of (profile.Roles ?? []).filter((x) => x.RoleName === name)) {
       await callOr('RemoveRoleFromInstanceProfile', () => iam.send(new RemoveRoleFromInstanceProfileCommand({ InstanceProfileName: name, RoleName: r.RoleName })), NOT_FOUND);
     }
     if (await callOr('DeleteInstanceProfile', () => iam.send(new DeleteInstanceProfileCommand({ InstanceProfileName: name })), NOT_FOUND)) {
       log?.info({ instanceProfileName: name }, 'instance profile deleted');
       deleted.push(`instance-profile:${name}`);
     }
+  }
+  const role = (await callOr('GetRole', () => iam.send(new GetRoleCommand({ RoleName: name })), NOT_FOUND))?.Role;
+  if (!role) return deleted;
+  if (!ownedBy(role.Tags, owner.fleet, owner.jobId)) {
+    log?.warn({ roleName: name, owner: ownerOf(role.Tags) }, 'role not this fleet\'s job\'s: left alone');
+    return deleted;
   }
   if (await callOr('DeleteRolePolicy', () => iam.send(new DeleteRolePolicyCommand({ RoleName: name, PolicyName: POLICY_NAME })), NOT_FOUND)) {
     deleted.push(`role-policy:${name}/${POLICY_NAME}`);

@@ -13,11 +13,12 @@ import { isEncryptedSecret } from '../../shared/secrets.js';
 import type { SecretBox } from '../../shared/secrets.js';
 import { privateKeyContext } from '../model/secrets.js';
 import { awsCode, call, callOr, translateAwsError } from '../../shared/aws-errors.js';
-import { JOB_TAG } from './names.js';
+import { FLEET_TAG, JOB_TAG, ownedBy, ownerOf } from './names.js';
 import type { CreatedKeyPair, RegionSecurity } from '../model/security-types.js';
 
 export interface KeyPairRequest {
   region: string;
+  fleet: string;
   jobId: string;
   keyName: string;
   tags: { Key: string; Value: string }[];
@@ -25,8 +26,6 @@ export interface KeyPairRequest {
   stored?: Partial<RegionSecurity>;
   onKeyPair?: (created: CreatedKeyPair) => Promise<void>;
 }
-
-const tagOf = (k: KeyPairInfo, key: string): string | undefined => k.Tags?.find((t) => t.Key === key)?.Value;
 
 async function findByName(ec2: EC2Client, keyName: string): Promise<KeyPairInfo | undefined> {
   const out = await call('DescribeKeyPairs', () => ec2.send(new DescribeKeyPairsCommand({ Filters: [{ Name: 'key-name', Values: [keyName] }] })));
@@ -49,9 +48,8 @@ export async function ensureKeyPair(ec2: EC2Client, secrets: SecretBox, req: Key
   const { region, keyName } = req;
   const found = await findByName(ec2, keyName);
   if (found) {
-    const owner = tagOf(found, JOB_TAG);
-    if (owner !== undefined && owner !== req.jobId) {
-      throw new PermanentError(`security: key pair ${keyName} in ${region} belongs to job ${owner}`);
+    if (!ownedBy(found.Tags, req.fleet, req.jobId)) {
+      throw new PermanentError(`security: key pair ${keyName} in ${region} exists and is not fleet ${req.fleet}'s job ${req.jobId}'s (its tags: ${ownerOf(found.Tags)})`);
     }
     if (held(secrets, found, req) && req.stored?.privateKey) {
       log?.debug({ region, keyName, keyPairId: found.KeyPairId }, 'key pair already exists');
@@ -84,12 +82,16 @@ export async function ensureKeyPair(ec2: EC2Client, secrets: SecretBox, req: Key
   return result;
 }
 
-/** Delete every key pair of the region tagged with the job (none is fine). */
-export async function deleteKeyPairs(ec2: EC2Client, region: string, jobId: string, log?: Logger): Promise<string[]> {
-  const out = await call('DescribeKeyPairs', () => ec2.send(new DescribeKeyPairsCommand({ Filters: [{ Name: `tag:${JOB_TAG}`, Values: [jobId] }] })));
+/** Delete every key pair of the region tagged with the fleet and the job (none is fine). */
+export async function deleteKeyPairs(ec2: EC2Client, region: string, owner: { fleet: string; jobId: string }, log?: Logger): Promise<string[]> {
+  const Filters = [
+    { Name: `tag:${FLEET_TAG}`, Values: [owner.fleet] },
+    { Name: `tag:${JOB_TAG}`, Values: [owner.jobId] },
+  ];
+  const out = await call('DescribeKeyPairs', () => ec2.send(new DescribeKeyPairsCommand({ Filters })));
   const deleted: string[] = [];
   for (const k of out.KeyPairs ?? []) {
-    if (!k.KeyPairId) continue;
+    if (!k.KeyPairId || !ownedBy(k.Tags, owner.fleet, owner.jobId)) continue;
     await callOr('DeleteKeyPair', () => ec2.send(new DeleteKeyPairCommand({ KeyPairId: k.KeyPairId })), ['InvalidKeyPair.NotFound']);
     log?.info({ region, keyName: k.KeyName, keyPairId: k.KeyPairId }, 'key pair deleted');
     deleted.push(`key-pair:${region}:${k.KeyName ?? k.KeyPairId}`);

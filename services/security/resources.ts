@@ -13,12 +13,12 @@ import type { SecretBox } from '../../shared/secrets.js';
 import { BOUNDARY_SETTING } from './boundary.js';
 import { deleteRoleAndProfile, ensureRoleAndProfile } from './iam.js';
 import { deleteKeyPairs, ensureKeyPair } from './key-pairs.js';
-import { checkCidr, checkJobId, checkRegions, jobTags, resourceName } from './names.js';
+import { checkCidr, checkJobId, checkRegions, jobIamPath, jobTags, resourceName } from './names.js';
 import { inlinePolicy } from '../model/policy.js';
 import { deleteSecurityGroups, ensureSecurityGroup } from './security-groups.js';
 import type { CreatedKeyPair, CreateSecurityInput, JobSecurity, RegionSecurity, TeardownInput } from '../model/security-types.js';
 
-export { JOB_TAG, POLICY_NAME, resourceName } from './names.js';
+export { FLEET_TAG, JOB_TAG, POLICY_NAME, jobIamPath, resourceName } from './names.js';
 export type { CreateSecurityInput, JobSecurity, TeardownInput } from '../model/security-types.js';
 
 const DEFAULT_PROFILE_WAIT = { attempts: 10, delayMs: 1000 };
@@ -33,6 +33,7 @@ async function settle<T>(work: Promise<T>[]): Promise<T[]> {
 
 interface RegionWork {
   region: string;
+  fleet: string;
   jobId: string;
   name: string;
   tags: { Key: string; Value: string }[];
@@ -44,8 +45,8 @@ interface RegionWork {
 
 async function regionSecurity(cloud: CloudClients, secrets: SecretBox, w: RegionWork, log?: Logger): Promise<RegionSecurity> {
   const ec2 = cloud.ec2(w.region);
-  const key = await ensureKeyPair(ec2, secrets, { region: w.region, jobId: w.jobId, keyName: w.name, tags: w.tags, keyType: w.keyType, stored: w.stored, onKeyPair: w.onKeyPair }, log);
-  const securityGroupId = await ensureSecurityGroup(ec2, { region: w.region, jobId: w.jobId, groupName: w.name, tags: w.tags, cidr: w.cidr }, log);
+  const key = await ensureKeyPair(ec2, secrets, { region: w.region, fleet: w.fleet, jobId: w.jobId, keyName: w.name, tags: w.tags, keyType: w.keyType, stored: w.stored, onKeyPair: w.onKeyPair }, log);
+  const securityGroupId = await ensureSecurityGroup(ec2, { region: w.region, fleet: w.fleet, jobId: w.jobId, groupName: w.name, tags: w.tags, cidr: w.cidr }, log);
   return { region: w.region, keyName: key.keyName, keyPairId: key.keyPairId, securityGroupId, privateKey: key.privateKey };
 }
 
@@ -57,14 +58,14 @@ async function regionSecurity(cloud: CloudClients, secrets: SecretBox, w: Region
 export async function createRegionSecurity(
   cloud: CloudClients,
   secrets: SecretBox,
-  input: Pick<CreateSecurityInput, 'jobId' | 'ingressCidr' | 'tags' | 'keyType' | 'onKeyPair'> & { region: string; stored?: Partial<RegionSecurity> | undefined },
+  input: Pick<CreateSecurityInput, 'fleet' | 'jobId' | 'ingressCidr' | 'tags' | 'keyType' | 'onKeyPair'> & { region: string; stored?: Partial<RegionSecurity> | undefined },
   log?: Logger,
 ): Promise<RegionSecurity> {
   const jobId = checkJobId(input.jobId);
   const [region] = checkRegions([input.region]);
   const keyType = input.keyType ?? 'ed25519';
   if (keyType !== 'ed25519' && keyType !== 'rsa') throw new PermanentError('security: keyType must be ed25519 or rsa');
-  const work = { region: region!, jobId, name: resourceName(jobId), tags: jobTags(jobId, input.tags), keyType, cidr: checkCidr(input.ingressCidr), stored: input.stored, onKeyPair: input.onKeyPair };
+  const work = { region: region!, fleet: input.fleet, jobId, name: resourceName(input.fleet, jobId), tags: jobTags(input.fleet, jobId, input.tags), keyType, cidr: checkCidr(input.ingressCidr), stored: input.stored, onKeyPair: input.onKeyPair };
   return { ...(await regionSecurity(cloud, secrets, work, log)), createdAt: Date.now() };
 }
 
@@ -76,8 +77,9 @@ export async function createJobSecurity(cloud: CloudClients, secrets: SecretBox,
   const jobId = checkJobId(input.jobId);
   const regions = input.regionsLater && !input.regions.length ? [] : checkRegions(input.regions);
   const cidr = checkCidr(input.ingressCidr);
-  const name = resourceName(jobId);
-  const ec2Tags = jobTags(jobId, input.tags);
+  const fleet = input.fleet;
+  const name = resourceName(fleet, jobId);
+  const ec2Tags = jobTags(fleet, jobId, input.tags);
   const policyDocument = inlinePolicy(jobId, input.policyStatements ?? [], input.guard);
   const permissionsBoundary = input.permissionsBoundary;
   if (!permissionsBoundary) throw new PermanentError(`security: the fleet has no permissions boundary for job roles: set ${BOUNDARY_SETTING} (spotbatch setup makes a default one locally)`);
@@ -86,10 +88,10 @@ export async function createJobSecurity(cloud: CloudClients, secrets: SecretBox,
 
   const iamWork = ensureRoleAndProfile(
     cloud.iam,
-    { jobId, name, tags: ec2Tags, policyDocument, permissionsBoundary, profileWait: input.profileWait ?? DEFAULT_PROFILE_WAIT },
+    { fleet, jobId, name, path: jobIamPath(fleet), tags: ec2Tags, policyDocument, permissionsBoundary, profileWait: input.profileWait ?? DEFAULT_PROFILE_WAIT },
     log,
   );
-  const regionWork = regions.map((region) => regionSecurity(cloud, secrets, { region, jobId, name, tags: ec2Tags, keyType, cidr, stored: input.existing?.regions?.[region], onKeyPair: input.onKeyPair }, log));
+  const regionWork = regions.map((region) => regionSecurity(cloud, secrets, { region, fleet, jobId, name, tags: ec2Tags, keyType, cidr, stored: input.existing?.regions?.[region], onKeyPair: input.onKeyPair }, log));
   const [arn, ...perRegion] = await settle<string | RegionSecurity>([iamWork, ...regionWork]);
   return {
     jobId,
@@ -104,13 +106,15 @@ export async function createJobSecurity(cloud: CloudClients, secrets: SecretBox,
 /**
  * Key pairs, then security groups (DependencyViolation while an instance
  * still uses one: TransientError, retry later), then the IAM pieces, which
- * are left alone until every region is clean. Missing things are fine.
+ * are left alone until every region is clean. Missing things are fine; only what carries the fleet's and
+ * the job's tags is deleted.
  */
 export async function teardownJobSecurity(cloud: CloudClients, input: TeardownInput, log?: Logger): Promise<{ deleted: string[] }> {
   const jobId = checkJobId(input.jobId);
   const regions = input.regions.length ? checkRegions(input.regions) : [];
-  const keys = await settle(regions.map((r) => deleteKeyPairs(cloud.ec2(r), r, jobId, log)));
-  const groups = await settle(regions.map((r) => deleteSecurityGroups(cloud.ec2(r), r, jobId, log)));
-  const iam = await deleteRoleAndProfile(cloud.iam, resourceName(jobId), log);
+  const owner = { fleet: input.fleet, jobId };
+  const keys = await settle(regions.map((r) => deleteKeyPairs(cloud.ec2(r), r, owner, log)));
+  const groups = await settle(regions.map((r) => deleteSecurityGroups(cloud.ec2(r), r, owner, log)));
+  const iam = await deleteRoleAndProfile(cloud.iam, owner, log);
   return { deleted: [...keys.flat(), ...groups.flat(), ...iam] };
 }

@@ -15,10 +15,11 @@ import { untilVisible } from '../../shared/aws.js';
 import { PermanentError, TransientError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { awsCode, call, callOr, translateAwsError } from '../../shared/aws-errors.js';
-import { JOB_TAG } from './names.js';
+import { FLEET_TAG, JOB_TAG, ownedBy, ownerOf } from './names.js';
 
 export interface GroupRequest {
   region: string;
+  fleet: string;
   jobId: string;
   groupName: string;
   tags: { Key: string; Value: string }[];
@@ -84,8 +85,9 @@ export async function ensureSecurityGroup(ec2: EC2Client, req: GroupRequest, log
   const { region, groupName, cidr } = req;
   let group = await findByName(ec2, groupName);
   if (group) {
-    const owner = group.Tags?.find((t) => t.Key === JOB_TAG)?.Value;
-    if (owner !== undefined && owner !== req.jobId) throw new PermanentError(`security: security group ${groupName} in ${region} belongs to job ${owner}`);
+    if (!ownedBy(group.Tags, req.fleet, req.jobId)) {
+      throw new PermanentError(`security: security group ${groupName} in ${region} exists and is not fleet ${req.fleet}'s job ${req.jobId}'s (its tags: ${ownerOf(group.Tags)})`);
+    }
     log?.debug({ region, groupName, groupId: group.GroupId }, 'security group already exists');
   } else {
     group = await create(ec2, req);
@@ -119,14 +121,16 @@ export async function ensureSecurityGroup(ec2: EC2Client, req: GroupRequest, log
   return groupId;
 }
 
-/** Delete every group of the region tagged with the job; DependencyViolation (an instance still uses it) is a TransientError. */
-export async function deleteSecurityGroups(ec2: EC2Client, region: string, jobId: string, log?: Logger): Promise<string[]> {
-  const out = await call('DescribeSecurityGroups', () =>
-    ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: `tag:${JOB_TAG}`, Values: [jobId] }] })),
-  );
+/** Delete every group of the region tagged with the fleet and the job; DependencyViolation (an instance still uses it) is a TransientError. */
+export async function deleteSecurityGroups(ec2: EC2Client, region: string, owner: { fleet: string; jobId: string }, log?: Logger): Promise<string[]> {
+  const Filters = [
+    { Name: `tag:${FLEET_TAG}`, Values: [owner.fleet] },
+    { Name: `tag:${JOB_TAG}`, Values: [owner.jobId] },
+  ];
+  const out = await call('DescribeSecurityGroups', () => ec2.send(new DescribeSecurityGroupsCommand({ Filters })));
   const deleted: string[] = [];
   for (const g of out.SecurityGroups ?? []) {
-    if (!g.GroupId) continue;
+    if (!g.GroupId || !ownedBy(g.Tags, owner.fleet, owner.jobId)) continue;
     try {
       await ec2.send(new DeleteSecurityGroupCommand({ GroupId: g.GroupId }));
     } catch (err) {

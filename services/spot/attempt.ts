@@ -47,15 +47,17 @@ function requestValidUntil(now: number): Date {
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 /**
- * The ClientToken of attempt `n` of a task in `pool`: `<job>-<task>-<n>-<8 hex of the pool>`, the job id
- * shortened to its start and a digest of it when the whole would pass 64 characters. The same attempt in
+ * The ClientToken of attempt `n` of a task in `pool`: `<fleet>-<job>-<task>-<n>-<8 hex of the pool>`, the
+ * fleet and job shortened to their start and a digest of them when the whole would pass 64 characters. A
+ * token is the account's: the fleet is in it, so two fleets running the same job id never share a request. The same attempt in
  * the same pool is always the same request (however many deliveries, whichever try of a delivery asks it);
  * another pool is another request.
  */
-export function requestToken(jobId: string, taskId: string, n: number, pool: Pool): string {
+export function requestToken(fleet: string, jobId: string, taskId: string, n: number, pool: Pool): string {
   const rest = `-${taskId}-${n}-${sha256(`${pool.region}/${pool.zone}/${pool.type}`).slice(0, 8)}`;
   const room = TOKEN_MAX - rest.length;
-  const job = jobId.length <= room ? jobId : `${jobId.slice(0, room - 13)}-${sha256(jobId).slice(0, 12)}`;
+  const whole = `${fleet}-${jobId}`;
+  const job = whole.length <= room ? whole : `${whole.slice(0, room - 13)}-${sha256(whole).slice(0, 12)}`;
   return `${job}${rest}`;
 }
 
@@ -65,10 +67,11 @@ export function requestToken(jobId: string, taskId: string, n: number, pool: Poo
  * between deliveries, a redelivery in the same region gets the same instance back (or, for other parameters,
  * IdempotentParameterMismatch, and launchOnDemand adopts the instance it finds by the token).
  */
-export function onDemandToken(jobId: string, taskId: string, n: number): string {
+export function onDemandToken(fleet: string, jobId: string, taskId: string, n: number): string {
   const rest = `-${taskId}-${n}`;
   const room = TOKEN_MAX - rest.length - 3;
-  const job = jobId.length <= room ? jobId : `${jobId.slice(0, room - 13)}-${sha256(jobId).slice(0, 12)}`;
+  const whole = `${fleet}-${jobId}`;
+  const job = whole.length <= room ? whole : `${whole.slice(0, room - 13)}-${sha256(whole).slice(0, 12)}`;
   return `od-${job}${rest}`;
 }
 
@@ -190,7 +193,7 @@ async function sendRequest(ctx: Ctx, job: JobRow, task: TaskRow, n: number, plac
   const { security: sec, images } = await ensureRegion(ctx, job, pool.region);
   const imageId = images[pool.type];
   if (!imageId) throw new NoImageError(`no image for ${pool.type} in ${pool.region}`);
-  const tags = Object.entries({ ...resourceTags(job.jobId, spec), 'spotbatch:task': task.taskId, 'spotbatch:attempt': String(n) }).map(([Key, Value]) => ({ Key, Value }));
+  const tags = Object.entries({ ...resourceTags(ctx.config.prefix, job.jobId, spec), 'spotbatch:task': task.taskId, 'spotbatch:attempt': String(n) }).map(([Key, Value]) => ({ Key, Value }));
   // The instance's host key, pinned: the same for every delivery of this attempt (see host-keys.ts).
   const hostKey = attemptHostKey(ctx.config, job, task.taskId, n);
   // Every parameter is the attempt's and the pool's alone (the job's stored security and images, the derived
@@ -198,7 +201,7 @@ async function sendRequest(ctx: Ctx, job: JobRow, task: TaskRow, n: number, plac
   const input = {
     // One request per attempt and pool, however often this message is delivered and whichever try
     // asks: a redelivery that lands on the same pool gets the same request back (requestToken).
-    ClientToken: requestToken(job.jobId, task.taskId, n, pool),
+    ClientToken: requestToken(ctx.config.prefix, job.jobId, task.taskId, n, pool),
     InstanceCount: 1,
     Type: 'one-time' as const,
     ...(spec.instances.maxPrice ? { SpotPrice: String(spec.instances.maxPrice) } : {}),
@@ -222,7 +225,7 @@ async function sendRequest(ctx: Ctx, job: JobRow, task: TaskRow, n: number, plac
     if (awsCode(err) !== 'IdempotentParameterMismatch') throw err;
     // The token was used with other parameters: by an earlier delivery of this attempt in this pool (in
     // another ValidUntil window, say). That request is this attempt's: adopt it.
-    const found = await attemptRequestIn(cloud, pool, attemptTags(job.jobId, task.taskId, n));
+    const found = await attemptRequestIn(cloud, pool, attemptTags(ctx.config.prefix, job.jobId, task.taskId, n));
     requestId = found.SpotInstanceRequestId;
     ctx.log.info({ attempt: n, pool: poolKey(pool), spotRequestId: requestId }, "the attempt's spot request in this pool exists (IdempotentParameterMismatch): adopting it");
   }
@@ -254,7 +257,8 @@ async function attemptRequestIn(cloud: ReturnType<typeof cloudOf>, pool: Pool, t
 }
 
 /** The tags of attempt `n`'s spot requests (sendRequest sets them): how releaseStrayRequests finds them. */
-const attemptTags = (jobId: string, taskId: string, n: number): Record<string, string> => ({ 'spotbatch:job': jobId, 'spotbatch:task': taskId, 'spotbatch:attempt': String(n) });
+/** The tags that name an attempt's spot requests, this fleet's only. */
+const attemptTags = (fleet: string, jobId: string, taskId: string, n: number): Record<string, string> => ({ 'spotbatch:fleet': fleet, 'spotbatch:job': jobId, 'spotbatch:task': taskId, 'spotbatch:attempt': String(n) });
 
 /**
  * Release (cancel, and terminate the instance of) every spot request of attempt `n` of the task but
@@ -267,7 +271,7 @@ export async function releaseStrayRequests(ctx: Ctx, job: JobRow, taskId: string
   const regions = new Set(Object.keys((await readJobRegions(ctx, job)) ?? {}));
   let released = 0;
   for (const region of regions) {
-    for (const r of await requestsTagged(cloud, region, attemptTags(job.jobId, taskId, n))) {
+    for (const r of await requestsTagged(cloud, region, attemptTags(ctx.config.prefix, job.jobId, taskId, n))) {
       const id = r.SpotInstanceRequestId;
       if (!id || id === keep) continue;
       if (r.State !== 'open' && r.State !== 'active' && !r.InstanceId) continue;
@@ -280,7 +284,7 @@ export async function releaseStrayRequests(ctx: Ctx, job: JobRow, taskId: string
 }
 
 /** The tags of attempt `n`'s on-demand instance (launchOnDemand sets them at launch): how it is found again. */
-export const onDemandTags = (jobId: string, taskId: string, n: number): Record<string, string> => ({ ...attemptTags(jobId, taskId, n), 'spotbatch:market': 'on-demand' });
+export const onDemandTags = (fleet: string, jobId: string, taskId: string, n: number): Record<string, string> => ({ ...attemptTags(fleet, jobId, taskId, n), 'spotbatch:market': 'on-demand' });
 
 /**
  * Everything attempt `n` of the task launched but `keep`: spot requests (releaseStrayRequests) and
@@ -292,7 +296,7 @@ export async function releaseStrayLaunches(ctx: Ctx, job: JobRow, taskId: string
   const cloud = cloudOf(ctx);
   let released = await releaseStrayRequests(ctx, job, taskId, n, keep.spotRequestId ?? '');
   for (const region of Object.keys((await readJobRegions(ctx, job)) ?? {})) {
-    for (const i of await liveInstancesTagged(cloud, region, onDemandTags(job.jobId, taskId, n))) {
+    for (const i of await liveInstancesTagged(cloud, region, onDemandTags(ctx.config.prefix, job.jobId, taskId, n))) {
       if (!i.InstanceId || i.InstanceId === keep.instanceId) continue;
       ctx.log.info({ attempt: n, region, instanceId: i.InstanceId }, 'terminating an on-demand instance of the attempt an earlier delivery launched and never recorded');
       await terminateInstance(cloud, region, i.InstanceId);

@@ -381,7 +381,7 @@ async function checkRequest(body: TaskBody, ctx: Ctx): Promise<void> {
     const ip = instance?.PublicIpAddress ?? instance?.PrivateIpAddress;
     if (state === 'running' && ip) {
       // Spot request tags do not reach the instance: tag it, so teardown and people find it.
-      const tags = Object.entries({ ...resourceTags(job.jobId, job.spec), 'spotbatch:task': task.taskId, 'spotbatch:attempt': String(attempt.n) }).map(([Key, Value]) => ({ Key, Value }));
+      const tags = Object.entries({ ...resourceTags(ctx.config.prefix, job.jobId, job.spec), 'spotbatch:task': task.taskId, 'spotbatch:attempt': String(attempt.n) }).map(([Key, Value]) => ({ Key, Value }));
       await untilVisible(() => cloud.ec2(region).send(new CreateTagsCommand({ Resources: [instanceId], Tags: tags })));
       const updated: Attempt = { ...attempt, instanceId, ip, fulfilledAt: attempt.fulfilledAt ?? now, runningAt: now };
       await tasks(ctx).transition(body, { from: 'waiting', to: 'starting', version: task.version, set: { attempts: [...task.attempts.slice(0, -1), updated] } });

@@ -43,7 +43,7 @@ export async function launchOnDemand(ctx: Ctx, job: JobRow, task: TaskRow, n: nu
   if (!security) throw new PermanentError('the job has no security resources yet');
   if (!targets.length) throw new PermanentError('no pool of the job to run on demand in');
   const hostKey = attemptHostKey(ctx.config, job, task.taskId, n);
-  const token = onDemandToken(job.jobId, task.taskId, n);
+  const token = onDemandToken(ctx.config.prefix, job.jobId, task.taskId, n);
   const now = ctx.clock.now();
   const attemptOf = (pool: Pool, instanceId: string, target: OnDemandTarget | undefined, adopted: boolean): Attempt => {
     const price = targets.find((t) => t.region === pool.region && t.type === pool.type) ?? target ?? targets[0]!;
@@ -69,7 +69,7 @@ export async function launchOnDemand(ctx: Ctx, job: JobRow, task: TaskRow, n: nu
   // An instance of this attempt an earlier delivery launched: adopt it rather than launch a second.
   const regions = new Set([...Object.keys((await readJobRegions(ctx, job)) ?? {}), ...targets.map((t) => t.region)]);
   for (const region of regions) {
-    const [found] = await liveInstancesTagged(cloud, region, onDemandTags(job.jobId, task.taskId, n));
+    const [found] = await liveInstancesTagged(cloud, region, onDemandTags(ctx.config.prefix, job.jobId, task.taskId, n));
     if (found?.InstanceId) {
       const pool = poolOf(region, found);
       ctx.log.info({ attempt: n, pool: poolKey(pool), instanceId: found.InstanceId }, 'on-demand instance of the attempt found: adopted');
@@ -98,7 +98,7 @@ export async function launchOnDemand(ctx: Ctx, job: JobRow, task: TaskRow, n: nu
       refused.push(`${poolKey(pool)}: no image`);
       continue;
     }
-    const tags = Object.entries({ ...resourceTags(job.jobId, job.spec), ...onDemandTags(job.jobId, task.taskId, n) }).map(([Key, Value]) => ({ Key, Value }));
+    const tags = Object.entries({ ...resourceTags(ctx.config.prefix, job.jobId, job.spec), ...onDemandTags(ctx.config.prefix, job.jobId, task.taskId, n) }).map(([Key, Value]) => ({ Key, Value }));
     tries++;
     try {
       const out = await cloud.ec2(pool.region).send(

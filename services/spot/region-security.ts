@@ -73,9 +73,10 @@ async function sweepRegion(ctx: Ctx, jobId: string, region: string): Promise<voi
     ctx.log.info({ region, reason: (err as Error).message }, `closed job: ${what} not deleted here (teardown finds it by tag)`);
     return [];
   };
-  await deleteKeyPairs(ec2, region, jobId, ctx.log).catch(quiet('key pair'));
-  await deleteSecurityGroups(ec2, region, jobId, ctx.log).catch(quiet('security group'));
-  await deregisterJobImages(cloud, region, jobId, [], source, ctx.log).catch(quiet('copied image'));
+  const owner = { fleet: ctx.config.prefix, jobId };
+  await deleteKeyPairs(ec2, region, owner, ctx.log).catch(quiet('key pair'));
+  await deleteSecurityGroups(ec2, region, owner, ctx.log).catch(quiet('security group'));
+  await deregisterJobImages(cloud, region, owner, [], source, ctx.log).catch(quiet('copied image'));
 }
 
 /** Write `change(row)` into the running job's row, conditional on the version read; again on a conflict. */
@@ -147,10 +148,11 @@ async function prepareRunning(ctx: Ctx, read: JobRow, region: string): Promise<R
       cloud,
       secretBox(ctx.config, ctx.resources),
       {
+        fleet: ctx.config.prefix,
         jobId,
         region,
         ingressCidr: job.ingressCidr,
-        tags: resourceTags(jobId, spec),
+        tags: resourceTags(ctx.config.prefix, jobId, spec),
         stored: job.keyPairs?.[region],
         // Keep the new private key at once: a crash after CreateKeyPair must not lose it.
         onKeyPair: async (created) => {
@@ -177,12 +179,12 @@ async function regionImages(ctx: Ctx, job: JobRow, region: string): Promise<Reco
   if (!source || source.region === region) return resolveImages(cloud, region, job.spec);
   let copy = job.imageCopies?.[region];
   if (!copy) {
-    const imageId = await startImageCopy(cloud, { jobId: job.jobId, source, region, tags: Object.entries(resourceTags(job.jobId, job.spec)).map(([Key, Value]) => ({ Key, Value })) });
+    const imageId = await startImageCopy(cloud, { fleet: ctx.config.prefix, jobId: job.jobId, source, region, tags: Object.entries(resourceTags(ctx.config.prefix, job.jobId, job.spec)).map(([Key, Value]) => ({ Key, Value })) });
     const made = { imageId, sourceImageId: source.id, sourceRegion: source.region, startedAt: ctx.clock.now() };
     try {
       await record(ctx, job.jobId, (row) => ({ imageCopies: { ...row.imageCopies, [region]: made } }));
     } catch (err) {
-      if (err instanceof JobClosedError) await deregisterJobImages(cloud, region, job.jobId, [imageId], source.id, ctx.log).catch(() => undefined);
+      if (err instanceof JobClosedError) await deregisterJobImages(cloud, region, { fleet: ctx.config.prefix, jobId: job.jobId }, [imageId], source.id, ctx.log).catch(() => undefined);
       throw err;
     }
     ctx.log.info({ region, imageId, source: source.id, sourceRegion: source.region }, 'custom image copy started (CopyImage)');
@@ -228,7 +230,7 @@ async function excludeRegion(ctx: Ctx, jobId: string, region: string, reason: st
   if (first) throw excludedError(region, first);
   const source = customImage(row.spec);
   const copied = row.imageCopies?.[region]?.imageId;
-  await deregisterJobImages(ctx.cloud!, region, jobId, copied ? [copied] : [], source?.id, ctx.log).catch((err: unknown) => {
+  await deregisterJobImages(ctx.cloud!, region, { fleet: ctx.config.prefix, jobId }, copied ? [copied] : [], source?.id, ctx.log).catch((err: unknown) => {
     ctx.log.info({ region, reason: (err as Error).message }, 'copy of an excluded region not deregistered yet (teardown will)');
   });
   if (!left.length) {

@@ -113,27 +113,65 @@ describe('the dispatcher policy narrows what it can change', () => {
   const doc = policyOf('dispatcher');
   const statementsWith = (action: string) => doc.Statement.filter((s) => s.Action.includes(action));
 
-  it('creates a role only with the fleet\'s permissions boundary, and passes only job roles to EC2', () => {
-    for (const s of statementsWith('iam:CreateRole')) expect(s.Condition).to.deep.equal({ StringEquals: { 'iam:PermissionsBoundary': '${JobBoundary}' } });
+  const fleetRole = /:(role|instance-profile)\/spotbatch\/\$\{Prefix\}\/jobs\/\*$/;
+  const fleetProfileArn = 'arn:${AWS::Partition}:iam::${AWS::AccountId}:instance-profile/spotbatch/${Prefix}/jobs/*';
+
+  it("creates a role only with the fleet's permissions boundary and tag, under the fleet's path, and passes only those to EC2", () => {
+    for (const s of statementsWith('iam:CreateRole')) expect(s.Condition).to.deep.equal({ StringEquals: { 'iam:PermissionsBoundary': '${JobBoundary}', 'aws:RequestTag/spotbatch:fleet': '${Prefix}' } });
     for (const s of statementsWith('iam:PutRolePolicy')) expect(s.Condition).to.have.nested.property('StringEquals.iam:PermissionsBoundary');
+    for (const s of statementsWith('iam:PutRolePermissionsBoundary')) expect(s.Condition!.StringEquals).to.include({ 'aws:ResourceTag/spotbatch:fleet': '${Prefix}' });
     const [pass] = statementsWith('iam:PassRole');
-    expect(pass!.Resource).to.match(/:role\/spotbatch-\*$/);
+    expect(pass!.Resource).to.match(/:role\/spotbatch\/\$\{Prefix\}\/jobs\/\*$/);
     expect(pass!.Condition).to.deep.equal({ StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } });
     for (const s of doc.Statement.filter((x) => x.Action.some((a) => a.startsWith('iam:') && /Role|InstanceProfile/.test(a)) && !x.Action.includes('iam:CreateServiceLinkedRole'))) {
-      for (const r of [s.Resource].flat()) expect(r, s.Sid).to.match(/:(role|instance-profile)\/spotbatch-\*$/);
+      for (const r of [s.Resource].flat()) expect(r, s.Sid).to.match(fleetRole);
     }
   });
 
-  it('terminates, cancels and deletes only what carries a fleet tag, and creates only what it tags', () => {
-    for (const a of ['ec2:TerminateInstances', 'ec2:CancelSpotInstanceRequests', 'ec2:DeleteKeyPair', 'ec2:DeleteSecurityGroup']) {
+  it('may tag what it creates in IAM (tags on create need the Tag action), only with the fleet tag', () => {
+    for (const a of ['iam:TagRole', 'iam:TagInstanceProfile', 'iam:TagPolicy']) expect(statementsWith(a), a).to.not.be.empty;
+    for (const a of ['iam:TagRole', 'iam:TagInstanceProfile', 'iam:CreateInstanceProfile']) {
+      for (const s of statementsWith(a)) expect(s.Condition!.StringEquals, `${a} in ${s.Sid}`).to.include({ 'aws:RequestTag/spotbatch:fleet': '${Prefix}' });
+    }
+  });
+
+  it('terminates, cancels and deletes only what carries this fleet\'s tag (or runs with its job profile), and creates only what it tags so', () => {
+    for (const a of ['ec2:TerminateInstances', 'ec2:CancelSpotInstanceRequests', 'ec2:DeleteKeyPair', 'ec2:DeleteSecurityGroup', 'ec2:DeregisterImage', 'ec2:DeleteSnapshot']) {
       const ss = statementsWith(a);
       expect(ss, a).to.not.be.empty;
-      for (const s of ss) expect(Object.keys(s.Condition?.StringLike ?? {})[0], `${a} in ${s.Sid}`).to.match(/^ec2:ResourceTag\/spotbatch:(job|probe)$/);
+      for (const s of ss) {
+        const byTag = s.Condition?.StringEquals?.['ec2:ResourceTag/spotbatch:fleet'] === '${Prefix}';
+        const byProfile = a === 'ec2:TerminateInstances' && s.Condition?.ArnLike?.['ec2:InstanceProfile'] === fleetProfileArn;
+        expect(byTag || byProfile, `${a} in ${s.Sid}`).to.equal(true);
+      }
     }
-    const creates = statementsWith('ec2:CreateKeyPair');
-    expect(creates.map((s) => Object.keys(s.Condition?.StringLike ?? {})[0])).to.have.members(['aws:RequestTag/spotbatch:job', 'aws:RequestTag/spotbatch:probe']);
+    for (const a of ['iam:DeleteRole', 'iam:DeleteInstanceProfile', 'iam:RemoveRoleFromInstanceProfile', 'iam:DeleteRolePolicy', 'iam:AddRoleToInstanceProfile']) {
+      const ss = statementsWith(a);
+      expect(ss, a).to.not.be.empty;
+      for (const s of ss) expect(s.Condition?.StringEquals?.['aws:ResourceTag/spotbatch:fleet'], `${a} in ${s.Sid}`).to.equal('${Prefix}');
+    }
+    for (const s of statementsWith('ec2:CreateKeyPair')) {
+      expect(s.Condition).to.deep.equal({ StringEquals: { 'aws:RequestTag/spotbatch:fleet': '${Prefix}' }, StringLike: { 'aws:RequestTag/spotbatch:job': '?*' } });
+    }
     const tagOnCreate = doc.Statement.find((s) => s.Sid === 'Ec2TagOnCreate')!;
     expect(tagOnCreate.Condition!.StringEquals!['ec2:CreateAction']).to.include('RequestSpotInstances');
+    expect(tagOnCreate.Condition!.StringEquals!['aws:RequestTag/spotbatch:fleet']).to.equal('${Prefix}');
+    // Tags on an existing resource: only on an instance running with one of the fleet's job profiles, and with the fleet's tag.
+    for (const s of statementsWith('ec2:CreateTags').filter((x) => x !== tagOnCreate)) {
+      expect(s.Resource, s.Sid).to.match(/:instance\/\*$/);
+      expect(s.Condition!.ArnLike!['ec2:InstanceProfile'], s.Sid).to.equal(fleetProfileArn);
+      expect(s.Condition!.StringEquals!['aws:RequestTag/spotbatch:fleet'], s.Sid).to.equal('${Prefix}');
+    }
+    // No statement names the market probe's tag: the programs never probe.
+    expect(JSON.stringify(doc)).to.not.contain('spotbatch:probe');
+  });
+
+  it('launches only with a security group of this fleet (subnets: any, documented)', () => {
+    for (const a of ['ec2:RunInstances', 'ec2:RequestSpotInstances']) {
+      const ss = statementsWith(a).filter((s) => [s.Resource].flat().some((r) => r.includes(':security-group/')));
+      expect(ss, a).to.have.length(1);
+      expect(ss[0]!.Condition).to.deep.equal({ StringEquals: { 'ec2:ResourceTag/spotbatch:fleet': '${Prefix}' } });
+    }
   });
 
   it('reaches only the fleet\'s queues, tables and buckets', () => {

@@ -2,13 +2,19 @@
  * `spotbatch cleanup` after a fleet was killed half-way through a job: the dispatchers stop while the job's
  * instances run, so nothing tears the job down; cleanup must find and delete what it left (the simulator's
  * /_sim/inventory is the judge), list without deleting in a dry run, and keep a running job's resources
- * under --all unless --job names that job.
+ * under --all unless --job names that job. Another fleet's resources (same account, same job id) are never
+ * touched; an orphan is kept for a grace age; a job whose row appears after the scan is kept.
  */
 import { expect } from 'chai';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CreateKeyPairCommand } from '@aws-sdk/client-ec2';
+import { CreateKeyPairCommand, DescribeKeyPairsCommand } from '@aws-sdk/client-ec2';
+import { CreateRoleCommand, GetRoleCommand } from '@aws-sdk/client-iam';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { tableNames } from '../../shared/store/tables.js';
+import { trustPolicy } from '../../services/model/policy.js';
+import { jobIamPath, resourceName } from '../../services/security/names.js';
 import { destroyClients, type CoreClients } from '../../shared/aws.js';
 import { cleanup, type CleanupReport } from '../../services/ops/cleanup.js';
 import { leftovers, startStack, type Stack } from '../helpers/stack.js';
@@ -24,6 +30,18 @@ describe('spotbatch cleanup', function () {
   let jobId: string;
   let dir: string;
   const orphan = `orphan-${process.pid}`;
+  const late = `late-${process.pid}`;
+  const OTHER = 'otherfleet';
+  const tags = (fleet: string, job: string) => [
+    { Key: 'spotbatch:fleet', Value: fleet },
+    { Key: 'spotbatch:job', Value: job },
+  ];
+  /** The key pairs of the other fleet, and its role for the same job id as ours: what no cleanup of this fleet may touch. */
+  const otherFleet = async () => {
+    const keys = await stack.cloud.ec2('us-east-1').send(new DescribeKeyPairsCommand({ Filters: [{ Name: 'tag:spotbatch:fleet', Values: [OTHER] }] }));
+    const role = await stack.cloud.iam.send(new GetRoleCommand({ RoleName: resourceName(OTHER, jobId) })).catch(() => undefined);
+    return { keys: (keys.KeyPairs ?? []).map((k) => k.KeyName).sort(), role: role?.Role?.RoleName };
+  };
 
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'spotbatch-cleanup-'));
@@ -35,8 +53,14 @@ describe('spotbatch cleanup', function () {
     await dispatcher.stop();
     dispatcher = undefined;
     core = clientsFor(stack.emu);
+    const prefix = stack.fleet.config.prefix;
     // An orphan: a key pair of a job the fleet has no row for, and a checkpoint folder of one.
-    await stack.cloud.ec2('us-east-1').send(new CreateKeyPairCommand({ KeyName: `spotbatch-${orphan}`, TagSpecifications: [{ ResourceType: 'key-pair', Tags: [{ Key: 'spotbatch:job', Value: orphan }] }] }));
+    await stack.cloud.ec2('us-east-1').send(new CreateKeyPairCommand({ KeyName: resourceName(prefix, orphan), TagSpecifications: [{ ResourceType: 'key-pair', Tags: tags(prefix, orphan) }] }));
+    // Another fleet in the same account: the same job ids as ours (the running job's, the orphan's), its own tag and names.
+    for (const job of [jobId, orphan]) {
+      await stack.cloud.ec2('us-east-1').send(new CreateKeyPairCommand({ KeyName: resourceName(OTHER, job), TagSpecifications: [{ ResourceType: 'key-pair', Tags: tags(OTHER, job) }] }));
+    }
+    await stack.cloud.iam.send(new CreateRoleCommand({ RoleName: resourceName(OTHER, jobId), Path: jobIamPath(OTHER), AssumeRolePolicyDocument: trustPolicy(), Tags: tags(OTHER, jobId) }));
     mkdirSync(path.join(dir, orphan, '0000', 'v000000000000001-00000000'), { recursive: true });
     writeFileSync(path.join(dir, orphan, '0000', 'latest'), '{}');
   });
@@ -66,9 +90,24 @@ describe('spotbatch cleanup', function () {
     expect(report.items.some((i) => i.jobId === orphan)).to.equal(false);
   });
 
-  it('--all deletes the orphan and keeps the running job\'s resources', async () => {
-    const before = await leftovers(stack, jobId);
+  it('--all keeps a fresh orphan for the grace age, and never touches another fleet\'s resources', async () => {
+    const others = await otherFleet();
+    expect(others.keys).to.have.length(2);
+    expect(others.role).to.equal(resourceName(OTHER, jobId));
     const report = await run({ all: true });
+    expect(report.failed, JSON.stringify(report.items)).to.equal(0);
+    const orphans = report.items.filter((i) => i.jobId === orphan);
+    expect(orphans.map((i) => i.outcome)).to.deep.equal(['kept', 'kept']);
+    for (const i of orphans) expect(i.reason).to.contain('grace');
+    expect(await leftovers(stack, orphan)).to.have.length(2);
+    expect(existsSync(path.join(dir, orphan))).to.equal(true);
+    expect(await otherFleet()).to.deep.equal(others);
+  });
+
+  it('--all --older-than 0 deletes the orphan and keeps the running job\'s resources and the other fleet\'s', async () => {
+    const others = await otherFleet();
+    const before = await leftovers(stack, jobId);
+    const report = await run({ all: true, olderThanMs: 0 });
     expect(report.failed, JSON.stringify(report.items)).to.equal(0);
     expect(await leftovers(stack, jobId)).to.deep.equal(before);
     const kept = report.items.filter((i) => i.jobId === jobId);
@@ -81,8 +120,28 @@ describe('spotbatch cleanup', function () {
       ['checkpoint', 'deleted'],
       ['key-pair', 'deleted'],
     ]);
-    expect(await leftovers(stack, orphan)).to.deep.equal([]);
+    // The other fleet's key pair for the orphan's job id stays (leftovers sees it by the job tag alone).
+    expect((await leftovers(stack, orphan)).filter((l) => !l.includes(OTHER))).to.deep.equal([]);
     expect(existsSync(path.join(dir, orphan))).to.equal(false);
+    expect(await otherFleet()).to.deep.equal(others);
+  });
+
+  it('keeps the resources of a job whose row appears after the scan (read again, consistently, before deleting)', async () => {
+    // A key pair of a job whose row shows up only after cleanup looked (submitted meanwhile).
+    const prefix = stack.fleet.config.prefix;
+    await stack.cloud.ec2('us-east-1').send(new CreateKeyPairCommand({ KeyName: resourceName(prefix, late), TagSpecifications: [{ ResourceType: 'key-pair', Tags: tags(prefix, late) }] }));
+    const report = await run({
+      all: true,
+      olderThanMs: 0,
+      dryRun: false,
+      afterFind: async () => {
+        await core.ddb.send(new PutCommand({ TableName: tableNames(stack.fleet.config.prefix).jobs, Item: { jobId: late, state: 'running', submittedAt: Date.now() } }));
+      },
+    });
+    const mine = report.items.filter((i) => i.jobId === late);
+    expect(mine.map((i) => [i.kind, i.outcome])).to.deep.equal([['key-pair', 'kept']]);
+    expect(mine[0]!.reason).to.contain('read again');
+    expect(await leftovers(stack, late)).to.have.length(1);
   });
 
   it('--job deletes the running job\'s resources: the inventory of the job is empty afterwards (the command, exit 0)', async () => {
@@ -93,7 +152,9 @@ describe('spotbatch cleanup', function () {
     expect(report.items.map((i) => i.jobId)).to.satisfy((ids: string[]) => ids.every((id) => id === jobId));
     expect(report.items.map((i) => i.kind)).to.include.members(['instance', 'security-group', 'key-pair', 'role', 'instance-profile']);
     expect(report.items.every((i) => i.outcome === 'deleted')).to.equal(true);
-    expect(await leftovers(stack, jobId)).to.deep.equal([]);
+    // Only the other fleet's key pair and role of the same job id are left.
+    expect((await leftovers(stack, jobId)).map((l) => l.split(':')[0]).sort()).to.deep.equal(['keyPairs', 'roles']);
+    expect((await otherFleet()).role).to.equal(resourceName(OTHER, jobId));
   });
 
   it('refuses to run without --job or --all (exit 2)', async () => {

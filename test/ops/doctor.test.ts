@@ -173,7 +173,7 @@ describe('doctor helpers', () => {
 
   it('simulates with every context key the dispatcher policy\'s conditions read, and the tag actions', () => {
     const policy = JSON.parse(read('deploy/iam/dispatcher-policy.json')) as { Statement: Array<{ Action: string | string[]; Condition?: Record<string, Record<string, unknown>> }> };
-    const asks = simulationAsks('aws', '123456789012', 'us-east-1', 'arn:aws:iam::123456789012:policy/spotbatch/x-job-boundary');
+    const asks = simulationAsks('aws', '123456789012', 'us-east-1', 'arn:aws:iam::123456789012:policy/spotbatch/x-job-boundary', 'spotbatch');
     const given = new Set(asks.flatMap((a) => a.context.map((c) => c.ContextKeyName!)));
     const simulated = new Set(asks.flatMap((a) => a.actions));
     for (const st of policy.Statement) {

@@ -132,20 +132,20 @@ describe('permissions boundary of job roles (simulator)', function () {
 
   it("security.create puts the fleet's boundary on the job role, and sets it on a role found without one", async () => {
     const jobId = newJobId();
-    const input = { jobId, regions: ['us-east-1'], ingressCidr: '203.0.113.7/32', tags: {}, permissionsBoundary: s.boundary, profileWait: { attempts: 3, delayMs: 50 } };
+    const input = { fleet: 'spotbatch', jobId, regions: ['us-east-1'], ingressCidr: '203.0.113.7/32', tags: {}, permissionsBoundary: s.boundary, profileWait: { attempts: 3, delayMs: 50 } };
     await createJobSecurity(s.cloud, s.secrets, input);
-    const role = (await s.cloud.iam.send(new GetRoleCommand({ RoleName: resourceName(jobId) }))).Role!;
+    const role = (await s.cloud.iam.send(new GetRoleCommand({ RoleName: resourceName('spotbatch', jobId) }))).Role!;
     expect(role.PermissionsBoundary?.PermissionsBoundaryArn).to.equal(s.boundary);
 
     const old = newJobId();
-    await s.cloud.iam.send(new CreateRoleCommand({ RoleName: resourceName(old), AssumeRolePolicyDocument: trustPolicy(), Tags: [{ Key: JOB_TAG, Value: old }] }));
+    await s.cloud.iam.send(new CreateRoleCommand({ RoleName: resourceName('spotbatch', old), AssumeRolePolicyDocument: trustPolicy(), Tags: [{ Key: 'spotbatch:fleet', Value: 'spotbatch' }, { Key: JOB_TAG, Value: old }] }));
     await createJobSecurity(s.cloud, s.secrets, { ...input, jobId: old });
-    expect((await s.cloud.iam.send(new GetRoleCommand({ RoleName: resourceName(old) }))).Role!.PermissionsBoundary?.PermissionsBoundaryArn).to.equal(s.boundary);
+    expect((await s.cloud.iam.send(new GetRoleCommand({ RoleName: resourceName('spotbatch', old) }))).Role!.PermissionsBoundary?.PermissionsBoundaryArn).to.equal(s.boundary);
   });
 
   it('security.create makes nothing without a boundary (PermanentError naming the setting), nor with one that does not exist', async () => {
     const jobId = newJobId();
-    const input = { jobId, regions: ['us-east-1'], ingressCidr: '203.0.113.7/32', tags: {}, profileWait: { attempts: 3, delayMs: 50 } };
+    const input = { fleet: 'spotbatch', jobId, regions: ['us-east-1'], ingressCidr: '203.0.113.7/32', tags: {}, profileWait: { attempts: 3, delayMs: 50 } };
     const before = await s.calls();
     const none = await failure(createJobSecurity(s.cloud, s.secrets, input));
     expect(none).to.be.instanceOf(PermanentError);

@@ -49,7 +49,7 @@ describe('the IAM guard and the permissions boundary, end to end (emulators + si
       expect(boundary).to.match(/^arn:aws:iam::\d{12}:policy\//);
       const jobId = await stack.submit({ ...base, name: 'bounded', policyStatements: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: '*' }] });
       await stack.waitJob(jobId, ['running'], 60_000);
-      const role = (await stack.cloud.iam.send(new GetRoleCommand({ RoleName: resourceName(jobId) }))).Role!;
+      const role = (await stack.cloud.iam.send(new GetRoleCommand({ RoleName: resourceName(stack.fleet.config.prefix, jobId) }))).Role!;
       expect(role.PermissionsBoundary).to.deep.equal({ PermissionsBoundaryType: 'PermissionsBoundaryPolicy', PermissionsBoundaryArn: boundary });
       await stack.fleet.deps.bus.send('job.cancel', { jobId });
       await stack.waitJob(jobId, ['cancelled']);
@@ -69,7 +69,7 @@ describe('the IAM guard and the permissions boundary, end to end (emulators + si
     it('lets iam:PassRole through to the role policy, and still refuses the rest of iam', async () => {
       const jobId = await stack.submit({ ...base, name: 'widened', policyStatements: [passRole] });
       await stack.waitJob(jobId, ['running'], 60_000);
-      const out = await stack.cloud.iam.send(new GetRolePolicyCommand({ RoleName: resourceName(jobId), PolicyName: POLICY_NAME }));
+      const out = await stack.cloud.iam.send(new GetRolePolicyCommand({ RoleName: resourceName(stack.fleet.config.prefix, jobId), PolicyName: POLICY_NAME }));
       expect(JSON.parse(decodeURIComponent(out.PolicyDocument!)).Statement).to.deep.include(passRole);
       await stack.fleet.deps.bus.send('job.cancel', { jobId });
       await stack.waitJob(jobId, ['cancelled']);

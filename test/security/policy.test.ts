@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { PermanentError } from '../../shared/errors.js';
-import { checkCidr, jobTags, JOB_TAG, resourceName } from '../../services/security/names.js';
+import { checkCidr, FLEET_TAG, jobIamPath, jobTags, JOB_TAG, resourceName } from '../../services/security/names.js';
 import { inlinePolicy, trustPolicy } from '../../services/model/policy.js';
 import { extraIngress } from '../../services/security/security-groups.js';
 
@@ -23,14 +23,21 @@ describe('security: policies, names and errors', () => {
   });
 
   it('names, tags and CIDRs', () => {
-    expect(resourceName('a1')).to.equal('spotbatch-a1');
-    expect(resourceName('x'.repeat(54))).to.have.length(64);
-    expect(() => resourceName('x'.repeat(55))).to.throw(PermanentError);
-    expect(jobTags('j', { [JOB_TAG]: 'forged', a: 'b' })).to.deep.equal([
+    expect(resourceName('spotbatch', 'a1')).to.equal('spotbatch-a1');
+    expect(resourceName('prod', 'a1')).to.equal('prod-a1');
+    expect(resourceName('spotbatch', 'x'.repeat(54))).to.have.length(64);
+    // Too long for a role name with the fleet spelled out: a stable hash of the fleet instead, still per fleet.
+    const long = resourceName('f'.repeat(40), 'x'.repeat(54));
+    expect(long).to.match(/^[0-9a-f]{8}-x{54}$/).and.to.equal(resourceName('f'.repeat(40), 'x'.repeat(54)));
+    expect(long).to.not.equal(resourceName('g'.repeat(40), 'x'.repeat(54)));
+    expect(() => resourceName('spotbatch', 'x'.repeat(55))).to.throw(PermanentError);
+    expect(jobIamPath('prod')).to.equal('/spotbatch/prod/jobs/');
+    expect(jobTags('prod', 'j', { [JOB_TAG]: 'forged', [FLEET_TAG]: 'forged', a: 'b' })).to.deep.equal([
       { Key: 'a', Value: 'b' },
+      { Key: FLEET_TAG, Value: 'prod' },
       { Key: JOB_TAG, Value: 'j' },
     ]);
-    expect(() => jobTags('j', Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, 'v'])))).to.throw(PermanentError);
+    expect(() => jobTags('prod', 'j', Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, 'v'])))).to.throw(PermanentError);
     for (const ok of ['10.0.0.0/8', '0.0.0.0/0', '198.51.100.4/32']) expect(checkCidr(ok)).to.equal(ok);
     for (const bad of ['', '10.0.0.0', '10.0.0/8', '::/0', '256.1.1.1/32', '1.1.1.1/40']) expect(() => checkCidr(bad)).to.throw(PermanentError);
   });

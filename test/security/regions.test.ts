@@ -65,23 +65,23 @@ describe('regions and images per region (simulator)', function () {
     const jobId = newJobId();
     const west = s.cloud.ec2('us-west-2');
     const source = (await s.cloud.ec2('us-east-1').send(new DescribeImagesCommand({ Owners: ['amazon'], Filters: [{ Name: 'architecture', Values: ['x86_64'] }] }))).Images![0]!.ImageId!;
-    const tags = [{ Key: 'spotbatch:job', Value: jobId }];
+    const tags = [{ Key: 'spotbatch:fleet', Value: 'spotbatch' }, { Key: 'spotbatch:job', Value: jobId }];
     const snapshots = async () =>
       ((await west.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: [{ Name: 'tag:spotbatch:job', Values: [jobId] }] }))).Snapshots ?? []).map((x) => x.SnapshotId);
     // A copy whose image an earlier run deregistered (its snapshots left behind), and one still registered.
-    const gone = await startImageCopy(s.cloud, { jobId, source: { id: source, region: 'us-east-1' }, region: 'us-west-2', tags });
+    const gone = await startImageCopy(s.cloud, { fleet: 'spotbatch', jobId, source: { id: source, region: 'us-east-1' }, region: 'us-west-2', tags });
     await west.send(new DeregisterImageCommand({ ImageId: gone }));
-    const kept = await startImageCopy(s.cloud, { jobId: `${jobId}-b`, source: { id: source, region: 'us-east-1' }, region: 'us-west-2', tags });
+    const kept = await startImageCopy(s.cloud, { fleet: 'spotbatch', jobId: `${jobId}-b`, source: { id: source, region: 'us-east-1' }, region: 'us-west-2', tags });
     expect(await snapshots()).to.have.length(2);
     // DeleteSnapshot refused (throttled) on the first teardown: it fails, retryable, and the snapshot is still tagged.
     await s.h.admin('POST', '/_sim/faults', { throttleRate: 1, throttleActions: ['DeleteSnapshot'] });
-    const err = await deregisterJobImages(s.cloud, 'us-west-2', jobId, [gone], source).catch((e: unknown) => e);
+    const err = await deregisterJobImages(s.cloud, 'us-west-2', { fleet: 'spotbatch', jobId }, [gone], source).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(TransientError);
     expect((await s.cloud.ec2('us-west-2').send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'tag:spotbatch:job', Values: [jobId] }] }))).Images ?? []).to.deep.equal([]);
     expect(await snapshots()).to.have.length.of.at.least(1);
     // The next teardown finds what is left by the job's tag alone (no image names it any more).
     await s.h.admin('POST', '/_sim/faults', {});
-    await deregisterJobImages(s.cloud, 'us-west-2', jobId, [], source);
+    await deregisterJobImages(s.cloud, 'us-west-2', { fleet: 'spotbatch', jobId }, [], source);
     expect(await snapshots()).to.deep.equal([]);
     expect((await s.h.admin<{ snapshots: { tags: Record<string, string> }[] }>('GET', '/_sim/inventory')).body.snapshots.filter((x) => x.tags['spotbatch:job'] === jobId)).to.deep.equal([]);
     expect(kept).to.match(/^ami-/);
@@ -99,12 +99,12 @@ describe('regions and images per region (simulator)', function () {
         Name: `user-${jobId}`,
         TagSpecifications: [
           { ResourceType: 'image', Tags: [{ Key: 'owner', Value: 'user' }] },
-          { ResourceType: 'snapshot', Tags: [{ Key: 'spotbatch:job', Value: jobId }] },
+          { ResourceType: 'snapshot', Tags: [{ Key: 'spotbatch:fleet', Value: 'spotbatch' }, { Key: 'spotbatch:job', Value: jobId }] },
         ],
       }),
     );
     const snapshot = (await west.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: [{ Name: 'tag:spotbatch:job', Values: [jobId] }] }))).Snapshots![0]!.SnapshotId!;
-    const out = await deregisterJobImages(s.cloud, 'us-west-2', jobId, [], source);
+    const out = await deregisterJobImages(s.cloud, 'us-west-2', { fleet: 'spotbatch', jobId }, [], source);
     expect(out.left).to.have.length(1);
     expect(out.left[0]!.snapshotId).to.equal(snapshot);
     expect(out.left[0]!.reason).to.contain(users.ImageId!);

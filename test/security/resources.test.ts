@@ -20,7 +20,7 @@ import { PermanentError, TransientError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
 import { generateSecretKey, SecretBox } from '../../shared/secrets.js';
 import { privateKeyContext } from '../../services/model/secrets.js';
-import { createJobSecurity, JOB_TAG, POLICY_NAME, resourceName, teardownJobSecurity } from '../../services/security/resources.js';
+import { createJobSecurity, FLEET_TAG, JOB_TAG, POLICY_NAME, resourceName, teardownJobSecurity } from '../../services/security/resources.js';
 import type { CreateSecurityInput, JobSecurity } from '../../services/security/resources.js';
 import { trustPolicy } from '../../services/model/policy.js';
 import { waitFor } from '@spotbatch/simulator/testing';
@@ -30,6 +30,8 @@ import type { SecurityHarness } from './helpers.js';
 const REGIONS = ['us-east-1', 'eu-west-1'];
 const CIDR = '203.0.113.7/32';
 const FAST_WAIT = { attempts: 3, delayMs: 50 };
+/** The fleet (config.prefix) these resources are made for. */
+const FLEET = 'spotbatch';
 
 async function failure(p: Promise<unknown>): Promise<Error> {
   try {
@@ -45,6 +47,7 @@ describe('security resources (simulator)', function () {
   let jobId: string;
 
   const input = (extra: Partial<CreateSecurityInput> = {}): CreateSecurityInput => ({
+    fleet: FLEET,
     jobId,
     regions: REGIONS,
     ingressCidr: CIDR,
@@ -64,10 +67,10 @@ describe('security resources (simulator)', function () {
 
   it('creates a key pair and a security group per region, a role and a profile, all tagged with the job', async () => {
     const sec = await createJobSecurity(s.cloud, s.secrets, input());
-    const name = resourceName(jobId);
+    const name = resourceName(FLEET, jobId);
     expect(name).to.equal(`spotbatch-${jobId}`);
     expect(sec).to.include({ jobId, roleName: name, instanceProfileName: name });
-    expect(sec.instanceProfileArn).to.match(/^arn:aws:iam::\d{12}:instance-profile\/spotbatch-/);
+    expect(sec.instanceProfileArn).to.match(/^arn:aws:iam::\d{12}:instance-profile\/spotbatch\/spotbatch\/jobs\/spotbatch-/);
     expect(Object.keys(sec.regions).sort()).to.deep.equal([...REGIONS].sort());
 
     const inv = await s.ofJob(jobId);
@@ -78,7 +81,7 @@ describe('security resources (simulator)', function () {
     expect(inv.roles[0]!.policies).to.deep.equal([POLICY_NAME]);
     expect(inv.instanceProfiles[0]!.roles).to.deep.equal([name]);
     for (const r of [...inv.keyPairs, ...inv.securityGroups, ...inv.roles, ...inv.instanceProfiles]) {
-      expect(r.tags).to.deep.equal({ [JOB_TAG]: jobId, team: 'genomics' });
+      expect(r.tags).to.deep.equal({ [FLEET_TAG]: FLEET, [JOB_TAG]: jobId, team: 'genomics' });
     }
     for (const region of REGIONS) {
       const rs = sec.regions[region]!;
@@ -194,7 +197,7 @@ describe('security resources (simulator)', function () {
     const log = createLogger({ format: 'json', level: 'debug', destination: sink });
     const sec = await createJobSecurity(s.cloud, s.secrets, input(), log);
     await createJobSecurity(s.cloud, s.secrets, input({ existing: sec }), log);
-    await teardownJobSecurity(s.cloud, { jobId, regions: REGIONS }, log);
+    await teardownJobSecurity(s.cloud, { fleet: FLEET, jobId, regions: REGIONS }, log);
     await new Promise((r) => setImmediate(r));
     const text = lines.join('');
     expect(text).to.include('key pair created').and.include('security group deleted').and.include('role deleted');
@@ -212,14 +215,14 @@ describe('security resources (simulator)', function () {
   });
 
   it('finishes what a partial run left (role made, group with a stray rule)', async () => {
-    const name = resourceName(jobId);
-    await s.cloud.iam.send(new CreateRoleCommand({ RoleName: name, AssumeRolePolicyDocument: trustPolicy(), Tags: [{ Key: JOB_TAG, Value: jobId }] }));
+    const name = resourceName(FLEET, jobId);
+    await s.cloud.iam.send(new CreateRoleCommand({ RoleName: name, AssumeRolePolicyDocument: trustPolicy(), Tags: [{ Key: FLEET_TAG, Value: FLEET }, { Key: JOB_TAG, Value: jobId }] }));
     const ec2 = s.cloud.ec2('eu-west-1');
     const made = await ec2.send(
       new CreateSecurityGroupCommand({
         GroupName: name,
         Description: 'partial',
-        TagSpecifications: [{ ResourceType: 'security-group', Tags: [{ Key: JOB_TAG, Value: jobId }] }],
+        TagSpecifications: [{ ResourceType: 'security-group', Tags: [{ Key: FLEET_TAG, Value: FLEET }, { Key: JOB_TAG, Value: jobId }] }],
       }),
     );
     await ec2.send(
@@ -237,13 +240,22 @@ describe('security resources (simulator)', function () {
     expect(inv.roles[0]!.policies).to.deep.equal([POLICY_NAME]);
   });
 
-  it('refuses resources of another job with the same name', async () => {
+  it('refuses resources of another job with the same name, and of another fleet with the same job id', async () => {
     await s.cloud.iam.send(
-      new CreateRoleCommand({ RoleName: resourceName(jobId), AssumeRolePolicyDocument: trustPolicy(), Tags: [{ Key: JOB_TAG, Value: 'someone-else' }] }),
+      new CreateRoleCommand({ RoleName: resourceName(FLEET, jobId), AssumeRolePolicyDocument: trustPolicy(), Tags: [{ Key: FLEET_TAG, Value: FLEET }, { Key: JOB_TAG, Value: 'someone-else' }] }),
     );
     const err = await failure(createJobSecurity(s.cloud, s.secrets, input()));
     expect(err).to.be.instanceOf(PermanentError);
-    expect(err.message).to.match(/belongs to job someone-else/);
+    expect(err.message).to.match(/not fleet spotbatch's job .*fleet spotbatch, job someone-else/);
+    // Same job id, another fleet: the names differ (the fleet is in them), and a same-named group of the other fleet is not adopted.
+    const other = newJobId();
+    expect(resourceName('other', other)).to.not.equal(resourceName(FLEET, other));
+    await s.cloud.ec2('us-east-1').send(
+      new CreateSecurityGroupCommand({ GroupName: resourceName(FLEET, other), Description: 'another fleet', TagSpecifications: [{ ResourceType: 'security-group', Tags: [{ Key: FLEET_TAG, Value: 'other' }, { Key: JOB_TAG, Value: other }] }] }),
+    );
+    const foreign = await failure(createJobSecurity(s.cloud, s.secrets, input({ jobId: other, regions: ['us-east-1'] })));
+    expect(foreign).to.be.instanceOf(PermanentError);
+    expect(foreign.message).to.match(/security group .* not fleet spotbatch's .*fleet other/);
   });
 
   it('uses the CIDR exactly as given, 0.0.0.0/0 included when the caller passes it', async () => {
@@ -278,7 +290,7 @@ describe('security resources (simulator)', function () {
   it('the role: EC2 trust policy, and the inline policy with the spec statements', async function () {
     const statement = { Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['arn:aws:s3:::bucket/in/*'] };
     await createJobSecurity(s.cloud, s.secrets, input({ policyStatements: [statement], regions: ['us-east-1'] }));
-    const name = resourceName(jobId);
+    const name = resourceName(FLEET, jobId);
     const role = await s.cloud.iam.send(new GetRoleCommand({ RoleName: name }));
     const trust = JSON.parse(decodeURIComponent(role.Role!.AssumeRolePolicyDocument!)) as { Statement: { Principal: unknown }[] };
     expect(trust.Statement[0]!.Principal).to.deep.equal({ Service: 'ec2.amazonaws.com' });
@@ -298,8 +310,8 @@ describe('security resources (simulator)', function () {
     const other = newJobId();
     await createJobSecurity(s.cloud, s.secrets, input());
     await createJobSecurity(s.cloud, s.secrets, { ...input(), jobId: other });
-    const { deleted } = await teardownJobSecurity(s.cloud, { jobId, regions: REGIONS });
-    const name = resourceName(jobId);
+    const { deleted } = await teardownJobSecurity(s.cloud, { fleet: FLEET, jobId, regions: REGIONS });
+    const name = resourceName(FLEET, jobId);
     expect(deleted).to.include.members([
       `key-pair:us-east-1:${name}`,
       `key-pair:eu-west-1:${name}`,
@@ -309,7 +321,7 @@ describe('security resources (simulator)', function () {
     ]);
     expect(deleted.filter((d) => d.startsWith('security-group:'))).to.have.length(2);
     expect(await s.ofJob(jobId)).to.deep.equal({ instances: [], securityGroups: [], keyPairs: [], roles: [], instanceProfiles: [] });
-    expect((await teardownJobSecurity(s.cloud, { jobId, regions: REGIONS })).deleted).to.deep.equal([]);
+    expect((await teardownJobSecurity(s.cloud, { fleet: FLEET, jobId, regions: REGIONS })).deleted).to.deep.equal([]);
     const kept = await s.ofJob(other);
     expect([kept.keyPairs.length, kept.securityGroups.length, kept.roles.length, kept.instanceProfiles.length]).to.deep.equal([2, 2, 1, 1]);
   });
@@ -318,17 +330,17 @@ describe('security resources (simulator)', function () {
     await createJobSecurity(s.cloud, s.secrets, input({ regions: ['us-east-1'] }));
     const foreign = `other-${jobId}`;
     await s.cloud.iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: foreign }));
-    await s.cloud.iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: foreign, RoleName: resourceName(jobId) }));
-    const { deleted } = await teardownJobSecurity(s.cloud, { jobId, regions: ['us-east-1'] });
-    expect(deleted).to.include(`role:${resourceName(jobId)}`);
+    await s.cloud.iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: foreign, RoleName: resourceName(FLEET, jobId) }));
+    const { deleted } = await teardownJobSecurity(s.cloud, { fleet: FLEET, jobId, regions: ['us-east-1'] });
+    expect(deleted).to.include(`role:${resourceName(FLEET, jobId)}`);
     expect(await s.ofJob(jobId)).to.deep.equal({ instances: [], securityGroups: [], keyPairs: [], roles: [], instanceProfiles: [] });
     const left = await s.cloud.iam.send(new GetInstanceProfileCommand({ InstanceProfileName: foreign }));
     expect(left.InstanceProfile!.Roles ?? []).to.deep.equal([]);
   });
 
   it('teardown of a job that never started is fine', async () => {
-    expect((await teardownJobSecurity(s.cloud, { jobId, regions: REGIONS })).deleted).to.deep.equal([]);
-    expect((await teardownJobSecurity(s.cloud, { jobId, regions: [] })).deleted).to.deep.equal([]);
+    expect((await teardownJobSecurity(s.cloud, { fleet: FLEET, jobId, regions: REGIONS })).deleted).to.deep.equal([]);
+    expect((await teardownJobSecurity(s.cloud, { fleet: FLEET, jobId, regions: [] })).deleted).to.deep.equal([]);
   });
 
   it('teardown while an instance uses the group: TransientError; after the instance ends it succeeds', async () => {
@@ -337,7 +349,7 @@ describe('security resources (simulator)', function () {
     const ec2 = s.cloud.ec2('us-east-1');
     const instanceId = await runInstance(s.cloud, 'us-east-1', { KeyName: rs.keyName, SecurityGroupIds: [rs.securityGroupId], IamInstanceProfile: { Arn: sec.instanceProfileArn } });
 
-    const err = await failure(teardownJobSecurity(s.cloud, { jobId, regions: ['us-east-1'] }));
+    const err = await failure(teardownJobSecurity(s.cloud, { fleet: FLEET, jobId, regions: ['us-east-1'] }));
     expect(err).to.be.instanceOf(TransientError);
     expect(err.message).to.match(/DeleteSecurityGroup: sg-\w+ in us-east-1 is still in use \(DependencyViolation\)/);
     const mid = await s.ofJob(jobId);
@@ -350,7 +362,7 @@ describe('security resources (simulator)', function () {
       const d = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
       return d.Reservations![0]!.Instances![0]!.State!.Name === 'terminated' ? true : undefined;
     });
-    await teardownJobSecurity(s.cloud, { jobId, regions: ['us-east-1'] });
+    await teardownJobSecurity(s.cloud, { fleet: FLEET, jobId, regions: ['us-east-1'] });
     expect(await s.ofJob(jobId)).to.deep.equal({ instances: [], securityGroups: [], keyPairs: [], roles: [], instanceProfiles: [] });
   });
 
@@ -368,11 +380,11 @@ describe('security resources (simulator)', function () {
     await s.h.admin('POST', '/_sim/faults', {});
     const sec = await createJobSecurity(s.cloud, s.secrets, input());
     await s.h.admin('POST', '/_sim/faults', { throttleRate: 1, throttleActions: ['DeleteSecurityGroup'] });
-    const tErr = await failure(teardownJobSecurity(s.cloud, { jobId, regions: REGIONS }));
+    const tErr = await failure(teardownJobSecurity(s.cloud, { fleet: FLEET, jobId, regions: REGIONS }));
     expect(tErr).to.be.instanceOf(TransientError);
     expect(tErr.message).to.match(/^DeleteSecurityGroup: RequestLimitExceeded/);
     await s.h.admin('POST', '/_sim/faults', {});
-    await teardownJobSecurity(s.cloud, { jobId, regions: Object.keys(sec.regions) });
+    await teardownJobSecurity(s.cloud, { fleet: FLEET, jobId, regions: Object.keys(sec.regions) });
     expect(await s.ofJob(jobId)).to.deep.equal({ instances: [], securityGroups: [], keyPairs: [], roles: [], instanceProfiles: [] });
   });
 });

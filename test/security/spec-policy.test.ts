@@ -25,7 +25,7 @@ describe("security.create: the spec's policyStatements reach the job role (emula
       policyStatements: [read, deny],
     });
     await stack.waitJob(jobId, ['running'], 60_000);
-    const out = await stack.cloud.iam.send(new GetRolePolicyCommand({ RoleName: resourceName(jobId), PolicyName: POLICY_NAME }));
+    const out = await stack.cloud.iam.send(new GetRolePolicyCommand({ RoleName: resourceName(stack.fleet.config.prefix, jobId), PolicyName: POLICY_NAME }));
     const policy = JSON.parse(decodeURIComponent(out.PolicyDocument!)) as { Statement: Array<Record<string, unknown>> };
     expect(policy.Statement.map((s) => s.Sid)).to.deep.equal(['JobLogs', 'ReadInputs', undefined]);
     expect(policy.Statement.slice(1)).to.deep.equal([read, deny]);

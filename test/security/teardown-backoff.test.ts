@@ -52,10 +52,10 @@ describe('security.teardown backs off', function () {
 
     /** A running instance in the job's security group; tagged with the job only when `tagged`. */
     async function instanceInGroup(tagged: boolean): Promise<string> {
-      const sec = await createJobSecurity(s.cloud, s.secrets, { jobId, regions: ['us-east-1'], ingressCidr: '203.0.113.7/32', tags: {}, permissionsBoundary: s.boundary, profileWait: { attempts: 3, delayMs: 50 } });
+      const sec = await createJobSecurity(s.cloud, s.secrets, { fleet: ctx.config.prefix, jobId, regions: ['us-east-1'], ingressCidr: '203.0.113.7/32', tags: {}, permissionsBoundary: s.boundary, profileWait: { attempts: 3, delayMs: 50 } });
       return runInstance(s.cloud, 'us-east-1', {
         SecurityGroupIds: [sec.regions['us-east-1']!.securityGroupId],
-        ...(tagged ? { TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: JOB_TAG, Value: jobId }] }] } : {}),
+        ...(tagged ? { TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: 'spotbatch:fleet', Value: ctx.config.prefix }, { Key: JOB_TAG, Value: jobId }] }] } : {}),
       });
     }
 

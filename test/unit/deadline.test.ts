@@ -153,9 +153,10 @@ describe('the deadline fallback in the live fleet', () => {
   });
 
   it('gives every on-demand attempt one ClientToken whatever its pool', () => {
-    expect(onDemandToken('job-1', '0003', 2)).to.equal('od-job-1-0003-2');
-    expect(onDemandToken('job-1', '0003', 2)).to.not.equal(onDemandToken('job-1', '0003', 3));
-    expect(onDemandToken('j'.repeat(80), '99999', 999)).to.have.length.at.most(64);
+    expect(onDemandToken('fleet', 'job-1', '0003', 2)).to.equal('od-fleet-job-1-0003-2');
+    expect(onDemandToken('fleet', 'job-1', '0003', 2)).to.not.equal(onDemandToken('fleet', 'job-1', '0003', 3));
+    expect(onDemandToken('fleet', 'job-1', '0003', 2)).to.not.equal(onDemandToken('other', 'job-1', '0003', 2));
+    expect(onDemandToken('f'.repeat(40), 'j'.repeat(80), '99999', 999)).to.have.length.at.most(64);
   });
 
   it('orders on-demand targets: known list prices first, failed pools last; an assumed price and maxPrice said', () => {

@@ -390,15 +390,18 @@ describe('attempts in the task row (services/model/model.ts appendAttempts)', ()
 describe('spot request tokens (services/spot/attempt.ts requestToken)', () => {
   const a = { region: 'us-east-1', zone: 'us-east-1a', type: 'm5.large' };
   const b = { region: 'us-west-2', zone: 'us-west-2a', type: 'm5.large' };
-  it('one token per attempt and pool, within EC2\'s 64 characters, however long the job id', () => {
-    expect(requestToken('job-1', '0003', 2, a)).to.equal(requestToken('job-1', '0003', 2, { ...a }));
-    expect(requestToken('job-1', '0003', 2, a)).to.match(/^job-1-0003-2-[0-9a-f]{8}$/);
-    expect(requestToken('job-1', '0003', 2, a)).to.not.equal(requestToken('job-1', '0003', 2, b));
-    expect(requestToken('job-1', '0003', 2, a)).to.not.equal(requestToken('job-1', '0003', 3, a));
+  it('one token per fleet, attempt and pool, within EC2\'s 64 characters, however long the fleet and job id', () => {
+    expect(requestToken('f', 'job-1', '0003', 2, a)).to.equal(requestToken('f', 'job-1', '0003', 2, { ...a }));
+    expect(requestToken('f', 'job-1', '0003', 2, a)).to.match(/^f-job-1-0003-2-[0-9a-f]{8}$/);
+    expect(requestToken('f', 'job-1', '0003', 2, a)).to.not.equal(requestToken('f', 'job-1', '0003', 2, b));
+    expect(requestToken('f', 'job-1', '0003', 2, a)).to.not.equal(requestToken('f', 'job-1', '0003', 3, a));
+    // Tokens are the account's: another fleet running the same job id asks for another request.
+    expect(requestToken('f', 'job-1', '0003', 2, a)).to.not.equal(requestToken('g', 'job-1', '0003', 2, a));
     const long = 'j'.repeat(54);
-    const t = requestToken(long, '99999', 999, a);
+    const t = requestToken('f'.repeat(40), long, '99999', 999, a);
     expect(t.length).to.be.at.most(64);
-    expect(t).to.not.equal(requestToken(`${'j'.repeat(53)}k`, '99999', 999, a));
-    expect(t.endsWith(requestToken('job-1', '99999', 999, a).slice('job-1'.length))).to.equal(true);
+    expect(t).to.not.equal(requestToken('f'.repeat(40), `${'j'.repeat(53)}k`, '99999', 999, a));
+    expect(t).to.not.equal(requestToken('g'.repeat(40), long, '99999', 999, a));
+    expect(t.endsWith(requestToken('f', 'job-1', '99999', 999, a).slice('f-job-1'.length))).to.equal(true);
   });
 });
