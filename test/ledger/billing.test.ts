@@ -5,6 +5,7 @@ import { summarize } from '../../services/ledger/summary.js';
 import { fleetReport } from '../../services/ledger/fleet-report.js';
 import { renderers } from '../../services/ledger/render.js';
 import type { Attempt } from '../../services/model/model.js';
+import { LEDGER_PRICE_TRIES, priceErrorMode } from '../../services/job/lifecycle.js';
 
 const T0 = Date.parse('2025-03-01T10:00:00Z');
 const S = 1000;
@@ -159,6 +160,14 @@ describe('ledger: a price history that cannot be read', () => {
     }
     expect(caught).to.be.instanceOf(Error);
     expect((caught as { retryable?: boolean }).retryable).to.equal(true);
+  });
+
+  it('job.complete retries a price history at most until its last delivery before the dead letter', () => {
+    expect(LEDGER_PRICE_TRIES).to.equal(3);
+    expect([1, 2, 3].map((n) => priceErrorMode(n, 5))).to.deep.equal(['throw', 'throw', 'note']);
+    // A queue dead-lettering after 2 deliveries: the second completes with a note, never dead-letters.
+    expect([1, 2].map((n) => priceErrorMode(n, 2))).to.deep.equal(['throw', 'note']);
+    expect(priceErrorMode(1, 1)).to.equal('note');
   });
 
   it('otherwise bills at the request price and says so in a note', async () => {
