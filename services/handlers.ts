@@ -8,6 +8,7 @@ import { spotCheck, spotRequest } from './spot/handlers.js';
 import { stepCheck, stepComplete, stepRun } from './step/handlers.js';
 import { ec2Event } from './ec2/handler.js';
 import { terminationDetected } from './termination/handlers.js';
+import { terminationEnded } from './termination/ended.js';
 import { requestResubmit } from './request/handlers.js';
 import { checkpointSave } from './checkpoint/lifecycle.js';
 import { rebalanceCheck, rebalanceDetected } from './rebalance/handlers.js';
@@ -30,6 +31,7 @@ export const handlers: HandlerMap<typeof catalog> = {
   'ec2.event': ec2Event,
   'termination.detected': terminationDetected,
   'checkpoint.save': checkpointSave,
+  'termination.ended': terminationEnded,
   'rebalance.detected': rebalanceDetected,
   'rebalance.check': rebalanceCheck,
   'request.resubmit': requestResubmit,

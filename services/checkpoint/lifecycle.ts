@@ -181,7 +181,11 @@ export async function checkpointSave(body: { jobId: string; taskId: string; atte
   };
   const finish = async (): Promise<void> => {
     await ctx.store.leases.release(lease, holder);
-    if (attempt.instanceId && ctx.cloud) await terminateInstance(ctx.cloud, attempt.pool.region, attempt.instanceId);
+    // An interrupted instance younger than an hour is EC2's to reclaim (free; one the fleet terminates is charged):
+    // termination.ended follows it. Any other (a notice past the first hour, a deadline's move) the fleet ends.
+    // termination.detected decided which (endedBy 'fleet' when the fleet ends it).
+    const toEc2 = attempt.outcome === 'interrupted' && attempt.endedBy !== 'fleet';
+    if (attempt.instanceId && ctx.cloud && !toEc2) await terminateInstance(ctx.cloud, attempt.pool.region, attempt.instanceId);
   };
   const store = await storeOrLost(ctx, job, task.taskId, attempt.n);
   if (!store) return finish();

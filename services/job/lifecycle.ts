@@ -64,12 +64,21 @@ export async function jobComplete(body: { jobId: string }, ctx: Ctx): Promise<vo
 export const LEDGER_PRICE_TRIES = 3;
 
 /**
+ * What job.complete does with a price history it cannot read on delivery `receiveCount`: fail the delivery (the
+ * message comes back) before the last of min(LEDGER_PRICE_TRIES, maxReceiveCount) deliveries; on that one, note
+ * it and complete, so a queue that dead-letters sooner than LEDGER_PRICE_TRIES never loses the job's completion.
+ */
+export function priceErrorMode(receiveCount: number, maxReceiveCount: number): 'throw' | 'note' {
+  return receiveCount < Math.min(LEDGER_PRICE_TRIES, maxReceiveCount) ? 'throw' : 'note';
+}
+
+/**
  * The cost ledger's summary for the job's row. A price history that cannot be read fails the delivery (the
- * message comes back) for the first LEDGER_PRICE_TRIES deliveries; after them the job completes all the same,
+ * message comes back) for the first deliveries (priceErrorMode); after them the job completes all the same,
  * those attempts billed at their request price and a note saying so.
  */
 async function ledgerSummary(ctx: Ctx, job: JobRow, state: JobState, now: number) {
-  const onPriceError = ctx.receiveCount < LEDGER_PRICE_TRIES ? 'throw' : 'note';
+  const onPriceError = priceErrorMode(ctx.receiveCount, ctx.config.dispatcher.maxReceiveCount);
   const ledger = await jobLedger(ctx, { ...job, state, endedAt: now }, { prices: fleetPriceSource(ctx), onPriceError, computedAt: now });
   const summary = summarize(ledger);
   ctx.log.info({ usd: summary.usd, onDemandUsd: summary.onDemandUsd, interruptions: summary.interruptions }, 'cost ledger stored');

@@ -1,8 +1,8 @@
 /**
  * An attempt's bill under EC2's rules for Linux instances (docs/ledger.md has
  * the AWS pages): billed per second from running to its end, with a minimum of
- * 60 seconds; a spot instance EC2 interrupts in its first hour costs nothing
- * (past the first hour, the seconds used); spot pays the pool's price in
+ * 60 seconds; a spot instance EC2 interrupts (reclaims: `endedBy: 'ec2'`) in its first hour costs nothing
+ * (past the first hour, the seconds used; one the fleet terminated, the seconds used); spot pays the pool's price in
  * effect at each second (the newest price history point at or before it;
  * the seconds a minimum adds past the end at the price in effect at the end);
  * on demand pays the price it launched at. Pure: the price history is given.
@@ -97,7 +97,9 @@ export function billedTime(a: Attempt, computedAt: number): { rule: BillingRule;
   // EC2 bills in one-second increments.
   const seconds = Math.ceil(runningSeconds(a, computedAt) - 1e-9);
   const spot = (a.market ?? 'spot') === 'spot';
-  if (!open && spot && a.outcome === 'interrupted' && seconds < FREE_INTERRUPTION_SECONDS) return { rule: 'interrupted-first-hour-free', billedSeconds: 0 };
+  // Free only when EC2 reclaimed it (seen ended with Server.SpotInstanceTermination); an instance the fleet
+  // terminated, or one whose end nobody saw, pays its seconds.
+  if (!open && spot && a.outcome === 'interrupted' && a.endedBy === 'ec2' && seconds < FREE_INTERRUPTION_SECONDS) return { rule: 'interrupted-first-hour-free', billedSeconds: 0 };
   if (!open && seconds < MINIMUM_SECONDS) return { rule: 'minimum-60s', billedSeconds: MINIMUM_SECONDS };
   return { rule: 'per-second', billedSeconds: seconds };
 }

@@ -47,3 +47,12 @@ export function ledgerFigures(l: JobLedger): { key: string; label: string; text:
     { key: 'time', label: 'Instance time', text: `${span(splitSeconds(l.time))}: ${SPLIT_PARTS.map((p) => `${p.label} ${span(l.time[p.key])}`).join(', ')}` },
   ];
 }
+
+/**
+ * What the charts are drawn from, short of the running spend: the attempts (each one's outcome, rule and
+ * whether it runs) and their price segments. The status page redraws the charts when this changes, not at
+ * every poll's higher spend.
+ */
+export function chartShape(l: JobLedger): string {
+  return JSON.stringify([l.state, l.tasks.map((t) => [t.taskId, t.attempts.map((b) => [b.n, b.outcome ?? '', b.open, b.rule, b.endedAt ?? 0, b.segments.map((s) => [s.from, s.price])])])]);
+}

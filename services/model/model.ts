@@ -197,6 +197,12 @@ export const AttemptSchema = z.object({
   interruptedBy: z.enum(['agent', 'events', 'reconcile']).optional(),
   /** The notice's time of action, when known. */
   noticeTime: z.string().optional(),
+  /**
+   * Who ended an interrupted attempt's instance: `ec2` (DescribeInstances showed it ended with the state reason
+   * `Server.SpotInstanceTermination`: reclaimed) or `fleet` (the fleet terminated it). Only an EC2 reclaim is free
+   * in the instance's first hour (docs/ledger.md); absent: not known (yet).
+   */
+  endedBy: z.enum(['ec2', 'fleet']).optional(),
 });
 export type Attempt = z.infer<typeof AttemptSchema>;
 

@@ -32,7 +32,7 @@ import type { Html } from './html.js';
 import { LEDGER_CHARTS } from './ledger.js';
 import { errorPage, jobPage, jobsPage, marketPage, JOB_PAGE_TASKS } from './pages.js';
 import { timelineSvg } from './timeline.js';
-import { LIMITS, MarketViews, NotFound, JobViews, parseJobStates, type JobLedger, type JobLedgerSource, type JobViewsOptions, type MarketViewsOptions } from '../views/index.js';
+import { LIMITS, MarketViews, NotFound, JobViews, parseJobStates, sharedLedgers, type JobLedger, type JobLedgerSource, type JobViewsOptions, type MarketViewsOptions } from '../views/index.js';
 
 export interface StatusServerOptions extends JobViewsOptions {
   /** The fleet's market settings (config.market) for the placement-score budget; only the credentials' names are kept. */
@@ -100,7 +100,8 @@ export async function startStatusServer(o: StatusServerOptions): Promise<StatusS
   // A page bound to loopback answers only to loopback names, so a web page
   // elsewhere cannot reach it through a DNS name re-pointed at 127.0.0.1.
   // The job views compute the ledger themselves (from the price source they were given); a caller may pass another source.
-  const ledgers: JobLedgerSource = o.ledger ?? views;
+  // One computation per job per poll interval, shared by the page, its JSON and its charts (and by the tabs polling it).
+  const ledgers: JobLedgerSource = sharedLedgers(o.ledger ?? views, pollMs > 0 ? pollMs : 2000);
   const ledgerOf = async (jobId: string): Promise<JobLedger> => {
     const ledger = await ledgers.jobLedger(jobId);
     if (!ledger) throw new NotFound(`no cost ledger for job ${jobId}`);

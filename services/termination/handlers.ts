@@ -15,6 +15,7 @@ import { readAgentStatus, stopAgent } from '../agent/agent.js';
 import { sshSessionFor, taskDir } from '../ssh/session.js';
 import { beginNoticeSave } from '../checkpoint/lifecycle.js';
 import { recordRunEnd } from '../spot/market-link.js';
+import { leaveToEc2, lookDelaySeconds } from './ended.js';
 
 type Ctx = HandlerContext<FleetCatalog>;
 
@@ -59,9 +60,13 @@ async function detectOnce(body: Detected, ctx: Ctx): Promise<void> {
   if (body.instanceId && attempt.instanceId && body.instanceId !== attempt.instanceId) return;
   const now = ctx.clock.now();
   const instanceId = attempt.instanceId ?? body.instanceId;
+  // EC2 reclaims the instance at the notice's time; only that is free in its first hour, so the fleet does not
+  // terminate a younger one itself (termination.ended looks after the notice's time and records who ended it).
+  const leave = instanceId !== undefined && leaveToEc2({ ...attempt, instanceId }, now);
   const ended: Attempt = {
     ...attempt,
     ...(instanceId ? { instanceId } : {}),
+    ...(instanceId && !leave ? { endedBy: 'fleet' as const } : {}),
     endedAt: now,
     outcome: 'interrupted',
     interruptedBy: body.source,
@@ -83,15 +88,17 @@ async function detectOnce(body: Detected, ctx: Ctx): Promise<void> {
   // Reclaimed before the step ran: a request still open or active must not launch again.
   if (task.state === 'waiting' && attempt.spotRequestId) await cancelSpotRequest(cloud, attempt.pool.region, attempt.spotRequestId);
   const job = await jobs(ctx).get({ jobId: task.jobId });
+  if (leave) await ctx.bus.send('termination.ended', { ...key, attempt: attempt.n }, { delaySeconds: lookDelaySeconds(ctx.config.lifecycle.pollSeconds) });
   if (job?.spec.checkpoint && instanceId) {
-    // checkpoint.save copies the folder off (beside the new attempt's launch) and then terminates the instance.
+    // checkpoint.save copies the folder off (beside the new attempt's launch) and then terminates the instance
+    // (one older than an hour; a younger one is left to EC2).
     await beginNoticeSave(ctx, job, { ...key, attempt: attempt.n });
     return;
   }
   // The agent TERMed the step when it saw the notice itself; when the events queue or EC2 told us
   // first, the step may not know (the agent's watcher off or not polled yet): tell it before the end.
   if (job && body.source !== 'agent' && task.state !== 'waiting') await tellStep(ctx, job, task.taskId, ended);
-  if (instanceId) await terminateInstance(cloud, attempt.pool.region, instanceId);
+  if (instanceId && !leave) await terminateInstance(cloud, attempt.pool.region, instanceId);
 }
 
 /**

@@ -30,6 +30,7 @@ import type { EventPageView, JobDetailView, JobListView, JobSummaryView, TaskPag
 
 export type * from './types.js';
 export type { JobLedgerSource } from './ledger-source.js';
+export { sharedLedgers } from './ledger-source.js';
 export type { JobLedger } from '../ledger/types.js';
 export { isJobOpen } from './shape.js';
 export { MarketViews, marketNoteRedactor, type MarketViewsOptions } from './market.js';
@@ -166,7 +167,8 @@ export class JobViews {
 
   /**
    * The job's cost ledger (services/ledger), over this view's price source (request prices and a note without
-   * one). A finished job's is kept while its row stays the same version; an open job's is computed each time.
+   * one). A finished job's is kept while its row stays the same version; an open job's is computed each time
+   * (the status page shares one per poll interval: sharedLedgers).
    */
   async jobLedger(jobId: string): Promise<JobLedger> {
     const row = await this.jobRow(jobId);

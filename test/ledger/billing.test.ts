@@ -5,6 +5,7 @@ import { summarize } from '../../services/ledger/summary.js';
 import { fleetReport } from '../../services/ledger/fleet-report.js';
 import { renderers } from '../../services/ledger/render.js';
 import type { Attempt } from '../../services/model/model.js';
+import { LEDGER_PRICE_TRIES, priceErrorMode } from '../../services/job/lifecycle.js';
 
 const T0 = Date.parse('2025-03-01T10:00:00Z');
 const S = 1000;
@@ -31,17 +32,27 @@ describe('ledger billing (EC2 rules for Linux)', () => {
   });
 
   it('a spot instance EC2 interrupted in its first hour is free; after the first hour its seconds are billed', () => {
-    const early = bill(attempt({ endedAt: T0 + 3599 * S, outcome: 'interrupted' }));
+    const early = bill(attempt({ endedAt: T0 + 3599 * S, outcome: 'interrupted', endedBy: 'ec2' }));
     expect(early.rule).to.equal('interrupted-first-hour-free');
     expect(early.usd).to.equal(0);
     expect(early.interrupted).to.equal(true);
     // The on-demand equivalent of the same time is not free.
     expect(early.onDemandUsd).to.be.greaterThan(0);
-    const late = bill(attempt({ endedAt: T0 + 3700 * S, outcome: 'interrupted' }));
+    const late = bill(attempt({ endedAt: T0 + 3700 * S, outcome: 'interrupted', endedBy: 'ec2' }));
     expect(late.rule).to.equal('per-second');
     expect(late.usd).to.be.closeTo((0.036 * 3700) / 3600, 1e-12);
     // Stopped by the fleet (not EC2) in the first hour: billed.
     expect(bill(attempt({ endedAt: T0 + 600 * S, outcome: 'cancelled' })).usd).to.be.greaterThan(0);
+  });
+
+  it('an interrupted instance the fleet terminated, or whose end nobody saw, pays its seconds even in its first hour', () => {
+    const fleet = bill(attempt({ endedAt: T0 + 600 * S, outcome: 'interrupted', endedBy: 'fleet' }));
+    expect(fleet.rule).to.equal('per-second');
+    expect(fleet.interrupted).to.equal(true);
+    expect(fleet.usd).to.be.closeTo((0.036 * 600) / 3600, 1e-12);
+    const unseen = bill(attempt({ endedAt: T0 + 30 * S, outcome: 'interrupted' }));
+    expect(unseen.rule).to.equal('minimum-60s');
+    expect(unseen.usd).to.be.closeTo((0.036 * 60) / 3600, 1e-12);
   });
 
   it('integrates a price change in the middle of the attempt', () => {
@@ -90,7 +101,7 @@ describe('ledger: a job', () => {
       state: 'succeeded',
       attempts: [
         // Interrupted after 20 min, a checkpoint saved at 15 min into its step.
-        attempt({ n: 1, sshReadyAt: T0 + 40 * S, startedAt: T0 + 60 * S, endedAt: T0 + 1260 * S, outcome: 'interrupted' }),
+        attempt({ n: 1, sshReadyAt: T0 + 40 * S, startedAt: T0 + 60 * S, endedAt: T0 + 1260 * S, outcome: 'interrupted', endedBy: 'ec2' }),
         attempt({ n: 2, pool: { ...pool, zone: 'us-east-1b' }, requestedAt: T0 + 1270 * S, runningAt: T0 + 1300 * S, sshReadyAt: T0 + 1330 * S, startedAt: T0 + 1340 * S, endedAt: T0 + 2340 * S, outcome: 'succeeded' }),
       ],
     },
@@ -159,6 +170,14 @@ describe('ledger: a price history that cannot be read', () => {
     }
     expect(caught).to.be.instanceOf(Error);
     expect((caught as { retryable?: boolean }).retryable).to.equal(true);
+  });
+
+  it('job.complete retries a price history at most until its last delivery before the dead letter', () => {
+    expect(LEDGER_PRICE_TRIES).to.equal(3);
+    expect([1, 2, 3].map((n) => priceErrorMode(n, 5))).to.deep.equal(['throw', 'throw', 'note']);
+    // A queue dead-lettering after 2 deliveries: the second completes with a note, never dead-letters.
+    expect([1, 2].map((n) => priceErrorMode(n, 2))).to.deep.equal(['throw', 'note']);
+    expect(priceErrorMode(1, 1)).to.equal('note');
   });
 
   it('otherwise bills at the request price and says so in a note', async () => {

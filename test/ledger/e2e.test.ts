@@ -1,26 +1,30 @@
 /**
- * The ledger end to end: a job on the simulator with an attempt EC2 interrupted in its first hour, whose
- * stored spend equals the sum over its attempts of price x billed time, computed here from the simulator's
- * own DescribeSpotPriceHistory answers; and `spotbatch report` on it (json and md).
+ * The ledger end to end: a job on the simulator with an attempt EC2 interrupted in its first hour (the fleet
+ * leaves it to EC2's reclaim, which is free; one the fleet terminates is billed), whose stored spend equals the
+ * sum over its attempts of price x billed time, computed here from the simulator's own DescribeSpotPriceHistory
+ * answers; and `spotbatch report` on it (json and md).
  */
 import { expect } from 'chai';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DescribeSpotPriceHistoryCommand } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, DescribeSpotPriceHistoryCommand } from '@aws-sdk/client-ec2';
 import { sharedEmulators, startStack, type Stack } from '../helpers/stack.js';
 import { eventually } from '../helpers/fleet.js';
 import { cliEnv, expectUsageError, runCli } from '../helpers/cli.js';
 import type { Attempt } from '../../services/model/model.js';
 import type { JobLedger } from '../../services/ledger/types.js';
 import { ec2PriceSource } from '../../services/ledger/history.js';
+import { computeJobLedger } from '../../services/ledger/ledger.js';
+import { loadOnDemandPrices } from '../../services/ledger/prices.js';
 import { JobViews } from '../../services/views/index.js';
 
 /** Price x billed time of one attempt under EC2's rules for Linux, from the simulator's price history. */
 async function expectedUsd(stack: Stack, a: Attempt): Promise<number> {
   if (a.runningAt === undefined || a.endedAt === undefined) return 0;
   const ran = Math.ceil((a.endedAt - a.runningAt) / 1000 - 1e-9);
-  if (a.outcome === 'interrupted' && ran < 3600) return 0;
+  // AWS: a Spot Instance EC2 interrupts in its first hour is free; one the customer terminates is charged.
+  if (a.outcome === 'interrupted' && a.endedBy === 'ec2' && ran < 3600) return 0;
   const billed = Math.max(60, ran);
   const out = await stack.cloud.ec2(a.pool.region).send(
     new DescribeSpotPriceHistoryCommand({
@@ -58,17 +62,23 @@ describe('cost ledger (e2e)', function () {
     const jobId = await s.submit({
       name: 'ledger',
       tasks: { count: 1 },
-      steps: [{ run: 'if [ "$SPOTBATCH_ATTEMPT" = 1 ]; then sleep 600; fi; echo "done on attempt $SPOTBATCH_ATTEMPT"' }],
+      // The second attempt outlasts the first one's notice (2 simulated minutes), so teardown never ends that instance.
+      steps: [{ run: 'if [ "$SPOTBATCH_ATTEMPT" = 1 ]; then sleep 600; else sleep 8; fi; echo "done on attempt $SPOTBATCH_ATTEMPT"' }],
       instances: { types: ['m5.large', 'c5.large'], regions: ['us-east-1'] },
     });
     const running = await eventually('attempt 1 running', async () => (await s.tasks(jobId)).find((t) => t.state === 'running' && t.attempts.length === 1), 120_000, 200);
-    await s.admin(`/_sim/instances/${running.attempts[0]!.instanceId!}/interrupt`, {});
+    const interruptedId = running.attempts[0]!.instanceId!;
+    await s.admin(`/_sim/instances/${interruptedId}/interrupt`, {});
     const job = await s.waitJob(jobId, ['succeeded', 'failed', 'partially-failed']);
     const [task] = await s.tasks(jobId);
     expect(job.state, task!.reason).to.equal('succeeded');
     const [first, second] = task!.attempts;
     expect(first!.outcome).to.equal('interrupted');
     expect(second!.outcome).to.equal('succeeded');
+    // Younger than an hour: the fleet left it to EC2, which reclaimed it at the notice's time.
+    expect(first!.endedBy, 'who ended the interrupted instance').to.equal('ec2');
+    const described = await s.cloud.ec2(first!.pool.region).send(new DescribeInstancesCommand({ InstanceIds: [interruptedId] }));
+    expect(described.Reservations?.[0]?.Instances?.[0]?.StateReason?.Code).to.equal('Server.SpotInstanceTermination');
 
     let expected = 0;
     for (const a of task!.attempts) expected += await expectedUsd(s, a);
@@ -87,6 +97,14 @@ describe('cost ledger (e2e)', function () {
     expect((await views.jobLedger(jobId)).usd).to.be.closeTo(expected, 1e-6);
     const page = await views.tasks(jobId);
     expect(page.tasks[0]!.attempts.map((a) => a.spotUsd)[0]).to.equal(0);
+
+    // Had the fleet terminated it itself, the same first-hour attempt would pay its seconds.
+    const fleetEnded = task!.attempts.map((a) => (a.n === 1 ? { ...a, endedBy: 'fleet' as const } : a));
+    const billedFirst = await expectedUsd(s, fleetEnded[0]!);
+    expect(billedFirst, 'terminated by the fleet in its first hour: billed').to.be.greaterThan(0);
+    const recomputed = await computeJobLedger({ job, tasks: [{ ...task!, attempts: fleetEnded }], prices: ec2PriceSource(s.cloud), onDemand: loadOnDemandPrices(), computedAt: job.endedAt! });
+    expect(recomputed.tasks[0]!.attempts.map((b) => b.rule)[0]).to.not.equal('interrupted-first-hour-free');
+    expect(recomputed.usd).to.be.closeTo(expected + billedFirst, 1e-6);
 
     // The CLI's report reads the same job over the simulator's EC2 endpoint.
     const env = { ...cliEnv(s), AWS_ENDPOINT_URL_EC2: s.sim.endpoint };

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import type { Emulators } from '../../services/local/emulators.js';
 import { spendOverTimeSvg } from '../../services/ledger/svg.js';
 import type { JobLedger } from '../../services/ledger/types.js';
+import { chartShape } from '../../services/ledger/figures.js';
 import type { JobLedgerSource } from '../../services/views/index.js';
 import { destroyClients } from '../../shared/aws.js';
 import { Store } from '../../shared/store/index.js';
@@ -113,6 +114,46 @@ describe("status page: the job view's cost ledger (emulators)", function () {
       expect(page.text).to.not.contain('id="ledger"');
       expect(page.text).to.match(/Spend is the cost ledger(&#39;|&#x27;|')s: each attempt billed as EC2 bills Linux instances/);
     });
+  });
+
+  it('computes an open job\'s ledger once per poll interval for the page, its JSON and its charts', async () => {
+    let computed = 0;
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slow: JobLedgerSource = {
+      jobLedger: async (id) => {
+        computed++;
+        await gate;
+        return id === jobId ? ledger : undefined;
+      },
+    };
+    const status = await startTestStatus(emu, prefix, { ledger: slow, pollMs: 60_000 });
+    try {
+      // Concurrent asks share the computation in flight.
+      const first = Promise.all([status.get(`/jobs/${jobId}`), ...['spend', 'split', 'pools', 'launches', 'attempts'].map((c) => status.get(`/jobs/${jobId}/charts/${c}.svg`))]);
+      await new Promise((r) => setTimeout(r, 200));
+      release();
+      expect((await first).map((r) => r.status)).to.deep.equal([200, 200, 200, 200, 200, 200]);
+      // Within the interval, later asks reuse it.
+      expect((await status.get(`/api/jobs/${jobId}/ledger`)).status).to.equal(200);
+      expect((await status.get(`/jobs/${jobId}/charts/spend.svg`)).status).to.equal(200);
+      expect(computed).to.equal(1);
+    } finally {
+      await status.close();
+    }
+  });
+
+  it('redraws the charts when an attempt or a price segment changes, not when only the spend rises', () => {
+    const base = chartShape(ledger);
+    const richer: JobLedger = { ...ledger, usd: ledger.usd + 1, spotUsd: ledger.spotUsd + 1, spendOverTime: [...ledger.spendOverTime, { at: ledger.computedAt + 2000, usd: ledger.usd + 1 }] };
+    expect(chartShape(richer)).to.equal(base);
+    const withSegment = structuredClone(ledger);
+    const a = withSegment.tasks[0]!.attempts[0]!;
+    a.segments = [...a.segments, { from: ledger.computedAt, to: ledger.computedAt + 1000, price: 0.5 }];
+    expect(chartShape(withSegment)).to.not.equal(base);
+    const withAttempt = structuredClone(ledger);
+    withAttempt.tasks[0]!.attempts.push({ ...withAttempt.tasks[0]!.attempts[0]!, n: 9 });
+    expect(chartShape(withAttempt)).to.not.equal(base);
   });
 
   it('keeps the charts and the ledger behind the token', async () => {

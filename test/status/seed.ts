@@ -65,6 +65,7 @@ function taskRow(index: number, state: TaskState, t0: number, rand: () => number
         a.outcome = outcome!;
         if (outcome === 'interrupted') {
           a.interruptedBy = 'agent';
+          a.endedBy = 'ec2';
           a.reason = 'instance-terminated-by-service';
         } else a.exitCode = outcome === 'succeeded' ? 0 : 3;
       }

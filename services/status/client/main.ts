@@ -9,7 +9,7 @@
  * table reads exactly like a freshly served one.
  */
 import { isTerminal, jobMachine, JOB_STATES, type JobState } from '../../../shared/states.js';
-import { ledgerFigures } from '../../ledger/figures.js';
+import { chartShape, ledgerFigures } from '../../ledger/figures.js';
 import type { JobLedger } from '../../ledger/types.js';
 import type { EventPageView, EventView, JobDetailView, JobListView, JobSummaryView, TaskPageView, TaskView } from '../../views/types.js';
 import { age, lastLines, launchText, ledgerSpendText, spendText, tasksText, usd, when } from '../format.js';
@@ -123,7 +123,7 @@ async function replaceSvg(url: string, holder: Element | null): Promise<void> {
   holder.replaceChildren(document.importNode(doc.documentElement, true));
 }
 
-/** The cost section: its figures as text, its charts again when the ledger moved. */
+/** The cost section: its figures as text, its charts again when its attempts or price segments moved. */
 async function refreshLedger(id: string): Promise<void> {
   const ledger = await getJson<JobLedger>(`/api/jobs/${id}/ledger`);
   for (const f of ledgerFigures(ledger)) {
@@ -134,7 +134,8 @@ async function refreshLedger(id: string): Promise<void> {
   const [spot, onDemand] = ledgerSpendText(ledger);
   setField('spend', spot);
   setField('ondemand', onDemand);
-  const shape = JSON.stringify([ledger.usd, ledger.spendOverTime.length, ledger.launches.length, ledger.tasks.map((t) => t.attempts.length)]);
+  // Redrawn when an attempt or a price segment changes, not at every higher spend (each chart is a request).
+  const shape = chartShape(ledger);
   if (shape === lastLedger) return;
   lastLedger = shape;
   const holders = [...document.querySelectorAll('#ledger [data-chart]')];
