@@ -32,7 +32,7 @@ export function expectedUpRun(stats: AvailabilityStats): number {
 }
 
 /** A pool's expected down run (seconds), the same way; unknown (no completed down run): undefined. */
-export function expectedDownRun(stats: AvailabilityStats): number | undefined {
+function expectedDownRun(stats: AvailabilityStats): number | undefined {
   return stats.downRuns > 0 ? (stats.observedSeconds - stats.availableSeconds) / stats.downRuns : undefined;
 }
 
@@ -129,7 +129,7 @@ export function expectedSpotWork(o: SpotOutlook, window: number, overhead: numbe
  * deviation below the work left, does not send the task on demand ahead of the line: it says how
  * much on demand is needed, not when; tried, it put spotbatch above uniform-progress on three traces.)
  */
-export function needsOnDemand(s: PolicyState): boolean {
+function needsOnDemand(s: PolicyState): boolean {
   const remaining = s.work - s.done;
   const o = spotOutlook(s);
   if (o) {
