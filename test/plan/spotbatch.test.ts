@@ -3,7 +3,7 @@ import { seededRandom } from '../../shared/backoff.js';
 import { simulate, type SimInput } from '../../services/plan/engine.js';
 import { uniformProgress } from '../../services/plan/policies.js';
 import type { AvailabilityStats, PolicyState, PoolState } from '../../services/plan/policy.js';
-import { decideSpotbatch, spotbatch } from '../../services/plan/spotbatch.js';
+import { decideSpotbatch, expectedSpotWork, spotbatch, spotOutlook } from '../../services/plan/spotbatch.js';
 import type { Trace } from '../../services/plan/trace.js';
 
 const MIN = 60;
@@ -120,5 +120,63 @@ describe('plan: the spotbatch policy', () => {
   it('goes on demand at the safety net even with spot there', () => {
     const s = state({ elapsed: 10 * HOUR, done: 10 * HOUR - 10 * MIN, deadline: 48 * HOUR, pools: [pool('a', true)] });
     expect(decideSpotbatch(s)).to.deep.equal({ mode: 'on-demand' });
+  });
+
+  it('decides as uniform-progress whenever no pool has evidence (no completed run), on random states', () => {
+    const rand = seededRandom(7);
+    for (let i = 0; i < 2000; i++) {
+      const work = (1 + rand() * 47) * HOUR;
+      const deadline = work * (1 + rand() * 0.5) + 30 * MIN;
+      const elapsed = rand() * deadline;
+      const done = Math.min(work - MIN, rand() * elapsed);
+      const mode = (['none', 'on-demand', 'spot'] as const)[Math.floor(rand() * 3)]!;
+      const pools = Array.from({ length: 1 + Math.floor(rand() * 3) }, (_, p) => pool(`p${p}`, rand() < 0.5, { ...noStats, observedSeconds: elapsed }));
+      const running = mode === 'spot' ? { mode, pool: 'p0' } : { mode };
+      if (mode === 'spot' && !pools[0]!.available) continue;
+      const s = state({ elapsed, deadline, work, done, overhead: (1 + rand() * 11) * MIN, running, pendingOverhead: 0, pools });
+      // Where the slack cannot hold a move and its way back, spotbatch keeps the safety net's room (UP does not look).
+      const slack = deadline - elapsed - (work - done);
+      if (slack <= 2 * s.overhead + s.step) continue;
+      expect(decideSpotbatch(s), JSON.stringify({ elapsed, deadline, work, done, mode })).to.deep.equal(uniformProgress.decide(s));
+    }
+  });
+
+  it('expects a x window of spot work less an overhead per restart, with a deviation that shrinks as the pool is watched longer', () => {
+    // One pool, up and down runs of 1 h: a = 0.5, a restart every 2 h.
+    const stats = (watched: number): AvailabilityStats => ({ ...noStats, observedSeconds: watched, availableSeconds: watched / 2, upRuns: watched / (2 * HOUR), downRuns: watched / (2 * HOUR) });
+    const s = (watched: number) => state({ overhead: 6 * MIN, pools: [pool('a', false, stats(watched))] });
+    const short = spotOutlook(s(4 * HOUR))!;
+    const long = spotOutlook(s(40 * HOUR))!;
+    expect(short.availability).to.be.closeTo(0.5, 1e-12);
+    expect(short.restartRate * 2 * HOUR).to.be.closeTo(1, 1e-12);
+    const w = 10 * HOUR;
+    expect(expectedSpotWork(long, w, 6 * MIN).mean).to.be.closeTo(5 * HOUR - 5 * 6 * MIN, 1e-6);
+    expect(expectedSpotWork(short, w, 6 * MIN).sd).to.be.greaterThan(expectedSpotWork(long, w, 6 * MIN).sd);
+    // No pool with a whole up and down run: no outlook.
+    expect(spotOutlook(state({ pools: [pool('a', true, { ...noStats, observedSeconds: HOUR, availableSeconds: HOUR })] }))).to.equal(undefined);
+  });
+
+  it('waits out a gap behind the line only when the expected spot work, less its deviation, covers the rest; thin evidence follows the line', () => {
+    // 90% available in runs of 54 min and gaps of 6 min; 44 h left in 57.5 h, behind the uniform progress line. Watched 10 h: about
+    // 49 h of spot expected (51.75 h less a 3 min restart an hour), deviation 2.5 h: wait.
+    const base = { elapsed: 12.5 * HOUR, done: 4 * HOUR, deadline: 70 * HOUR, work: 48 * HOUR, overhead: 3 * MIN, lastPool: 'a', preemptions: 1 };
+    const watched = (h: number): AvailabilityStats => ({ ...noStats, observedSeconds: h * HOUR, availableSeconds: 0.9 * h * HOUR, upRuns: h, downRuns: h });
+    expect(decideSpotbatch(state({ ...base, pools: [pool('a', false, watched(10))] }))).to.deep.equal({ mode: 'none' });
+    // One cycle watched: the deviation is 7.4 h (the estimate's own error), 41.5 h < 44 h: the line decides, on demand.
+    expect(decideSpotbatch(state({ ...base, pools: [pool('a', false, watched(1))] }))).to.deep.equal(uniformProgress.decide(state({ ...base, pools: [pool('a', false)] })));
+    // 30% available: the 57.5 h left hold about 17 h of spot, not the 44 h left to do: the line decides (on demand).
+    const scarce: AvailabilityStats = { ...noStats, observedSeconds: 10 * HOUR, availableSeconds: 3 * HOUR, upRuns: 10, downRuns: 10 };
+    expect(decideSpotbatch(state({ ...base, pools: [pool('a', false, scarce)] }))).to.deep.equal({ mode: 'on-demand' });
+  });
+
+  it('leaves on demand for spot only when the expected up run pays two overheads, and without evidence only ahead of the line', () => {
+    const base = { elapsed: 10 * HOUR, done: 9 * HOUR, deadline: 60 * HOUR, running: { mode: 'on-demand' as const } };
+    // k = 1/3, d = 12 min: two overheads need U > 36 min.
+    const runs = (upMin: number): AvailabilityStats => ({ ...noStats, observedSeconds: 10 * HOUR, availableSeconds: 10 * upMin * MIN, upRuns: 10, downRuns: 10 });
+    expect(decideSpotbatch(state({ ...base, pools: [pool('a', true, runs(30))] }))).to.deep.equal({ mode: 'on-demand' });
+    expect(decideSpotbatch(state({ ...base, pools: [pool('a', true, runs(40))] }))).to.deep.equal({ mode: 'spot', pool: 'a' });
+    // No evidence, behind the line (9 h done, line at 8 h: ahead by 1 h >= 24 min): spot; at 8.2 h done, not ahead by two overheads: stay.
+    expect(decideSpotbatch(state({ ...base, pools: [pool('a', true)] }))).to.deep.equal({ mode: 'spot', pool: 'a' });
+    expect(decideSpotbatch(state({ ...base, done: 8.2 * HOUR, pools: [pool('a', true)] }))).to.deep.equal({ mode: 'on-demand' });
   });
 });
