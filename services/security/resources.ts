@@ -18,7 +18,7 @@ import { inlinePolicy } from '../model/policy.js';
 import { deleteSecurityGroups, ensureSecurityGroup } from './security-groups.js';
 import type { CreatedKeyPair, CreateSecurityInput, JobSecurity, RegionSecurity, TeardownInput } from '../model/security-types.js';
 
-export { FLEET_TAG, JOB_TAG, POLICY_NAME, jobIamPath, resourceName } from './names.js';
+export { FLEET_TAG, JOB_TAG, POLICY_NAME, resourceName } from './names.js';
 export type { CreateSecurityInput, JobSecurity, TeardownInput } from '../model/security-types.js';
 
 const DEFAULT_PROFILE_WAIT = { attempts: 10, delayMs: 1000 };

@@ -57,6 +57,12 @@ describe('deadlines (e2e)', function () {
     expect(String(od[0]!.data?.reason)).to.match(/^(safety net: |behind the uniform-progress line)/);
     expect(od[0]!.data?.workLeftSeconds).to.equal(10);
     expect(od[0]!.data?.timeLeftSeconds).to.be.at.most(60);
+    // The job's cost report shows the split: no spot instance ran, the on-demand fallback is the whole spend.
+    const ledger = job.ledger!;
+    expect(ledger.spotUsd).to.equal(0);
+    expect(ledger.onDemandFallbackUsd).to.be.greaterThan(0);
+    expect(ledger.usd).to.be.closeTo(ledger.onDemandFallbackUsd, 1e-5);
+    expect(ledger.pools.filter((p) => p.usd > 0).map((p) => p.market)).to.deep.equal(['on-demand']);
     // The simulator launched it on demand (RunInstances), and teardown left nothing of the job.
     const stats = JSON.stringify(await stack.stats());
     expect(stats).to.contain('RunInstances');
@@ -84,6 +90,12 @@ describe('deadlines (e2e)', function () {
     expect(last.outcome).to.equal('succeeded');
     const od = (await events(stack, jobId)).filter((e) => e.type === 'deadline.on-demand');
     expect(od.map((e) => e.data?.move === true)).to.deep.equal([true, false]);
+    // The report shows the split: the spot attempt's spend and the on-demand fallback's, each in its pool.
+    const ledger = job.ledger!;
+    expect(ledger.spotUsd).to.be.greaterThan(0);
+    expect(ledger.onDemandFallbackUsd).to.be.greaterThan(0);
+    expect(ledger.usd).to.be.closeTo(ledger.spotUsd + ledger.onDemandFallbackUsd, 1e-5);
+    expect([...new Set(ledger.pools.map((p) => p.market))].sort()).to.deep.equal(['on-demand', 'spot']);
     await eventually('nothing of the job left', async () => (await leftovers(stack, jobId)).length === 0, 30_000);
   });
 
