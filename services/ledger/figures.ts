@@ -11,6 +11,18 @@ export function money(v: number): string {
   return `$${v >= 100 ? v.toFixed(2) : v.toFixed(4)}`;
 }
 
+/** How each attempt ended, as a colour: the report's charts and the status page's timeline use the same. */
+export const OUTCOME_COLOURS: Record<string, string> = {
+  open: '#1565c0',
+  succeeded: '#2e7d32',
+  failed: '#c62828',
+  retry: '#ef6c00',
+  replaced: '#9e9e9e',
+  interrupted: '#6a1b9a',
+  lost: '#8d6e63',
+  cancelled: '#455a64',
+};
+
 /** Seconds as "12.3 s", "4m 05s", "2h 03m" or "3d 04h". */
 export function span(s: number): string {
   if (!Number.isFinite(s)) return '';

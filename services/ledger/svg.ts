@@ -15,7 +15,7 @@
  *   dailySpendSvg        the fleet's spend by day (FleetReport.days)
  */
 import { html, type Html, type Interpolation } from '../../shared/html.js';
-import { money, span, SPLIT_PARTS, splitSeconds } from './figures.js';
+import { money, OUTCOME_COLOURS, span, SPLIT_PARTS, splitSeconds } from './figures.js';
 import type { AttemptBill, FleetReport, JobLedger, PoolLedger, TimeSplit } from './types.js';
 
 /** Rounded to 0.1, never "-0". */
@@ -43,17 +43,6 @@ function empty(kind: string, title: string, message: string): Html {
   return frame(kind, 720, 40, title, message, html`<text class="empty" x="8" y="24" font-size="12" fill="${MUTED}">${message}</text>`);
 }
 
-/** How each attempt ended (the status page's timeline uses the same colours). */
-const OUTCOME_COLOURS: Record<string, string> = {
-  open: '#1565c0',
-  succeeded: '#2e7d32',
-  failed: '#c62828',
-  retry: '#ef6c00',
-  replaced: '#9e9e9e',
-  interrupted: '#6a1b9a',
-  lost: '#8d6e63',
-  cancelled: '#455a64',
-};
 /** The outline of an on-demand attempt (a deadline's fallback). */
 const ON_DEMAND_COLOUR = '#ff8f00';
 

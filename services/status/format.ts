@@ -4,6 +4,7 @@
  * browser test checks that a live-updated table reads exactly like a freshly
  * served one. No runtime imports: this file goes into the browser bundle.
  */
+import { span } from '../ledger/figures.js';
 import type { JobLedger } from '../ledger/types.js';
 import type { AttemptView, SpendView, TaskCounts } from '../views/types.js';
 
@@ -12,15 +13,9 @@ export function usd(v: number | null | undefined): string {
   return `$${v >= 100 ? v.toFixed(2) : v.toFixed(4)}`;
 }
 
-/** Seconds as "12.3 s", "4m 05s", "2h 03m" or "3d 04h". */
+/** Seconds as "12.3 s", "4m 05s", "2h 03m" or "3d 04h" (the ledger's span); nothing for no value. */
 export function duration(s: number | null | undefined): string {
-  if (s === null || s === undefined || !Number.isFinite(s)) return '';
-  const pad = (n: number) => String(n).padStart(2, '0');
-  if (s < 60) return `${s.toFixed(1)} s`;
-  const t = Math.floor(s);
-  if (t < 3600) return `${Math.floor(t / 60)}m ${pad(t % 60)}s`;
-  if (t < 86_400) return `${Math.floor(t / 3600)}h ${pad(Math.floor((t % 3600) / 60))}m`;
-  return `${Math.floor(t / 86_400)}d ${pad(Math.floor((t % 86_400) / 3600))}h`;
+  return s === null || s === undefined ? '' : span(s);
 }
 
 /** Seconds between two ISO times, or undefined when either is missing. */

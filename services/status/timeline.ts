@@ -9,17 +9,10 @@
 import { duration } from './format.js';
 import { html, type Html } from './html.js';
 import type { AttemptView, TaskView } from '../views/types.js';
+import { OUTCOME_COLOURS } from '../ledger/figures.js';
 
-export const OUTCOME_COLOURS: Record<string, string> = {
-  open: '#1565c0',
-  succeeded: '#2e7d32',
-  failed: '#c62828',
-  retry: '#ef6c00',
-  replaced: '#9e9e9e',
-  interrupted: '#6a1b9a',
-  lost: '#8d6e63',
-  cancelled: '#455a64',
-};
+export { OUTCOME_COLOURS };
+
 const WAIT_COLOUR = '#b0bec5';
 
 const W = 960;
