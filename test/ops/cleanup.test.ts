@@ -147,6 +147,8 @@ describe('spotbatch cleanup', function () {
   it('--job deletes the running job\'s resources: the inventory of the job is empty afterwards (the command, exit 0)', async () => {
     const r = await runCli(['cleanup', '--job', jobId, '--json'], { ...cliEnv(stack), AWS_ENDPOINT_URL_EC2: stack.sim.endpoint, AWS_ENDPOINT_URL_IAM: stack.sim.endpoint }, 200_000);
     expect(r.code, r.stderr).to.equal(0);
+    // The job still runs (by its row): it is cancelled first, so that no dispatcher launches it again.
+    expect(r.stderr).to.contain(`${jobId} was running: cancelled it first`);
     const report = JSON.parse(r.stdout) as CleanupReport;
     expect(report.failed).to.equal(0);
     expect(report.items.map((i) => i.jobId)).to.satisfy((ids: string[]) => ids.every((id) => id === jobId));

@@ -5,7 +5,9 @@ import { cleanup, type CleanupReport } from '../../ops/cleanup.js';
 import { defaultS3Client } from '../../ops/doctor.js';
 import { EXIT_FAILED, UsageError } from '../errors.js';
 import { formatTable } from '../format.js';
+import { isTerminal, jobMachine } from '../../../shared/states.js';
 import { configFor, loggerFor } from './common.js';
+import { connect } from './connect.js';
 
 const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
@@ -34,7 +36,7 @@ export function formatCleanup(report: CleanupReport): string {
 export function cleanupCommand(): Command {
   return new Command('cleanup')
     .description("delete what the fleet made for jobs (instances, spot requests, security groups, key pairs, job roles and instance profiles, copied images and snapshots, checkpoint objects) in every region in use, in dependency order")
-    .option('--job <job>', "this job's resources, even while it runs")
+    .option('--job <job>', "this job's resources, even while it runs (a running job is cancelled first)")
     .option('--all', "every ended job's resources and every orphan's (no job row); a running job's stay")
     .option('--dry-run', 'list what would be deleted and delete nothing')
     .option('--older-than <age>', 'keep the resources of jobs younger than this (30m, 12h, 7d)')
@@ -49,6 +51,9 @@ export function cleanupCommand(): Command {
       const cloud = createCloudClients({ region: config.region });
       const s3 = defaultS3Client();
       try {
+        // A job that still runs would only launch again what cleanup deletes: it is cancelled first (as
+        // `spotbatch cancel` does), and its dispatchers' teardown meets resources already gone.
+        if (opts.job && !opts.dryRun) await cancelIfRunning(cmd, opts.job);
         const report = await cleanup(
           { config, core, cloud, s3 },
           { ...(opts.job ? { jobId: opts.job } : { all: true }), dryRun: Boolean(opts.dryRun), ...(olderThanMs !== undefined ? { olderThanMs } : {}), log },
@@ -61,4 +66,17 @@ export function cleanupCommand(): Command {
         s3.destroy();
       }
     });
+}
+
+/** Sends job.cancel for `jobId` when its row says it still runs; says so on stderr. */
+async function cancelIfRunning(cmd: Command, jobId: string): Promise<void> {
+  const c = connect(cmd);
+  try {
+    const job = await c.store.jobs.get({ jobId });
+    if (!job || isTerminal(jobMachine, job.state) || job.state === 'cancelling') return;
+    await (await c.bus()).send('job.cancel', { jobId, reason: 'cancelled by spotbatch cleanup --job' });
+    process.stderr.write(`${jobId} was ${job.state}: cancelled it first, so that its dispatchers launch nothing more\n`);
+  } finally {
+    c.close();
+  }
 }
