@@ -14,7 +14,7 @@ import type { Emulators } from '../../services/local/emulators.js';
 import { clientsFor, testConfig, testEmulators, uniquePrefix } from '../helpers/fleet.js';
 import { emulatorEnv, ensureBuilt, expectUsageError, runCli, startCli, type CliResult, type RunOptions } from '../helpers/cli.js';
 
-const COMMANDS = ['submit', 'status', 'tasks', 'logs', 'cancel', 'ssh', 'exec', 'upload', 'download', 'setup', 'dispatcher', 'local', 'sim', 'status-page', 'market', 'advisor', 'plan', 'doctor', 'cleanup'];
+const COMMANDS = ['submit', 'status', 'tasks', 'logs', 'cancel', 'ssh', 'exec', 'upload', 'download', 'setup', 'dispatcher', 'local', 'sim', 'status-page', 'market', 'advisor', 'plan', 'report', 'doctor', 'cleanup'];
 const TASKS = 10_000;
 
 describe('spotbatch CLI: the contract of every command', function () {
