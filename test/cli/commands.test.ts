@@ -148,7 +148,8 @@ describe('spotbatch CLI: the contract of every command', function () {
     const lines = table.stdout.trimEnd().split('\n');
     expect(lines).to.have.length(TASKS + 1);
     expect(lines[0]).to.match(/^task\s+state\s+attempt\s+pool\s+instance\s+runtime\s+cost\s+exit\s+reason$/);
-    expect(lines[1]).to.match(/^0000\s+succeeded\s+1\s+us-east-1a\/m5\.large\s+i-0\s+30s\s+\$0\.0003\s+0$/);
+    // 31 s of running billed as EC2 bills it: the one-minute minimum, at $0.03 an hour.
+    expect(lines[1]).to.match(/^0000\s+succeeded\s+1\s+us-east-1a\/m5\.large\s+i-0\s+30s\s+\$0\.0005\s+0$/);
     expect(lines[TASKS]).to.match(/^9999\s+succeeded\s+1\s/);
     const json = await cli(['tasks', jobId, '--json']);
     expect(json.code, json.stderr).to.equal(0);
@@ -177,7 +178,8 @@ describe('spotbatch CLI: the contract of every command', function () {
   it('status of a job of 10,000 tasks: the counts and the first tasks, then where the rest are', async () => {
     const out = await cli(['status', jobId]);
     expect(out.code, out.stderr).to.equal(0);
-    expect(out.stdout).to.contain(`${jobId}  big  succeeded  tasks 9990/10000 succeeded, 10 failed, 0 running, 0 waiting  attempts 10000  interruptions 0  spend $2.5833 (on demand $8.2667, 69% saved)`);
+    // The ledger's: 10,000 attempts of 31 s, each billed the one-minute minimum (spot $0.03/h, on demand $0.096/h).
+    expect(out.stdout).to.contain(`${jobId}  big  succeeded  tasks 9990/10000 succeeded, 10 failed, 0 running, 0 waiting  attempts 10000  interruptions 0  spend $5.0000 (on demand $16.0000, 69% saved)`);
     expect(out.stdout).to.contain(`... and 9950 more task(s): spotbatch tasks ${jobId}\n`);
     // The status page's shapes: GET /api/jobs and /api/jobs/JOB.
     const list = JSON.parse((await cli(['status', '--json'])).stdout) as Array<{ id: string; state: string; tasks: { total: number; failed: number } }>;
@@ -189,7 +191,7 @@ describe('spotbatch CLI: the contract of every command', function () {
     expect(detail.spec.command).to.deep.equal(['true']);
     expect(detail.links.tasks).to.equal(`/api/jobs/${jobId}/tasks`);
     const table = await cli(['status']);
-    expect(table.stdout).to.match(/^job\s+state\s+succeeded\s+failed\s+running\s+attempts\s+interruptions\s+spend\s+age\s+name\njob-big\s+succeeded\s+9990\/10000\s+10\s+0\s+10000\s+0\s+\$2\.5833\s+\S+\s+big\n$/);
+    expect(table.stdout).to.match(/^job\s+state\s+succeeded\s+failed\s+running\s+attempts\s+interruptions\s+spend\s+age\s+name\njob-big\s+succeeded\s+9990\/10000\s+10\s+0\s+10000\s+0\s+\$5\.0000\s+\S+\s+big\n$/);
   });
 
   it('logs of an ended task: the stored tails, --lines, --stream, --json; cancel of an ended job exits 1', async () => {
