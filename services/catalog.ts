@@ -71,7 +71,7 @@ export const catalog = defineCatalog({
       action: z.string().max(64).optional(),
       noticeTime: z.string().max(64).optional(),
     }).strict(),
-    summary: "mark the task's attempt interrupted (whichever detection path is first; the others are no-ops) and resubmit at once; when the agent did not see the notice, TERM the step over SSH (bounded); terminate the instance when older than an hour, else leave it to EC2's reclaim (termination.ended follows)",
+    summary: "mark the task's attempt interrupted (whichever detection path is first; the others are no-ops) and resubmit at once; when the agent did not see the notice, TERM the step over SSH (bounded); terminate the instance (with lifecycle.leaveInterruptedToEc2, one younger than an hour is left to EC2's reclaim: termination.ended follows)",
     sentBy: 'step.check (the agent saw the notice), ec2.event (EventBridge warning), spot.check (reclaimed before the step ran) / step.run / step.check (reconciliation against EC2)',
   },
   'checkpoint.save': {
@@ -81,13 +81,13 @@ export const catalog = defineCatalog({
       /** When the save began (ms since the epoch): bounds the wait for the step to exit. */
       since: z.number().int().min(0),
     }).strict(),
-    summary: "after a notice: wait (bounded) for the TERMed step to exit, copy its checkpoint folder to the store, terminate the instance (an interrupted one younger than an hour is left to EC2's reclaim)",
+    summary: "after a notice: wait (bounded) for the TERMed step to exit, copy its checkpoint folder to the store, terminate the instance (with lifecycle.leaveInterruptedToEc2, an interrupted one younger than an hour is left to EC2's reclaim)",
     sentBy: 'termination.detected (when the spec has a checkpoint), itself (delayed)',
   },
   'termination.ended': {
     queue: 'request',
     schema: TaskKey.extend({ attempt: z.number().int().min(1) }).strict(),
-    summary: "after the notice's time: DescribeInstances on an interrupted instance the fleet left to EC2 (younger than an hour); ended with Server.SpotInstanceTermination, EC2 reclaimed it (free in the ledger); still alive past the notice, the fleet terminates it",
+    summary: "after the notice's time: DescribeInstances on an interrupted instance the fleet left to EC2 (younger than an hour, with lifecycle.leaveInterruptedToEc2); ended with Server.SpotInstanceTermination, EC2 reclaimed it (free in the ledger); still alive past the notice, the fleet terminates it",
     sentBy: 'termination.detected (delayed), itself (delayed)',
   },
   'rebalance.detected': {

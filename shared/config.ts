@@ -241,6 +241,12 @@ export const ConfigSchema = z
          * work plus this.
          */
         deadlineOverheadSeconds: int(0, 24 * 3600).default(300),
+        /**
+         * After an interruption notice, leave a spot instance younger than an hour for EC2 to reclaim (free in
+         * its first hour; one the fleet terminates is charged) and record who ended it (termination.ended). Off
+         * by default: its row updates meet the task's own transitions, which then wait a redelivery.
+         */
+        leaveInterruptedToEc2: z.boolean().default(false),
         /** How long a job's copy of its custom image (CopyImage) may stay pending before its region is left out of the job (the job fails when none is left). */
         imageCopyWaitSeconds: int(1, 7 * 24 * 3600).default(3600),
         /** How often the agent on an instance asks the metadata service for a spot interruption notice. */
@@ -356,6 +362,7 @@ export const ENV_SETTINGS: ReadonlyArray<{ env: string; path: string[]; kind: Ki
   { env: 'SPOTBATCH_COOLDOWN_SECONDS', path: ['lifecycle', 'cooldownSeconds'], kind: 'int' },
   { env: 'SPOTBATCH_NO_POOL_WAIT_SECONDS', path: ['lifecycle', 'noPoolWaitSeconds'], kind: 'int' },
   { env: 'SPOTBATCH_DEADLINE_OVERHEAD_SECONDS', path: ['lifecycle', 'deadlineOverheadSeconds'], kind: 'int' },
+  { env: 'SPOTBATCH_LEAVE_INTERRUPTED_TO_EC2', path: ['lifecycle', 'leaveInterruptedToEc2'], kind: 'bool' },
   { env: 'SPOTBATCH_IMAGE_COPY_WAIT_SECONDS', path: ['lifecycle', 'imageCopyWaitSeconds'], kind: 'int' },
   { env: 'SPOTBATCH_METADATA_POLL_SECONDS', path: ['lifecycle', 'metadataPollSeconds'], kind: 'int' },
   { env: 'SPOTBATCH_CHECKPOINT_GRACE_SECONDS', path: ['lifecycle', 'checkpointGraceSeconds'], kind: 'int' },

@@ -60,9 +60,10 @@ async function detectOnce(body: Detected, ctx: Ctx): Promise<void> {
   if (body.instanceId && attempt.instanceId && body.instanceId !== attempt.instanceId) return;
   const now = ctx.clock.now();
   const instanceId = attempt.instanceId ?? body.instanceId;
-  // EC2 reclaims the instance at the notice's time; only that is free in its first hour, so the fleet does not
-  // terminate a younger one itself (termination.ended looks after the notice's time and records who ended it).
-  const leave = instanceId !== undefined && leaveToEc2({ ...attempt, instanceId }, now);
+  // EC2 reclaims the instance at the notice's time; only that is free in its first hour. With
+  // lifecycle.leaveInterruptedToEc2 the fleet does not terminate a younger one itself (termination.ended looks
+  // after the notice's time and records who ended it); by default it does, and the attempt is billed.
+  const leave = ctx.config.lifecycle.leaveInterruptedToEc2 && instanceId !== undefined && leaveToEc2({ ...attempt, instanceId }, now);
   const ended: Attempt = {
     ...attempt,
     ...(instanceId ? { instanceId } : {}),
