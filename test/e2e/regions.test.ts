@@ -169,7 +169,8 @@ describe('regions, partial offerings, failed copies and late resources (e2e)', f
     await stack.fleet.deps.bus.send('job.cancel', { jobId, reason: 'test' });
     await eventually('tasks cancelled', async () => (await stack.tasks(jobId)).every((t) => t.state === 'cancelled'), 60_000, 250);
     // It makes the region's key pair and group after the tasks ended: the teardown has not finished meanwhile.
-    const tags = [{ ResourceType: 'key-pair' as const, Tags: [{ Key: 'spotbatch:job', Value: jobId }] }];
+    // Tagged as the fleet tags what it makes (its fleet and the job): teardown deletes only its own fleet's.
+    const tags = [{ ResourceType: 'key-pair' as const, Tags: [{ Key: 'spotbatch:fleet', Value: stack.fleet.config.prefix }, { Key: 'spotbatch:job', Value: jobId }] }];
     const east = stack.cloud.ec2('us-east-1');
     await east.send(new CreateKeyPairCommand({ KeyName: `late-${jobId}`, TagSpecifications: tags }));
     await east.send(new CreateSecurityGroupCommand({ GroupName: `late-${jobId}`, Description: 'late', TagSpecifications: [{ ResourceType: 'security-group', Tags: tags[0]!.Tags }] }));
