@@ -11,7 +11,7 @@ import type { Attempt } from '../model/model.js';
 import { allTasks, type JobRow } from '../model/repo.js';
 import { ec2PriceSource, type PriceSource } from './history.js';
 import { billTasks, computeJobLedger } from './ledger.js';
-import { loadOnDemandPrices, type OnDemandPrices } from './prices.js';
+import { loadOnDemandPrices, type OnDemandPrices } from '../../shared/ondemand-prices.js';
 import type { JobLedger } from './types.js';
 
 interface FleetSide {

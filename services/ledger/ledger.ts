@@ -9,7 +9,7 @@ import type { JobEvent } from '../../shared/store/index.js';
 import { poolKey, type Attempt, type Pool } from '../model/model.js';
 import { billAttempt, billedTime, type PricePoint } from './billing.js';
 import type { PriceSource } from './history.js';
-import type { OnDemandPrices } from './prices.js';
+import type { OnDemandPrices } from '../../shared/ondemand-prices.js';
 import type { AttemptBill, JobLedger, PoolLedger, TaskLedger, TimeSplit } from './types.js';
 
 export interface LedgerTask {

@@ -89,14 +89,18 @@ export interface Policy {
 }
 
 /**
- * The last moment on-demand still meets the deadline from a state: the time left must hold the
- * remaining work plus one overhead (a switch), plus one decision step of slack (the driver only acts
- * on its next look). Shared by every policy's safety net, so all of them agree on what "safe" means.
+ * Seconds until the last moment on-demand still meets the deadline (0 once it has come): the time left must
+ * hold the remaining work plus one overhead (a switch; on demand already, what is left of its start), plus
+ * one decision step of slack (the driver only acts on its next look). Shared by every policy's safety net
+ * and by the live fleet's waits, so all of them agree on what "safe" means.
  */
-export function mustGoOnDemand(s: PolicyState): boolean {
+export function secondsToSafetyNet(s: PolicyState): number {
   const remaining = Math.max(0, s.work - s.done);
-  if (remaining === 0) return false;
-  const alreadyOnDemand = s.running.mode === 'on-demand';
-  const switchCost = alreadyOnDemand ? s.pendingOverhead : s.overhead;
-  return s.deadline - s.elapsed <= remaining + switchCost + s.step;
+  const switchCost = s.running.mode === 'on-demand' ? s.pendingOverhead : s.overhead;
+  return Math.max(0, s.deadline - s.elapsed - (remaining + switchCost + s.step));
+}
+
+/** Whether the last safe moment for on demand has come (with work left). */
+export function mustGoOnDemand(s: PolicyState): boolean {
+  return s.work - s.done > 0 && secondsToSafetyNet(s) === 0;
 }

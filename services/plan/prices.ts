@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ValidationError } from '../../shared/errors.js';
+import { loadOnDemandPrices, type OnDemandPrices } from '../../shared/ondemand-prices.js';
 import { issuesOf } from '../../shared/validation.js';
 import type { Trace } from './trace.js';
 
@@ -51,12 +52,13 @@ function readAdvisor(file: string): Advisor {
 /** The region of a zone (`us-east-1b` -> `us-east-1`); us-east-1 for a pool whose zone is unknown. */
 export const regionOf = (zone: string | undefined): string => (zone ? zone.replace(/[a-z]$/, '') : ON_DEMAND_REGION);
 
-export function onDemandPrice(type: string, file = shipped(ON_DEMAND_FILE)): number {
-  for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
-    const [region, t, price] = line.split(',');
-    if (region === ON_DEMAND_REGION && t === type) return Number(price);
-  }
-  throw new ValidationError('on-demand price', [{ path: type, rule: `no ${ON_DEMAND_REGION} row in ${ON_DEMAND_FILE}` }]);
+/** The shipped list, read once (a run asks for every pool's type). */
+let shippedList: OnDemandPrices | undefined;
+
+export function onDemandPrice(type: string, list: OnDemandPrices = (shippedList ??= loadOnDemandPrices(shipped(ON_DEMAND_FILE)))): number {
+  const price = list(ON_DEMAND_REGION, type);
+  if (price === undefined) throw new ValidationError('on-demand price', [{ path: type, rule: `no ${ON_DEMAND_REGION} row in ${ON_DEMAND_FILE}` }]);
+  return price;
 }
 
 /** The median advisor savings (a fraction) of a type's family (`p3` of `p3.2xlarge`) in a region, Linux. */

@@ -20,7 +20,7 @@ import { jobRegions } from '../model/regions.js';
 import { spotbatch } from '../plan/spotbatch.js';
 import { progressLine } from '../plan/policies.js';
 import { mustGoOnDemand, type AvailabilityStats, type Choice, type PolicyState, type PoolState } from '../plan/policy.js';
-import { loadOnDemandPrices, type OnDemandPrices } from '../views/prices.js';
+import { loadOnDemandPrices, type OnDemandPrices } from '../../shared/ondemand-prices.js';
 import { rankPools, type ScoredPool } from './placement.js';
 import { currentPrices, type PoolPrice } from './pricing.js';
 import { marketOf, recordRunEnd } from './market-link.js';
@@ -150,11 +150,6 @@ export function deadlineWhy(s: PolicyState, choice: Choice): { reason: string; t
   return { reason, timeLeftSeconds: timeLeft, workLeftSeconds: workLeft, overheadSeconds: Math.round(s.overhead) };
 }
 
-/** Seconds from the state until the safety net fires (0 when it does now): how long a waiting task may wait before it looks again. */
-export function secondsToSafetyNet(s: PolicyState): number {
-  const remaining = Math.max(0, s.work - s.done);
-  return Math.max(0, s.deadline - s.elapsed - (remaining + s.overhead + s.step));
-}
 
 /** Past the last safe moment a waiting task (no on-demand capacity, say) backs off: 2 s doubling to 60 s, full jitter (at least 1 s). */
 export const PAST_NET_BACKOFF = fullJitter({ base: 2, cap: 60, min: 1 });

@@ -10,7 +10,8 @@ import { appendAttempts, currentAttempt, poolKey, resourceTags, type Attempt } f
 import { jobs, tasks, type JobRow, type TaskRow } from '../model/repo.js';
 import { cancelSpotRequest, releaseRequest, releaseStandby, terminateInstance } from '../ec2/cleanup.js';
 import { releaseStrayLaunches, requestAttempt } from './attempt.js';
-import { deadlineDecision, deadlineWait, secondsToSafetyNet, type DeadlineDecision } from './deadline.js';
+import { deadlineDecision, deadlineWait, type DeadlineDecision } from './deadline.js';
+import { secondsToSafetyNet } from '../plan/policy.js';
 import { launchOnDemand } from './on-demand.js';
 import { JobClosedError, RegionNotReadyError } from './region-security.js';
 import { failTask } from '../job/outcome.js';

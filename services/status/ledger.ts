@@ -9,7 +9,7 @@ import { money, span } from '../ledger/figures.js';
 import { jobFigures } from '../ledger/html.js';
 import { attemptTimelineSvg, launchHistogramSvg, moneySplitSvg, poolSpendSvg, spendOverTimeSvg } from '../ledger/svg.js';
 import type { JobLedger } from '../ledger/types.js';
-import { html, type Html } from './html.js';
+import { html, type Html } from '../../shared/html.js';
 
 const label = (l: JobLedger) => l.name ?? l.jobId;
 

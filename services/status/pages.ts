@@ -7,7 +7,7 @@
 import { JOB_STATES } from '../../shared/states.js';
 import type { JobLedger } from '../ledger/types.js';
 import { age, launchText, lastLines, ledgerSpendText, spendText, tasksText, usd, when } from './format.js';
-import { html, trusted, type Html } from './html.js';
+import { html, trusted, type Html } from '../../shared/html.js';
 import { ledgerSection } from './ledger.js';
 import { OUTCOME_COLOURS, timelineSvg, type TimelineSpan } from './timeline.js';
 import { isJobOpen, type EventPageView, type EventView, type JobDetailView, type JobListView, type JobSummaryView, type MarketView, type TaskPageView, type TaskView } from '../views/index.js';

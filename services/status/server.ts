@@ -28,7 +28,7 @@ import { STATUS_CSS } from './assets.js';
 import { clientScript } from './client-bundle.js';
 import { authorize, tokenCookie } from './auth.js';
 import { BadRequest, parseLimit } from '../views/cursor.js';
-import type { Html } from './html.js';
+import type { Html } from '../../shared/html.js';
 import { LEDGER_CHARTS } from './ledger.js';
 import { errorPage, jobPage, jobsPage, marketPage, JOB_PAGE_TASKS } from './pages.js';
 import { timelineSvg } from './timeline.js';

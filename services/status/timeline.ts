@@ -7,7 +7,7 @@
  * the SVG reads the same with or without the page's stylesheet.
  */
 import { duration } from './format.js';
-import { html, type Html } from './html.js';
+import { html, type Html } from '../../shared/html.js';
 import type { AttemptView, TaskView } from '../views/types.js';
 import { OUTCOME_COLOURS } from '../ledger/figures.js';
 

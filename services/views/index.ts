@@ -18,7 +18,7 @@ import { jobs, tasks, type JobRow } from '../model/repo.js';
 import { BadRequest, decodeCursor, encodeCursor } from './cursor.js';
 import { NotFound } from './errors.js';
 import { listJobs } from './job-list.js';
-import { loadOnDemandPrices, type OnDemandPrices } from './prices.js';
+import { loadOnDemandPrices, type OnDemandPrices } from '../../shared/ondemand-prices.js';
 import type { PriceSource } from '../ledger/history.js';
 import { billTasks } from '../ledger/ledger.js';
 import { jobLedger } from '../ledger/fleet.js';

@@ -9,7 +9,7 @@ import { poolKey, type Attempt } from '../model/model.js';
 import type { AttemptBill } from '../ledger/types.js';
 import type { TaskRow } from '../model/repo.js';
 import type { JobSpec } from '../model/spec.js';
-import type { OnDemandPrices } from './prices.js';
+import type { OnDemandPrices } from '../../shared/ondemand-prices.js';
 import type { Aggregate, ListedJob } from './summaries.js';
 import type { AttemptView, EventView, JobSummaryView, SpecView, TaskView } from './types.js';
 

@@ -24,7 +24,7 @@ import type { Attempt } from '../model/model.js';
 import type { PriceSource } from '../ledger/history.js';
 import { billTasks } from '../ledger/ledger.js';
 import { JobRowSchema, tasks, TaskRowSchema } from '../model/repo.js';
-import type { OnDemandPrices } from './prices.js';
+import type { OnDemandPrices } from '../../shared/ondemand-prices.js';
 import { TERMINAL_JOB, round6 } from './shape.js';
 import type { SpendView } from './types.js';
 

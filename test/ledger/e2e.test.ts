@@ -16,7 +16,7 @@ import type { Attempt } from '../../services/model/model.js';
 import type { JobLedger } from '../../services/ledger/types.js';
 import { ec2PriceSource } from '../../services/ledger/history.js';
 import { computeJobLedger } from '../../services/ledger/ledger.js';
-import { loadOnDemandPrices } from '../../services/ledger/prices.js';
+import { loadOnDemandPrices } from '../../shared/ondemand-prices.js';
 import { JobViews } from '../../services/views/index.js';
 
 /** Price x billed time of one attempt under EC2's rules for Linux, from the simulator's price history. */

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import type { Attempt } from '../../services/model/model.js';
 import { checkDeadline, taskWorkSeconds } from '../../services/model/deadline.js';
-import { mustGoOnDemand, type PolicyState } from '../../services/plan/policy.js';
+import { mustGoOnDemand, secondsToSafetyNet, type PolicyState } from '../../services/plan/policy.js';
 import { policy } from '../../services/plan/policies.js';
-import { deadlineChoice, deadlineOverhead, deadlineWait, livePolicyState, onDemandTargets, secondsToSafetyNet, type LiveSituation } from '../../services/spot/deadline.js';
+import { deadlineChoice, deadlineOverhead, deadlineWait, livePolicyState, onDemandTargets, type LiveSituation } from '../../services/spot/deadline.js';
 import { onDemandToken } from '../../services/spot/attempt.js';
 import type { JobRow } from '../../services/model/repo.js';
 import { taskProfile } from '../../services/spot/placement.js';

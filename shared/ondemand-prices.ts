@@ -1,6 +1,6 @@
 /**
- * On-demand list prices, for the "what this would have cost on demand"
- * figure: data/market/prices/ondemand_prices.csv as the project ships it
+ * On-demand list prices (the ledger's on-demand equivalent, a deadline's
+ * fallback price, the planner's defaults): data/market/prices/ondemand_prices.csv as the project ships it
  * (us-east-1, GovCloud and cn-north-1; see data/market/SOURCES.md). A pool in
  * any other region has no on-demand price here, and the page says so rather
  * than guess one.
@@ -13,7 +13,7 @@ export type OnDemandPrices = (region: string, type: string) => number | undefine
 
 function defaultFile(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [path.resolve(here, '../../data/market/prices/ondemand_prices.csv'), path.resolve(here, '../../../data/market/prices/ondemand_prices.csv')];
+  const candidates = [path.resolve(here, '../data/market/prices/ondemand_prices.csv'), path.resolve(here, '../../data/market/prices/ondemand_prices.csv')];
   return candidates.find((c) => existsSync(c)) ?? candidates[0]!;
 }
 
